@@ -1,0 +1,3 @@
+"""Recondesk: month-end reconciliation of accessplanit and Xero."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,116 @@
+"""What every connector gives the services: pages of mapped records with their raw payloads and a resume cursor,
+connection checks, a call budget, and the write operations the push service needs.
+
+Must not: know about the cache, the GUI, or where secrets are kept (a `TokenStore`/secret is passed in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, Protocol
+
+from app.domain.progress import CancelToken
+from app.domain.records import CreditNote, InvalidRecord, Invoice, Line, Payment
+from app.domain.status import Direction, System
+
+MappedRecord = Invoice | Payment | CreditNote | InvalidRecord | dict[str, Any]
+"""A page holds domain records; reference-data streams (accounts, tax rates, ...) hold plain dicts."""
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of one stream. `raws[i]` is the wire payload of `records[i]` (Decimal numbers kept).
+
+    `cursor` is the stream state to persist *in the same transaction* as the records, so a crash after the
+    commit resumes after this page and a crash before it re-reads this page.
+    """
+
+    stream: str
+    records: list[MappedRecord]
+    raws: list[dict[str, Any]]
+    cursor: dict[str, Any]
+    calls: int = 1
+    retries: int = 0
+    done: bool = False  # last page of this stream for this run
+
+
+@dataclass(frozen=True, slots=True)
+class CheckStep:
+    """One step of "Test connection": reachability, credentials, tenant, scopes."""
+
+    step: str
+    ok: bool
+    message: str
+
+
+@dataclass(slots=True)
+class CallStats:
+    calls: int = 0
+    retries: int = 0
+    budget: dict[str, str] = field(default_factory=dict)
+
+
+class SystemClient(Protocol):
+    """Reading side of a connector, the same for both systems."""
+
+    system: System
+    stats: CallStats
+
+    def streams(self) -> list[str]:
+        """Stream names in the order they must be read (reference data first)."""
+        ...
+
+    def read(self, stream: str, cursor: Mapping[str, Any] | None, *, full: bool,
+             cancel: CancelToken) -> Iterator[Page]:
+        """Pages of `stream` from `cursor` (None or `full`: from the start)."""
+        ...
+
+    def check(self) -> list[CheckStep]:
+        """Test the connection, step by step; stops at the first failing step."""
+        ...
+
+
+class SourceWriter(Protocol):
+    """accessplanit writes: PUT of PONumber/DateDue; POST of a Transaction (no idempotency key exists)."""
+
+    def update_invoice(self, invoice_id: str, *, po_number: str | None = None,
+                       due_date: date | None = None) -> Invoice | InvalidRecord: ...
+
+    def find_transaction(self, invoice_id: str, amount: Decimal, reference: str,
+                         direction: Direction) -> Payment | None: ...
+
+    def create_transaction(self, *, invoice_id: str, direction: Direction, amount: Decimal, day: date,
+                           method_label: str, reference: str) -> Payment | InvalidRecord: ...
+
+
+class LedgerWriter(Protocol):
+    """Xero writes, each with a deterministic `Idempotency-Key` supplied by the outbox."""
+
+    def find_invoice(self, number: str) -> Invoice | InvalidRecord | None: ...
+
+    def create_invoice(self, invoice: Invoice, lines: tuple[Line, ...], *, idempotency_key: str,
+                       account_code: str, tax_type: str | None) -> Invoice | InvalidRecord: ...
+
+    def update_invoice(self, invoice_id: str, *, po_number: str | None = None, due_date: date | None = None,
+                       idempotency_key: str) -> Invoice | InvalidRecord: ...
+
+    def find_payment(self, invoice_id: str, amount: Decimal, day: date, reference: str,
+                     direction: Direction) -> Payment | None: ...
+
+    def create_payment(self, *, invoice_id: str, invoice_number: str, direction: Direction, amount: Decimal,
+                       day: date, account_code: str, reference: str, currency: str, contact: str,
+                       idempotency_key: str) -> Payment | InvalidRecord: ...
+
+
+class SecretBox(Protocol):
+    """Where a connector reads and writes its connection's secret (a JSON-able dict of strings).
+
+    The services back it with the OS keyring; connectors call `save` before using a rotated refresh token.
+    """
+
+    def load(self) -> dict[str, str]: ...
+
+    def save(self, secret: dict[str, str]) -> None: ...

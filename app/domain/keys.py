@@ -1,0 +1,27 @@
+"""Match keys. One place decides how invoice numbers are normalized and how items are keyed in reports.
+
+Must not: depend on anything but the standard library.
+"""
+
+from __future__ import annotations
+
+import re
+
+_SPACE = re.compile(r"\s+")
+
+
+def invoice_key(number: str | None) -> str:
+    """Normalized invoice number: trimmed, inner whitespace removed, upper case. `inv-1042 ` -> `INV-1042`."""
+    return _SPACE.sub("", number or "").upper()
+
+
+def payment_key(invoice: str | None, accessplanit_id: str | None, xero_id: str | None) -> str:
+    """Report key of a payment item: `INV-1042:P88:X0f6e...` (`-` for a missing side). Stable across syncs."""
+    return f"{invoice_key(invoice) or '?'}:{'P' + accessplanit_id if accessplanit_id else '-'}:" + (
+        f"X{xero_id}" if xero_id else "-"
+    )
+
+
+def invalid_key(system: str, kind: str, record_id: str) -> str:
+    """Report key of an invalid record: `invalid:accessplanit:payment:88`."""
+    return f"invalid:{system}:{kind}:{record_id}"

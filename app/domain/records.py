@@ -1,0 +1,105 @@
+"""Normalized records, one shape for both systems. Immutable; money is Decimal, dates are calendar dates.
+
+A connector maps a wire payload to one of these (or to an `InvalidRecord` saying why it could not);
+storage persists them; reconcile compares them. Must not: hold I/O handles, Qt objects or secrets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from app.domain.status import Direction, InvoiceState, Kind, System
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One invoice line. `net` excludes tax; `tax` is the line's tax; both in the invoice currency."""
+
+    description: str
+    net: Decimal
+    tax: Decimal
+    quantity: Decimal = Decimal(1)
+    unit_amount: Decimal | None = None
+    account_code: str | None = None
+    tax_type: str | None = None
+    line_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    """An invoice as seen by one system (`system`), with canonical field names of product.md section 2."""
+
+    system: System
+    id: str  # the system's own id (accessplanit ID, Xero InvoiceID)
+    number: str  # match key before normalization (accessplanit Reference, Xero InvoiceNumber)
+    contact: str
+    issue_date: date | None
+    due_date: date | None
+    po_number: str
+    currency: str
+    net: Decimal
+    tax: Decimal
+    total: Decimal
+    paid: Decimal
+    due: Decimal
+    state: InvoiceState
+    lines: tuple[Line, ...] = ()
+    updated_at: datetime | None = None  # the system's last-modified instant (UTC, naive)
+    contact_id: str | None = None
+    deleted: bool = False  # Xero DELETED: kept as a tombstone, not reconciled
+
+    kind: Kind = field(default=Kind.INVOICE, init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """A payment or refund on an invoice, as seen by one system."""
+
+    system: System
+    id: str
+    invoice_number: str | None  # number of the invoice it settles (refunds in Xero: resolved via credit note)
+    invoice_id: str | None  # the system's id of that invoice
+    date: date
+    amount: Decimal  # always positive; `direction` says which way the money went
+    reference: str
+    method: str  # accessplanit TransactionMethodLabel; Xero Account.Code (mapped by reconcile rules)
+    direction: Direction
+    currency: str
+    updated_at: datetime | None = None
+    deleted: bool = False  # Xero Status DELETED: kept, not reconciled
+    credit_note_id: str | None = None  # Xero refunds are paid out of a credit note
+
+    kind: Kind = field(default=Kind.PAYMENT, init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CreditNote:
+    """A Xero credit note; `reference` carries the number of the invoice it refunds (our convention)."""
+
+    system: System
+    id: str
+    number: str
+    reference: str
+    contact: str
+    date: date | None
+    currency: str
+    total: Decimal
+    remaining: Decimal
+    status: str
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidRecord:
+    """A record that could not be read. Kept with its raw payload and the reason, never dropped."""
+
+    system: System
+    kind: Kind
+    id: str  # the system's id if it could be read, else a stable digest of the payload
+    reason: str
+    number: str | None = None  # the invoice number, when that much could be read
+
+
+Record = Invoice | Payment

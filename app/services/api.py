@@ -1,0 +1,190 @@
+"""The service facade the GUI and the command line talk to, with its result types.
+
+The GUI imports only this module's types and the `Recondesk` protocol; `app.services.workspace.Workspace`
+implements it. Every method may block (network or database): the GUI calls them on its background lanes,
+never on the GUI thread. Must not: return ORM objects, sessions or anything holding a secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from app.domain.progress import CancelToken, ProgressCallback
+from app.domain.status import ItemStatus, Kind, PushState, Resolution, System
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFilter:
+    """What the item list shows. `period` is `YYYY-MM` or None for all; filtering happens in the database."""
+
+    period: str | None = None
+    statuses: tuple[ItemStatus, ...] = ()  # empty: all
+    kind: Kind | None = None
+    search: str = ""  # matches key, invoice number, contact, reference (case-insensitive substring)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRow:
+    """One row of the item table. Amounts are display strings with the currency's decimals."""
+
+    item_id: int
+    kind: Kind
+    key: str
+    invoice: str  # invoice number (for payments: the invoice it is on)
+    contact: str
+    date: str  # ISO date (issue date or payment date)
+    currency: str
+    amount: str  # invoice total / payment amount, source side when present
+    status: ItemStatus
+    fields: tuple[str, ...]  # canonical names of differing fields
+    push: PushState | None
+    accessplanit_id: str | None
+    xero_id: str | None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDiff:
+    """One line of the side-by-side panel. Values are display strings ('' when absent)."""
+
+    field: str  # canonical name
+    label: str  # for people: "PO number"
+    accessplanit: str
+    xero: str
+    differs: bool
+    pushable_to: tuple[System, ...] = ()  # systems this field can be pushed to, from the other side
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSpec:
+    """An action the user can take on an item. `id` is passed back to `act`."""
+
+    id: str  # e.g. "push_invoice_to_xero", "push_field:po_number:accessplanit", "retry:17"
+    label: str  # for people: "Push PO number to accessplanit"
+    target: System | None = None
+    field: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PushRow:
+    push_id: int
+    action: str
+    target: System
+    state: PushState
+    attempts: int
+    last_error: str
+    idempotency_key: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: datetime
+    who: str
+    action: str
+    item_key: str
+    before: str  # JSON text
+    after: str  # JSON text
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemDetail:
+    row: ItemRow
+    diffs: tuple[FieldDiff, ...]
+    lines_accessplanit: tuple[tuple[str, str, str], ...]  # (description, net, tax)
+    lines_xero: tuple[tuple[str, str, str], ...]
+    actions: tuple[ActionSpec, ...]
+    pushes: tuple[PushRow, ...]
+    audit: tuple[AuditEntry, ...]
+    error: str = ""  # for invalid items: why the record could not be read
+    raw_accessplanit: str = ""  # pretty JSON of the stored payload, for people who need to see it
+    raw_xero: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStats:
+    system: System
+    stream: str
+    fetched: int
+    pages: int
+    calls: int
+    retries: int
+    invalid: int
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    run_id: int
+    started_at: datetime
+    finished_at: datetime
+    ok: bool
+    cancelled: bool
+    streams: tuple[StreamStats, ...]
+    counts: dict[str, int]  # item status -> count after reconciling
+    errors: tuple[str, ...] = ()
+    budget: dict[str, str] = field(default_factory=dict)  # e.g. {"xero.day_remaining": "4873"}
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    ok: bool
+    message: str  # for people
+    item: ItemRow | None  # the item as it is now (status updated without a re-sync)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    counts: dict[str, int]  # status -> count for the current filter's period
+    last_sync: datetime | None
+    last_sync_ok: bool | None
+    connections: dict[str, bool]  # system value -> configured
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionInfo:
+    """A saved connection without its secret."""
+
+    system: System
+    url: str
+    username: str = ""
+    auth: str = ""  # "password" | "api_key" | "client_credentials" | "oauth"
+    identity_url: str = ""
+    client_id: str = ""
+    tenant_id: str = ""
+    tenant_name: str = ""
+    has_secret: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """What "Test connection" found. `step` names the failing step: reachability, credentials, tenant, scopes."""
+
+    ok: bool
+    step: str
+    message: str
+
+
+class Recondesk(Protocol):
+    """Everything the GUI can ask of the services. Implemented by `app.services.workspace.Workspace`."""
+
+    def periods(self) -> Sequence[str]: ...
+    def count_items(self, flt: ItemFilter) -> int: ...
+    def item_ids(self, flt: ItemFilter) -> Sequence[int]: ...
+    def rows(self, item_ids: Sequence[int]) -> Sequence[ItemRow]: ...
+    def item_detail(self, item_id: int) -> ItemDetail: ...
+    def summary(self, period: str | None) -> Summary: ...
+    def sync(self, *, full: bool = False, progress: ProgressCallback | None = None,
+             cancel: CancelToken | None = None) -> SyncResult: ...
+    def act(self, item_id: int, action_id: str, note: str = "") -> ActionResult: ...
+    def resolve(self, item_id: int, resolution: Resolution, note: str) -> ActionResult: ...
+    def retry_failed(self) -> Sequence[ActionResult]: ...
+    def audit(self, limit: int = 500) -> Sequence[AuditEntry]: ...
+    def connections(self) -> Sequence[ConnectionInfo]: ...
+    def save_connection(self, info: ConnectionInfo, secret: str | None) -> None: ...
+    def test_connection(self, system: System) -> CheckResult: ...
