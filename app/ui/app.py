@@ -1,0 +1,42 @@
+"""Starts the GUI over a ready workspace: creates (or reuses) the QApplication, shows the main window, runs the
+event loop and shuts the background lanes down on exit.
+
+Must not: build the workspace (the command line's composition root does), or read secrets.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtCore import QCoreApplication
+from PySide6.QtWidgets import QApplication
+
+from app import __version__
+from app.services.api import Recondesk
+from app.ui import style
+from app.ui.main_window import MainWindow
+
+
+def ensure_application(argv: list[str] | None = None) -> QApplication:
+    """The one QApplication, with the names QSettings keys its file by."""
+    QCoreApplication.setOrganizationName("Recondesk")
+    QCoreApplication.setApplicationName("Recondesk")
+    QCoreApplication.setApplicationVersion(__version__)
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setWindowIcon(style.icon("recondesk"))
+    app.setDesktopFileName("recondesk")
+    return app
+
+
+def run_gui(workspace: Recondesk, *, title_suffix: str = "") -> int:
+    """Show the main window over `workspace` and run until it is closed. Returns the exit code."""
+    app = ensure_application()
+    window = MainWindow(workspace, title_suffix=title_suffix)
+    window.show()
+    window.start()
+    code = app.exec()
+    window.runner.shutdown()
+    return int(code)

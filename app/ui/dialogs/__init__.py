@@ -1,0 +1,1 @@
+"""Dialogs of the GUI: connections, the note asked for when an item is ignored."""

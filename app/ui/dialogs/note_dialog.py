@@ -1,0 +1,54 @@
+"""Asks for the note that ignoring an item requires. The OK button stays disabled until a note is typed, because
+an ignored difference with no reason is useless to the auditor who reads the log next year.
+
+Must not: call the services (the caller resolves the item with the note it gets back).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
+
+
+class NoteDialog(QDialog):
+    """`NoteDialog.ask(parent, key)` returns the trimmed note, or None if the user cancelled."""
+
+    def __init__(self, item_key: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Ignore {item_key}")
+        self.setModal(True)
+        label = QLabel(
+            f"Why is the difference on <b>{item_key}</b> being ignored? The note is kept in the audit log.", self
+        )
+        label.setWordWrap(True)
+        self.edit = QPlainTextEdit(self)
+        self.edit.setObjectName("noteEdit")
+        self.edit.setPlaceholderText("e.g. Agreed with the client: PO number corrected on the remittance")
+        self.edit.setTabChangesFocus(True)
+        label.setBuddy(self.edit)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.ok_button.setText("&Ignore with this note")
+        self.ok_button.setEnabled(False)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        self.edit.textChanged.connect(lambda: self.ok_button.setEnabled(bool(self.note())))
+        layout = QVBoxLayout(self)
+        layout.addWidget(label)
+        layout.addWidget(self.edit)
+        layout.addWidget(self.buttons)
+        self.resize(440, 220)
+
+    def note(self) -> str:
+        return self.edit.toPlainText().strip()
+
+    def accept(self) -> None:
+        if self.note():  # Enter on a blank note must not slip through
+            super().accept()
+
+    @classmethod
+    def ask(cls, parent: QWidget | None, item_key: str) -> str | None:
+        dialog = cls(item_key, parent)
+        ok = dialog.exec() == QDialog.DialogCode.Accepted
+        return dialog.note() if ok and dialog.note() else None

@@ -1,0 +1,524 @@
+"""The main window: menus and toolbar, the item list beside the diff panel, the audit log and sync-run tabs, and a
+status bar with sync progress (records, pages, time left, Cancel), the last sync time and counts per status.
+
+It wires views together and starts the long operations (sync, retry, export) on the task runner; after any
+data-changing task the runner's `sig_operation_finished` makes every view refresh itself. Errors are shown in a
+notice line above the tabs rather than in modal boxes, so a failing background task never blocks the window.
+Window geometry and layout go to QSettings; nothing secret ever does.
+Must not: call the services on the GUI thread, or reach storage, connectors or keyring directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import __version__
+from app.domain.errors import CancelledError
+from app.domain.progress import ProgressEvent
+from app.domain.status import ItemStatus
+from app.services.api import ActionResult, Recondesk, Summary, SyncResult
+from app.ui import style
+from app.ui.dialogs.connections_dialog import ConnectionsDialog
+from app.ui.tasks import TaskContext, TaskHandle, TaskRunner
+from app.ui.views.audit_log_view import AuditLogView
+from app.ui.views.item_detail_view import ItemDetailView
+from app.ui.views.item_list_view import ItemListView
+from app.ui.views.sync_run_view import SyncRunView
+
+REPORT_FORMATS = {
+    "json": "JSON (*.json)",
+    "csv": "CSV (*.csv)",
+    "xlsx": "Excel workbook (*.xlsx)",
+    "pdf": "PDF (*.pdf)",
+}
+SETTINGS_GROUP = "mainWindow"
+
+
+def _eta_text(seconds: float | None) -> str:
+    if seconds is None or seconds < 0:
+        return ""
+    if seconds < 60:
+        return f"about {max(1, round(seconds))} s left"
+    return f"about {round(seconds / 60)} min left"
+
+
+def progress_text(event: ProgressEvent) -> str:
+    """ "accessplanit: invoices — 1,200 of 3,000 records, 2 pages, about 40 s left"."""
+    done = f"{event.done:,} of {event.total:,} records" if event.total is not None else f"{event.done:,} records"
+    parts = [done, f"{event.pages} page{'s' if event.pages != 1 else ''}"]
+    eta = _eta_text(event.eta_seconds)
+    if eta:
+        parts.append(eta)
+    text = f"{event.stage} — " + ", ".join(parts)
+    return f"{text} ({event.message})" if event.message else text
+
+
+class MainWindow(QMainWindow):
+    """The application window over one `Recondesk` workspace."""
+
+    sig_sync_finished = Signal(object)
+    """A sync ended (also when cancelled): (SyncResult, or None if it raised)."""
+    sig_notice_shown = Signal(str)
+    """A message was put in the notice line: (text)."""
+    sig_report_exported = Signal(str)
+    """A report file was written: (path)."""
+    sig_retry_finished = Signal(object)
+    """Retry of failed pushes ended: (list of ActionResult)."""
+
+    def __init__(
+        self,
+        workspace: Recondesk,
+        *,
+        title_suffix: str = "",
+        settings: QSettings | None = None,
+        runner: TaskRunner | None = None,
+    ) -> None:
+        super().__init__()
+        self._ws = workspace
+        self.runner = runner or TaskRunner(self)
+        self._settings = settings or QSettings()
+        self._sync_handle: TaskHandle | None = None
+        self._last_summary: Summary | None = None
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("Recondesk" + (f" — {title_suffix}" if title_suffix else ""))
+        self.setWindowIcon(style.icon("recondesk"))
+
+        self.list_view = ItemListView(workspace, self.runner, self)
+        self.detail_view = ItemDetailView(workspace, self.runner, self)
+        self.audit_view = AuditLogView(workspace, self.runner, self)
+        self.sync_view = SyncRunView(self)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.setObjectName("itemSplitter")
+        self.splitter.addWidget(self.list_view)
+        self.splitter.addWidget(self.detail_view)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setSizes([900, 480])
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("mainTabs")
+        self.tabs.addTab(self.splitter, "Items")
+        self.tabs.addTab(self.audit_view, "Audit log")
+        self.tabs.addTab(self.sync_view, "Sync runs")
+        self.notice = QLabel("", self)
+        self.notice.setObjectName("notice")
+        self.notice.setWordWrap(True)
+        self.notice.setVisible(False)
+        self.notice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        central = QWidget(self)
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(6, 4, 6, 0)
+        layout.addWidget(self.notice)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+
+        self._build_actions()
+        self._build_menus_and_toolbar()
+        self._build_status_bar()
+        self._wire()
+        self.setTabOrder(self.list_view.filter_bar.period_combo, self.list_view.filter_bar.status_combo)
+        self.setTabOrder(self.list_view.filter_bar.status_combo, self.list_view.filter_bar.kind_combo)
+        self.setTabOrder(self.list_view.filter_bar.kind_combo, self.list_view.filter_bar.search_edit)
+        self.setTabOrder(self.list_view.filter_bar.search_edit, self.list_view.table)
+        self.setTabOrder(self.list_view.table, self.detail_view.diff_table)
+        self.resize(1400, 860)
+        self._restore_state()
+
+    # -- construction -----------------------------------------------------------------------------------------
+    def _action(
+        self,
+        text: str,
+        slot: object,
+        shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
+        tip: str = "",
+        icon: str = "",
+    ) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(
+                f"{tip} ({action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)})"
+                if shortcut is not None
+                else tip
+            )
+        if icon:
+            action.setIcon(style.icon(icon))
+        action.triggered.connect(slot)  # type: ignore[arg-type]
+        self.addAction(action)  # shortcuts work whichever widget has focus
+        return action
+
+    def _build_actions(self) -> None:
+        self.export_action = self._action(
+            "&Export report…",
+            self._export_clicked,
+            "Ctrl+E",
+            "Save the reconciliation report as JSON, CSV, Excel or PDF",
+            "export",
+        )
+        self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit, "Close Recondesk")
+        self.connections_action = self._action(
+            "&Connections…",
+            self.open_connections,
+            "Ctrl+K",
+            "Set up and test the accessplanit and Xero connections",
+            "connections",
+        )
+        self.find_action = self._action(
+            "&Find…", self._focus_search, QKeySequence.StandardKey.Find, "Search invoices, contacts and references"
+        )
+        self.sync_action = self._action(
+            "&Sync now", lambda: self.sync(), "Ctrl+R", "Fetch what changed in both systems and reconcile", "sync"
+        )
+        self.full_sync_action = self._action(
+            "&Full re-sync",
+            lambda: self.sync(full=True),
+            "Ctrl+Shift+R",
+            "Read everything again from both systems, then reconcile",
+        )
+        self.cancel_action = self._action(
+            "&Cancel", self.cancel_sync, "Esc", "Stop the sync; everything fetched so far is kept", "cancel"
+        )
+        self.cancel_action.setEnabled(False)
+        self.retry_action = self._action(
+            "&Retry failed pushes",
+            self.retry_failed,
+            "Ctrl+Shift+P",
+            "Send failed and uncertain pushes again (nothing is posted twice)",
+            "retry",
+        )
+        self.about_action = self._action("&About Recondesk", self._about, None, "Version and credits")
+        self.view_actions = []
+        for i, name in enumerate(("&Items", "&Audit log", "Sync &runs")):
+            self.view_actions.append(
+                self._action(
+                    name,
+                    lambda _c=False, i=i: self.tabs.setCurrentIndex(i),
+                    f"Ctrl+{i + 1}",
+                    f"Show the {name.replace('&', '').lower()} tab",
+                )
+            )
+
+    def _build_menus_and_toolbar(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction(self.export_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        edit_menu = bar.addMenu("&Edit")
+        edit_menu.addAction(self.find_action)
+        edit_menu.addSeparator()
+        edit_menu.addAction(self.connections_action)
+        view_menu = bar.addMenu("&View")
+        for a in self.view_actions:
+            view_menu.addAction(a)
+        sync_menu = bar.addMenu("&Sync")
+        for a in (self.sync_action, self.full_sync_action, self.cancel_action):
+            sync_menu.addAction(a)
+        sync_menu.addSeparator()
+        sync_menu.addAction(self.retry_action)
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.about_action)
+
+        toolbar = QToolBar("Main", self)
+        toolbar.setObjectName("mainToolbar")
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        toolbar.setMovable(False)
+        for a in (self.sync_action, self.full_sync_action, self.cancel_action):
+            toolbar.addAction(a)
+        toolbar.addSeparator()
+        toolbar.addAction(self.retry_action)
+        toolbar.addSeparator()
+        toolbar.addAction(self.connections_action)
+        toolbar.addAction(self.export_action)
+        self.addToolBar(toolbar)
+        self.toolbar = toolbar
+
+    def _build_status_bar(self) -> None:
+        status = self.statusBar()
+        self.counts_label = QLabel("", self)
+        self.counts_label.setObjectName("countsLabel")
+        self.last_sync_label = QLabel("Not synced yet", self)
+        self.last_sync_label.setObjectName("lastSyncLabel")
+        self.progress = QProgressBar(self)
+        self.progress.setObjectName("syncProgress")
+        self.progress.setMinimumWidth(420)
+        self.progress.setTextVisible(True)
+        self.progress.setVisible(False)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setObjectName("cancelSync")
+        self.cancel_button.setToolTip("Stop the sync (Esc); everything fetched so far is kept")
+        self.cancel_button.clicked.connect(self.cancel_sync)
+        self.cancel_button.setVisible(False)
+        status.addWidget(self.counts_label, 1)
+        status.addPermanentWidget(self.progress)
+        status.addPermanentWidget(self.cancel_button)
+        status.addPermanentWidget(self.last_sync_label)
+
+    def _wire(self) -> None:
+        self.list_view.sig_item_selected.connect(self.detail_view.set_item)
+        self.list_view.sig_summary_loaded.connect(self._summary_loaded)
+        self.list_view.model.sig_load_failed.connect(self.show_notice)
+        self.detail_view.sig_item_changed.connect(self.list_view.model.update_row)
+        self.runner.sig_operation_finished.connect(self._data_changed)
+        self.tabs.currentChanged.connect(self._tab_changed)
+
+    # -- life cycle -------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Load the first screen (months, counts, ids, audit). Call once after `show()`."""
+        self.list_view.start()
+        self.audit_view.reload()
+
+    def _restore_state(self) -> None:
+        s = self._settings
+        geometry = s.value(f"{SETTINGS_GROUP}/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)  # type: ignore[arg-type]
+        state = s.value(f"{SETTINGS_GROUP}/state")
+        if state is not None:
+            self.restoreState(state)  # type: ignore[arg-type]
+        splitter = s.value(f"{SETTINGS_GROUP}/splitter")
+        if splitter is not None:
+            self.splitter.restoreState(splitter)  # type: ignore[arg-type]
+        header = s.value(f"{SETTINGS_GROUP}/itemHeader")
+        if header is not None:
+            self.list_view.table.horizontalHeader().restoreState(header)  # type: ignore[arg-type]
+
+    def save_state(self) -> None:
+        """Window layout only; no connection data and never a secret."""
+        s = self._settings
+        s.setValue(f"{SETTINGS_GROUP}/geometry", self.saveGeometry())
+        s.setValue(f"{SETTINGS_GROUP}/state", self.saveState())
+        s.setValue(f"{SETTINGS_GROUP}/splitter", self.splitter.saveState())
+        s.setValue(f"{SETTINGS_GROUP}/itemHeader", self.list_view.table.horizontalHeader().saveState())
+        s.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # Qt override
+        self.save_state()
+        # Cancel the sync and wait for the workers: a worker must not outlive the objects it reports to.
+        self.runner.shutdown()
+        super().closeEvent(event)
+
+    # -- reactions --------------------------------------------------------------------------------------------
+    def _data_changed(self, _name: str) -> None:
+        self.list_view.refresh()
+        self.detail_view.reload()
+        self.audit_view.reload()
+
+    def _tab_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.audit_view:
+            self.audit_view.reload()
+
+    def _summary_loaded(self, summary: Summary) -> None:
+        self._last_summary = summary
+        parts = [
+            f"{style.STATUS_LOOK[s].marker} {style.STATUS_LOOK[s].label} {summary.counts.get(s.value, 0)}"
+            for s in ItemStatus
+        ]
+        self.counts_label.setText("   ".join(parts))
+        if summary.last_sync is not None:
+            ok = "" if summary.last_sync_ok in (None, True) else " (with errors)"
+            self.last_sync_label.setText(f"Last sync {summary.last_sync:%Y-%m-%d %H:%M}{ok}")
+        if summary.connections and not any(summary.connections.values()):
+            self.show_notice("No connections are set up yet: open Edit → Connections… (Ctrl+K).")
+
+    def show_notice(self, text: str, *, error: bool = True) -> None:
+        """Put a message in the notice line above the tabs (empty text hides it)."""
+        colour = "#8a1c1c" if error else "#1d5e2a"
+        background = "#fbe7e7" if error else "#e6f2e8"
+        self.notice.setStyleSheet(f"QLabel {{ color: {colour}; background: {background}; padding: 4px; }}")
+        self.notice.setText(text)
+        self.notice.setVisible(bool(text))
+        if text:
+            self.sig_notice_shown.emit(text)
+
+    def _focus_search(self) -> None:
+        self.tabs.setCurrentIndex(0)
+        self.list_view.filter_bar.search_edit.setFocus()
+        self.list_view.filter_bar.search_edit.selectAll()
+
+    # -- sync -------------------------------------------------------------------------------------------------
+    @property
+    def syncing(self) -> bool:
+        return self._sync_handle is not None
+
+    def sync(self, *, full: bool = False) -> TaskHandle | None:
+        """Start a sync on the network lane (one at a time). Returns its handle, or None if one is running."""
+        if self._sync_handle is not None:
+            return None
+
+        def work(ctx: TaskContext) -> SyncResult:
+            return self._ws.sync(full=full, progress=ctx.progress, cancel=ctx.cancel)
+
+        self.show_notice("")
+        self._set_syncing(True)
+        self.progress.setRange(0, 0)
+        self.progress.setFormat("Starting the sync…")
+        self._sync_handle = self.runner.network(
+            "full sync" if full else "sync",
+            work,
+            changes_data=True,
+            on_result=self._sync_done,
+            on_error=self._sync_failed,
+            on_progress=self._sync_progress,
+        )
+        return self._sync_handle
+
+    def cancel_sync(self) -> None:
+        if self._sync_handle is not None:
+            self._sync_handle.cancel()
+            self.progress.setFormat("Cancelling… (finishing the current request)")
+            self.cancel_button.setEnabled(False)
+
+    def _set_syncing(self, on: bool) -> None:
+        self.progress.setVisible(on)
+        self.cancel_button.setVisible(on)
+        self.cancel_button.setEnabled(on)
+        self.cancel_action.setEnabled(on)
+        self.sync_action.setEnabled(not on)
+        self.full_sync_action.setEnabled(not on)
+
+    def _sync_progress(self, event: ProgressEvent) -> None:
+        if self._sync_handle is None or self._sync_handle.token.cancelled:
+            return
+        if event.total:
+            self.progress.setRange(0, max(event.total, 1))
+            self.progress.setValue(min(event.done, event.total))
+        else:
+            self.progress.setRange(0, 0)  # busy indicator: the total is not known yet
+        self.progress.setFormat(progress_text(event).replace("%", "%%"))
+
+    def _sync_done(self, result: SyncResult) -> None:
+        self._sync_handle = None
+        self._set_syncing(False)
+        self.sync_view.add_run(result)
+        self.last_sync_label.setText(
+            f"Last sync {result.finished_at:%Y-%m-%d %H:%M}" + ("" if result.ok else " (with errors)")
+        )
+        if result.cancelled:
+            self.show_notice("Sync cancelled; everything fetched so far is kept.", error=False)
+        elif not result.ok:
+            first = result.errors[0] if result.errors else "see the Sync runs tab"
+            self.show_notice(f"The sync finished with errors: {first}")
+        self.sig_sync_finished.emit(result)
+
+    def _sync_failed(self, message: str, exc: BaseException) -> None:
+        self._sync_handle = None
+        self._set_syncing(False)
+        if isinstance(exc, CancelledError):
+            self.show_notice("Sync cancelled; everything fetched so far is kept.", error=False)
+        else:
+            self.show_notice(f"The sync failed: {message}")
+        self.sig_sync_finished.emit(None)
+
+    # -- pushes, connections, report --------------------------------------------------------------------------
+    def retry_failed(self) -> None:
+        """Send failed and uncertain pushes again on the network lane."""
+        self.retry_action.setEnabled(False)
+
+        def work(_ctx: TaskContext) -> list[ActionResult]:
+            return list(self._ws.retry_failed())
+
+        def done(results: Sequence[ActionResult]) -> None:
+            self.retry_action.setEnabled(True)
+            failed = [r for r in results if not r.ok]
+            if not results:
+                self.show_notice("No failed pushes to retry.", error=False)
+            elif failed:
+                self.show_notice(f"Retried {len(results)} push(es): {len(failed)} still failing — {failed[0].message}")
+            else:
+                self.show_notice(f"Retried {len(results)} push(es); all went through.", error=False)
+            self.sig_retry_finished.emit(list(results))
+
+        def failed(message: str, _exc: BaseException) -> None:
+            self.retry_action.setEnabled(True)
+            self.show_notice(f"Retrying failed pushes did not work: {message}")
+            self.sig_retry_finished.emit([])
+
+        self.runner.network("retry failed pushes", work, changes_data=True, on_result=done, on_error=failed)
+
+    def open_connections(self) -> ConnectionsDialog:
+        """Open Edit → Connections… (non-blocking, so tests and the sync keep running)."""
+        dialog = ConnectionsDialog(self._ws, self.runner, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def report_available(self) -> bool:
+        return callable(getattr(self._ws, "report_bytes", None))
+
+    def _export_clicked(self) -> None:
+        if not self.report_available():
+            self.show_notice(
+                "Exporting the report is not available in this build; use "
+                "`recondesk report --format xlsx -o FILE` from a terminal."
+            )
+            return
+        period = self.list_view.filter_bar.current_filter().period
+        suggested = f"recondesk-{period or 'all'}.xlsx"
+        path, chosen = QFileDialog.getSaveFileName(
+            self,
+            "Export report",
+            str(Path.home() / suggested),
+            ";;".join(REPORT_FORMATS.values()),
+            REPORT_FORMATS["xlsx"],
+        )
+        if not path:
+            return
+        fmt = next((k for k, v in REPORT_FORMATS.items() if v == chosen), "xlsx")
+        suffix = Path(path).suffix.lower().lstrip(".")
+        if suffix in REPORT_FORMATS:
+            fmt = suffix  # the typed extension wins over the filter
+        else:
+            path = f"{path}.{fmt}"
+        self.export_report(Path(path), fmt, period)
+
+    def export_report(self, path: Path, fmt: str, period: str | None) -> None:
+        """Write the report for `period` in `fmt` to `path`, on the DB lane."""
+        report_bytes = getattr(self._ws, "report_bytes", None)
+        if not callable(report_bytes):
+            self.show_notice("Exporting the report is not available in this build.")
+            return
+
+        def work(_ctx: TaskContext) -> str:
+            data = report_bytes(period, fmt)
+            path.write_bytes(data)
+            return str(path)
+
+        def done(written: str) -> None:
+            self.show_notice(f"Report saved to {written}.", error=False)
+            self.sig_report_exported.emit(written)
+
+        self.runner.db(
+            "export report",
+            work,
+            on_result=done,
+            on_error=lambda msg, _exc: self.show_notice(f"The report was not saved: {msg}"),
+        )
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About Recondesk",
+            f"<h3>Recondesk {__version__}</h3><p>Month-end reconciliation of accessplanit and "
+            "Xero.</p><p>Passwords and tokens are kept only in your operating system's keyring."
+            f"</p><p>{datetime.now():%Y}</p>",
+        )

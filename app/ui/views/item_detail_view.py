@@ -1,0 +1,383 @@
+"""The panel for one item: the field-by-field diff, both sides' lines, the actions, push history and audit.
+
+Action buttons are built from the `ActionSpec`s the services return, so the panel never decides what can be
+pushed. Pushes run on the network lane, resolutions on the DB lane; both are marked as data-changing so every
+view refreshes afterwards. Must not: call the services on the GUI thread or compute differences itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.domain.status import ItemStatus, Resolution
+from app.services.api import ActionResult, AuditEntry, ItemDetail, PushRow, Recondesk
+from app.ui import style
+from app.ui.dialogs.note_dialog import NoteDialog
+from app.ui.models.diff_model import DiffModel
+from app.ui.models.record_table_model import RIGHT, Column, RecordTableModel
+from app.ui.tasks import TaskContext, TaskRunner
+
+Line = tuple[str, str, str]
+
+LINE_COLUMNS: tuple[Column[Line], ...] = (
+    Column("Description", lambda r: r[0]),
+    Column("Net", lambda r: style.money_text(r[1]), RIGHT),
+    Column("Tax", lambda r: style.money_text(r[2]), RIGHT),
+)
+
+PUSH_COLUMNS: tuple[Column[PushRow], ...] = (
+    Column("When", lambda p: p.updated_at.strftime("%Y-%m-%d %H:%M")),
+    Column("Action", lambda p: p.action),
+    Column("To", lambda p: p.target.label),
+    Column("State", lambda p: style.PUSH_LABEL[p.state], foreground=lambda p: style.PUSH_COLOUR.get(p.state)),
+    Column("Attempts", lambda p: str(p.attempts), RIGHT),
+    Column("Last error", lambda p: p.last_error),
+)
+
+AUDIT_COLUMNS: tuple[Column[AuditEntry], ...] = (
+    Column("When", lambda a: a.at.strftime("%Y-%m-%d %H:%M")),
+    Column("Who", lambda a: a.who),
+    Column("Action", lambda a: a.action),
+    Column("Note", lambda a: a.note),
+)
+
+# Resolving makes sense while a person still has something to decide.
+_RESOLVABLE = frozenset({ItemStatus.DIFFERS, ItemStatus.ONLY_IN_SOURCE, ItemStatus.ONLY_IN_LEDGER, ItemStatus.INVALID})
+
+RESOLVE_PREFIX = "resolve:"
+"""Action ids the services use for resolutions; shown as the fixed Accept/Ignore buttons, not as extra ones."""
+
+NoteProvider = Callable[[QWidget, str], "str | None"]
+
+
+def _table(model: object, parent: QWidget, name: str) -> QTableView:
+    view = QTableView(parent)
+    view.setObjectName(name)
+    view.setModel(model)  # type: ignore[arg-type]
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.setWordWrap(False)
+    view.verticalHeader().setVisible(False)
+    view.verticalHeader().setDefaultSectionSize(22)
+    view.horizontalHeader().setStretchLastSection(True)
+    view.setAlternatingRowColors(True)
+    return view
+
+
+class ItemDetailView(QWidget):
+    """Shows one item (`set_item`) and runs its actions."""
+
+    sig_detail_loaded = Signal(object)
+    """The selected item's detail is on screen: (ItemDetail)."""
+    sig_item_changed = Signal(object)
+    """An action returned the item as it is now: (ItemRow)."""
+    sig_action_finished = Signal(bool, str)
+    """An action (push or resolution) ended: (ok, message for people)."""
+
+    def __init__(
+        self,
+        workspace: Recondesk,
+        runner: TaskRunner,
+        parent: QWidget | None = None,
+        *,
+        note_provider: NoteProvider | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._ws = workspace
+        self._runner = runner
+        self.note_provider: NoteProvider = note_provider or NoteDialog.ask
+        """Asks for the note when Ignore… is pressed; replaceable (tests, scripted use)."""
+        self._item_id: int | None = None
+        self._detail: ItemDetail | None = None
+        self._generation = 0
+        self._busy = False
+
+        self.title = QLabel("Select an item to see how accessplanit and Xero compare.", self)
+        self.title.setObjectName("detailTitle")
+        self.title.setWordWrap(True)
+        self.title.setTextFormat(Qt.TextFormat.RichText)
+        self.message = QLabel("", self)
+        self.message.setObjectName("detailMessage")
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.diff_model = DiffModel(self)
+        self.diff_table = _table(self.diff_model, self, "diffTable")
+        self.diff_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.diff_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+
+        self.actions_box = QWidget(self)
+        self.actions_layout = QHBoxLayout(self.actions_box)
+        self.actions_layout.setContentsMargins(0, 0, 0, 0)
+        self.action_buttons: dict[str, QPushButton] = {}
+        self.accept_source_button = QPushButton("Accept &accessplanit", self)
+        self.accept_source_button.setToolTip("Resolve: accessplanit is right; nothing is sent")
+        self.accept_ledger_button = QPushButton("Accept &Xero", self)
+        self.accept_ledger_button.setToolTip("Resolve: Xero is right; nothing is sent")
+        self.ignore_button = QPushButton("&Ignore…", self)
+        self.ignore_button.setToolTip("Resolve without changing either side; a note is required")
+        self.accept_source_button.clicked.connect(lambda: self.resolve(Resolution.ACCEPT_SOURCE))
+        self.accept_ledger_button.clicked.connect(lambda: self.resolve(Resolution.ACCEPT_LEDGER))
+        self.ignore_button.clicked.connect(self._ignore_clicked)
+        resolve_row = QHBoxLayout()
+        resolve_row.addWidget(self.accept_source_button)
+        resolve_row.addWidget(self.accept_ledger_button)
+        resolve_row.addWidget(self.ignore_button)
+        resolve_row.addStretch(1)
+
+        self.lines_source_model: RecordTableModel[Line] = RecordTableModel(LINE_COLUMNS, self)
+        self.lines_ledger_model: RecordTableModel[Line] = RecordTableModel(LINE_COLUMNS, self)
+        self.push_model: RecordTableModel[PushRow] = RecordTableModel(PUSH_COLUMNS, self)
+        self.audit_model: RecordTableModel[AuditEntry] = RecordTableModel(AUDIT_COLUMNS, self)
+        lines = QWidget(self)
+        lines_layout = QHBoxLayout(lines)
+        lines_layout.setContentsMargins(0, 0, 0, 0)
+        for caption, model, name in (
+            ("accessplanit", self.lines_source_model, "linesSource"),
+            ("Xero", self.lines_ledger_model, "linesLedger"),
+        ):
+            box = QVBoxLayout()
+            box.addWidget(QLabel(f"<b>{caption}</b>", lines))
+            table = _table(model, lines, name)
+            table.horizontalHeader().setStretchLastSection(False)
+            table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+            box.addWidget(table)
+            lines_layout.addLayout(box)
+        self.raw_source = QPlainTextEdit(self)
+        self.raw_ledger = QPlainTextEdit(self)
+        raw = QSplitter(Qt.Orientation.Horizontal, self)
+        for edit in (self.raw_source, self.raw_ledger):
+            edit.setReadOnly(True)
+            edit.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+            raw.addWidget(edit)
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(lines, "&Lines")
+        self.tabs.addTab(_table(self.push_model, self, "pushTable"), "&Push history")
+        self.tabs.addTab(_table(self.audit_model, self, "itemAuditTable"), "A&udit")
+        self.tabs.addTab(raw, "&Raw records")
+
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        top = QWidget(splitter)
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addWidget(self.title)
+        top_layout.addWidget(self.diff_table, 1)
+        top_layout.addWidget(self.actions_box)
+        top_layout.addLayout(resolve_row)
+        top_layout.addWidget(self.message)
+        splitter.addWidget(top)
+        splitter.addWidget(self.tabs)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        self.splitter = splitter
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+        self._update_buttons()
+
+    # -- loading ----------------------------------------------------------------------------------------------
+    @property
+    def item_id(self) -> int | None:
+        return self._item_id
+
+    @property
+    def detail(self) -> ItemDetail | None:
+        return self._detail
+
+    def set_item(self, item_id: int | None) -> None:
+        """Show `item_id` (None clears the panel). The detail is read on the DB lane."""
+        if item_id != self._item_id:
+            self.message.setText("")
+        self._item_id = item_id
+        self._generation += 1
+        if item_id is None:
+            self._show(None)
+            return
+        generation = self._generation
+
+        def fetch(_ctx: TaskContext) -> ItemDetail:
+            return self._ws.item_detail(item_id)
+
+        self._runner.db(
+            "load item detail",
+            fetch,
+            on_result=lambda d: self._loaded(generation, d),
+            on_error=lambda msg, _exc: self._load_failed(generation, msg),
+        )
+
+    def reload(self) -> None:
+        """Data changed: read the shown item again."""
+        self.set_item(self._item_id)
+
+    def _loaded(self, generation: int, detail: ItemDetail) -> None:
+        if generation == self._generation:
+            self._show(detail)
+            self.sig_detail_loaded.emit(detail)
+
+    def _load_failed(self, generation: int, message: str) -> None:
+        if generation == self._generation:
+            self._show(None)
+            self.message.setText(message)
+
+    def _show(self, detail: ItemDetail | None) -> None:
+        self._detail = detail
+        if detail is None:
+            self.title.setText("Select an item to see how accessplanit and Xero compare.")
+            self.diff_model.set_diffs(())
+            for m in (self.lines_source_model, self.lines_ledger_model):
+                m.set_rows(())
+            self.push_model.set_rows(())
+            self.audit_model.set_rows(())
+            self.raw_source.setPlainText("")
+            self.raw_ledger.setPlainText("")
+        else:
+            row = detail.row
+            look = style.STATUS_LOOK[row.status]
+            badge = (
+                f'<span style="background:{look.background}; color:{look.foreground};">&nbsp;{look.marker} '
+                f"{look.label}&nbsp;</span>"
+            )
+            kind = "Invoice" if row.kind.value == "invoice" else "Payment"
+            amount = f"{row.currency} {style.money_text(row.amount)}" if row.amount else ""
+            extra = ""
+            if detail.error:
+                extra = f"<br><span style='color:#8a1c1c'>Could not be read: {_esc(detail.error)}</span>"
+            elif row.note:
+                extra = f"<br>Note: {_esc(row.note)}"
+            self.title.setText(
+                f"<b>{kind} {_esc(row.key)}</b> &nbsp; {_esc(row.contact)} &nbsp; {amount} &nbsp; {badge}{extra}"
+            )
+            self.diff_model.set_diffs(detail.diffs)
+            self.lines_source_model.set_rows(detail.lines_accessplanit)
+            self.lines_ledger_model.set_rows(detail.lines_xero)
+            self.push_model.set_rows(detail.pushes)
+            self.audit_model.set_rows(detail.audit)
+            self.raw_source.setPlainText(detail.raw_accessplanit or "(not in accessplanit)")
+            self.raw_ledger.setPlainText(detail.raw_xero or "(not in Xero)")
+        self._rebuild_actions()
+        self._update_buttons()
+
+    def _rebuild_actions(self) -> None:
+        for button in self.action_buttons.values():
+            self.actions_layout.removeWidget(button)
+            button.deleteLater()
+        self.action_buttons = {}
+        while self.actions_layout.count():
+            self.actions_layout.takeAt(0)
+        if self._detail is None:
+            return
+        for spec in self._detail.actions:
+            if spec.id.startswith(RESOLVE_PREFIX):
+                continue  # resolutions have their own fixed buttons below the diff
+            button = QPushButton(spec.label, self.actions_box)
+            button.setObjectName(f"action:{spec.id}")
+            button.setToolTip(spec.label)
+            button.clicked.connect(lambda _checked=False, action_id=spec.id: self.act(action_id))
+            self.actions_layout.addWidget(button)
+            self.action_buttons[spec.id] = button
+        self.actions_layout.addStretch(1)
+
+    def _allowed_resolutions(self) -> set[Resolution]:
+        """The resolutions the services offer for the item (as `resolve:<resolution>` actions); when they offer
+        none that way, every resolution for an item that still needs a decision."""
+        detail = self._detail
+        if detail is None:
+            return set()
+        offered = {a.id[len(RESOLVE_PREFIX) :] for a in detail.actions if a.id.startswith(RESOLVE_PREFIX)}
+        if offered:
+            return {r for r in Resolution if r.value in offered}
+        return set(Resolution) if detail.row.status in _RESOLVABLE else set()
+
+    def _update_buttons(self) -> None:
+        detail = self._detail
+        allowed = self._allowed_resolutions() if not self._busy else set()
+        self.accept_source_button.setEnabled(Resolution.ACCEPT_SOURCE in allowed)
+        self.accept_ledger_button.setEnabled(Resolution.ACCEPT_LEDGER in allowed)
+        self.ignore_button.setEnabled(Resolution.IGNORE in allowed)
+        for b in self.action_buttons.values():
+            b.setEnabled(detail is not None and not self._busy)
+
+    # -- actions ----------------------------------------------------------------------------------------------
+    def act(self, action_id: str) -> None:
+        """Run one of the item's actions (a push, a retry) on the network lane."""
+        item_id = self._item_id
+        if item_id is None or self._busy:
+            return
+        label = (
+            next((a.label for a in self._detail.actions if a.id == action_id), action_id) if self._detail else action_id
+        )
+        self._set_busy(True, f"{label}…")
+
+        def work(_ctx: TaskContext) -> ActionResult:
+            return self._ws.act(item_id, action_id)
+
+        self._runner.network(
+            f"action {action_id}", work, changes_data=True, on_result=self._action_done, on_error=self._action_failed
+        )
+
+    def resolve(self, resolution: Resolution, note: str = "") -> None:
+        """Resolve the shown item (accept a side, or ignore with a note) on the DB lane."""
+        item_id = self._item_id
+        if item_id is None or self._busy:
+            return
+        if resolution == Resolution.IGNORE and not note.strip():
+            self.message.setText("Ignoring needs a note saying why.")
+            return
+        self._set_busy(True, "Resolving…")
+
+        def work(_ctx: TaskContext) -> ActionResult:
+            return self._ws.resolve(item_id, resolution, note.strip())
+
+        self._runner.db(
+            f"resolve {resolution.value}",
+            work,
+            changes_data=True,
+            on_result=self._action_done,
+            on_error=self._action_failed,
+        )
+
+    def _ignore_clicked(self) -> None:
+        if self._detail is None:
+            return
+        note = self.note_provider(self, self._detail.row.key)
+        if note:
+            self.resolve(Resolution.IGNORE, note)
+
+    def _set_busy(self, busy: bool, text: str = "") -> None:
+        self._busy = busy
+        if text:
+            self.message.setText(text)
+        self._update_buttons()
+
+    def _action_done(self, result: ActionResult) -> None:
+        self._set_busy(False)
+        colour = "#1d5e2a" if result.ok else "#8a1c1c"
+        self.message.setText(f"<span style='color:{colour}'>{_esc(result.message)}</span>")
+        if result.item is not None:
+            self.sig_item_changed.emit(result.item)
+        self.sig_action_finished.emit(result.ok, result.message)
+        # The runner's "data changed" signal follows and reloads this panel.
+
+    def _action_failed(self, message: str, _exc: BaseException) -> None:
+        self._set_busy(False)
+        self.message.setText(f"<span style='color:#8a1c1c'>{_esc(message)}</span>")
+        self.sig_action_finished.emit(False, message)
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,269 @@
+"""The item list with its filter bar: month, status (with counts), kind and a search box.
+
+Every filter change becomes a new `ItemFilter` handed to the model, which asks the database for matching ids;
+rows are never hidden client-side. The search box waits a moment after the last keystroke (debounce) so typing
+"INV-10" runs one query, not six. Must not: call the services on the GUI thread.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.domain.status import ItemStatus, Kind
+from app.services.api import ItemFilter, Recondesk, Summary
+from app.ui import style
+from app.ui.models.item_table_model import COLUMNS, ItemTableModel
+from app.ui.tasks import TaskContext, TaskRunner
+
+SEARCH_DEBOUNCE_MS = 300
+
+
+class FilterBar(QWidget):
+    """Month, status, kind and search. Emits a complete `ItemFilter` whenever one of them changes."""
+
+    sig_filter_changed = Signal(object)
+    """The user changed a filter: (ItemFilter)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._updating = False
+        self.period_combo = QComboBox(self)
+        self.period_combo.setObjectName("periodCombo")
+        self.period_combo.addItem("All months", None)
+        self.period_combo.setMinimumContentsLength(10)
+        self.status_combo = QComboBox(self)
+        self.status_combo.setObjectName("statusCombo")
+        self.status_combo.setMinimumContentsLength(22)
+        self.kind_combo = QComboBox(self)
+        self.kind_combo.setObjectName("kindCombo")
+        self.kind_combo.addItem("Invoices and payments", None)
+        self.kind_combo.addItem("Invoices", Kind.INVOICE)
+        self.kind_combo.addItem("Payments", Kind.PAYMENT)
+        self.search_edit = QLineEdit(self)
+        self.search_edit.setObjectName("searchEdit")
+        self.search_edit.setPlaceholderText("Search invoice, contact, reference")
+        self.search_edit.setClearButtonEnabled(True)
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(SEARCH_DEBOUNCE_MS)
+        self._debounce.timeout.connect(self._emit)
+        self._fill_statuses({})
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for text, widget in (
+            ("&Month:", self.period_combo),
+            ("S&tatus:", self.status_combo),
+            ("&Kind:", self.kind_combo),
+            ("Searc&h:", self.search_edit),
+        ):
+            label = QLabel(text, self)
+            label.setBuddy(widget)
+            layout.addWidget(label)
+            layout.addWidget(widget, 2 if widget is self.search_edit else 0)
+
+        self.period_combo.currentIndexChanged.connect(self._emit)
+        self.status_combo.currentIndexChanged.connect(self._emit)
+        self.kind_combo.currentIndexChanged.connect(self._emit)
+        self.search_edit.textChanged.connect(lambda _text: self._debounce.start())
+        self.search_edit.returnPressed.connect(self._flush_search)
+
+    def current_filter(self) -> ItemFilter:
+        status = self.status_combo.currentData()
+        return ItemFilter(
+            period=self.period_combo.currentData(),
+            statuses=(ItemStatus(status),) if status else (),
+            kind=self.kind_combo.currentData(),
+            search=self.search_edit.text().strip(),
+        )
+
+    def set_periods(self, periods: list[str], select: str | None = None) -> None:
+        """Fill the month picker; keeps the current month if it is still there, else `select`."""
+        current = self.period_combo.currentData()
+        self._updating = True
+        try:
+            self.period_combo.clear()
+            self.period_combo.addItem("All months", None)
+            for p in periods:
+                self.period_combo.addItem(p, p)
+            wanted = current if current in periods else select
+            pos = self.period_combo.findData(wanted) if wanted else 0
+            self.period_combo.setCurrentIndex(max(pos, 0))
+        finally:
+            self._updating = False
+        if self.period_combo.currentData() != current:
+            self._emit()
+
+    def set_status(self, status: ItemStatus | None) -> None:
+        pos = self.status_combo.findData(status.value if status else None)
+        self.status_combo.setCurrentIndex(max(pos, 0))
+
+    def set_counts(self, counts: dict[str, int]) -> None:
+        """Show how many items each status has in the chosen month, without changing the choice."""
+        self._fill_statuses(counts)
+
+    def _fill_statuses(self, counts: dict[str, int]) -> None:
+        current = self.status_combo.currentData()
+        self._updating = True
+        try:
+            self.status_combo.clear()
+            total = sum(counts.values())
+            self.status_combo.addItem(f"All statuses ({total})" if counts else "All statuses", None)
+            for status in ItemStatus:
+                n = counts.get(status.value, 0)
+                self.status_combo.addItem(
+                    f"{style.status_text(status)} ({n})" if counts else style.status_text(status), status.value
+                )
+            self.status_combo.setCurrentIndex(max(self.status_combo.findData(current), 0))
+        finally:
+            self._updating = False
+
+    def _flush_search(self) -> None:
+        if self._debounce.isActive():
+            self._debounce.stop()
+            self._emit()
+
+    def _emit(self) -> None:
+        if not self._updating:
+            self.sig_filter_changed.emit(self.current_filter())
+
+
+class ItemListView(QWidget):
+    """Filter bar over the item table. Selecting a row emits `sig_item_selected`."""
+
+    sig_item_selected = Signal(object)
+    """The selected item changed: (item id, or None when nothing is selected)."""
+    sig_summary_loaded = Signal(object)
+    """Counts for the chosen month arrived: (Summary)."""
+
+    def __init__(self, workspace: Recondesk, runner: TaskRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._ws = workspace
+        self._runner = runner
+        self._want_selected: int | None = None
+        self._announced: int | None = None
+        self.filter_bar = FilterBar(self)
+        self.model = ItemTableModel(workspace, runner, self)
+        self.table = QTableView(self)
+        self.table.setObjectName("itemTable")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(24)
+        self.table.setSortingEnabled(False)  # order is the database's (by key); see the model's docstring
+        header = self.table.horizontalHeader()
+        header.setHighlightSections(False)
+        # "Differs in" is last and takes what is left, so the fixed columns never push it out of sight.
+        header.setStretchLastSection(True)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for i, column in enumerate(COLUMNS):
+            self.table.setColumnWidth(i, column.width)
+        self.empty_label = QLabel("", self)
+        self.empty_label.setObjectName("emptyLabel")
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setVisible(False)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.filter_bar)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.empty_label)
+        self.setFocusProxy(self.table)
+
+        self.filter_bar.sig_filter_changed.connect(self._filter_changed)
+        self.table.selectionModel().currentRowChanged.connect(self._current_changed)
+        self.model.sig_ids_loaded.connect(self._ids_loaded)
+
+    # -- public -----------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """First load: months, counts, ids."""
+        self.reload_periods()
+        self.model.set_filter(self.filter_bar.current_filter())
+        self.reload_summary()
+
+    def refresh(self) -> None:
+        """Data changed somewhere: reload ids, counts and months; keep the selection if the item is still shown."""
+        self._want_selected = self.selected_item_id()
+        self.model.refresh()
+        self.reload_summary()
+        self.reload_periods()
+
+    def reload_periods(self) -> None:
+        def fetch(_ctx: TaskContext) -> list[str]:
+            return list(self._ws.periods())
+
+        self._runner.db("load months", fetch, on_result=self._periods_loaded)
+
+    def reload_summary(self) -> None:
+        period = self.filter_bar.current_filter().period
+
+        def fetch(_ctx: TaskContext) -> Summary:
+            return self._ws.summary(period)
+
+        self._runner.db("load counts", fetch, on_result=self._summary_loaded)
+
+    def selected_item_id(self) -> int | None:
+        index = self.table.selectionModel().currentIndex()
+        if not index.isValid() or not self.table.selectionModel().isRowSelected(index.row(), QModelIndex()):
+            return None
+        return self.model.item_id_at(index.row())
+
+    def select_item(self, item_id: int) -> bool:
+        """Select the row of `item_id` if it is in the list; True if it was."""
+        row = self.model.row_of(item_id)
+        if row is None:
+            return False
+        index = self.model.index(row, 0)
+        self.table.selectionModel().setCurrentIndex(
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        )
+        self.table.scrollTo(index)
+        return True
+
+    # -- reactions --------------------------------------------------------------------------------------------
+    def _filter_changed(self, flt: ItemFilter) -> None:
+        self._want_selected = self.selected_item_id()
+        self.model.set_filter(flt)
+        self.reload_summary()
+
+    def _periods_loaded(self, periods: list[str]) -> None:
+        # The newest month is the usual month-end target, so it is chosen the first time.
+        first = self.filter_bar.period_combo.count() <= 1
+        self.filter_bar.set_periods(periods, select=periods[0] if first and periods else None)
+
+    def _summary_loaded(self, summary: Summary) -> None:
+        self.filter_bar.set_counts(summary.counts)
+        self.sig_summary_loaded.emit(summary)
+
+    def _ids_loaded(self, count: int) -> None:
+        if count == 0:
+            self.empty_label.setText("No items match this filter." if self.model.loaded else "")
+        self.empty_label.setVisible(count == 0)
+        wanted, self._want_selected = self._want_selected, None
+        if wanted is not None and self.selected_item_id() != wanted:
+            self.select_item(wanted)
+        self._announce(self.selected_item_id())
+
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self._announce(self.model.item_id_at(current.row()) if current.isValid() else None)
+
+    def _announce(self, item_id: int | None) -> None:
+        # A model reset clears the selection without a currentRowChanged; announcing only changes keeps the
+        # detail panel from reloading the same item twice.
+        if item_id != self._announced:
+            self._announced = item_id
+            self.sig_item_selected.emit(item_id)

@@ -1,0 +1,262 @@
+"""The main window against the real demo workspace: sandboxes over HTTP on 127.0.0.1, a SQLite file, offscreen Qt.
+
+Each test drives the GUI the way a user would (buttons, filters, selection) and checks the outcome both on screen
+and, where it matters, in the sandbox's own state.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from ui_helpers import TIMEOUT_MS, all_rows, set_faults, settle, sync
+
+from app.domain.status import ItemStatus, Kind, PushState
+from app.ui import style
+from app.ui.main_window import MainWindow
+from app.ui.models.item_table_model import COLUMN_INDEX, LOADING
+
+PUSHABLE = {"po_number", "due_date"}
+
+
+def _select(qtbot: Any, w: MainWindow, item_id: int) -> Any:
+    with qtbot.waitSignal(w.detail_view.sig_detail_loaded, timeout=TIMEOUT_MS) as blocker:
+        assert w.list_view.select_item(item_id)
+    detail = blocker.args[0]
+    assert detail.row.item_id == item_id
+    return detail
+
+
+def _status_cell(w: MainWindow, item_id: int) -> str:
+    model = w.list_view.model
+    row = model.row_of(item_id)
+    assert row is not None
+    return str(model.data(model.index(row, COLUMN_INDEX["status"])))
+
+
+def _admin_state(server_root: str) -> dict[str, Any]:
+    with urllib.request.urlopen(server_root.rstrip("/") + "/__admin/state", timeout=5) as response:
+        return json.loads(response.read(), parse_float=Decimal)
+
+
+def test_sync_then_push_a_differing_invoice_turns_its_row_matched(qtbot, window, demo):
+    _ws, sandboxes = demo
+    result = sync(qtbot, window)
+    assert result.ok, result.errors
+    assert window.sync_view.runs() == [result]
+    assert "Differs" in window.counts_label.text()
+    assert window.last_sync_label.text().startswith("Last sync ")
+
+    rows = all_rows(qtbot, window)
+    candidates = [
+        r
+        for r in rows
+        if r.kind == Kind.INVOICE and r.status == ItemStatus.DIFFERS and r.fields and set(r.fields) <= PUSHABLE
+    ]
+    assert candidates, "the demo month should have invoices differing only in PO number or due date"
+    row = candidates[0]
+    assert _status_cell(window, row.item_id) == style.status_text(ItemStatus.DIFFERS)
+
+    detail = _select(qtbot, window, row.item_id)
+    assert window.detail_view.diff_model.differing_fields() == list(row.fields)
+    for field in row.fields:
+        action_id = f"push_field:{field}:xero"
+        button = window.detail_view.action_buttons[action_id]
+        assert button.isEnabled()
+        with qtbot.waitSignal(window.detail_view.sig_action_finished, timeout=TIMEOUT_MS) as blocker:
+            qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+        assert blocker.args[0] is True, blocker.args[1]
+        settle(qtbot, window)
+        qtbot.waitUntil(
+            lambda f=field: (
+                window.detail_view.detail is not None and f not in window.detail_view.diff_model.differing_fields()
+            ),
+            timeout=TIMEOUT_MS,
+        )
+
+    qtbot.waitUntil(
+        lambda: (
+            window.list_view.model.item_row(row.item_id) is not None
+            and window.list_view.model.item_row(row.item_id).status == ItemStatus.MATCHED
+        ),
+        timeout=TIMEOUT_MS,
+    )
+    assert _status_cell(window, row.item_id) == style.status_text(ItemStatus.MATCHED)
+    assert window.list_view.model.item_row(row.item_id).push == PushState.SUCCEEDED
+    assert window.detail_view.push_model.rowCount() == len(row.fields)
+
+    # The ledger really has the accessplanit value now.
+    want = {d.field: d.accessplanit for d in detail.diffs}
+    state = _admin_state(sandboxes.info["xero"]["identity_url"])
+    invoice = next(i for i in state["Invoices"]["Invoices"] if i["InvoiceNumber"] == row.invoice)
+    if "po_number" in row.fields:
+        assert invoice["Reference"] == want["po_number"]
+
+
+def test_ignore_with_a_note_resolves_the_item_and_logs_the_note(qtbot, window):
+    sync(qtbot, window)
+    rows = all_rows(qtbot, window)
+    row = next(r for r in rows if r.status in (ItemStatus.DIFFERS, ItemStatus.ONLY_IN_LEDGER))
+    _select(qtbot, window, row.item_id)
+
+    asked: list[str] = []
+    window.detail_view.note_provider = lambda _parent, key: asked.append(key) or ""
+    qtbot.mouseClick(window.detail_view.ignore_button, Qt.MouseButton.LeftButton)
+    assert asked == [row.key]  # an empty note (the dialog cancelled) resolves nothing
+    assert window.runner.pending() == 0
+
+    note = "Agreed with the client on the phone: the remittance is right"
+    window.detail_view.note_provider = lambda _parent, _key: note
+    with qtbot.waitSignal(window.detail_view.sig_action_finished, timeout=TIMEOUT_MS) as blocker:
+        qtbot.mouseClick(window.detail_view.ignore_button, Qt.MouseButton.LeftButton)
+    assert blocker.args[0] is True, blocker.args[1]
+    settle(qtbot, window)
+    qtbot.waitUntil(
+        lambda: window.list_view.model.item_row(row.item_id).status == ItemStatus.RESOLVED, timeout=TIMEOUT_MS
+    )
+    assert _status_cell(window, row.item_id) == style.status_text(ItemStatus.RESOLVED)
+    qtbot.waitUntil(lambda: any(e.note == note for e in window.audit_view.model.rows()), timeout=TIMEOUT_MS)
+    entry = next(e for e in window.audit_view.model.rows() if e.note == note)
+    assert entry.item_key == row.key
+    qtbot.waitUntil(
+        lambda: window.detail_view.detail is not None and window.detail_view.detail.row.status == ItemStatus.RESOLVED,
+        timeout=TIMEOUT_MS,
+    )
+    assert not window.detail_view.ignore_button.isEnabled()  # nothing left to decide
+    assert "Resolved" in window.counts_label.text()
+
+
+def test_cancelling_a_slow_sync_keeps_the_window_responsive(qtbot, window, demo):
+    _ws, sandboxes = demo
+    roots = [sandboxes.accessplanit.url, sandboxes.info["xero"]["identity_url"]]
+    for root in roots:
+        set_faults(root, {"latency": "0.3"})  # every request now takes 0.3 s: the sync lasts seconds
+
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(window.syncing))
+    timer.start(10)
+    handle = window.sync()
+    assert handle is not None and window.syncing
+    assert window.cancel_button.isVisible() and window.cancel_action.isEnabled()
+    assert not window.sync_action.isEnabled()
+    assert window.sync() is None  # one sync at a time
+    # The GUI thread keeps turning its event loop while the worker waits on the network.
+    qtbot.waitUntil(lambda: ticks.count(True) >= 10, timeout=TIMEOUT_MS)
+    assert window.syncing
+    assert window.cancel_action.shortcut().toString() == "Esc"
+
+    with qtbot.waitSignal(window.sig_sync_finished, timeout=TIMEOUT_MS) as blocker:
+        qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
+    timer.stop()
+    result = blocker.args[0]
+    assert result is None or result.cancelled
+    assert not window.syncing and not window.progress.isVisible()
+    assert "cancelled" in window.notice.text().lower()
+
+    for root in roots:
+        set_faults(root, {})
+    again = sync(qtbot, window)
+    assert again.ok and not again.cancelled
+
+
+def test_status_kind_and_search_filters_ask_the_database(qtbot, window):
+    model = window.list_view.model
+    first_cells: list[object] = []
+
+    def on_ids(count: int) -> None:
+        # At the moment the ids arrive no row has been read yet: the model shows placeholders, then fetches.
+        if count and not first_cells:
+            first_cells.append(model.data(model.index(0, COLUMN_INDEX["invoice"])))
+
+    model.sig_ids_loaded.connect(on_ids)
+    sync(qtbot, window)
+    assert first_cells == [LOADING]
+    everything = all_rows(qtbot, window)
+    bar = window.list_view.filter_bar
+    differs = [r for r in everything if r.status == ItemStatus.DIFFERS]
+    assert differs and len(differs) < len(everything)
+
+    with qtbot.waitSignal(window.list_view.model.sig_ids_loaded, timeout=TIMEOUT_MS) as blocker:
+        bar.set_status(ItemStatus.DIFFERS)
+    assert blocker.args[0] == len(differs)
+    shown = all_rows(qtbot, window)
+    assert {r.item_id for r in shown} == {r.item_id for r in differs}
+    assert f"({len(differs)})" in bar.status_combo.currentText()
+
+    with qtbot.waitSignal(window.list_view.model.sig_ids_loaded, timeout=TIMEOUT_MS):
+        bar.set_status(None)
+    with qtbot.waitSignal(window.list_view.model.sig_ids_loaded, timeout=TIMEOUT_MS):
+        bar.kind_combo.setCurrentIndex(bar.kind_combo.findData(Kind.PAYMENT))
+    payments = all_rows(qtbot, window)
+    assert payments and all(r.kind == Kind.PAYMENT for r in payments)
+
+    with qtbot.waitSignal(window.list_view.model.sig_ids_loaded, timeout=TIMEOUT_MS):
+        bar.kind_combo.setCurrentIndex(0)
+    target = next(r for r in everything if r.kind == Kind.INVOICE)
+    with qtbot.waitSignal(window.list_view.model.sig_ids_loaded, timeout=TIMEOUT_MS):
+        qtbot.keyClicks(bar.search_edit, target.invoice.lower())  # one query after the debounce, not one per key
+    found = all_rows(qtbot, window)
+    assert target.item_id in {r.item_id for r in found}
+    assert len(found) < len(everything)
+
+
+def test_every_model_passes_the_model_tester(qtbot, qtmodeltester, window):
+    sync(qtbot, window)
+    rows = all_rows(qtbot, window)
+    row = next(r for r in rows if r.kind == Kind.INVOICE and r.status == ItemStatus.DIFFERS)
+    _select(qtbot, window, row.item_id)
+    window.tabs.setCurrentWidget(window.audit_view)
+    settle(qtbot, window)
+    d = window.detail_view
+    for model in (
+        window.list_view.model,
+        d.diff_model,
+        d.lines_source_model,
+        d.lines_ledger_model,
+        d.push_model,
+        d.audit_model,
+        window.audit_view.model,
+        window.sync_view.model,
+    ):
+        qtmodeltester.check(model, force_py=True)
+    assert d.diff_model.rowCount() > 0 and d.lines_source_model.rowCount() > 0
+
+
+def test_export_writes_the_services_report(qtbot, window, tmp_path):
+    sync(qtbot, window)
+    assert window.report_available()
+    target = tmp_path / "october.json"
+    period = window.list_view.filter_bar.current_filter().period
+    with qtbot.waitSignal(window.sig_report_exported, timeout=TIMEOUT_MS):
+        window.export_report(target, "json", period)
+    report = json.loads(target.read_text(encoding="utf-8"), parse_float=Decimal)
+    assert report["period"] == period
+    assert report["items"] and {"kind", "key", "status"} <= set(report["items"][0])
+
+
+def test_window_layout_is_saved_without_any_secret(qtbot, demo, ui_settings, tmp_path):
+    ws, sandboxes = demo
+    first = MainWindow(ws, settings=ui_settings)
+    qtbot.addWidget(first)
+    first.show()
+    first.resize(1111, 777)
+    first.close()
+    ini = Path(ui_settings.fileName()).read_bytes()
+    secrets = [
+        sandboxes.info["accessplanit"]["password"],
+        sandboxes.info["accessplanit"]["api_key"],
+        sandboxes.info["xero"]["client_secret"],
+    ]
+    assert not any(s.encode() in ini for s in secrets)
+    assert all(
+        k.startswith("mainWindow/") for k in QSettings(ui_settings.fileName(), QSettings.Format.IniFormat).allKeys()
+    )
+    second = MainWindow(ws, settings=QSettings(ui_settings.fileName(), QSettings.Format.IniFormat))
+    qtbot.addWidget(second)
+    assert (second.width(), second.height()) == (1111, 777)
+    second.close()

@@ -1,0 +1,48 @@
+"""Helpers for the GUI tests: run a sync and wait for the window to settle, load every row of the item model,
+switch sandbox faults over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from typing import Any
+
+from app.services.api import ItemRow
+from app.ui.main_window import MainWindow
+
+TIMEOUT_MS = 30000
+
+
+def settle(qtbot: Any, w: MainWindow) -> None:
+    """Wait until no background task is pending and the item list has ids for the current filter."""
+    qtbot.waitUntil(lambda: w.runner.pending() == 0 and w.list_view.model.loaded, timeout=TIMEOUT_MS)
+
+
+def sync(qtbot: Any, w: MainWindow, *, full: bool = False) -> Any:
+    with qtbot.waitSignal(w.sig_sync_finished, timeout=TIMEOUT_MS) as blocker:
+        assert w.sync(full=full) is not None
+    settle(qtbot, w)
+    return blocker.args[0]
+
+
+def all_rows(qtbot: Any, w: MainWindow) -> list[ItemRow]:
+    """Every row of the current filter, loaded through the model's on-demand batches."""
+    model = w.list_view.model
+    for r in range(model.rowCount()):
+        model.data(model.index(r, 0))  # asks for the row's batch if it is not loaded
+    qtbot.waitUntil(model.all_loaded, timeout=TIMEOUT_MS)
+    rows = [model.item_row(i) for i in model.ids()]
+    assert all(r is not None for r in rows)
+    return [r for r in rows if r is not None]
+
+
+def set_faults(server_url: str, settings: dict[str, str]) -> None:
+    """Replace a sandbox's fault settings through its admin endpoint."""
+    request = urllib.request.Request(
+        server_url.rstrip("/") + "/__admin/faults",
+        data=json.dumps(settings).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 200
