@@ -1,0 +1,279 @@
+"""Composition root for the command line: parses arguments, wires concrete classes, runs a command or the GUI.
+
+Commands and options are fixed by `../shared/docs/product.md` section 4. Exit codes: 0 success, 1 the work failed
+(sync errors, a failed check), 2 bad usage, 3 a configuration problem (no connection, no keyring).
+Must not: hold business logic (that lives in services) or print a secret (secrets are read from stdin only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from app import __version__
+from app.domain.errors import RecondeskError
+
+log = logging.getLogger("recondesk")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 3
+
+
+def _common(p: argparse.ArgumentParser, *, top: bool) -> None:
+    default = None if top else argparse.SUPPRESS
+    p.add_argument("--db", metavar="URL", default=default,
+                   help="SQLAlchemy database URL (default: a SQLite file in the user data directory)")
+    p.add_argument("--profile", metavar="NAME", default=default,
+                   help="keeps connections, settings and cache apart (default: 'default')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recondesk", description="Reconcile accessplanit with Xero.")
+    parser.add_argument("--version", action="version", version=f"recondesk {__version__}")
+    parser.add_argument("--demo", action="store_true", help="open the GUI on the built-in sandboxes")
+    parser.add_argument("--demo-invoices", type=int, default=400, help=argparse.SUPPRESS)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more (never secrets)")
+    _common(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("sandbox", help="run both emulated services on 127.0.0.1 until interrupted")
+    _common(p, top=False)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--invoices", type=int, default=200)
+    p.add_argument("--month", metavar="YYYY-MM", default=None)
+    p.add_argument("--fixtures", metavar="DIR", default=None)
+    p.add_argument("--faults", metavar="SPEC", default="")
+    p.add_argument("--accessplanit-port", type=int, default=0)
+    p.add_argument("--xero-port", type=int, default=0)
+    p.add_argument("--expected", metavar="FILE", default=None,
+                   help="write the generator's expected item statuses (report JSON 'items' shape)")
+
+    p = sub.add_parser("connect", help="save a connection (the secret goes to the OS keyring only)")
+    csub = p.add_subparsers(dest="system", metavar="SYSTEM", required=True)
+    a = csub.add_parser("accessplanit", help="accessplanit API v2")
+    _common(a, top=False)
+    a.add_argument("--url", required=True, help="root URL, e.g. https://acme.accessplanit.com/accessplan")
+    a.add_argument("--username", default="")
+    g = a.add_mutually_exclusive_group(required=True)
+    g.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    g.add_argument("--api-key-stdin", action="store_true", help="read an API key from standard input")
+    a.add_argument("--no-check", action="store_true", help="save without testing the connection first")
+    x = csub.add_parser("xero", help="Xero (custom connection, or OAuth sign-in)")
+    _common(x, top=False)
+    x.add_argument("--url", default="https://api.xero.com/api.xro/2.0", help="accounting API URL")
+    x.add_argument("--identity-url", default="", help="identity server (default: Xero's)")
+    x.add_argument("--client-id", required=True)
+    x.add_argument("--client-secret-stdin", action="store_true",
+                   help="custom connection (client credentials): read the client secret from standard input")
+    x.add_argument("--tenant-id", default="", help="organisation to use when the sign-in reaches several")
+    x.add_argument("--no-browser", action="store_true",
+                   help="OAuth: do not open a browser; print the sign-in URL and wait for the redirect")
+    x.add_argument("--no-check", action="store_true", help="save without testing the connection first")
+
+    p = sub.add_parser("sync", help="fetch both systems and reconcile")
+    _common(p, top=False)
+    p.add_argument("--full", action="store_true", help="re-read everything instead of what changed")
+    p.add_argument("--json", action="store_true", help="print the sync-run log as JSON")
+
+    p = sub.add_parser("report", help="the reconciliation report")
+    _common(p, top=False)
+    p.add_argument("--period", metavar="YYYY-MM", default=None)
+    p.add_argument("--format", choices=["json", "csv", "xlsx", "pdf"], default="json")
+    p.add_argument("-o", "--output", metavar="FILE", default=None)
+
+    p = sub.add_parser("retry", help="retry failed or uncertain pushes")
+    _common(p, top=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    profile = args.profile or "default"
+    try:
+        if args.command == "sandbox":
+            return _cmd_sandbox(args)
+        if args.command is None:
+            return _cmd_gui(args, profile)
+        from app import composition
+
+        if args.command == "connect":
+            return _cmd_connect(args, profile)
+        ws = composition.build_workspace(args.db, profile, composition.system_credentials())
+        if args.command == "sync":
+            return _cmd_sync(ws, args)
+        if args.command == "report":
+            return _cmd_report(ws, args)
+        if args.command == "retry":
+            results = ws.retry_failed()
+            for r in results:
+                print(("ok: " if r.ok else "failed: ") + r.message)
+            return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+    except RecondeskError as exc:
+        print(f"recondesk: {exc.user_text()}", file=sys.stderr)
+        from app.domain.errors import ConfigurationError, KeyringUnavailable
+
+        return EXIT_CONFIG if isinstance(exc, ConfigurationError | KeyringUnavailable) else EXIT_FAILED
+    except KeyboardInterrupt:
+        print("recondesk: interrupted; everything committed so far is kept.", file=sys.stderr)
+        return 130
+    return EXIT_USAGE
+
+
+def _cmd_gui(args: argparse.Namespace, profile: str) -> int:
+    from app import composition
+
+    if args.demo:
+        import tempfile
+
+        directory = Path(tempfile.mkdtemp(prefix="recondesk-demo-"))
+        ws, sandboxes = composition.demo_workspace(directory, invoices=args.demo_invoices)
+        print(f"Demo: sandboxes at {sandboxes.info['accessplanit']['url']} and {sandboxes.info['xero']['url']}; "
+              f"cache {directory / 'demo.sqlite3'}", flush=True)
+        try:
+            from app.ui.app import run_gui
+
+            return run_gui(ws, title_suffix="demo on sandboxes")
+        finally:
+            sandboxes.stop()
+    ws = composition.build_workspace(args.db, profile, composition.system_credentials())
+    from app.ui.app import run_gui
+
+    return run_gui(ws)
+
+
+def _cmd_sandbox(args: argparse.Namespace) -> int:
+    from app.sandbox.runner import SandboxOptions, start_sandboxes
+
+    opts = SandboxOptions(seed=args.seed, invoices=args.invoices, fixtures=args.fixtures, faults=args.faults,
+                          accessplanit_port=args.accessplanit_port, xero_port=args.xero_port)
+    if args.month:
+        opts.month = args.month
+    sandboxes = start_sandboxes(opts)
+    if args.expected:
+        if sandboxes.expected is None:
+            print("recondesk: --expected needs generated data (not --fixtures)", file=sys.stderr)
+            sandboxes.stop()
+            return EXIT_USAGE
+        Path(args.expected).write_text(json.dumps({"items": sandboxes.expected}, indent=1), encoding="utf-8")
+    print(json.dumps(sandboxes.info), flush=True)
+    print(f"accessplanit: {sandboxes.info['accessplanit']['url']}\nXero: {sandboxes.info['xero']['url']}\n"
+          "Press Ctrl+C to stop.", file=sys.stderr, flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandboxes.stop()
+    return EXIT_OK
+
+
+def _read_secret() -> str:
+    secret = sys.stdin.readline().rstrip("\r\n")
+    if not secret:
+        raise SystemExit("recondesk: no secret on standard input")
+    return secret
+
+
+def _cmd_connect(args: argparse.Namespace, profile: str) -> int:
+    from app import composition
+    from app.domain.status import System
+    from app.services.api import ConnectionInfo
+
+    ws = composition.build_workspace(args.db, profile, composition.system_credentials())
+    if args.system == "accessplanit":
+        secret = _read_secret()
+        auth = "api_key" if args.api_key_stdin else "password"
+        if auth == "password" and not args.username:
+            print("recondesk: --username is needed with --password-stdin", file=sys.stderr)
+            return EXIT_USAGE
+        info = ConnectionInfo(system=System.ACCESSPLANIT, url=args.url.rstrip("/"), username=args.username, auth=auth)
+        result = ws.save_connection(info, secret) if args.no_check else composition.save_checked(ws, info, secret)
+    else:
+        if args.client_secret_stdin:
+            secret = _read_secret()
+            info = ConnectionInfo(system=System.XERO, url=args.url.rstrip("/"), auth="client_credentials",
+                                  identity_url=args.identity_url.rstrip("/"), client_id=args.client_id,
+                                  tenant_id=args.tenant_id)
+            result = ws.save_connection(info, secret) if args.no_check else composition.save_checked(ws, info, secret)
+        else:
+            result = composition.connect_xero_oauth(ws, api_url=args.url.rstrip("/"),
+                                                    identity_url=args.identity_url.rstrip("/"),
+                                                    client_id=args.client_id, tenant_id=args.tenant_id,
+                                                    open_browser=not args.no_browser)
+    if result is not None and not result.ok:
+        print(f"recondesk: connection not saved: {result.step}: {result.message}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"Saved the {args.system} connection; its secret is in the {ws.credentials_description()}.")
+    return EXIT_OK
+
+
+def _sync_json(result: Any) -> dict[str, Any]:
+    return {
+        "run_id": result.run_id,
+        "ok": result.ok,
+        "cancelled": result.cancelled,
+        "started_at": result.started_at.isoformat() + "Z",
+        "finished_at": result.finished_at.isoformat() + "Z",
+        "streams": [
+            {"system": str(s.system), "stream": s.stream, "fetched": s.fetched, "pages": s.pages, "calls": s.calls,
+             "retries": s.retries, "invalid": s.invalid, "error": s.error}
+            for s in result.streams
+        ],
+        "counts": result.counts,
+        "errors": list(result.errors),
+        "budget": result.budget,
+    }
+
+
+def _cmd_sync(ws: Any, args: argparse.Namespace) -> int:
+    from app.domain.progress import CancelToken, ProgressEvent
+
+    cancel = CancelToken()
+
+    def progress(ev: ProgressEvent) -> None:
+        if not args.json and sys.stderr.isatty():
+            print(f"\r{ev.stage}: {ev.done} records, {ev.pages} pages, {ev.calls} calls   ", end="", file=sys.stderr)
+
+    def on_sigterm(*_: object) -> None:
+        cancel.cancel()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        result = ws.sync(full=args.full, progress=progress, cancel=cancel)
+    except KeyboardInterrupt:
+        cancel.cancel()
+        raise
+    if args.json:
+        print(json.dumps(_sync_json(result), indent=1))
+    else:
+        print("", file=sys.stderr) if sys.stderr.isatty() else None
+        state = "cancelled" if result.cancelled else ("done" if result.ok else "finished with errors")
+        print(f"Sync {state}: " + ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items())))
+        for err in result.errors:
+            print(f"  error: {err}")
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _cmd_report(ws: Any, args: argparse.Namespace) -> int:
+    data = ws.report_bytes(args.period, args.format)
+    if args.output:
+        Path(args.output).write_bytes(data)
+    else:
+        if args.format in ("xlsx", "pdf"):
+            print("recondesk: use -o FILE for binary formats", file=sys.stderr)
+            return EXIT_USAGE
+        sys.stdout.write(data.decode("utf-8"))
+        if not data.endswith(b"\n"):
+            sys.stdout.write("\n")
+    return EXIT_OK

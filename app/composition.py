@@ -1,0 +1,214 @@
+"""Composition root shared by the command line, the demo and the tests: the only module (with `cli`) that wires
+concrete classes together — database, keyring, settings, connectors, sandboxes — into a `Workspace`.
+
+Must not: hold business rules; those live in services. Secrets pass through here only on their way to the keyring
+or a connector, never into a log line or a printed message.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import webbrowser
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import platformdirs
+
+from app.connectors.accessplanit.client import AccessplanitClient, AccessplanitConfig
+from app.connectors.base import CheckStep, SecretBox
+from app.connectors.http import HttpClient, HttpConfig
+from app.connectors.xero import auth as xero_auth
+from app.connectors.xero.client import XeroClient, XeroConfig
+from app.credentials import CredentialStore, KeyringCredentialStore, MemoryCredentialStore
+from app.domain.errors import ConfigurationError
+from app.domain.status import System
+from app.services.api import CheckResult, ConnectionInfo
+from app.services.connections import SECRET_FIELD
+from app.services.workspace import Workspace
+from app.settings import Settings, SettingsFile
+from app.storage.db import Database, default_url
+
+APP_NAME = "Recondesk"
+
+
+def config_dir(profile: str) -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / profile
+
+
+def data_dir(profile: str) -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / profile
+
+
+def load_settings(profile: str) -> Settings:
+    return SettingsFile(config_dir(profile)).load()
+
+
+def system_credentials() -> CredentialStore:
+    """The OS keyring; raises `KeyringUnavailable` (with how to get one) when there is none."""
+    return KeyringCredentialStore()
+
+
+def open_database(db_url: str | None, profile: str) -> Database:
+    url = db_url or default_url(profile)
+    db = Database(url)
+    db.migrate()
+    return db
+
+
+class _DictBox:
+    """A `SecretBox` over a dict held in memory: used to test a connection before anything is saved."""
+
+    def __init__(self, secret: dict[str, str]) -> None:
+        self.secret = dict(secret)
+
+    def load(self) -> dict[str, str]:
+        return dict(self.secret)
+
+    def save(self, secret: dict[str, str]) -> None:
+        self.secret = dict(secret)
+
+    def __repr__(self) -> str:
+        return "_DictBox(<hidden>)"
+
+
+class ConnectorFactory:
+    """Makes the concrete connectors from a saved connection (implements `services.workspace.ClientFactory`)."""
+
+    def __init__(self, settings: Settings, lock_dir: Path | None = None) -> None:
+        self.settings = settings
+        self.lock_dir = lock_dir
+
+    def _http(self) -> HttpConfig:
+        return replace(HttpConfig(), connect_timeout=self.settings.connect_timeout,
+                       read_timeout=self.settings.read_timeout)
+
+    def source(self, info: ConnectionInfo, secrets: SecretBox) -> AccessplanitClient:
+        secret = secrets.load()
+        return AccessplanitClient(AccessplanitConfig(
+            url=info.url, username=info.username, password=secret.get("password", ""),
+            api_key=secret.get("api_key", ""), page_size=self.settings.page_size,
+            overlap_seconds=self.settings.overlap_seconds, http=self._http()))
+
+    def ledger(self, info: ConnectionInfo, secrets: SecretBox) -> XeroClient:
+        secret = secrets.load()
+        config = XeroConfig(
+            url=info.url, identity_url=info.identity_url, client_id=info.client_id, tenant_id=info.tenant_id,
+            client_secret=secret.get("client_secret", "") if info.auth == "client_credentials" else "",
+            page_size=self.settings.page_size, overlap_seconds=self.settings.overlap_seconds,
+            refund_account_code=self.settings.sales_account_code, lock_dir=self.lock_dir, http=self._http())
+        return XeroClient(config, box=secrets)
+
+    def check(self, info: ConnectionInfo, secrets: SecretBox) -> list[CheckStep]:
+        client = self.source(info, secrets) if info.system is System.ACCESSPLANIT else self.ledger(info, secrets)
+        return client.check()
+
+
+def build_workspace(db_url: str | None, profile: str, credentials: CredentialStore,
+                    settings: Settings | None = None) -> Workspace:
+    settings = settings or load_settings(profile)
+    db = open_database(db_url, profile)
+    lock_dir = data_dir(profile) / "locks"
+    return Workspace(db, credentials, settings, ConnectorFactory(settings, lock_dir), profile)
+
+
+def _first_failure(steps: list[CheckStep]) -> CheckResult:
+    for step in steps:
+        if not step.ok:
+            return CheckResult(False, step.step, step.message)
+    if not steps:
+        return CheckResult(False, "reachability", "No check ran.")
+    return CheckResult(True, steps[-1].step, "; ".join(s.message for s in steps))
+
+
+def save_checked(ws: Workspace, info: ConnectionInfo, secret: str) -> CheckResult:
+    """Test a connection with the typed secret held in memory; save it (secret to the keyring) only if it works.
+
+    For Xero the organisation found by the check is saved with the connection."""
+    box = _DictBox({SECRET_FIELD.get(info.auth, "secret"): secret})
+    factory = ws.factory
+    if info.system is System.ACCESSPLANIT:
+        result = _first_failure(factory.check(info, box))
+    else:
+        client = factory.ledger(info, box)
+        result = _first_failure(client.check())
+        if result.ok:
+            tenants = {str(t.get("tenantId")): str(t.get("tenantName", "")) for t in client.list_tenants()}
+            info = replace(info, tenant_id=client.tenant_id, tenant_name=tenants.get(client.tenant_id, ""))
+    if result.ok:
+        ws.save_connection(info, secret)
+    return result
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def connect_xero_oauth(ws: Workspace, *, api_url: str, identity_url: str, client_id: str, tenant_id: str = "",
+                       open_browser: bool = True) -> CheckResult:
+    """Xero sign-in with OAuth 2.0 + PKCE. Against a loopback identity server (the sandbox) it runs headless; against
+    Xero it opens the system browser (or prints the URL) and waits on the loopback listener for the redirect.
+    The token set goes to the keyring; then the organisation is picked (the only one, or `tenant_id`)."""
+    box = _DictBox({})
+    http = HttpClient("Xero", config=HttpConfig())
+    port = ws.settings.oauth_loopback_port
+    if identity_url and _is_loopback(identity_url):
+        xero_auth.connect_headless(http, identity_url=identity_url, client_id=client_id, box=box, port=0)
+    else:
+        def show(url: str) -> None:
+            if not open_browser or not webbrowser.open(url):
+                print(f"Open this address in a browser to sign in to Xero:\n{url}", flush=True)
+
+        cfg = XeroConfig(url=api_url, identity_url=identity_url, client_id=client_id)
+        xero_auth.run_pkce_flow(http, authorize_endpoint=cfg.authorize_endpoint, token_url=cfg.token_endpoint,
+                                client_id=client_id, box=box, open_browser=show, port=port)
+    info = ConnectionInfo(system=System.XERO, url=api_url, auth="oauth", identity_url=identity_url,
+                          client_id=client_id, tenant_id=tenant_id)
+    client = ws.factory.ledger(info, box)
+    tenants = client.list_tenants()
+    if not tenant_id:
+        if len(tenants) != 1:
+            listed = ", ".join(f"{t.get('tenantName')} ({t.get('tenantId')})" for t in tenants) or "none"
+            return CheckResult(False, "tenant", f"Pick the organisation with --tenant-id; this sign-in reaches: {listed}.")
+        tenant_id = str(tenants[0].get("tenantId"))
+    names = {str(t.get("tenantId")): str(t.get("tenantName", "")) for t in tenants}
+    if tenant_id not in names:
+        return CheckResult(False, "tenant", "This sign-in cannot reach that organisation.")
+    info = replace(info, tenant_id=tenant_id, tenant_name=names[tenant_id])
+    ws.save_connection_secrets(info, box.load())  # the (possibly rotated) token set, to the keyring
+    return CheckResult(True, "tenant", f"Connected to {names[tenant_id]}.")
+
+
+def demo_workspace(directory: Path, *, seed: int = 1, invoices: int = 200, month: str | None = None,
+                   faults: str = "", credentials: CredentialStore | None = None) -> tuple[Workspace, Any]:
+    """The demo: both sandboxes on 127.0.0.1 with a generated month, a fresh SQLite cache in `directory`, and the
+    sandbox credentials kept in memory for this session only (never in the keyring or on disk)."""
+    from app.sandbox.runner import SandboxOptions, start_sandboxes
+
+    opts = SandboxOptions(seed=seed, invoices=invoices, faults=faults)
+    if month:
+        opts.month = month
+    sandboxes = start_sandboxes(opts)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        ws = build_workspace(f"sqlite:///{directory / 'demo.sqlite3'}", "demo",
+                             credentials or MemoryCredentialStore(), Settings())
+        ap, xero = sandboxes.info["accessplanit"], sandboxes.info["xero"]
+        ws.save_connection(ConnectionInfo(system=System.ACCESSPLANIT, url=ap["url"], username=ap["username"],
+                                          auth="password"), ap["password"])
+        result = save_checked(ws, ConnectionInfo(system=System.XERO, url=xero["url"], auth="client_credentials",
+                                                 identity_url=xero["identity_url"], client_id=xero["client_id"]),
+                              xero["client_secret"])
+        if not result.ok:
+            raise ConfigurationError(f"The Xero sandbox refused the demo connection: {result.message}")
+    except BaseException:
+        sandboxes.stop()
+        raise
+    return ws, sandboxes

@@ -1,0 +1,153 @@
+"""The whole flow through the command line, as a script would run it: sandbox -> connect -> sync -> report.
+
+Every item's status (and differing fields) must agree 100% with what the generator says it made. The secrets typed
+into `connect` must be in the real keyring and nowhere else (not in the SQLite file, settings or logs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(args: list[str], *, stdin: str = "", env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "app", *args], input=stdin, capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=timeout)
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    return env
+
+
+@pytest.fixture
+def sandbox_proc(tmp_path: Path, cli_env: dict[str, str], request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    invoices = getattr(request, "param", 300)
+    expected = tmp_path / "expected.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "sandbox", "--invoices", str(invoices), "--month", "2026-10", "--seed", "7",
+         "--expected", str(expected)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env, cwd=ROOT,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    try:
+        info = json.loads(first)
+    except ValueError:
+        proc.kill()
+        raise AssertionError(f"sandbox did not print its JSON first line: {first!r} {proc.stderr.read() if proc.stderr else ''}")
+    info["expected"] = json.loads(expected.read_text())["items"]
+    try:
+        yield info
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _connect_and_sync(info: dict[str, Any], db: str, env: dict[str, str]) -> dict[str, Any]:
+    ap, xero = info["accessplanit"], info["xero"]
+    r = _run(["connect", "accessplanit", "--db", db, "--profile", "clitest", "--url", ap["url"],
+              "--username", ap["username"], "--password-stdin"], stdin=ap["password"] + "\n", env=env)
+    assert r.returncode == 0, r.stderr
+    r = _run(["connect", "xero", "--db", db, "--profile", "clitest", "--url", xero["url"], "--identity-url",
+              xero["identity_url"], "--client-id", xero["client_id"], "--client-secret-stdin"],
+             stdin=xero["client_secret"] + "\n", env=env)
+    assert r.returncode == 0, r.stderr
+    r = _run(["sync", "--db", db, "--profile", "clitest", "--json"], env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    run = json.loads(r.stdout)
+    assert run["ok"] is True and not run["errors"]
+    return run
+
+
+def _compare(report: dict[str, Any], expected: list[dict[str, Any]]) -> None:
+    got = {(i["kind"], i["key"]): i for i in report["items"]}
+    want = {(i["kind"], i["key"]): i for i in expected}
+    missing = sorted(set(want) - set(got))
+    extra = sorted(set(got) - set(want))
+    wrong = sorted(
+        (k, want[k]["status"], got[k]["status"], want[k].get("fields"), got[k]["fields"])
+        for k in set(want) & set(got)
+        if want[k]["status"] != got[k]["status"] or list(want[k].get("fields", [])) != list(got[k]["fields"])
+    )
+    assert not missing and not extra and not wrong, (
+        f"{len(missing)} missing, {len(extra)} extra, {len(wrong)} wrong of {len(want)}:\n"
+        f"missing {missing[:10]}\nextra {extra[:10]}\nwrong {wrong[:10]}"
+    )
+
+
+@pytest.mark.slow
+def test_cli_flow_reproduces_the_generators_statuses(
+    sandbox_proc: dict[str, Any], tmp_path: Path, cli_env: dict[str, str], secret_service: object
+) -> None:
+    db_file = tmp_path / "cache.sqlite3"
+    db = f"sqlite:///{db_file}"
+    run = _connect_and_sync(sandbox_proc, db, cli_env)
+    assert sum(s["fetched"] for s in run["streams"]) > 0
+
+    r = _run(["report", "--db", db, "--profile", "clitest", "--format", "json"], env=cli_env)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert set(report) >= {"period", "totals", "items"}
+    _compare(report, sandbox_proc["expected"])
+    statuses = {i["status"] for i in report["items"]}
+    assert {"matched", "differs", "only_in_source", "only_in_ledger", "invalid"} <= statuses
+
+    # A second sync with nothing changed gives the same items.
+    r = _run(["sync", "--db", db, "--profile", "clitest", "--json"], env=cli_env)
+    assert r.returncode == 0, r.stderr
+    again = json.loads(_run(["report", "--db", db, "--profile", "clitest"], env=cli_env).stdout)
+    _compare(again, sandbox_proc["expected"])
+
+    # The secrets typed into `connect` are in the keyring and nowhere else.
+    secrets = [sandbox_proc["accessplanit"]["password"], sandbox_proc["xero"]["client_secret"]]
+    import keyring
+
+    stored = [keyring.get_password("recondesk", name) for name in _keyring_entries(db_file)]
+    assert any(secrets[0] in (s or "") for s in stored) and any(secrets[1] in (s or "") for s in stored)
+    for path in [db_file, *db_file.parent.glob("cache.sqlite3*"), *Path(cli_env["XDG_CONFIG_HOME"]).rglob("*"),
+                 *Path(cli_env["XDG_STATE_HOME"]).rglob("*"), *Path(cli_env["XDG_CACHE_HOME"]).rglob("*")]:
+        if path.is_file():
+            data = path.read_bytes()
+            for s in secrets:
+                assert s.encode() not in data, f"secret found in {path}"
+    for out in (r.stdout, r.stderr):
+        for s in secrets:
+            assert s not in out
+
+
+def _keyring_entries(db_file: Path) -> list[str]:
+    """The keyring entry names the cache refers to (connection ids are in the DB, secrets are not)."""
+    import sqlite3
+
+    con = sqlite3.connect(db_file)
+    try:
+        rows = con.execute("SELECT system, connection_id FROM connections").fetchall()
+    finally:
+        con.close()
+    return [f"clitest/{system}/{cid}" for system, cid in rows]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sandbox_proc", [2000], indirect=True)
+def test_cli_flow_2000_invoices_exact(
+    sandbox_proc: dict[str, Any], tmp_path: Path, cli_env: dict[str, str], secret_service: object
+) -> None:
+    db = f"sqlite:///{tmp_path / 'cache.sqlite3'}"
+    _connect_and_sync(sandbox_proc, db, cli_env)
+    r = _run(["report", "--db", db, "--profile", "clitest", "--format", "json"], env=cli_env)
+    assert r.returncode == 0, r.stderr
+    _compare(json.loads(r.stdout), sandbox_proc["expected"])
