@@ -1,0 +1,285 @@
+"""The accessplanit connector: reading (`SystemClient`), the connection check, and the writes (`SourceWriter`).
+
+Config is the site root (`https://acme.accessplanit.com/accessplan`; the API is under `{root}/api/v2/`) and
+either a username + password or an API key. Must not: import another system's package, storage or services;
+keep secrets anywhere but in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote as urlquote
+
+from app.connectors.accessplanit import mapping
+from app.connectors.accessplanit.auth import ApiKeyAuth, PasswordAuth
+from app.connectors.accessplanit.streams import STREAMS, AccessplanitStreams
+from app.connectors.accessplanit.streams import quote as odata_quote
+from app.connectors.base import CallStats, CheckStep, Page
+from app.connectors.http import Auth, HttpClient, HttpConfig, Pacer, PacerConfig
+from app.domain.errors import AuthenticationError, ConfigurationError, ConnectorError, RejectedError
+from app.domain.money import D
+from app.domain.progress import CancelToken
+from app.domain.records import InvalidRecord, Invoice, Payment
+from app.domain.status import Direction, System
+
+PO_MAX = 50
+
+
+@dataclass(frozen=True)
+class AccessplanitConfig:
+    """Where and how to connect. Give `username` + `password`, or `api_key`."""
+
+    url: str
+    username: str = ""
+    password: str = field(default="", repr=False)
+    api_key: str = field(default="", repr=False)
+    page_size: int = 1000
+    overlap_seconds: int = 300
+    http: HttpConfig = field(default_factory=HttpConfig)
+    pacing: PacerConfig = field(default_factory=PacerConfig.accessplanit)
+
+    @property
+    def root(self) -> str:
+        return self.url.rstrip("/")
+
+    @property
+    def api(self) -> str:
+        return f"{self.root}/api/v2"
+
+
+class AccessplanitClient:
+    """Implements `SystemClient` and `SourceWriter` for accessplanit.
+
+    `invoice_numbers` (invoice ID -> number) may be filled by the caller before an incremental run, so payments on
+    invoices not re-read this run map without a lookup; the invoices stream adds to it as it reads.
+    """
+
+    system = System.ACCESSPLANIT
+
+    def __init__(self, config: AccessplanitConfig, *, http: HttpClient | None = None) -> None:
+        if not config.url:
+            raise ConfigurationError("The accessplanit address is missing.", "Enter it in Settings > Connections.")
+        if not config.api_key and not (config.username and config.password):
+            raise ConfigurationError(
+                "accessplanit needs a user name and password, or an API key.", "Enter them in Settings > Connections."
+            )
+        self.config = config
+        self.stats = CallStats()
+        self.http = http or HttpClient(
+            "accessplanit",
+            config=config.http,
+            pacer=Pacer(config.pacing),
+            stats=self.stats,
+            budget_prefix="accessplanit.",
+        )
+        self.stats = self.http.stats
+        self.auth: Auth
+        if config.api_key:
+            self.auth = ApiKeyAuth(config.api_key, self.http)
+        else:
+            self.auth = PasswordAuth(f"{config.api}/token", config.username, config.password, self.http)
+        self._streams = AccessplanitStreams(
+            self._fetch, self.stats, page_size=config.page_size, overlap=timedelta(seconds=config.overlap_seconds)
+        )
+
+    # ----------------------------------------------------------------------------------------------- reading
+    @property
+    def invoice_numbers(self) -> dict[str, str]:
+        return self._streams.invoice_numbers
+
+    @invoice_numbers.setter
+    def invoice_numbers(self, value: Mapping[str, str]) -> None:
+        self._streams.invoice_numbers = dict(value)
+
+    def streams(self) -> list[str]:
+        return list(STREAMS)
+
+    def read(self, stream: str, cursor: Mapping[str, Any] | None, *, full: bool, cancel: CancelToken) -> Iterator[Page]:
+        return self._streams.read(stream, cursor, full=full, cancel=cancel)
+
+    def _fetch(self, module: str, params: Mapping[str, str], cancel: CancelToken) -> list[dict[str, Any]]:
+        reply = self.http.request(
+            "GET", f"{self.config.api}/{module}", params=params, auth=self.auth, cancel=cancel, pace_key=module
+        )
+        return results(reply.data, module)
+
+    def get(
+        self, module: str, params: Mapping[str, str] | None = None, cancel: CancelToken | None = None
+    ) -> list[dict[str, Any]]:
+        """One GET of a module's list (for checks and tools). Not paged."""
+        return self._fetch(module, params or {}, cancel or CancelToken())
+
+    # ----------------------------------------------------------------------------------------------- check
+    def check(self) -> list[CheckStep]:
+        """reachability -> credentials -> scopes (can the user read the finance feeds?)."""
+        steps: list[CheckStep] = []
+        cancel = CancelToken()
+        try:
+            self.http.request(
+                "GET",
+                f"{self.config.api}/Invoice",
+                params={"$top": "1", "$select": "ID"},
+                cancel=cancel,
+                accept=(400, 401, 403),
+            )
+            steps.append(CheckStep("reachability", True, f"accessplanit answered at {self.config.root}."))
+        except ConnectorError as exc:
+            steps.append(CheckStep("reachability", False, exc.user_text()))
+            return steps
+        try:
+            self.auth.apply({}, cancel)
+            steps.append(CheckStep("credentials", True, "The credentials were accepted."))
+        except ConnectorError as exc:
+            steps.append(CheckStep("credentials", False, exc.user_text()))
+            return steps
+        for module in ("Invoice", "Transaction"):
+            try:
+                self._fetch(module, {"$top": "1", "$select": "ID"}, cancel)
+            except AuthenticationError as exc:
+                steps.append(CheckStep("scopes", False, f"The API user cannot read {module}: {exc.user_text()}"))
+                return steps
+            except ConnectorError as exc:
+                steps.append(CheckStep("scopes", False, exc.user_text()))
+                return steps
+        steps.append(CheckStep("scopes", True, "The API user can read invoices and transactions."))
+        return steps
+
+    # ----------------------------------------------------------------------------------------------- writes
+    def fetch_invoice(self, invoice_id: str, cancel: CancelToken | None = None) -> Invoice | InvalidRecord | None:
+        """One invoice with its lines, by ID (a filtered list call, as accessplanit's own demo app does)."""
+        cancel = cancel or CancelToken()
+        rows = self._fetch(
+            "Invoice",
+            {"$filter": f"ID eq {odata_quote(invoice_id)}", "$select": ",".join(mapping.INVOICE_FIELDS)},
+            cancel,
+        )
+        if not rows:
+            return None
+        items = self._streams.lines_for([invoice_id], cancel).get(invoice_id, [])
+        record = mapping.map_invoice(rows[0], items)
+        if isinstance(record, Invoice):
+            self.invoice_numbers[record.id] = record.number
+        return record
+
+    def update_invoice(
+        self, invoice_id: str, *, po_number: str | None = None, due_date: date | None = None
+    ) -> Invoice | InvalidRecord:
+        """PUT only the changed fields (PONumber, DateDue), then read the invoice back."""
+        body: dict[str, Any] = {}
+        if po_number is not None:
+            if len(po_number) > PO_MAX:
+                raise RejectedError(
+                    f"The PO number is longer than accessplanit allows ({PO_MAX} characters).",
+                    "Shorten it in Xero, then push again.",
+                    system="accessplanit",
+                    details=(f"PONumber: more than {PO_MAX} characters",),
+                )
+            body["PONumber"] = po_number
+        if due_date is not None:
+            body["DateDue"] = f"{due_date.isoformat()}T00:00:00"
+        if not body:
+            raise ValueError("nothing to update")
+        self.http.request(
+            "PUT",
+            f"{self.config.api}/Invoice/{urlquote(invoice_id, safe='')}",
+            json_body=body,
+            auth=self.auth,
+            pace_key="Invoice",
+        )
+        record = self.fetch_invoice(invoice_id)
+        if record is None:
+            raise ConnectorError(
+                f"accessplanit invoice {invoice_id} vanished after the update.", "Sync again.", system="accessplanit"
+            )
+        return record
+
+    def find_transaction(
+        self, invoice_id: str, amount: Decimal, reference: str, direction: Direction
+    ) -> Payment | None:
+        """A Transaction on the invoice with this amount, reference and direction (the read-back after an unknown
+        outcome: accessplanit has no idempotency key)."""
+        cancel = CancelToken()
+        rows: list[dict[str, Any]] = []
+        offset: int | None = 0
+        paging = self._streams.paging
+        while offset is not None:
+            page = self._fetch(
+                "Transaction",
+                {
+                    "$filter": f"InvoiceID eq {odata_quote(invoice_id)}",
+                    "$select": ",".join(mapping.TRANSACTION_FIELDS),
+                    "$orderby": "ID",
+                    **paging.params(offset),
+                },
+                cancel,
+            )
+            rows.extend(page)
+            offset = paging.next(offset, len(page))
+        if invoice_id not in self.invoice_numbers:
+            self._streams.lookup_numbers([invoice_id], self.invoice_numbers, cancel)
+        for row in rows:
+            record = mapping.map_payment(row, self.invoice_numbers)
+            if (
+                isinstance(record, Payment)
+                and record.direction is direction
+                and record.amount == D(amount)
+                and record.reference.strip() == reference.strip()
+            ):
+                return record
+        return None
+
+    def create_transaction(
+        self, *, invoice_id: str, direction: Direction, amount: Decimal, day: date, method_label: str, reference: str
+    ) -> Payment | InvalidRecord:
+        """POST a Transaction. Not retried after an ambiguous failure (it could duplicate): the error says the
+        outcome is unknown, and the caller reads back with `find_transaction` first."""
+        body = mapping.transaction_body(
+            invoice_id=invoice_id,
+            direction=direction,
+            amount=amount,
+            day=day,
+            method_label=method_label,
+            reference=reference,
+        )
+        reply = self.http.request(
+            "POST",
+            f"{self.config.api}/Transaction",
+            json_body=body,
+            auth=self.auth,
+            pace_key="Transaction",
+            idempotent=False,
+        )
+        rows = results(reply.data, "Transaction")
+        if invoice_id not in self.invoice_numbers:
+            self._streams.lookup_numbers([invoice_id], self.invoice_numbers, CancelToken())
+        if rows:
+            return mapping.map_payment(rows[0], self.invoice_numbers)
+        found = self.find_transaction(invoice_id, amount, reference, direction)
+        if found is None:
+            raise ConnectorError(
+                "accessplanit accepted the payment but it cannot be found.",
+                "Sync again before retrying.",
+                system="accessplanit",
+            )
+        return found
+
+
+def results(data: Any, module: str) -> list[dict[str, Any]]:
+    """The `results` array of an accessplanit answer (a bare list or single object are accepted too)."""
+    if isinstance(data, dict):
+        rows = data.get("results")
+        if rows is None and "ID" in data:
+            return [data]
+    else:
+        rows = data
+    if not isinstance(rows, list):
+        raise ConnectorError(
+            f"accessplanit sent an unexpected answer for {module} (no results list).",
+            "Try again; if it persists, check the connection's address.",
+            system="accessplanit",
+        )
+    return [r for r in rows if isinstance(r, dict)]

@@ -1,0 +1,232 @@
+"""accessplanit wire records -> domain records. The ONE place for the conventions of accessplanit-api.md section 9.
+
+- `Invoice.Amount` is net, `Tax` the tax, total = Amount + Tax; `AmountPaid`/`Outstanding` as given.
+- `Status`: Outstanding -> open, Part Paid -> part_paid, Paid -> paid, Cancelled/Credited -> void; else invalid.
+- Dates are ISO 8601 without offset in platform-local (UK) time: the calendar date is the date part, unshifted.
+- `InvoiceItem`: description `DynamicLabel` (else `Reference`), `Amount` is gross, net = Amount − Tax; a null
+  amount or tax on a line is 0 (the fields are documented as nullable).
+- `Transaction`: `TransactionType` Payment/Refund, `Amount` > 0, `TransactionDate`, `Reference`,
+  `TransactionMethodLabel`; the invoice number comes from the invoice (Transactions carry only `InvoiceID`).
+Must not: do I/O. A record that cannot be read becomes an `InvalidRecord` with the reason, never an exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from app.domain.money import D, MoneyError
+from app.domain.records import InvalidRecord, Invoice, Line, Payment
+from app.domain.status import Direction, InvoiceState, Kind, System
+
+STATES: Mapping[str, InvoiceState] = {
+    "outstanding": InvoiceState.OPEN,
+    "part paid": InvoiceState.PART_PAID,
+    "paid": InvoiceState.PAID,
+    "cancelled": InvoiceState.VOID,
+    "credited": InvoiceState.VOID,
+}
+DIRECTIONS: Mapping[str, Direction] = {"payment": Direction.PAYMENT, "refund": Direction.REFUND}
+
+# The Invoice fields the mapping reads: the `$select` of the invoices stream (keeps responses small).
+INVOICE_FIELDS = (
+    "ID",
+    "Reference",
+    "TargetLabel",
+    "CompanyName",
+    "DateCreated",
+    "DateDue",
+    "DateUpdated",
+    "PONumber",
+    "CurrencyCode",
+    "Amount",
+    "Tax",
+    "AmountPaid",
+    "Outstanding",
+    "Status",
+)
+ITEM_FIELDS = ("ID", "InvoiceID", "DynamicLabel", "Reference", "Amount", "Tax")
+TRANSACTION_FIELDS = (
+    "ID",
+    "InvoiceID",
+    "TransactionType",
+    "Amount",
+    "TransactionDate",
+    "Reference",
+    "TransactionMethodLabel",
+    "CurrencyCode",
+    "DateUpdated",
+)
+
+
+class Unreadable(ValueError):
+    """A field the rules need could not be read; the message is the reason kept with the record."""
+
+
+def record_id(raw: Mapping[str, Any]) -> str:
+    """The record's ID, or a stable digest of the payload when it has none."""
+    rid = raw.get("ID")
+    if rid not in (None, ""):
+        return str(rid)
+    blob = json.dumps(raw, sort_keys=True, default=str).encode()
+    return "sha1:" + hashlib.sha1(blob, usedforsecurity=False).hexdigest()[:16]
+
+
+def money(raw: Mapping[str, Any], name: str, *, required: bool = True) -> Decimal:
+    value = raw.get(name)
+    if value is None:
+        if required:
+            raise Unreadable(f"missing amount {name}")
+        return Decimal(0)
+    try:
+        return D(value)
+    except MoneyError as exc:
+        raise Unreadable(f"bad amount {name}: {value!r}") from exc
+
+
+def parse_datetime(value: Any, name: str) -> datetime | None:
+    """ISO 8601 as sent (platform-local, usually without offset); None when absent. An offset, if any, is dropped
+    so the calendar date is the one the platform shows."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise Unreadable(f"bad date {name}: {value!r}")
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise Unreadable(f"bad date {name}: {value!r}") from exc
+    return parsed.replace(tzinfo=None)
+
+
+def parse_date(value: Any, name: str) -> date | None:
+    parsed = parse_datetime(value, name)
+    return parsed.date() if parsed is not None else None
+
+
+def _text(raw: Mapping[str, Any], name: str) -> str:
+    value = raw.get(name)
+    return "" if value is None else str(value)
+
+
+def map_line(raw: Mapping[str, Any]) -> Line:
+    gross = money(raw, "Amount", required=False)
+    tax = money(raw, "Tax", required=False)
+    description = (_text(raw, "DynamicLabel") or _text(raw, "Reference")).strip()
+    return Line(
+        description=description,
+        net=gross - tax,
+        tax=tax,
+        quantity=Decimal(1),
+        unit_amount=gross - tax,
+        line_id=str(raw["ID"]) if raw.get("ID") not in (None, "") else None,
+    )
+
+
+def map_invoice(raw: Mapping[str, Any], items: Sequence[Mapping[str, Any]] = ()) -> Invoice | InvalidRecord:
+    """An Invoice with its InvoiceItems (sorted by ID), or an `InvalidRecord` saying which field is unreadable."""
+    rid = record_id(raw)
+    number = _text(raw, "Reference").strip()
+    try:
+        if not number:
+            raise Unreadable("missing invoice number (Reference)")
+        status = _text(raw, "Status").strip()
+        state = STATES.get(status.lower())
+        if state is None:
+            raise Unreadable(f"unknown status {status!r}")
+        net = money(raw, "Amount")
+        tax = money(raw, "Tax")
+        issue = parse_date(raw.get("DateCreated"), "DateCreated")
+        if issue is None:
+            raise Unreadable("missing date DateCreated")
+        lines = tuple(map_line(item) for item in sorted(items, key=lambda i: _id_order(i.get("ID"))))
+        return Invoice(
+            system=System.ACCESSPLANIT,
+            id=rid,
+            number=number,
+            contact=(_text(raw, "TargetLabel") or _text(raw, "CompanyName")).strip(),
+            issue_date=issue,
+            due_date=parse_date(raw.get("DateDue"), "DateDue"),
+            po_number=_text(raw, "PONumber"),
+            currency=_text(raw, "CurrencyCode").strip().upper(),
+            net=net,
+            tax=tax,
+            total=net + tax,
+            paid=money(raw, "AmountPaid"),
+            due=money(raw, "Outstanding"),
+            state=state,
+            lines=lines,
+            updated_at=parse_datetime(raw.get("DateUpdated"), "DateUpdated"),
+        )
+    except Unreadable as exc:
+        return InvalidRecord(System.ACCESSPLANIT, Kind.INVOICE, rid, str(exc), number=number or None)
+
+
+def map_payment(raw: Mapping[str, Any], invoice_numbers: Mapping[str, str]) -> Payment | InvalidRecord:
+    """A Transaction. `invoice_numbers` maps accessplanit invoice ID -> invoice number (Reference)."""
+    rid = record_id(raw)
+    invoice_id = _text(raw, "InvoiceID").strip()
+    number = invoice_numbers.get(invoice_id)
+    try:
+        if not invoice_id:
+            raise Unreadable("missing InvoiceID")
+        if number is None:
+            raise Unreadable(f"payment on an invoice id that is not known ({invoice_id})")
+        kind = _text(raw, "TransactionType").strip()
+        direction = DIRECTIONS.get(kind.lower())
+        if direction is None:
+            raise Unreadable(f"unknown transaction type {kind!r}")
+        amount = money(raw, "Amount")
+        if amount <= 0:
+            raise Unreadable(f"bad amount Amount: {amount} (must be more than 0)")
+        day = parse_date(raw.get("TransactionDate"), "TransactionDate")
+        if day is None:
+            raise Unreadable("missing date TransactionDate")
+        return Payment(
+            system=System.ACCESSPLANIT,
+            id=rid,
+            invoice_number=number,
+            invoice_id=invoice_id,
+            date=day,
+            amount=amount,
+            reference=_text(raw, "Reference"),
+            method=_text(raw, "TransactionMethodLabel"),
+            direction=direction,
+            currency=_text(raw, "CurrencyCode").strip().upper(),
+            updated_at=parse_datetime(raw.get("DateUpdated"), "DateUpdated"),
+        )
+    except Unreadable as exc:
+        return InvalidRecord(System.ACCESSPLANIT, Kind.PAYMENT, rid, str(exc), number=number)
+
+
+def _id_order(value: Any) -> tuple[int, int, str]:
+    """Numeric ids in numeric order, others after them as text."""
+    text = "" if value is None else str(value)
+    return (0, int(text), "") if text.isdigit() else (1, 0, text)
+
+
+def transaction_body(
+    *,
+    invoice_id: str,
+    direction: Direction,
+    amount: Decimal,
+    day: date,
+    method_label: str,
+    reference: str,
+    method_id: str | None = None,
+) -> dict[str, Any]:
+    """The POST Transaction body (section 5.3 naming)."""
+    body: dict[str, Any] = {
+        "InvoiceID": invoice_id,
+        "TransactionType": "Refund" if direction is Direction.REFUND else "Payment",
+        "Amount": amount,
+        "TransactionDate": f"{day.isoformat()}T00:00:00",
+        "TransactionMethodLabel": method_label,
+        "Reference": reference,
+    }
+    if method_id:
+        body["TransactionMethodID"] = method_id
+    return body

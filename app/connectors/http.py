@@ -1,0 +1,601 @@
+"""HTTP for every connector: one session factory, one error table, retries with backoff, pacing and scrubbing.
+
+Responsibilities:
+- a `requests.Session` with connect/read timeouts;
+- JSON read with `parse_float=Decimal`, only after the status and the content type were checked (an HTML page
+  with status 200 or a truncated body is a `TransientError`, never a crash);
+- ONE declarative table (`ERROR_TABLE`) that maps a status or an exception to an action: retry, refresh the
+  credentials then retry, wait for the rate limit, or fail with a message for people;
+- exponential backoff with jitter that honours `Retry-After`; a daily-limit 429 stops the system cleanly;
+- a per-system `Pacer` (token bucket per key + a cap on calls in flight) and the remaining-call headers copied
+  into `CallStats.budget`;
+- secrets scrubbed from every message and log line (`Scrubber`);
+- the `CancelToken` checked before every request and during every wait.
+
+Must not: know any system's URLs, fields or token endpoints (that is the per-system `auth`/`client` modules),
+touch storage, or log a secret.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+import requests
+
+from app.connectors.base import CallStats
+from app.domain.errors import (
+    AuthenticationError,
+    ConnectorError,
+    NotFoundError,
+    RateLimited,
+    RejectedError,
+    TransientError,
+)
+from app.domain.progress import CancelToken
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "Recondesk/0.1 (+desktop reconciliation)"
+
+
+# --------------------------------------------------------------------------------------------------- scrubbing
+_SECRET_FIELD = re.compile(
+    r"(?i)(\b(?:access_token|refresh_token|id_token|client_secret|password|api_key|apikey|code_verifier|code|token)"
+    r"[\"']?\s*[:=]\s*[\"']?)([^\"'&\s,}]+)"
+)
+_BEARER = re.compile(r"(?i)\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+")
+
+
+class Scrubber:
+    """Removes secrets from text: every value registered with `add`, plus anything that looks like a token field.
+
+    Thread-safe; auth objects register each secret they hold or receive, so even an unexpected echo is caught.
+    """
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, *secrets: str | None) -> None:
+        with self._lock:
+            # Very short values would blank out ordinary words; real secrets are long.
+            self._secrets.update(s for s in secrets if s and len(s) >= 4)
+
+    def scrub(self, text: str) -> str:
+        with self._lock:
+            secrets = sorted(self._secrets, key=len, reverse=True)
+        for secret in secrets:
+            text = text.replace(secret, "***")
+        text = _BEARER.sub(lambda m: f"{m.group(1)} ***", text)
+        return _SECRET_FIELD.sub(lambda m: f"{m.group(1)}***", text)
+
+
+# --------------------------------------------------------------------------------------------------- config
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    """Timeouts and retry policy. Seconds are floats (time, not money)."""
+
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+    max_attempts: int = 5  # first try included
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+    max_rate_wait: float = 120.0  # a longer Retry-After stops the system instead of blocking the sync
+
+
+def make_session(config: HttpConfig | None = None) -> requests.Session:
+    """A session with our User-Agent and JSON accept header. Timeouts are passed per request (requests has no
+    session-wide timeout), from the `HttpConfig` the `HttpClient` holds."""
+    session = requests.Session()
+    session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+    # Connection pooling: two calls in flight at most per system, so a small pool is plenty.
+    adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=4, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+# --------------------------------------------------------------------------------------------------- pacing
+@dataclass(frozen=True, slots=True)
+class PacerConfig:
+    """A token bucket per key: `rate` tokens a second, at most `burst` saved up; `max_in_flight` concurrent calls.
+
+    Xero: 55 a minute per tenant with a burst of 5 keeps any rolling minute at or under 60 (5 + 55), and 2 in flight.
+    accessplanit: 4,800 an hour per endpoint (the limit is 5,000), burst 100.
+    """
+
+    rate: float
+    burst: int
+    max_in_flight: int = 2
+
+    @staticmethod
+    def xero() -> PacerConfig:
+        return PacerConfig(rate=50 / 60, burst=5, max_in_flight=2)
+
+    @staticmethod
+    def accessplanit() -> PacerConfig:
+        return PacerConfig(rate=4800 / 3600, burst=100, max_in_flight=2)
+
+    @staticmethod
+    def unlimited() -> PacerConfig:
+        """For tests against the loopback sandboxes, which enforce their own limits."""
+        return PacerConfig(rate=1e9, burst=1_000_000, max_in_flight=4)
+
+
+class Pacer:
+    """Per-system pacing: token buckets keyed by endpoint or tenant, a cap on calls in flight, and a stop
+    (`block_until`) after a daily limit, so later calls fail fast with the time the system can resume."""
+
+    def __init__(self, config: PacerConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, last refill)
+        self._in_flight = threading.BoundedSemaphore(max(1, config.max_in_flight))
+        self._blocked: RateLimited | None = None
+        self._blocked_until = 0.0  # wall clock (time.time)
+
+    def block_until(self, error: RateLimited) -> None:
+        with self._lock:
+            self._blocked = error
+            self._blocked_until = time.time() + error.retry_after
+
+    def _take(self, key: str) -> float:
+        """Take a token for `key`; return 0 or how long to wait before trying again."""
+        with self._lock:
+            now = self._clock()
+            tokens, last = self._buckets.get(key, (float(self.config.burst), now))
+            tokens = min(float(self.config.burst), tokens + (now - last) * self.config.rate)
+            if tokens >= 1.0:
+                self._buckets[key] = (tokens - 1.0, now)
+                return 0.0
+            self._buckets[key] = (tokens, now)
+            return (1.0 - tokens) / self.config.rate
+
+    @contextmanager
+    def slot(self, cancel: CancelToken, key: str = "") -> Iterator[None]:
+        """Wait for a token and a free in-flight slot (checking `cancel` while waiting), then run the call."""
+        with self._lock:
+            blocked, until = self._blocked, self._blocked_until
+        if blocked is not None and time.time() < until:
+            raise RateLimited(
+                blocked.message,
+                blocked.hint,
+                system=blocked.system,
+                retry_after=until - time.time(),
+                problem=blocked.problem,
+            )
+        while (delay := self._take(key)) > 0:
+            cancel.wait(min(delay, 1.0))
+        while not self._in_flight.acquire(timeout=0.2):
+            cancel.check()
+        try:
+            yield
+        finally:
+            self._in_flight.release()
+
+
+# --------------------------------------------------------------------------------------------------- errors
+class BodyError(Exception):
+    """The body could not be read as the JSON we asked for (HTML page, truncated, wrong content type)."""
+
+
+class Action(StrEnum):
+    RETRY = "retry"  # transient: back off and try again
+    REFRESH = "refresh"  # credentials refused: renew them once, then try again
+    RATE_WAIT = "rate_wait"  # rate limited: wait for Retry-After, or stop the system for the day/hour
+    FAIL = "fail"  # raise the rule's error with its message for people
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One row of the error table. `when` is a status, a range of statuses, or an exception type.
+
+    `safe_unsent`: the request certainly had no effect (not sent, or refused before processing), so even a
+    non-idempotent request (accessplanit POST Transaction, which has no idempotency key) can be retried.
+    """
+
+    when: int | range | type[BaseException]
+    action: Action
+    error: type[ConnectorError]
+    message: str  # "{system}" is replaced by the system's label
+    hint: str
+    safe_unsent: bool = False
+
+    def matches(self, outcome: int | BaseException) -> bool:
+        if isinstance(self.when, type):
+            return isinstance(outcome, self.when)
+        if isinstance(outcome, BaseException):
+            return False
+        return outcome in self.when if isinstance(self.when, range) else outcome == self.when
+
+
+_NET = "Check the network connection and try again; nothing was lost."
+_UNKNOWN = "The outcome is unknown: Recondesk looks the record up before sending it again."
+ERROR_TABLE: tuple[Rule, ...] = (
+    Rule(
+        requests.exceptions.ConnectTimeout,
+        Action.RETRY,
+        TransientError,
+        "{system} could not be reached in time.",
+        _NET,
+        safe_unsent=True,
+    ),
+    Rule(requests.exceptions.ReadTimeout, Action.RETRY, TransientError, "{system} did not answer in time.", _NET),
+    Rule(
+        requests.exceptions.ChunkedEncodingError,
+        Action.RETRY,
+        TransientError,
+        "The answer from {system} was cut off.",
+        _NET,
+    ),
+    Rule(
+        requests.exceptions.ContentDecodingError,
+        Action.RETRY,
+        TransientError,
+        "The answer from {system} could not be decoded.",
+        _NET,
+    ),
+    Rule(
+        requests.exceptions.ConnectionError,
+        Action.RETRY,
+        TransientError,
+        "The connection to {system} failed.",
+        "Check the address and the network connection, then try again.",
+    ),
+    Rule(
+        BodyError,
+        Action.RETRY,
+        TransientError,
+        "{system} sent an answer that could not be read (not JSON, or incomplete).",
+        _NET,
+    ),
+    Rule(
+        401,
+        Action.REFRESH,
+        AuthenticationError,
+        "{system} refused the credentials.",
+        "Reconnect to {system} in Settings > Connections.",
+    ),
+    Rule(
+        403,
+        Action.FAIL,
+        AuthenticationError,
+        "{system} refused access to this data.",
+        "Check that the connected user or organisation has the permissions (scopes, roles) Recondesk needs.",
+    ),
+    Rule(
+        404,
+        Action.FAIL,
+        NotFoundError,
+        "{system} does not know this record or address.",
+        "Check the connection's address; re-sync to refresh.",
+    ),
+    Rule(
+        429,
+        Action.RATE_WAIT,
+        RateLimited,
+        "{system} asked Recondesk to slow down.",
+        "Recondesk waits and carries on.",
+        safe_unsent=True,
+    ),
+    Rule(
+        503,
+        Action.RETRY,
+        TransientError,
+        "{system} is unavailable right now (maintenance or overload).",
+        "Try again in a few minutes.",
+        safe_unsent=True,
+    ),
+    Rule(
+        range(500, 600),
+        Action.RETRY,
+        TransientError,
+        "{system} had an internal error.",
+        "Try again later; if it persists, contact {system} support.",
+    ),
+    Rule(
+        range(400, 500),
+        Action.FAIL,
+        RejectedError,
+        "{system} refused the request.",
+        "Correct the record as the message says, then try again.",
+    ),
+)
+
+
+def find_rule(outcome: int | BaseException) -> Rule | None:
+    """The first rule of `ERROR_TABLE` that matches, or None (success, or an unforeseen exception)."""
+    return next((r for r in ERROR_TABLE if r.matches(outcome)), None)
+
+
+# --------------------------------------------------------------------------------------------------- JSON
+def loads(text: str | bytes) -> Any:
+    """JSON with every non-integer number as `Decimal` (never float)."""
+    return json.loads(text, parse_float=Decimal)
+
+
+_DEC_MARK = re.compile(r'"\\u0000DEC:([-+0-9.Ee]+)\\u0000"')
+
+
+def dumps(payload: Any) -> str:
+    """JSON text with `Decimal` written as a JSON number, digit for digit (json cannot do that natively)."""
+
+    def encode(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return f"\x00DEC:{value}\x00"
+        if isinstance(value, dict):
+            return {k: encode(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [encode(v) for v in value]
+        if isinstance(value, float):
+            raise TypeError("floats are never sent: use Decimal")
+        return value
+
+    return _DEC_MARK.sub(lambda m: m.group(1), json.dumps(encode(payload)))
+
+
+# --------------------------------------------------------------------------------------------------- client
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A checked answer: status 2xx (or one the caller accepted), JSON parsed with Decimals."""
+
+    status: int
+    headers: Mapping[str, str]
+    data: Any
+    retries: int = 0
+
+
+class Auth(Protocol):
+    """Adds credentials to a request and renews them after a 401."""
+
+    def apply(self, headers: dict[str, str], cancel: CancelToken) -> None:
+        """Put `Authorization` (and any tenant header) into `headers`, fetching a token first if needed."""
+        ...
+
+    def renew(self, cancel: CancelToken) -> bool:
+        """After a 401: get fresh credentials. False when nothing can be done (an API key was refused)."""
+        ...
+
+
+BUDGET_HEADERS: Mapping[str, str] = {
+    "X-MinLimit-Remaining": "min_remaining",
+    "X-DayLimit-Remaining": "day_remaining",
+    "X-AppMinLimit-Remaining": "app_min_remaining",
+}
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds from a `Retry-After` header (delta-seconds or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+_NEVER = CancelToken()
+
+
+@dataclass
+class HttpClient:
+    """Sends requests for one system (`system` is its label for messages, e.g. "Xero").
+
+    Pass the same `pacer` to every client of one system/tenant; `stats` collects calls, retries and budget.
+    """
+
+    system: str
+    config: HttpConfig = field(default_factory=HttpConfig)
+    pacer: Pacer = field(default_factory=lambda: Pacer(PacerConfig.unlimited()))
+    stats: CallStats = field(default_factory=CallStats)
+    scrubber: Scrubber = field(default_factory=Scrubber)
+    session: requests.Session = field(default_factory=make_session)
+    budget_prefix: str = ""  # e.g. "xero." -> budget key "xero.day_remaining"
+    random: Callable[[], float] = random.random
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        form: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: Auth | None = None,
+        basic: tuple[str, str] | None = None,
+        cancel: CancelToken | None = None,
+        idempotent: bool | None = None,
+        accept: Collection[int] = (),
+        pace_key: str = "",
+    ) -> Reply:
+        """Send one logical request, retrying per `ERROR_TABLE`. Returns a `Reply` for 2xx or `accept`ed statuses.
+
+        `idempotent` defaults to True for GET/PUT/DELETE and False for POST; a non-idempotent request is only
+        retried when the failure proves it had no effect (`Rule.safe_unsent`).
+        """
+        cancel = cancel or _NEVER
+        if idempotent is None:
+            idempotent = method.upper() != "POST"
+        body = dumps(json_body) if json_body is not None else None
+        retries = 0
+        renewed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            cancel.check()
+            sent_headers: dict[str, str] = dict(headers or {})
+            if body is not None:
+                sent_headers["Content-Type"] = "application/json"
+            if auth is not None:
+                auth.apply(sent_headers, cancel)
+            outcome: int | BaseException
+            resp: requests.Response | None = None
+            with self.pacer.slot(cancel, pace_key):
+                self.stats.calls += 1
+                try:
+                    resp = self.session.request(
+                        method,
+                        url,
+                        params=params,
+                        data=body if body is not None else form,
+                        headers=sent_headers,
+                        auth=basic,
+                        allow_redirects=False,
+                        timeout=(self.config.connect_timeout, self.config.read_timeout),
+                    )
+                    content = resp.content  # read fully inside the slot: a cut-off body raises here
+                    outcome = resp.status_code
+                except requests.exceptions.RequestException as exc:
+                    outcome = exc
+            data: Any = None
+            if resp is not None:
+                self._read_budget(resp)
+                if 200 <= resp.status_code < 300 or resp.status_code in accept:
+                    try:
+                        data = self._parse(resp, content)
+                        return Reply(resp.status_code, resp.headers, data, retries)
+                    except BodyError as exc:
+                        outcome = exc
+            rule = find_rule(outcome)
+            if rule is None:  # an unforeseen exception from requests: treat as a failed connection
+                rule = find_rule(requests.exceptions.ConnectionError())
+                assert rule is not None
+            error = self._error(rule, outcome, resp)
+            log.info("%s %s -> %s", method, self.scrubber.scrub(self._path(url)), self.scrubber.scrub(str(error)))
+
+            if rule.action is Action.REFRESH and auth is not None and not renewed:
+                renewed = True
+                if auth.renew(cancel):
+                    retries += 1
+                    self.stats.retries += 1
+                    continue
+            if rule.action is Action.RATE_WAIT:
+                assert isinstance(error, RateLimited)
+                if error.problem in ("day", "hour") or error.retry_after > self.config.max_rate_wait:
+                    if error.problem == "minute":
+                        error.problem = "hour"
+                    self.pacer.block_until(error)
+                    raise error
+            if rule.action in (Action.RETRY, Action.RATE_WAIT) and attempt < self.config.max_attempts:
+                if not idempotent and not rule.safe_unsent:
+                    error.hint = _UNKNOWN
+                    raise error
+                delay = self._delay(attempt, resp)
+                retries += 1
+                self.stats.retries += 1
+                cancel.wait(delay)
+                continue
+            if rule.action is Action.RETRY and not idempotent and not rule.safe_unsent:
+                error.hint = _UNKNOWN
+            raise error
+
+    # ----------------------------------------------------------------------------------------------- helpers
+    @staticmethod
+    def _path(url: str) -> str:
+        return url.split("?", 1)[0]
+
+    def _delay(self, attempt: int, resp: requests.Response | None) -> float:
+        """Exponential backoff with full jitter, never shorter than the server's Retry-After."""
+        backoff = min(self.config.backoff_cap, self.config.backoff_base * (2.0 ** (attempt - 1)))
+        delay = backoff * (0.5 + self.random() / 2)
+        after = parse_retry_after(resp.headers.get("Retry-After")) if resp is not None else None
+        return max(delay, after) if after is not None else delay
+
+    def _parse(self, resp: requests.Response, content: bytes) -> Any:
+        if resp.status_code == 204 or not content.strip():
+            if resp.status_code == 204:
+                return None
+            raise BodyError("empty body")
+        ctype = resp.headers.get("Content-Type", "").lower()
+        if "json" not in ctype:
+            raise BodyError(f"content type {ctype or 'missing'}")
+        try:
+            return loads(content)
+        except ValueError as exc:  # truncated or broken JSON
+            raise BodyError(str(exc)) from exc
+
+    def _read_budget(self, resp: requests.Response) -> None:
+        for header, key in BUDGET_HEADERS.items():
+            value = resp.headers.get(header)
+            if value is not None:
+                self.stats.budget[self.budget_prefix + key] = value
+
+    def _error(self, rule: Rule, outcome: int | BaseException, resp: requests.Response | None) -> ConnectorError:
+        message = rule.message.format(system=self.system)
+        hint = rule.hint.format(system=self.system)
+        status = resp.status_code if resp is not None else None
+        detail = ""
+        details: tuple[str, ...] = ()
+        if resp is not None and not 200 <= resp.status_code < 300:
+            details = error_details(resp)
+            detail = "; ".join(details)
+        elif isinstance(outcome, BaseException) and not isinstance(outcome, requests.exceptions.RequestException):
+            detail = str(outcome)
+        if detail:
+            message = f"{message} ({self.scrubber.scrub(detail)[:500]})"
+        details = tuple(self.scrubber.scrub(d) for d in details)
+        if rule.error is RateLimited:
+            assert resp is not None
+            problem = (resp.headers.get("X-Rate-Limit-Problem") or "minute").lower()
+            after = parse_retry_after(resp.headers.get("Retry-After"))
+            retry_after = after if after is not None else 60.0
+            if problem == "day":
+                resume = datetime.now(UTC) + timedelta(seconds=retry_after)
+                message = (
+                    f"{self.system}'s daily limit of calls is used up. Syncing {self.system} can resume at "
+                    f"{resume:%Y-%m-%d %H:%M} UTC."
+                )
+                hint = "Everything fetched so far is kept; sync again after that time."
+            return RateLimited(message, hint, system=self.system.lower(), retry_after=retry_after, problem=problem)
+        if rule.error is RejectedError:
+            return RejectedError(message, hint, system=self.system.lower(), status=status, details=details)
+        return rule.error(message, hint, system=self.system.lower(), status=status)
+
+
+def error_details(resp: requests.Response) -> tuple[str, ...]:
+    """Readable reasons from an error body of either system: accessplanit `{"errors":[{"field","message"}]}`,
+    Xero `Elements[].ValidationErrors[].Message` / `Message` / `Detail`, OAuth `error_description`."""
+    try:
+        body = loads(resp.content) if "json" in resp.headers.get("Content-Type", "").lower() else None
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        text = resp.text.strip()
+        return (text[:200],) if text and "<" not in text[:1] else ()
+    out: list[str] = []
+    for err in body.get("errors") or []:
+        if isinstance(err, dict):
+            prefix = f"{err['field']}: " if err.get("field") else ""
+            out.append(f"{prefix}{err.get('message', '')}")
+    for element in body.get("Elements") or []:
+        if isinstance(element, dict):
+            out.extend(str(v.get("Message")) for v in element.get("ValidationErrors") or [] if isinstance(v, dict))
+    if not out:
+        for key in ("error_description", "Detail", "Message", "message", "error", "Title"):
+            if isinstance(body.get(key), str) and body[key]:
+                out.append(body[key])
+                break
+    return tuple(out)

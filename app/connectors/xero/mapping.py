@@ -1,0 +1,330 @@
+"""Xero wire records -> domain records, and domain values -> Xero write bodies. The one place for Xero's conventions.
+
+- Dates: `DateString`/`DueDateString`/`UpdatedDateUTCString` when present, else `/Date(ms±hhmm)/` read as a UTC
+  instant with the offset ignored; a date-only field is the UTC calendar date (never shifted by the local zone).
+- Invoices: only `Type == ACCREC` is reconciled (others map to None: the raw is kept as reference data).
+  net = `SubTotal`, tax = `TotalTax`, total = `Total`, paid = `AmountPaid + AmountCredited`, due = `AmountDue`;
+  `DELETED` is a tombstone (`deleted=True`, state void). `AUTHORISED`/`PAID` get a state derived from those
+  amounts here (paid when due is 0 and total > 0, part_paid when paid > 0, else open); reconcile re-derives it
+  with refunds (reconciliation.md section 4), which a single record cannot know.
+- Lines: net = `LineAmount` (Exclusive/NoTax) or `LineAmount − TaxAmount` (Inclusive); tax = `TaxAmount`.
+- Payments: `ACCRECPAYMENT` -> payment, `ARCREDITPAYMENT` -> refund (paid out of a credit note; its invoice is the
+  credit note's `Reference`); other types map to None. `method` is `Account.Code`.
+Must not: do I/O. An unreadable record becomes an `InvalidRecord` with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from app.domain.money import D, MoneyError
+from app.domain.records import CreditNote, InvalidRecord, Invoice, Line, Payment
+from app.domain.status import Direction, InvoiceState, Kind, System
+
+_MS_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
+_EPOCH = datetime(1970, 1, 1)
+DIRECTIONS: Mapping[str, Direction] = {"ACCRECPAYMENT": Direction.PAYMENT, "ARCREDITPAYMENT": Direction.REFUND}
+
+
+class Unreadable(ValueError):
+    """A field the rules need could not be read; the message is the reason kept with the record."""
+
+
+# --------------------------------------------------------------------------------------------------- values
+def parse_instant(value: Any, name: str = "date") -> datetime | None:
+    """`/Date(1539993600000+0000)/` or ISO text -> naive UTC datetime; None when absent."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise Unreadable(f"bad date {name}: {value!r}")
+    text = value.strip()
+    match = _MS_DATE.match(text)
+    if match:
+        # The offset is Xero's display hint, not a shift: the milliseconds are already UTC.
+        return _EPOCH + timedelta(milliseconds=int(match.group(1)))
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise Unreadable(f"bad date {name}: {value!r}") from exc
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
+
+
+def pick_date(raw: Mapping[str, Any], name: str) -> date | None:
+    """A date-only field: `<name>String` when present, else `<name>` as a UTC date."""
+    text = raw.get(f"{name}String")
+    if isinstance(text, str) and text.strip():
+        try:
+            return datetime.fromisoformat(text.strip()[:19]).date()
+        except ValueError:
+            pass  # fall back to the /Date()/ value
+    moment = parse_instant(raw.get(name), name)
+    return moment.date() if moment is not None else None
+
+
+def pick_instant(raw: Mapping[str, Any], name: str) -> datetime | None:
+    text = raw.get(f"{name}String")
+    if isinstance(text, str) and text.strip():
+        try:
+            return parse_instant(text, name)
+        except Unreadable:
+            pass
+    return parse_instant(raw.get(name), name)
+
+
+def money(raw: Mapping[str, Any], name: str, *, required: bool = True) -> Decimal:
+    value = raw.get(name)
+    if value is None:
+        if required:
+            raise Unreadable(f"missing amount {name}")
+        return Decimal(0)
+    try:
+        return D(value)
+    except MoneyError as exc:
+        raise Unreadable(f"bad amount {name}: {value!r}") from exc
+
+
+def _text(raw: Mapping[str, Any] | None, name: str) -> str:
+    value = (raw or {}).get(name)
+    return "" if value is None else str(value)
+
+
+def _obj(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = raw.get(name)
+    return value if isinstance(value, Mapping) else {}
+
+
+def record_id(raw: Mapping[str, Any], *names: str) -> str:
+    for name in names:
+        if raw.get(name):
+            return str(raw[name])
+    blob = json.dumps(raw, sort_keys=True, default=str).encode()
+    return "sha1:" + hashlib.sha1(blob, usedforsecurity=False).hexdigest()[:16]
+
+
+def derive_state(status: str, paid: Decimal, due: Decimal, total: Decimal) -> InvoiceState:
+    if status in ("DRAFT", "SUBMITTED"):
+        return InvoiceState.DRAFT
+    if status in ("VOIDED", "DELETED"):
+        return InvoiceState.VOID
+    if status in ("AUTHORISED", "PAID"):
+        if due == 0 and total > 0:
+            return InvoiceState.PAID
+        return InvoiceState.PART_PAID if paid > 0 else InvoiceState.OPEN
+    raise Unreadable(f"unknown status {status!r}")
+
+
+# --------------------------------------------------------------------------------------------------- reading
+def map_line(raw: Mapping[str, Any], amount_types: str) -> Line:
+    amount = money(raw, "LineAmount", required=False)
+    tax = money(raw, "TaxAmount", required=False)
+    net = amount - tax if amount_types.lower() == "inclusive" else amount
+    unit = raw.get("UnitAmount")
+    return Line(
+        description=_text(raw, "Description").strip(),
+        net=net,
+        tax=tax,
+        quantity=money(raw, "Quantity", required=False) if raw.get("Quantity") is not None else Decimal(1),
+        unit_amount=D(unit) if isinstance(unit, Decimal | int | str) and not isinstance(unit, bool) else None,
+        account_code=raw.get("AccountCode") or None,
+        tax_type=raw.get("TaxType") or None,
+        line_id=raw.get("LineItemID") or None,
+    )
+
+
+def map_invoice(raw: Mapping[str, Any]) -> Invoice | InvalidRecord | None:
+    """An ACCREC invoice; None for other types (bills are not reconciled)."""
+    if _text(raw, "Type").upper() not in ("ACCREC", ""):
+        return None
+    rid = record_id(raw, "InvoiceID")
+    number = _text(raw, "InvoiceNumber").strip()
+    try:
+        if not number:
+            raise Unreadable("missing invoice number (InvoiceNumber)")
+        status = _text(raw, "Status").strip().upper()
+        total = money(raw, "Total")
+        paid = money(raw, "AmountPaid", required=False) + money(raw, "AmountCredited", required=False)
+        due = money(raw, "AmountDue")
+        state = derive_state(status, paid, due, total)
+        amount_types = _text(raw, "LineAmountTypes") or "Exclusive"
+        items = raw.get("LineItems") or []
+        if not isinstance(items, list):
+            raise Unreadable("bad LineItems")
+        contact = _obj(raw, "Contact")
+        return Invoice(
+            system=System.XERO,
+            id=rid,
+            number=number,
+            contact=_text(contact, "Name").strip(),
+            issue_date=pick_date(raw, "Date"),
+            due_date=pick_date(raw, "DueDate"),
+            po_number=_text(raw, "Reference"),
+            currency=_text(raw, "CurrencyCode").strip().upper(),
+            net=money(raw, "SubTotal"),
+            tax=money(raw, "TotalTax"),
+            total=total,
+            paid=paid,
+            due=due,
+            state=state,
+            lines=tuple(map_line(i, amount_types) for i in items if isinstance(i, Mapping)),
+            updated_at=pick_instant(raw, "UpdatedDateUTC"),
+            contact_id=_text(contact, "ContactID") or None,
+            deleted=status == "DELETED",
+        )
+    except Unreadable as exc:
+        return InvalidRecord(System.XERO, Kind.INVOICE, rid, str(exc), number=number or None)
+
+
+def credit_note_of(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The credit note a refund is paid out of: `CreditNote`, or `Invoice` carrying a credit-note type."""
+    note = _obj(raw, "CreditNote")
+    return note if note else _obj(raw, "Invoice")
+
+
+def map_payment(raw: Mapping[str, Any], credit_note_refs: Mapping[str, str]) -> Payment | InvalidRecord | None:
+    """A payment or refund on an ACCREC invoice; None for payment types that are not reconciled.
+
+    `credit_note_refs` maps CreditNoteID -> the credit note's `Reference` (the refunded invoice's number).
+    """
+    kind = _text(raw, "PaymentType").strip().upper() or "ACCRECPAYMENT"
+    direction = DIRECTIONS.get(kind)
+    if direction is None:
+        return None
+    rid = record_id(raw, "PaymentID")
+    invoice = _obj(raw, "Invoice")
+    number: str | None
+    credit_note_id: str | None = None
+    if direction is Direction.REFUND:
+        note = credit_note_of(raw)
+        credit_note_id = _text(note, "CreditNoteID") or _text(note, "InvoiceID") or None
+        number = (credit_note_refs.get(credit_note_id or "") or _text(note, "Reference")).strip() or None
+        invoice_id = None
+    else:
+        number = _text(invoice, "InvoiceNumber").strip() or None
+        invoice_id = _text(invoice, "InvoiceID") or None
+    try:
+        if direction is Direction.PAYMENT and not number:
+            raise Unreadable("missing invoice number (Invoice.InvoiceNumber)")
+        amount = money(raw, "Amount")
+        if amount <= 0:
+            raise Unreadable(f"bad amount Amount: {amount} (must be more than 0)")
+        day = pick_date(raw, "Date")
+        if day is None:
+            raise Unreadable("missing date Date")
+        return Payment(
+            system=System.XERO,
+            id=rid,
+            invoice_number=number,
+            invoice_id=invoice_id,
+            date=day,
+            amount=amount,
+            reference=_text(raw, "Reference"),
+            method=_text(_obj(raw, "Account"), "Code"),
+            direction=direction,
+            currency=(_text(raw, "CurrencyCode") or _text(invoice, "CurrencyCode")).strip().upper(),
+            updated_at=pick_instant(raw, "UpdatedDateUTC"),
+            deleted=_text(raw, "Status").upper() == "DELETED",
+            credit_note_id=credit_note_id,
+        )
+    except Unreadable as exc:
+        return InvalidRecord(System.XERO, Kind.PAYMENT, rid, str(exc), number=number)
+
+
+def map_credit_note(raw: Mapping[str, Any]) -> CreditNote | InvalidRecord | None:
+    """An ACCRECCREDIT credit note; None for supplier credit notes."""
+    if _text(raw, "Type").upper() not in ("ACCRECCREDIT", ""):
+        return None
+    rid = record_id(raw, "CreditNoteID")
+    try:
+        return CreditNote(
+            system=System.XERO,
+            id=rid,
+            number=_text(raw, "CreditNoteNumber"),
+            reference=_text(raw, "Reference").strip(),
+            contact=_text(_obj(raw, "Contact"), "Name").strip(),
+            date=pick_date(raw, "Date"),
+            currency=_text(raw, "CurrencyCode").strip().upper(),
+            total=money(raw, "Total"),
+            remaining=money(raw, "RemainingCredit", required=False),
+            status=_text(raw, "Status").upper(),
+            updated_at=pick_instant(raw, "UpdatedDateUTC"),
+        )
+    except Unreadable as exc:
+        return InvalidRecord(System.XERO, Kind.INVOICE, rid, f"credit note: {exc}")
+
+
+# --------------------------------------------------------------------------------------------------- writing
+def wire_date(day: date) -> str:
+    """Requests carry plain `YYYY-MM-DD` (a datetime with an offset can land a day early)."""
+    return day.isoformat()
+
+
+def invoice_body(invoice: Invoice, lines: Sequence[Line], *, account_code: str, tax_type: str | None) -> dict[str, Any]:
+    """An AUTHORISED ACCREC invoice with the source's line amounts. Each line sets `TaxAmount` so Xero's per-line
+    tax equals the source's and the totals agree; with no lines, one line carries the invoice's net and tax."""
+    source_lines = list(lines) or [Line(description=invoice.number, net=invoice.net, tax=invoice.tax)]
+    items: list[dict[str, Any]] = []
+    for line in source_lines:
+        item: dict[str, Any] = {
+            "Description": line.description or invoice.number,
+            "Quantity": Decimal(1),
+            "UnitAmount": line.net,
+            "LineAmount": line.net,
+            "AccountCode": line.account_code or account_code,
+            "TaxAmount": line.tax,
+        }
+        if line.tax_type or tax_type:
+            item["TaxType"] = line.tax_type or tax_type
+        items.append(item)
+    body: dict[str, Any] = {
+        "Type": "ACCREC",
+        "Contact": {"Name": invoice.contact},
+        "InvoiceNumber": invoice.number,
+        "Reference": invoice.po_number,
+        "CurrencyCode": invoice.currency,
+        "Status": "AUTHORISED",
+        "LineAmountTypes": "Exclusive",
+        "LineItems": items,
+    }
+    if invoice.issue_date is not None:
+        body["Date"] = wire_date(invoice.issue_date)
+    if invoice.due_date is not None:
+        body["DueDate"] = wire_date(invoice.due_date)
+    return body
+
+
+def refund_credit_note_body(
+    *, invoice_number: str, contact: str, amount: Decimal, day: date, currency: str, account_code: str
+) -> dict[str, Any]:
+    """The ACCRECCREDIT credit note a refund is paid out of; `Reference` = the refunded invoice's number."""
+    return {
+        "Type": "ACCRECCREDIT",
+        "Contact": {"Name": contact},
+        "Date": wire_date(day),
+        "Reference": invoice_number,
+        "CurrencyCode": currency,
+        "Status": "AUTHORISED",
+        "LineAmountTypes": "NoTax",
+        "LineItems": [
+            {
+                "Description": f"Refund on {invoice_number}",
+                "Quantity": Decimal(1),
+                "UnitAmount": amount,
+                "LineAmount": amount,
+                "AccountCode": account_code,
+                "TaxAmount": Decimal(0),
+            }
+        ],
+    }
+
+
+def element_errors(element: Mapping[str, Any]) -> tuple[str, ...]:
+    """The validation messages of one element of a `summarizeErrors=false` answer."""
+    return tuple(str(v.get("Message")) for v in element.get("ValidationErrors") or [] if isinstance(v, Mapping))

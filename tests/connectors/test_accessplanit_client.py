@@ -1,0 +1,347 @@
+"""The accessplanit connector against the real emulator over HTTP on 127.0.0.1, with faults switched on."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+
+from app.connectors.accessplanit.client import AccessplanitClient
+from app.connectors.base import Page
+from app.domain.errors import AuthenticationError, CancelledError, RateLimited, RejectedError, TransientError
+from app.domain.progress import CancelToken
+from app.domain.records import InvalidRecord, Invoice, Payment
+from app.domain.status import Direction, InvoiceState
+from app.sandbox.runner import SandboxOptions, start_sandboxes
+
+from .conftest import (
+    Admin,
+    ap_invoice,
+    ap_item,
+    ap_transaction,
+    make_ap_client,
+    write_ap_fixtures,
+)
+
+
+def read_all(
+    client: AccessplanitClient, stream: str, cursor: dict[str, Any] | None = None, full: bool = False
+) -> list[Page]:
+    return list(client.read(stream, cursor, full=full, cancel=CancelToken()))
+
+
+def gets(admin: Admin, module: str) -> list[dict[str, Any]]:
+    return [r for r in admin.requests() if r["method"] == "GET" and r["path"].endswith(f"/api/v2/{module}")]
+
+
+def test_invoices_page_to_the_end_with_the_exact_number_of_calls(
+    ap_client: AccessplanitClient, ap_admin: Admin
+) -> None:
+    pages = read_all(ap_client, "invoices", full=True)
+    # 250 invoices, pages of 100: 100, 100, 50 (the short page ends the stream), one line call per page.
+    assert [len(p.records) for p in pages] == [100, 100, 50]
+    assert [p.done for p in pages] == [False, False, True]
+    assert len(gets(ap_admin, "Invoice")) == 3
+    assert len(gets(ap_admin, "InvoiceItem")) == 3
+    assert len([r for r in ap_admin.requests() if r["path"].endswith("/token")]) == 1
+    ids = [r.id for p in pages for r in p.records]
+    assert len(set(ids)) == 250
+    assert sum(p.calls for p in pages) == ap_client.stats.calls
+
+
+def test_amounts_are_decimal_and_dates_are_calendar_dates(ap_client: AccessplanitClient) -> None:
+    pages = read_all(ap_client, "invoices", full=True)
+    first = pages[0].records[0]
+    assert isinstance(first, Invoice)
+    assert first.net == Decimal("100.10") and type(first.net) is Decimal
+    assert first.total == Decimal("120.12") and first.due == Decimal("120.12")
+    assert first.issue_date == date(2026, 10, 5) and first.due_date == date(2026, 11, 4)
+    assert first.state is InvoiceState.OPEN and first.po_number == "PO-0" and first.contact == "Customer 0"
+    assert len(first.lines) == 1
+    assert first.lines[0].net == Decimal("100.10") and first.lines[0].tax == Decimal("20.02")
+    raw = pages[0].raws[0]
+    assert isinstance(raw["Amount"], Decimal) and raw["InvoiceItems"][0]["InvoiceID"] == first.id
+
+
+def test_payments_map_with_invoice_numbers_from_this_run(ap_client: AccessplanitClient, ap_admin: Admin) -> None:
+    read_all(ap_client, "invoices", full=True)
+    before = len(gets(ap_admin, "Invoice"))
+    pages = read_all(ap_client, "payments", full=True)
+    payments = [r for p in pages for r in p.records]
+    assert len(payments) == 50 and all(isinstance(p, Payment) for p in payments)
+    first = payments[0]
+    assert isinstance(first, Payment)
+    assert first.invoice_number == "INV-0" and first.amount == Decimal("50.00") and first.method == "BACS"
+    assert first.direction is Direction.PAYMENT and first.date == date(2026, 10, 14)
+    assert len(gets(ap_admin, "Invoice")) == before  # no lookups needed
+
+
+def test_payments_alone_look_up_unknown_invoice_numbers_in_chunks(
+    ap_client: AccessplanitClient, ap_admin: Admin
+) -> None:
+    ap_client.invoice_numbers = {"1000": "INV-0"}  # from the caller's cache: no lookup for this one
+    pages = read_all(ap_client, "payments", full=True)
+    payments = [r for p in pages for r in p.records]
+    assert all(isinstance(p, Payment) for p in payments), [p for p in payments if isinstance(p, InvalidRecord)]
+    assert {p.invoice_number for p in payments if isinstance(p, Payment)} == {f"INV-{i}" for i in range(0, 250, 5)}
+    lookups = gets(ap_admin, "Invoice")
+    assert len(lookups) == 1  # 49 unknown ids fit one chunk of 100
+    asked = parse_qs(lookups[0]["query"])["$filter"][0]
+    assert asked.startswith("ID in (") and "'1005'" in asked and "'1000'" not in asked
+
+
+def test_cursor_resumes_mid_stream_without_gaps_or_repeats(
+    ap_client: AccessplanitClient, ap_info: dict[str, str]
+) -> None:
+    stream = ap_client.read("invoices", None, full=True, cancel=CancelToken())
+    first = next(stream)
+    cursor = first.cursor
+    assert cursor["done"] is False and cursor["after"] and isinstance(cursor["skip"], int)
+    # A new client (a new process after a crash) resumes from the saved cursor.
+    again = make_ap_client(ap_info)
+    rest = read_all(again, "invoices", cursor)
+    ids = [r.id for r in first.records] + [r.id for p in rest for r in p.records]
+    assert len(ids) == 250 and len(set(ids)) == 250
+
+
+def test_cursor_is_json_serialisable_and_incremental_reads_only_changes(
+    ap_info: dict[str, str], ap_admin: Admin
+) -> None:
+    import json
+
+    ap_client = make_ap_client(ap_info, overlap_seconds=0)
+    pages = read_all(ap_client, "invoices", full=True)
+    last_id = pages[-1].cursor["last_id"]
+    cursor = json.loads(json.dumps(pages[-1].cursor))
+    assert cursor["done"] is True
+    ap_client.update_invoice("1007", po_number="PO-NEW")
+    ap_admin.reset()
+    incremental = read_all(ap_client, "invoices", cursor)
+    changed = [r for p in incremental for r in p.records]
+    # The update stamps DateUpdated with the emulator's clock (after every fixture date): it comes back, with
+    # the record at the watermark itself (`ge`: the reader de-duplicates by id).
+    assert [r.id for r in changed] == [last_id, "1007"]
+    assert isinstance(changed[1], Invoice) and changed[1].po_number == "PO-NEW"
+    assert "DateUpdated ge" in gets(ap_admin, "Invoice")[0]["query"].replace("%20", " ").replace("+", " ")
+
+
+def test_ties_on_date_updated_across_a_page_boundary(tmp_path: Path) -> None:
+    # 30 invoices with one DateUpdated: the keyset must page through the tie by skip, not loop or drop rows.
+    invoices = [ap_invoice(i, updated="2026-10-10T10:00:00") for i in range(30)]
+    items = [ap_item(i, inv["ID"]) for i, inv in enumerate(invoices)]
+    root = write_ap_fixtures(tmp_path / "f", invoices, items, [])
+    with start_sandboxes(SandboxOptions(fixtures=str(root))) as sb:
+        client = make_ap_client(sb.info["accessplanit"], page_size=10)
+        pages = read_all(client, "invoices", full=True)
+    ids = [r.id for p in pages for r in p.records]
+    assert sorted(ids) == sorted(inv["ID"] for inv in invoices)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "burst429=1x,retry_after=1",
+        "error503=2x",
+        "error500=1x",
+        "reset=1x",
+        "truncate=1x",
+        "html200=1x",
+        "timeout=1x,timeout_seconds=3",
+    ],
+)
+def test_transient_faults_are_retried(ap_client: AccessplanitClient, ap_admin: Admin, fault: str) -> None:
+    read_all(ap_client, "transaction_methods")  # log in first, so the fault hits a data call
+    ap_admin.faults(fault + ",only=/Invoice")
+    started = time.monotonic()
+    pages = read_all(ap_client, "invoices", full=True)
+    assert sum(len(p.records) for p in pages) == 250
+    assert ap_client.stats.retries >= 1
+    assert sum(p.retries for p in pages) >= 1
+    if "retry_after=1" in fault:
+        assert time.monotonic() - started >= 1.0  # Retry-After honoured
+    statuses = [r["status"] for r in gets(ap_admin, "Invoice")]
+    assert statuses[-1] == 200
+
+
+def test_persistent_failure_ends_in_a_transient_error_for_people(
+    ap_client: AccessplanitClient, ap_admin: Admin
+) -> None:
+    read_all(ap_client, "transaction_methods")
+    ap_admin.faults("html200=1.0,only=/Invoice")
+    with pytest.raises(TransientError) as err:
+        read_all(ap_client, "invoices", full=True)
+    assert "could not be read" in err.value.user_text()
+    assert len(gets(ap_admin, "Invoice")) == 4  # max_attempts of the test config
+
+
+def test_hourly_limit_stops_the_system_with_the_time_to_resume(ap_client: AccessplanitClient, ap_admin: Admin) -> None:
+    ap_admin.faults("limit_hour=2")
+    with pytest.raises(RateLimited) as err:
+        read_all(ap_client, "invoices", full=True)
+    assert err.value.problem == "hour" and err.value.retry_after > 60
+    calls = len(ap_admin.requests())
+    with pytest.raises(RateLimited):  # the pacer now refuses at once, without calling
+        read_all(ap_client, "invoices", full=True)
+    assert len(ap_admin.requests()) == calls
+
+
+def test_token_expiry_mid_stream_logs_in_again(ap_info: dict[str, str], ap_admin: Admin) -> None:
+    ap_admin.faults("token_ttl=1")
+    client = make_ap_client(ap_info)
+    client.auth.margin = 0.0  # type: ignore[union-attr]  # let the token really expire
+    stream = client.read("invoices", None, full=True, cancel=CancelToken())
+    next(stream)
+    time.sleep(1.2)
+    rest = list(stream)
+    assert sum(len(p.records) for p in rest) == 150
+    assert client.auth.logins >= 2  # type: ignore[union-attr]
+
+
+def test_a_401_mid_stream_logs_in_again_once(ap_client: AccessplanitClient, ap_admin: Admin) -> None:
+    stream = ap_client.read("invoices", None, full=True, cancel=CancelToken())
+    next(stream)
+    ap_client.auth._token = "revoked-token-value"  # type: ignore[union-attr]  # the server no longer knows it
+    rest = list(stream)
+    assert sum(len(p.records) for p in rest) == 150
+    assert 401 in [r["status"] for r in ap_admin.requests()]
+    assert ap_client.auth.logins == 2  # type: ignore[union-attr]
+
+
+def test_wrong_password_is_an_authentication_error_without_the_secret(
+    ap_info: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    client = make_ap_client({**ap_info, "password": "hunter2-not-it"})
+    with pytest.raises(AuthenticationError) as err:
+        read_all(client, "invoices", full=True)
+    assert "hunter2-not-it" not in err.value.user_text()
+    assert "hunter2-not-it" not in caplog.text
+    steps = client.check()
+    assert [s.step for s in steps] == ["reachability", "credentials"] and not steps[-1].ok
+
+
+def test_api_key_works_and_a_wrong_one_is_refused(ap_info: dict[str, str]) -> None:
+    client = make_ap_client(ap_info, api_key=True)
+    assert sum(len(p.records) for p in read_all(client, "payments", full=True)) == 50
+    bad = make_ap_client({**ap_info, "api_key": "wrong-key-123456"}, api_key=True)
+    with pytest.raises(AuthenticationError) as err:
+        read_all(bad, "payments", full=True)
+    assert "wrong-key-123456" not in err.value.user_text()
+
+
+def test_check_passes_every_step(ap_client: AccessplanitClient) -> None:
+    steps = ap_client.check()
+    assert [(s.step, s.ok) for s in steps] == [("reachability", True), ("credentials", True), ("scopes", True)]
+
+
+def test_check_reports_an_unreachable_address() -> None:
+    client = make_ap_client({"url": "http://127.0.0.1:9/accessplan", "username": "u", "password": "p", "api_key": ""})
+    steps = client.check()
+    assert steps[0].step == "reachability" and not steps[0].ok
+
+
+def test_cancel_is_checked_before_any_request(ap_client: AccessplanitClient, ap_admin: Admin) -> None:
+    cancel = CancelToken()
+    cancel.cancel()
+    with pytest.raises(CancelledError):
+        list(ap_client.read("invoices", None, full=True, cancel=cancel))
+    assert ap_admin.requests() == []
+
+
+def test_cancel_interrupts_a_backoff_wait(ap_client: AccessplanitClient, ap_admin: Admin) -> None:
+    import threading
+
+    read_all(ap_client, "transaction_methods")
+    ap_admin.faults("burst429=1x,retry_after=4,only=/Invoice")
+    cancel = CancelToken()
+    threading.Timer(0.3, cancel.cancel).start()
+    started = time.monotonic()
+    with pytest.raises(CancelledError):
+        list(ap_client.read("invoices", None, full=True, cancel=cancel))
+    assert time.monotonic() - started < 2.0
+
+
+def test_update_invoice_puts_only_the_changed_fields(ap_client: AccessplanitClient, ap_admin: Admin) -> None:
+    record = ap_client.update_invoice("1003", po_number="PO-777", due_date=date(2026, 12, 1))
+    assert isinstance(record, Invoice)
+    assert record.po_number == "PO-777" and record.due_date == date(2026, 12, 1)
+    stored = next(r for r in ap_admin.state()["Invoice"]["results"] if r["ID"] == "1003")
+    assert stored["PONumber"] == "PO-777" and stored["DateDue"].startswith("2026-12-01")
+    with pytest.raises(RejectedError):
+        ap_client.update_invoice("1003", po_number="X" * 51)
+
+
+def test_create_and_find_transaction(ap_client: AccessplanitClient, ap_admin: Admin) -> None:
+    created = ap_client.create_transaction(
+        invoice_id="1001",
+        direction=Direction.PAYMENT,
+        amount=Decimal("20.12"),
+        day=date(2026, 10, 20),
+        method_label="BACS",
+        reference="XERO-PAY-1",
+    )
+    assert isinstance(created, Payment)
+    assert created.invoice_number == "INV-1" and created.amount == Decimal("20.12")
+    found = ap_client.find_transaction("1001", Decimal("20.12"), "XERO-PAY-1", Direction.PAYMENT)
+    assert found is not None and found.id == created.id
+    assert ap_client.find_transaction("1001", Decimal("20.13"), "XERO-PAY-1", Direction.PAYMENT) is None
+    invoice = next(r for r in ap_admin.state()["Invoice"]["results"] if r["ID"] == "1001")
+    assert invoice["AmountPaid"] == Decimal("20.12")
+
+
+def test_a_dropped_post_is_not_resent_and_can_be_found(ap_client: AccessplanitClient, ap_admin: Admin) -> None:
+    read_all(ap_client, "transaction_methods")
+    ap_admin.faults("drop_after_commit=1x,only=/Transaction")
+    with pytest.raises(TransientError) as err:
+        ap_client.create_transaction(
+            invoice_id="1002",
+            direction=Direction.PAYMENT,
+            amount=Decimal("10.00"),
+            day=date(2026, 10, 21),
+            method_label="Card",
+            reference="XERO-PAY-2",
+        )
+    assert "unknown" in err.value.hint
+    posts = [r for r in ap_admin.requests() if r["method"] == "POST" and r["path"].endswith("/Transaction")]
+    assert len(posts) == 1  # a POST without an idempotency key is never blindly repeated
+    found = ap_client.find_transaction("1002", Decimal("10.00"), "XERO-PAY-2", Direction.PAYMENT)
+    assert found is not None
+
+
+def test_a_refused_transaction_is_rejected_with_the_reason(ap_client: AccessplanitClient) -> None:
+    with pytest.raises(RejectedError) as err:
+        ap_client.create_transaction(
+            invoice_id="1002",
+            direction=Direction.REFUND,
+            amount=Decimal("500.00"),
+            day=date(2026, 10, 21),
+            method_label="Card",
+            reference="TOO-MUCH",
+        )
+    assert err.value.details
+
+
+def test_malformed_records_come_back_invalid_not_dropped(tmp_path: Path) -> None:
+    invoices = [
+        ap_invoice(0),
+        ap_invoice(1, Status="Weird"),
+        ap_invoice(2, Amount="12,50"),
+        ap_invoice(3, Reference=""),
+    ]
+    transactions = [ap_transaction(0, "1000"), ap_transaction(1, "9999"), ap_transaction(2, "1000", Amount=None)]
+    root = write_ap_fixtures(tmp_path / "f", invoices, [ap_item(0, "1000")], transactions)
+    with start_sandboxes(SandboxOptions(fixtures=str(root))) as sb:
+        client = make_ap_client(sb.info["accessplanit"])
+        records = [r for p in read_all(client, "invoices", full=True) for r in p.records]
+        payments = [r for p in read_all(client, "payments", full=True) for r in p.records]
+    assert [type(r).__name__ for r in records] == ["Invoice", "InvalidRecord", "InvalidRecord", "InvalidRecord"]
+    reasons = [r.reason for r in records if isinstance(r, InvalidRecord)]
+    assert "unknown status" in reasons[0] and "bad amount" in reasons[1] and "missing invoice number" in reasons[2]
+    assert [type(r).__name__ for r in payments] == ["Payment", "InvalidRecord", "InvalidRecord"]
+    assert "not known" in payments[1].reason  # type: ignore[union-attr]
