@@ -1,0 +1,4 @@
+"""Pure reconciliation: the rule table, matching, field comparison and the engine that turns records into items.
+
+Must not: do I/O of any kind, or import anything but `app.domain` and the standard library.
+"""

@@ -1,0 +1,233 @@
+"""Field-by-field comparison of two records of one item: the "explain one record" executor of the rule table.
+
+The diff panel shows its output; the engine derives an item's status and `fields` from it; tests use it as the
+oracle. Values come back as display strings (money with the currency's decimals, dates ISO, `""` when absent).
+Must not: do I/O, decide matching (see `match`) or item status (see `engine`), or know about people's decisions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any, NamedTuple, TypeVar
+
+from app.domain.money import fmt
+from app.domain.records import Invoice, Line, Payment
+from app.domain.status import InvoiceState, System
+from app.reconcile.rules import (
+    DERIVED_STATES,
+    INVOICE_FIELDS,
+    PAYMENT_FIELDS,
+    FieldKind,
+    FieldRule,
+    Rules,
+    derive_state,
+    money_equal,
+    norm_ci,
+    norm_code,
+    norm_desc,
+    norm_text,
+)
+
+
+class FieldComparison(NamedTuple):
+    """One compared field of an item. A NamedTuple rather than a dataclass: the engine makes millions of them."""
+
+    field: str  # canonical name
+    label: str  # for people: "PO number"
+    source_value: str  # accessplanit's value as displayed ("" when absent)
+    ledger_value: str  # Xero's value as displayed
+    equal: bool
+
+
+def canonical_ledger_invoice(invoice: Invoice, rules: Rules, refunds: Decimal = Decimal(0)) -> Invoice:
+    """A Xero invoice with the doc's section 4 applied: `paid - R`, `due + R`, and the AUTHORISED/PAID state
+    re-derived from those canonical amounts. Other systems' invoices come back unchanged.
+
+    The connector maps Xero's state from the raw amounts (it cannot know the refunds); the canonical rule is here.
+    A Xero invoice whose state is one of open/part_paid/paid was AUTHORISED or PAID in Xero, so re-deriving it is
+    exactly the doc's rule and is idempotent when there are no refunds.
+    """
+    if invoice.system is not System.XERO:
+        return invoice
+    paid = invoice.paid - refunds if refunds else invoice.paid
+    due = invoice.due + refunds if refunds else invoice.due
+    state = invoice.state
+    if state in DERIVED_STATES:
+        state = derive_state(paid, due, invoice.total, rules.money_tolerance)
+    if paid == invoice.paid and due == invoice.due and state is invoice.state:
+        return invoice  # the common case: no copy
+    return dataclasses.replace(invoice, paid=paid, due=due, state=state)
+
+
+def compare_invoice(
+    a: Invoice | None, b: Invoice | None, rules: Rules, *, ledger_refunds: Decimal = Decimal(0)
+) -> tuple[FieldComparison, ...]:
+    """Compare accessplanit's invoice `a` with Xero's `b`, field by field in canonical order.
+
+    `ledger_refunds` is R of section 4 for this invoice. Either side may be None (a one-sided item, for the
+    panel): its values are `""` and every field is then unequal.
+    """
+    # Canonical by system, not by position, so the comparison is symmetric (a Xero invoice passed as `a` in
+    # a test or a swapped run is read the same way); the refunds belong to the ledger side only.
+    if a is not None:
+        a = canonical_ledger_invoice(a, rules)
+    if b is not None:
+        b = canonical_ledger_invoice(b, rules, ledger_refunds)
+    return _compare(INVOICE_FIELDS, a, b, rules)
+
+
+def compare_payment(a: Payment | None, b: Payment | None, rules: Rules) -> tuple[FieldComparison, ...]:
+    """Compare accessplanit's payment `a` with Xero's `b` (date, amount, reference, method)."""
+    return _compare(PAYMENT_FIELDS, a, b, rules)
+
+
+def invoice_differences(
+    a: Invoice, b: Invoice, rules: Rules, *, ledger_refunds: Decimal = Decimal(0)
+) -> tuple[str, ...]:
+    """The names of the fields `compare_invoice` finds unequal, without building display strings (the engine's
+    fast path: formatting is most of the cost of a comparison)."""
+    a = canonical_ledger_invoice(a, rules)
+    return _differences(INVOICE_FIELDS, a, canonical_ledger_invoice(b, rules, ledger_refunds), rules)
+
+
+def payment_differences(a: Payment, b: Payment, rules: Rules) -> tuple[str, ...]:
+    """The names of the fields `compare_payment` finds unequal."""
+    return _differences(PAYMENT_FIELDS, a, b, rules)
+
+
+R = TypeVar("R", Invoice, Payment)
+
+
+def _compare(table: Sequence[FieldRule[R]], a: R | None, b: R | None, rules: Rules) -> tuple[FieldComparison, ...]:
+    out: list[FieldComparison] = []
+    for rule in table:
+        va = rule.getter(a) if a is not None else None
+        vb = rule.getter(b) if b is not None else None
+        sa = _display(rule, va, a, rules) if a is not None else ""
+        sb = _display(rule, vb, b, rules) if b is not None else ""
+        equal = a is not None and b is not None and _EQUAL[rule.kind](va, vb, a, b, rules)
+        if not equal and a is not None and b is not None and sa == sb and rule.kind == "money":
+            # Quantized display hid a real difference (amounts finer than the currency): show them exactly.
+            sa, sb = str(va), str(vb)
+        out.append(FieldComparison(rule.name, rule.label, sa, sb, equal))
+    return tuple(out)
+
+
+def _differences(table: Sequence[FieldRule[R]], a: R, b: R, rules: Rules) -> tuple[str, ...]:
+    # Same loop and the same `_EQUAL` functions as `_compare`, so the two cannot disagree.
+    return tuple(rule.name for rule in table if not _EQUAL[rule.kind](rule.getter(a), rule.getter(b), a, b, rules))
+
+
+# One equality function per field kind: (source value, ledger value, source record, ledger record, rules).
+_Equal = Callable[[Any, Any, Any, Any, Rules], bool]
+
+
+def _eq_money(va: Decimal, vb: Decimal, _a: object, _b: object, rules: Rules) -> bool:
+    return abs(va - vb) <= rules.money_tolerance
+
+
+def _eq_plain(va: object, vb: object, _a: object, _b: object, _rules: Rules) -> bool:
+    return va == vb  # dates (both missing is equal) and states
+
+
+def _eq_text(va: str | None, vb: str | None, _a: object, _b: object, _rules: Rules) -> bool:
+    return va == vb or norm_text(va) == norm_text(vb)
+
+
+def _eq_text_ci(va: str | None, vb: str | None, _a: object, _b: object, _rules: Rules) -> bool:
+    return va == vb or norm_ci(va) == norm_ci(vb)
+
+
+def _eq_code(va: str | None, vb: str | None, _a: object, _b: object, _rules: Rules) -> bool:
+    return norm_code(va) == norm_code(vb)
+
+
+def _eq_lines(va: tuple[Line, ...], vb: tuple[Line, ...], _a: object, _b: object, rules: Rules) -> bool:
+    return lines_equal(va, vb, rules.money_tolerance)
+
+
+def _eq_method(_va: str, _vb: str, a: Payment, b: Payment, rules: Rules) -> bool:
+    code_a = account_code(a, rules)
+    return code_a is not None and code_a == account_code(b, rules)  # an unmapped label differs from any code
+
+
+_EQUAL: Mapping[FieldKind, _Equal] = {
+    "money": _eq_money,
+    "date": _eq_plain,
+    "state": _eq_plain,
+    "text": _eq_text,
+    "text_ci": _eq_text_ci,
+    "code": _eq_code,
+    "lines": _eq_lines,
+    "method": _eq_method,
+}
+
+
+def _display(rule: FieldRule[R], value: object, record: R, rules: Rules) -> str:
+    kind = rule.kind
+    if kind == "money":
+        assert isinstance(value, Decimal)
+        return fmt(value, record.currency)
+    if kind == "date":
+        return value.isoformat() if isinstance(value, date) else ""
+    if kind == "state":
+        return value.value if isinstance(value, InvoiceState) else ""
+    if kind == "lines":
+        assert isinstance(value, tuple)
+        return lines_text(value, record.currency)
+    if kind == "method":
+        assert isinstance(record, Payment)
+        if record.system is System.ACCESSPLANIT:
+            code = rules.account_for(record.method)
+            return f"{record.method} (account {code})" if code is not None else f"{record.method} (no account)"
+        return record.method
+    return _str(value)
+
+
+def _str(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def account_code(payment: Payment, rules: Rules) -> str | None:
+    """The Xero account code of a payment: accessplanit's method label through `method_accounts`, Xero's
+    `Account.Code` as it is. None when an accessplanit label is not mapped."""
+    if payment.system is System.ACCESSPLANIT:
+        return rules.account_for(payment.method)
+    return payment.method.strip()
+
+
+def sorted_lines(lines: Sequence[Line]) -> list[Line]:
+    """Lines in the doc's comparison order: description (trimmed, case-folded), then net."""
+    return sorted(lines, key=lambda line: (norm_desc(line.description), line.net))
+
+
+def lines_equal(a: Sequence[Line], b: Sequence[Line], tolerance: Decimal) -> bool:
+    """Same count and, pairwise after sorting, same description (trimmed, case-folded) and net and tax within
+    the tolerance."""
+    if len(a) != len(b):
+        return False
+    if all(
+        la.net == lb.net and la.tax == lb.tax and norm_desc(la.description) == norm_desc(lb.description)
+        for la, lb in zip(a, b, strict=True)
+    ):
+        # Exactly equal in the given order: sorting both sides (a stable sort on equal keys) cannot change that.
+        return True
+    for la, lb in zip(sorted_lines(a), sorted_lines(b), strict=True):
+        if norm_desc(la.description) != norm_desc(lb.description):
+            return False
+        if not (money_equal(la.net, lb.net, tolerance) and money_equal(la.tax, lb.tax, tolerance)):
+            return False
+    return True
+
+
+def lines_text(lines: Sequence[Line], currency: str) -> str:
+    """Lines as one display string, in comparison order: `Course A 100.00 (tax 20.00); Course B ...`."""
+    if not lines:
+        return "no lines"
+    return "; ".join(
+        f"{line.description.strip()} {fmt(line.net, currency)} (tax {fmt(line.tax, currency)})"
+        for line in sorted_lines(lines)
+    )

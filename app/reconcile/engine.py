@@ -1,0 +1,205 @@
+"""The reconciliation engine: records of both systems in, one `ItemResult` per item out (docs/reconciliation.md).
+
+It decides `matched`, `differs`, `only_in_source`, `only_in_ledger` and `invalid`. It does NOT decide `resolved`:
+people's decisions live in the services, which apply them on top of these results (and drop a decision when the
+data it was made on has changed). Deleted records (tombstones) take no part.
+Must not: do I/O, read settings or the clock, or keep state between calls. Everything is grouped through dicts,
+so 100,000 invoices and 150,000 payments take seconds, not hours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from app.domain.keys import invalid_key, invoice_key, payment_key
+from app.domain.records import InvalidRecord, Invoice, Payment
+from app.domain.status import Direction, ItemStatus, Kind, System
+from app.reconcile.diff import (
+    FieldComparison,
+    compare_invoice,
+    compare_payment,
+    invoice_differences,
+    payment_differences,
+)
+from app.reconcile.match import match_invoices, match_payments
+from app.reconcile.rules import Rules
+
+REASON_DUPLICATE = "duplicate invoice number"
+REASON_NO_NUMBER = "missing invoice number"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    """One reconciliation item. `key` is the report key (product.md section 5); `fields` lists the canonical names
+    of the differing fields, in canonical order (exactly the comparisons that are not equal)."""
+
+    kind: Kind
+    key: str
+    status: ItemStatus
+    fields: tuple[str, ...]
+    source: Invoice | Payment | None  # accessplanit's record
+    ledger: Invoice | Payment | None  # Xero's record
+    invoice_key: str  # the invoice's normalized number ("" when unknown); for payments, the invoice it is on
+    period: str | None  # YYYY-MM (section 6); None when no date is known
+    invalid: InvalidRecord | None  # set for `invalid` items
+    tier: int | None = None  # payment pairs: the matching tier (1-4) that paired them
+    ledger_refunds: Decimal = Decimal(0)  # invoices: R of section 4 used in the comparison
+    rules: Rules | None = None  # the rules the item was reconciled with (for `comparisons`)
+
+    @property
+    def comparisons(self) -> tuple[FieldComparison, ...]:
+        """Field-by-field comparison with display values (`diff.compare_*`); empty for one-sided and invalid
+        items. Built on demand: formatting every field of every item is most of a run's cost, and only the
+        items someone opens need it. Its unequal fields are exactly `fields`."""
+        if self.source is None or self.ledger is None or self.rules is None or self.invalid is not None:
+            return ()
+        if isinstance(self.source, Invoice) and isinstance(self.ledger, Invoice):
+            return compare_invoice(self.source, self.ledger, self.rules, ledger_refunds=self.ledger_refunds)
+        if isinstance(self.source, Payment) and isinstance(self.ledger, Payment):
+            return compare_payment(self.source, self.ledger, self.rules)
+        return ()
+
+
+def month(day: date | None) -> str | None:
+    """`YYYY-MM` of a date (the item's period), None without a date."""
+    return f"{day.year:04d}-{day.month:02d}" if day is not None else None
+
+
+def ledger_refunds(ledger_payments: Iterable[Payment]) -> dict[str, Decimal]:
+    """R of section 4 per invoice key: the sum of the non-deleted Xero refunds on that invoice."""
+    totals: dict[str, Decimal] = {}
+    for p in ledger_payments:
+        if p.direction is Direction.REFUND and not p.deleted:
+            key = invoice_key(p.invoice_number)
+            if key:  # a refund on invoice `?` adjusts nothing
+                totals[key] = totals.get(key, Decimal(0)) + p.amount
+    return totals
+
+
+def reconcile(
+    *,
+    source_invoices: Iterable[Invoice],
+    ledger_invoices: Iterable[Invoice],
+    source_payments: Iterable[Payment],
+    ledger_payments: Iterable[Payment],
+    invalid: Iterable[InvalidRecord],
+    rules: Rules,
+    ledger_refunds_by_invoice: Mapping[str, Decimal] | None = None,
+) -> list[ItemResult]:
+    """Reconcile everything. Order of the result: invoices by key, then payments by (invoice key, direction),
+    then invalid items (those made here for duplicate or missing numbers first, then the given ones).
+
+    `ledger_refunds_by_invoice` (keys are invoice numbers, normalized here) overrides R of section 4; when None
+    it is computed from `ledger_payments`.
+    """
+    ledger_payments = list(ledger_payments)
+    if ledger_refunds_by_invoice is None:
+        refunds = ledger_refunds(ledger_payments)
+    else:
+        refunds = {}
+        for number, amount in ledger_refunds_by_invoice.items():
+            key = invoice_key(number)
+            refunds[key] = refunds.get(key, Decimal(0)) + amount
+
+    items: list[ItemResult] = []
+    made_invalid: list[ItemResult] = []
+    zero = Decimal(0)
+
+    for pair in match_invoices(source_invoices, ledger_invoices):
+        s, g = pair.source, pair.ledger
+        if not pair.key:
+            # No number to match on: each such record is unreadable for reconciliation.
+            for inv in (s, g, *pair.source_duplicates, *pair.ledger_duplicates):
+                if inv is not None:
+                    made_invalid.append(_invalid_invoice(inv, REASON_NO_NUMBER))
+            continue
+        for inv in (*pair.source_duplicates, *pair.ledger_duplicates):
+            made_invalid.append(_invalid_invoice(inv, REASON_DUPLICATE))
+        # The source's issue date decides the period; Xero's only when accessplanit has none.
+        issued = s.issue_date if s is not None else None
+        period = month(issued if issued is not None else (g.issue_date if g is not None else None))
+        r = zero
+        if s is not None and g is not None:
+            r = refunds.get(pair.key, zero)
+            fields = invoice_differences(s, g, rules, ledger_refunds=r)
+            status = ItemStatus.DIFFERS if fields else ItemStatus.MATCHED
+        else:
+            fields = ()
+            status = ItemStatus.ONLY_IN_SOURCE if s is not None else ItemStatus.ONLY_IN_LEDGER
+        items.append(ItemResult(Kind.INVOICE, pair.key, status, fields, s, g, pair.key, period, None, None, r, rules))
+
+    # accessplanit transactions always hang on an invoice: one without a number cannot be reconciled.
+    source_ok: list[Payment] = []
+    for p in source_payments:
+        if p.deleted:
+            continue
+        if invoice_key(p.invoice_number):
+            source_ok.append(p)
+        else:
+            made_invalid.append(_invalid_payment(p, REASON_NO_NUMBER))
+
+    for pp in match_payments(source_ok, ledger_payments, rules):
+        sp, lp = pp.source, pp.ledger
+        key = payment_key(pp.invoice_key, sp.id if sp else None, lp.id if lp else None)
+        period = month(sp.date if sp is not None else (lp.date if lp is not None else None))
+        if sp is not None and lp is not None:
+            fields = payment_differences(sp, lp, rules)
+            status = ItemStatus.DIFFERS if fields else ItemStatus.MATCHED
+        else:
+            fields = ()
+            status = ItemStatus.ONLY_IN_SOURCE if sp is not None else ItemStatus.ONLY_IN_LEDGER
+        items.append(
+            ItemResult(Kind.PAYMENT, key, status, fields, sp, lp, pp.invoice_key, period, None, pp.tier, zero, rules)
+        )
+
+    items.extend(made_invalid)
+    for rec in invalid:
+        items.append(
+            ItemResult(
+                rec.kind,
+                invalid_key(rec.system.value, rec.kind.value, rec.id),
+                ItemStatus.INVALID,
+                (),
+                None,
+                None,
+                invoice_key(rec.number),
+                None,
+                rec,
+            )
+        )
+    return items
+
+
+def _invalid_invoice(inv: Invoice, reason: str) -> ItemResult:
+    rec = InvalidRecord(inv.system, Kind.INVOICE, inv.id, reason, inv.number or None)
+    source, ledger = (inv, None) if inv.system is System.ACCESSPLANIT else (None, inv)
+    return ItemResult(
+        Kind.INVOICE,
+        invalid_key(inv.system.value, Kind.INVOICE.value, inv.id),
+        ItemStatus.INVALID,
+        (),
+        source,
+        ledger,
+        invoice_key(inv.number),
+        month(inv.issue_date),
+        rec,
+    )
+
+
+def _invalid_payment(p: Payment, reason: str) -> ItemResult:
+    rec = InvalidRecord(p.system, Kind.PAYMENT, p.id, reason, p.invoice_number)
+    source, ledger = (p, None) if p.system is System.ACCESSPLANIT else (None, p)
+    return ItemResult(
+        Kind.PAYMENT,
+        invalid_key(p.system.value, Kind.PAYMENT.value, p.id),
+        ItemStatus.INVALID,
+        (),
+        source,
+        ledger,
+        invoice_key(p.invoice_number),
+        month(p.date),
+        rec,
+    )

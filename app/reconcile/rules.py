@@ -1,0 +1,194 @@
+"""The one declarative table of reconciliation rules (docs/reconciliation.md): compared fields in canonical order,
+how each kind of field is normalized and compared, what may be pushed where, the state mappings, the tolerance and
+the payment-method-to-account mapping.
+
+Every executor (this package's Python engine, the planned SQL executor, the sandbox generator by its own reading of
+the doc) must give the same answers as this table. Must not: do I/O, know about storage, connectors or the GUI.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from operator import attrgetter
+from types import MappingProxyType
+from typing import Generic, Literal, TypeVar
+
+from app.domain.records import Invoice, Payment
+from app.domain.status import InvoiceState, System
+
+FieldKind = Literal["text", "text_ci", "date", "money", "code", "state", "lines", "method"]
+"""How a field is compared; see `docs/reconciliation.md` section 2 and 3 for the meaning of each."""
+
+DEFAULT_TOLERANCE = Decimal("0.01")
+
+DEFAULT_METHOD_ACCOUNTS: Mapping[str, str] = MappingProxyType(
+    {"BACS": "090", "Card": "091", "Cheque": "092", "Cash": "093", "Stripe": "094", "PayPal": "095"}
+)
+"""accessplanit `TransactionMethodLabel` -> Xero bank account code (the doc's defaults; the setting overrides)."""
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The tunable part of the rules. The services build it from `app.settings.Settings`."""
+
+    money_tolerance: Decimal = DEFAULT_TOLERANCE
+    """Largest absolute difference (in the record's currency) between two amounts that still counts as equal."""
+    method_accounts: Mapping[str, str] = field(default_factory=lambda: DEFAULT_METHOD_ACCOUNTS)
+
+    def account_for(self, method_label: str) -> str | None:
+        """The Xero account code an accessplanit method label maps to, or None when unmapped.
+
+        Exact label first; then trimmed and case-folded, because labels are typed by people in accessplanit's
+        admin screens and "bacs " is plainly "BACS".
+        """
+        code = self.method_accounts.get(method_label)
+        if code is not None:
+            return code.strip()
+        wanted = norm_ref(method_label)
+        for label, code in self.method_accounts.items():
+            if norm_ref(label) == wanted:
+                return code.strip()
+        return None
+
+
+R = TypeVar("R", Invoice, Payment)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRule(Generic[R]):
+    """One compared field: canonical name (product.md section 2), label for people, comparison kind, how to read
+    it from a record, and which systems it may be pushed to (from the other side)."""
+
+    name: str
+    label: str
+    kind: FieldKind
+    getter: Callable[[R], object]
+    pushable_to: tuple[System, ...] = ()
+
+
+_BOTH = (System.ACCESSPLANIT, System.XERO)
+
+# Canonical order: the order of the doc's table, used for diffs, `fields` lists and reports.
+INVOICE_FIELDS: tuple[FieldRule[Invoice], ...] = (
+    FieldRule("contact", "Contact", "text_ci", attrgetter("contact")),
+    FieldRule("issue_date", "Issue date", "date", attrgetter("issue_date")),
+    # accessplanit accepts PUT of DateDue and PONumber only; Xero takes DueDate and Reference.
+    FieldRule("due_date", "Due date", "date", attrgetter("due_date"), _BOTH),
+    FieldRule("po_number", "PO number", "text", attrgetter("po_number"), _BOTH),
+    FieldRule("currency", "Currency", "code", attrgetter("currency")),
+    FieldRule("net", "Net", "money", attrgetter("net")),
+    FieldRule("tax", "Tax", "money", attrgetter("tax")),
+    FieldRule("total", "Total", "money", attrgetter("total")),
+    FieldRule("paid", "Paid", "money", attrgetter("paid")),
+    FieldRule("due", "Due", "money", attrgetter("due")),
+    FieldRule("state", "State", "state", attrgetter("state")),
+    FieldRule("lines", "Lines", "lines", attrgetter("lines")),
+)
+
+PAYMENT_FIELDS: tuple[FieldRule[Payment], ...] = (
+    FieldRule("date", "Date", "date", attrgetter("date")),
+    FieldRule("amount", "Amount", "money", attrgetter("amount")),
+    FieldRule("reference", "Reference", "text_ci", attrgetter("reference")),
+    FieldRule("method", "Method", "method", attrgetter("method")),
+)
+
+INVOICE_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in INVOICE_FIELDS)
+PAYMENT_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in PAYMENT_FIELDS)
+
+# --- state mappings (doc section 2) -------------------------------------------------------------------------
+
+SOURCE_STATES: Mapping[str, InvoiceState] = MappingProxyType(
+    {
+        "Cancelled": InvoiceState.VOID,
+        "Credited": InvoiceState.VOID,
+        "Paid": InvoiceState.PAID,
+        "Part Paid": InvoiceState.PART_PAID,
+        "Outstanding": InvoiceState.OPEN,
+    }
+)
+"""accessplanit `Invoice.Status` -> state. Any other value makes the record invalid."""
+
+LEDGER_FIXED_STATES: Mapping[str, InvoiceState] = MappingProxyType(
+    {"DRAFT": InvoiceState.DRAFT, "SUBMITTED": InvoiceState.DRAFT, "VOIDED": InvoiceState.VOID}
+)
+"""Xero `Invoice.Status` values whose state does not depend on the amounts."""
+
+LEDGER_DERIVED_STATUSES: frozenset[str] = frozenset({"AUTHORISED", "PAID"})
+"""Xero statuses whose state is derived from the canonical amounts (`derive_state`). `DELETED` is a tombstone."""
+
+DERIVED_STATES: frozenset[InvoiceState] = frozenset({InvoiceState.OPEN, InvoiceState.PART_PAID, InvoiceState.PAID})
+"""The states `derive_state` can give; a Xero invoice in one of these was AUTHORISED or PAID in Xero."""
+
+
+def map_source_state(status: str) -> InvoiceState | None:
+    """accessplanit Status -> state; None for an unknown status (the record is then invalid)."""
+    return SOURCE_STATES.get(status.strip())
+
+
+def derive_state(paid: Decimal, due: Decimal, total: Decimal, tolerance: Decimal = DEFAULT_TOLERANCE) -> InvoiceState:
+    """State of an AUTHORISED/PAID Xero invoice from its canonical amounts (after the refund adjustment)."""
+    if abs(due) <= tolerance and total > 0:
+        return InvoiceState.PAID
+    if paid > 0:
+        return InvoiceState.PART_PAID
+    return InvoiceState.OPEN
+
+
+def map_ledger_state(
+    status: str, paid: Decimal, due: Decimal, total: Decimal, tolerance: Decimal = DEFAULT_TOLERANCE
+) -> InvoiceState | None:
+    """Xero Status -> state, given the canonical `paid`/`due`/`total`. None for DELETED (a tombstone, never
+    reconciled) and for any unknown status (the record is then invalid)."""
+    status = status.strip()
+    fixed = LEDGER_FIXED_STATES.get(status)
+    if fixed is not None:
+        return fixed
+    if status in LEDGER_DERIVED_STATUSES:
+        return derive_state(paid, due, total, tolerance)
+    return None
+
+
+# --- normalizers (one per comparison kind; matching uses the same ones) --------------------------------------
+
+_SPACE = re.compile(r"\s+")
+
+
+def norm_text(value: str | None) -> str:
+    """`text`: trimmed, case kept; missing is `""` (PO numbers are case-sensitive references)."""
+    return (value or "").strip()
+
+
+def norm_ci(value: str | None) -> str:
+    """`text_ci`: trimmed, inner whitespace collapsed to one space, case-folded."""
+    return _SPACE.sub(" ", (value or "").strip()).casefold()
+
+
+def norm_code(value: str | None) -> str:
+    """`code`: trimmed, upper case (currency codes)."""
+    return (value or "").strip().upper()
+
+
+def norm_ref(value: str | None) -> str:
+    """Payment references for matching tiers: trimmed and case-folded (doc section 3)."""
+    return (value or "").strip().casefold()
+
+
+def norm_desc(value: str | None) -> str:
+    """Line descriptions: trimmed and case-folded (doc section 2, `lines`)."""
+    return (value or "").strip().casefold()
+
+
+def natural_id(record_id: str) -> tuple[int, int, str]:
+    """Sort key for ids: numeric ids as numbers (before others), other ids as strings (doc section 3)."""
+    text = record_id.strip()
+    if text.isascii() and text.isdigit():
+        return (0, int(text), text)
+    return (1, 0, record_id)
+
+
+def money_equal(a: Decimal, b: Decimal, tolerance: Decimal) -> bool:
+    """Two amounts are equal when their absolute difference is at most the tolerance (inclusive)."""
+    return abs(a - b) <= tolerance
