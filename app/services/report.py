@@ -1,0 +1,236 @@
+"""The reconciliation report: `build_report(db, period)` gives the JSON of product.md section 5, and writers turn it
+into json, csv, xlsx (openpyxl) or pdf (fpdf2) bytes.
+
+Amounts are strings with the currency's decimals from the cache's integer minor units to the file: never a float.
+In xlsx they are text cells, because openpyxl writes a Decimal through float (84512.40 would become
+84512.39999999999 in the file).
+Must not: query remote systems, hold secrets (the report has no connection data at all), or change the cache.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from app.domain.money import decimals, fmt, from_minor
+from app.domain.status import ItemStatus, Kind, System
+from app.storage import items as items_repo
+from app.storage import records as records_repo
+from app.storage.db import Database
+from app.storage.models import ItemRecord
+
+FORMATS = ("json", "csv", "xlsx", "pdf")
+
+CSV_COLUMNS = ("kind", "key", "status", "fields", "invoice", "date", "amount", "currency", "accessplanit_id",
+               "xero_id", "push", "note")
+
+
+def _amount(item: ItemRecord) -> str | None:
+    if item.amount_minor is None:
+        return None
+    return fmt(from_minor(item.amount_minor, item.currency or None), item.currency or None)
+
+
+def report_item(item: ItemRecord) -> dict[str, Any]:
+    """One item in the report's shape (section 5); payments and invoices both carry invoice/date/amount."""
+    return {
+        "kind": str(item.kind),
+        "key": item.key,
+        "status": str(item.status),
+        "fields": list(item.fields),
+        "accessplanit_id": item.accessplanit_id,
+        "xero_id": item.xero_id,
+        "push": str(item.push_state) if item.push_state is not None else None,
+        "invoice": item.invoice or item.invoice_key or None,
+        "date": item.date.isoformat() if item.date else None,
+        "amount": _amount(item),
+        "currency": item.currency or None,
+        "note": item.note,
+    }
+
+
+def _sum_text(amounts: dict[str, Decimal]) -> str:
+    """One figure for the totals line: exact when all invoices share a currency (the normal case)."""
+    total = sum(amounts.values(), Decimal(0))
+    currencies = list(amounts)
+    places = decimals(currencies[0]) if len(currencies) == 1 else max((decimals(c) for c in currencies), default=2)
+    return f"{total:.{places}f}"
+
+
+def build_report(db: Database, period: str | None) -> dict[str, Any]:
+    """The report of `period` (`YYYY-MM`, or None for everything in the cache)."""
+    with db.transaction(readonly=True) as tx:
+        ids = items_repo.query_item_ids(tx, period)
+        rows = items_repo.item_rows(tx, list(ids))
+        invoices = {system: {inv.id: inv for inv in records_repo.load_invoices(tx, system)} for system in System}
+    rows = sorted(rows, key=lambda r: (0 if r.kind is Kind.INVOICE else 1, r.key))
+    totals: dict[str, Any] = {}
+    for system in System:
+        count = 0
+        total: dict[str, Decimal] = {}
+        paid: dict[str, Decimal] = {}
+        for item in rows:
+            if item.kind is not Kind.INVOICE or item.status is ItemStatus.INVALID:
+                continue
+            remote = item.accessplanit_id if system is System.ACCESSPLANIT else item.xero_id
+            inv = invoices[system].get(remote) if remote else None
+            if inv is None:
+                continue
+            count += 1
+            total[inv.currency] = total.get(inv.currency, Decimal(0)) + inv.total
+            paid[inv.currency] = paid.get(inv.currency, Decimal(0)) + inv.paid
+        totals[str(system)] = {
+            "invoices": count,
+            "total": _sum_text(total) if total else "0.00",
+            "paid": _sum_text(paid) if paid else "0.00",
+            "by_currency": {c: {"total": fmt(total[c], c), "paid": fmt(paid[c], c)} for c in sorted(total)},
+        }
+    counts: dict[str, int] = {}
+    for item in rows:
+        counts[str(item.status)] = counts.get(str(item.status), 0) + 1
+    return {"period": period, "totals": totals, "counts": counts, "items": [report_item(r) for r in rows]}
+
+
+# --- writers ------------------------------------------------------------------------------------------------
+
+
+def to_json(report: dict[str, Any]) -> bytes:
+    return (json.dumps(report, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _cell(item: dict[str, Any], column: str) -> str:
+    value = item.get(column)
+    if column == "fields":
+        return ";".join(value or [])
+    return "" if value is None else str(value)
+
+
+def to_csv(report: dict[str, Any]) -> bytes:
+    out = io.StringIO(newline="")
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for item in report["items"]:
+        writer.writerow([_cell(item, c) for c in CSV_COLUMNS])
+    # utf-8-sig: Excel opens a BOM-less UTF-8 CSV as ANSI and garbles names such as "Zoë".
+    return out.getvalue().encode("utf-8-sig")
+
+
+def to_xlsx(report: dict[str, Any]) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Items"
+    ws.append(list(CSV_COLUMNS))
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    right = Alignment(horizontal="right")
+    amount_col = CSV_COLUMNS.index("amount") + 1
+    for item in report["items"]:
+        ws.append([_cell(item, c) for c in CSV_COLUMNS])
+        ws.cell(row=ws.max_row, column=amount_col).alignment = right
+    ws.freeze_panes = "A2"
+    for letter, width in zip("ABCDEFGHIJKL", (8, 28, 15, 24, 14, 11, 12, 8, 14, 38, 10, 30), strict=True):
+        ws.column_dimensions[letter].width = width
+    tot = wb.create_sheet("Totals")
+    tot.append(["period", report.get("period") or "all"])
+    tot.append(["system", "invoices", "total", "paid"])
+    for system, t in report["totals"].items():
+        tot.append([System(system).label, t["invoices"], t["total"], t["paid"]])
+        for col in (3, 4):
+            tot.cell(row=tot.max_row, column=col).alignment = right
+    tot.append([])
+    tot.append(["status", "items"])
+    for status, n in sorted(report.get("counts", {}).items()):
+        tot.append([status, n])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+_PDF_FONTS = (Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"), Path("C:/Windows/Fonts/arial.ttf"),
+              Path("/System/Library/Fonts/Supplemental/Arial.ttf"), Path("/Library/Fonts/Arial.ttf"))
+
+
+def to_pdf(report: dict[str, Any]) -> bytes:
+    from fpdf import FPDF
+
+    pdf = FPDF(orientation="L", unit="mm", format="A4")
+    pdf.set_auto_page_break(auto=True, margin=12)
+    font = next((p for p in _PDF_FONTS if p.is_file()), None)
+    if font is not None:
+        pdf.add_font("body", "", str(font))
+        family = "body"
+
+        def clean(text: str) -> str:
+            return text
+    else:
+        # The built-in fonts are Latin-1 only; other characters become "?" rather than stopping the export.
+        family = "helvetica"
+
+        def clean(text: str) -> str:
+            return text.encode("latin-1", "replace").decode("latin-1")
+
+    pdf.add_page()
+    pdf.set_font(family, size=14)
+    pdf.cell(0, 8, clean(f"Reconciliation report: {report.get('period') or 'all periods'}"),
+             new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(family, size=9)
+    for system, t in report["totals"].items():
+        pdf.cell(0, 5, clean(f"{System(system).label}: {t['invoices']} invoices, total {t['total']}, "
+                             f"paid {t['paid']}"), new_x="LMARGIN", new_y="NEXT")
+    counts = report.get("counts", {})
+    if counts:
+        pdf.cell(0, 5, clean(", ".join(f"{k} {v}" for k, v in sorted(counts.items()))), new_x="LMARGIN",
+                 new_y="NEXT")
+    pdf.ln(2)
+    columns: list[tuple[str, float, Callable[[dict[str, Any]], str]]] = [
+        ("Kind", 16, lambda i: str(i["kind"])),
+        ("Key", 52, lambda i: str(i["key"])),
+        ("Status", 26, lambda i: str(i["status"])),
+        ("Fields", 50, lambda i: ", ".join(i["fields"])),
+        ("Date", 20, lambda i: i.get("date") or ""),
+        ("Amount", 24, lambda i: (i.get("amount") or "") + (" " + i["currency"] if i.get("currency") else "")),
+        ("accessplanit", 24, lambda i: i.get("accessplanit_id") or ""),
+        ("Xero", 40, lambda i: i.get("xero_id") or ""),
+        ("Push", 17, lambda i: i.get("push") or ""),
+    ]
+
+    def header() -> None:
+        pdf.set_font(family, size=8)
+        pdf.set_fill_color(230, 230, 230)
+        for title, width, _ in columns:
+            pdf.cell(width, 5, title, border=1, fill=True)
+        pdf.ln()
+
+    header()
+    for item in report["items"]:
+        if pdf.will_page_break(5):
+            pdf.add_page()
+            header()
+        for title, width, get in columns:
+            text = clean(get(item))
+            while text and pdf.get_string_width(text) > width - 2:  # clip rather than wrap: one row per item
+                text = text[:-1]
+            pdf.cell(width, 5, text, border=1, align="R" if title == "Amount" else "L")
+        pdf.ln()
+    return bytes(pdf.output())
+
+
+WRITERS: dict[str, Callable[[dict[str, Any]], bytes]] = {"json": to_json, "csv": to_csv, "xlsx": to_xlsx,
+                                                          "pdf": to_pdf}
+
+
+def report_bytes(db: Database, period: str | None, fmt_name: str) -> bytes:
+    """The report of `period` in format `fmt_name` (json, csv, xlsx, pdf)."""
+    writer = WRITERS.get(fmt_name)
+    if writer is None:
+        raise ValueError(f"unknown report format {fmt_name!r}; use one of {', '.join(FORMATS)}")
+    return writer(build_report(db, period))

@@ -1,0 +1,251 @@
+"""Use case: sync both systems into the cache, then reconcile.
+
+For each system, for each stream in `client.streams()`, for each page of `client.read(...)`: ONE transaction stores
+the page's records (raw payloads, lines) and advances the stream cursor, so a crash at any point either keeps a page
+with its cursor or neither; the next sync resumes after the last committed page. A full re-pull (asked for, or the
+last complete one older than `settings.full_resync_days`) clears the cursors first and is marked pending until all
+streams finish, so a killed full pull resumes from its cursors instead of starting over. Records not seen again
+are never deleted: voided and deleted ones come back from the services as such.
+A failure in one system stops that system (what was fetched stays), is written to the run log, and the other system
+goes on. Cancel stops within one request and keeps every committed page.
+Must not: import Qt or concrete connectors, hold secrets, or retry HTTP itself (the connectors do).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from app.connectors.base import SystemClient
+from app.domain.errors import AuthenticationError, CancelledError, ConnectorError, RateLimited
+from app.domain.progress import CancelToken, ProgressCallback, ProgressEvent, no_progress
+from app.domain.status import System
+from app.services.api import StreamStats, SyncResult
+from app.services.reconciling import reconcile_all
+from app.settings import Settings
+from app.storage import items as item_repo
+from app.storage import records as record_repo
+from app.storage import synclog
+from app.storage.db import Database
+from app.storage.models import SystemState
+
+log = logging.getLogger(__name__)
+
+ORDER = (System.ACCESSPLANIT, System.XERO)  # the source first: its invoice numbers are needed by its payments
+PAYMENTS_STREAM = "payments"
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def error_message(system: System, exc: BaseException, stream: str = "") -> str:
+    """A sentence for people about why `system` stopped (connectors already scrub secrets from their messages)."""
+    label = system.label
+    if isinstance(exc, RateLimited) and exc.problem == "day":
+        resume = _utc_now() + timedelta(seconds=exc.retry_after)
+        return (
+            f"{label}: the daily API call limit is used up; sync again after {resume:%Y-%m-%d %H:%M} UTC. "
+            "Everything fetched so far is kept."
+        )
+    if isinstance(exc, AuthenticationError):
+        hint = exc.hint or "Reconnect it under Connections, then sync again."
+        return f"{label}: sign-in was refused ({exc.message}). {hint}"
+    if isinstance(exc, ConnectorError):
+        return f"{label}: {exc.user_text()}"
+    where = f" while reading {stream}" if stream else ""
+    return f"{label}: unexpected error{where} ({type(exc).__name__}: {exc}). Everything fetched so far is kept."
+
+
+@dataclass
+class _Tally:
+    fetched: int = 0
+    pages: int = 0
+    calls: int = 0
+    retries: int = 0
+    invalid: int = 0
+
+    def stats(self, system: System, stream: str, error: str = "") -> StreamStats:
+        return StreamStats(
+            system=system,
+            stream=stream,
+            fetched=self.fetched,
+            pages=self.pages,
+            calls=self.calls,
+            retries=self.retries,
+            invalid=self.invalid,
+            error=error,
+        )
+
+
+class _SystemStopped(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _plan_full(db: Database, system: System, full: bool, started: datetime, settings: Settings) -> bool:
+    """Decide whether `system` gets a full re-pull; when a new one starts, clear its cursors and mark it pending."""
+    with db.transaction() as tx:
+        state = record_repo.get_system_state(tx, system)
+        stale = state.last_full_at is None or started - state.last_full_at > timedelta(days=settings.full_resync_days)
+        do_full = full or stale or state.full_pending
+        if do_full and (full or not state.full_pending):
+            record_repo.clear_cursors(tx, system)
+            record_repo.set_system_state(tx, replace(state, full_pending=True))
+    return do_full
+
+
+def _sync_system(
+    db: Database,
+    system: System,
+    client: SystemClient,
+    *,
+    do_full: bool,
+    cancel: CancelToken,
+    progress: ProgressCallback,
+    stats: list[StreamStats],
+    started: datetime,
+) -> None:
+    for stream in client.streams():
+        tally = _Tally()
+        t0 = time.monotonic()
+        try:
+            cancel.check()
+            with db.transaction(readonly=True) as tx:
+                cursor = record_repo.get_cursor(tx, system, stream)
+                if stream == PAYMENTS_STREAM and hasattr(client, "invoice_numbers"):
+                    client.invoice_numbers = record_repo.invoice_numbers(tx, system)
+                if stream == PAYMENTS_STREAM and hasattr(client, "credit_note_refs"):
+                    # Refunds name their credit note; cached ones spare the connector a lookup on incremental runs.
+                    known = {cn.id: cn.reference for cn in record_repo.load_credit_notes(tx, system)}
+                    client.credit_note_refs = {**known, **client.credit_note_refs}
+            from_start = do_full and cursor is None  # a pending full pull resumes from its committed cursors
+            for page in client.read(stream, None if from_start else cursor, full=from_start, cancel=cancel):
+                with db.transaction() as tx:
+                    counts = record_repo.upsert_page(tx, system, stream, page.records, page.raws, page.cursor)
+                tally.fetched += counts.fetched
+                tally.invalid += counts.invalid
+                tally.pages += 1
+                tally.calls += page.calls
+                tally.retries += page.retries
+                progress(_event(system, stream, tally, page.cursor, t0))
+                cancel.check()  # stop between pages too: what is committed is kept
+        except CancelledError:
+            stats.append(tally.stats(system, stream, "cancelled"))
+            raise
+        except Exception as exc:  # one system's failure must not stop the other
+            message = error_message(system, exc, stream)
+            log.warning("sync of %s stopped: %s", system.value, message, exc_info=not isinstance(exc, ConnectorError))
+            stats.append(tally.stats(system, stream, message))
+            raise _SystemStopped(message) from exc
+        stats.append(tally.stats(system, stream))
+    if do_full:
+        with db.transaction() as tx:
+            record_repo.set_system_state(tx, SystemState(system, started, False))
+
+
+def _event(system: System, stream: str, tally: _Tally, cursor: Mapping[str, object], t0: float) -> ProgressEvent:
+    total = cursor.get("total") if isinstance(cursor, Mapping) else None
+    total_n = total if isinstance(total, int) and not isinstance(total, bool) else None
+    eta = None
+    if total_n is not None and tally.fetched:
+        elapsed = time.monotonic() - t0
+        eta = max(0.0, elapsed / tally.fetched * (total_n - tally.fetched))
+    return ProgressEvent(
+        stage=f"{system.label}: {stream}",
+        done=tally.fetched,
+        total=total_n,
+        pages=tally.pages,
+        calls=tally.calls,
+        eta_seconds=eta,
+    )
+
+
+def sync_all(
+    db: Database,
+    clients: Mapping[System, SystemClient],
+    settings: Settings,
+    *,
+    full: bool = False,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    now: Clock | datetime | None = None,
+) -> SyncResult:
+    """Fetch every configured system into the cache, then reconcile. Never raises for a remote failure: errors are
+    in the result (and the run log); `ok` is False when any system failed or the user cancelled."""
+    clock: Clock = (lambda: now) if isinstance(now, datetime) else (now or _utc_now)
+    report = progress or no_progress
+    token = cancel or CancelToken()
+    started = clock()
+    systems = [s for s in ORDER if s in clients] + [s for s in clients if s not in ORDER]
+    fulls = {s: _plan_full(db, s, full, started, settings) for s in systems}
+    with db.transaction() as tx:
+        run_id = synclog.start_run(tx, full or any(fulls.values()), started)
+
+    stats: list[StreamStats] = []
+    errors: list[str] = []
+    budget: dict[str, str] = {}
+    cancelled = False
+    for system in systems:
+        client = clients[system]
+        try:
+            _sync_system(
+                db, system, client, do_full=fulls[system], cancel=token, progress=report, stats=stats, started=started
+            )
+        except CancelledError:
+            cancelled = True
+        except _SystemStopped as stop:
+            errors.append(stop.message)
+        finally:
+            for k, v in client.stats.budget.items():
+                prefix = "" if k.startswith(f"{system.value}.") else f"{system.value}."
+                budget[prefix + k] = str(v)
+        if cancelled:
+            break
+
+    counts: dict[str, int]
+    if cancelled:
+        # Half a sync would show false one-sided items; the items stay as the last complete reconcile left them.
+        with db.transaction(readonly=True) as tx:
+            counts = item_repo.count_by_status(tx)
+    else:
+        report(ProgressEvent(stage="reconciling", message="Lining up both systems"))
+        try:
+            counts = reconcile_all(db, settings)
+        except Exception as exc:
+            log.exception("reconcile failed")
+            errors.append(f"Reconciling failed ({type(exc).__name__}: {exc}); the previous items are kept.")
+            with db.transaction(readonly=True) as tx:
+                counts = item_repo.count_by_status(tx)
+
+    finished = clock()
+    ok = not errors and not cancelled
+    with db.transaction() as tx:
+        synclog.finish_run(
+            tx,
+            run_id,
+            ok=ok,
+            cancelled=cancelled,
+            errors=errors,
+            stats=stats,
+            counts=counts,
+            budget=budget,
+            finished_at=finished,
+        )
+    report(ProgressEvent(stage="done", message="Cancelled" if cancelled else ("Done" if ok else "Done with errors")))
+    return SyncResult(
+        run_id=run_id,
+        started_at=started,
+        finished_at=finished,
+        ok=ok,
+        cancelled=cancelled,
+        streams=tuple(stats),
+        counts=counts,
+        errors=tuple(errors),
+        budget=budget,
+    )

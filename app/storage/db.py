@@ -1,0 +1,114 @@
+"""The engine and the unit of work: `Database(url)`, `Database.migrate()`, `Database.transaction() -> Tx`.
+
+SQLite gets WAL (readers never wait for the sync's writer), foreign keys on, a busy timeout, and explicit
+`BEGIN IMMEDIATE` for write transactions (two processes never deadlock upgrading a read lock). PostgreSQL works with
+the same code. Must not: expose SQLAlchemy objects beyond this package (a `Tx` is opaque to callers), or know any
+table's meaning.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy.pool import StaticPool
+
+_READONLY = "recondesk_readonly"
+
+
+def default_url(profile: str) -> str:
+    """SQLite file `<user data dir>/Recondesk/<profile>/cache.sqlite3` (directory created)."""
+    from platformdirs import user_data_dir
+
+    directory = Path(user_data_dir("Recondesk", appauthor=False)) / (profile or "default")
+    directory.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{directory / 'cache.sqlite3'}"
+
+
+class Tx:
+    """One open transaction. Repositories take it; callers only pass it along."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+
+class Database:
+    """The cache database at `url` (any SQLAlchemy URL; SQLite and PostgreSQL are tested)."""
+
+    def __init__(self, url: str, *, busy_timeout_ms: int = 30_000) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.url_for_display: str = parsed.render_as_string(hide_password=True)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        kwargs: dict[str, Any] = {}
+        if self.is_sqlite:
+            database = parsed.database or ""
+            if database in ("", ":memory:"):
+                # One shared connection, or every checkout would see a new empty database.
+                kwargs["poolclass"] = StaticPool
+                kwargs["connect_args"] = {"check_same_thread": False}
+            else:
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(url, **kwargs)
+        if self.is_sqlite:
+            self._configure_sqlite(busy_timeout_ms)
+
+    def _configure_sqlite(self, busy_timeout_ms: int) -> None:
+        @event.listens_for(self.engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # pysqlite's own transaction handling starts transactions late and never for SELECT; we issue BEGIN.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            try:
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+                # NORMAL in WAL mode survives a killed process (the crash the sync must survive); only a power cut
+                # may lose the last commits, which the next sync fetches again.
+                cur.execute("PRAGMA synchronous=NORMAL")
+            finally:
+                cur.close()
+
+        @event.listens_for(self.engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            readonly = conn.get_execution_options().get(_READONLY, False)
+            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+    @contextmanager
+    def transaction(self, *, readonly: bool = False) -> Iterator[Tx]:
+        """One atomic unit of work: committed when the block ends, rolled back if it raises.
+
+        `readonly=True` takes no write lock on SQLite (for queries that run while a sync writes).
+        """
+        with self.engine.connect() as conn:
+            if readonly:
+                conn.execution_options(**{_READONLY: True})
+            with conn.begin():
+                yield Tx(conn)
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (alembic upgrade head). Safe to call on every start."""
+        from app.storage.migrate import upgrade
+
+        upgrade(self.engine)
+
+    def dispose(self) -> None:
+        """Close pooled connections (tests, and before deleting the file)."""
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Database({self.url_for_display!r})"
+
+
+def is_postgres_url(url: str) -> bool:
+    return make_url(url).get_backend_name() == "postgresql"
+
+
+def env_test_pg_url() -> str | None:
+    return os.environ.get("RECONDESK_TEST_PG_URL") or None

@@ -1,0 +1,237 @@
+"""Repository of reconciliation items: replaced as a whole after each sync (ids stable per (kind, key)), updated
+for one invoice after a push, and queried for the item list with filtering, search, ordering and counting done in
+the database.
+
+Must not: compute statuses (the reconcile engine and the services do), or delete anything but items no longer
+produced by a reconciliation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, and_, bindparam, delete, func, insert, select, update
+
+from app.domain.status import ItemStatus, Kind, PushState
+from app.storage.db import Tx
+from app.storage.models import ItemData, ItemRecord
+from app.storage.schema import items, pushes
+
+# Orders the item list offers, by name; a leading "-" reverses. Ties broken by id so paging is stable.
+ORDERS: dict[str, Any] = {
+    "key": items.c.key,
+    "kind": items.c.kind,
+    "status": items.c.status,
+    "date": items.c.doc_date,
+    "contact": items.c.contact,
+    "amount": items.c.amount_minor,
+    "invoice": items.c.invoice_key,
+    "currency": items.c.currency,
+    "period": items.c.period,
+    "id": items.c.id,
+}
+
+
+def _row(data: ItemData) -> dict[str, Any]:
+    search = "\n".join((data.key, data.invoice, data.contact, data.reference)).lower()
+    return {
+        "kind": data.kind.value,
+        "key": data.key,
+        "status": data.status.value,
+        "fields": json.dumps(list(data.fields)),
+        "invoice_key": data.invoice_key,
+        "invoice": data.invoice,
+        "period": data.period,
+        "contact": data.contact,
+        "doc_date": data.date,
+        "currency": data.currency,
+        "amount_minor": data.amount_minor,
+        "reference": data.reference,
+        "accessplanit_id": data.accessplanit_id,
+        "xero_id": data.xero_id,
+        "source_record_id": data.source_record_id,
+        "ledger_record_id": data.ledger_record_id,
+        "invalid_record_id": data.invalid_record_id,
+        "note": data.note,
+        "fingerprint": data.fingerprint,
+        "search_text": search,
+    }
+
+
+def _upsert(tx: Tx, results: Sequence[ItemData], existing: dict[tuple[str, str], int]) -> None:
+    rows = {(d.kind.value, d.key): _row(d) for d in results}
+    ups = [{**row, "iid": existing[k]} for k, row in rows.items() if k in existing]
+    new = [row for k, row in rows.items() if k not in existing]
+    if ups:
+        tx.conn.execute(update(items).where(items.c.id == bindparam("iid")), ups)
+    if new:
+        tx.conn.execute(insert(items), new)
+
+
+def replace_items(tx: Tx, results: Sequence[ItemData]) -> None:
+    """Make the items table exactly `results`: same (kind, key) keeps its id, new ones are added, others deleted."""
+    existing = {(k, key): i for i, k, key in tx.conn.execute(select(items.c.id, items.c.kind, items.c.key))}
+    wanted = {(d.kind.value, d.key) for d in results}
+    gone = [i for k, i in existing.items() if k not in wanted]
+    for start in range(0, len(gone), 500):
+        tx.conn.execute(delete(items).where(items.c.id.in_(gone[start : start + 500])))
+    _upsert(tx, results, existing)
+
+
+def upsert_items_for_invoice(tx: Tx, invoice_key: str, results: Sequence[ItemData]) -> None:
+    """Replace the items of one invoice (the invoice and its payments) after a re-reconcile of that invoice only."""
+    existing = {
+        (k, key): i
+        for i, k, key in tx.conn.execute(
+            select(items.c.id, items.c.kind, items.c.key).where(items.c.invoice_key == invoice_key)
+        )
+    }
+    wanted = {(d.kind.value, d.key) for d in results}
+    gone = [i for k, i in existing.items() if k not in wanted]
+    if gone:
+        tx.conn.execute(delete(items).where(items.c.id.in_(gone)))
+    # A result may carry a key that exists under another invoice key (e.g. the invoice number was corrected).
+    elsewhere = [(d.kind.value, d.key) for d in results if (d.kind.value, d.key) not in existing]
+    for kind, key in elsewhere:
+        found = tx.conn.execute(select(items.c.id).where(items.c.kind == kind, items.c.key == key)).scalar()
+        if found is not None:
+            existing[(kind, key)] = found
+    _upsert(tx, results, existing)
+
+
+def _filtered(
+    q: Select[Any],
+    period: str | None,
+    statuses: Sequence[ItemStatus | str],
+    kind: Kind | str | None,
+    search: str,
+) -> Select[Any]:
+    conds = []
+    if period:
+        conds.append(items.c.period == period)
+    if statuses:
+        conds.append(items.c.status.in_([str(s) for s in statuses]))
+    if kind:
+        conds.append(items.c.kind == str(kind))
+    text = search.strip().lower()
+    if text:
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conds.append(items.c.search_text.like(f"%{escaped}%", escape="\\"))
+    return q.where(and_(*conds)) if conds else q
+
+
+def query_item_ids(
+    tx: Tx,
+    period: str | None = None,
+    statuses: Sequence[ItemStatus | str] = (),
+    kind: Kind | str | None = None,
+    search: str = "",
+    order: str = "key",
+) -> list[int]:
+    """Ids of the items matching the filter, in `order` (a key of `ORDERS`, "-" prefix for descending)."""
+    desc = order.startswith("-")
+    col = ORDERS.get(order.lstrip("-"))
+    if col is None:
+        raise ValueError(f"unknown order {order!r}; use one of {sorted(ORDERS)}")
+    q = _filtered(select(items.c.id), period, statuses, kind, search)
+    q = q.order_by(col.desc() if desc else col.asc(), items.c.id.desc() if desc else items.c.id.asc())
+    return [i for (i,) in tx.conn.execute(q)]
+
+
+def count_items(
+    tx: Tx,
+    period: str | None = None,
+    statuses: Sequence[ItemStatus | str] = (),
+    kind: Kind | str | None = None,
+    search: str = "",
+) -> int:
+    q = _filtered(select(func.count()).select_from(items), period, statuses, kind, search)
+    return int(tx.conn.execute(q).scalar_one())
+
+
+def count_by_status(tx: Tx, period: str | None = None) -> dict[str, int]:
+    """Item count per status (every status present, zeros included)."""
+    q = select(items.c.status, func.count()).group_by(items.c.status)
+    if period:
+        q = q.where(items.c.period == period)
+    out = {s.value: 0 for s in ItemStatus}
+    for status, n in tx.conn.execute(q):
+        out[status] = int(n)
+    return out
+
+
+def _latest_push_state() -> Any:
+    return (
+        select(pushes.c.state)
+        .where(pushes.c.item_kind == items.c.kind, pushes.c.item_key == items.c.key)
+        .order_by(pushes.c.id.desc())
+        .limit(1)
+        .correlate(items)
+        .scalar_subquery()
+    )
+
+
+def _record(r: Any) -> ItemRecord:
+    return ItemRecord(
+        id=r.id,
+        kind=Kind(r.kind),
+        key=r.key,
+        status=ItemStatus(r.status),
+        fields=tuple(json.loads(r.fields)),
+        invoice_key=r.invoice_key,
+        invoice=r.invoice,
+        period=r.period,
+        source_record_id=r.source_record_id,
+        ledger_record_id=r.ledger_record_id,
+        invalid_record_id=r.invalid_record_id,
+        push_state=PushState(r.push_state) if r.push_state else None,
+        note=r.note,
+        contact=r.contact,
+        date=r.doc_date,
+        currency=r.currency,
+        amount_minor=r.amount_minor,
+        accessplanit_id=r.accessplanit_id,
+        xero_id=r.xero_id,
+        reference=r.reference,
+        fingerprint=r.fingerprint,
+    )
+
+
+def item_rows(tx: Tx, ids: Sequence[int]) -> list[ItemRecord]:
+    """The items with these ids, in the order of `ids` (unknown ids are left out)."""
+    found: dict[int, ItemRecord] = {}
+    id_list = list(ids)
+    for start in range(0, len(id_list), 500):
+        q = select(items, _latest_push_state().label("push_state")).where(items.c.id.in_(id_list[start : start + 500]))
+        for r in tx.conn.execute(q):
+            found[r.id] = _record(r)
+    return [found[i] for i in id_list if i in found]
+
+
+def item_by_key(tx: Tx, kind: Kind | str, key: str) -> ItemRecord | None:
+    q = select(items, _latest_push_state().label("push_state")).where(items.c.kind == str(kind), items.c.key == key)
+    r = tx.conn.execute(q).first()
+    return None if r is None else _record(r)
+
+
+def items_for_invoice(tx: Tx, invoice_key: str) -> list[ItemRecord]:
+    q = (
+        select(items, _latest_push_state().label("push_state"))
+        .where(items.c.invoice_key == invoice_key)
+        .order_by(items.c.kind, items.c.key)
+    )
+    return [_record(r) for r in tx.conn.execute(q)]
+
+
+def set_item_status(tx: Tx, item_id: int, status: ItemStatus | str, note: str = "") -> None:
+    done = tx.conn.execute(update(items).where(items.c.id == item_id).values(status=str(status), note=note))
+    if done.rowcount == 0:
+        raise KeyError(f"no item {item_id}")
+
+
+def periods(tx: Tx) -> list[str]:
+    """The months that have items, newest first."""
+    q = select(items.c.period).where(items.c.period.is_not(None)).distinct().order_by(items.c.period.desc())
+    return [p for (p,) in tx.conn.execute(q)]

@@ -1,0 +1,110 @@
+"""Repository of the push outbox. A push is written (and committed by the caller) before it is sent; its
+idempotency key is unique, so asking to add the same push twice returns the first one and nothing is posted twice.
+
+Must not: send anything, or decide the state machine (the push service does); it only records states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from app.domain.status import Kind, PushState, System
+from app.storage import jsontext
+from app.storage.db import Tx
+from app.storage.models import PushRecord
+from app.storage.schema import pushes
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _record(r: Any) -> PushRecord:
+    return PushRecord(
+        id=r.id,
+        item_kind=Kind(r.item_kind),
+        item_key=r.item_key,
+        action=r.action,
+        target=System(r.target),
+        payload=dict(jsontext.loads(r.payload)),
+        idempotency_key=r.idempotency_key,
+        state=PushState(r.state),
+        attempts=r.attempts,
+        last_error=r.last_error,
+        result_remote_id=r.result_remote_id,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+    )
+
+
+def add_push(
+    tx: Tx,
+    item_kind: Kind | str,
+    item_key: str,
+    action: str,
+    target: System | str,
+    payload: dict[str, Any],
+    idempotency_key: str,
+) -> int:
+    """Record a push as `pending`; if one with this idempotency key exists, return its id instead."""
+    existing = tx.conn.execute(
+        select(pushes.c.id).where(pushes.c.idempotency_key == idempotency_key)
+    ).scalar_one_or_none()
+    if existing is not None:
+        return int(existing)
+    now = _now()
+    result = tx.conn.execute(
+        insert(pushes).values(
+            item_kind=str(item_kind),
+            item_key=item_key,
+            action=action,
+            target=str(target),
+            payload=jsontext.dumps(payload),
+            idempotency_key=idempotency_key,
+            state=PushState.PENDING.value,
+            attempts=0,
+            last_error="",
+            result_remote_id=None,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    pk = result.inserted_primary_key
+    assert pk is not None
+    return int(pk[0])
+
+
+def mark_push(
+    tx: Tx, push_id: int, state: PushState | str, *, error: str = "", result_remote_id: str | None = None
+) -> None:
+    """Move a push to `state`. Entering `sending` counts an attempt; `error` replaces the last error."""
+    values: dict[str, Any] = {"state": str(state), "last_error": error, "updated_at": _now()}
+    if str(state) == PushState.SENDING.value:
+        values["attempts"] = pushes.c.attempts + 1
+    if result_remote_id is not None:
+        values["result_remote_id"] = result_remote_id
+    done = tx.conn.execute(update(pushes).where(pushes.c.id == push_id).values(values))
+    if done.rowcount == 0:
+        raise KeyError(f"no push {push_id}")
+
+
+def get_push(tx: Tx, push_id: int) -> PushRecord:
+    r = tx.conn.execute(select(pushes).where(pushes.c.id == push_id)).first()
+    if r is None:
+        raise KeyError(f"no push {push_id}")
+    return _record(r)
+
+
+def pushes_for(tx: Tx, kind: Kind | str, key: str) -> list[PushRecord]:
+    """Every push of one item, oldest first."""
+    q = select(pushes).where(pushes.c.item_kind == str(kind), pushes.c.item_key == key).order_by(pushes.c.id)
+    return [_record(r) for r in tx.conn.execute(q)]
+
+
+def pushes_in_state(tx: Tx, states: Iterable[PushState | str]) -> list[PushRecord]:
+    q = select(pushes).where(pushes.c.state.in_([str(s) for s in states])).order_by(pushes.c.id)
+    return [_record(r) for r in tx.conn.execute(q)]

@@ -1,0 +1,255 @@
+"""The cache's tables, declared once with SQLAlchemy Core. Alembic migrations are checked against this metadata.
+
+Portable on purpose: only generic types (Integer, BigInteger, String, Text, Date, DateTime, Boolean), named
+constraints, no SQLite-only features, so the same schema runs on PostgreSQL.
+Must not: hold queries (repositories do) or import anything but sqlalchemy.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# Named constraints make Alembic diffs stable and let PostgreSQL and SQLite agree on names.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+ID = 64  # remote ids: accessplanit numbers, Xero GUIDs (36)
+
+# One row per remote record (invoice, payment, credit note), valid or not. Money in integer minor units of
+# `currency`; the wire payload kept as exact JSON text in `raw`; `invalid_reason` set when it could not be read.
+records = Table(
+    "records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("system", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),  # invoice | payment | credit_note
+    Column("stream", String(40), nullable=False),
+    Column("remote_id", String(ID), nullable=False),
+    Column("number", String(100)),  # invoice / credit note number as the system spells it
+    Column("invoice_number", String(100)),  # payments: the invoice they settle
+    Column("number_key", String(100)),  # invoice_key(number or invoice_number): all records of one invoice
+    Column("invoice_id", String(ID)),
+    Column("contact", String(255)),
+    Column("contact_id", String(ID)),
+    Column("doc_date", Date),  # invoice issue date, payment date, credit note date
+    Column("due_date", Date),
+    Column("po_number", String(255)),
+    Column("reference", String(255)),  # payments and credit notes
+    Column("currency", String(3)),
+    Column("net_minor", BigInteger),
+    Column("tax_minor", BigInteger),
+    Column("total_minor", BigInteger),
+    Column("paid_minor", BigInteger),
+    Column("due_minor", BigInteger),
+    Column("amount_minor", BigInteger),
+    Column("remaining_minor", BigInteger),
+    Column("state", String(32)),  # invoice state, or the credit note's status
+    Column("method", String(100)),
+    Column("direction", String(16)),
+    Column("credit_note_id", String(ID)),
+    Column("deleted", Boolean(create_constraint=False), nullable=False, default=False),
+    Column("updated_at", DateTime),
+    Column("invalid_reason", Text),
+    Column("raw", Text, nullable=False),
+    UniqueConstraint("system", "kind", "remote_id"),
+    Index(None, "number_key"),
+)
+
+record_lines = Table(
+    "record_lines",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("record_id", Integer, ForeignKey("records.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("net_minor", BigInteger, nullable=False),
+    Column("tax_minor", BigInteger, nullable=False),
+    # Quantities and unit prices may carry more decimals than the currency: exact decimal text, not minor units.
+    Column("quantity", String(40), nullable=False),
+    Column("unit_amount", String(40)),
+    Column("account_code", String(40)),
+    Column("tax_type", String(60)),
+    Column("line_id", String(ID)),
+    UniqueConstraint("record_id", "position"),
+)
+
+# Reference data (accounts, tax rates, contacts, organisation, transaction methods) as exact JSON per entry.
+reference_data = Table(
+    "reference_data",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("system", String(16), nullable=False),
+    Column("stream", String(40), nullable=False),
+    Column("ref_key", String(200), nullable=False),
+    Column("data", Text, nullable=False),
+    UniqueConstraint("system", "stream", "ref_key"),
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("system", String(16), primary_key=True),
+    Column("stream", String(40), primary_key=True),
+    Column("cursor", Text, nullable=False),
+)
+
+# Per-system sync state: when the last complete full pull finished, and whether one is under way (so a killed
+# full pull resumes from its cursors instead of starting over).
+system_state = Table(
+    "system_state",
+    metadata,
+    Column("system", String(16), primary_key=True),
+    Column("last_full_at", DateTime),
+    Column("full_pending", Boolean(create_constraint=False), nullable=False, default=False),
+)
+
+# The reconciliation items shown in the item list. (kind, key) is the identity: ids stay stable across syncs.
+items = Table(
+    "items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("fields", Text, nullable=False),  # JSON list of differing canonical field names
+    Column("invoice_key", String(100), nullable=False),
+    Column("invoice", String(100), nullable=False),  # the invoice number as shown
+    Column("period", String(7)),  # YYYY-MM
+    Column("contact", String(255), nullable=False),
+    Column("doc_date", Date),
+    Column("currency", String(3), nullable=False),
+    Column("amount_minor", BigInteger),
+    Column("reference", String(255), nullable=False),
+    Column("accessplanit_id", String(ID)),
+    Column("xero_id", String(ID)),
+    Column("source_record_id", Integer, ForeignKey("records.id", ondelete="SET NULL")),
+    Column("ledger_record_id", Integer, ForeignKey("records.id", ondelete="SET NULL")),
+    Column("invalid_record_id", Integer, ForeignKey("records.id", ondelete="SET NULL")),
+    Column("note", Text, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("search_text", Text, nullable=False),  # lower-cased key, invoice, contact, reference for search
+    UniqueConstraint("kind", "key"),
+    Index(None, "period", "status"),
+    Index(None, "status"),
+    Index(None, "invoice_key"),
+)
+
+# People's decisions, append-only: the newest per (kind, key) is the active one.
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("resolution", String(40), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("who", String(255), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("at", DateTime, nullable=False),
+    Index(None, "kind", "key"),
+)
+
+# The outbox: a push is written here (and committed) before it is sent.
+pushes = Table(
+    "pushes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_kind", String(16), nullable=False),
+    Column("item_key", String(255), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("target", String(16), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("idempotency_key", String(128), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("result_remote_id", String(ID)),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("idempotency_key"),
+    Index(None, "item_kind", "item_key"),
+    Index(None, "state"),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("who", String(255), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("item_kind", String(16), nullable=False),
+    Column("item_key", String(255), nullable=False),
+    Column("before", Text, nullable=False),
+    Column("after", Text, nullable=False),
+    Column("note", Text, nullable=False),
+    Index(None, "item_key"),
+)
+
+sync_runs = Table(
+    "sync_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),  # NULL: still running, or the process died
+    Column("full", Boolean(create_constraint=False), nullable=False),
+    Column("ok", Boolean(create_constraint=False)),
+    Column("cancelled", Boolean(create_constraint=False), nullable=False, default=False),
+    Column("errors", Text, nullable=False, default="[]"),
+    Column("counts", Text, nullable=False, default="{}"),
+    Column("budget", Text, nullable=False, default="{}"),
+)
+
+sync_stream_stats = Table(
+    "sync_stream_stats",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("sync_runs.id", ondelete="CASCADE"), nullable=False),
+    Column("system", String(16), nullable=False),
+    Column("stream", String(40), nullable=False),
+    Column("fetched", Integer, nullable=False),
+    Column("pages", Integer, nullable=False),
+    Column("calls", Integer, nullable=False),
+    Column("retries", Integer, nullable=False),
+    Column("invalid", Integer, nullable=False),
+    Column("error", Text, nullable=False),
+    Index(None, "run_id"),
+)
+
+# Non-secret connection settings; `connection_id` (a uuid) names the keyring entry holding the secret.
+connections = Table(
+    "connections",
+    metadata,
+    Column("system", String(16), primary_key=True),
+    Column("connection_id", String(64), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("username", String(255), nullable=False),
+    Column("auth", String(40), nullable=False),
+    Column("identity_url", Text, nullable=False),
+    Column("client_id", String(255), nullable=False),
+    Column("tenant_id", String(64), nullable=False),
+    Column("tenant_name", String(255), nullable=False),
+    Column("has_secret", Boolean(create_constraint=False), nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)

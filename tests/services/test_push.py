@@ -1,0 +1,337 @@
+"""Pushes end to end over real HTTP against both emulators, with a real SQLite cache: every push kind turns its
+item `matched` without a re-sync; a refusal is `failed` and a retry sends it under a new row; a lost answer is
+`uncertain` and its retry reads back first, so the emulators' own state shows exactly one record (Xero, and
+accessplanit, which has no idempotency key). Generated month: one invoice per scenario of the generator.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from services_clients import SandboxClientFactory
+
+from app.credentials import MemoryCredentialStore
+from app.domain.status import ItemStatus, Kind, PushState, System
+from app.sandbox import generator
+from app.sandbox.runner import SandboxOptions, Sandboxes, start_sandboxes
+from app.services.api import ConnectionInfo, ItemFilter, ItemRow
+from app.services.push import idempotency_key
+from app.services.workspace import Workspace
+from app.settings import Settings
+from app.storage import audit, outbox
+from app.storage.db import Database
+
+SEED, MONTH = 5, "2026-10"
+N = len(generator.SCENARIO_NAMES)
+
+
+@dataclass
+class World:
+    ws: Workspace
+    boxes: Sandboxes
+    scenarios: dict[str, str]  # invoice key -> scenario
+    db: Database
+
+    def number(self, scenario: str) -> str:
+        return next(k for k, s in sorted(self.scenarios.items()) if s == scenario)
+
+    def items(self, number: str, kind: Kind | None = None) -> list[ItemRow]:
+        rows = self.ws.rows(self.ws.item_ids(ItemFilter(kind=kind, search=number)))
+        return [r for r in rows if r.invoice == number or r.key == number]
+
+    def item(self, number: str, kind: Kind, status: ItemStatus | None = None) -> ItemRow:
+        found = [r for r in self.items(number, kind) if status is None or r.status is status]
+        assert len(found) == 1, found
+        return found[0]
+
+    def admin(self, system: System, what: str) -> Any:
+        server = self.boxes.accessplanit if system is System.ACCESSPLANIT else self.boxes.xero
+        assert server is not None
+        reply = requests.get(f"{server.url}/__admin/{what}", timeout=10)
+        reply.raise_for_status()
+        return json.loads(reply.text, parse_float=Decimal)
+
+    def faults(self, system: System, spec: str) -> None:
+        server = self.boxes.accessplanit if system is System.ACCESSPLANIT else self.boxes.xero
+        assert server is not None
+        requests.post(f"{server.url}/__admin/faults", json={"spec": spec}, timeout=10).raise_for_status()
+
+    def xero_invoices(self, number: str) -> list[dict[str, Any]]:
+        state = self.admin(System.XERO, "state")
+        return [i for i in state["Invoices"]["Invoices"] if i.get("InvoiceNumber") == number]
+
+    def xero_payments(self, invoice_id: str) -> list[dict[str, Any]]:
+        state = self.admin(System.XERO, "state")
+        return [p for p in state["Payments"]["Payments"]
+                if (p.get("Invoice") or {}).get("InvoiceID") == invoice_id and p.get("Status") != "DELETED"]
+
+    def ap_transactions(self, invoice_id: str) -> list[dict[str, Any]]:
+        state = self.admin(System.ACCESSPLANIT, "state")
+        return [t for t in state["Transaction"]["results"] if str(t.get("InvoiceID")) == invoice_id]
+
+    def workspace(self, settings: Settings) -> Workspace:
+        """Another workspace on the same cache and connections (a restart, or new settings)."""
+        return Workspace(self.db, self.ws.credentials, settings, SandboxClientFactory(), "test", who="tester")
+
+
+@pytest.fixture
+def world(cache: Database, client_factory: SandboxClientFactory) -> Iterator[World]:
+    boxes = start_sandboxes(SandboxOptions(seed=SEED, invoices=N, month=MONTH))
+    try:
+        assert boxes.info["xero"] is not None, "the Xero emulator did not start"
+        ws = Workspace(cache, MemoryCredentialStore(), Settings(), client_factory, "test", who="tester")
+        ap, xe = boxes.info["accessplanit"], boxes.info["xero"]
+        ws.save_connection(ConnectionInfo(System.ACCESSPLANIT, ap["url"], ap["username"], "password"), ap["password"])
+        ws.save_connection(ConnectionInfo(System.XERO, xe["url"], auth="client_credentials",
+                                          identity_url=xe["identity_url"], client_id=xe["client_id"]),
+                           xe["client_secret"])
+        result = ws.sync(full=True)
+        assert result.ok, result.errors
+        scenarios = generator.generate(seed=SEED, invoices=N, month=MONTH).scenarios
+        yield World(ws, boxes, scenarios, cache)
+    finally:
+        boxes.stop()
+
+
+def _act(w: World, row: ItemRow, action: str) -> Any:
+    actions = [a.id for a in w.ws.item_detail(row.item_id).actions]
+    assert action in actions, actions
+    return w.ws.act(row.item_id, action)
+
+
+def _pushes(db: Database, kind: Kind, key: str) -> list[Any]:
+    with db.transaction() as tx:
+        return outbox.pushes_for(tx, kind, key)
+
+
+# --- every push kind, end to end -------------------------------------------------------------------------------
+
+
+def test_push_invoice_to_xero_matches_and_audits(world: World) -> None:
+    number = world.number("only_in_source")
+    row = world.item(number, Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
+    result = _act(world, row, "push_invoice:xero")
+    assert result.ok, result.message
+    assert result.item is not None and result.item.status is ItemStatus.MATCHED, result.item
+    assert len(world.xero_invoices(number)) == 1
+    [push] = _pushes(world.db, Kind.INVOICE, number)
+    assert push.state is PushState.SUCCEEDED and push.attempts == 1 and push.result_remote_id == result.item.xero_id
+    assert push.idempotency_key == idempotency_key("test", "invoice", number, "push_invoice:xero", push.payload)
+    sent = [r for r in world.admin(System.XERO, "requests") if r["method"] == "PUT" and r["path"].endswith("/Invoices")]
+    assert [r["idempotency_key"] for r in sent] == [push.idempotency_key]
+    with world.db.transaction() as tx:
+        [entry] = audit.list_audit(tx, item_key=number)
+    assert entry.action == "push_invoice:xero" and entry.who == "tester"
+    assert json.loads(entry.after)["remote_id"] == result.item.xero_id
+    # Pushing again finds the row in the outbox: nothing is sent twice.
+    again = world.ws.pusher.retry(push.id)
+    assert again.ok and "Already pushed" in again.message
+    assert len(world.xero_invoices(number)) == 1
+    # A full re-sync agrees with what the push stored.
+    assert world.ws.sync(full=True).ok
+    assert world.item(number, Kind.INVOICE).status is ItemStatus.MATCHED
+
+
+@pytest.mark.parametrize(("scenario", "field", "target"), [
+    ("po_changed_source", "po_number", System.XERO),
+    ("po_changed_ledger", "po_number", System.ACCESSPLANIT),
+    pytest.param("due_changed_source", "due_date", System.XERO, marks=pytest.mark.xfail(
+        strict=True, reason="Xero emulator bug: after a DueDate update it still serves the fixture's old "
+        "DueDateString (Ledger.present adds it only when the stored record has none), and the connector prefers "
+        "DueDateString. The push itself lands (DueDate changes). Remove this mark when the emulator is fixed.")),
+    ("due_changed_ledger", "due_date", System.ACCESSPLANIT),
+])
+def test_push_field_either_way(world: World, scenario: str, field: str, target: System) -> None:
+    number = world.number(scenario)
+    row = world.item(number, Kind.INVOICE, ItemStatus.DIFFERS)
+    assert row.fields == (field,)
+    detail = world.ws.item_detail(row.item_id)
+    diff = next(d for d in detail.diffs if d.field == field)
+    assert diff.differs and set(diff.pushable_to) == {System.ACCESSPLANIT, System.XERO}
+    wanted = diff.accessplanit if target is System.XERO else diff.xero
+    result = _act(world, row, f"push_field:{field}:{target}")
+    assert result.ok, result.message
+    assert result.item is not None and result.item.status is ItemStatus.MATCHED and result.item.item_id == row.item_id
+    if target is System.XERO:
+        [inv] = world.xero_invoices(number)
+        wire = inv.get("Reference", "") if field == "po_number" else str(inv.get("DueDateString", ""))[:10]
+    else:
+        [inv] = [i for i in world.admin(System.ACCESSPLANIT, "state")["Invoice"]["results"]
+                 if i["Reference"] == number]
+        wire = inv.get("PONumber") or "" if field == "po_number" else str(inv["DateDue"])[:10]
+    assert wire == wanted
+
+
+def test_push_payment_to_xero_pairs_it_and_fixes_the_invoice(world: World) -> None:
+    number = world.number("payment_only_in_source")
+    pay = world.item(number, Kind.PAYMENT, ItemStatus.ONLY_IN_SOURCE)
+    assert world.item(number, Kind.INVOICE).status is ItemStatus.DIFFERS  # paid/due/state until Xero has it
+    result = _act(world, pay, "push_payment:xero")
+    assert result.ok, result.message
+    assert result.item is not None and result.item.status is ItemStatus.MATCHED and result.item.xero_id
+    assert result.item.key == f"{number}:P{pay.accessplanit_id}:X{result.item.xero_id}"
+    assert world.item(number, Kind.INVOICE).status is ItemStatus.MATCHED
+    xero_id = world.item(number, Kind.INVOICE).xero_id
+    assert xero_id is not None and len(world.xero_payments(xero_id)) == 1
+
+
+def test_push_payment_to_accessplanit_pairs_it_and_fixes_the_invoice(world: World) -> None:
+    number = world.number("payment_only_in_ledger")
+    pay = world.item(number, Kind.PAYMENT, ItemStatus.ONLY_IN_LEDGER)
+    ap_invoice = world.item(number, Kind.INVOICE).accessplanit_id
+    assert ap_invoice is not None and world.ap_transactions(ap_invoice) == []
+    result = _act(world, pay, "push_payment:accessplanit")
+    assert result.ok, result.message
+    assert result.item is not None and result.item.status is ItemStatus.MATCHED, result.item
+    assert world.item(number, Kind.INVOICE).status is ItemStatus.MATCHED
+    [txn] = world.ap_transactions(ap_invoice)
+    assert Decimal(str(txn["Amount"])) == Decimal(pay.amount)
+
+
+# --- failure, retry, and lost answers ---------------------------------------------------------------------------
+
+
+def test_refusal_is_failed_with_reasons_and_a_fixed_retry_succeeds(world: World) -> None:
+    number = world.number("only_in_source")
+    bad = world.workspace(replace(Settings(), sales_account_code="999"))
+    row = world.item(number, Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
+    result = bad.act(row.item_id, "push_invoice:xero")
+    assert not result.ok and "refused" in result.message and "999" in result.message, result.message
+    assert result.item is not None and result.item.push is PushState.FAILED
+    assert world.xero_invoices(number) == []
+    [failed] = _pushes(world.db, Kind.INVOICE, number)
+    assert failed.state is PushState.FAILED and "999" in failed.last_error
+    with world.db.transaction() as tx:
+        assert audit.list_audit(tx, item_key=number)[0].action == "push_invoice:xero:failed"
+
+    # The user fixes the setting and pushes again: a different payload, so a new row and a new key.
+    fixed = world.workspace(Settings())
+    ok = fixed.act(row.item_id, "push_invoice:xero")
+    assert ok.ok, ok.message
+    assert len(world.xero_invoices(number)) == 1
+    pushes = _pushes(world.db, Kind.INVOICE, number)
+    assert [p.state for p in pushes] == [PushState.FAILED, PushState.SUCCEEDED]
+    assert pushes[0].idempotency_key != pushes[1].idempotency_key
+
+
+def test_failed_push_retried_as_is_goes_out_under_a_new_key(world: World) -> None:
+    number = world.number("payment_only_in_source")
+    pay = world.item(number, Kind.PAYMENT, ItemStatus.ONLY_IN_SOURCE)
+    world.faults(System.XERO, "burst429=6x,retry_after=0")  # refused: slow down, more often than the client retries
+    result = world.ws.act(pay.item_id, "push_payment:xero")
+    assert not result.ok and result.item is not None and result.item.push is PushState.FAILED, result
+    [failed] = _pushes(world.db, Kind.PAYMENT, pay.key)
+    actions = [a.id for a in world.ws.item_detail(pay.item_id).actions]
+    assert f"retry:{failed.id}" in actions
+    world.faults(System.XERO, "")
+    retried = world.ws.act(pay.item_id, f"retry:{failed.id}")
+    assert retried.ok, retried.message
+    assert retried.item is not None and retried.item.status is ItemStatus.MATCHED
+    first, second = _pushes(world.db, Kind.PAYMENT, pay.key)
+    assert first.state is PushState.FAILED and second.state is PushState.SUCCEEDED
+    assert second.payload["retry_of"] == first.id and second.idempotency_key != first.idempotency_key
+    xero_invoice = world.item(number, Kind.INVOICE).xero_id
+    assert xero_invoice is not None and len(world.xero_payments(xero_invoice)) == 1
+    assert world.ws.retry_failed() == []  # the failed row is superseded, not retried again
+
+
+def test_lost_answer_from_xero_is_uncertain_and_the_retry_reads_back(world: World) -> None:
+    number = world.number("only_in_source")
+    row = world.item(number, Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
+    # Every attempt of the client lands in Xero and loses its answer.
+    world.faults(System.XERO, "drop_after_commit=3x")
+    result = world.ws.act(row.item_id, "push_invoice:xero")
+    assert not result.ok and "may or may not" in result.message, result.message
+    [push] = _pushes(world.db, Kind.INVOICE, number)
+    assert push.state is PushState.UNCERTAIN
+    assert len(world.xero_invoices(number)) == 1  # it did land
+    world.faults(System.XERO, "")
+    [retried] = world.ws.retry_failed()
+    assert retried.ok and "read-back" in retried.message, retried.message
+    assert retried.item is not None and retried.item.status is ItemStatus.MATCHED
+    assert len(world.xero_invoices(number)) == 1
+    [push] = _pushes(world.db, Kind.INVOICE, number)
+    assert push.state is PushState.SUCCEEDED and push.attempts == 1  # found, not sent again
+
+
+def test_lost_xero_payment_is_not_paid_twice(world: World) -> None:
+    number = world.number("payment_only_in_source")
+    pay = world.item(number, Kind.PAYMENT, ItemStatus.ONLY_IN_SOURCE)
+    world.faults(System.XERO, "drop_after_commit=3x")
+    first = world.ws.act(pay.item_id, "push_payment:xero")
+    assert not first.ok
+    world.faults(System.XERO, "")
+    [retried] = world.ws.retry_failed()
+    assert retried.ok, retried.message
+    xero_invoice = world.item(number, Kind.INVOICE).xero_id
+    assert xero_invoice is not None and len(world.xero_payments(xero_invoice)) == 1
+    assert world.item(number, Kind.INVOICE).status is ItemStatus.MATCHED
+
+
+def test_request_that_never_arrived_is_resent_with_the_same_key(world: World) -> None:
+    number = world.number("only_in_source")
+    row = world.item(number, Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
+    world.faults(System.XERO, "reset=3x")  # the connection drops before Xero sees the request
+    assert not world.ws.act(row.item_id, "push_invoice:xero").ok
+    assert world.xero_invoices(number) == []
+    world.faults(System.XERO, "")
+    [retried] = world.ws.retry_failed()
+    assert retried.ok, retried.message
+    assert len(world.xero_invoices(number)) == 1
+    [push] = _pushes(world.db, Kind.INVOICE, number)
+    assert push.state is PushState.SUCCEEDED and push.attempts == 2
+    keys = {r["idempotency_key"] for r in world.admin(System.XERO, "requests")
+            if r["method"] == "PUT" and r["path"].endswith("/Invoices")}
+    assert keys == {push.idempotency_key}
+
+
+def test_lost_answer_from_accessplanit_is_read_back_not_reposted(world: World) -> None:
+    number = world.number("payment_only_in_ledger")
+    pay = world.item(number, Kind.PAYMENT, ItemStatus.ONLY_IN_LEDGER)
+    ap_invoice = world.item(number, Kind.INVOICE).accessplanit_id
+    assert ap_invoice is not None
+    world.faults(System.ACCESSPLANIT, "drop_after_commit=1x")
+    first = world.ws.act(pay.item_id, "push_payment:accessplanit")
+    assert not first.ok and first.item is not None and first.item.push is PushState.UNCERTAIN, first
+    assert len(world.ap_transactions(ap_invoice)) == 1  # it landed; accessplanit has no idempotency key
+    world.faults(System.ACCESSPLANIT, "")
+    [push] = _pushes(world.db, Kind.PAYMENT, pay.key)
+    retried = world.ws.act(pay.item_id, f"retry:{push.id}")
+    assert retried.ok, retried.message
+    assert len(world.ap_transactions(ap_invoice)) == 1
+    posts = [r for r in world.admin(System.ACCESSPLANIT, "requests")
+             if r["method"] == "POST" and r["path"].endswith("/Transaction")]
+    assert len(posts) == 1
+    assert world.item(number, Kind.PAYMENT).status is ItemStatus.MATCHED
+
+
+def test_push_left_sending_by_a_dead_process_is_finished_on_retry(world: World, tmp_path: Path) -> None:
+    number = world.number("only_in_source")
+    row = world.item(number, Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
+    # What a process that died right after committing `sending` leaves behind.
+    from app.services.push import plan_push_invoice
+
+    src = world.ws.item_detail(row.item_id)
+    assert src.row.accessplanit_id
+    with world.db.transaction() as tx:
+        from app.storage import records
+
+        [inv] = records.load_invoices(tx, System.ACCESSPLANIT, number_key=number)
+    plan = plan_push_invoice(inv, Settings(), row.key)
+    key = idempotency_key("test", "invoice", row.key, plan.action, plan.payload)
+    with world.db.transaction() as tx:
+        pid = outbox.add_push(tx, "invoice", row.key, plan.action, "xero", plan.payload, key)
+        outbox.mark_push(tx, pid, PushState.SENDING)
+    restarted = world.workspace(Settings())
+    [result] = restarted.retry_failed()
+    assert result.ok, result.message
+    assert len(world.xero_invoices(number)) == 1
+    [push] = _pushes(world.db, Kind.INVOICE, number)
+    assert push.id == pid and push.state is PushState.SUCCEEDED

@@ -1,0 +1,116 @@
+"""The report: product.md section 5's JSON shape and values from a real SQLite cache, and every export format
+readable by its own reader (csv module, openpyxl, a PDF header), with amounts exact and never floats."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from services_samples import month_fixture
+
+from app.domain.status import PushState, System
+from app.services import report
+from app.storage import outbox
+from app.storage.db import Database
+
+
+def test_report_json_has_the_contract_shape_and_exact_values(cache: Database) -> None:
+    month_fixture(cache)
+    data = report.build_report(cache, "2026-10")
+    assert data["period"] == "2026-10"
+    assert set(data) >= {"period", "totals", "items"}
+    ap, xe = data["totals"]["accessplanit"], data["totals"]["xero"]
+    # INV-1 120.00 + INV-2 240.50 + INV-3 99.99; INV-5 is in November.
+    assert ap["invoices"] == 3 and ap["total"] == "460.49" and ap["paid"] == "50.00"
+    assert xe["invoices"] == 3 and xe["total"] == "370.51" and xe["paid"] == "50.00"
+    by_key = {(i["kind"], i["key"]): i for i in data["items"]}
+    assert ("invoice", "INV-5") not in by_key
+    inv2 = by_key[("invoice", "INV-2")]
+    assert inv2 == {**inv2, "status": "differs", "fields": ["po_number"], "accessplanit_id": "102",
+                    "xero_id": "x-2", "push": None}
+    pay = by_key[("payment", "INV-1:P89:-")]
+    assert pay["invoice"] == "INV-1" and pay["date"] == "2026-10-14" and pay["amount"] == "12.34"
+    assert pay["status"] == "only_in_source" and pay["fields"] == [] and pay["xero_id"] is None
+    bad = by_key[("payment", "invalid:accessplanit:payment:77")]
+    assert bad["status"] == "invalid"
+    for item in data["items"]:
+        assert set(item) >= {"kind", "key", "status", "fields", "accessplanit_id", "xero_id", "push"}
+        assert not isinstance(item.get("amount"), float)
+    assert {i["status"] for i in data["items"]} == {"matched", "differs", "only_in_source", "only_in_ledger",
+                                                   "invalid"}
+
+
+def test_report_shows_the_latest_push_state(cache: Database) -> None:
+    month_fixture(cache)
+    with cache.transaction() as tx:
+        pid = outbox.add_push(tx, "payment", "INV-1:P89:-", "push_payment:xero", System.XERO, {"a": "1"}, "k1")
+        outbox.mark_push(tx, pid, PushState.FAILED, error="refused")
+    items = {i["key"]: i for i in report.build_report(cache, "2026-10")["items"]}
+    assert items["INV-1:P89:-"]["push"] == "failed"
+    assert items["INV-1"]["push"] is None
+
+
+def test_report_without_period_has_everything(cache: Database) -> None:
+    month_fixture(cache)
+    data = report.build_report(cache, None)
+    assert data["period"] is None
+    assert data["totals"]["accessplanit"]["total"] == "1460.49"
+    assert any(i["key"] == "INV-5" for i in data["items"])
+
+
+def test_json_bytes_parse_with_decimal_strings(cache: Database) -> None:
+    month_fixture(cache)
+    data = json.loads(report.report_bytes(cache, "2026-10", "json"), parse_float=Decimal)
+    assert data["totals"]["accessplanit"]["total"] == "460.49"
+    assert all(isinstance(i["amount"], str) for i in data["items"] if i["amount"] is not None)
+
+
+def test_csv_is_readable_and_exact(cache: Database) -> None:
+    month_fixture(cache)
+    raw = report.report_bytes(cache, "2026-10", "csv")
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert len(rows) == 7
+    by_key = {r["key"]: r for r in rows}
+    assert by_key["INV-2"]["fields"] == "po_number" and by_key["INV-2"]["status"] == "differs"
+    assert by_key["INV-2"]["amount"] == "240.50"
+    assert by_key["INV-1:P89:-"]["amount"] == "12.34" and by_key["INV-1:P89:-"]["invoice"] == "INV-1"
+
+
+def test_xlsx_loads_with_openpyxl_and_keeps_amounts_exact(cache: Database, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    month_fixture(cache)
+    path = tmp_path / "r.xlsx"
+    path.write_bytes(report.report_bytes(cache, "2026-10", "xlsx"))
+    wb = load_workbook(path)
+    ws = wb["Items"]
+    header = [c.value for c in ws[1]]
+    assert header[:3] == ["kind", "key", "status"]
+    rows = {r[1]: dict(zip(header, r, strict=True)) for r in ws.iter_rows(min_row=2, values_only=True)}
+    assert rows["INV-2"]["amount"] == "240.50"  # text, digit for digit: no float on the way
+    totals = list(wb["Totals"].iter_rows(values_only=True))
+    assert ("accessplanit", 3, "460.49", "50.00") in totals
+
+
+def test_pdf_is_a_pdf_and_copes_with_any_name(cache: Database) -> None:
+    month_fixture(cache)
+    data = report.report_bytes(cache, "2026-10", "pdf")
+    assert data.startswith(b"%PDF-")
+    assert len(data) > 1000
+
+
+def test_unknown_format_is_refused(cache: Database) -> None:
+    with pytest.raises(ValueError, match="unknown report format"):
+        report.report_bytes(cache, None, "doc")
+
+
+def test_empty_cache_gives_an_empty_report(cache: Database) -> None:
+    data = report.build_report(cache, "2026-10")
+    assert data["items"] == []
+    assert data["totals"]["xero"] == {**data["totals"]["xero"], "invoices": 0, "total": "0.00", "paid": "0.00"}
+    for fmt_name in report.FORMATS:
+        assert report.report_bytes(cache, "2026-10", fmt_name)

@@ -1,0 +1,79 @@
+"""The engine and migrations: WAL and foreign keys on SQLite, the migration equals the metadata, migrate() twice is
+harmless, the password never shows, and the default location is per profile."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from app.storage.db import Database, default_url
+from app.storage.schema import metadata
+
+
+def test_migration_matches_metadata_and_is_idempotent(db: Database) -> None:
+    db.migrate()  # second time: nothing to do, nothing breaks
+    with db.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        names = set(inspect(conn).get_table_names())
+    assert set(metadata.tables) <= names
+
+
+def test_indexes_the_item_list_and_sync_rely_on(db: Database) -> None:
+    with db.engine.connect() as conn:
+        insp = inspect(conn)
+        item_ix = {tuple(ix["column_names"]) for ix in insp.get_indexes("items")}
+        item_uq = {tuple(uq["column_names"]) for uq in insp.get_unique_constraints("items")}
+        rec_ix = {tuple(ix["column_names"]) for ix in insp.get_indexes("records")}
+        rec_uq = {tuple(uq["column_names"]) for uq in insp.get_unique_constraints("records")}
+    assert ("period", "status") in item_ix and ("kind", "key") in item_uq
+    assert ("number_key",) in rec_ix and ("system", "kind", "remote_id") in rec_uq
+
+
+def test_sqlite_pragmas(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'sub' / 'c.sqlite3'}")  # the directory is created
+    db.migrate()
+    with db.transaction() as tx:
+        assert tx.conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert tx.conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert tx.conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+    db.dispose()
+
+
+def test_a_reader_is_not_blocked_by_an_open_writer(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.sqlite3'}"
+    writer, reader = Database(url), Database(url, busy_timeout_ms=200)
+    writer.migrate()
+    with writer.transaction() as wtx:
+        wtx.conn.exec_driver_sql("INSERT INTO cursors (system, stream, cursor) VALUES ('xero', 's', '{}')")
+        with reader.transaction(readonly=True) as rtx:  # WAL: reads the last commit, no waiting
+            assert rtx.conn.exec_driver_sql("SELECT count(*) FROM cursors").scalar() == 0
+    writer.dispose()
+    reader.dispose()
+
+
+def test_url_for_display_hides_the_password() -> None:
+    db = Database("postgresql+psycopg://ann:s3cret@127.0.0.1:5432/recon")
+    assert "s3cret" not in db.url_for_display and "ann" in db.url_for_display
+    assert "s3cret" not in repr(db)
+
+
+def test_default_url_is_per_profile(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    url = default_url("work")
+    assert url == f"sqlite:///{tmp_path / 'Recondesk' / 'work' / 'cache.sqlite3'}"
+    assert os.path.isdir(tmp_path / "Recondesk" / "work")
+
+
+def test_migrate_does_not_depend_on_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    db = Database(f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    db.migrate()
+    with db.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    db.dispose()

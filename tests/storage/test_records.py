@@ -1,0 +1,195 @@
+"""The records repository on a real database: exact round trips, idempotent upserts, and page + cursor atomicity."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+from storage_samples import credit_note, invalid, invoice, payment, raw_of
+
+from app.domain.records import Invoice
+from app.domain.status import Direction, InvoiceState, Kind, System
+from app.storage import records as repo
+from app.storage.db import Database
+from app.storage.models import SystemState
+from app.storage.schema import record_lines, records
+
+AP, XERO = System.ACCESSPLANIT, System.XERO
+
+
+def _count(db: Database, table: object) -> int:
+    with db.transaction(readonly=True) as tx:
+        return int(tx.conn.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
+
+
+def test_every_record_type_round_trips_exactly(db: Database) -> None:
+    inv = invoice()
+    kwd = invoice("102", "INV-1002", currency="KWD", net="10.125", tax="0.500")  # 3-decimal currency
+    jpy = invoice("103", "inv 1003", currency="JPY", net="1000", tax="100")
+    pays = [payment(), payment("89", amount="0.01", direction=Direction.REFUND)]
+    bad = invalid()
+    recs = [inv, kwd, jpy, *pays, bad]
+    with db.transaction() as tx:
+        counts = repo.upsert_page(tx, AP, "invoices", recs, [raw_of(r) for r in recs], {"skip": 6})
+    assert counts.fetched == 6 and counts.inserted == 6 and counts.invalid == 1
+    cn = credit_note()
+    xpay = payment("x-1", None, system=XERO, direction=Direction.REFUND, credit_note_id="cn-1")
+    with db.transaction() as tx:
+        repo.upsert_page(tx, XERO, "credit_notes", [cn, xpay], [raw_of(cn), raw_of(xpay)], {"page": 2})
+
+    with db.transaction(readonly=True) as tx:
+        assert repo.load_invoices(tx, AP) == [inv, kwd, jpy]
+        assert repo.load_payments(tx, AP) == pays
+        assert repo.load_credit_notes(tx) == [cn]
+        assert repo.load_payments(tx, XERO) == [xpay]
+        assert repo.load_invalid(tx) == [bad]
+        loaded = repo.load_invoices(tx, AP)
+    # Decimal exactness, not just numeric equality: the currency's exponent comes back.
+    assert str(loaded[1].net) == "10.125" and str(loaded[2].total) == "1100" and str(loaded[0].tax) == "20.00"
+    assert loaded[0].lines[0].quantity == Decimal("1.5") and str(loaded[0].lines[0].unit_amount) == "59.3333"
+    assert loaded[0].updated_at is not None and loaded[0].updated_at.tzinfo is None
+
+
+def test_raw_payload_keeps_decimal_digits(db: Database) -> None:
+    inv = invoice()
+    with db.transaction() as tx:
+        rid = repo.upsert_one(tx, AP, inv, {"Amount": Decimal("120.10"), "Tax": Decimal("1E-7"), "Count": 3})
+    with db.transaction(readonly=True) as tx:
+        stored = repo.get_record(tx, rid)
+    assert stored.record == inv and stored.kind == "invoice" and stored.remote_id == "101"
+    assert '"Amount":120.10' in stored.raw
+    assert json.loads(stored.raw, parse_float=Decimal) == {
+        "Amount": Decimal("120.10"),
+        "Tax": Decimal("1E-7"),
+        "Count": 3,
+    }
+    assert str(json.loads(stored.raw, parse_float=Decimal)["Amount"]) == "120.10"
+
+
+def test_upsert_is_idempotent_and_updates_in_place(db: Database) -> None:
+    inv = invoice()
+    for _ in range(2):
+        with db.transaction() as tx:
+            repo.upsert_page(tx, AP, "invoices", [inv], [raw_of(inv)], {"skip": 1})
+    assert _count(db, records) == 1 and _count(db, record_lines) == 2
+    changed = invoice(po="PO-2", state=InvoiceState.PAID)
+    with db.transaction() as tx:
+        counts = repo.upsert_page(tx, AP, "invoices", [changed], [raw_of(changed)], {"skip": 1})
+    assert counts.updated == 1 and counts.inserted == 0
+    with db.transaction(readonly=True) as tx:
+        assert repo.load_invoices(tx, AP) == [changed]
+    assert _count(db, records) == 1 and _count(db, record_lines) == 2
+
+
+def test_same_remote_id_in_two_systems_is_two_records(db: Database) -> None:
+    a, x = invoice("1"), invoice("1", system=XERO)
+    with db.transaction() as tx:
+        repo.upsert_records(tx, AP, "invoices", [a], [{}])
+        repo.upsert_records(tx, XERO, "invoices", [x], [{}])
+    with db.transaction(readonly=True) as tx:
+        assert repo.load_invoices(tx, AP) == [a] and repo.load_invoices(tx, XERO) == [x]
+
+
+def test_a_record_that_turns_invalid_is_kept_with_its_reason(db: Database) -> None:
+    with db.transaction() as tx:
+        repo.upsert_records(tx, AP, "payments", [payment("77")], [{}])
+        repo.upsert_records(tx, AP, "payments", [invalid("77")], [{"Amount": "abc"}])
+    with db.transaction(readonly=True) as tx:
+        assert repo.load_payments(tx, AP) == []
+        assert [r.reason for r in repo.load_invalid(tx)] == ["amount is not a number"]
+
+
+def test_money_finer_than_the_currency_is_stored_as_invalid_not_lost(db: Database) -> None:
+    bad = invoice(net="10.001")
+    with db.transaction() as tx:
+        counts = repo.upsert_records(tx, AP, "invoices", [bad], [{"Amount": Decimal("10.001")}])
+    assert counts.invalid == 1
+    with db.transaction(readonly=True) as tx:
+        inv = repo.load_invalid(tx)
+    assert len(inv) == 1 and inv[0].kind is Kind.INVOICE and "10.001" in inv[0].reason and inv[0].number == "INV-1001"
+
+
+def test_page_and_cursor_commit_together_or_not_at_all(db: Database) -> None:
+    first = invoice("1", "INV-1")
+    with db.transaction() as tx:
+        repo.upsert_page(tx, AP, "invoices", [first], [{}], {"skip": 1})
+
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), db.transaction() as tx:
+        repo.upsert_page(tx, AP, "invoices", [invoice("2", "INV-2")], [{}], {"skip": 2})
+        raise Boom  # the process dies mid-page: after the writes, before the commit
+    with db.transaction(readonly=True) as tx:
+        assert [i.id for i in repo.load_invoices(tx, AP)] == ["1"]
+        assert repo.get_cursor(tx, AP, "invoices") == {"skip": 1}
+
+    # A record whose money cannot even be converted raises inside upsert_page: nothing of that page remains.
+    with pytest.raises(TypeError), db.transaction() as tx:
+        repo.upsert_page(tx, AP, "invoices", [invoice("3", "INV-3"), object()], [{}, {}], {"skip": 3})
+    with db.transaction(readonly=True) as tx:
+        assert [i.id for i in repo.load_invoices(tx, AP)] == ["1"]
+        assert repo.get_cursor(tx, AP, "invoices") == {"skip": 1}
+
+
+def test_cursors_are_per_system_and_stream_and_clearable(db: Database) -> None:
+    with db.transaction() as tx:
+        repo.set_cursor(tx, AP, "invoices", {"watermark": "2026-10-01T00:00:00", "skip": Decimal("0")})
+        repo.set_cursor(tx, AP, "invoices", {"watermark": "2026-10-02T00:00:00", "skip": 0})
+        repo.set_cursor(tx, XERO, "invoices", {"page": 3})
+    with db.transaction() as tx:
+        assert repo.get_cursor(tx, AP, "invoices") == {"watermark": "2026-10-02T00:00:00", "skip": 0}
+        repo.clear_cursors(tx, AP)
+        assert repo.get_cursor(tx, AP, "invoices") is None
+        assert repo.get_cursor(tx, XERO, "invoices") == {"page": 3}
+
+
+def test_reference_data_and_invoice_numbers(db: Database) -> None:
+    accounts = [
+        {"AccountID": "a1", "Code": "090", "Name": "Bank"},
+        {"AccountID": "a2", "Code": "200", "Rate": Decimal("20.0")},
+    ]
+    with db.transaction() as tx:
+        counts = repo.upsert_page(tx, XERO, "accounts", accounts, accounts, {"done": True})
+        repo.upsert_page(tx, XERO, "accounts", accounts[:1], accounts[:1], {"done": True})
+        repo.upsert_records(tx, AP, "invoices", [invoice("5", "INV-5"), invoice("6", "INV-6")], [{}, {}])
+    assert counts.reference == 2
+    with db.transaction(readonly=True) as tx:
+        assert repo.reference_data(tx, XERO, "accounts") == accounts
+        assert str(repo.reference_data(tx, XERO, "accounts")[1]["Rate"]) == "20.0"
+        assert repo.invoice_numbers(tx, AP) == {"5": "INV-5", "6": "INV-6"}
+
+
+def test_loading_one_invoice_with_its_payments_and_refunds(db: Database) -> None:
+    with db.transaction() as tx:
+        repo.upsert_records(tx, AP, "invoices", [invoice("1", "inv-1"), invoice("2", "INV-2")], [{}, {}])
+        repo.upsert_records(
+            tx,
+            XERO,
+            "payments",
+            [
+                payment("p1", "INV-1", system=XERO),
+                payment("p2", "INV-2", system=XERO),
+                payment("r1", None, system=XERO, direction=Direction.REFUND, credit_note_id="cn-1"),
+            ],
+            [{}, {}, {}],
+        )
+    with db.transaction(readonly=True) as tx:
+        one: list[Invoice] = repo.load_invoices(tx, AP, number_key="INV-1")
+        assert [i.id for i in one] == ["1"]
+        pays = repo.load_payments(tx, XERO, number_key="INV-1", credit_note_ids=["cn-1"])
+        assert [p.id for p in pays] == ["p1", "r1"]
+        assert [p.id for p in repo.load_payments(tx, XERO, number_key="INV-1")] == ["p1"]
+
+
+def test_system_state(db: Database) -> None:
+    from datetime import datetime
+
+    with db.transaction() as tx:
+        assert repo.get_system_state(tx, AP).last_full_at is None
+        repo.set_system_state(tx, SystemState(AP, datetime(2026, 10, 1, 12), True))
+        repo.set_system_state(tx, SystemState(AP, datetime(2026, 10, 2, 12), False))
+        state = repo.get_system_state(tx, AP)
+    assert state.last_full_at == datetime(2026, 10, 2, 12) and state.full_pending is False
