@@ -1,0 +1,91 @@
+"""Screenshot of the main window after a sync of the demo month, for the README and docs/gui.md.
+
+Usage: `python scripts/screenshot.py [OUT.png]` (default docs/screenshot.png). Runs offscreen unless a display is
+set (`make screenshot` uses xvfb). Builds the demo workspace (sandboxes on 127.0.0.1, a throw-away SQLite file),
+syncs, selects an invoice that differs, and grabs the window.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.composition import demo_workspace
+from PySide6.QtCore import QSettings, QTimer
+
+from app.domain.status import ItemStatus, Kind
+from app.ui.app import ensure_application
+from app.ui.main_window import MainWindow
+
+
+def main(out: Path) -> int:
+    app = ensure_application()
+    directory = Path(tempfile.mkdtemp(prefix="recondesk-shot-"))
+    ws, sandboxes = demo_workspace(directory, invoices=120)
+    settings = QSettings(str(directory / "ui.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(ws, title_suffix="demo on sandboxes", settings=settings)
+    window.resize(1440, 860)
+    window.show()
+    window.start()
+    failures: list[str] = []
+
+    def fail(why: str) -> None:
+        failures.append(why)
+        app.quit()
+
+    def when_idle(then: object, tries: int = 600) -> None:
+        # Poll the runner instead of sleeping: the grab must show loaded rows, not placeholders.
+        if window.runner.pending() == 0 and window.list_view.model.loaded:
+            then()  # type: ignore[operator]
+        elif tries <= 0:
+            fail("timed out waiting for background work")
+        else:
+            QTimer.singleShot(50, lambda: when_idle(then, tries - 1))
+
+    def pick() -> None:
+        model = window.list_view.model
+        for r in range(model.rowCount()):
+            model.data(model.index(r, 0))
+        when_idle(select)
+
+    def select() -> None:
+        model = window.list_view.model
+        rows = [model.item_row(i) for i in model.ids()]
+        chosen = next(
+            (r for r in rows if r and r.kind == Kind.INVOICE and r.status == ItemStatus.DIFFERS and len(r.fields) >= 2),
+            None,
+        )
+        chosen = chosen or next((r for r in rows if r and r.status == ItemStatus.DIFFERS), None)
+        if chosen is None:
+            fail("no differing item in the demo month")
+            return
+        window.list_view.select_item(chosen.item_id)
+        when_idle(lambda: QTimer.singleShot(200, grab))
+
+    def grab() -> None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not window.grab().save(str(out)):
+            failures.append(f"could not write {out}")
+        app.quit()
+
+    window.sig_sync_finished.connect(lambda _r: when_idle(pick))
+    QTimer.singleShot(0, window.sync)
+    app.exec()
+    window.close()
+    sandboxes.stop()
+    for f in failures:
+        print(f"screenshot: {f}", file=sys.stderr)
+    if not failures:
+        print(f"wrote {out}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs/screenshot.png")))
