@@ -23,7 +23,7 @@ from typing import Any
 
 from .reference import default_accounts, default_organisation, default_tax_rates, stable_id
 from .store import Record, Store, number_key
-from .where import QueryError, compile_order, compile_where
+from .where import compile_order, compile_where
 from .wire import (
     CENT,
     FOUR_DP,
@@ -115,6 +115,20 @@ class ListQuery:
     include_archived: bool = False
 
 
+# The query fields that decide a filtered list (everything but the page), for the query cache.
+_CACHE_FIELDS = (
+    "since_ms",
+    "where",
+    "order",
+    "ids",
+    "numbers",
+    "contact_ids",
+    "statuses",
+    "search",
+    "include_archived",
+)
+
+
 @dataclass(frozen=True)
 class Page:
     records: list[Record]
@@ -168,6 +182,7 @@ class Ledger:
         self.payments.load(_envelope_records(fixtures, "Payments", ("Payments",)) or [])
         self.credit_notes.load(_envelope_records(fixtures, "CreditNotes", ("CreditNotes",)) or [])
         self._contact_by_name: dict[str, Record] = {}
+        self._query_cache: dict[tuple[Any, ...], tuple[int, list[Record]]] = {}
         for contact in self.contacts.all():
             key = number_key(contact.get("Name"))
             if key:
@@ -178,8 +193,9 @@ class Ledger:
     # ------------------------------------------------------------------ state
 
     def state(self) -> dict[str, Any]:
-        """The records keyed as `--fixtures` files, each value a Xero envelope; a deep copy, safe to serialise."""
-        return copy.deepcopy(
+        """The records keyed as `--fixtures` files, each value a Xero envelope; a deep copy, safe to serialise.
+        Derived `*String` twins are refreshed from the fields they mirror, so an update never leaves a stale twin."""
+        out = copy.deepcopy(
             {
                 "Organisation": {"Organisations": [self.organisation]},
                 "Accounts": {"Accounts": self.accounts},
@@ -190,6 +206,15 @@ class Ledger:
                 "CreditNotes": {"CreditNotes": self.credit_notes.all()},
             }
         )
+        for name in ("Invoices", "CreditNotes"):
+            for record in out[name][name]:
+                for field, label in (("Date", "DateString"), ("DueDate", "DueDateString")):
+                    text = date_string(record.get(field))
+                    if label in record and text is not None:
+                        record[label] = text
+                    elif label in record and field not in record:
+                        del record[label]
+        return out
 
     # ------------------------------------------------------------------ helpers
 
@@ -273,7 +298,8 @@ class Ledger:
             return found
         matches = self.invoices.by_number(key)
         accrec = [m for m in matches if m.get("Type") == "ACCREC"]
-        return (accrec or matches or [None])[0]
+        candidates = accrec or matches
+        return candidates[0] if candidates else None
 
     def find_credit_note(self, key: str) -> Record | None:
         found = self.credit_notes.get(key)
@@ -284,13 +310,10 @@ class Ledger:
 
     # ------------------------------------------------------------------ listing
 
-    def list(self, store: Store, query: ListQuery, fields: frozenset[str] | None) -> Page:
+    def list_records(self, store: Store, query: ListQuery, fields: frozenset[str] | None) -> Page:
         """Filter, order and page one collection. Default order: UpdatedDateUTC ascending [ours]."""
-        try:
-            predicate = compile_where(query.where, fields) if query.where else None
-            sorter = compile_order(query.order, fields) if query.order else None
-        except QueryError:
-            raise
+        predicate = compile_where(query.where, fields) if query.where else None  # QueryError -> 400
+        sorter = compile_order(query.order, fields) if query.order else None
         filters: list[Callable[[Record], bool]] = []
         if query.contact_ids:
             wanted = {c.lower() for c in query.contact_ids}
@@ -312,6 +335,40 @@ class Ledger:
         if predicate is not None:
             filters.append(predicate)
 
+        if (
+            not (query.ids or query.numbers)
+            and sorter is None
+            and len(filters) == (1 if query.since_ms is not None else 0)
+            and (store is not self.contacts or query.include_archived)
+        ):
+            # Fast path: default order, no filter but If-Modified-Since: the page is a slice of the index.
+            since = None if query.since_ms is None else query.since_ms - query.since_ms % 1000
+            total = store.count_since(since)
+            if query.page is None:
+                return Page(list(store.ordered(since)), None, total, total)
+            offset = (query.page - 1) * query.page_size
+            return Page(store.ordered_slice(since, offset, query.page_size), query.page, query.page_size, total)
+        cache_key = (id(store), *(repr(getattr(query, name)) for name in _CACHE_FIELDS))
+        cached = self._query_cache.get(cache_key)
+        if cached is not None and cached[0] == store.version:
+            rows = cached[1]  # paging through one filtered list: filter and sort once, not once per page
+        else:
+            rows = self._filtered(store, query, filters, sorter)
+            self._query_cache[cache_key] = (store.version, rows)
+            while len(self._query_cache) > 16:
+                self._query_cache.pop(next(iter(self._query_cache)))
+        if query.page is None:
+            return Page(rows, None, len(rows), len(rows))
+        offset = (query.page - 1) * query.page_size
+        return Page(rows[offset : offset + query.page_size], query.page, query.page_size, len(rows))
+
+    @staticmethod
+    def _filtered(
+        store: Store,
+        query: ListQuery,
+        filters: list[Callable[[Record], bool]],
+        sorter: Callable[[list[Any]], list[Any]] | None,
+    ) -> list[Record]:
         if query.ids or query.numbers:
             candidates: list[Record] = []
             seen: set[int] = set()
@@ -327,29 +384,14 @@ class Ledger:
                         candidates.append(rec)
             rows = [r for r in candidates if all(f(r) for f in filters)]
             rows.sort(key=lambda r: wire_ms(r.get("UpdatedDateUTC")) or -1)
-        elif (
-            sorter is None
-            and len(filters) == (1 if query.since_ms is not None else 0)
-            and (store is not self.contacts or query.include_archived)
-        ):
-            # Fast path: default order, no filter but If-Modified-Since: the page is a slice of the index.
-            since = None if query.since_ms is None else query.since_ms - query.since_ms % 1000
-            total = store.count_since(since)
-            if query.page is None:
-                return Page(list(store.ordered(since)), None, total, total)
-            offset = (query.page - 1) * query.page_size
-            return Page(store.ordered_slice(since, offset, query.page_size), query.page, query.page_size, total)
         else:
             rows = [r for r in store.ordered() if all(f(r) for f in filters)]
         if sorter is not None:
             rows = sorter(rows)
-        if query.page is None:
-            return Page(rows, None, len(rows), len(rows))
-        offset = (query.page - 1) * query.page_size
-        return Page(rows[offset : offset + query.page_size], query.page, query.page_size, len(rows))
+        return rows
 
     def list_reference(self, records: list[Record], where: str | None, order: str | None) -> list[Record]:
-        rows = records
+        rows: list[Any] = records
         if where:
             predicate = compile_where(where)
             rows = [r for r in rows if predicate(r)]
@@ -384,12 +426,14 @@ class Ledger:
                 out[key] = Ledger.present(value, unitdp)
             else:
                 out[key] = value
+        # The *String twins are derived from the current value on every read, as Xero does: a stored twin from a
+        # fixture must never outlive an update of the field it mirrors. Only an unreadable value keeps its twin.
         for field, label in (("Date", "DateString"), ("DueDate", "DueDateString")):
             text = date_string(record.get(field))
-            if text is not None and label not in record:
+            if text is not None:
                 out[label] = text
         updated = wire_ms(record.get("UpdatedDateUTC"))
-        if updated is not None and "UpdatedDateUTCString" not in record and "InvoiceID" in record:
+        if updated is not None and "InvoiceID" in record:
             out["UpdatedDateUTCString"] = utc_string(updated)
         return out
 
@@ -722,7 +766,8 @@ class Ledger:
             clash = [r for r in self.invoices.by_number(number) if r is not record and r.get("Type") == "ACCREC"]
             if clash:
                 errors.append(MSG_NOT_UNIQUE)
-        lines = record.get("LineItems") if isinstance(record.get("LineItems"), list) else []
+        stored = record.get("LineItems")
+        lines: list[Record] = stored if isinstance(stored, list) else []
         if "LineItems" in element:
             lines = self.build_lines(element["LineItems"], lines, amount_types, unitdp, approved, errors)
         elif "LineAmountTypes" in element and element["LineAmountTypes"] != record.get("LineAmountTypes"):
@@ -812,8 +857,8 @@ class Ledger:
 
     def create_payment(self, element: Mapping[str, Any]) -> Record:
         errors: list[str] = []
-        inv_ref = element.get("Invoice") if isinstance(element.get("Invoice"), Mapping) else {}
-        cn_ref = element.get("CreditNote") if isinstance(element.get("CreditNote"), Mapping) else {}
+        inv_ref: Mapping[str, Any] = element["Invoice"] if isinstance(element.get("Invoice"), Mapping) else {}
+        cn_ref: Mapping[str, Any] = element["CreditNote"] if isinstance(element.get("CreditNote"), Mapping) else {}
         target: Record | None = None
         is_credit = False
         inv_id = inv_ref.get("InvoiceID")
@@ -1061,7 +1106,7 @@ class Ledger:
         errors: list[str] = []
         if str(credit_note.get("Status")).upper() != "AUTHORISED":
             raise Invalid("Only an AUTHORISED credit note with remaining credit can be allocated.")
-        inv_ref = element.get("Invoice") if isinstance(element.get("Invoice"), Mapping) else {}
+        inv_ref: Mapping[str, Any] = element["Invoice"] if isinstance(element.get("Invoice"), Mapping) else {}
         invoice = None
         if isinstance(inv_ref.get("InvoiceID"), str):
             invoice = self.invoices.get(inv_ref["InvoiceID"])
