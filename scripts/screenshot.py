@@ -17,9 +17,9 @@ if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.composition import demo_workspace
 from PySide6.QtCore import QSettings, QTimer
 
+from app.composition import demo_workspace
 from app.domain.status import ItemStatus, Kind
 from app.ui.app import ensure_application
 from app.ui.main_window import MainWindow
@@ -75,7 +75,8 @@ def main(out: Path) -> int:
             failures.append(f"could not write {out}")
         app.quit()
 
-    window.sig_sync_finished.connect(lambda _r: when_idle(pick))
+    # The refresh after a sync is queued behind the sync's result: start polling on the next turn of the loop.
+    window.sig_sync_finished.connect(lambda _r: QTimer.singleShot(0, lambda: when_idle(pick)))
     QTimer.singleShot(0, window.sync)
     app.exec()
     window.close()

@@ -63,8 +63,7 @@ class SystemClient(Protocol):
         """Stream names in the order they must be read (reference data first)."""
         ...
 
-    def read(self, stream: str, cursor: Mapping[str, Any] | None, *, full: bool,
-             cancel: CancelToken) -> Iterator[Page]:
+    def read(self, stream: str, cursor: Mapping[str, Any] | None, *, full: bool, cancel: CancelToken) -> Iterator[Page]:
         """Pages of `stream` from `cursor` (None or `full`: from the start)."""
         ...
 
@@ -76,14 +75,17 @@ class SystemClient(Protocol):
 class SourceWriter(Protocol):
     """accessplanit writes: PUT of PONumber/DateDue; POST of a Transaction (no idempotency key exists)."""
 
-    def update_invoice(self, invoice_id: str, *, po_number: str | None = None,
-                       due_date: date | None = None) -> Invoice | InvalidRecord: ...
+    def update_invoice(
+        self, invoice_id: str, *, po_number: str | None = None, due_date: date | None = None
+    ) -> Invoice | InvalidRecord: ...
 
-    def find_transaction(self, invoice_id: str, amount: Decimal, reference: str,
-                         direction: Direction) -> Payment | None: ...
+    def find_transaction(
+        self, invoice_id: str, amount: Decimal, reference: str, direction: Direction
+    ) -> Payment | None: ...
 
-    def create_transaction(self, *, invoice_id: str, direction: Direction, amount: Decimal, day: date,
-                           method_label: str, reference: str) -> Payment | InvalidRecord: ...
+    def create_transaction(
+        self, *, invoice_id: str, direction: Direction, amount: Decimal, day: date, method_label: str, reference: str
+    ) -> Payment | InvalidRecord: ...
 
 
 class LedgerWriter(Protocol):
@@ -91,18 +93,38 @@ class LedgerWriter(Protocol):
 
     def find_invoice(self, number: str) -> Invoice | InvalidRecord | None: ...
 
-    def create_invoice(self, invoice: Invoice, lines: tuple[Line, ...], *, idempotency_key: str,
-                       account_code: str, tax_type: str | None) -> Invoice | InvalidRecord: ...
+    def create_invoice(
+        self,
+        invoice: Invoice,
+        lines: tuple[Line, ...],
+        *,
+        idempotency_key: str,
+        account_code: str,
+        tax_type: str | None,
+    ) -> Invoice | InvalidRecord: ...
 
-    def update_invoice(self, invoice_id: str, *, po_number: str | None = None, due_date: date | None = None,
-                       idempotency_key: str) -> Invoice | InvalidRecord: ...
+    def update_invoice(
+        self, invoice_id: str, *, po_number: str | None = None, due_date: date | None = None, idempotency_key: str
+    ) -> Invoice | InvalidRecord: ...
 
-    def find_payment(self, invoice_id: str, amount: Decimal, day: date, reference: str,
-                     direction: Direction) -> Payment | None: ...
+    def find_payment(
+        self, invoice_id: str, amount: Decimal, day: date, reference: str, direction: Direction
+    ) -> Payment | None: ...
 
-    def create_payment(self, *, invoice_id: str, invoice_number: str, direction: Direction, amount: Decimal,
-                       day: date, account_code: str, reference: str, currency: str, contact: str,
-                       idempotency_key: str) -> Payment | InvalidRecord: ...
+    def create_payment(
+        self,
+        *,
+        invoice_id: str,
+        invoice_number: str,
+        direction: Direction,
+        amount: Decimal,
+        day: date,
+        account_code: str,
+        reference: str,
+        currency: str,
+        contact: str,
+        idempotency_key: str,
+    ) -> Payment | InvalidRecord: ...
 
 
 class SecretBox(Protocol):

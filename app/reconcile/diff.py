@@ -24,10 +24,12 @@ from app.reconcile.rules import (
     FieldRule,
     Rules,
     derive_state,
+    line_order_desc,
     money_equal,
     norm_ci,
     norm_code,
     norm_desc,
+    norm_ref,
     norm_text,
 )
 
@@ -141,6 +143,10 @@ def _eq_text_ci(va: str | None, vb: str | None, _a: object, _b: object, _rules: 
     return va == vb or norm_ci(va) == norm_ci(vb)
 
 
+def _eq_reference(va: str | None, vb: str | None, _a: object, _b: object, _rules: Rules) -> bool:
+    return va == vb or norm_ref(va) == norm_ref(vb)
+
+
 def _eq_code(va: str | None, vb: str | None, _a: object, _b: object, _rules: Rules) -> bool:
     return norm_code(va) == norm_code(vb)
 
@@ -160,6 +166,7 @@ _EQUAL: Mapping[FieldKind, _Equal] = {
     "state": _eq_plain,
     "text": _eq_text,
     "text_ci": _eq_text_ci,
+    "reference": _eq_reference,
     "code": _eq_code,
     "lines": _eq_lines,
     "method": _eq_method,
@@ -196,12 +203,12 @@ def account_code(payment: Payment, rules: Rules) -> str | None:
     `Account.Code` as it is. None when an accessplanit label is not mapped."""
     if payment.system is System.ACCESSPLANIT:
         return rules.account_for(payment.method)
-    return payment.method.strip()
+    return payment.method
 
 
 def sorted_lines(lines: Sequence[Line]) -> list[Line]:
-    """Lines in the doc's comparison order: description (trimmed, case-folded), then net."""
-    return sorted(lines, key=lambda line: (norm_desc(line.description), line.net))
+    """Lines in the doc's comparison order: description case-folded, then net."""
+    return sorted(lines, key=lambda line: (line_order_desc(line.description), line.net))
 
 
 def lines_equal(a: Sequence[Line], b: Sequence[Line], tolerance: Decimal) -> bool:
@@ -210,10 +217,11 @@ def lines_equal(a: Sequence[Line], b: Sequence[Line], tolerance: Decimal) -> boo
     if len(a) != len(b):
         return False
     if all(
-        la.net == lb.net and la.tax == lb.tax and norm_desc(la.description) == norm_desc(lb.description)
+        la.net == lb.net and la.tax == lb.tax and line_order_desc(la.description) == line_order_desc(lb.description)
         for la, lb in zip(a, b, strict=True)
     ):
-        # Exactly equal in the given order: sorting both sides (a stable sort on equal keys) cannot change that.
+        # Same sort keys and amounts in the given order: a stable sort moves both sides alike, so the sorted
+        # pairs are these pairs, and they are equal. Most invoices take this path and skip the two sorts.
         return True
     for la, lb in zip(sorted_lines(a), sorted_lines(b), strict=True):
         if norm_desc(la.description) != norm_desc(lb.description):

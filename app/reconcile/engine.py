@@ -25,10 +25,11 @@ from app.reconcile.diff import (
     payment_differences,
 )
 from app.reconcile.match import match_invoices, match_payments
-from app.reconcile.rules import Rules
+from app.reconcile.rules import Rules, natural_id
 
 REASON_DUPLICATE = "duplicate invoice number"
 REASON_NO_NUMBER = "missing invoice number"
+REASON_INVOICE_NOT_KNOWN = "payment on an invoice that is not known (missing, unreadable or a duplicate number)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,12 @@ def reconcile(
     made_invalid: list[ItemResult] = []
     zero = Decimal(0)
 
+    taking_part: set[str] = set()  # keys of the accessplanit invoices that take part
+    duplicate_ids: set[str] = set()  # accessplanit ids of invoices set aside as duplicates
     for pair in match_invoices(source_invoices, ledger_invoices):
+        if pair.key and pair.source is not None:
+            taking_part.add(pair.key)
+            duplicate_ids.update(inv.id for inv in pair.source_duplicates)
         s, g = pair.source, pair.ledger
         if not pair.key:
             # No number to match on: each such record is unreadable for reconciliation.
@@ -131,15 +137,20 @@ def reconcile(
             status = ItemStatus.ONLY_IN_SOURCE if s is not None else ItemStatus.ONLY_IN_LEDGER
         items.append(ItemResult(Kind.INVOICE, pair.key, status, fields, s, g, pair.key, period, None, None, r, rules))
 
-    # accessplanit transactions always hang on an invoice: one without a number cannot be reconciled.
+    # accessplanit transactions always hang on one of its invoices. Without a number, or on an invoice that takes
+    # no part (not read, unreadable, or set aside as a duplicate), a payment is "on an invoice id that is not
+    # known" (section 5): pairing it under that number would compare it with another invoice's payments.
     source_ok: list[Payment] = []
     for p in source_payments:
         if p.deleted:
             continue
-        if invoice_key(p.invoice_number):
-            source_ok.append(p)
-        else:
+        key = invoice_key(p.invoice_number)
+        if not key:
             made_invalid.append(_invalid_payment(p, REASON_NO_NUMBER))
+        elif key not in taking_part or (p.invoice_id is not None and p.invoice_id in duplicate_ids):
+            made_invalid.append(_invalid_payment(p, REASON_INVOICE_NOT_KNOWN))
+        else:
+            source_ok.append(p)
 
     for pp in match_payments(source_ok, ledger_payments, rules):
         sp, lp = pp.source, pp.ledger
@@ -155,6 +166,8 @@ def reconcile(
             ItemResult(Kind.PAYMENT, key, status, fields, sp, lp, pp.invoice_key, period, None, pp.tier, zero, rules)
         )
 
+    # Deterministic whatever the input order: by kind, system and natural id.
+    made_invalid.sort(key=_invalid_order)
     items.extend(made_invalid)
     for rec in invalid:
         items.append(
@@ -171,6 +184,12 @@ def reconcile(
             )
         )
     return items
+
+
+def _invalid_order(item: ItemResult) -> tuple[str, str, tuple[int, int, str]]:
+    rec = item.invalid
+    assert rec is not None
+    return (rec.kind.value, rec.system.value, natural_id(rec.id))
 
 
 def _invalid_invoice(inv: Invoice, reason: str) -> ItemResult:

@@ -19,7 +19,7 @@ from typing import Generic, Literal, TypeVar
 from app.domain.records import Invoice, Payment
 from app.domain.status import InvoiceState, System
 
-FieldKind = Literal["text", "text_ci", "date", "money", "code", "state", "lines", "method"]
+FieldKind = Literal["text", "text_ci", "reference", "date", "money", "code", "state", "lines", "method"]
 """How a field is compared; see `docs/reconciliation.md` section 2 and 3 for the meaning of each."""
 
 DEFAULT_TOLERANCE = Decimal("0.01")
@@ -41,17 +41,10 @@ class Rules:
     def account_for(self, method_label: str) -> str | None:
         """The Xero account code an accessplanit method label maps to, or None when unmapped.
 
-        Exact label first; then trimmed and case-folded, because labels are typed by people in accessplanit's
-        admin screens and "bacs " is plainly "BACS".
+        The label must be exactly a key of `method_accounts`: accessplanit's labels come from its own
+        TransactionMethod list, so a near miss is a mapping to fix in the settings, not something to guess.
         """
-        code = self.method_accounts.get(method_label)
-        if code is not None:
-            return code.strip()
-        wanted = norm_ref(method_label)
-        for label, code in self.method_accounts.items():
-            if norm_ref(label) == wanted:
-                return code.strip()
-        return None
+        return self.method_accounts.get(method_label)
 
 
 R = TypeVar("R", Invoice, Payment)
@@ -91,7 +84,7 @@ INVOICE_FIELDS: tuple[FieldRule[Invoice], ...] = (
 PAYMENT_FIELDS: tuple[FieldRule[Payment], ...] = (
     FieldRule("date", "Date", "date", attrgetter("date")),
     FieldRule("amount", "Amount", "money", attrgetter("amount")),
-    FieldRule("reference", "Reference", "text_ci", attrgetter("reference")),
+    FieldRule("reference", "Reference", "reference", attrgetter("reference")),
     FieldRule("method", "Method", "method", attrgetter("method")),
 )
 
@@ -177,8 +170,13 @@ def norm_ref(value: str | None) -> str:
 
 
 def norm_desc(value: str | None) -> str:
-    """Line descriptions: trimmed and case-folded (doc section 2, `lines`)."""
+    """Line descriptions when compared: trimmed and case-folded (doc section 2, `lines`)."""
     return (value or "").strip().casefold()
+
+
+def line_order_desc(value: str | None) -> str:
+    """Line descriptions when sorted: case-folded, not trimmed (the doc's sort key, word for word)."""
+    return (value or "").casefold()
 
 
 def natural_id(record_id: str) -> tuple[int, int, str]:

@@ -21,8 +21,12 @@ from app.storage import connections as connections_repo
 from app.storage.db import Database
 from app.storage.models import ConnectionRecord
 
-SECRET_FIELD = {"password": "password", "api_key": "api_key", "client_credentials": "client_secret",
-                "oauth": "refresh_token"}
+SECRET_FIELD = {
+    "password": "password",
+    "api_key": "api_key",
+    "client_credentials": "client_secret",
+    "oauth": "refresh_token",
+}
 
 
 class StoreSecretBox:
@@ -43,9 +47,17 @@ class StoreSecretBox:
 
 
 def _info(rec: ConnectionRecord, has_secret: bool) -> ConnectionInfo:
-    return ConnectionInfo(system=System(rec.system), url=rec.url, username=rec.username, auth=rec.auth,
-                          identity_url=rec.identity_url, client_id=rec.client_id, tenant_id=rec.tenant_id,
-                          tenant_name=rec.tenant_name, has_secret=has_secret)
+    return ConnectionInfo(
+        system=System(rec.system),
+        url=rec.url,
+        username=rec.username,
+        auth=rec.auth,
+        identity_url=rec.identity_url,
+        client_id=rec.client_id,
+        tenant_id=rec.tenant_id,
+        tenant_name=rec.tenant_name,
+        has_secret=has_secret,
+    )
 
 
 class Connections:
@@ -72,8 +84,10 @@ class Connections:
         """The connection of `system` and a box over its secret; `ConfigurationError` when there is none."""
         rec = self._record(system)
         if rec is None:
-            raise ConfigurationError(f"There is no {system.label} connection yet.",
-                                     f"Add one in Settings > Connections (or `recondesk connect {system}`).")
+            raise ConfigurationError(
+                f"There is no {system.label} connection yet.",
+                f"Add one in Settings > Connections (or `recondesk connect {system}`).",
+            )
         box = StoreSecretBox(self.credentials, self.entry(rec))
         return _info(rec, rec.has_secret), box
 
@@ -91,10 +105,18 @@ class Connections:
         if secret:
             self.credentials.set(entry, secret)  # keyring first: a DB row never points at a secret that is not there
         has_secret = bool(secret) or (old is not None and self.credentials.get(entry) is not None)
-        rec = ConnectionRecord(system=info.system, connection_id=connection_id, url=info.url,
-                               username=info.username, auth=info.auth, identity_url=info.identity_url,
-                               client_id=info.client_id, tenant_id=info.tenant_id, tenant_name=info.tenant_name,
-                               has_secret=has_secret)
+        rec = ConnectionRecord(
+            system=info.system,
+            connection_id=connection_id,
+            url=info.url,
+            username=info.username,
+            auth=info.auth,
+            identity_url=info.identity_url,
+            client_id=info.client_id,
+            tenant_id=info.tenant_id,
+            tenant_name=info.tenant_name,
+            has_secret=has_secret,
+        )
         with self.db.transaction() as tx:
             connections_repo.save_connection(tx, rec)
 
@@ -104,5 +126,4 @@ class Connections:
         if rec is None:
             return
         with self.db.transaction() as tx:
-            connections_repo.save_connection(tx, dataclasses.replace(rec, tenant_id=tenant_id,
-                                                                     tenant_name=tenant_name))
+            connections_repo.save_connection(tx, dataclasses.replace(rec, tenant_id=tenant_id, tenant_name=tenant_name))

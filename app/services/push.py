@@ -168,8 +168,9 @@ def plan_push_invoice(invoice: Invoice, settings: Settings, item_key: str) -> Pu
         "account_code": settings.sales_account_code,
         "tax_type": settings.sales_tax_type,
     }
-    return PushPlan(Kind.INVOICE, item_key, f"{PUSH_INVOICE}:{System.XERO}", System.XERO, payload,
-                    before={"xero": None})
+    return PushPlan(
+        Kind.INVOICE, item_key, f"{PUSH_INVOICE}:{System.XERO}", System.XERO, payload, before={"xero": None}
+    )
 
 
 def plan_push_field(source: Invoice, target: Invoice, field_name: str, item_key: str) -> PushPlan:
@@ -182,8 +183,10 @@ def plan_push_field(source: Invoice, target: Invoice, field_name: str, item_key:
         value = source.po_number.strip()
         old = target.po_number
         if target.system is System.ACCESSPLANIT and len(value) > PO_NUMBER_MAX:
-            raise PushError(f"The PO number {value!r} is longer than accessplanit's {PO_NUMBER_MAX} characters.",
-                            "Shorten it in Xero, sync, and push again.")
+            raise PushError(
+                f"The PO number {value!r} is longer than accessplanit's {PO_NUMBER_MAX} characters.",
+                "Shorten it in Xero, sync, and push again.",
+            )
     else:
         if source.due_date is None:
             raise PushError("There is no due date to push.")
@@ -196,8 +199,14 @@ def plan_push_field(source: Invoice, target: Invoice, field_name: str, item_key:
         "field": field_name,
         "value": value,
     }
-    return PushPlan(Kind.INVOICE, item_key, f"{PUSH_FIELD}:{field_name}:{target.system}", target.system, payload,
-                    before={field_name: old})
+    return PushPlan(
+        Kind.INVOICE,
+        item_key,
+        f"{PUSH_FIELD}:{field_name}:{target.system}",
+        target.system,
+        payload,
+        before={field_name: old},
+    )
 
 
 def method_label_for(account_code: str, method_accounts: Mapping[str, str]) -> str | None:
@@ -242,8 +251,14 @@ def plan_push_payment(payment: Payment, target_invoice: Invoice, settings: Setti
         # The reference carries Xero's, or the Xero payment id when it has none, so the read-back after a lost
         # answer can tell this transaction from any other of the same amount on the invoice.
         payload = {**base, "method_label": label, "reference": payment.reference.strip() or payment.id}
-    return PushPlan(Kind.PAYMENT, item_key, f"{PUSH_PAYMENT}:{target_invoice.system}", target_invoice.system,
-                    payload, before={str(target_invoice.system): None})
+    return PushPlan(
+        Kind.PAYMENT,
+        item_key,
+        f"{PUSH_PAYMENT}:{target_invoice.system}",
+        target_invoice.system,
+        payload,
+        before={str(target_invoice.system): None},
+    )
 
 
 # --- sending ------------------------------------------------------------------------------------------------
@@ -270,15 +285,28 @@ def _invoice_from_payload(p: Mapping[str, Any]) -> tuple[Invoice, tuple[Line, ..
     from app.domain.status import InvoiceState
 
     invoice = Invoice(
-        system=System.ACCESSPLANIT, id=str(p["source_id"]), number=str(p["number"]), contact=str(p["contact"]),
-        issue_date=_date(p["issue_date"]), due_date=_date(p["due_date"]), po_number=str(p["po_number"]),
-        currency=str(p["currency"]), net=net, tax=tax, total=total, paid=Decimal(0), due=total,
-        state=InvoiceState.OPEN, lines=lines, contact_id=str(p.get("contact_id") or "") or None,
+        system=System.ACCESSPLANIT,
+        id=str(p["source_id"]),
+        number=str(p["number"]),
+        contact=str(p["contact"]),
+        issue_date=_date(p["issue_date"]),
+        due_date=_date(p["due_date"]),
+        po_number=str(p["po_number"]),
+        currency=str(p["currency"]),
+        net=net,
+        tax=tax,
+        total=total,
+        paid=Decimal(0),
+        due=total,
+        state=InvoiceState.OPEN,
+        lines=lines,
+        contact_id=str(p.get("contact_id") or "") or None,
     )
     return invoice, lines
 
 
-def _action_parts(action: str) -> tuple[str, str | None, System]:
+def action_parts(action: str) -> tuple[str, str | None, System]:
+    """`push_field:po_number:xero` -> ("push_field", "po_number", System.XERO); no field for the other kinds."""
     parts = action.split(":")
     return parts[0], (parts[1] if len(parts) == 3 else None), System(parts[-1])
 
@@ -286,31 +314,48 @@ def _action_parts(action: str) -> tuple[str, str | None, System]:
 def _send(
     writers: Writers, action: str, payload: Mapping[str, Any], wire_key: str
 ) -> Invoice | Payment | InvalidRecord:
-    kind, field_name, target = _action_parts(action)
+    kind, field_name, target = action_parts(action)
     p = payload
     if kind == PUSH_INVOICE:
         invoice, lines = _invoice_from_payload(p)
-        return writers.ledger_writer().create_invoice(invoice, lines, idempotency_key=wire_key,
-                                                      account_code=str(p["account_code"]),
-                                                      tax_type=str(p["tax_type"]) or None)
+        return writers.ledger_writer().create_invoice(
+            invoice,
+            lines,
+            idempotency_key=wire_key,
+            account_code=str(p["account_code"]),
+            tax_type=str(p["tax_type"]) or None,
+        )
     if kind == PUSH_FIELD:
         po = str(p["value"]) if field_name == "po_number" else None
         due = date.fromisoformat(str(p["value"])) if field_name == "due_date" else None
         if target is System.XERO:
-            return writers.ledger_writer().update_invoice(str(p["invoice_id"]), po_number=po, due_date=due,
-                                                          idempotency_key=wire_key)
+            return writers.ledger_writer().update_invoice(
+                str(p["invoice_id"]), po_number=po, due_date=due, idempotency_key=wire_key
+            )
         return writers.source_writer().update_invoice(str(p["invoice_id"]), po_number=po, due_date=due)
     if kind == PUSH_PAYMENT:
         direction = Direction(p["direction"])
         if target is System.XERO:
             return writers.ledger_writer().create_payment(
-                invoice_id=str(p["invoice_id"]), invoice_number=str(p["invoice_number"]), direction=direction,
-                amount=Decimal(p["amount"]), day=date.fromisoformat(p["date"]), account_code=str(p["account_code"]),
-                reference=str(p["reference"]), currency=str(p["currency"]), contact=str(p["contact"]),
-                idempotency_key=wire_key)
+                invoice_id=str(p["invoice_id"]),
+                invoice_number=str(p["invoice_number"]),
+                direction=direction,
+                amount=Decimal(p["amount"]),
+                day=date.fromisoformat(p["date"]),
+                account_code=str(p["account_code"]),
+                reference=str(p["reference"]),
+                currency=str(p["currency"]),
+                contact=str(p["contact"]),
+                idempotency_key=wire_key,
+            )
         return writers.source_writer().create_transaction(
-            invoice_id=str(p["invoice_id"]), direction=direction, amount=Decimal(p["amount"]),
-            day=date.fromisoformat(p["date"]), method_label=str(p["method_label"]), reference=str(p["reference"]))
+            invoice_id=str(p["invoice_id"]),
+            direction=direction,
+            amount=Decimal(p["amount"]),
+            day=date.fromisoformat(p["date"]),
+            method_label=str(p["method_label"]),
+            reference=str(p["reference"]),
+        )
     raise PushError(f"Unknown push action {action!r}.")
 
 
@@ -319,7 +364,7 @@ _RESEND = object()  # read-back says: not there, send again with the same key
 
 def _read_back(writers: Writers, action: str, payload: Mapping[str, Any]) -> Invoice | Payment | object:
     """After an unknown outcome: is the thing already in the target? Returns the record found, or `_RESEND`."""
-    kind, field_name, target = _action_parts(action)
+    kind, field_name, target = action_parts(action)
     p = payload
     if kind == PUSH_INVOICE:
         found = writers.ledger_writer().find_invoice(str(p["number"]))
@@ -327,11 +372,17 @@ def _read_back(writers: Writers, action: str, payload: Mapping[str, Any]) -> Inv
     if kind == PUSH_PAYMENT:
         direction = Direction(p["direction"])
         if target is System.XERO:
-            pay = writers.ledger_writer().find_payment(str(p["invoice_id"]), Decimal(p["amount"]),
-                                                       date.fromisoformat(p["date"]), str(p["reference"]), direction)
+            pay = writers.ledger_writer().find_payment(
+                str(p["invoice_id"]),
+                Decimal(p["amount"]),
+                date.fromisoformat(p["date"]),
+                str(p["reference"]),
+                direction,
+            )
         else:
-            pay = writers.source_writer().find_transaction(str(p["invoice_id"]), Decimal(p["amount"]),
-                                                           str(p["reference"]), direction)
+            pay = writers.source_writer().find_transaction(
+                str(p["invoice_id"]), Decimal(p["amount"]), str(p["reference"]), direction
+            )
         return pay if pay is not None and not pay.deleted else _RESEND
     if kind == PUSH_FIELD and target is System.XERO:
         found = writers.ledger_writer().find_invoice(str(p["number"]))
@@ -375,8 +426,15 @@ class PushService:
     `reconcile_invoice(invoice_key)` is called after a success so the item's status is right without a re-sync.
     """
 
-    def __init__(self, db: Database, settings: Settings, profile: str, who: str, writers: Writers,
-                 reconcile_invoice: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        profile: str,
+        who: str,
+        writers: Writers,
+        reconcile_invoice: Callable[[str], None],
+    ) -> None:
         self.db = db
         self.settings = settings
         self.profile = profile
@@ -392,8 +450,9 @@ class PushService:
         """Push `plan` once: add it to the outbox (or find it there) and drive it to a final state."""
         key = idempotency_key(self.profile, str(plan.item_kind), plan.item_key, plan.action, plan.payload)
         with self.db.transaction() as tx:
-            push_id = outbox.add_push(tx, str(plan.item_kind), plan.item_key, plan.action, str(plan.target),
-                                      plan.payload, key)
+            push_id = outbox.add_push(
+                tx, str(plan.item_kind), plan.item_key, plan.action, str(plan.target), plan.payload, key
+            )
         return self._drive(push_id, before=plan.before)
 
     def retry(self, push_id: int) -> PushOutcome:
@@ -406,12 +465,16 @@ class PushService:
         A `sending` push of this process is skipped: it is in flight, not interrupted.
         """
         with self.db.transaction() as tx:
-            rows = outbox.pushes_in_state(tx, [PushState.FAILED, PushState.UNCERTAIN, PushState.SENDING,
-                                               PushState.PENDING])
+            rows = outbox.pushes_in_state(
+                tx, [PushState.FAILED, PushState.UNCERTAIN, PushState.SENDING, PushState.PENDING]
+            )
             superseded: set[int] = set()
             for row in rows:
-                later = [p for p in outbox.pushes_for(tx, row.item_kind, row.item_key)
-                         if p.action == row.action and p.id > row.id]
+                later = [
+                    p
+                    for p in outbox.pushes_for(tx, row.item_kind, row.item_key)
+                    if p.action == row.action and p.id > row.id
+                ]
                 if later:
                     superseded.add(row.id)
         with self._lock:
@@ -444,7 +507,7 @@ class PushService:
             key = idempotency_key(self.profile, row.item_kind, row.item_key, row.action, payload)
             with self.db.transaction() as tx:
                 new_id = outbox.add_push(tx, row.item_kind, row.item_key, row.action, row.target, payload, key)
-            return self._drive_locked(new_id, before=before, depth=depth + 1)
+            return self._drive(new_id, before=before, depth=depth + 1)
         if state in (PushState.UNCERTAIN, PushState.SENDING):
             try:
                 found = _read_back(self.writers, row.action, row.payload)
@@ -469,23 +532,45 @@ class PushService:
                 log.info("push %s failed: %s", row.id, text)
                 with self.db.transaction() as tx:
                     outbox.mark_push(tx, row.id, PushState.FAILED, error=text)
-                    audit_repo.append_audit(tx, self.who, f"{row.action}:failed", row.item_kind, row.item_key,
-                                            before, {"push_id": row.id, "state": "failed"}, text)
+                    audit_repo.append_audit(
+                        tx,
+                        self.who,
+                        f"{row.action}:failed",
+                        row.item_kind,
+                        row.item_key,
+                        before,
+                        {"push_id": row.id, "state": "failed"},
+                        text,
+                    )
                 hint = getattr(exc, "hint", "")
-                return PushOutcome(row.id, PushState.FAILED, f"{_target_label(row.target)} refused the push: {text}"
-                                   + (f" {hint}" if hint else ""))
-            msg = (f"The answer from {_target_label(row.target)} was lost ({text}); it may or may not have arrived. "
-                   "Retry: Recondesk checks first and never sends it twice.")
+                return PushOutcome(
+                    row.id,
+                    PushState.FAILED,
+                    f"{_target_label(row.target)} refused the push: {text}" + (f" {hint}" if hint else ""),
+                )
+            msg = (
+                f"The answer from {_target_label(row.target)} was lost ({text}); it may or may not have arrived. "
+                "Retry: Recondesk checks first and never sends it twice."
+            )
             log.warning("push %s uncertain: %s", row.id, text)
             with self.db.transaction() as tx:
                 outbox.mark_push(tx, row.id, PushState.UNCERTAIN, error=msg)
-                audit_repo.append_audit(tx, self.who, f"{row.action}:uncertain", row.item_kind, row.item_key,
-                                        before, {"push_id": row.id, "state": "uncertain"}, msg)
+                audit_repo.append_audit(
+                    tx,
+                    self.who,
+                    f"{row.action}:uncertain",
+                    row.item_kind,
+                    row.item_key,
+                    before,
+                    {"push_id": row.id, "state": "uncertain"},
+                    msg,
+                )
             return PushOutcome(row.id, PushState.UNCERTAIN, msg)
         return self._succeeded(row, result, before, "")
 
-    def _succeeded(self, row: Any, result: Invoice | Payment | InvalidRecord, before: dict[str, Any],
-                   how: str) -> PushOutcome:
+    def _succeeded(
+        self, row: Any, result: Invoice | Payment | InvalidRecord, before: dict[str, Any], how: str
+    ) -> PushOutcome:
         target = System(row.target)
         refreshed: Invoice | None = None
         if isinstance(result, Payment):
@@ -499,8 +584,12 @@ class PushService:
             if refreshed is not None:
                 records_repo.upsert_one(tx, target, refreshed, _stored(refreshed))
             outbox.mark_push(tx, row.id, PushState.SUCCEEDED, result_remote_id=remote_id)
-            after = {"push_id": row.id, "state": "succeeded", "remote_id": remote_id,
-                     **{k: v for k, v in row.payload.items() if k in ("field", "value", "amount", "date", "number")}}
+            after = {
+                "push_id": row.id,
+                "state": "succeeded",
+                "remote_id": remote_id,
+                **{k: v for k, v in row.payload.items() if k in ("field", "value", "amount", "date", "number")},
+            }
             audit_repo.append_audit(tx, self.who, row.action, row.item_kind, row.item_key, before, after, how)
         invoice = str(row.payload.get("invoice_key", ""))
         if invoice:

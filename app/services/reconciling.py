@@ -40,6 +40,8 @@ def fingerprint(result: ItemResult) -> str:
     parts: list[object] = [result.kind.value, result.key, result.status.value]
     if result.invalid is not None:
         parts.append(result.invalid.reason)
+    elif result.status is ItemStatus.MATCHED:
+        pass  # nothing to decide on; and formatting every field of every matched item is most of a run's cost
     elif result.source is not None and result.ledger is not None:
         parts.extend([c.field, c.source_value, c.ledger_value] for c in result.comparisons if not c.equal)
     else:
@@ -205,4 +207,3 @@ def reconcile_invoice(db: Database, settings: Settings, invoice_key: str) -> lis
             data = []
         item_repo.upsert_items_for_invoice(tx, key, data)
         return data
-

@@ -19,15 +19,30 @@ from typing import Any
 
 from app.domain.money import decimals, fmt, from_minor
 from app.domain.status import ItemStatus, Kind, System
+from app.reconcile.diff import canonical_ledger_invoice
+from app.reconcile.rules import Rules
 from app.storage import items as items_repo
 from app.storage import records as records_repo
-from app.storage.db import Database
+from app.storage.db import Database, Tx
 from app.storage.models import ItemRecord
 
 FORMATS = ("json", "csv", "xlsx", "pdf")
 
-CSV_COLUMNS = ("kind", "key", "status", "fields", "invoice", "date", "amount", "currency", "accessplanit_id",
-               "xero_id", "push", "note")
+CSV_COLUMNS = (
+    "kind",
+    "key",
+    "status",
+    "fields",
+    "invoice",
+    "contact",
+    "date",
+    "amount",
+    "currency",
+    "accessplanit_id",
+    "xero_id",
+    "push",
+    "note",
+)
 
 
 def _amount(item: ItemRecord) -> str | None:
@@ -47,6 +62,7 @@ def report_item(item: ItemRecord) -> dict[str, Any]:
         "xero_id": item.xero_id,
         "push": str(item.push_state) if item.push_state is not None else None,
         "invoice": item.invoice or item.invoice_key or None,
+        "contact": item.contact,
         "date": item.date.isoformat() if item.date else None,
         "amount": _amount(item),
         "currency": item.currency or None,
@@ -62,12 +78,23 @@ def _sum_text(amounts: dict[str, Decimal]) -> str:
     return f"{total:.{places}f}"
 
 
-def build_report(db: Database, period: str | None) -> dict[str, Any]:
+def xero_refunds(tx: Tx) -> dict[str, Decimal]:
+    """R of docs/reconciliation.md section 4 per invoice key, from the cached Xero refunds and credit notes."""
+    from app.reconcile.engine import ledger_refunds
+    from app.services.reconciling import refunds_with_invoices
+
+    payments = records_repo.load_payments(tx, System.XERO)
+    return ledger_refunds(refunds_with_invoices(payments, records_repo.load_credit_notes(tx, System.XERO)))
+
+
+def build_report(db: Database, period: str | None, rules: Rules | None = None) -> dict[str, Any]:
     """The report of `period` (`YYYY-MM`, or None for everything in the cache)."""
+    rules = rules or Rules()
     with db.transaction(readonly=True) as tx:
         ids = items_repo.query_item_ids(tx, period)
         rows = items_repo.item_rows(tx, list(ids))
         invoices = {system: {inv.id: inv for inv in records_repo.load_invoices(tx, system)} for system in System}
+        refunds = xero_refunds(tx)
     rows = sorted(rows, key=lambda r: (0 if r.kind is Kind.INVOICE else 1, r.key))
     totals: dict[str, Any] = {}
     for system in System:
@@ -81,6 +108,9 @@ def build_report(db: Database, period: str | None) -> dict[str, Any]:
             inv = invoices[system].get(remote) if remote else None
             if inv is None:
                 continue
+            if system is System.XERO:
+                # Xero's paid as the rules compare it (docs/reconciliation.md section 4): minus its refunds.
+                inv = canonical_ledger_invoice(inv, rules, refunds.get(item.invoice_key, Decimal(0)))
             count += 1
             total[inv.currency] = total.get(inv.currency, Decimal(0)) + inv.total
             paid[inv.currency] = paid.get(inv.currency, Decimal(0)) + inv.paid
@@ -137,7 +167,7 @@ def to_xlsx(report: dict[str, Any]) -> bytes:
         ws.append([_cell(item, c) for c in CSV_COLUMNS])
         ws.cell(row=ws.max_row, column=amount_col).alignment = right
     ws.freeze_panes = "A2"
-    for letter, width in zip("ABCDEFGHIJKL", (8, 28, 15, 24, 14, 11, 12, 8, 14, 38, 10, 30), strict=True):
+    for letter, width in zip("ABCDEFGHIJKLM", (8, 28, 15, 24, 14, 30, 11, 12, 8, 14, 38, 10, 30), strict=True):
         ws.column_dimensions[letter].width = width
     tot = wb.create_sheet("Totals")
     tot.append(["period", report.get("period") or "all"])
@@ -155,8 +185,12 @@ def to_xlsx(report: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
-_PDF_FONTS = (Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"), Path("C:/Windows/Fonts/arial.ttf"),
-              Path("/System/Library/Fonts/Supplemental/Arial.ttf"), Path("/Library/Fonts/Arial.ttf"))
+_PDF_FONTS = (
+    Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
+    Path("C:/Windows/Fonts/arial.ttf"),
+    Path("/System/Library/Fonts/Supplemental/Arial.ttf"),
+    Path("/Library/Fonts/Arial.ttf"),
+)
 
 
 def to_pdf(report: dict[str, Any]) -> bytes:
@@ -180,27 +214,33 @@ def to_pdf(report: dict[str, Any]) -> bytes:
 
     pdf.add_page()
     pdf.set_font(family, size=14)
-    pdf.cell(0, 8, clean(f"Reconciliation report: {report.get('period') or 'all periods'}"),
-             new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(
+        0, 8, clean(f"Reconciliation report: {report.get('period') or 'all periods'}"), new_x="LMARGIN", new_y="NEXT"
+    )
     pdf.set_font(family, size=9)
     for system, t in report["totals"].items():
-        pdf.cell(0, 5, clean(f"{System(system).label}: {t['invoices']} invoices, total {t['total']}, "
-                             f"paid {t['paid']}"), new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(
+            0,
+            5,
+            clean(f"{System(system).label}: {t['invoices']} invoices, total {t['total']}, paid {t['paid']}"),
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
     counts = report.get("counts", {})
     if counts:
-        pdf.cell(0, 5, clean(", ".join(f"{k} {v}" for k, v in sorted(counts.items()))), new_x="LMARGIN",
-                 new_y="NEXT")
+        pdf.cell(0, 5, clean(", ".join(f"{k} {v}" for k, v in sorted(counts.items()))), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     columns: list[tuple[str, float, Callable[[dict[str, Any]], str]]] = [
-        ("Kind", 16, lambda i: str(i["kind"])),
-        ("Key", 52, lambda i: str(i["key"])),
-        ("Status", 26, lambda i: str(i["status"])),
-        ("Fields", 50, lambda i: ", ".join(i["fields"])),
-        ("Date", 20, lambda i: i.get("date") or ""),
-        ("Amount", 24, lambda i: (i.get("amount") or "") + (" " + i["currency"] if i.get("currency") else "")),
-        ("accessplanit", 24, lambda i: i.get("accessplanit_id") or ""),
-        ("Xero", 40, lambda i: i.get("xero_id") or ""),
-        ("Push", 17, lambda i: i.get("push") or ""),
+        ("Kind", 14, lambda i: str(i["kind"])),
+        ("Key", 44, lambda i: str(i["key"])),
+        ("Status", 24, lambda i: str(i["status"])),
+        ("Contact", 42, lambda i: i.get("contact") or ""),
+        ("Fields", 36, lambda i: ", ".join(i["fields"])),
+        ("Date", 18, lambda i: i.get("date") or ""),
+        ("Amount", 26, lambda i: (i.get("amount") or "") + (" " + i["currency"] if i.get("currency") else "")),
+        ("accessplanit", 20, lambda i: i.get("accessplanit_id") or ""),
+        ("Xero", 38, lambda i: i.get("xero_id") or ""),
+        ("Push", 15, lambda i: i.get("push") or ""),
     ]
 
     def header() -> None:
@@ -224,13 +264,12 @@ def to_pdf(report: dict[str, Any]) -> bytes:
     return bytes(pdf.output())
 
 
-WRITERS: dict[str, Callable[[dict[str, Any]], bytes]] = {"json": to_json, "csv": to_csv, "xlsx": to_xlsx,
-                                                          "pdf": to_pdf}
+WRITERS: dict[str, Callable[[dict[str, Any]], bytes]] = {"json": to_json, "csv": to_csv, "xlsx": to_xlsx, "pdf": to_pdf}
 
 
-def report_bytes(db: Database, period: str | None, fmt_name: str) -> bytes:
+def report_bytes(db: Database, period: str | None, fmt_name: str, rules: Rules | None = None) -> bytes:
     """The report of `period` in format `fmt_name` (json, csv, xlsx, pdf)."""
     writer = WRITERS.get(fmt_name)
     if writer is None:
         raise ValueError(f"unknown report format {fmt_name!r}; use one of {', '.join(FORMATS)}")
-    return writer(build_report(db, period))
+    return writer(build_report(db, period, rules))

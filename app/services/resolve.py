@@ -41,8 +41,14 @@ def item_fingerprint(item: ItemRecord) -> str:
     one (so both sides of the comparison are computed the same way); else a digest of what the item showed."""
     if item.fingerprint:
         return item.fingerprint
-    basis = {"kind": str(item.kind), "key": item.key, "fields": list(item.fields),
-             "accessplanit_id": item.accessplanit_id, "xero_id": item.xero_id, "amount_minor": item.amount_minor}
+    basis = {
+        "kind": str(item.kind),
+        "key": item.key,
+        "fields": list(item.fields),
+        "accessplanit_id": item.accessplanit_id,
+        "xero_id": item.xero_id,
+        "amount_minor": item.amount_minor,
+    }
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode("utf-8")).hexdigest()
 
 
@@ -62,8 +68,10 @@ def resolve_item(db: Database, who: str, item_id: int, resolution: Resolution, n
             raise ResolveError("That item no longer exists.", "Sync again and pick it from the list.")
         item = found[0]
         if item.status is ItemStatus.INVALID:
-            raise ResolveError("A record that could not be read cannot be resolved here.",
-                               "Fix it in its system and sync; the reason is shown with the item.")
+            raise ResolveError(
+                "A record that could not be read cannot be resolved here.",
+                "Fix it in its system and sync; the reason is shown with the item.",
+            )
         if item.status not in RESOLVABLE:
             raise ResolveError(f"The item {item.key} is {item.status}; there is nothing to resolve.")
         fingerprint = item_fingerprint(item)
@@ -71,7 +79,14 @@ def resolve_item(db: Database, who: str, item_id: int, resolution: Resolution, n
         label = RESOLUTION_LABELS[resolution]
         items_repo.set_item_status(tx, item.id, ItemStatus.RESOLVED, f"{label}: {note}" if note else label)
         now = items_repo.item_rows(tx, [item.id])[0]
-        audit_repo.append_audit(tx, who, f"resolve:{resolution}", str(item.kind), item.key, item_snapshot(item),
-                                {**item_snapshot(now), "resolution": str(resolution), "fingerprint": fingerprint},
-                                note)
+        audit_repo.append_audit(
+            tx,
+            who,
+            f"resolve:{resolution}",
+            str(item.kind),
+            item.key,
+            item_snapshot(item),
+            {**item_snapshot(now), "resolution": str(resolution), "fingerprint": fingerprint},
+            note,
+        )
     return now

@@ -54,7 +54,7 @@ def error_message(system: System, exc: BaseException, stream: str = "") -> str:
         )
     if isinstance(exc, AuthenticationError):
         hint = exc.hint or "Reconnect it under Connections, then sync again."
-        return f"{label}: sign-in was refused ({exc.message}). {hint}"
+        return f"{label}: sign-in was refused: {exc.message} {hint}"
     if isinstance(exc, ConnectorError):
         return f"{label}: {exc.user_text()}"
     where = f" while reading {stream}" if stream else ""

@@ -21,7 +21,7 @@ from app.domain.keys import invoice_key
 from app.domain.money import fmt, from_minor
 from app.domain.progress import CancelToken, ProgressCallback
 from app.domain.records import Invoice, Line, Payment
-from app.domain.status import Direction, ItemStatus, Kind, PushState, Resolution, System
+from app.domain.status import ItemStatus, Kind, PushState, Resolution, System
 from app.reconcile import diff
 from app.reconcile.rules import INVOICE_FIELDS, PAYMENT_FIELDS, Rules
 from app.services import push as push_mod
@@ -115,18 +115,35 @@ def _money_text(minor: int | None, currency: str) -> str:
 
 def to_row(item: ItemRecord) -> ItemRow:
     return ItemRow(
-        item_id=item.id, kind=Kind(item.kind), key=item.key, invoice=item.invoice or item.invoice_key,
-        contact=item.contact, date=item.date.isoformat() if item.date else "", currency=item.currency,
-        amount=_money_text(item.amount_minor, item.currency), status=ItemStatus(item.status),
-        fields=tuple(item.fields), push=PushState(item.push_state) if item.push_state is not None else None,
-        accessplanit_id=item.accessplanit_id, xero_id=item.xero_id, note=item.note,
+        item_id=item.id,
+        kind=Kind(item.kind),
+        key=item.key,
+        invoice=item.invoice or item.invoice_key,
+        contact=item.contact,
+        date=item.date.isoformat() if item.date else "",
+        currency=item.currency,
+        amount=_money_text(item.amount_minor, item.currency),
+        status=ItemStatus(item.status),
+        fields=tuple(item.fields),
+        push=PushState(item.push_state) if item.push_state is not None else None,
+        accessplanit_id=item.accessplanit_id,
+        xero_id=item.xero_id,
+        note=item.note,
     )
 
 
 def to_push_row(p: PushRecord) -> PushRow:
-    return PushRow(push_id=p.id, action=p.action, target=System(p.target), state=PushState(p.state),
-                   attempts=p.attempts, last_error=p.last_error, idempotency_key=p.idempotency_key,
-                   created_at=p.created_at, updated_at=p.updated_at)
+    return PushRow(
+        push_id=p.id,
+        action=p.action,
+        target=System(p.target),
+        state=PushState(p.state),
+        attempts=p.attempts,
+        last_error=p.last_error,
+        idempotency_key=p.idempotency_key,
+        created_at=p.created_at,
+        updated_at=p.updated_at,
+    )
 
 
 def _lines(lines: Sequence[Line], currency: str) -> tuple[tuple[str, str, str], ...]:
@@ -139,8 +156,15 @@ _ACTION_LABELS = {"push_invoice": "Create this invoice in {target}", "push_payme
 class Workspace:
     """Implements `app.services.api.Recondesk` (plus `report_bytes` and `credentials_description` for the CLI)."""
 
-    def __init__(self, db: Database, credentials: CredentialStore, settings: Settings, clients: ClientFactory,
-                 profile: str, who: str | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        credentials: CredentialStore,
+        settings: Settings,
+        clients: ClientFactory,
+        profile: str,
+        who: str | None = None,
+    ) -> None:
         self.db = db
         self.credentials = credentials
         self.settings = settings
@@ -178,6 +202,22 @@ class Workspace:
             bad = records_repo.get_record(tx, item.invalid_record_id) if item.invalid_record_id else None
         return src, led, bad
 
+    @staticmethod
+    def _still_needed(push: PushRecord, item: ItemRecord | None) -> bool:
+        """Whether resending a push makes sense. An `uncertain`/`sending` push always does (its retry reads back
+        first). A `failed` one only while its item still shows the difference: after the user fixed it by hand
+        and synced (item matched, resolved, or a payment paired under a new key), resending would duplicate."""
+        if PushState(push.state) is not PushState.FAILED:
+            return True
+        if item is None or item.status not in (
+            ItemStatus.DIFFERS,
+            ItemStatus.ONLY_IN_SOURCE,
+            ItemStatus.ONLY_IN_LEDGER,
+        ):
+            return False
+        kind, field_name, _ = push_mod.action_parts(push.action)
+        return kind != push_mod.PUSH_FIELD or field_name in item.fields
+
     def _invoice_on(self, system: System, number_key: str) -> Invoice | None:
         """The invoice with this normalized number on `system` (the first, as matching takes it)."""
         if not number_key or number_key == "?":
@@ -189,12 +229,7 @@ class Workspace:
     def _ledger_refunds(self, number_key: str) -> Decimal:
         """R of docs/reconciliation.md section 4 for one invoice, for the diff panel's canonical Xero values."""
         with self.db.transaction(readonly=True) as tx:
-            notes = [c.id for c in records_repo.load_credit_notes(tx) if invoice_key(c.reference) == number_key]
-            if not notes:
-                return Decimal(0)
-            pays = records_repo.load_payments(tx, System.XERO, number_key=number_key, credit_note_ids=notes)
-        return sum((p.amount for p in pays if p.direction is Direction.REFUND and not p.deleted
-                    and p.credit_note_id in notes), Decimal(0))
+            return report_mod.xero_refunds(tx).get(number_key, Decimal(0))
 
     # --- item list ---
 
@@ -253,16 +288,29 @@ class Workspace:
             else:
                 raw_b = _pretty(bad.raw)
         return ItemDetail(
-            row=to_row(item), diffs=tuple(diffs), lines_accessplanit=lines_a, lines_xero=lines_b,
-            actions=tuple(self._actions(item, a, b, pushes)), pushes=tuple(to_push_row(p) for p in pushes),
-            audit=tuple(_audit_entry(e) for e in audit), error=error, raw_accessplanit=raw_a, raw_xero=raw_b,
+            row=to_row(item),
+            diffs=tuple(diffs),
+            lines_accessplanit=lines_a,
+            lines_xero=lines_b,
+            actions=tuple(self._actions(item, a, b, pushes)),
+            pushes=tuple(to_push_row(p) for p in pushes),
+            audit=tuple(_audit_entry(e) for e in audit),
+            error=error,
+            raw_accessplanit=raw_a,
+            raw_xero=raw_b,
         )
 
     @staticmethod
     def _field_diff(c: diff.FieldComparison, pushable: dict[str, tuple[System, ...]], *, both: bool) -> FieldDiff:
         differs = both and not c.equal
-        return FieldDiff(field=c.field, label=c.label, accessplanit=c.source_value, xero=c.ledger_value,
-                         differs=differs, pushable_to=pushable.get(c.field, ()) if differs else ())
+        return FieldDiff(
+            field=c.field,
+            label=c.label,
+            accessplanit=c.source_value,
+            xero=c.ledger_value,
+            differs=differs,
+            pushable_to=pushable.get(c.field, ()) if differs else (),
+        )
 
     def _actions(self, item: ItemRecord, a: object, b: object, pushes: Sequence[PushRecord]) -> list[ActionSpec]:
         """What the user can do with this item now: pushes the rules allow, retries, resolutions."""
@@ -270,33 +318,46 @@ class Workspace:
         status = ItemStatus(item.status)
         if item.kind is Kind.INVOICE:
             if status is ItemStatus.ONLY_IN_SOURCE and isinstance(a, Invoice) and a.lines:
-                out.append(ActionSpec(f"{push_mod.PUSH_INVOICE}:{System.XERO}", "Create this invoice in Xero",
-                                      System.XERO))
+                out.append(
+                    ActionSpec(f"{push_mod.PUSH_INVOICE}:{System.XERO}", "Create this invoice in Xero", System.XERO)
+                )
             if status is ItemStatus.DIFFERS and isinstance(a, Invoice) and isinstance(b, Invoice):
                 for rule in INVOICE_FIELDS:
                     if rule.name not in item.fields:
                         continue
                     for target in rule.pushable_to:
                         other = target.other.label
-                        out.append(ActionSpec(f"{push_mod.PUSH_FIELD}:{rule.name}:{target}",
-                                              f"Push {rule.label} from {other} to {target.label}", target,
-                                              rule.name))
+                        out.append(
+                            ActionSpec(
+                                f"{push_mod.PUSH_FIELD}:{rule.name}:{target}",
+                                f"Push {rule.label} from {other} to {target.label}",
+                                target,
+                                rule.name,
+                            )
+                        )
         elif item.kind is Kind.PAYMENT:
             if status is ItemStatus.ONLY_IN_SOURCE and isinstance(a, Payment):
                 if self._invoice_on(System.XERO, invoice_key(a.invoice_number)) is not None:
-                    out.append(ActionSpec(f"{push_mod.PUSH_PAYMENT}:{System.XERO}", "Record this payment in Xero",
-                                          System.XERO))
+                    out.append(
+                        ActionSpec(f"{push_mod.PUSH_PAYMENT}:{System.XERO}", "Record this payment in Xero", System.XERO)
+                    )
             if status is ItemStatus.ONLY_IN_LEDGER and isinstance(b, Payment):
                 if self._invoice_on(System.ACCESSPLANIT, invoice_key(b.invoice_number)) is not None:
-                    out.append(ActionSpec(f"{push_mod.PUSH_PAYMENT}:{System.ACCESSPLANIT}",
-                                          "Record this payment in accessplanit", System.ACCESSPLANIT))
+                    out.append(
+                        ActionSpec(
+                            f"{push_mod.PUSH_PAYMENT}:{System.ACCESSPLANIT}",
+                            "Record this payment in accessplanit",
+                            System.ACCESSPLANIT,
+                        )
+                    )
         latest: dict[str, PushRecord] = {}
         for p in sorted(pushes, key=lambda p: p.id):
             latest[p.action] = p
         for p in latest.values():
-            if PushState(p.state) in _RETRYABLE:
-                out.append(ActionSpec(f"retry:{p.id}", f"Retry: {_describe_action(p.action)} ({p.state})",
-                                      System(p.target)))
+            if PushState(p.state) in _RETRYABLE and self._still_needed(p, item):
+                out.append(
+                    ActionSpec(f"retry:{p.id}", f"Retry: {_describe_action(p.action)} ({p.state})", System(p.target))
+                )
         if status in RESOLVABLE:
             for res, label in RESOLUTION_LABELS.items():
                 out.append(ActionSpec(f"resolve:{res}", label))
@@ -309,8 +370,16 @@ class Workspace:
             if action_id.startswith("resolve:"):
                 return self.resolve(item_id, Resolution(action_id.split(":", 1)[1]), note)
             if action_id.startswith("retry:"):
-                outcome = self.pusher.retry(int(action_id.split(":", 1)[1]))
-                return self._result(outcome, item)
+                push_id = int(action_id.split(":", 1)[1])
+                with self.db.transaction(readonly=True) as tx:
+                    mine = {p.id for p in outbox.pushes_for(tx, item.kind, item.key)}
+                if push_id not in mine:
+                    raise push_mod.PushError(f"There is no push {push_id} for this item.", "Open the item again.")
+                with self.db.transaction(readonly=True) as tx:
+                    push = outbox.get_push(tx, push_id)
+                if not self._still_needed(push, item):
+                    raise push_mod.PushError(f"Not retried: the item is {item.status} now, so the push is not needed.")
+                return self._result(self.pusher.retry(push_id), item)
             plan = self._plan(item, action_id)
             return self._result(self.pusher.push(plan), item)
         except (RecondeskError, ValueError) as exc:
@@ -347,7 +416,8 @@ class Workspace:
             if inv is None:
                 raise push_mod.PushError(
                     f"{target.label} has no invoice {pay.invoice_number or '?'} to record the payment on.",
-                    "Push or create the invoice first, sync, then push the payment.")
+                    "Push or create the invoice first, sync, then push the payment.",
+                )
             return push_mod.plan_push_payment(pay, inv, self.settings, item.key)
         raise push_mod.PushError(f"Unknown action {action_id!r}.")
 
@@ -384,6 +454,8 @@ class Workspace:
         for push_id in self.pusher.retryable():
             with self.db.transaction(readonly=True) as tx:
                 row = outbox.get_push(tx, push_id)
+            if not self._still_needed(row, self._item_by_key(Kind(row.item_kind), row.item_key)):
+                continue
             outcome = self.pusher.retry(push_id)
             item = self._item_by_key(Kind(row.item_kind), row.item_key)
             label = f"{_describe_action(row.action)} for {row.item_key}: {outcome.message}"
@@ -399,13 +471,16 @@ class Workspace:
             counts = dict(items_repo.count_by_status(tx, period))
             last = synclog.last_run(tx)
         configured = {str(c.system): c.has_secret for c in self._connections.list()}
-        return Summary(counts={str(k): int(v) for k, v in counts.items()},
-                       last_sync=last.finished_at if last is not None else None,
-                       last_sync_ok=last.ok if last is not None else None,
-                       connections={str(s): configured.get(str(s), False) for s in System})
+        return Summary(
+            counts={str(k): int(v) for k, v in counts.items()},
+            last_sync=last.finished_at if last is not None else None,
+            last_sync_ok=last.ok if last is not None else None,
+            connections={str(s): configured.get(str(s), False) for s in System},
+        )
 
-    def sync(self, *, full: bool = False, progress: ProgressCallback | None = None,
-             cancel: CancelToken | None = None) -> SyncResult:
+    def sync(
+        self, *, full: bool = False, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
+    ) -> SyncResult:
         from app.services.sync import sync_all
 
         clients: dict[System, SystemClient] = {}
@@ -415,8 +490,10 @@ class Workspace:
         if System.XERO in configured:
             clients[System.XERO] = self._clients.ledger()
         if not clients:
-            raise ConfigurationError("There is nothing to sync yet: no connection is set up.",
-                                     "Add the accessplanit and Xero connections in Settings > Connections.")
+            raise ConfigurationError(
+                "There is nothing to sync yet: no connection is set up.",
+                "Add the accessplanit and Xero connections in Settings > Connections.",
+            )
         return sync_all(self.db, clients, self.settings, full=full, progress=progress, cancel=cancel)
 
     def audit(self, limit: int = 500) -> Sequence[AuditEntry]:
@@ -459,10 +536,10 @@ class Workspace:
     # --- report ---
 
     def report(self, period: str | None) -> dict[str, Any]:
-        return report_mod.build_report(self.db, period)
+        return report_mod.build_report(self.db, period, self.rules)
 
     def report_bytes(self, period: str | None, fmt_name: str) -> bytes:
-        return report_mod.report_bytes(self.db, period, fmt_name)
+        return report_mod.report_bytes(self.db, period, fmt_name, self.rules)
 
 
 def _describe_action(action: str) -> str:
@@ -478,8 +555,9 @@ def _describe_action(action: str) -> str:
 
 
 def _audit_entry(e: Any) -> AuditEntry:
-    return AuditEntry(at=e.at, who=e.who, action=e.action, item_key=e.item_key, before=e.before, after=e.after,
-                      note=e.note)
+    return AuditEntry(
+        at=e.at, who=e.who, action=e.action, item_key=e.item_key, before=e.before, after=e.after, note=e.note
+    )
 
 
 def _pretty(raw: str) -> str:

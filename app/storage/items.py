@@ -60,9 +60,23 @@ def _row(data: ItemData) -> dict[str, Any]:
     }
 
 
+_DATA_COLUMNS = [c for c in items.columns if c.name != "id"]
+
+
 def _upsert(tx: Tx, results: Sequence[ItemData], existing: dict[tuple[str, str], int]) -> None:
     rows = {(d.kind.value, d.key): _row(d) for d in results}
-    ups = [{**row, "iid": existing[k]} for k, row in rows.items() if k in existing]
+    # Rewrite only rows whose values changed: a sync that changes nothing writes (almost) nothing.
+    current: dict[int, tuple[Any, ...]] = {}
+    wanted_ids = sorted(existing[k] for k in rows if k in existing)
+    for start in range(0, len(wanted_ids), 500):
+        q = select(items.c.id, *_DATA_COLUMNS).where(items.c.id.in_(wanted_ids[start : start + 500]))
+        for r in tx.conn.execute(q):
+            current[r[0]] = tuple(r[1:])
+    ups = [
+        {**row, "iid": existing[k]}
+        for k, row in rows.items()
+        if k in existing and current.get(existing[k]) != tuple(row[c.name] for c in _DATA_COLUMNS)
+    ]
     new = [row for k, row in rows.items() if k not in existing]
     if ups:
         tx.conn.execute(update(items).where(items.c.id == bindparam("iid")), ups)

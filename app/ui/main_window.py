@@ -11,7 +11,6 @@ Must not: call the services on the GUI thread, or reach storage, connectors or k
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
@@ -34,7 +33,7 @@ from app import __version__
 from app.domain.errors import CancelledError
 from app.domain.progress import ProgressEvent
 from app.domain.status import ItemStatus
-from app.services.api import ActionResult, Recondesk, Summary, SyncResult
+from app.services.api import ActionResult, ItemRow, Recondesk, Summary, SyncResult
 from app.ui import style
 from app.ui.dialogs.connections_dialog import ConnectionsDialog
 from app.ui.tasks import TaskContext, TaskHandle, TaskRunner
@@ -260,15 +259,20 @@ class MainWindow(QMainWindow):
         self.last_sync_label.setObjectName("lastSyncLabel")
         self.progress = QProgressBar(self)
         self.progress.setObjectName("syncProgress")
-        self.progress.setMinimumWidth(420)
-        self.progress.setTextVisible(True)
+        self.progress.setFixedWidth(180)
+        self.progress.setTextVisible(False)  # a busy bar cannot show text; the label beside it does
         self.progress.setVisible(False)
+        self.progress_label = QLabel("", self)
+        self.progress_label.setObjectName("syncProgressText")
+        self.progress_label.setMinimumWidth(380)
+        self.progress_label.setVisible(False)
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.setObjectName("cancelSync")
         self.cancel_button.setToolTip("Stop the sync (Esc); everything fetched so far is kept")
         self.cancel_button.clicked.connect(self.cancel_sync)
         self.cancel_button.setVisible(False)
         status.addWidget(self.counts_label, 1)
+        status.addPermanentWidget(self.progress_label)
         status.addPermanentWidget(self.progress)
         status.addPermanentWidget(self.cancel_button)
         status.addPermanentWidget(self.last_sync_label)
@@ -277,7 +281,7 @@ class MainWindow(QMainWindow):
         self.list_view.sig_item_selected.connect(self.detail_view.set_item)
         self.list_view.sig_summary_loaded.connect(self._summary_loaded)
         self.list_view.model.sig_load_failed.connect(self.show_notice)
-        self.detail_view.sig_item_changed.connect(self.list_view.model.update_row)
+        self.detail_view.sig_item_changed.connect(self._item_changed)
         self.runner.sig_operation_finished.connect(self._data_changed)
         self.tabs.currentChanged.connect(self._tab_changed)
 
@@ -323,6 +327,10 @@ class MainWindow(QMainWindow):
         self.detail_view.reload()
         self.audit_view.reload()
 
+    def _item_changed(self, row: ItemRow) -> None:
+        self.list_view.model.update_row(row)
+        self.list_view.follow(row.item_id)
+
     def _tab_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self.audit_view:
             self.audit_view.reload()
@@ -336,7 +344,7 @@ class MainWindow(QMainWindow):
         self.counts_label.setText("   ".join(parts))
         if summary.last_sync is not None:
             ok = "" if summary.last_sync_ok in (None, True) else " (with errors)"
-            self.last_sync_label.setText(f"Last sync {summary.last_sync:%Y-%m-%d %H:%M}{ok}")
+            self.last_sync_label.setText(f"Last sync {style.local_time(summary.last_sync)}{ok}")
         if summary.connections and not any(summary.connections.values()):
             self.show_notice("No connections are set up yet: open Edit → Connections… (Ctrl+K).")
 
@@ -371,7 +379,7 @@ class MainWindow(QMainWindow):
         self.show_notice("")
         self._set_syncing(True)
         self.progress.setRange(0, 0)
-        self.progress.setFormat("Starting the sync…")
+        self.progress_label.setText("Starting the sync…")
         self._sync_handle = self.runner.network(
             "full sync" if full else "sync",
             work,
@@ -385,11 +393,12 @@ class MainWindow(QMainWindow):
     def cancel_sync(self) -> None:
         if self._sync_handle is not None:
             self._sync_handle.cancel()
-            self.progress.setFormat("Cancelling… (finishing the current request)")
+            self.progress_label.setText("Cancelling… (finishing the current request)")
             self.cancel_button.setEnabled(False)
 
     def _set_syncing(self, on: bool) -> None:
         self.progress.setVisible(on)
+        self.progress_label.setVisible(on)
         self.cancel_button.setVisible(on)
         self.cancel_button.setEnabled(on)
         self.cancel_action.setEnabled(on)
@@ -404,14 +413,14 @@ class MainWindow(QMainWindow):
             self.progress.setValue(min(event.done, event.total))
         else:
             self.progress.setRange(0, 0)  # busy indicator: the total is not known yet
-        self.progress.setFormat(progress_text(event).replace("%", "%%"))
+        self.progress_label.setText(progress_text(event))
 
     def _sync_done(self, result: SyncResult) -> None:
         self._sync_handle = None
         self._set_syncing(False)
         self.sync_view.add_run(result)
         self.last_sync_label.setText(
-            f"Last sync {result.finished_at:%Y-%m-%d %H:%M}" + ("" if result.ok else " (with errors)")
+            f"Last sync {style.local_time(result.finished_at)}" + ("" if result.ok else " (with errors)")
         )
         if result.cancelled:
             self.show_notice("Sync cancelled; everything fetched so far is kept.", error=False)
@@ -519,6 +528,6 @@ class MainWindow(QMainWindow):
             self,
             "About Recondesk",
             f"<h3>Recondesk {__version__}</h3><p>Month-end reconciliation of accessplanit and "
-            "Xero.</p><p>Passwords and tokens are kept only in your operating system's keyring."
-            f"</p><p>{datetime.now():%Y}</p>",
+            "Xero.</p><p>Passwords and tokens are kept only in your operating system's keyring; the cache "
+            "and the audit log stay on this computer.</p>",
         )

@@ -148,11 +148,16 @@ class TaskRunner(QObject):
         changes_data: bool = False,
         token: CancelToken | None = None,
     ) -> TaskHandle:
-        """Queue `fn` on `lane`. Callbacks run later on the GUI thread; never before this returns."""
-        if self._closed:
-            raise RuntimeError("the task runner is shut down")
+        """Queue `fn` on `lane`. Callbacks run later on the GUI thread, never before this returns; after
+        `shutdown` nothing runs and the returned handle is already finished."""
         task_id = next(self._ids)
         handle = TaskHandle(task_id, name, lane, token or CancelToken(), on_result, on_error, on_progress, changes_data)
+        if self._closed:
+            # A view reacting to a late signal while the window closes: nothing will run or report back.
+            handle.token.cancel()
+            handle.finished = True
+            log.debug("task %s not started: the runner is shut down", name)
+            return handle
         self._live[task_id] = handle
         ctx = TaskContext(task_id, handle.token, self._relay)
         self.sig_task_started.emit(task_id, name)

@@ -4,7 +4,6 @@ the refund adjustment, display values."""
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -124,7 +123,10 @@ def test_tolerance_is_a_setting() -> None:
     ],
 )
 def test_currency_decimals(currency: str, a: str, b: str, equal: bool, shown: tuple[str, str]) -> None:
-    comps = {c.field: c for c in compare_invoice(ap_inv(currency=currency, net=D(a)), xe_inv(currency=currency, net=D(b)), RULES)}
+    comps = {
+        c.field: c
+        for c in compare_invoice(ap_inv(currency=currency, net=D(a)), xe_inv(currency=currency, net=D(b)), RULES)
+    }
     assert comps["net"].equal is equal
     assert (comps["net"].source_value, comps["net"].ledger_value) == shown
 
@@ -207,9 +209,13 @@ PAYMENT_CASES: list[tuple[str, dict[str, Any], dict[str, Any], tuple[str, ...]]]
     ("method Stripe is 094", {"method": "Stripe"}, {"method": "094"}, ()),
     ("method unmapped label", {"method": "Voucher"}, {"method": "090"}, ("method",)),
     ("method unmapped vs empty code", {"method": "Voucher"}, {"method": ""}, ("method",)),
-    ("all four", {"method": "Cash", "reference": "A", "amount": D("1")}, {"date": date(2026, 1, 1)},
-     ("date", "amount", "reference", "method")),
-]  # fmt: skip
+    (
+        "all four",
+        {"method": "Cash", "reference": "A", "amount": D("1")},
+        {"date": date(2026, 1, 1)},
+        ("date", "amount", "reference", "method"),
+    ),
+]
 
 
 @pytest.mark.parametrize(("src", "led", "expected"), [c[1:] for c in PAYMENT_CASES], ids=[c[0] for c in PAYMENT_CASES])

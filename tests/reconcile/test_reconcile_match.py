@@ -90,7 +90,11 @@ TIER_CASES: list[tuple[str, list[Payment], list[Payment], list[tuple[str | None,
     ),
     (
         "source visited by (date, amount, natural id), ledger taken in the same order",
-        [ap_pay("10", date=D2, reference="R"), ap_pay("9", date=D2, reference="R"), ap_pay("8", date=D3, reference="R")],
+        [
+            ap_pay("10", date=D2, reference="R"),
+            ap_pay("9", date=D2, reference="R"),
+            ap_pay("8", date=D3, reference="R"),
+        ],
         [xe_pay("c", date=D1, reference="R"), xe_pay("b", date=D1, reference="R"), xe_pay("a", date=D3, reference="R")],
         [("9", "b", 2), ("10", "c", 2), ("8", "a", 1)],
     ),
@@ -108,8 +112,10 @@ def test_payment_tiers(
 def test_payments_group_by_invoice_and_direction() -> None:
     src = [ap_pay("1", "INV-1"), ap_pay("2", "INV-2"), ap_pay("3", "INV-1", direction=Direction.REFUND)]
     led = [xe_pay("a", "inv-2"), xe_pay("b", "INV-1", direction=Direction.REFUND), xe_pay("c", "INV-1")]
-    got = [(p.invoice_key, p.direction.value, p.source and p.source.id, p.ledger and p.ledger.id) for p in
-           match_payments(src, led, RULES)]  # fmt: skip
+    got = [
+        (p.invoice_key, p.direction.value, p.source and p.source.id, p.ledger and p.ledger.id)
+        for p in match_payments(src, led, RULES)
+    ]
     assert got == [
         ("INV-1", "payment", "1", "c"),
         ("INV-1", "refund", "3", "b"),
@@ -139,8 +145,17 @@ def test_deleted_payments_take_no_part() -> None:
 def test_large_group_takes_the_bucketed_path_with_the_same_answer() -> None:
     # 6 x 6 candidates is over the small-group limit; the tiers must still hold.
     src = [ap_pay(str(i), date=D1, amount=Decimal(i), reference=f"R{i}") for i in range(1, 7)]
-    led = [xe_pay(f"x{i}", date=D2 if i % 2 else D1, amount=Decimal(i), reference=f"R{i}" if i < 4 else "Z")
-           for i in range(1, 7)]  # fmt: skip
+    led = [
+        xe_pay(f"x{i}", date=D2 if i % 2 else D1, amount=Decimal(i), reference=f"R{i}" if i < 4 else "Z")
+        for i in range(1, 7)
+    ]
     got = {(s, g): t for s, g, t in _ids(match_payments(src, led, RULES))}
-    assert got == {("1", "x1"): 2, ("2", "x2"): 1, ("3", "x3"): 2, ("4", "x4"): 3, ("5", None): None,
-                   ("6", "x6"): 3, (None, "x5"): None}  # fmt: skip
+    assert got == {
+        ("1", "x1"): 2,
+        ("2", "x2"): 1,
+        ("3", "x3"): 2,
+        ("4", "x4"): 3,
+        ("5", None): None,
+        ("6", "x6"): 3,
+        (None, "x5"): None,
+    }

@@ -23,7 +23,6 @@ def cache(tmp_path: Path) -> Iterator[Database]:
     database.dispose()
 
 
-
 # --- connectors over the emulators (services tests that talk HTTP) ------------------------------------------------
 
 from services_clients import SandboxClientFactory  # noqa: E402
@@ -32,3 +31,12 @@ from services_clients import SandboxClientFactory  # noqa: E402
 @pytest.fixture
 def client_factory() -> SandboxClientFactory:
     return SandboxClientFactory()
+
+
+from services_world import World, make_world  # noqa: E402
+
+
+@pytest.fixture
+def world(cache: Database, client_factory: SandboxClientFactory) -> Iterator[World]:
+    """Both emulators with a generated month (one invoice per scenario), synced into `cache` by a Workspace."""
+    yield from make_world(cache, client_factory)

@@ -9,8 +9,9 @@ from app.domain.status import System
 from app.services.api import ConnectionInfo
 
 # Short timeouts and quick backoff keep fault tests to seconds; no pacing against a local emulator.
-FAST_HTTP = HttpConfig(connect_timeout=2.0, read_timeout=5.0, max_attempts=3, backoff_base=0.01, backoff_cap=0.05,
-                       max_rate_wait=1.0)
+FAST_HTTP = HttpConfig(
+    connect_timeout=2.0, read_timeout=5.0, max_attempts=3, backoff_base=0.01, backoff_cap=0.05, max_rate_wait=1.0
+)
 
 
 class SandboxClientFactory:
@@ -21,9 +22,16 @@ class SandboxClientFactory:
 
     def source(self, info: ConnectionInfo, secrets: SecretBox) -> AccessplanitClient:
         s = secrets.load()
-        client = AccessplanitClient(AccessplanitConfig(url=info.url, username=info.username,
-                                                       password=s.get("password", ""), api_key=s.get("api_key", ""),
-                                                       http=FAST_HTTP, pacing=PacerConfig.unlimited()))
+        client = AccessplanitClient(
+            AccessplanitConfig(
+                url=info.url,
+                username=info.username,
+                password=s.get("password", ""),
+                api_key=s.get("api_key", ""),
+                http=FAST_HTTP,
+                pacing=PacerConfig.unlimited(),
+            )
+        )
         self.made.append(client)
         return client
 
@@ -31,9 +39,18 @@ class SandboxClientFactory:
         from app.connectors.xero.client import XeroClient, XeroConfig
 
         s = secrets.load()
-        client = XeroClient(XeroConfig(url=info.url, identity_url=info.identity_url, client_id=info.client_id,
-                                       tenant_id=info.tenant_id, client_secret=s.get("client_secret", ""),
-                                       http=FAST_HTTP, pacing=PacerConfig.unlimited()), box=secrets)
+        client = XeroClient(
+            XeroConfig(
+                url=info.url,
+                identity_url=info.identity_url,
+                client_id=info.client_id,
+                tenant_id=info.tenant_id,
+                client_secret=s.get("client_secret", ""),
+                http=FAST_HTTP,
+                pacing=PacerConfig.unlimited(),
+            ),
+            box=secrets,
+        )
         if not client.tenant_id:  # a custom connection reaches exactly one organisation
             tenants = client.list_tenants()
             if len(tenants) == 1:

@@ -11,7 +11,7 @@ from services_clients import SandboxClientFactory
 
 from app.credentials import MemoryCredentialStore, connection_entry
 from app.domain.status import System
-from app.sandbox.runner import SandboxOptions, Sandboxes, start_sandboxes
+from app.sandbox.runner import Sandboxes, SandboxOptions, start_sandboxes
 from app.services.api import ConnectionInfo
 from app.services.connections import Connections, StoreSecretBox
 from app.services.workspace import Workspace
@@ -71,16 +71,18 @@ def test_profiles_do_not_share_secrets(cache: Database) -> None:
     assert store.get(connection_entry("b", "accessplanit", rec_id)) is None
 
 
-def test_check_passes_with_the_right_password(cache: Database, empty_sandboxes: Sandboxes,
-                                              client_factory: SandboxClientFactory) -> None:
+def test_check_passes_with_the_right_password(
+    cache: Database, empty_sandboxes: Sandboxes, client_factory: SandboxClientFactory
+) -> None:
     ws = Workspace(cache, MemoryCredentialStore(), Settings(), client_factory, "p1", who="t")
     ws.save_connection(_ap_info(empty_sandboxes), empty_sandboxes.info["accessplanit"]["password"])
     result = ws.test_connection(System.ACCESSPLANIT)
     assert result.ok, result
 
 
-def test_check_names_the_failing_step_and_hides_the_secret(cache: Database, empty_sandboxes: Sandboxes,
-                                                           client_factory: SandboxClientFactory) -> None:
+def test_check_names_the_failing_step_and_hides_the_secret(
+    cache: Database, empty_sandboxes: Sandboxes, client_factory: SandboxClientFactory
+) -> None:
     ws = Workspace(cache, MemoryCredentialStore(), Settings(), client_factory, "p1", who="t")
     wrong = "wrong-password-0123456789"
     ws.save_connection(_ap_info(empty_sandboxes), wrong)

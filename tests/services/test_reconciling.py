@@ -19,19 +19,60 @@ D = Decimal
 SETTINGS = Settings()
 
 
-def _inv(system: System, rid: str, number: str, *, po: str = "PO-1", paid: str = "0", due: str = "120.00",
-         state: InvoiceState = InvoiceState.OPEN) -> Invoice:
-    return Invoice(system=system, id=rid, number=number, contact="Acme Ltd", issue_date=date(2026, 10, 3),
-                   due_date=date(2026, 11, 2), po_number=po, currency="GBP", net=D("100.00"), tax=D("20.00"),
-                   total=D("120.00"), paid=D(paid), due=D(due), state=state,
-                   lines=(Line("Course", D("100.00"), D("20.00")),), updated_at=datetime(2026, 10, 3))
+def _inv(
+    system: System,
+    rid: str,
+    number: str,
+    *,
+    po: str = "PO-1",
+    paid: str = "0",
+    due: str = "120.00",
+    state: InvoiceState = InvoiceState.OPEN,
+) -> Invoice:
+    return Invoice(
+        system=system,
+        id=rid,
+        number=number,
+        contact="Acme Ltd",
+        issue_date=date(2026, 10, 3),
+        due_date=date(2026, 11, 2),
+        po_number=po,
+        currency="GBP",
+        net=D("100.00"),
+        tax=D("20.00"),
+        total=D("120.00"),
+        paid=D(paid),
+        due=D(due),
+        state=state,
+        lines=(Line("Course", D("100.00"), D("20.00")),),
+        updated_at=datetime(2026, 10, 3),
+    )
 
 
-def _pay(system: System, rid: str, number: str | None, amount: str = "120.00", *, ref: str = "R1",
-         method: str = "BACS", direction: Direction = Direction.PAYMENT, cn: str | None = None) -> Payment:
-    return Payment(system=system, id=rid, invoice_number=number, invoice_id="1", date=date(2026, 10, 14),
-                   amount=D(amount), reference=ref, method=method, direction=direction, currency="GBP",
-                   credit_note_id=cn)
+def _pay(
+    system: System,
+    rid: str,
+    number: str | None,
+    amount: str = "120.00",
+    *,
+    ref: str = "R1",
+    method: str = "BACS",
+    direction: Direction = Direction.PAYMENT,
+    cn: str | None = None,
+) -> Payment:
+    return Payment(
+        system=system,
+        id=rid,
+        invoice_number=number,
+        invoice_id="1",
+        date=date(2026, 10, 14),
+        amount=D(amount),
+        reference=ref,
+        method=method,
+        direction=direction,
+        currency="GBP",
+        credit_note_id=cn,
+    )
 
 
 def _store(db: Database, system: System, recs: list[object]) -> None:
@@ -45,26 +86,33 @@ def _items(db: Database) -> dict[str, items.ItemRecord]:
 
 
 def _seed(db: Database) -> None:
-    _store(db, AP, [
-        _inv(AP, "1", "INV-1"),  # matched
-        _inv(AP, "2", "INV-2", po="PO-A"),  # differs: po_number
-        _inv(AP, "3", "INV-3"),  # only in source
-        _pay(AP, "88", "INV-1", "120.00"),
-        InvalidRecord(AP, Kind.PAYMENT, "77", "amount is not a number", number="INV-1"),
-    ])
-    _store(db, XERO, [
-        _inv(XERO, "x1", "inv-1"),
-        _inv(XERO, "x2", "INV-2", po="PO-B"),
-        _inv(XERO, "x4", "INV-4"),  # only in ledger
-        _pay(XERO, "xp1", "INV-1", "120.00", method="090"),
-    ])
+    _store(
+        db,
+        AP,
+        [
+            _inv(AP, "1", "INV-1"),  # matched
+            _inv(AP, "2", "INV-2", po="PO-A"),  # differs: po_number
+            _inv(AP, "3", "INV-3"),  # only in source
+            _pay(AP, "88", "INV-1", "120.00"),
+            InvalidRecord(AP, Kind.PAYMENT, "77", "amount is not a number", number="INV-1"),
+        ],
+    )
+    _store(
+        db,
+        XERO,
+        [
+            _inv(XERO, "x1", "inv-1"),
+            _inv(XERO, "x2", "INV-2", po="PO-B"),
+            _inv(XERO, "x4", "INV-4"),  # only in ledger
+            _pay(XERO, "xp1", "INV-1", "120.00", method="090"),
+        ],
+    )
 
 
 def test_statuses_links_and_display_fields(cache: Database) -> None:
     _seed(cache)
     counts = reconcile_all(cache, SETTINGS)
-    assert counts == {"matched": 2, "differs": 1, "only_in_source": 1, "only_in_ledger": 1, "resolved": 0,
-                      "invalid": 1}
+    assert counts == {"matched": 2, "differs": 1, "only_in_source": 1, "only_in_ledger": 1, "resolved": 0, "invalid": 1}
     got = _items(cache)
     assert got["INV-2"].status is ItemStatus.DIFFERS and got["INV-2"].fields == ("po_number",)
     assert got["INV-1"].accessplanit_id == "1" and got["INV-1"].xero_id == "x1" and got["INV-1"].period == "2026-10"
@@ -92,14 +140,26 @@ def test_item_ids_are_stable_and_gone_items_disappear(cache: Database) -> None:
 
 
 def test_xero_refund_is_placed_on_its_invoice_through_the_credit_note(cache: Database) -> None:
-    _store(cache, AP, [_inv(AP, "1", "INV-1", paid="90.00", due="30.00", state=InvoiceState.PART_PAID),
-                       _pay(AP, "88", "INV-1", "120.00"),
-                       _pay(AP, "89", "INV-1", "30.00", ref="RF", direction=Direction.REFUND)])
+    _store(
+        cache,
+        AP,
+        [
+            _inv(AP, "1", "INV-1", paid="90.00", due="30.00", state=InvoiceState.PART_PAID),
+            _pay(AP, "88", "INV-1", "120.00"),
+            _pay(AP, "89", "INV-1", "30.00", ref="RF", direction=Direction.REFUND),
+        ],
+    )
     cn = CreditNote(XERO, "cn1", "CN-1", "INV-1", "Acme Ltd", date(2026, 10, 14), "GBP", D("30.00"), D("0"), "PAID")
-    _store(cache, XERO, [_inv(XERO, "x1", "INV-1", paid="120.00", due="0.00", state=InvoiceState.PAID),
-                         _pay(XERO, "xp1", "INV-1", "120.00", method="090"), cn,
-                         _pay(XERO, "xr1", None, "30.00", ref="RF", method="090", direction=Direction.REFUND,
-                              cn="cn1")])
+    _store(
+        cache,
+        XERO,
+        [
+            _inv(XERO, "x1", "INV-1", paid="120.00", due="0.00", state=InvoiceState.PAID),
+            _pay(XERO, "xp1", "INV-1", "120.00", method="090"),
+            cn,
+            _pay(XERO, "xr1", None, "30.00", ref="RF", method="090", direction=Direction.REFUND, cn="cn1"),
+        ],
+    )
     counts = reconcile_all(cache, SETTINGS)
     got = _items(cache)
     assert got["INV-1"].status is ItemStatus.MATCHED, got["INV-1"].fields  # paid/due adjusted by the refund
@@ -131,8 +191,14 @@ def test_fingerprint_depends_on_values_not_only_fields() -> None:
     from app.services.reconciling import rules_from
 
     def fp(po: str) -> str:
-        [res] = reconcile(source_invoices=[_inv(AP, "1", "I")], ledger_invoices=[_inv(XERO, "x", "I", po=po)],
-                          source_payments=[], ledger_payments=[], invalid=[], rules=rules_from(SETTINGS))
+        [res] = reconcile(
+            source_invoices=[_inv(AP, "1", "I")],
+            ledger_invoices=[_inv(XERO, "x", "I", po=po)],
+            source_payments=[],
+            ledger_payments=[],
+            invalid=[],
+            rules=rules_from(SETTINGS),
+        )
         return fingerprint(res)
 
     assert fp("B") == fp("B") and fp("B") != fp("C")

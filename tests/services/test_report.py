@@ -6,15 +6,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from services_samples import month_fixture
 
-from app.domain.status import PushState, System
+from app.domain.records import CreditNote, Payment
+from app.domain.status import Direction, PushState, System
 from app.services import report
-from app.storage import outbox
+from app.storage import outbox, records
 from app.storage.db import Database
 
 
@@ -30,8 +32,14 @@ def test_report_json_has_the_contract_shape_and_exact_values(cache: Database) ->
     by_key = {(i["kind"], i["key"]): i for i in data["items"]}
     assert ("invoice", "INV-5") not in by_key
     inv2 = by_key[("invoice", "INV-2")]
-    assert inv2 == {**inv2, "status": "differs", "fields": ["po_number"], "accessplanit_id": "102",
-                    "xero_id": "x-2", "push": None}
+    assert inv2 == {
+        **inv2,
+        "status": "differs",
+        "fields": ["po_number"],
+        "accessplanit_id": "102",
+        "xero_id": "x-2",
+        "push": None,
+    }
     pay = by_key[("payment", "INV-1:P89:-")]
     assert pay["invoice"] == "INV-1" and pay["date"] == "2026-10-14" and pay["amount"] == "12.34"
     assert pay["status"] == "only_in_source" and pay["fields"] == [] and pay["xero_id"] is None
@@ -40,8 +48,42 @@ def test_report_json_has_the_contract_shape_and_exact_values(cache: Database) ->
     for item in data["items"]:
         assert set(item) >= {"kind", "key", "status", "fields", "accessplanit_id", "xero_id", "push"}
         assert not isinstance(item.get("amount"), float)
-    assert {i["status"] for i in data["items"]} == {"matched", "differs", "only_in_source", "only_in_ledger",
-                                                   "invalid"}
+    assert {i["status"] for i in data["items"]} == {"matched", "differs", "only_in_source", "only_in_ledger", "invalid"}
+
+
+def test_xero_paid_total_is_net_of_refunds(cache: Database) -> None:
+    """A Xero refund is paid out of a credit note whose Reference is the invoice number (reconciliation.md s. 4)."""
+    month_fixture(cache)
+    note = CreditNote(
+        System.XERO,
+        "cn-1",
+        "CN-1",
+        "INV-2",
+        "Acme",
+        date(2026, 10, 20),
+        "GBP",
+        Decimal("12.00"),
+        Decimal("0.00"),
+        "PAID",
+    )
+    refund = Payment(
+        System.XERO,
+        "rf-1",
+        None,
+        None,
+        date(2026, 10, 20),
+        Decimal("12.00"),
+        "RF-1",
+        "090",
+        Direction.REFUND,
+        "GBP",
+        credit_note_id="cn-1",
+    )
+    with cache.transaction() as tx:
+        records.upsert_page(tx, System.XERO, "CreditNotes", [note], [{"CreditNoteID": "cn-1"}], {})
+        records.upsert_page(tx, System.XERO, "Payments", [refund], [{"PaymentID": "rf-1"}], {})
+    totals = report.build_report(cache, "2026-10")["totals"]
+    assert totals["xero"]["paid"] == "38.00" and totals["accessplanit"]["paid"] == "50.00"
 
 
 def test_report_shows_the_latest_push_state(cache: Database) -> None:
@@ -98,9 +140,12 @@ def test_xlsx_loads_with_openpyxl_and_keeps_amounts_exact(cache: Database, tmp_p
 
 def test_pdf_is_a_pdf_and_copes_with_any_name(cache: Database) -> None:
     month_fixture(cache)
-    data = report.report_bytes(cache, "2026-10", "pdf")
-    assert data.startswith(b"%PDF-")
-    assert len(data) > 1000
+    data = report.build_report(cache, "2026-10")
+    data["items"].append({**data["items"][0], "key": "INV-ZOË", "contact": "Zoë Ünal 東京 Ltd"})
+    pdf = report.to_pdf(data)
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+    assert len(pdf) > 1000
+    assert "Zoë Ünal" in report.to_csv(data).decode("utf-8-sig")
 
 
 def test_unknown_format_is_refused(cache: Database) -> None:

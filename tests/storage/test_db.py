@@ -77,3 +77,33 @@ def test_migrate_does_not_depend_on_the_working_directory(tmp_path: Path, monkey
     with db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
     db.dispose()
+
+
+def test_one_database_serves_several_threads(tmp_path: Path) -> None:
+    """The GUI reads on its DB lane while a sync writes on the network lane: pooled connections cross threads."""
+    import threading
+
+    from app.domain.status import System
+    from app.storage import records
+
+    db = Database(f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    db.migrate()
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(20):
+                with db.transaction() as tx:
+                    records.set_cursor(tx, System.XERO, f"s{n}", {"i": i})
+                with db.transaction(readonly=True) as tx:
+                    assert records.get_cursor(tx, System.XERO, f"s{n}") == {"i": i}
+        except BaseException as exc:  # collected and asserted below: a thread's failure must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    db.dispose()

@@ -154,3 +154,21 @@ def test_set_item_status(db: Database) -> None:
     with db.transaction(readonly=True) as tx:
         [row] = repo.item_rows(tx, [iid])
     assert row.status is S.RESOLVED and row.note == "accepted accessplanit"
+
+
+def test_replacing_with_the_same_items_writes_nothing(tmp_path: object) -> None:
+    from pathlib import Path
+
+    db = Database(f"sqlite:///{Path(str(tmp_path)) / 'c.sqlite3'}")
+    db.migrate()
+    data = [_inv("INV-1"), _inv("INV-2", S.DIFFERS), _pay("INV-1", "8")]
+    with db.transaction() as tx:
+        repo.replace_items(tx, data)
+    with db.transaction() as tx:
+        before = tx.conn.exec_driver_sql("SELECT total_changes()").scalar()
+        repo.replace_items(tx, data)
+        unchanged = tx.conn.exec_driver_sql("SELECT total_changes()").scalar()
+        repo.replace_items(tx, [*data[:2], _pay("INV-1", "8", S.MATCHED)])
+        one_changed = tx.conn.exec_driver_sql("SELECT total_changes()").scalar()
+    assert unchanged == before and one_changed == before + 1
+    db.dispose()

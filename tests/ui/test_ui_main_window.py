@@ -127,7 +127,18 @@ def test_ignore_with_a_note_resolves_the_item_and_logs_the_note(qtbot, window):
         timeout=TIMEOUT_MS,
     )
     assert not window.detail_view.ignore_button.isEnabled()  # nothing left to decide
-    assert "Resolved" in window.counts_label.text()
+    assert "Resolved 1" in window.counts_label.text()
+
+    # A refused action is shown, in words, under the buttons; the window carries on.
+    with qtbot.waitSignal(window.detail_view.sig_action_finished, timeout=TIMEOUT_MS) as blocker:
+        window.detail_view.act("push_field:no_such_field:xero")
+    assert blocker.args[0] is False and blocker.args[1]
+    assert blocker.args[1].split()[0] in window.detail_view.message.text()
+
+    with qtbot.waitSignal(window.sig_retry_finished, timeout=TIMEOUT_MS) as blocker:
+        window.retry_action.trigger()
+    assert blocker.args[0] == []
+    assert window.notice.text() == "No failed pushes to retry."
 
 
 def test_cancelling_a_slow_sync_keeps_the_window_responsive(qtbot, window, demo):
@@ -148,6 +159,8 @@ def test_cancelling_a_slow_sync_keeps_the_window_responsive(qtbot, window, demo)
     # The GUI thread keeps turning its event loop while the worker waits on the network.
     qtbot.waitUntil(lambda: ticks.count(True) >= 10, timeout=TIMEOUT_MS)
     assert window.syncing
+    qtbot.waitUntil(lambda: " records" in window.progress_label.text(), timeout=TIMEOUT_MS)
+    assert window.progress_label.text().startswith("accessplanit: ")  # the source is read first
     assert window.cancel_action.shortcut().toString() == "Esc"
 
     with qtbot.waitSignal(window.sig_sync_finished, timeout=TIMEOUT_MS) as blocker:
@@ -244,7 +257,8 @@ def test_window_layout_is_saved_without_any_secret(qtbot, demo, ui_settings, tmp
     first = MainWindow(ws, settings=ui_settings)
     qtbot.addWidget(first)
     first.show()
-    first.resize(1111, 777)
+    contact = COLUMN_INDEX["contact"]
+    first.list_view.table.setColumnWidth(contact, 321)
     first.close()
     ini = Path(ui_settings.fileName()).read_bytes()
     secrets = [
@@ -258,5 +272,68 @@ def test_window_layout_is_saved_without_any_secret(qtbot, demo, ui_settings, tmp
     )
     second = MainWindow(ws, settings=QSettings(ui_settings.fileName(), QSettings.Format.IniFormat))
     qtbot.addWidget(second)
-    assert (second.width(), second.height()) == (1111, 777)
+    assert second.list_view.table.columnWidth(contact) == 321
     second.close()
+
+
+def test_run_gui_shows_the_window_and_returns_when_it_is_closed(qtbot, demo):
+    from PySide6.QtWidgets import QApplication
+
+    from app.ui.app import run_gui
+
+    ws, _ = demo
+    seen: list[MainWindow] = []
+
+    def close_when_loaded() -> None:
+        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+        if windows and windows[0].list_view.model.loaded and windows[0].runner.pending() == 0:
+            seen.append(windows[0])
+            windows[0].close()
+        else:
+            QTimer.singleShot(20, close_when_loaded)
+
+    QTimer.singleShot(0, close_when_loaded)
+    assert run_gui(ws, title_suffix="test") == 0
+    assert seen and seen[0].windowTitle() == "Recondesk — test"
+    assert not seen[0].windowIcon().isNull()
+
+
+def test_a_fresh_cache_says_to_sync_and_every_action_has_a_shortcut_or_mnemonic(qtbot, window):
+    settle(qtbot, window)
+    assert window.list_view.model.rowCount() == 0
+    assert window.list_view.empty_label.isVisible()
+    assert "Sync now (Ctrl+R)" in window.list_view.empty_label.text()
+    shortcuts = {a.text(): a.shortcut().toString() for a in window.actions() if not a.shortcut().isEmpty()}
+    assert shortcuts["&Sync now"] == "Ctrl+R" and shortcuts["&Cancel"] == "Esc"
+    assert shortcuts["&Full re-sync"] == "Ctrl+Shift+R" and shortcuts["&Connections…"] == "Ctrl+K"
+    for menu_action in window.menuBar().actions():
+        assert "&" in menu_action.text()
+        for a in menu_action.menu().actions():
+            assert a.isSeparator() or "&" in a.text(), a.text()
+
+
+def test_pushing_a_payment_follows_it_to_its_matched_item(qtbot, window):
+    sync(qtbot, window)
+    rows = all_rows(qtbot, window)
+    payments = [r for r in rows if r.kind == Kind.PAYMENT and r.status == ItemStatus.ONLY_IN_SOURCE]
+    target = None
+    for r in payments:
+        detail = _select(qtbot, window, r.item_id)
+        if any(a.id == "push_payment:xero" for a in detail.actions):
+            target = r
+            break
+    assert target is not None, "the demo month should have a payment taken in accessplanit but not in Xero"
+
+    button = window.detail_view.action_buttons["push_payment:xero"]
+    with qtbot.waitSignal(window.detail_view.sig_action_finished, timeout=TIMEOUT_MS) as blocker:
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert blocker.args[0] is True, blocker.args[1]
+    settle(qtbot, window)
+    qtbot.waitUntil(
+        lambda: window.detail_view.detail is not None and window.detail_view.detail.row.status == ItemStatus.MATCHED,
+        timeout=TIMEOUT_MS,
+    )
+    now = window.detail_view.detail.row
+    assert now.kind == Kind.PAYMENT and now.invoice == target.invoice
+    assert now.accessplanit_id == target.accessplanit_id and now.xero_id
+    assert window.list_view.selected_item_id() == now.item_id

@@ -6,7 +6,7 @@ cannot make us skip another one:
 
     {"v": 1, "after": "2026-10-14T09:00:00" | null,   # DateUpdated of the last row read (the next page's `ge`)
      "skip": 3,                                        # rows already read at `after` (tied DateUpdated)
-     "last_id": "5531" | null,                         # ID of the last row read (a safety net against repeats)
+     "last_id": "5531" | null,                         # ID of the last row read (for people and logs)
      "watermark": "2026-10-14T09:00:00" | null,        # highest DateUpdated seen in completed runs and pages
      "done": false}                                    # true after the last page of a run
 
@@ -70,11 +70,6 @@ def start_cursor(cursor: Mapping[str, Any] | None, *, full: bool, overlap: timed
     return {"v": 1, "after": since, "skip": 0, "last_id": None, "watermark": state.get("watermark"), "done": False}
 
 
-def _id_key(value: Any) -> tuple[int, int, str]:
-    text = "" if value is None else str(value)
-    return (0, int(text), "") if text.isdigit() else (1, 0, text)
-
-
 def read_keyset(
     fetch: Fetch, module: str, fields: Sequence[str], cursor: dict[str, Any], paging: SkipTopPaging, cancel: CancelToken
 ) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any]]]:
@@ -86,10 +81,6 @@ def read_keyset(
             params["$filter"] = f"DateUpdated ge {quote(state['after'])}"
         rows = fetch(module, params, cancel)
         received = len(rows)
-        # Safety net: a row at the boundary already read (same DateUpdated, id not above the last) is dropped.
-        if state.get("after") and state.get("last_id") is not None:
-            boundary, last = state["after"], _id_key(state["last_id"])
-            rows = [r for r in rows if not (r.get("DateUpdated") == boundary and _id_key(r.get("ID")) <= last)]
         state = dict(state)
         if rows:
             tail = rows[-1].get("DateUpdated")

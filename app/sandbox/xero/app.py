@@ -106,7 +106,7 @@ _SCOPE_AREA = {
 
 def _problem(status: int, title: str, detail: str, headers: Mapping[str, str] | None = None) -> Response:
     """The problem-details JSON Xero's gateway answers 401/403/429/5xx with."""
-    body = {
+    body: dict[str, Any] = {
         "Type": None,
         "Title": title,
         "Status": status,
@@ -294,7 +294,7 @@ class XeroApp(SandboxApp):
         except NotFound:
             return Response(NOT_FOUND_TEXT, status=404, mimetype="text/plain")
         except HTTPException as exc:  # e.g. a redirect for a trailing slash
-            return exc.get_response(request.environ)  # type: ignore[return-value]
+            return exc.get_response(request.environ)
         if endpoint in ("authorize", "token", "revocation", "connections", "connection"):
             with self.lock:
                 return self._identity_endpoint(endpoint, request, args)
@@ -518,7 +518,7 @@ class XeroApp(SandboxApp):
             if len(query.ids) > MAX_IDS:
                 # The real API fails such URLs with 404 (too long) [docs; issues Xero-Java#328, Xero-OpenAPI#534].
                 return Response(NOT_FOUND_TEXT, status=404, mimetype="text/plain")
-            page = led.list(store, query, fields)
+            page = led.list_records(store, query, fields)
             # Unpaged invoice/credit-note lists come without lines, as the API historically did [docs/2nd].
             light = summary or (query.page is None and endpoint in ("invoices", "credit_notes"))
             records = [led.present(r, unitdp, light) for r in page.records]

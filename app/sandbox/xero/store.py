@@ -34,6 +34,7 @@ class Store:
         self._by_number: dict[str, list[str]] = {}
         self._number_of: dict[str, str] = {}  # id -> the number key it is indexed under
         self._seq = 0
+        self.version = 0  # moves on every change, so cached query results can tell they are stale
 
     def __len__(self) -> int:
         return len(self._records)
@@ -47,6 +48,7 @@ class Store:
         return f"__row{self._seq}"
 
     def add(self, record: Record) -> None:
+        self.version += 1
         rid = self._id_of(record)
         if rid in self._records:
             self._unindex(rid)
@@ -55,6 +57,7 @@ class Store:
 
     def load(self, records: list[Record]) -> None:
         """Bulk load (fixtures): one sort at the end instead of an insertion per record."""
+        self.version += 1
         for record in records:
             rid = self._id_of(record)
             if rid in self._records:
@@ -74,6 +77,7 @@ class Store:
 
     def touch(self, record: Record) -> None:
         """Re-index a record after it changed (its number or UpdatedDateUTC may have moved)."""
+        self.version += 1
         rid = self.key_for(record)
         if rid is None:
             return

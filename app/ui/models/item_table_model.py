@@ -54,14 +54,14 @@ def _push(row: ItemRow) -> str:
 
 
 COLUMNS: tuple[ItemColumn, ...] = (
-    ItemColumn("kind", "Kind", _kind, width=64),
-    ItemColumn("invoice", "Invoice", lambda r: r.invoice or r.key, width=96),
-    ItemColumn("contact", "Contact", lambda r: r.contact, width=190),
-    ItemColumn("date", "Date", lambda r: r.date, width=84),
-    ItemColumn("currency", "Cur.", lambda r: r.currency, width=44),
-    ItemColumn("amount", "Amount", lambda r: style.money_text(r.amount), RIGHT, width=92),
-    ItemColumn("status", "Status", lambda r: style.status_text(r.status), width=156),
-    ItemColumn("push", "Push", _push, width=84),
+    ItemColumn("kind", "Kind", _kind, width=62),
+    ItemColumn("invoice", "Invoice", lambda r: r.invoice or r.key, width=90),
+    ItemColumn("contact", "Contact", lambda r: r.contact, width=170),
+    ItemColumn("date", "Date", lambda r: r.date, width=82),
+    ItemColumn("currency", "Cur.", lambda r: r.currency, width=40),
+    ItemColumn("amount", "Amount", lambda r: style.money_text(r.amount), RIGHT, width=88),
+    ItemColumn("status", "Status", lambda r: style.status_text(r.status), width=140),
+    ItemColumn("push", "Push", _push, width=72),
     ItemColumn("fields", "Differs in", lambda r: style.fields_text(r.fields), width=160),
 )
 COLUMN_INDEX = {c.key: i for i, c in enumerate(COLUMNS)}

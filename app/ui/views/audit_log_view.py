@@ -9,13 +9,14 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QLabel, QPushButton, QTableView, QVBoxLayout, QWidget
 
 from app.services.api import AuditEntry, Recondesk
+from app.ui import style
 from app.ui.models.record_table_model import Column, RecordTableModel
 from app.ui.tasks import TaskContext, TaskRunner
 
 AUDIT_LIMIT = 500
 
 COLUMNS: tuple[Column[AuditEntry], ...] = (
-    Column("When", lambda a: a.at.strftime("%Y-%m-%d %H:%M:%S")),
+    Column("When", lambda a: style.local_time(a.at, "%Y-%m-%d %H:%M:%S")),
     Column("Who", lambda a: a.who),
     Column("Item", lambda a: a.item_key),
     Column("Action", lambda a: a.action),

@@ -41,7 +41,7 @@ LINE_COLUMNS: tuple[Column[Line], ...] = (
 )
 
 PUSH_COLUMNS: tuple[Column[PushRow], ...] = (
-    Column("When", lambda p: p.updated_at.strftime("%Y-%m-%d %H:%M")),
+    Column("When", lambda p: style.local_time(p.updated_at)),
     Column("Action", lambda p: p.action),
     Column("To", lambda p: p.target.label),
     Column("State", lambda p: style.PUSH_LABEL[p.state], foreground=lambda p: style.PUSH_COLOUR.get(p.state)),
@@ -50,7 +50,7 @@ PUSH_COLUMNS: tuple[Column[PushRow], ...] = (
 )
 
 AUDIT_COLUMNS: tuple[Column[AuditEntry], ...] = (
-    Column("When", lambda a: a.at.strftime("%Y-%m-%d %H:%M")),
+    Column("When", lambda a: style.local_time(a.at)),
     Column("Who", lambda a: a.who),
     Column("Action", lambda a: a.action),
     Column("Note", lambda a: a.note),
@@ -65,7 +65,7 @@ RESOLVE_PREFIX = "resolve:"
 NoteProvider = Callable[[QWidget, str], "str | None"]
 
 
-def _table(model: object, parent: QWidget, name: str) -> QTableView:
+def _table(model: object, parent: QWidget, name: str, stretch: int | None = None) -> QTableView:
     view = QTableView(parent)
     view.setObjectName(name)
     view.setModel(model)  # type: ignore[arg-type]
@@ -76,6 +76,17 @@ def _table(model: object, parent: QWidget, name: str) -> QTableView:
     view.verticalHeader().setDefaultSectionSize(22)
     view.horizontalHeader().setStretchLastSection(True)
     view.setAlternatingRowColors(True)
+    if stretch is not None:
+        header = view.horizontalHeader()
+        header.setStretchLastSection(False)
+
+        def apply() -> None:
+            # A model reset forgets per-section resize modes, so they are set again after each one.
+            header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+            header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
+
+        apply()
+        model.modelReset.connect(apply)  # type: ignore[attr-defined]
     return view
 
 
@@ -153,9 +164,7 @@ class ItemDetailView(QWidget):
         ):
             box = QVBoxLayout()
             box.addWidget(QLabel(f"<b>{caption}</b>", lines))
-            table = _table(model, lines, name)
-            table.horizontalHeader().setStretchLastSection(False)
-            table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+            table = _table(model, lines, name, stretch=0)
             box.addWidget(table)
             lines_layout.addLayout(box)
         self.raw_source = QPlainTextEdit(self)
@@ -369,6 +378,8 @@ class ItemDetailView(QWidget):
         colour = "#1d5e2a" if result.ok else "#8a1c1c"
         self.message.setText(f"<span style='color:{colour}'>{_esc(result.message)}</span>")
         if result.item is not None:
+            # The item may now be another one (a pushed payment pairs up under a new key): show that one.
+            self._item_id = result.item.item_id
             self.sig_item_changed.emit(result.item)
         self.sig_action_finished.emit(result.ok, result.message)
         # The runner's "data changed" signal follows and reloads this panel.

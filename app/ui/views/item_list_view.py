@@ -153,6 +153,8 @@ class ItemListView(QWidget):
         self._runner = runner
         self._want_selected: int | None = None
         self._announced: int | None = None
+        self._follow: int | None = None
+        self._summary: Summary | None = None
         self.filter_bar = FilterBar(self)
         self.model = ItemTableModel(workspace, runner, self)
         self.table = QTableView(self)
@@ -191,13 +193,20 @@ class ItemListView(QWidget):
     # -- public -----------------------------------------------------------------------------------------------
     def start(self) -> None:
         """First load: months, counts, ids."""
+        # Counts first: the DB lane is serial, so the empty-list message knows whether a sync ever ran.
+        self.reload_summary()
         self.reload_periods()
         self.model.set_filter(self.filter_bar.current_filter())
-        self.reload_summary()
+
+    def follow(self, item_id: int) -> None:
+        """Select `item_id` after the next refresh (an action can turn an item into another: a pushed payment
+        pairs up under a new key)."""
+        self._follow = item_id
 
     def refresh(self) -> None:
         """Data changed somewhere: reload ids, counts and months; keep the selection if the item is still shown."""
-        self._want_selected = self.selected_item_id()
+        self._want_selected = self._follow if self._follow is not None else self.selected_item_id()
+        self._follow = None
         self.model.refresh()
         self.reload_summary()
         self.reload_periods()
@@ -246,12 +255,18 @@ class ItemListView(QWidget):
         self.filter_bar.set_periods(periods, select=periods[0] if first and periods else None)
 
     def _summary_loaded(self, summary: Summary) -> None:
+        self._summary = summary
         self.filter_bar.set_counts(summary.counts)
         self.sig_summary_loaded.emit(summary)
 
     def _ids_loaded(self, count: int) -> None:
         if count == 0:
-            self.empty_label.setText("No items match this filter." if self.model.loaded else "")
+            never_synced = self._summary is not None and self._summary.last_sync is None
+            self.empty_label.setText(
+                "The cache is empty: press Sync now (Ctrl+R) to fetch both systems."
+                if never_synced
+                else "No items match this filter."
+            )
         self.empty_label.setVisible(count == 0)
         wanted, self._want_selected = self._want_selected, None
         if wanted is not None and self.selected_item_id() != wanted:

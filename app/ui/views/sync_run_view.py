@@ -27,7 +27,7 @@ STREAM_COLUMNS: tuple[Column[StreamStats], ...] = (
 
 def run_title(result: SyncResult) -> str:
     state = "cancelled" if result.cancelled else ("ok" if result.ok else "with errors")
-    return f"Run {result.run_id} — {result.finished_at:%Y-%m-%d %H:%M:%S} — {state}"
+    return f"Run {result.run_id} — {style.local_time(result.finished_at, '%Y-%m-%d %H:%M:%S')} — {state}"
 
 
 class SyncRunView(QWidget):

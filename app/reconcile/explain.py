@@ -1,0 +1,55 @@
+"""Sentences for people about a comparison or an item ("PO number: accessplanit has 'PO-1', Xero has 'PO-2'.").
+
+Used by the diff panel's tooltips, the report's notes and the command line. Must not: decide anything (the
+status and the fields come from `engine`/`diff`), do I/O, or say anything the comparison does not show.
+"""
+
+from __future__ import annotations
+
+from app.domain.status import ItemStatus, Kind, System
+from app.reconcile.diff import FieldComparison
+from app.reconcile.engine import ItemResult
+
+SOURCE = System.ACCESSPLANIT.label
+LEDGER = System.XERO.label
+
+
+def _has(system: str, value: str) -> str:
+    return f"{system} has '{value}'" if value else f"{system} has none"
+
+
+def explain_comparison(c: FieldComparison) -> str:
+    """One field: what each side has, and whether that counts as the same."""
+    if c.equal:
+        if c.source_value == c.ledger_value:
+            return f"{c.label}: both have '{c.source_value}'." if c.source_value else f"{c.label}: neither has one."
+        # Equal by the rules although written differently (case, spacing, one-cent tolerance, line order).
+        return f"{c.label}: {_has(SOURCE, c.source_value)}, {_has(LEDGER, c.ledger_value)}; the same by the rules."
+    return f"{c.label}: {_has(SOURCE, c.source_value)}, {_has(LEDGER, c.ledger_value)}."
+
+
+def _what(item: ItemResult) -> str:
+    if item.kind is Kind.INVOICE:
+        return f"Invoice {item.invoice_key or '(no number)'}"
+    return f"Payment {item.key}"
+
+
+def explain_item(item: ItemResult) -> list[str]:
+    """A headline for the item, then one sentence per differing field (canonical order)."""
+    what = _what(item)
+    if item.status is ItemStatus.INVALID and item.invalid is not None:
+        rec = item.invalid
+        number = f" (invoice {rec.number})" if rec.number else ""
+        return [f"{rec.system.label} {rec.kind.value} {rec.id}{number} could not be reconciled: {rec.reason}."]
+    if item.status is ItemStatus.ONLY_IN_SOURCE:
+        return [f"{what} is in {SOURCE} but not in {LEDGER}."]
+    if item.status is ItemStatus.ONLY_IN_LEDGER:
+        return [f"{what} is in {LEDGER} but not in {SOURCE}."]
+    if item.status is ItemStatus.RESOLVED:  # never set by the engine; the services may pass such items here
+        return [f"{what} was resolved by a person."]
+    if item.status is ItemStatus.MATCHED:
+        return [f"{what} agrees in {SOURCE} and {LEDGER}."]
+    differing = [c for c in item.comparisons if not c.equal]
+    noun = "field" if len(differing) == 1 else "fields"
+    head = f"{what} differs in {len(differing)} {noun}: {', '.join(c.label for c in differing)}."
+    return [head, *(explain_comparison(c) for c in differing)]

@@ -1,0 +1,61 @@
+"""Sentences for people: what each side has, and a headline per item."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from reconcile_builders import D, ap_inv, ap_pay, xe_inv
+
+from app.domain.records import InvalidRecord
+from app.domain.status import Kind, System
+from app.reconcile.diff import FieldComparison
+from app.reconcile.engine import reconcile
+from app.reconcile.explain import explain_comparison, explain_item
+from app.reconcile.rules import Rules
+
+
+@pytest.mark.parametrize(
+    ("comparison", "sentence"),
+    [
+        (FieldComparison("po_number", "PO number", "PO-1", "PO-2", False),
+         "PO number: accessplanit has 'PO-1', Xero has 'PO-2'."),
+        (FieldComparison("due_date", "Due date", "", "2026-10-31", False),
+         "Due date: accessplanit has none, Xero has '2026-10-31'."),
+        (FieldComparison("net", "Net", "100.00", "100.00", True), "Net: both have '100.00'."),
+        (FieldComparison("po_number", "PO number", "", "", True), "PO number: neither has one."),
+        (FieldComparison("net", "Net", "100.00", "100.01", True),
+         "Net: accessplanit has '100.00', Xero has '100.01'; the same by the rules."),
+    ],
+)  # fmt: skip
+def test_explain_comparison(comparison: FieldComparison, sentence: str) -> None:
+    assert explain_comparison(comparison) == sentence
+
+
+def test_explain_items() -> None:
+    items = reconcile(
+        source_invoices=[
+            ap_inv("INV-1", po_number="PO-1", due_date=date(2026, 10, 1)),
+            ap_inv("INV-2"),
+            ap_inv("INV-3"),
+            ap_inv("inv-2", "4"),
+        ],
+        ledger_invoices=[xe_inv("INV-1", po_number="PO-2"), xe_inv("INV-3")],
+        source_payments=[ap_pay("88", "INV-1", amount=D("5"))],
+        ledger_payments=[],
+        invalid=[InvalidRecord(System.XERO, Kind.PAYMENT, "p9", "Amount is not a number")],
+        rules=Rules(),
+    )
+    text = {i.key: explain_item(i) for i in items}
+    assert text["INV-1"] == [
+        "Invoice INV-1 differs in 2 fields: Due date, PO number.",
+        "Due date: accessplanit has '2026-10-01', Xero has '2026-10-31'.",
+        "PO number: accessplanit has 'PO-1', Xero has 'PO-2'.",
+    ]
+    assert text["INV-2"] == ["Invoice INV-2 is in accessplanit but not in Xero."]
+    assert text["INV-3"] == ["Invoice INV-3 agrees in accessplanit and Xero."]
+    assert text["INV-1:P88:-"] == ["Payment INV-1:P88:- is in accessplanit but not in Xero."]
+    assert text["invalid:xero:payment:p9"] == ["Xero payment p9 could not be reconciled: Amount is not a number."]
+    assert text["invalid:accessplanit:invoice:4"] == [
+        "accessplanit invoice 4 (invoice inv-2) could not be reconciled: duplicate invoice number."
+    ]

@@ -1,0 +1,164 @@
+"""The `Workspace` facade over a synced generated month (both emulators, real SQLite): item queries filtered in the
+database, the side-by-side detail, actions per status, resolve through `act`, decisions that survive a re-sync,
+summary, audit, reports, and no secret in the cache file or any export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from services_world import MONTH, World
+
+from app.domain.status import ItemStatus, Kind, Resolution, System
+from app.reconcile.rules import INVOICE_FIELD_NAMES, PAYMENT_FIELD_NAMES
+from app.services.api import ItemFilter, Recondesk
+from app.services.workspace import Workspace
+
+
+def test_workspace_implements_the_protocol(world: World) -> None:
+    ws: Recondesk = world.ws  # mypy checks this assignment; the loop checks at run time
+    for name in [n for n in dir(Recondesk) if not n.startswith("_")]:
+        assert callable(getattr(ws, name)), name
+    assert isinstance(world.ws, Workspace)
+
+
+def test_item_queries_filter_in_the_database(world: World) -> None:
+    ws = world.ws
+    assert list(ws.periods()) == [MONTH]
+    everything = ws.item_ids(ItemFilter())
+    assert ws.count_items(ItemFilter()) == len(everything) > 40
+    assert ws.count_items(ItemFilter(period="2026-09")) == 0 and ws.item_ids(ItemFilter(period="2026-09")) == []
+    differs = ItemFilter(period=MONTH, statuses=(ItemStatus.DIFFERS,))
+    rows = ws.rows(ws.item_ids(differs))
+    assert len(rows) == ws.count_items(differs) > 0 and {r.status for r in rows} == {ItemStatus.DIFFERS}
+    payments = ws.rows(ws.item_ids(ItemFilter(kind=Kind.PAYMENT)))
+    assert payments and {r.kind for r in payments} == {Kind.PAYMENT}
+    contact = rows[0].contact
+    found = ws.rows(ws.item_ids(ItemFilter(search=contact.upper())))
+    assert found and all(contact.casefold() in r.contact.casefold() or r.key for r in found)
+    some = list(reversed(everything[:5]))
+    assert [r.item_id for r in ws.rows(some)] == some  # rows come back in the order asked
+    for r in ws.rows(everything):
+        if r.amount:
+            whole, _, cents = r.amount.partition(".")
+            assert whole.lstrip("-").isdigit() and len(cents) == 2, r.amount
+
+
+def test_detail_of_a_differing_invoice(world: World) -> None:
+    number = world.number("po_changed_source")
+    row = world.item(number, Kind.INVOICE, ItemStatus.DIFFERS)
+    d = world.ws.item_detail(row.item_id)
+    assert [f.field for f in d.diffs] == list(INVOICE_FIELD_NAMES)
+    po = next(f for f in d.diffs if f.field == "po_number")
+    assert po.differs and po.accessplanit != po.xero and po.label == "PO number"
+    assert [f.field for f in d.diffs if f.differs] == ["po_number"]
+    assert d.lines_accessplanit and len(d.lines_accessplanit) == len(d.lines_xero)
+    assert {a.id for a in d.actions} >= {
+        "push_field:po_number:xero",
+        "push_field:po_number:accessplanit",
+        "resolve:accept_accessplanit",
+        "resolve:accept_xero",
+        "resolve:ignore",
+    }
+    assert number in d.raw_accessplanit and number in d.raw_xero
+    assert json.loads(d.raw_xero)["InvoiceNumber"] == number
+    assert d.error == "" and d.pushes == () and d.audit == ()
+
+
+def test_detail_shows_xero_paid_net_of_refunds(world: World) -> None:
+    """docs/reconciliation.md section 4: Xero pays a refund out of a credit note and leaves the invoice alone."""
+    number = world.number("refund")
+    row = world.item(number, Kind.INVOICE, ItemStatus.MATCHED)
+    d = world.ws.item_detail(row.item_id)
+    paid = next(f for f in d.diffs if f.field == "paid")
+    assert not paid.differs and paid.accessplanit == paid.xero
+
+
+def test_detail_of_one_sided_and_invalid_items(world: World) -> None:
+    only = world.item(world.number("only_in_source"), Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
+    d = world.ws.item_detail(only.item_id)
+    assert all(not f.differs and f.xero == "" for f in d.diffs)
+    assert next(f for f in d.diffs if f.field == "total").accessplanit == only.amount
+    assert "push_invoice:xero" in {a.id for a in d.actions} and d.raw_xero == ""
+
+    pay = world.item(world.number("payment_reference_differs"), Kind.PAYMENT, ItemStatus.DIFFERS)
+    dp = world.ws.item_detail(pay.item_id)
+    assert [f.field for f in dp.diffs] == list(PAYMENT_FIELD_NAMES)
+    assert [f.field for f in dp.diffs if f.differs] == ["reference"]
+    assert not any(a.id.startswith("push_") for a in dp.actions)  # a Xero payment cannot be edited
+
+    invalid = [r for r in world.ws.rows(world.ws.item_ids(ItemFilter(statuses=(ItemStatus.INVALID,))))]
+    assert {r.key.split(":")[1] for r in invalid} == {"accessplanit", "xero"}
+    for r in invalid:
+        di = world.ws.item_detail(r.item_id)
+        assert di.error and (di.raw_accessplanit or di.raw_xero), di
+        assert di.actions == ()
+
+
+def test_resolve_through_act_survives_a_resync(world: World) -> None:
+    ws = world.ws
+    row = world.item(world.number("amounts_differ"), Kind.INVOICE, ItemStatus.DIFFERS)
+    refused = ws.act(row.item_id, "resolve:ignore", "")
+    assert not refused.ok and "note" in refused.message and refused.item is not None
+    assert refused.item.status is ItemStatus.DIFFERS
+    done = ws.act(row.item_id, "resolve:ignore", "Xero has the discounted price; agreed with the customer")
+    assert done.ok and done.item is not None and done.item.status is ItemStatus.RESOLVED
+    accepted = ws.resolve(
+        world.item(world.number("only_in_ledger"), Kind.INVOICE).item_id, Resolution.ACCEPT_LEDGER, ""
+    )
+    assert accepted.ok
+    assert ws.sync(full=True).ok
+    # The data did not change, so the decisions still hold.
+    assert world.item(world.number("amounts_differ"), Kind.INVOICE).status is ItemStatus.RESOLVED
+    assert world.item(world.number("only_in_ledger"), Kind.INVOICE).status is ItemStatus.RESOLVED
+    entries = ws.audit()
+    assert [e.action for e in entries[:2]] == ["resolve:accept_xero", "resolve:ignore"]
+    assert entries[1].note.startswith("Xero has the discounted price") and entries[1].who == "tester"
+    detail = ws.item_detail(world.item(world.number("amounts_differ"), Kind.INVOICE).item_id)
+    assert [a.action for a in detail.audit] == ["resolve:ignore"]
+
+
+def test_unknown_actions_are_refused_for_people(world: World) -> None:
+    row = world.item(world.number("matched_open"), Kind.INVOICE, ItemStatus.MATCHED)
+    assert world.ws.item_detail(row.item_id).actions == ()
+    for action in ("push_invoice:xero", "push_field:contact:xero", "frobnicate", "retry:99999"):
+        result = world.ws.act(row.item_id, action)
+        assert not result.ok and result.message, action
+    assert not world.ws.act(10**9, "resolve:ignore", "x").ok
+
+
+def test_summary(world: World) -> None:
+    s = world.ws.summary(MONTH)
+    assert s.connections == {"accessplanit": True, "xero": True}
+    assert s.last_sync is not None and s.last_sync_ok is True
+    for status in ItemStatus:
+        assert s.counts.get(str(status), 0) == world.ws.count_items(ItemFilter(period=MONTH, statuses=(status,)))
+
+
+def test_reports_and_no_secret_anywhere(world: World, tmp_path: Path) -> None:
+    ws = world.ws
+    secrets = [world.boxes.info["accessplanit"]["password"], world.boxes.info["xero"]["client_secret"]]
+    # push something so the outbox and the audit have rows too
+    only = world.item(world.number("only_in_source"), Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
+    assert ws.act(only.item_id, "push_invoice:xero").ok
+    data = json.loads(ws.report_bytes(MONTH, "json"))
+    assert data["period"] == MONTH and data["totals"]["accessplanit"]["invoices"] > 0
+    assert len(data["items"]) == ws.count_items(ItemFilter(period=MONTH))
+    pushed = next(i for i in data["items"] if i["key"] == only.key)
+    assert pushed["status"] == "matched" and pushed["push"] == "succeeded"
+    rows = list(csv.DictReader(io.StringIO(ws.report_bytes(MONTH, "csv").decode("utf-8-sig"))))
+    assert len(rows) == len(data["items"])
+    exports = {f: ws.report_bytes(MONTH, f) for f in ("json", "csv", "xlsx", "pdf")}
+    assert exports["pdf"].startswith(b"%PDF") and exports["xlsx"].startswith(b"PK")
+    world.db.dispose()  # flush the WAL so the files hold everything
+    files = [p for p in Path(world.db.url.removeprefix("sqlite:///")).parent.glob("cache.sqlite3*") if p.is_file()]
+    assert files
+    for secret in secrets:
+        for name, blob in exports.items():
+            assert secret.encode() not in blob, name
+        for path in files:
+            assert secret.encode() not in path.read_bytes(), path
+    assert ws.credentials_description().startswith("memory")
+    assert {c.system for c in ws.connections()} == {System.ACCESSPLANIT, System.XERO}
