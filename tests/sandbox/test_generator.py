@@ -9,11 +9,12 @@ Must not: import the app's reconciliation code (the oracle stays an independent 
 from __future__ import annotations
 
 import json
+import os
 import re
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,10 @@ from app.sandbox.generator import (
     write_fixtures,
 )
 
-SPEC = Path("/work/shared/specs/xero_accounting.yaml")
+SPEC = (
+    Path(os.environ.get("RECONDESK_SPECS") or Path(__file__).resolve().parents[2].parent / "shared" / "specs")
+    / "xero_accounting.yaml"
+)
 CENT = Decimal("0.01")
 STATUSES = {"matched", "differs", "only_in_source", "only_in_ledger", "invalid"}
 ISO_NO_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
@@ -680,3 +684,20 @@ def test_expected_counts_are_stable_and_add_up(seed: int, invoices: int) -> None
     assert payments == sum(2 if i["accessplanit_id"] and i["xero_id"] else 1 for i in pay_items)
     assert Counter(i["status"] for i in generate(seed=seed, invoices=invoices).expected) == counts
     assert check_scenarios(ds).keys() == set(SCENARIO_NAMES)
+
+
+def test_the_side_edited_last_has_the_later_update_stamp(month2000: Dataset) -> None:
+    ap = {i["Reference"]: i["DateUpdated"] for i in month2000.accessplanit["Invoice"]}
+    xero = {i["InvoiceNumber"]: ms_to_instant(i["UpdatedDateUTC"]) for i in month2000.xero["Invoices"]["Invoices"]}
+    for key, scenario in month2000.scenarios.items():
+        if scenario in ("po_changed_source", "due_changed_source"):
+            assert ap[key] > xero[key], (scenario, key)
+        elif scenario in ("po_changed_ledger", "due_changed_ledger", "amounts_differ", "void_ledger_only"):
+            assert xero[key] > ap[key], (scenario, key)
+
+
+def ms_to_instant(value: str) -> str:
+    """`/Date(ms+0000)/` as the accessplanit-style ISO string (both are UK winter time = UTC in February)."""
+    match = MSDATE.match(value)
+    assert match, value
+    return (datetime(1970, 1, 1) + timedelta(milliseconds=int(match.group(1)))).isoformat()

@@ -107,7 +107,7 @@ class XeroStreams:
         while True:
             calls, retries = self.stats.calls, self.stats.retries
             params = {**self.paging.params(int(state["page"])), "order": "UpdatedDateUTC ASC"}
-            headers = {"If-Modified-Since": state["since"]} if state.get("since") else {}
+            headers = {"If-Modified-Since": if_modified_since(state["since"])} if state.get("since") else {}
             data = self.get(path, params, headers, cancel)
             rows = collection(data, key)
             records = self._map(stream, rows, cancel)
@@ -190,3 +190,10 @@ def _readable(raw: Mapping[str, Any]) -> bool:
     except mapping.Unreadable:
         return False
     return True
+
+
+def if_modified_since(since: str) -> str:
+    """The header value for a cursor's naive-UTC `since`: RFC 3339 with an explicit `Z`, as the spec's `date-time`
+    format requires (a bare `2026-10-14T09:00:00` is refused by the schema and is ambiguous about its zone)."""
+    text = str(since)
+    return text if text.endswith("Z") or "+" in text[10:] or "-" in text[10:] else text + "Z"
