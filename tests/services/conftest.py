@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from services_clients import SandboxClientFactory
+from services_world import World, make_world
 
 from app.storage.db import Database
 
@@ -25,18 +27,37 @@ def cache(tmp_path: Path) -> Iterator[Database]:
 
 # --- connectors over the emulators (services tests that talk HTTP) ------------------------------------------------
 
-from services_clients import SandboxClientFactory  # noqa: E402
-
 
 @pytest.fixture
 def client_factory() -> SandboxClientFactory:
     return SandboxClientFactory()
 
 
-from services_world import World, make_world  # noqa: E402
-
-
 @pytest.fixture
 def world(cache: Database, client_factory: SandboxClientFactory) -> Iterator[World]:
     """Both emulators with a generated month (one invoice per scenario), synced into `cache` by a Workspace."""
     yield from make_world(cache, client_factory)
+
+
+@pytest.fixture
+def pg_cache(pg_url: str) -> Iterator[Database]:
+    """A migrated cache in a throw-away schema of the run's PostgreSQL server (scripts/with-postgres)."""
+    import uuid
+    from urllib.parse import quote
+
+    from sqlalchemy import create_engine, text
+
+    schema = "svc_" + uuid.uuid4().hex[:12]
+    admin = create_engine(pg_url)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in pg_url else "?"
+    database = Database(f"{pg_url}{sep}options={quote(f'-csearch_path={schema}')}")
+    database.migrate()
+    try:
+        yield database
+    finally:
+        database.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()

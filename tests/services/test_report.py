@@ -159,3 +159,15 @@ def test_empty_cache_gives_an_empty_report(cache: Database) -> None:
     assert data["totals"]["xero"] == {**data["totals"]["xero"], "invoices": 0, "total": "0.00", "paid": "0.00"}
     for fmt_name in report.FORMATS:
         assert report.report_bytes(cache, "2026-10", fmt_name)
+
+
+@pytest.mark.postgres
+def test_report_and_resolve_on_postgresql(pg_cache: Database) -> None:
+    from app.domain.status import ItemStatus, Resolution
+    from app.services.resolve import resolve_item
+
+    ids = month_fixture(pg_cache)
+    data = report.build_report(pg_cache, "2026-10")
+    assert data["totals"]["accessplanit"]["total"] == "460.49" and len(data["items"]) == 7
+    assert resolve_item(pg_cache, "ana", ids["differs"], Resolution.IGNORE, "pg").status is ItemStatus.RESOLVED
+    assert {i["key"]: i["status"] for i in report.build_report(pg_cache, "2026-10")["items"]}["INV-2"] == "resolved"

@@ -473,8 +473,9 @@ def test_sync_killed_with_sigkill_resumes_to_the_same_cache(
     db.migrate()  # what the app does on start
     with db.transaction(readonly=True) as tx:
         run = synclog.last_run(tx)
-    if proc.returncode == -signal.SIGKILL and run is not None:
-        assert run.finished_at is None  # the log shows the run never finished
+    if how == "pages":
+        # The log shows the run never finished. (A timed kill may land after the run's end was committed.)
+        assert run is not None and run.finished_at is None
     result = sync_all(db, make_clients(sandboxes.info), Settings())
     assert result.ok, result.errors
     assert _snapshot(db) == reference_snapshot
