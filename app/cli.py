@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,18 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 3
 
 def _common(p: argparse.ArgumentParser, *, top: bool) -> None:
     default = None if top else argparse.SUPPRESS
-    p.add_argument("--db", metavar="URL", default=default,
-                   help="SQLAlchemy database URL (default: a SQLite file in the user data directory)")
-    p.add_argument("--profile", metavar="NAME", default=default,
-                   help="keeps connections, settings and cache apart (default: 'default')")
+    p.add_argument(
+        "--db",
+        metavar="URL",
+        default=default,
+        help="SQLAlchemy database URL (default: a SQLite file in the user data directory)",
+    )
+    p.add_argument(
+        "--profile",
+        metavar="NAME",
+        default=default,
+        help="keeps connections, settings and cache apart (default: 'default')",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,8 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faults", metavar="SPEC", default="")
     p.add_argument("--accessplanit-port", type=int, default=0)
     p.add_argument("--xero-port", type=int, default=0)
-    p.add_argument("--expected", metavar="FILE", default=None,
-                   help="write the generator's expected item statuses (report JSON 'items' shape)")
+    p.add_argument(
+        "--expected",
+        metavar="FILE",
+        default=None,
+        help="write the generator's expected item statuses (report JSON 'items' shape)",
+    )
 
     p = sub.add_parser("connect", help="save a connection (the secret goes to the OS keyring only)")
     csub = p.add_subparsers(dest="system", metavar="SYSTEM", required=True)
@@ -69,11 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--url", default="https://api.xero.com/api.xro/2.0", help="accounting API URL")
     x.add_argument("--identity-url", default="", help="identity server (default: Xero's)")
     x.add_argument("--client-id", required=True)
-    x.add_argument("--client-secret-stdin", action="store_true",
-                   help="custom connection (client credentials): read the client secret from standard input")
+    x.add_argument(
+        "--client-secret-stdin",
+        action="store_true",
+        help="custom connection (client credentials): read the client secret from standard input",
+    )
     x.add_argument("--tenant-id", default="", help="organisation to use when the sign-in reaches several")
-    x.add_argument("--no-browser", action="store_true",
-                   help="OAuth: do not open a browser; print the sign-in URL and wait for the redirect")
+    x.add_argument(
+        "--no-browser",
+        action="store_true",
+        help="OAuth: do not open a browser; print the sign-in URL and wait for the redirect",
+    )
     x.add_argument("--no-check", action="store_true", help="save without testing the connection first")
 
     p = sub.add_parser("sync", help="fetch both systems and reconcile")
@@ -94,8 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     profile = args.profile or "default"
     try:
         if args.command == "sandbox":
@@ -135,25 +156,36 @@ def _cmd_gui(args: argparse.Namespace, profile: str) -> int:
 
         directory = Path(tempfile.mkdtemp(prefix="recondesk-demo-"))
         ws, sandboxes = composition.demo_workspace(directory, invoices=args.demo_invoices)
-        print(f"Demo: sandboxes at {sandboxes.info['accessplanit']['url']} and {sandboxes.info['xero']['url']}; "
-              f"cache {directory / 'demo.sqlite3'}", flush=True)
+        print(
+            f"Demo: sandboxes at {sandboxes.info['accessplanit']['url']} and {sandboxes.info['xero']['url']}; "
+            f"cache {directory / 'demo.sqlite3'}",
+            flush=True,
+        )
         try:
             from app.ui.app import run_gui
 
-            return run_gui(ws, title_suffix="demo on sandboxes")
+            return run_gui(
+                ws, title_suffix="demo on sandboxes", xero_sign_in=partial(composition.connect_xero_oauth, ws)
+            )
         finally:
             sandboxes.stop()
     ws = composition.build_workspace(args.db, profile, composition.system_credentials())
     from app.ui.app import run_gui
 
-    return run_gui(ws)
+    return run_gui(ws, xero_sign_in=partial(composition.connect_xero_oauth, ws))
 
 
 def _cmd_sandbox(args: argparse.Namespace) -> int:
     from app.sandbox.runner import SandboxOptions, start_sandboxes
 
-    opts = SandboxOptions(seed=args.seed, invoices=args.invoices, fixtures=args.fixtures, faults=args.faults,
-                          accessplanit_port=args.accessplanit_port, xero_port=args.xero_port)
+    opts = SandboxOptions(
+        seed=args.seed,
+        invoices=args.invoices,
+        fixtures=args.fixtures,
+        faults=args.faults,
+        accessplanit_port=args.accessplanit_port,
+        xero_port=args.xero_port,
+    )
     if args.month:
         opts.month = args.month
     sandboxes = start_sandboxes(opts)
@@ -164,8 +196,12 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         Path(args.expected).write_text(json.dumps({"items": sandboxes.expected}, indent=1), encoding="utf-8")
     print(json.dumps(sandboxes.info), flush=True)
-    print(f"accessplanit: {sandboxes.info['accessplanit']['url']}\nXero: {sandboxes.info['xero']['url']}\n"
-          "Press Ctrl+C to stop.", file=sys.stderr, flush=True)
+    print(
+        f"accessplanit: {sandboxes.info['accessplanit']['url']}\nXero: {sandboxes.info['xero']['url']}\n"
+        "Press Ctrl+C to stop.",
+        file=sys.stderr,
+        flush=True,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -202,15 +238,24 @@ def _cmd_connect(args: argparse.Namespace, profile: str) -> int:
     else:
         if args.client_secret_stdin:
             secret = _read_secret()
-            info = ConnectionInfo(system=System.XERO, url=args.url.rstrip("/"), auth="client_credentials",
-                                  identity_url=args.identity_url.rstrip("/"), client_id=args.client_id,
-                                  tenant_id=args.tenant_id)
+            info = ConnectionInfo(
+                system=System.XERO,
+                url=args.url.rstrip("/"),
+                auth="client_credentials",
+                identity_url=args.identity_url.rstrip("/"),
+                client_id=args.client_id,
+                tenant_id=args.tenant_id,
+            )
             result = ws.save_connection(info, secret) if args.no_check else composition.save_checked(ws, info, secret)
         else:
-            result = composition.connect_xero_oauth(ws, api_url=args.url.rstrip("/"),
-                                                    identity_url=args.identity_url.rstrip("/"),
-                                                    client_id=args.client_id, tenant_id=args.tenant_id,
-                                                    open_browser=not args.no_browser)
+            result = composition.connect_xero_oauth(
+                ws,
+                api_url=args.url.rstrip("/"),
+                identity_url=args.identity_url.rstrip("/"),
+                client_id=args.client_id,
+                tenant_id=args.tenant_id,
+                open_browser=not args.no_browser,
+            )
     if result is not None and not result.ok:
         print(f"recondesk: connection not saved: {result.step}: {result.message}", file=sys.stderr)
         return EXIT_FAILED
@@ -226,8 +271,16 @@ def _sync_json(result: Any) -> dict[str, Any]:
         "started_at": result.started_at.isoformat() + "Z",
         "finished_at": result.finished_at.isoformat() + "Z",
         "streams": [
-            {"system": str(s.system), "stream": s.stream, "fetched": s.fetched, "pages": s.pages, "calls": s.calls,
-             "retries": s.retries, "invalid": s.invalid, "error": s.error}
+            {
+                "system": str(s.system),
+                "stream": s.stream,
+                "fetched": s.fetched,
+                "pages": s.pages,
+                "calls": s.calls,
+                "retries": s.retries,
+                "invalid": s.invalid,
+                "error": s.error,
+            }
             for s in result.streams
         ],
         "counts": result.counts,

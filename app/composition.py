@@ -81,23 +81,38 @@ class ConnectorFactory:
         self.lock_dir = lock_dir
 
     def _http(self) -> HttpConfig:
-        return replace(HttpConfig(), connect_timeout=self.settings.connect_timeout,
-                       read_timeout=self.settings.read_timeout)
+        return replace(
+            HttpConfig(), connect_timeout=self.settings.connect_timeout, read_timeout=self.settings.read_timeout
+        )
 
     def source(self, info: ConnectionInfo, secrets: SecretBox) -> AccessplanitClient:
         secret = secrets.load()
-        return AccessplanitClient(AccessplanitConfig(
-            url=info.url, username=info.username, password=secret.get("password", ""),
-            api_key=secret.get("api_key", ""), page_size=self.settings.page_size,
-            overlap_seconds=self.settings.overlap_seconds, http=self._http()))
+        return AccessplanitClient(
+            AccessplanitConfig(
+                url=info.url,
+                username=info.username,
+                password=secret.get("password", ""),
+                api_key=secret.get("api_key", ""),
+                page_size=self.settings.page_size,
+                overlap_seconds=self.settings.overlap_seconds,
+                http=self._http(),
+            )
+        )
 
     def ledger(self, info: ConnectionInfo, secrets: SecretBox) -> XeroClient:
         secret = secrets.load()
         config = XeroConfig(
-            url=info.url, identity_url=info.identity_url, client_id=info.client_id, tenant_id=info.tenant_id,
+            url=info.url,
+            identity_url=info.identity_url,
+            client_id=info.client_id,
+            tenant_id=info.tenant_id,
             client_secret=secret.get("client_secret", "") if info.auth == "client_credentials" else "",
-            page_size=self.settings.page_size, overlap_seconds=self.settings.overlap_seconds,
-            refund_account_code=self.settings.sales_account_code, lock_dir=self.lock_dir, http=self._http())
+            page_size=self.settings.page_size,
+            overlap_seconds=self.settings.overlap_seconds,
+            refund_account_code=self.settings.sales_account_code,
+            lock_dir=self.lock_dir,
+            http=self._http(),
+        )
         return XeroClient(config, box=secrets)
 
     def check(self, info: ConnectionInfo, secrets: SecretBox) -> list[CheckStep]:
@@ -105,8 +120,9 @@ class ConnectorFactory:
         return client.check()
 
 
-def build_workspace(db_url: str | None, profile: str, credentials: CredentialStore,
-                    settings: Settings | None = None) -> Workspace:
+def build_workspace(
+    db_url: str | None, profile: str, credentials: CredentialStore, settings: Settings | None = None
+) -> Workspace:
     settings = settings or load_settings(profile)
     db = open_database(db_url, profile)
     lock_dir = data_dir(profile) / "locks"
@@ -151,8 +167,9 @@ def _is_loopback(url: str) -> bool:
         return False
 
 
-def connect_xero_oauth(ws: Workspace, *, api_url: str, identity_url: str, client_id: str, tenant_id: str = "",
-                       open_browser: bool = True) -> CheckResult:
+def connect_xero_oauth(
+    ws: Workspace, *, api_url: str, identity_url: str, client_id: str, tenant_id: str = "", open_browser: bool = True
+) -> CheckResult:
     """Xero sign-in with OAuth 2.0 + PKCE. Against a loopback identity server (the sandbox) it runs headless; against
     Xero it opens the system browser (or prints the URL) and waits on the loopback listener for the redirect.
     The token set goes to the keyring; then the organisation is picked (the only one, or `tenant_id`)."""
@@ -162,21 +179,37 @@ def connect_xero_oauth(ws: Workspace, *, api_url: str, identity_url: str, client
     if identity_url and _is_loopback(identity_url):
         xero_auth.connect_headless(http, identity_url=identity_url, client_id=client_id, box=box, port=0)
     else:
+
         def show(url: str) -> None:
             if not open_browser or not webbrowser.open(url):
                 print(f"Open this address in a browser to sign in to Xero:\n{url}", flush=True)
 
         cfg = XeroConfig(url=api_url, identity_url=identity_url, client_id=client_id)
-        xero_auth.run_pkce_flow(http, authorize_endpoint=cfg.authorize_endpoint, token_url=cfg.token_endpoint,
-                                client_id=client_id, box=box, open_browser=show, port=port)
-    info = ConnectionInfo(system=System.XERO, url=api_url, auth="oauth", identity_url=identity_url,
-                          client_id=client_id, tenant_id=tenant_id)
+        xero_auth.run_pkce_flow(
+            http,
+            authorize_endpoint=cfg.authorize_endpoint,
+            token_url=cfg.token_endpoint,
+            client_id=client_id,
+            box=box,
+            open_browser=show,
+            port=port,
+        )
+    info = ConnectionInfo(
+        system=System.XERO,
+        url=api_url,
+        auth="oauth",
+        identity_url=identity_url,
+        client_id=client_id,
+        tenant_id=tenant_id,
+    )
     client = ws.factory.ledger(info, box)
     tenants = client.list_tenants()
     if not tenant_id:
         if len(tenants) != 1:
             listed = ", ".join(f"{t.get('tenantName')} ({t.get('tenantId')})" for t in tenants) or "none"
-            return CheckResult(False, "tenant", f"Pick the organisation with --tenant-id; this sign-in reaches: {listed}.")
+            return CheckResult(
+                False, "tenant", f"Pick the organisation with --tenant-id; this sign-in reaches: {listed}."
+            )
         tenant_id = str(tenants[0].get("tenantId"))
     names = {str(t.get("tenantId")): str(t.get("tenantName", "")) for t in tenants}
     if tenant_id not in names:
@@ -186,8 +219,15 @@ def connect_xero_oauth(ws: Workspace, *, api_url: str, identity_url: str, client
     return CheckResult(True, "tenant", f"Connected to {names[tenant_id]}.")
 
 
-def demo_workspace(directory: Path, *, seed: int = 1, invoices: int = 200, month: str | None = None,
-                   faults: str = "", credentials: CredentialStore | None = None) -> tuple[Workspace, Any]:
+def demo_workspace(
+    directory: Path,
+    *,
+    seed: int = 1,
+    invoices: int = 200,
+    month: str | None = None,
+    faults: str = "",
+    credentials: CredentialStore | None = None,
+) -> tuple[Workspace, Any]:
     """The demo: both sandboxes on 127.0.0.1 with a generated month, a fresh SQLite cache in `directory`, and the
     sandbox credentials kept in memory for this session only (never in the keyring or on disk)."""
     from app.sandbox.runner import SandboxOptions, start_sandboxes
@@ -198,14 +238,25 @@ def demo_workspace(directory: Path, *, seed: int = 1, invoices: int = 200, month
     sandboxes = start_sandboxes(opts)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        ws = build_workspace(f"sqlite:///{directory / 'demo.sqlite3'}", "demo",
-                             credentials or MemoryCredentialStore(), Settings())
+        ws = build_workspace(
+            f"sqlite:///{directory / 'demo.sqlite3'}", "demo", credentials or MemoryCredentialStore(), Settings()
+        )
         ap, xero = sandboxes.info["accessplanit"], sandboxes.info["xero"]
-        ws.save_connection(ConnectionInfo(system=System.ACCESSPLANIT, url=ap["url"], username=ap["username"],
-                                          auth="password"), ap["password"])
-        result = save_checked(ws, ConnectionInfo(system=System.XERO, url=xero["url"], auth="client_credentials",
-                                                 identity_url=xero["identity_url"], client_id=xero["client_id"]),
-                              xero["client_secret"])
+        ws.save_connection(
+            ConnectionInfo(system=System.ACCESSPLANIT, url=ap["url"], username=ap["username"], auth="password"),
+            ap["password"],
+        )
+        result = save_checked(
+            ws,
+            ConnectionInfo(
+                system=System.XERO,
+                url=xero["url"],
+                auth="client_credentials",
+                identity_url=xero["identity_url"],
+                client_id=xero["client_id"],
+            ),
+            xero["client_secret"],
+        )
         if not result.ok:
             raise ConfigurationError(f"The Xero sandbox refused the demo connection: {result.message}")
     except BaseException:

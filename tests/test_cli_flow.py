@@ -19,9 +19,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(args: list[str], *, stdin: str = "", env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app", *args], input=stdin, capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=timeout)
+def _run(
+    args: list[str], *, stdin: str = "", env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture
@@ -38,9 +47,25 @@ def sandbox_proc(tmp_path: Path, cli_env: dict[str, str], request: pytest.Fixtur
     invoices = getattr(request, "param", 300)
     expected = tmp_path / "expected.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "sandbox", "--invoices", str(invoices), "--month", "2026-10", "--seed", "7",
-         "--expected", str(expected)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "sandbox",
+            "--invoices",
+            str(invoices),
+            "--month",
+            "2026-10",
+            "--seed",
+            "7",
+            "--expected",
+            str(expected),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env,
+        cwd=ROOT,
     )
     assert proc.stdout is not None
     first = proc.stdout.readline()
@@ -48,7 +73,9 @@ def sandbox_proc(tmp_path: Path, cli_env: dict[str, str], request: pytest.Fixtur
         info = json.loads(first)
     except ValueError:
         proc.kill()
-        raise AssertionError(f"sandbox did not print its JSON first line: {first!r} {proc.stderr.read() if proc.stderr else ''}")
+        raise AssertionError(
+            f"sandbox did not print its JSON first line: {first!r} {proc.stderr.read() if proc.stderr else ''}"
+        )
     info["expected"] = json.loads(expected.read_text())["items"]
     try:
         yield info
@@ -59,12 +86,43 @@ def sandbox_proc(tmp_path: Path, cli_env: dict[str, str], request: pytest.Fixtur
 
 def _connect_and_sync(info: dict[str, Any], db: str, env: dict[str, str]) -> dict[str, Any]:
     ap, xero = info["accessplanit"], info["xero"]
-    r = _run(["connect", "accessplanit", "--db", db, "--profile", "clitest", "--url", ap["url"],
-              "--username", ap["username"], "--password-stdin"], stdin=ap["password"] + "\n", env=env)
+    r = _run(
+        [
+            "connect",
+            "accessplanit",
+            "--db",
+            db,
+            "--profile",
+            "clitest",
+            "--url",
+            ap["url"],
+            "--username",
+            ap["username"],
+            "--password-stdin",
+        ],
+        stdin=ap["password"] + "\n",
+        env=env,
+    )
     assert r.returncode == 0, r.stderr
-    r = _run(["connect", "xero", "--db", db, "--profile", "clitest", "--url", xero["url"], "--identity-url",
-              xero["identity_url"], "--client-id", xero["client_id"], "--client-secret-stdin"],
-             stdin=xero["client_secret"] + "\n", env=env)
+    r = _run(
+        [
+            "connect",
+            "xero",
+            "--db",
+            db,
+            "--profile",
+            "clitest",
+            "--url",
+            xero["url"],
+            "--identity-url",
+            xero["identity_url"],
+            "--client-id",
+            xero["client_id"],
+            "--client-secret-stdin",
+        ],
+        stdin=xero["client_secret"] + "\n",
+        env=env,
+    )
     assert r.returncode == 0, r.stderr
     r = _run(["sync", "--db", db, "--profile", "clitest", "--json"], env=env)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -118,8 +176,13 @@ def test_cli_flow_reproduces_the_generators_statuses(
 
     stored = [keyring.get_password("recondesk", name) for name in _keyring_entries(db_file)]
     assert any(secrets[0] in (s or "") for s in stored) and any(secrets[1] in (s or "") for s in stored)
-    for path in [db_file, *db_file.parent.glob("cache.sqlite3*"), *Path(cli_env["XDG_CONFIG_HOME"]).rglob("*"),
-                 *Path(cli_env["XDG_STATE_HOME"]).rglob("*"), *Path(cli_env["XDG_CACHE_HOME"]).rglob("*")]:
+    for path in [
+        db_file,
+        *db_file.parent.glob("cache.sqlite3*"),
+        *Path(cli_env["XDG_CONFIG_HOME"]).rglob("*"),
+        *Path(cli_env["XDG_STATE_HOME"]).rglob("*"),
+        *Path(cli_env["XDG_CACHE_HOME"]).rglob("*"),
+    ]:
         if path.is_file():
             data = path.read_bytes()
             for s in secrets:
@@ -151,3 +214,61 @@ def test_cli_flow_2000_invoices_exact(
     r = _run(["report", "--db", db, "--profile", "clitest", "--format", "json"], env=cli_env)
     assert r.returncode == 0, r.stderr
     _compare(json.loads(r.stdout), sandbox_proc["expected"])
+
+
+@pytest.mark.slow
+def test_cli_connects_xero_with_oauth_pkce_and_keeps_tokens_in_the_keyring(
+    sandbox_proc: dict[str, Any], tmp_path: Path, cli_env: dict[str, str], secret_service: object
+) -> None:
+    """`connect xero` without a secret runs the OAuth code flow with PKCE (headless against the loopback sandbox),
+    picks the only organisation, and stores the token set in the keyring; a sync then reads Xero with it."""
+    db_file = tmp_path / "oauth.sqlite3"
+    db = f"sqlite:///{db_file}"
+    xero, ap = sandbox_proc["xero"], sandbox_proc["accessplanit"]
+    r = _run(
+        [
+            "connect",
+            "xero",
+            "--db",
+            db,
+            "--profile",
+            "clitest",
+            "--url",
+            xero["url"],
+            "--identity-url",
+            xero["identity_url"],
+            "--client-id",
+            xero["client_id"],
+        ],
+        env=cli_env,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = _run(
+        [
+            "connect",
+            "accessplanit",
+            "--db",
+            db,
+            "--profile",
+            "clitest",
+            "--url",
+            ap["url"],
+            "--username",
+            ap["username"],
+            "--password-stdin",
+        ],
+        stdin=ap["password"] + "\n",
+        env=cli_env,
+    )
+    assert r.returncode == 0, r.stderr
+    import keyring
+
+    [entry] = [e for e in _keyring_entries(db_file) if e.startswith("clitest/xero/")]
+    tokens = json.loads(keyring.get_password("recondesk", entry) or "{}")
+    assert tokens.get("refresh_token") and tokens.get("access_token")
+    r = _run(["sync", "--db", db, "--profile", "clitest", "--json"], env=cli_env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    run = json.loads(r.stdout)
+    assert any(s["system"] == "xero" and s["stream"] == "invoices" and s["fetched"] > 0 for s in run["streams"])
+    data = db_file.read_bytes()
+    assert tokens["refresh_token"].encode() not in data and tokens["access_token"].encode() not in data
