@@ -18,7 +18,7 @@ import platformdirs
 
 from app.connectors.accessplanit.client import AccessplanitClient, AccessplanitConfig
 from app.connectors.base import CheckStep, SecretBox
-from app.connectors.http import HttpClient, HttpConfig
+from app.connectors.http import HttpClient, HttpConfig, PacerConfig
 from app.connectors.xero import auth as xero_auth
 from app.connectors.xero.client import XeroClient, XeroConfig
 from app.credentials import CredentialStore, KeyringCredentialStore, MemoryCredentialStore
@@ -85,6 +85,12 @@ class ConnectorFactory:
             HttpConfig(), connect_timeout=self.settings.connect_timeout, read_timeout=self.settings.read_timeout
         )
 
+    def _pacing(self, system: System) -> PacerConfig:
+        s = self.settings
+        if system is System.XERO:
+            return replace(PacerConfig.xero(), rate=s.xero_calls_per_minute / 60, max_in_flight=s.xero_max_in_flight)
+        return replace(PacerConfig.accessplanit(), rate=s.accessplanit_calls_per_hour / 3600)
+
     def source(self, info: ConnectionInfo, secrets: SecretBox) -> AccessplanitClient:
         secret = secrets.load()
         return AccessplanitClient(
@@ -96,6 +102,7 @@ class ConnectorFactory:
                 page_size=self.settings.page_size,
                 overlap_seconds=self.settings.overlap_seconds,
                 http=self._http(),
+                pacing=self._pacing(System.ACCESSPLANIT),
             )
         )
 
@@ -112,6 +119,7 @@ class ConnectorFactory:
             refund_account_code=self.settings.sales_account_code,
             lock_dir=self.lock_dir,
             http=self._http(),
+            pacing=self._pacing(System.XERO),
         )
         return XeroClient(config, box=secrets)
 
@@ -227,6 +235,7 @@ def demo_workspace(
     month: str | None = None,
     faults: str = "",
     credentials: CredentialStore | None = None,
+    settings: Settings | None = None,
 ) -> tuple[Workspace, Any]:
     """The demo: both sandboxes on 127.0.0.1 with a generated month, a fresh SQLite cache in `directory`, and the
     sandbox credentials kept in memory for this session only (never in the keyring or on disk)."""
@@ -239,7 +248,10 @@ def demo_workspace(
     try:
         directory.mkdir(parents=True, exist_ok=True)
         ws = build_workspace(
-            f"sqlite:///{directory / 'demo.sqlite3'}", "demo", credentials or MemoryCredentialStore(), Settings()
+            f"sqlite:///{directory / 'demo.sqlite3'}",
+            "demo",
+            credentials or MemoryCredentialStore(),
+            settings or Settings(),
         )
         ap, xero = sandboxes.info["accessplanit"], sandboxes.info["xero"]
         ws.save_connection(

@@ -48,8 +48,11 @@ class Settings:
     """A full re-pull happens when the last one is older than this (some changes do not move Xero's timestamps)."""
     page_size: int = 1000
     xero_max_in_flight: int = 2
-    xero_calls_per_minute: int = 55
+    """Calls in flight at once per Xero organisation (Xero allows 5)."""
+    xero_calls_per_minute: int = 50
+    """Pace of calls per Xero organisation; with a burst of 5 any rolling minute stays under Xero's 60."""
     accessplanit_calls_per_hour: int = 4800
+    """Pace of calls per accessplanit endpoint (the documented limit is 5,000 an hour)."""
     oauth_loopback_port: int = 53682
     """Fixed port of the loopback listener that receives Xero's OAuth redirect (register it with Xero)."""
     connect_timeout: float = 5.0  # float ok: seconds, not money

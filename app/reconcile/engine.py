@@ -1,10 +1,10 @@
-"""The reconciliation engine: records of both systems in, one `ItemResult` per item out (docs/reconciliation.md).
+"""The reconciliation engine: records of both systems in, one `ItemResult` per item out.
 
-It decides `matched`, `differs`, `only_in_source`, `only_in_ledger` and `invalid`. It does NOT decide `resolved`:
-people's decisions live in the services, which apply them on top of these results (and drop a decision when the
-data it was made on has changed). Deleted records (tombstones) take no part.
-Must not: do I/O, read settings or the clock, or keep state between calls. Everything is grouped through dicts,
-so 100,000 invoices and 150,000 payments take seconds, not hours.
+It decides `matched`, `differs`, `only_in_source`, `only_in_ledger` and `invalid` (docs/reconciliation.md).
+It does NOT decide `resolved`: people's decisions live in the services, which apply them on top of these
+results (and drop a decision when the data it was made on has changed). Deleted records take no part.
+Everything is grouped through dicts, so 100,000 invoices and 150,000 payments take seconds, not hours.
+Must not: do I/O, read settings or the clock, or keep state between calls.
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ from app.reconcile.rules import Rules, natural_id
 
 REASON_DUPLICATE = "duplicate invoice number"
 REASON_NO_NUMBER = "missing invoice number"
-REASON_INVOICE_NOT_KNOWN = "payment on an invoice that is not known (missing, unreadable or a duplicate number)"
+REASON_INVOICE_NOT_KNOWN = "payment on an invoice that is not known (missing, unreadable or a duplicate)"
 
 
 @dataclass(frozen=True, slots=True)
 class ItemResult:
-    """One reconciliation item. `key` is the report key (product.md section 5); `fields` lists the canonical names
-    of the differing fields, in canonical order (exactly the comparisons that are not equal)."""
+    """One reconciliation item. `key` is the report key (product.md section 5); `fields` lists the canonical
+    names of the differing fields, in canonical order (exactly the comparisons that are not equal)."""
 
     kind: Kind
     key: str
@@ -93,9 +93,8 @@ def reconcile(
     """Reconcile everything. Order of the result: invoices by key, then payments by (invoice key, direction),
     then invalid items (those made here for duplicate or missing numbers first, then the given ones).
 
-    `ledger_refunds_by_invoice` (keys are invoice numbers, normalized here) overrides R of section 4; when None
-    it is computed from `ledger_payments`.
-    """
+    `ledger_refunds_by_invoice` (keys are invoice numbers, normalized here) overrides R of section 4; when
+    None it is computed from `ledger_payments`."""
     ledger_payments = list(ledger_payments)
     if ledger_refunds_by_invoice is None:
         refunds = ledger_refunds(ledger_payments)
@@ -135,11 +134,26 @@ def reconcile(
         else:
             fields = ()
             status = ItemStatus.ONLY_IN_SOURCE if s is not None else ItemStatus.ONLY_IN_LEDGER
-        items.append(ItemResult(Kind.INVOICE, pair.key, status, fields, s, g, pair.key, period, None, None, r, rules))
+        items.append(
+            ItemResult(
+                kind=Kind.INVOICE,
+                key=pair.key,
+                status=status,
+                fields=fields,
+                source=s,
+                ledger=g,
+                invoice_key=pair.key,
+                period=period,
+                invalid=None,
+                ledger_refunds=r,
+                rules=rules,
+            )
+        )
 
-    # accessplanit transactions always hang on one of its invoices. Without a number, or on an invoice that takes
-    # no part (not read, unreadable, or set aside as a duplicate), a payment is "on an invoice id that is not
-    # known" (section 5): pairing it under that number would compare it with another invoice's payments.
+    # accessplanit transactions always hang on one of its invoices. Without a number, or on an invoice that
+    # takes no part (not read, unreadable, or set aside as a duplicate), a payment is "on an invoice id that
+    # is not known" (section 5): pairing it under that number would compare it with another invoice's
+    # payments.
     source_ok: list[Payment] = []
     for p in source_payments:
         if p.deleted:
@@ -163,7 +177,19 @@ def reconcile(
             fields = ()
             status = ItemStatus.ONLY_IN_SOURCE if sp is not None else ItemStatus.ONLY_IN_LEDGER
         items.append(
-            ItemResult(Kind.PAYMENT, key, status, fields, sp, lp, pp.invoice_key, period, None, pp.tier, zero, rules)
+            ItemResult(
+                kind=Kind.PAYMENT,
+                key=key,
+                status=status,
+                fields=fields,
+                source=sp,
+                ledger=lp,
+                invoice_key=pp.invoice_key,
+                period=period,
+                invalid=None,
+                tier=pp.tier,
+                rules=rules,
+            )
         )
 
     # Deterministic whatever the input order: by kind, system and natural id.

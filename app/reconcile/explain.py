@@ -1,4 +1,6 @@
-"""Sentences for people about a comparison or an item ("PO number: accessplanit has 'PO-1', Xero has 'PO-2'.").
+"""Sentences for people about a comparison or an item.
+
+"PO number: accessplanit has 'PO-1', Xero has 'PO-2'."
 
 Used by the diff panel's tooltips, the report's notes and the command line. Must not: decide anything (the
 status and the fields come from `engine`/`diff`), do I/O, or say anything the comparison does not show.
@@ -22,9 +24,12 @@ def explain_comparison(c: FieldComparison) -> str:
     """One field: what each side has, and whether that counts as the same."""
     if c.equal:
         if c.source_value == c.ledger_value:
-            return f"{c.label}: both have '{c.source_value}'." if c.source_value else f"{c.label}: neither has one."
+            if not c.source_value:
+                return f"{c.label}: neither has one."
+            return f"{c.label}: both have '{c.source_value}'."
         # Equal by the rules although written differently (case, spacing, one-cent tolerance, line order).
-        return f"{c.label}: {_has(SOURCE, c.source_value)}, {_has(LEDGER, c.ledger_value)}; the same by the rules."
+        sides = f"{_has(SOURCE, c.source_value)}, {_has(LEDGER, c.ledger_value)}"
+        return f"{c.label}: {sides}; the same by the rules."
     return f"{c.label}: {_has(SOURCE, c.source_value)}, {_has(LEDGER, c.ledger_value)}."
 
 
@@ -40,7 +45,8 @@ def explain_item(item: ItemResult) -> list[str]:
     if item.status is ItemStatus.INVALID and item.invalid is not None:
         rec = item.invalid
         number = f" (invoice {rec.number})" if rec.number else ""
-        return [f"{rec.system.label} {rec.kind.value} {rec.id}{number} could not be reconciled: {rec.reason}."]
+        record = f"{rec.system.label} {rec.kind.value} {rec.id}{number}"
+        return [f"{record} could not be reconciled: {rec.reason}."]
     if item.status is ItemStatus.ONLY_IN_SOURCE:
         return [f"{what} is in {SOURCE} but not in {LEDGER}."]
     if item.status is ItemStatus.ONLY_IN_LEDGER:

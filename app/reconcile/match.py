@@ -1,7 +1,7 @@
 """Matching: which accessplanit record goes with which Xero record (docs/reconciliation.md sections 2 and 3).
 
-Invoices pair by normalized number; payments pair within (invoice key, direction) groups in four tiers. Everything
-is grouped through dicts first, so the cost grows with the number of records, not its square.
+Invoices pair by normalized number; payments pair within (invoice key, direction) groups in four tiers.
+Everything is grouped through dicts first, so the cost grows with the number of records, not its square.
 Must not: compare fields (see `diff`), decide statuses (see `engine`) or do I/O.
 """
 
@@ -32,7 +32,7 @@ class InvoicePair:
 
 @dataclass(frozen=True, slots=True)
 class PaymentPair:
-    """A matched pair or a one-sided payment. `tier` is the tier (1-4) that paired them, None when one-sided."""
+    """A matched pair or a one-sided payment. `tier`: the tier (1-4) that paired them, None when one-sided."""
 
     invoice_key: str
     direction: Direction
@@ -89,13 +89,12 @@ _TIERS: tuple[tuple[int, _Bucket, bool], ...] = (
 
 
 def match_payments(source: Iterable[Payment], ledger: Iterable[Payment], rules: Rules) -> list[PaymentPair]:
-    """Pair payments within (invoice key, direction) groups by the doc's four tiers; deleted ones are left out.
+    """Pair payments within (invoice key, direction) groups by the doc's four tiers (deleted ones: none).
 
     Within a tier, source payments are visited in (date, amount, natural id) order and each takes the first
-    unpaired ledger payment in the same order that fits. Payments with no invoice key (a Xero refund whose credit
-    note names no invoice) are never paired: they belong to invoice `?`. Output: groups sorted by (key,
-    direction); in a group, pairs in source order, then leftover source, then leftover ledger payments.
-    """
+    unpaired ledger payment in the same order that fits. Payments with no invoice key (a Xero refund whose
+    credit note names no invoice) are never paired: they belong to invoice `?`. Output: groups sorted by (key,
+    direction); in a group, pairs in source order, then leftover source, then leftover ledger payments."""
     groups: dict[tuple[str, Direction], tuple[list[Payment], list[Payment]]] = {}
     keys: dict[str | None, str] = {}  # invoice numbers repeat across payments: normalize each once
     for side, payments in ((0, source), (1, ledger)):
@@ -113,9 +112,19 @@ def match_payments(source: Iterable[Payment], ledger: Iterable[Payment], rules: 
     out: list[PaymentPair] = []
     for key, direction in sorted(groups):
         src, led = groups[(key, direction)]
-        src.sort(key=_order)
-        led.sort(key=_order)
-        if key and src and led:
+        if len(src) > 1:  # most groups hold one payment a side: no sort keys to build
+            src.sort(key=_order)
+        if len(led) > 1:
+            led.sort(key=_order)
+        if key and len(src) == 1 and len(led) == 1:
+            # One against one: the first tier that fits decides, if any does.
+            s, g = src[0], led[0]
+            tier = next((t for t in (1, 2, 3, 4) if _fits(t, s, g, rules.money_tolerance)), None)
+            if tier is not None:
+                out.append(PaymentPair(key, direction, s, g, tier))
+            else:
+                out += (PaymentPair(key, direction, s, None), PaymentPair(key, direction, None, g))
+        elif key and src and led:
             out.extend(_pair_group(key, direction, src, led, rules.money_tolerance))
         else:
             out.extend(PaymentPair(key, direction, p, None) for p in src)

@@ -1,9 +1,10 @@
-"""The one declarative table of reconciliation rules (docs/reconciliation.md): compared fields in canonical order,
-how each kind of field is normalized and compared, what may be pushed where, the state mappings, the tolerance and
-the payment-method-to-account mapping.
+"""The one declarative table of reconciliation rules (docs/reconciliation.md): compared fields in canonical
+order, how each kind of field is normalized and compared, what may be pushed where, the state mappings, the
+tolerance and the payment-method-to-account mapping.
 
-Every executor (this package's Python engine, the planned SQL executor, the sandbox generator by its own reading of
-the doc) must give the same answers as this table. Must not: do I/O, know about storage, connectors or the GUI.
+Every executor (this package's Python engine, the planned SQL executor, the sandbox generator by its own
+reading of the doc) must give the same answers as this table.
+Must not: do I/O, know about storage, connectors or the GUI.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ DEFAULT_TOLERANCE = Decimal("0.01")
 DEFAULT_METHOD_ACCOUNTS: Mapping[str, str] = MappingProxyType(
     {"BACS": "090", "Card": "091", "Cheque": "092", "Cash": "093", "Stripe": "094", "PayPal": "095"}
 )
-"""accessplanit `TransactionMethodLabel` -> Xero bank account code (the doc's defaults; the setting overrides)."""
+"""accessplanit `TransactionMethodLabel` -> Xero bank account code: the doc's defaults (a setting)."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Rules:
     """The tunable part of the rules. The services build it from `app.settings.Settings`."""
 
     money_tolerance: Decimal = DEFAULT_TOLERANCE
-    """Largest absolute difference (in the record's currency) between two amounts that still counts as equal."""
+    """Largest absolute difference (record's currency) between two amounts that still count as equal."""
     method_accounts: Mapping[str, str] = field(default_factory=lambda: DEFAULT_METHOD_ACCOUNTS)
 
     def account_for(self, method_label: str) -> str | None:
@@ -52,8 +53,8 @@ R = TypeVar("R", Invoice, Payment)
 
 @dataclass(frozen=True, slots=True)
 class FieldRule(Generic[R]):
-    """One compared field: canonical name (product.md section 2), label for people, comparison kind, how to read
-    it from a record, and which systems it may be pushed to (from the other side)."""
+    """One compared field: canonical name (product.md section 2), label for people, comparison kind, how to
+    read it from a record, and which systems it may be pushed to (from the other side)."""
 
     name: str
     label: str
@@ -110,9 +111,9 @@ LEDGER_FIXED_STATES: Mapping[str, InvoiceState] = MappingProxyType(
 """Xero `Invoice.Status` values whose state does not depend on the amounts."""
 
 LEDGER_DERIVED_STATUSES: frozenset[str] = frozenset({"AUTHORISED", "PAID"})
-"""Xero statuses whose state is derived from the canonical amounts (`derive_state`). `DELETED` is a tombstone."""
+"""Xero statuses whose state comes from the canonical amounts (`derive_state`). `DELETED` is a tombstone."""
 
-DERIVED_STATES: frozenset[InvoiceState] = frozenset({InvoiceState.OPEN, InvoiceState.PART_PAID, InvoiceState.PAID})
+DERIVED_STATES = frozenset({InvoiceState.OPEN, InvoiceState.PART_PAID, InvoiceState.PAID})
 """The states `derive_state` can give; a Xero invoice in one of these was AUTHORISED or PAID in Xero."""
 
 
@@ -121,7 +122,12 @@ def map_source_state(status: str) -> InvoiceState | None:
     return SOURCE_STATES.get(status.strip())
 
 
-def derive_state(paid: Decimal, due: Decimal, total: Decimal, tolerance: Decimal = DEFAULT_TOLERANCE) -> InvoiceState:
+def derive_state(
+    paid: Decimal,
+    due: Decimal,
+    total: Decimal,
+    tolerance: Decimal = DEFAULT_TOLERANCE,
+) -> InvoiceState:
     """State of an AUTHORISED/PAID Xero invoice from its canonical amounts (after the refund adjustment)."""
     if abs(due) <= tolerance and total > 0:
         return InvoiceState.PAID
@@ -144,7 +150,7 @@ def map_ledger_state(
     return None
 
 
-# --- normalizers (one per comparison kind; matching uses the same ones) --------------------------------------
+# --- normalizers (one per comparison kind; matching uses the same ones) ---------------------------------
 
 _SPACE = re.compile(r"\s+")
 

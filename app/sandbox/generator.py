@@ -243,6 +243,21 @@ class _Guids:
         return str(uuid.uuid5(self._namespace, name))
 
 
+@dataclass(slots=True)
+class _PayPlan:
+    """One payment as each side should record it. By default the same in both systems."""
+
+    amount: Decimal
+    day: int
+    reference: str
+    method: str  # accessplanit TransactionMethodLabel
+    in_source: bool = True
+    in_ledger: bool = True
+    ledger_reference: str = ""
+    ledger_code: str = ""  # Xero bank account code
+    copies: int = 1  # how many times accessplanit logged it
+
+
 class _Plan:
     """What one invoice slot should look like on each side, before any wire record is written."""
 
@@ -291,9 +306,7 @@ class _Plan:
         self.ledger_line_bump: Decimal | None = None
         self.currency = BASE_CURRENCY
         self.rate: Decimal | None = None
-        # payments: [amount, day, reference, method label, in source, in ledger, ledger reference, ledger code,
-        #            copies in source]
-        self.payments: list[list[Any]] = []
+        self.payments: list[_PayPlan] = []
         self.refund: tuple[Decimal, Decimal, int, str] | None = None  # (net, gross, day, reference)
         self.number = ""
         self.source_number = ""
@@ -431,16 +444,16 @@ class _Month:
         net = sum((price * qty for _, price, qty in p.lines), _ZERO)
         return net + _q(net * VAT_RATE)
 
-    def pay(self, p: _Plan, amount: Decimal, earliest: int | None = None, **kw: Any) -> list[Any]:
+    def pay(self, p: _Plan, amount: Decimal, earliest: int | None = None, **kw: Any) -> _PayPlan:
         """Add a payment to the plan, in both systems unless told otherwise."""
         rng = self.rng
         label = _METHODS[bisect(_METHOD_CUM, rng.random() * _METHOD_CUM[-1])]
         first = earliest or p.issue_day
         day = first + int(rng.random() * (self.days - first + 1))
         ref = _payment_reference(label, p.slot, len(p.payments), rng)
-        pay = [amount, day, ref, label, True, True, ref, METHOD_ACCOUNTS[label], 1]
-        for key, value in kw.items():
-            pay[_PAY_FIELDS[key]] = value
+        pay = _PayPlan(amount, day, ref, label, ledger_reference=ref, ledger_code=METHOD_ACCOUNTS[label])
+        for name, value in kw.items():
+            setattr(pay, name, value)
         p.payments.append(pay)
         return pay
 
@@ -455,7 +468,7 @@ class _Month:
 
     def _plan_matched_two_payments(self, p: _Plan, total: Decimal) -> None:
         first = _part(total, self.rng)
-        day = self.pay(p, first)[1]
+        day = self.pay(p, first).day
         self.pay(p, total - first, earliest=day)
 
     def _plan_matched_contact_spelling(self, p: _Plan, total: Decimal) -> None:
@@ -525,7 +538,7 @@ class _Month:
         if gross >= total:  # a refund smaller than the invoice keeps the example a part refund
             net = Decimal("10.00")
             gross = Decimal("12.00")
-        p.refund = (net, gross, self.rng.randint(pay[1], self.days), f"RF-{p.slot:06d}")
+        p.refund = (net, gross, self.rng.randint(pay.day, self.days), f"RF-{p.slot:06d}")
 
     def _plan_void_both(self, p: _Plan, total: Decimal) -> None:
         p.source_void = p.ledger_void = True
@@ -547,7 +560,7 @@ class _Month:
 
     def _plan_payment_method_differs(self, p: _Plan, total: Decimal) -> None:
         pay = self.pay(p, total)
-        pay[_PAY_FIELDS["ledger_code"]] = "090" if pay[3] != "BACS" else "091"
+        pay.ledger_code = "090" if pay.method != "BACS" else "091"
 
     def _plan_invalid_source_payment(self, p: _Plan, total: Decimal) -> None:
         p.bad_source_payment = True
@@ -565,10 +578,19 @@ class _Month:
             self.emit_ledger(p)
 
     def updated(self, p: _Plan, later: bool) -> tuple[int, int]:
-        """(day, seconds into the day) of the last change on one side: the side edited last is a day later."""
-        last_pay = max((pay[1] for pay in p.payments), default=p.issue_day)
-        day = min(self.days, max(last_pay, p.issue_day + 1) + (1 if later else 0))
-        return day, 8 * 3600 + (p.slot * 37) % 36000
+        """(day, seconds into the day) of the last change on one side. The side edited last (`later`) is later,
+        so an incremental sync and a person can both tell which side changed."""
+        last = max((pay.day for pay in p.payments), default=p.issue_day)
+        if p.refund is not None:
+            last = max(last, p.refund[2])
+        day = min(self.days, max(last, p.issue_day + 1))
+        seconds = 8 * 3600 + (p.slot * 37) % 36000  # 08:00 to 17:59
+        if later:
+            if day < self.days:
+                day += 1
+            else:
+                seconds += 4 * 3600  # the month's last day: later the same evening
+        return day, seconds
 
     def emit_source(self, p: _Plan) -> None:
         ap = self.ap
@@ -587,17 +609,19 @@ class _Month:
         gross = net_total + tax_total
         paid = _ZERO
         transactions = ap["Transaction"]
-        for amount, day, ref, label, in_source, _l, _lr, _lc, copies in p.payments:
-            if not in_source:
+        for pay in p.payments:
+            if not pay.in_source:
                 continue
-            for _ in range(copies):
+            for _ in range(pay.copies):
                 self.transaction_id += 1
-                transactions.append(self.transaction(inv_id, "Payment", amount, day, ref, label, p))
-                paid += amount
+                transactions.append(
+                    self.transaction(inv_id, "Payment", pay.amount, pay.day, pay.reference, pay.method, p)
+                )
+                paid += pay.amount
         if p.refund is not None:
             _net, refund_gross, day, ref = p.refund
             self.transaction_id += 1
-            label = p.payments[0][3]
+            label = p.payments[0].method
             transactions.append(self.transaction(inv_id, "Refund", refund_gross, day, ref, label, p))
             paid -= refund_gross
         if p.bad_source_payment:
@@ -682,11 +706,12 @@ class _Month:
         summaries = []
         paid = _ZERO
         last_day = 0
-        for i, (amount, day, _ref, _label, _s, in_ledger, led_ref, led_code, _c) in enumerate(p.payments):
-            if not in_ledger:
+        for i, pay in enumerate(p.payments):
+            if not pay.in_ledger:
                 continue
+            amount, day, led_ref = pay.amount, pay.day, pay.ledger_reference
             pid = self.guid(f"payment:{slot}:{i}")
-            self.xp.append(self.payment(pid, "ACCRECPAYMENT", amount, day, led_ref, led_code, inv_ref, p))
+            self.xp.append(self.payment(pid, "ACCRECPAYMENT", amount, day, led_ref, pay.ledger_code, inv_ref, p))
             summaries.append(
                 {
                     "PaymentID": pid,
@@ -770,7 +795,7 @@ class _Month:
         cn_id = self.guid(f"creditnote:{p.slot}")
         cn_number = f"CN-{self.credit_note_no:04d}"
         pid = self.guid(f"refund:{p.slot}")
-        code = METHOD_ACCOUNTS[p.payments[0][3]]
+        code = METHOD_ACCOUNTS[p.payments[0].method]
         target = {"Type": "ACCRECCREDIT", "InvoiceID": cn_id, "InvoiceNumber": cn_number, "CurrencyCode": p.currency}
         refund = self.payment(pid, "ARCREDITPAYMENT", gross, day, ref, code, target, p)
         refund["CreditNote"] = {"CreditNoteID": cn_id, "CreditNoteNumber": cn_number}
@@ -905,9 +930,6 @@ class _Month:
             "Accounts": self.envelope("Accounts", list(self.accounts.values()), paged=False),
             "Organisation": self.envelope("Organisations", [organisation], paged=False),
         }
-
-
-_PAY_FIELDS = {"in_source": 4, "in_ledger": 5, "ledger_reference": 6, "ledger_code": 7, "copies": 8}
 
 
 def _pick(seq: tuple[Any, ...], rnd: Callable[[], float]) -> Any:
@@ -1225,15 +1247,20 @@ def _expected_items(
     # ---- accessplanit invoice lines: net = Amount - Tax (Amount is gross) ----
     lines_by_invoice: dict[str, list[Line]] = {}
     item_errors: dict[str, str] = {}
+    dec = Decimal
     for item in accessplanit.get("InvoiceItem", ()):
-        inv_id = str(item.get("InvoiceID"))
-        try:
-            amount = money(item.get("Amount"), "InvoiceItem.Amount")
-            tax = money(item.get("Tax"), "InvoiceItem.Tax")
-        except _Unreadable as exc:
-            item_errors.setdefault(inv_id, str(exc))
-            continue
-        line = (_text(item.get("DynamicLabel")), amount - tax, tax)
+        g = item.get
+        inv_id = str(g("InvoiceID"))
+        amount, tax, label = g("Amount"), g("Tax"), g("DynamicLabel")
+        # the common case inline (exact finite Decimals, a text label); `money` decides everything else
+        if not (type(amount) is dec and type(tax) is dec and amount.is_finite() and tax.is_finite()):
+            try:
+                amount = money(amount, "InvoiceItem.Amount")
+                tax = money(tax, "InvoiceItem.Tax")
+            except _Unreadable as exc:
+                item_errors.setdefault(inv_id, str(exc))
+                continue
+        line = (label if type(label) is str else "", amount - tax, tax)
         found = lines_by_invoice.get(inv_id)
         if found is None:
             lines_by_invoice[inv_id] = [line]
@@ -1331,9 +1358,12 @@ def _expected_items(
             lines: list[Line] = []
             inclusive = g("LineAmountTypes") == "Inclusive"
             for li in g("LineItems") or ():
-                amount = money(li.get("LineAmount"), "LineAmount")
-                tax = money(li.get("TaxAmount", 0), "TaxAmount")
-                lines.append((_text(li.get("Description")), amount - tax if inclusive else amount, tax))
+                lg = li.get
+                amount, tax, label = lg("LineAmount"), lg("TaxAmount", 0), lg("Description")
+                if not (type(amount) is dec and type(tax) is dec and amount.is_finite() and tax.is_finite()):
+                    amount = money(amount, "LineAmount")
+                    tax = money(tax, "TaxAmount")
+                lines.append((label if type(label) is str else "", amount - tax if inclusive else amount, tax))
             refunds = refunds_by_key.get(key, _ZERO)
             total = money(g("Total"), "Total")
             paid = money(g("AmountPaid", 0), "AmountPaid") + money(g("AmountCredited", 0), "AmountCredited") - refunds
@@ -1641,3 +1671,58 @@ def read_fixtures(directory: str | Path) -> tuple[dict[str, list[dict[str, Any]]
         list_key = "Organisations" if name == "Organisation" else name
         xero[name] = json.loads(path.read_text("utf-8"), parse_float=Decimal) if path.exists() else {list_key: []}
     return ap, xero
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m app.sandbox.generator [--seed N] [--invoices N] [--month YYYY-MM] [--fixtures DIR]
+    [--expected FILE] [--check DIR]`: write a month as fixtures (for `recondesk sandbox --fixtures DIR`) and its
+    expected items, and print one JSON line of figures (counts per status, seconds, peak memory).
+    `--check DIR` instead computes the expected items of an existing fixtures directory (to `--expected`)."""
+    import argparse
+    import resource
+    import sys
+    import time
+
+    parser = argparse.ArgumentParser(prog="python -m app.sandbox.generator", description=main.__doc__)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--invoices", type=int, default=200)
+    parser.add_argument("--month", default="2026-10")
+    parser.add_argument("--fixtures", type=Path, help="write the fixture files here")
+    parser.add_argument("--expected", type=Path, help="write the expected items here")
+    parser.add_argument("--check", type=Path, help="read this fixtures directory instead of generating")
+    args = parser.parse_args(argv)
+
+    figures: dict[str, Any] = {}
+    started = time.perf_counter()
+    if args.check is not None:
+        ap, xero = read_fixtures(args.check)
+        ds = Dataset(ap, xero, expected_items(ap, xero), month=args.month, seed=args.seed)
+        figures["read_and_reconcile_s"] = round(time.perf_counter() - started, 2)
+    else:
+        ds = generate(seed=args.seed, invoices=args.invoices, month=args.month)
+        figures["generate_s"] = round(time.perf_counter() - started, 2)
+    if args.fixtures is not None and args.check is None:
+        started = time.perf_counter()
+        write_fixtures(ds, args.fixtures)
+        figures["write_fixtures_s"] = round(time.perf_counter() - started, 2)
+    if args.expected is not None:
+        write_expected(ds, args.expected)
+    counts: dict[str, int] = {}
+    for item in ds.expected:
+        name = f"{item['kind']}:{item['status']}"
+        counts[name] = counts.get(name, 0) + 1
+    if args.check is None:
+        figures["invoices"] = len(ds.scenarios)
+    else:
+        figures["accessplanit_invoices"] = len(ds.accessplanit["Invoice"])
+    figures.update(
+        items=len(ds.expected),
+        statuses=dict(sorted(counts.items())),
+        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    )
+    sys.stdout.write(json.dumps(figures) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 from app import __version__
 from app.services.api import Recondesk
 from app.ui import style
+from app.ui.dialogs.connections_dialog import XeroSignIn
 from app.ui.main_window import MainWindow
 
 
@@ -31,10 +32,13 @@ def ensure_application(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def run_gui(workspace: Recondesk, *, title_suffix: str = "") -> int:
-    """Show the main window over `workspace` and run until it is closed. Returns the exit code."""
+def run_gui(workspace: Recondesk, *, title_suffix: str = "", xero_sign_in: XeroSignIn | None = None) -> int:
+    """Show the main window over `workspace` and run until it is closed. Returns the exit code.
+
+    `xero_sign_in` enables "Sign in with Xero…" in Edit → Connections (the composition root passes e.g.
+    `functools.partial(composition.connect_xero_oauth, ws)`); without it the button says it is not available."""
     app = ensure_application()
-    window = MainWindow(workspace, title_suffix=title_suffix)
+    window = MainWindow(workspace, title_suffix=title_suffix, xero_sign_in=xero_sign_in)
     window.show()
     window.start()
     code = app.exec()

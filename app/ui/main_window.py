@@ -35,7 +35,7 @@ from app.domain.progress import ProgressEvent
 from app.domain.status import ItemStatus
 from app.services.api import ActionResult, ItemRow, Recondesk, Summary, SyncResult
 from app.ui import style
-from app.ui.dialogs.connections_dialog import ConnectionsDialog
+from app.ui.dialogs.connections_dialog import ConnectionsDialog, XeroSignIn
 from app.ui.tasks import TaskContext, TaskHandle, TaskRunner
 from app.ui.views.audit_log_view import AuditLogView
 from app.ui.views.item_detail_view import ItemDetailView
@@ -89,9 +89,11 @@ class MainWindow(QMainWindow):
         title_suffix: str = "",
         settings: QSettings | None = None,
         runner: TaskRunner | None = None,
+        xero_sign_in: XeroSignIn | None = None,
     ) -> None:
         super().__init__()
         self._ws = workspace
+        self._xero_sign_in = xero_sign_in
         self.runner = runner or TaskRunner(self)
         self._settings = settings or QSettings()
         self._sync_handle: TaskHandle | None = None
@@ -466,7 +468,7 @@ class MainWindow(QMainWindow):
 
     def open_connections(self) -> ConnectionsDialog:
         """Open Edit → Connections… (non-blocking, so tests and the sync keep running)."""
-        dialog = ConnectionsDialog(self._ws, self.runner, self)
+        dialog = ConnectionsDialog(self._ws, self.runner, self, xero_sign_in=self._xero_sign_in)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog

@@ -1,4 +1,5 @@
-"""Builders of domain records for the reconcile tests: a sensible default for every field, overridden by keyword.
+"""Builders of domain records for the reconcile tests: a sensible default for every field, overridden by
+keyword.
 
 Must not: compute anything the engine computes (these are inputs, never expected answers).
 """

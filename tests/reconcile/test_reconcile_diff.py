@@ -1,5 +1,5 @@
-"""Field comparison (docs/reconciliation.md sections 2-4): every field, tolerance edges, currency decimals, lines,
-the refund adjustment, display values."""
+"""Field comparison (docs/reconciliation.md sections 2-4): every field, tolerance edges, currency decimals,
+lines, the refund adjustment, display values."""
 
 from __future__ import annotations
 
@@ -209,6 +209,7 @@ PAYMENT_CASES: list[tuple[str, dict[str, Any], dict[str, Any], tuple[str, ...]]]
     ("method Stripe is 094", {"method": "Stripe"}, {"method": "094"}, ()),
     ("method unmapped label", {"method": "Voucher"}, {"method": "090"}, ("method",)),
     ("method unmapped vs empty code", {"method": "Voucher"}, {"method": ""}, ("method",)),
+    ("method label spelled like the code", {"method": "090"}, {"method": "090"}, ("method",)),
     (
         "all four",
         {"method": "Cash", "reference": "A", "amount": D("1")},

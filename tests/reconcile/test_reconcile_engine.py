@@ -126,8 +126,8 @@ def test_missing_numbers_are_invalid() -> None:
 
 
 def test_payments_on_invoices_that_take_no_part_are_invalid() -> None:
-    # accessplanit payments hang on an accessplanit invoice; when that invoice is not there, unreadable, or set
-    # aside as a duplicate, the payment is "on an invoice id that is not known".
+    # accessplanit payments hang on an accessplanit invoice; when that invoice is not there, unreadable, or
+    # set aside as a duplicate, the payment is "on an invoice id that is not known".
     items = run(
         si=[ap_inv("INV-1", "1"), ap_inv("INV-1", "2")],
         li=[xe_inv("INV-1"), xe_inv("INV-2")],
@@ -236,8 +236,9 @@ def test_result_order_is_invoices_then_payments_then_invalid() -> None:
 
 
 def test_scales_by_grouping() -> None:
-    # 10,000 invoices and 15,000 payments. A quadratic step would take minutes here; grouping takes well under a
-    # second (the full 100k/150k run is in docs/reconcile-engine.md). The bound is loose for a busy 2-core box.
+    # 10,000 invoices and 15,000 payments. A quadratic step would take minutes here; grouping takes well under
+    # a second (the full 100k/150k run is in docs/reconcile-engine.md). The bound is loose for a busy 2-core
+    # box.
     n = 10_000
     si = [ap_inv(f"INV-{i}", str(i)) for i in range(n)]
     li = [xe_inv(f"INV-{i}", f"x{i}", po_number="PO-2" if i % 7 == 0 else "PO-1") for i in range(n)]

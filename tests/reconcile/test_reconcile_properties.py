@@ -1,12 +1,12 @@
-"""Properties of the rule executors, checked on generated records drawn from small pools (so that equal numbers,
-amounts, dates and references, i.e. the interesting cases, come up often)."""
+"""Properties of the rule executors, checked on generated records drawn from small pools (so that equal
+numbers, amounts, dates and references, i.e. the interesting cases, come up often)."""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import replace
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import TypeVar
@@ -316,8 +316,9 @@ def one_invoice_per_key(system: System, prefix: str) -> st.SearchStrategy[list[I
 )
 def test_swapping_sides_swaps_only_in_source_and_only_in_ledger(si, li, sp, lp) -> None:  # type: ignore[no-untyped-def]
     # The rules are symmetric except where the doc says otherwise, so those are held fixed: refunds off (they
-    # adjust the ledger side only), whole amounts (tolerance then acts as equality), and every payment's invoice
-    # present on both sides (an accessplanit payment on an invoice accessplanit does not have is invalid).
+    # adjust the ledger side only), whole amounts (tolerance then acts as equality), and every payment's
+    # invoice present on both sides (an accessplanit payment on an invoice accessplanit does not have is
+    # invalid).
     straight = _by_records(run(si, li, sp, lp, [], refunds={}))
     swapped = _by_records(run(li, si, lp, sp, [], refunds={}))
     assert {k: (_SWAP.get(status, status), fields) for k, (status, fields) in straight.items()} == swapped

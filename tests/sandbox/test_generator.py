@@ -701,3 +701,29 @@ def ms_to_instant(value: str) -> str:
     match = MSDATE.match(value)
     assert match, value
     return (datetime(1970, 1, 1) + timedelta(milliseconds=int(match.group(1)))).isoformat()
+
+
+def test_command_line_writes_fixtures_and_checks_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        gen.main(
+            [
+                "--seed",
+                "5",
+                "--invoices",
+                "60",
+                "--fixtures",
+                str(tmp_path / "f"),
+                "--expected",
+                str(tmp_path / "e.json"),
+            ]
+        )
+        == 0
+    )
+    made = json.loads(capsys.readouterr().out)
+    assert made["invoices"] == 60 and sum(made["statuses"].values()) == made["items"]
+    assert gen.main(["--check", str(tmp_path / "f"), "--expected", str(tmp_path / "again.json")]) == 0
+    checked = json.loads(capsys.readouterr().out)
+    assert checked["statuses"] == made["statuses"]
+    first = json.loads((tmp_path / "e.json").read_text("utf-8"))["items"]
+    assert json.loads((tmp_path / "again.json").read_text("utf-8"))["items"] == first
+    assert first == generate(seed=5, invoices=60).expected

@@ -21,9 +21,19 @@ DEMO_INVOICES = 60
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[tuple[Any, Any]]:
     """(workspace, sandboxes): the real services over real HTTP and a real SQLite file, as `recondesk --demo`."""
-    from app.composition import demo_workspace
+    from dataclasses import replace
 
-    ws, sandboxes = demo_workspace(tmp_path / "demo", invoices=DEMO_INVOICES)
+    from app.composition import demo_workspace
+    from app.settings import Settings
+
+    # The sandboxes' rate limits are lifted for speed, and our own pacing with them; both are tested elsewhere.
+    fast = replace(Settings(), xero_calls_per_minute=100_000, accessplanit_calls_per_hour=10_000_000)
+    ws, sandboxes = demo_workspace(
+        tmp_path / "demo",
+        invoices=DEMO_INVOICES,
+        settings=fast,
+        faults="xero:limit_minute=100000,xero:limit_day=1000000",
+    )
     try:
         yield ws, sandboxes
     finally:

@@ -131,3 +131,30 @@ def test_the_note_dialog_needs_a_note(qtbot):
     qtbot.keyClicks(dialog.edit, "Client paid by cheque")
     assert dialog.ok_button.isEnabled()
     assert dialog.note() == "Client paid by cheque"
+
+
+def test_sign_in_with_xero_runs_the_oauth_flow_the_composition_root_offers(qtbot, demo):
+    import functools
+
+    from app.composition import connect_xero_oauth
+
+    ws, sandboxes = demo
+    x = sandboxes.info["xero"]
+    runner = TaskRunner()
+    # Against the sandbox's loopback identity server the flow runs without a browser.
+    dialog = ConnectionsDialog(ws, runner, xero_sign_in=functools.partial(connect_xero_oauth, ws))
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: runner.pending() == 0, timeout=TIMEOUT_MS)
+    assert dialog.sign_in_button.isEnabled()
+    dialog.xero_url.setText(x["url"])
+    dialog.xero_identity_url.setText(x["identity_url"])
+    dialog.xero_client_id.setText(x["client_id"])
+    with qtbot.waitSignal(dialog.sig_connection_tested, timeout=TIMEOUT_MS) as blocker:
+        qtbot.mouseClick(dialog.sign_in_button, Qt.MouseButton.LeftButton)
+    result = blocker.args[1]
+    assert result.ok, result
+    info = next(c for c in ws.connections() if c.system == System.XERO)
+    assert info.auth == "oauth" and info.has_secret and info.tenant_name
+    qtbot.waitUntil(lambda: dialog.xero_tenant.text() == info.tenant_name, timeout=TIMEOUT_MS)
+    assert dialog.status_text(System.XERO).startswith("✓ Connected to")
+    assert _test(qtbot, dialog, System.XERO).ok

@@ -337,3 +337,29 @@ def test_pushing_a_payment_follows_it_to_its_matched_item(qtbot, window):
     assert now.kind == Kind.PAYMENT and now.invoice == target.invoice
     assert now.accessplanit_id == target.accessplanit_id and now.xero_id
     assert window.list_view.selected_item_id() == now.item_id
+
+
+def test_the_row_cache_stays_bounded_and_evicted_rows_are_read_again(qtbot, window, monkeypatch):
+    import app.ui.models.item_table_model as item_model
+
+    sync(qtbot, window)
+    model = window.list_view.model
+    table = window.list_view.table
+    monkeypatch.setattr(item_model, "CACHE_LIMIT", 60)  # more than a screenful, fewer than the month's items
+    monkeypatch.setattr(item_model, "BATCH", 10)
+    model.refresh()
+    settle(qtbot, window)
+    assert model.rowCount() > 90
+    for r in range(0, model.rowCount(), 10):  # scroll through everything as a user would
+        table.scrollTo(model.index(r, 0))
+        qtbot.waitUntil(lambda r=r: model.item_row(model.item_id_at(r)) is not None, timeout=TIMEOUT_MS)
+    last = model.rowCount() - 1
+    table.scrollTo(model.index(last, 0))
+    qtbot.waitUntil(lambda: model.item_row(model.item_id_at(last)) is not None, timeout=TIMEOUT_MS)
+    settle(qtbot, window)
+    assert len(model._rows) <= 60 + 10
+    first = model.item_id_at(0)
+    assert model.item_row(first) is None  # dropped: far from where the user is looking
+    assert model.data(model.index(0, COLUMN_INDEX["invoice"])) == LOADING
+    table.scrollTo(model.index(0, 0))
+    qtbot.waitUntil(lambda: model.item_row(first) is not None, timeout=TIMEOUT_MS)

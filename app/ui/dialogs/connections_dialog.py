@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -42,6 +43,19 @@ SIGN_IN_UNAVAILABLE = (
     "connection (client id and secret) here, or `recondesk connect xero --client-id ID` from "
     "a terminal."
 )
+
+SIGN_IN_HELP = (
+    "Sign in with Xero opens your browser (OAuth 2.0 with PKCE; only the API URL, identity URL and client id are "
+    "needed). A custom connection uses the client id and secret instead."
+)
+
+
+class XeroSignIn(Protocol):
+    """The browser sign-in the composition root may offer (e.g. `functools.partial(connect_xero_oauth, ws)`):
+    it runs the OAuth flow, puts the tokens in the keyring, saves the connection and says how it went. Blocks."""
+
+    def __call__(self, *, api_url: str, identity_url: str, client_id: str) -> CheckResult: ...
+
 
 OK_COLOUR = "#1d5e2a"
 ERROR_COLOUR = "#8a1c1c"
@@ -78,10 +92,18 @@ class ConnectionsDialog(QDialog):
     sig_connection_failed = Signal(str, str)
     """Saving or testing raised: (system value, message for people)."""
 
-    def __init__(self, workspace: Recondesk, runner: TaskRunner, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        workspace: Recondesk,
+        runner: TaskRunner,
+        parent: QWidget | None = None,
+        *,
+        xero_sign_in: XeroSignIn | None = None,
+    ) -> None:
         super().__init__(parent)
         self._ws = workspace
         self._runner = runner
+        self._xero_sign_in = xero_sign_in
         self.setWindowTitle("Connections")
         self.setModal(True)
         self.tabs = QTabWidget(self)
@@ -180,12 +202,18 @@ class ConnectionsDialog(QDialog):
         form.addRow("Client s&ecret:", self.xero_client_secret)
         form.addRow("Organisation:", self.xero_tenant)
         self._watch(System.XERO, self.xero_url, self.xero_identity_url, self.xero_client_id, self.xero_client_secret)
-        self.sign_in_button = QPushButton("Sign in with Xero…", page)
+        self.sign_in_button = QPushButton("Sign in &with Xero…", page)
         self.sign_in_button.setObjectName("xeroSignIn")
-        # The services offer no browser sign-in through the facade yet; say so instead of a dead button.
-        self.sign_in_button.setEnabled(False)
-        self.sign_in_button.setToolTip(SIGN_IN_UNAVAILABLE)
-        note = QLabel("Custom connection: client id and secret. " + SIGN_IN_UNAVAILABLE.split(". ")[0] + ".", page)
+        if self._xero_sign_in is None:
+            # The composition root gave no browser sign-in: say so instead of showing a dead button.
+            self.sign_in_button.setEnabled(False)
+            self.sign_in_button.setToolTip(SIGN_IN_UNAVAILABLE)
+            note_text = "Custom connection: client id and secret. " + SIGN_IN_UNAVAILABLE.split(". ")[0] + "."
+        else:
+            self.sign_in_button.setToolTip(SIGN_IN_HELP)
+            self.sign_in_button.clicked.connect(self.sign_in)
+            note_text = SIGN_IN_HELP
+        note = QLabel(note_text, page)
         note.setWordWrap(True)
         form.addRow(note)
         self._pane(System.XERO, form, page, extra=[self.sign_in_button])
@@ -226,7 +254,8 @@ class ConnectionsDialog(QDialog):
                 self.xero_tenant.setText(info.tenant_name or info.tenant_id)
             self._set_has_secret(info.system, info.has_secret)
             self._panes[info.system].dirty = False
-            self._say(info.system, "Saved connection loaded." if info.url else "", ok=True)
+            if not self._panes[info.system].status.text():  # never hide the outcome of a save, test or sign-in
+                self._say(info.system, "Saved connection loaded." if info.url else "", ok=True)
 
     def _set_has_secret(self, system: System, has: bool) -> None:
         self._panes[system].has_secret = has
@@ -328,6 +357,43 @@ class ConnectionsDialog(QDialog):
             self.sig_connection_failed.emit(system.value, message)
 
         self._runner.network(f"test {system.value} connection", work, on_result=done, on_error=failed)
+
+    def sign_in(self) -> None:
+        """Run the browser sign-in on the network lane; the services save the connection and its tokens."""
+        sign_in = self._xero_sign_in
+        if sign_in is None:
+            self._say(System.XERO, SIGN_IN_UNAVAILABLE, ok=False)
+            return
+        api_url = self.xero_url.text().strip().rstrip("/")
+        identity_url = self.xero_identity_url.text().strip().rstrip("/")
+        client_id = self.xero_client_id.text().strip()
+        if not api_url or not client_id:
+            self._say(System.XERO, "Enter the API URL and the client id of your Xero app first.", ok=False)
+            return
+        self.sign_in_button.setEnabled(False)
+        self._busy(System.XERO, True, "Waiting for the sign-in in your browser…")
+
+        def work(_ctx: TaskContext) -> CheckResult:
+            return sign_in(api_url=api_url, identity_url=identity_url, client_id=client_id)
+
+        def done(result: CheckResult) -> None:
+            self.sign_in_button.setEnabled(True)
+            if result.ok:
+                self._panes[System.XERO].dirty = False
+                self._set_has_secret(System.XERO, True)
+                self._busy(System.XERO, False, f"✓ {result.message}", ok=True)
+                self._load()  # shows the organisation the sign-in picked
+                self.sig_connection_saved.emit(System.XERO.value)
+            else:
+                self._busy(System.XERO, False, f"✗ Failed at “{result.step}”: {result.message}", ok=False)
+            self.sig_connection_tested.emit(System.XERO.value, result)
+
+        def failed(message: str, _exc: BaseException) -> None:
+            self.sign_in_button.setEnabled(True)
+            self._busy(System.XERO, False, f"✗ {message}", ok=False)
+            self.sig_connection_failed.emit(System.XERO.value, message)
+
+        self._runner.network("sign in with Xero", work, on_result=done, on_error=failed, changes_data=True)
 
     def _busy(self, system: System, busy: bool, text: str, ok: bool = True) -> None:
         pane = self._panes[system]

@@ -27,6 +27,8 @@ AnyIndex = QModelIndex | QPersistentModelIndex
 
 BATCH = 100
 """Rows fetched per call: a screenful or two, so scrolling is one round trip per page."""
+CACHE_LIMIT = 5000
+"""Rows kept in memory; beyond this, rows far from where the user is looking are dropped (and re-read if needed)."""
 
 ItemIdRole = Qt.ItemDataRole.UserRole + 1
 """`data(index, ItemIdRole)` is the item id of the row (available before the row itself is loaded)."""
@@ -170,9 +172,18 @@ class ItemTableModel(QAbstractTableModel):
         # Ids the services no longer know (deleted meanwhile) count as fresh too, so we do not ask forever.
         self._fresh.update(ids)
         positions = [self._row_of[i] for i in ids if i in self._row_of]
+        if positions and len(self._rows) > CACHE_LIMIT:
+            self._evict(positions[0])
         if positions:
             self.dataChanged.emit(self.index(min(positions), 0), self.index(max(positions), len(COLUMNS) - 1))
         self.sig_rows_loaded.emit(len(rows))
+
+    def _evict(self, around: int) -> None:
+        """Keep the rows within half the cache limit of row `around`; the rest will be re-read on demand."""
+        half = CACHE_LIMIT // 2
+        keep = set(self._ids[max(0, around - half) : around + half])
+        self._rows = {k: v for k, v in self._rows.items() if k in keep}
+        self._fresh &= keep
 
     def _rows_failed(self, generation: int, batch: int, message: str) -> None:
         if generation == self._generation:

@@ -71,5 +71,5 @@ class AuditLogView(QWidget):
 
     def _loaded(self, entries: list[AuditEntry]) -> None:
         self.model.set_rows(entries)
-        self.status.setText(f"{len(entries)} entries")
+        self.status.setText(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}")
         self.sig_audit_loaded.emit(len(entries))

@@ -1,0 +1,93 @@
+"""Smoke tests for `benchmarks/`: each script runs end to end at tiny sizes and prints one JSON object whose
+figures are consistent with the data it was given, so the scripts cannot rot while nobody runs them.
+
+They start real sandboxes (child processes on 127.0.0.1) and a real SQLite file, like the benchmarks themselves.
+Must not: assert speeds (a shared 2-core machine makes timings noise); only shapes, counts and invariants.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def run(script: str, *args: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / script), *args], capture_output=True, text=True, cwd=ROOT, timeout=220, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one JSON line on stdout, got {len(lines)}: {proc.stdout[:500]}"
+    out = json.loads(lines[0])
+    assert isinstance(out, dict)
+    assert out["machine"]["cpus"] >= 1
+    return out
+
+
+def test_machine_helper_prints_one_object() -> None:
+    out = run("_bench.py")
+    assert out["benchmark"] == "machine"
+
+
+def test_sandbox_pages_walks_every_invoice_once() -> None:
+    out = run("sandbox_pages.py", "--invoices", "1200", "--lookup-calls", "2", "--million", "--million-size", "300")
+    served = out["sandbox"]["counts"]["accessplanit.Invoice"]
+    ap = out["accessplanit"]
+    for walk in ("invoice_skip_walk", "invoice_id_gt_walk", "invoice_dateupdated_walk"):
+        assert ap[walk]["records"] == served, walk
+        assert ap[walk]["pages"] == math.ceil((served + 1) / 1000), walk
+        assert ap[walk]["pages_per_second"] > 0
+    assert ap["invoice_item_lookups_100_ids"]["pages"] == 2
+    assert ap["invoice_item_lookups_100_ids"]["records"] > 0
+    xero_served = out["sandbox"]["counts"]["xero.Invoices"]
+    for walk in ("invoices_page_walk", "invoices_page_walk_client_order"):
+        assert out["xero"][walk]["records"] == xero_served
+    assert out["baseline"]["accessplanit_page"]["pages"] >= 20
+    assert set(out["ratio_to_baseline"]) >= {"accessplanit.invoice_skip_walk", "xero.invoices_page_walk"}
+    assert out["sandbox"]["after_start"]["rss_mib"] > out["sandbox"]["rss_before_generate_mib"] > 0
+    assert out["million"]["invoices"] == 300 and out["million"]["sandbox_peak_rss_mib"] > 0
+
+
+def test_sync_calls_counts_from_the_sandbox_logs() -> None:
+    out = run("sync_calls.py", "--invoices", "300")
+    full = out["full"]
+    assert full["ok"], full["errors"]
+    records = out["records"]
+    streams = full["streams"]
+    # Every paged stream was read, and never in fewer calls than its records need.
+    for key in ("accessplanit.invoices", "accessplanit.payments", "xero.invoices", "xero.payments"):
+        assert streams[key]["calls"] >= streams[key]["minimum"] >= 1, key
+    assert streams["accessplanit.invoice_lines"]["calls"] == math.ceil(records["accessplanit.Invoice"] / 100)
+    assert full["reference_calls"] >= 5  # two sign-ins, organisation, accounts, tax rates, transaction methods
+    assert full["total_calls"] == full["data_calls"] + full["reference_calls"]
+    # The app's own statistics agree with what the sandboxes logged for a stream with no helper calls.
+    assert full["client_reported"]["xero.invoices"]["calls"] == streams["xero.invoices"]["calls"]
+    inc = out["incremental"]
+    assert inc["ok"], inc["errors"]
+    assert inc["streams"] == len(full["client_reported"])
+    assert inc["total_calls"] >= inc["streams"]
+
+
+def test_sync_throughput_syncs_and_replays() -> None:
+    out = run("sync_throughput.py", "--invoices", "400")
+    n = out["n"]
+    assert n["sync"]["ok"], n["sync"]["errors"]
+    counts = n["sandbox_counts"]
+    # Every invoice and payment of both systems reached the cache (plus reference data).
+    assert n["sync"]["records"] >= counts["accessplanit.Invoice"] + counts["xero.Invoices"] + counts["xero.Payments"]
+    assert n["bare_loop"]["rows_read"] >= counts["accessplanit.Invoice"]
+    assert n["sync_vs_bare"] > 0
+    assert n["traced"]["tracemalloc_peak_mib"] > 0
+    assert out["n_quarter"]["invoices"] == 100
+    assert out["memory_growth"]["records_ratio"] > 1
