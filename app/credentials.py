@@ -68,9 +68,7 @@ class KeyringCredentialStore:
         backend = keyring.get_keyring()
         module = type(backend).__module__
         inner = [type(b).__module__ for b in getattr(backend, "backends", [])]
-        if any(module.startswith(r) for r in self._REFUSED) and not any(
-            not m.startswith(self._REFUSED) for m in inner
-        ):
+        if any(module.startswith(r) for r in self._REFUSED) and not any(not m.startswith(self._REFUSED) for m in inner):
             raise KeyringUnavailable("No system keyring is available.", _NO_KEYRING_HINT)
         if any(module.startswith(r) for r in ("keyrings.alt",)):
             raise KeyringUnavailable("Only an insecure file keyring is installed.", _NO_KEYRING_HINT)
@@ -94,8 +92,10 @@ class KeyringCredentialStore:
             return None
         except self._errors.KeyringError as exc:
             # The backend's message can name the item but never holds the secret value.
-            raise KeyringUnavailable(f"The system keyring refused the request ({type(exc).__name__}).",
-                                     "Check that the keyring is unlocked, then retry.") from exc
+            raise KeyringUnavailable(
+                f"The system keyring refused the request ({type(exc).__name__}).",
+                "Check that the keyring is unlocked, then retry.",
+            ) from exc
 
     def get(self, name: str) -> dict[str, str] | None:
         return _decode(self._call("get_password", name))

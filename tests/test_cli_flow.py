@@ -71,11 +71,11 @@ def sandbox_proc(tmp_path: Path, cli_env: dict[str, str], request: pytest.Fixtur
     first = proc.stdout.readline()
     try:
         info = json.loads(first)
-    except ValueError:
+    except ValueError as exc:
         proc.kill()
         raise AssertionError(
             f"sandbox did not print its JSON first line: {first!r} {proc.stderr.read() if proc.stderr else ''}"
-        )
+        ) from exc
     info["expected"] = json.loads(expected.read_text())["items"]
     try:
         yield info

@@ -42,8 +42,9 @@ class AuthenticationError(ConnectorError):
 class RateLimited(ConnectorError):
     """The service said slow down. `retry_after` seconds; `problem` is minute/day/concurrent/hour."""
 
-    def __init__(self, message: str, hint: str = "", *, system: str = "", retry_after: float = 60.0,
-                 problem: str = "minute") -> None:
+    def __init__(
+        self, message: str, hint: str = "", *, system: str = "", retry_after: float = 60.0, problem: str = "minute"
+    ) -> None:
         super().__init__(message, hint, system=system, status=429)
         self.retry_after = retry_after
         self.problem = problem
@@ -56,8 +57,9 @@ class TransientError(ConnectorError):
 class RejectedError(ConnectorError):
     """The service refused the request (validation). Not worth retrying as is. `details` lists its reasons."""
 
-    def __init__(self, message: str, hint: str = "", *, system: str = "", status: int | None = 400,
-                 details: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, message: str, hint: str = "", *, system: str = "", status: int | None = 400, details: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(message, hint, system=system, status=status)
         self.details = details
 

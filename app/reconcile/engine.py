@@ -91,7 +91,7 @@ def reconcile(
     ledger_refunds_by_invoice: Mapping[str, Decimal] | None = None,
 ) -> list[ItemResult]:
     """Reconcile everything. Order of the result: invoices by key, then payments by (invoice key, direction),
-    then invalid items (those made here for duplicate or missing numbers first, then the given ones).
+    then invalid items (those made here, by kind, system and natural id; then the given ones, in their order).
 
     `ledger_refunds_by_invoice` (keys are invoice numbers, normalized here) overrides R of section 4; when
     None it is computed from `ledger_payments`."""

@@ -2,8 +2,9 @@
 
 "PO number: accessplanit has 'PO-1', Xero has 'PO-2'."
 
-Used by the diff panel's tooltips, the report's notes and the command line. Must not: decide anything (the
-status and the fields come from `engine`/`diff`), do I/O, or say anything the comparison does not show.
+For the diff panel's tooltips, the report's notes and the command line.
+Must not: decide anything (the status and the fields come from `engine`/`diff`), do I/O, or say anything the
+comparison does not show.
 """
 
 from __future__ import annotations

@@ -205,9 +205,7 @@ class Faults:
 
     def replace(self, spec: str | Mapping[str, Any]) -> None:
         """Replace every setting (a spec string or a mapping); raises ValueError on a malformed value."""
-        raw = (
-            parse_spec(spec) if isinstance(spec, str) else {str(k): _setting_text(v) for k, v in spec.items()}
-        )
+        raw = parse_spec(spec) if isinstance(spec, str) else {str(k): _setting_text(v) for k, v in spec.items()}
         triggers = {key: _Trigger(key, raw[key]) for key in COUNTED_FAULTS if key in raw}
         for key in ("latency", "timeout_seconds", "retry_after"):
             if key in raw:
@@ -325,9 +323,7 @@ class RateLimiter:
     Refused hits are not counted, so a client that backs off as told gets through when the window slides.
     """
 
-    def __init__(
-        self, limit: int, window_seconds: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, limit: int, window_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = int(limit)
         self.window_seconds = float(window_seconds)
         self._clock = clock

@@ -24,7 +24,12 @@ def test_payment_and_invalid_keys() -> None:
 def test_contract_vocabularies_are_fixed() -> None:
     # product.md section 3 fixes these strings; tests and reports outside this repo rely on them.
     assert [s.value for s in ItemStatus] == [
-        "matched", "differs", "only_in_source", "only_in_ledger", "resolved", "invalid"
+        "matched",
+        "differs",
+        "only_in_source",
+        "only_in_ledger",
+        "resolved",
+        "invalid",
     ]
     assert [s.value for s in PushState] == ["pending", "sending", "succeeded", "failed", "uncertain"]
     assert System.ACCESSPLANIT.other is System.XERO

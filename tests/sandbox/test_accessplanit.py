@@ -85,17 +85,13 @@ def test_refresh_token_grant_and_api_key(api: Api, kit: Any) -> None:
         timeout=5,
     )
     assert again.status_code == 400  # a refresh token is spent once
-    assert requests.get(
-        api.base + "/Invoice", headers={"Authorization": f"Bearer {kit.API_KEY}"}, timeout=5
-    ).ok
+    assert requests.get(api.base + "/Invoice", headers={"Authorization": f"Bearer {kit.API_KEY}"}, timeout=5).ok
 
 
 # ---- reading -----------------------------------------------------------------------------------------
 
 
-def test_list_defaults_to_100_in_id_order_and_caps_top_at_1000(
-    start_api: Callable[..., Api], kit: Any
-) -> None:
+def test_list_defaults_to_100_in_id_order_and_caps_top_at_1000(start_api: Callable[..., Api], kit: Any) -> None:
     api = start_api({"Invoice": [kit.make_invoice(i) for i in range(1200, 0, -1)]})
     page = api.results("/Invoice")
     assert len(page) == 100 and [r["ID"] for r in page[:3]] == ["1", "2", "3"]  # numeric, not text, order
@@ -180,9 +176,7 @@ def test_skip_walk_sees_every_record_once(api: Api) -> None:
     seen: list[str] = []
     skip = 0
     while True:
-        page = api.results(
-            "/Invoice", **{"$filter": "DateUpdated ge 2026-10-05", "$top": "7", "$skip": str(skip)}
-        )
+        page = api.results("/Invoice", **{"$filter": "DateUpdated ge 2026-10-05", "$top": "7", "$skip": str(skip)})
         seen += [r["ID"] for r in page]
         if len(page) < 7:
             break
@@ -278,9 +272,7 @@ def test_payment_updates_the_invoice_and_is_listed(api: Api) -> None:
     assert r.status_code == 201
     created = r.json(parse_float=Decimal)["results"][0]
     assert created["ID"] == "901" and created["Amount"] == Decimal("20.10")
-    assert (
-        created["TransactionMethodLabel"] == "Cheque" and created["TransactionDate"] == "2026-10-31T00:00:00"
-    )
+    assert created["TransactionMethodLabel"] == "Cheque" and created["TransactionDate"] == "2026-10-31T00:00:00"
     assert created["DateCreated"] == created["DateUpdated"] == "2026-11-02T09:30:00"
     assert created["CurrencyCode"] == "GBP"
     invoice = api.results("/Invoice/3")[0]

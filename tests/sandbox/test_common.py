@@ -179,9 +179,7 @@ def test_admin_endpoints_state_requests_faults_reset(echo: tuple[EchoApp, Server
     app, server = echo
     requests.post(server.url + "/things?a=1", json={}, headers={"Idempotency-Key": "k-1"}, timeout=5)
     requests.get(server.url + "/things", timeout=5)
-    assert requests.get(server.url + "/__admin/state", timeout=5).json() == {
-        "Things": {"results": [{"writes": 1}]}
-    }
+    assert requests.get(server.url + "/__admin/state", timeout=5).json() == {"Things": {"results": [{"writes": 1}]}}
     log = requests.get(server.url + "/__admin/requests", timeout=5).json()
     assert [(e["method"], e["path"], e["query"], e["status"], e["idempotency_key"]) for e in log] == [
         ("POST", "/things", "a=1", 200, "k-1"),
@@ -260,9 +258,7 @@ def test_drop_after_commit_writes_then_drops(echo: tuple[EchoApp, Server]) -> No
     with pytest.raises(requests.ConnectionError):
         requests.put(server.url + "/w", json={}, timeout=5)
     assert app.writes == 1
-    assert requests.get(server.url + "/__admin/state", timeout=5).json()["Things"]["results"] == [
-        {"writes": 1}
-    ]
+    assert requests.get(server.url + "/__admin/state", timeout=5).json()["Things"]["results"] == [{"writes": 1}]
 
 
 def test_timeout_and_latency_delay_the_answer(echo: tuple[EchoApp, Server]) -> None:
@@ -364,11 +360,6 @@ def test_start_sandboxes_serves_the_generated_month() -> None:
         assert boxes.expected  # the generator's expected items, for `--expected`
         ap = boxes.info["accessplanit"]
         headers = {"Authorization": f"Bearer {ap['api_key']}"}
-        served = requests.get(ap["url"] + "/api/v2/Invoice?$top=1000", headers=headers, timeout=5).json()[
-            "results"
-        ]
-        assert (
-            served
-            == requests.get(boxes.accessplanit.url + "/__admin/state", timeout=5).json()["Invoice"]["results"]
-        )
+        served = requests.get(ap["url"] + "/api/v2/Invoice?$top=1000", headers=headers, timeout=5).json()["results"]
+        assert served == requests.get(boxes.accessplanit.url + "/__admin/state", timeout=5).json()["Invoice"]["results"]
         assert served

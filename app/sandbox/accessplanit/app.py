@@ -286,9 +286,7 @@ class AccessplanitApp(SandboxApp):
                         "$filter",
                     )
             with self._lock:
-                page = table.query(
-                    filter_text, opts.get("$orderby") or None, min(top, MAX_TOP), skip, count == "true"
-                )
+                page = table.query(filter_text, opts.get("$orderby") or None, min(top, MAX_TOP), skip, count == "true")
                 results = [select(r, names) for r in page.records]
         except QueryError as exc:
             raise _bad(str(exc), exc.field) from None
@@ -322,9 +320,7 @@ class AccessplanitApp(SandboxApp):
                 if value is not None and not isinstance(value, str):
                     errors.append({"field": "PONumber", "message": "PO Number must be text"})
                 elif value is not None and len(value) > 50:
-                    errors.append(
-                        {"field": "PONumber", "message": "PO Number must be 50 characters or fewer"}
-                    )
+                    errors.append({"field": "PONumber", "message": "PO Number must be 50 characters or fewer"})
                 else:
                     changes["PONumber"] = value
             else:
@@ -361,9 +357,7 @@ class AccessplanitApp(SandboxApp):
 
         ttype = given.get("TransactionType")
         if not isinstance(ttype, str) or ttype.lower() not in ("payment", "refund"):
-            errors.append(
-                {"field": "TransactionType", "message": "TransactionType must be Payment or Refund"}
-            )
+            errors.append({"field": "TransactionType", "message": "TransactionType must be Payment or Refund"})
             ttype = None
         else:
             ttype = "Payment" if ttype.lower() == "payment" else "Refund"
@@ -394,9 +388,7 @@ class AccessplanitApp(SandboxApp):
 
         reference = given.get("Reference")
         if reference is not None and (not isinstance(reference, str) or len(reference) > 50):
-            errors.append(
-                {"field": "Reference", "message": "Reference must be text of 50 characters or fewer"}
-            )
+            errors.append({"field": "Reference", "message": "Reference must be text of 50 characters or fewer"})
         notes = given.get("Notes")
         if notes is not None and not isinstance(notes, str):
             errors.append({"field": "Notes", "message": "Notes must be text"})
@@ -415,9 +407,7 @@ class AccessplanitApp(SandboxApp):
             assert invoice is not None and amount is not None and ttype is not None and method is not None
             paid, outstanding = money(invoice.get("AmountPaid")), money(invoice.get("Outstanding"))
             if paid is None or outstanding is None:
-                raise _bad(
-                    f"Invoice {invoice_id} has unreadable amounts and cannot take transactions", "InvoiceID"
-                )
+                raise _bad(f"Invoice {invoice_id} has unreadable amounts and cannot take transactions", "InvoiceID")
             if ttype == "Payment" and amount > outstanding:
                 raise _bad(f"A payment of {amount} exceeds the amount outstanding ({outstanding})", "Amount")
             if ttype == "Refund" and amount > paid:
@@ -429,9 +419,7 @@ class AccessplanitApp(SandboxApp):
             invoice["AmountPaid"] = paid
             invoice["Outstanding"] = outstanding
             if invoice.get("Status") not in ("Cancelled", "Credited"):
-                invoice["Status"] = (
-                    "Paid" if outstanding <= 0 else ("Outstanding" if paid <= 0 else "Part Paid")
-                )
+                invoice["Status"] = "Paid" if outstanding <= 0 else ("Outstanding" if paid <= 0 else "Part Paid")
             invoice["DateUpdated"] = now
             invoices.touch()
             transactions = self.tables["Transaction"]
@@ -473,11 +461,7 @@ class AccessplanitApp(SandboxApp):
                 return None
         if label is not None:
             by_label = next(
-                (
-                    m
-                    for m in methods
-                    if isinstance(label, str) and str(m.get("Label", "")).lower() == label.lower()
-                ),
+                (m for m in methods if isinstance(label, str) and str(m.get("Label", "")).lower() == label.lower()),
                 None,
             )
             if by_label is None or (found is not None and by_label is not found):
@@ -485,9 +469,7 @@ class AccessplanitApp(SandboxApp):
                 return None
             found = by_label
         if found is not None and found.get("Enabled") is False:
-            errors.append(
-                {"field": "TransactionMethodID", "message": f"Payment method {found.get('Label')} is off"}
-            )
+            errors.append({"field": "TransactionMethodID", "message": f"Payment method {found.get('Label')} is off"})
             return None
         return found
 

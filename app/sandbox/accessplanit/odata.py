@@ -283,9 +283,7 @@ def _conjuncts(node: ast._Node) -> list[ast._Node]:
     return [node]
 
 
-def id_bounds(
-    node: ast._Node | None, resolve: Resolver, prop: str = "ID"
-) -> tuple[Decimal | None, Decimal | None]:
+def id_bounds(node: ast._Node | None, resolve: Resolver, prop: str = "ID") -> tuple[Decimal | None, Decimal | None]:
     """Numeric (lower, upper) bounds, inclusive, that the top-level `and` of the filter puts on `prop`.
 
     Used only to narrow a scan; the full predicate still decides each row, so loose bounds are safe.

@@ -188,9 +188,7 @@ class Table:
                         break
             return Page(picked, None)
 
-        matches = self._matches(
-            node, predicate, filter_text or "", orderby_text or "", order, natural, descending
-        )
+        matches = self._matches(node, predicate, filter_text or "", orderby_text or "", order, natural, descending)
         return Page([self.rows[i] for i in matches[skip : skip + top]], len(matches) if count else None)
 
     def _scan(self, node: Any, descending: bool) -> Iterator[int]:
@@ -220,9 +218,7 @@ class Table:
         if hit is not None and hit[0] == self.version:
             self._cache.move_to_end(cache_key)
             return hit[1]
-        matches = [
-            i for i in self._scan(node, descending) if predicate is None or _safe(predicate, self.rows[i])
-        ]
+        matches = [i for i in self._scan(node, descending) if predicate is None or _safe(predicate, self.rows[i])]
         if not natural:
             for name, desc in reversed(order):  # stable sorts, last key first
                 rows, field = self.rows, name
