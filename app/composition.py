@@ -25,7 +25,6 @@ from app.credentials import CredentialStore, KeyringCredentialStore, MemoryCrede
 from app.domain.errors import ConfigurationError
 from app.domain.status import System
 from app.services.api import CheckResult, ConnectionInfo
-from app.services.connections import SECRET_FIELD
 from app.services.workspace import Workspace
 from app.settings import Settings, SettingsFile
 from app.storage.db import Database, default_url
@@ -147,22 +146,8 @@ def _first_failure(steps: list[CheckStep]) -> CheckResult:
 
 
 def save_checked(ws: Workspace, info: ConnectionInfo, secret: str) -> CheckResult:
-    """Test a connection with the typed secret held in memory; save it (secret to the keyring) only if it works.
-
-    For Xero the organisation found by the check is saved with the connection."""
-    box = _DictBox({SECRET_FIELD.get(info.auth, "secret"): secret})
-    factory = ws.factory
-    if info.system is System.ACCESSPLANIT:
-        result = _first_failure(factory.check(info, box))
-    else:
-        client = factory.ledger(info, box)
-        result = _first_failure(client.check())
-        if result.ok:
-            tenants = {str(t.get("tenantId")): str(t.get("tenantName", "")) for t in client.list_tenants()}
-            info = replace(info, tenant_id=client.tenant_id, tenant_name=tenants.get(client.tenant_id, ""))
-    if result.ok:
-        ws.save_connection(info, secret)
-    return result
+    """Test a connection with the typed secret held in memory; save it (secret to the keyring) only if it works."""
+    return ws.save_checked(info, secret)
 
 
 def _is_loopback(url: str) -> bool:

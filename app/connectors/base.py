@@ -44,6 +44,8 @@ class CheckStep:
     step: str
     ok: bool
     message: str
+    tenant_id: str = ""  # the "tenant" step of Xero: the organisation the connection reaches
+    tenant_name: str = ""
 
 
 @dataclass(slots=True)

@@ -39,6 +39,10 @@ class Rules:
     """Largest absolute difference (record's currency) between two amounts that still count as equal."""
     method_accounts: Mapping[str, str] = field(default_factory=lambda: DEFAULT_METHOD_ACCOUNTS)
 
+    def __hash__(self) -> int:
+        # A mapping is not hashable; its items are. Rules (and the items that carry them) can then be dict keys.
+        return hash((self.money_tolerance, frozenset(self.method_accounts.items())))
+
     def account_for(self, method_label: str) -> str | None:
         """The Xero account code an accessplanit method label maps to, or None when unmapped.
 

@@ -168,6 +168,8 @@ class CheckResult:
     ok: bool
     step: str
     message: str
+    tenant_id: str = ""  # Xero: the organisation the check found
+    tenant_name: str = ""
 
 
 class Recondesk(Protocol):
@@ -189,3 +191,10 @@ class Recondesk(Protocol):
     def connections(self) -> Sequence[ConnectionInfo]: ...
     def save_connection(self, info: ConnectionInfo, secret: str | None) -> None: ...
     def test_connection(self, system: System) -> CheckResult: ...
+    def check_connection(self, info: ConnectionInfo, secret: str | None) -> CheckResult:
+        """Test details typed in but not saved (`secret` None: the saved secret); nothing is stored."""
+        ...
+
+    def save_checked(self, info: ConnectionInfo, secret: str | None) -> CheckResult:
+        """Test, then save only if the connection works (with the Xero organisation it found)."""
+        ...

@@ -8,6 +8,7 @@ GUI thread. Must not: import PySide6 or concrete connectors, return storage obje
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Sequence
@@ -40,7 +41,7 @@ from app.services.api import (
     Summary,
     SyncResult,
 )
-from app.services.connections import Connections
+from app.services.connections import SECRET_FIELD, Connections
 from app.services.resolve import RESOLUTION_LABELS, RESOLVABLE, ResolveError, resolve_item
 from app.settings import Settings
 from app.storage import audit as audit_repo
@@ -71,6 +72,22 @@ class ClientFactory(Protocol):
     def ledger(self, info: ConnectionInfo, secrets: SecretBox) -> LedgerClient: ...
 
     def check(self, info: ConnectionInfo, secrets: SecretBox) -> list[CheckStep]: ...
+
+
+class _MemoryBox:
+    """A `SecretBox` over a dict in memory: checks of details not saved yet (a rotated token stays here too)."""
+
+    def __init__(self, secret: dict[str, str]) -> None:
+        self._secret = dict(secret)
+
+    def load(self) -> dict[str, str]:
+        return dict(self._secret)
+
+    def save(self, secret: dict[str, str]) -> None:
+        self._secret = dict(secret)
+
+    def __repr__(self) -> str:
+        return "_MemoryBox(<hidden>)"
 
 
 class _Clients:
@@ -514,10 +531,8 @@ class Workspace:
         self._connections.save_secret_dict(info, secrets)
         self._clients.reset()
 
-    def test_connection(self, system: System) -> CheckResult:
-        """Run the connector's checks; the result names the first failing step."""
+    def _run_checks(self, info: ConnectionInfo, box: SecretBox) -> CheckResult:
         try:
-            info, box = self._connections.get(system)
             steps = self.factory.check(info, box)
         except ConfigurationError as exc:
             return CheckResult(False, "configuration", exc.user_text())
@@ -528,7 +543,47 @@ class Workspace:
                 return CheckResult(False, step.step, step.message)
         if not steps:
             return CheckResult(False, "reachability", "The connector ran no checks.")
-        return CheckResult(True, steps[-1].step, "; ".join(s.message for s in steps))
+        tenant = next((s for s in steps if s.tenant_id), None)
+        found = (tenant.tenant_id, tenant.tenant_name) if tenant else ("", "")
+        message = " ".join(s.message for s in steps)
+        return CheckResult(True, steps[-1].step, message, tenant_id=found[0], tenant_name=found[1])
+
+    def test_connection(self, system: System) -> CheckResult:
+        """Run the connector's checks on the saved connection; the result names the first failing step. The Xero
+        organisation the check finds is kept with the connection (a custom connection reaches exactly one)."""
+        try:
+            info, box = self._connections.get(system)
+        except ConfigurationError as exc:
+            return CheckResult(False, "configuration", exc.user_text())
+        result = self._run_checks(info, box)
+        if (
+            result.ok
+            and result.tenant_id
+            and (result.tenant_id, result.tenant_name) != (info.tenant_id, info.tenant_name)
+        ):
+            self._connections.update_tenant(system, result.tenant_id, result.tenant_name)
+            self._clients.reset()
+        return result
+
+    def check_connection(self, info: ConnectionInfo, secret: str | None) -> CheckResult:
+        """Test details typed in but not saved; `secret` None means the saved one. Nothing is stored."""
+        if secret is None:
+            try:
+                _saved, box = self._connections.get(info.system)
+            except ConfigurationError as exc:
+                return CheckResult(False, "configuration", exc.user_text())
+            return self._run_checks(info, _MemoryBox(box.load()))
+        return self._run_checks(info, _MemoryBox({SECRET_FIELD.get(info.auth, "secret"): secret}))
+
+    def save_checked(self, info: ConnectionInfo, secret: str | None) -> CheckResult:
+        """Test first; save (the secret to the keyring) only if the connection works, with the Xero organisation
+        the check found. A failed check saves nothing and says which step failed."""
+        result = self.check_connection(info, secret)
+        if result.ok:
+            if result.tenant_id:
+                info = dataclasses.replace(info, tenant_id=result.tenant_id, tenant_name=result.tenant_name)
+            self.save_connection(info, secret)
+        return result
 
     def credentials_description(self) -> str:
         return self.credentials.describe()

@@ -126,6 +126,12 @@ def test_method_accounts_setting_replaces_the_defaults() -> None:
     assert rules.account_for("BACS") is None
 
 
+def test_rules_are_values() -> None:
+    assert Rules(method_accounts={"BACS": "090"}) == Rules(method_accounts={"BACS": "090"})
+    assert hash(Rules(method_accounts={"BACS": "090"})) == hash(Rules(method_accounts={"BACS": "090"}))
+    assert Rules() != Rules(money_tolerance=D("0.02"))
+
+
 def test_natural_id_order() -> None:
     ids = ["10", "9", "b", "100", "a10", "a2", "1"]
     assert sorted(ids, key=natural_id) == ["1", "9", "10", "100", "a10", "a2", "b"]

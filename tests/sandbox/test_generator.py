@@ -727,3 +727,29 @@ def test_command_line_writes_fixtures_and_checks_them(tmp_path: Path, capsys: py
     first = json.loads((tmp_path / "e.json").read_text("utf-8"))["items"]
     assert json.loads((tmp_path / "again.json").read_text("utf-8"))["items"] == first
     assert first == generate(seed=5, invoices=60).expected
+
+
+def test_output_does_not_depend_on_the_interpreters_hash_seed(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        out = tmp_path / hash_seed
+        cmd = [
+            sys.executable,
+            "-m",
+            "app.sandbox.generator",
+            "--seed",
+            "4",
+            "--invoices",
+            "120",
+            "--fixtures",
+            str(out),
+            "--expected",
+            str(out / "expected.json"),
+        ]
+        subprocess.run(cmd, check=True, env=env, cwd=Path(__file__).resolve().parents[2], capture_output=True)
+    for path in sorted((tmp_path / "1").rglob("*.json")):
+        assert path.read_bytes() == (tmp_path / "2" / path.relative_to(tmp_path / "1")).read_bytes(), path

@@ -47,12 +47,18 @@ def test_accessplanit_wrong_password_fails_then_the_right_one_connects(qtbot, de
     assert not result.ok
     assert result.step == "credentials", result
     assert dialog.status_text(System.ACCESSPLANIT).startswith("✗ Failed at “credentials”")
-    assert dialog.ap_password.text() == ""  # saved to the store, then cleared from the widget
+    assert ws.test_connection(System.ACCESSPLANIT).ok  # testing typed details saved nothing: the old one works
+    with qtbot.waitSignal(dialog.sig_connection_failed, timeout=TIMEOUT_MS):  # Save refuses what does not work
+        qtbot.mouseClick(dialog._panes[System.ACCESSPLANIT].save_button, Qt.MouseButton.LeftButton)
+    assert dialog.status_text(System.ACCESSPLANIT).startswith("✗ Not saved: failed at “credentials”")
+    assert ws.test_connection(System.ACCESSPLANIT).ok
 
+    dialog.ap_password.clear()
     qtbot.keyClicks(dialog.ap_password, ap["password"])
     with qtbot.waitSignal(dialog.sig_connection_saved, timeout=TIMEOUT_MS):
         qtbot.mouseClick(dialog._panes[System.ACCESSPLANIT].save_button, Qt.MouseButton.LeftButton)
     assert "keyring" in dialog.status_text(System.ACCESSPLANIT)
+    assert dialog.ap_password.text() == ""  # saved to the store, then cleared from the widget
     result = _test(qtbot, dialog, System.ACCESSPLANIT)
     assert result.ok, result
     assert dialog.status_text(System.ACCESSPLANIT).startswith("✓ Connected")
@@ -71,10 +77,17 @@ def test_xero_custom_connection_saves_and_tests(qtbot, demo):
     dialog.xero_client_id.setText(x["client_id"])
     qtbot.keyClicks(dialog.xero_client_secret, "wrong-secret")
     assert not _test(qtbot, dialog, System.XERO).ok
+    dialog.xero_client_secret.clear()
     qtbot.keyClicks(dialog.xero_client_secret, x["client_secret"])
     result = _test(qtbot, dialog, System.XERO)
     assert result.ok, result
+    assert result.tenant_id and result.tenant_name
+    with qtbot.waitSignal(dialog.sig_connection_saved, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(dialog._panes[System.XERO].save_button, Qt.MouseButton.LeftButton)
     assert dialog.xero_client_secret.text() == ""
+    saved = next(c for c in ws.connections() if c.system == System.XERO)
+    assert saved.tenant_id == result.tenant_id and saved.has_secret  # the organisation is kept: sync can run
+    assert ws.sync().ok
 
 
 def test_an_incomplete_form_is_refused_before_anything_is_saved(qtbot, demo):
@@ -104,14 +117,15 @@ class LockedKeyring:
         return "locked keyring"
 
 
-def test_no_keyring_shows_how_to_get_one_and_offers_no_plaintext_fallback(qtbot, tmp_path):
+def test_no_keyring_shows_how_to_get_one_and_offers_no_plaintext_fallback(qtbot, tmp_path, demo):
     from app.composition import build_workspace
 
+    ap = demo[1].info["accessplanit"]
     ws = build_workspace(f"sqlite:///{tmp_path / 'cache.sqlite3'}", "uitest", LockedKeyring())
     dialog = _open(qtbot, ws)
-    dialog.ap_url.setText("http://127.0.0.1:9/accessplan")
-    dialog.ap_username.setText("api.user")
-    qtbot.keyClicks(dialog.ap_password, "secret")
+    dialog.ap_url.setText(ap["url"])  # details that work: the check passes, then the keyring refuses the secret
+    dialog.ap_username.setText(ap["username"])
+    qtbot.keyClicks(dialog.ap_password, ap["password"])
     with qtbot.waitSignal(dialog.sig_connection_failed, timeout=TIMEOUT_MS) as blocker:
         qtbot.mouseClick(dialog._panes[System.ACCESSPLANIT].save_button, Qt.MouseButton.LeftButton)
     assert "keyring is locked" in blocker.args[1]

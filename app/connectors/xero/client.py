@@ -249,7 +249,15 @@ class XeroClient:
                 )
             )
             return steps
-        steps.append(CheckStep("tenant", True, f"Organisation: {names[self.auth.tenant_id]}."))
+        steps.append(
+            CheckStep(
+                "tenant",
+                True,
+                f"Organisation: {names[self.auth.tenant_id]}.",
+                tenant_id=self.auth.tenant_id,
+                tenant_name=names[self.auth.tenant_id],
+            )
+        )
         granted = set(self.auth.granted_scopes)
         for legacy, modern in LEGACY_SCOPES.items():
             if legacy in granted:

@@ -3,8 +3,8 @@
 Secrets typed here are handed straight to `Recondesk.save_connection(info, secret)`, which puts them in the OS
 keyring; the fields are masked and emptied once saved, and nothing here writes a secret anywhere else. When the
 services raise `KeyringUnavailable` its message (how to get a keyring) is shown as is: there is deliberately no
-"save in a file instead" fallback. "Test connection" saves pending edits first (the services test what is saved),
-then runs `test_connection(system)` on the network lane and shows the failing step and its message.
+"save in a file instead" fallback. "Test connection" checks what is typed without saving it (`check_connection`); "Save" saves only a connection that
+works (`save_checked`). Both run on the network lane and show the failing step and its message.
 Must not: keep secrets after saving, put them in QSettings or logs, or call the services on the GUI thread.
 """
 
@@ -303,23 +303,29 @@ class ConnectionsDialog(QDialog):
 
     # -- save and test ----------------------------------------------------------------------------------------
     def save(self, system: System, then: Callable[[], None] | None = None) -> None:
-        """Save `system`'s connection on the DB lane (the secret goes to the keyring), then run `then`."""
+        """Test what is typed, and save it only if it works (the secret goes to the keyring; for Xero the
+        organisation found is kept). Runs on the network lane; a failure says which step failed and saves nothing."""
         try:
             info, secret = self.info_and_secret(system)
         except ValueError as exc:
             self._say(system, str(exc), ok=False)
             return
-        self._busy(system, True, "Saving…")
+        self._busy(system, True, "Checking, then saving…")
 
-        def work(_ctx: TaskContext) -> None:
-            self._ws.save_connection(info, secret)
+        def work(_ctx: TaskContext) -> CheckResult:
+            return self._ws.save_checked(info, secret)
 
-        def done(_result: object) -> None:
+        def done(result: CheckResult) -> None:
+            if not result.ok:
+                message = f"✗ Not saved: failed at “{result.step}”: {result.message}"
+                self._busy(system, False, message, ok=False)
+                self.sig_connection_failed.emit(system.value, message)
+                return
             for edit in self._secret_edits(system):
                 edit.clear()  # the keyring has it now; do not keep it in the widget
             self._set_has_secret(system, self._panes[system].has_secret or secret is not None)
             self._panes[system].dirty = False
-            self._busy(system, False, "Saved. The secret is in your keyring.")
+            self._busy(system, False, f"✓ Saved. The secret is in your keyring. {result.message}".strip(), ok=True)
             self.sig_connection_saved.emit(system.value)
             if then is not None:
                 then()
@@ -330,20 +336,28 @@ class ConnectionsDialog(QDialog):
             self._busy(system, False, message, ok=False)
             self.sig_connection_failed.emit(system.value, message)
 
-        self._runner.db(f"save {system.value} connection", work, on_result=done, on_error=failed, changes_data=True)
+        self._runner.network(
+            f"save {system.value} connection", work, on_result=done, on_error=failed, changes_data=True
+        )
 
     def test(self, system: System) -> None:
-        """Save pending edits, then test the saved connection on the network lane."""
+        """Test what is typed (or the saved connection, when nothing was edited) without saving anything."""
         if self._panes[system].dirty:
-            self.save(system, then=lambda: self._test_saved(system))
+            try:
+                info, secret = self.info_and_secret(system)
+            except ValueError as exc:
+                self._say(system, str(exc), ok=False)
+                return
+
+            def check(_ctx: TaskContext) -> CheckResult:
+                return self._ws.check_connection(info, secret)
+
+            self._run_test(system, check)
         else:
-            self._test_saved(system)
+            self._run_test(system, lambda _ctx: self._ws.test_connection(system))
 
-    def _test_saved(self, system: System) -> None:
+    def _run_test(self, system: System, work: Callable[[TaskContext], CheckResult]) -> None:
         self._busy(system, True, "Testing the connection…")
-
-        def work(_ctx: TaskContext) -> CheckResult:
-            return self._ws.test_connection(system)
 
         def done(result: CheckResult) -> None:
             if result.ok:
