@@ -2,7 +2,7 @@
 TransactionMethod reads with OData options, the two invoice fields that may be PUT, Transaction POSTs with
 their side effects on the invoice, and a per-endpoint-and-token rate limit.
 
-Behaviour follows /work/shared/docs/accessplanit-api.md, including its section 9 conventions; every choice is
+Behaviour follows ../shared/docs/accessplanit-api.md, including its section 9 conventions; every choice is
 listed in docs/sandboxes.md. It serves HTTP only through `SandboxApp` (faults, log, admin) and must not import
 anything from the rest of `app`.
 """
