@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Select, and_, bindparam, delete, func, insert, or_, select, update
 
 from app.domain.status import ItemStatus, Kind, PushState
 from app.storage.db import Tx
@@ -124,7 +124,9 @@ def _filtered(
 ) -> Select[Any]:
     conds = []
     if period:
-        conds.append(items.c.period == period)
+        # Items with no readable date (invalid records) belong to no month: they show in every month, so picking a
+        # month can never hide a record that could not be read.
+        conds.append(or_(items.c.period == period, items.c.period.is_(None)))
     if statuses:
         conds.append(items.c.status.in_([str(s) for s in statuses]))
     if kind:
@@ -169,7 +171,7 @@ def count_by_status(tx: Tx, period: str | None = None) -> dict[str, int]:
     """Item count per status (every status present, zeros included)."""
     q = select(items.c.status, func.count()).group_by(items.c.status)
     if period:
-        q = q.where(items.c.period == period)
+        q = q.where(or_(items.c.period == period, items.c.period.is_(None)))
     out = {s.value: 0 for s in ItemStatus}
     for status, n in tx.conn.execute(q):
         out[status] = int(n)

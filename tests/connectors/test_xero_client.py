@@ -69,7 +69,14 @@ def test_reference_streams_in_order(x_info: dict[str, str]) -> None:
 def test_cursor_resumes_mid_stream(x_info: dict[str, str]) -> None:
     client = make_x_client(x_info)
     first = next(iter(client.read("invoices", None, full=True, cancel=CancelToken())))
-    assert first.cursor == {"v": 1, "since": None, "page": 2, "watermark": first.cursor["watermark"], "done": False}
+    assert first.cursor == {
+        "v": 1,
+        "since": None,
+        "page": 2,
+        "watermark": first.cursor["watermark"],
+        "done": False,
+        "total": 250,
+    }
     again = make_x_client(x_info)
     rest = read_all(again, "invoices", first.cursor)
     ids = [r.id for r in first.records] + [r.id for p in rest for r in p.records]

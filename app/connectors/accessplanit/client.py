@@ -268,12 +268,22 @@ class AccessplanitClient:
         return found
 
 
-def results(data: Any, module: str) -> list[dict[str, Any]]:
+class Results(list[dict[str, Any]]):
+    """The rows of one answer, and the total the service reported when asked with `$count=true` (else None)."""
+
+    total: int | None = None
+
+
+def results(data: Any, module: str) -> Results:
     """The `results` array of an accessplanit answer (a bare list or single object are accepted too)."""
+    out = Results()
+    if isinstance(data, dict) and isinstance(data.get("count"), int) and not isinstance(data.get("count"), bool):
+        out.total = int(data["count"])
     if isinstance(data, dict):
         rows = data.get("results")
         if rows is None and "ID" in data:
-            return [data]
+            out.append(data)
+            return out
     else:
         rows = data
     if not isinstance(rows, list):
@@ -282,4 +292,5 @@ def results(data: Any, module: str) -> list[dict[str, Any]]:
             "Try again; if it persists, check the connection's address.",
             system="accessplanit",
         )
-    return [r for r in rows if isinstance(r, dict)]
+    out.extend(r for r in rows if isinstance(r, dict))
+    return out

@@ -79,9 +79,14 @@ def read_keyset(
         params = {"$select": ",".join(fields), "$orderby": "DateUpdated,ID", **paging.params(int(state["skip"]))}
         if state.get("after"):
             params["$filter"] = f"DateUpdated ge {quote(state['after'])}"
+        if "total" not in state:
+            params["$count"] = "true"  # once a run: how many records it will read, for progress and time left
         rows = fetch(module, params, cancel)
         received = len(rows)
         state = dict(state)
+        count = getattr(rows, "total", None)
+        if "total" not in state and isinstance(count, int):
+            state["total"] = count
         if rows:
             tail = rows[-1].get("DateUpdated")
             if isinstance(tail, str) and tail and tail != state.get("after"):

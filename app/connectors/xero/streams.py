@@ -121,6 +121,10 @@ class XeroStreams:
                 best = max(stamps)
                 old = mapping.parse_instant(state["watermark"]) if state.get("watermark") else None
                 state["watermark"] = _fmt(max(best, old) if old else best)
+            pagination = data.get("pagination") if isinstance(data, dict) else None
+            if isinstance(pagination, dict) and isinstance(pagination.get("itemCount"), int):
+                # Records this run will read in all (for progress and time left); pages already read count too.
+                state["total"] = int(pagination["itemCount"])
             following = self.paging.next(int(state["page"]), len(rows), data)
             state["done"] = following is None
             state["page"] = following if following is not None else int(state["page"])
