@@ -1,10 +1,10 @@
 """Edit → Connections…: where the accessplanit and Xero connections are entered, saved and tested.
 
-Secrets typed here are handed straight to `Recondesk.save_connection(info, secret)`, which puts them in the OS
-keyring; the fields are masked and emptied once saved, and nothing here writes a secret anywhere else. When the
-services raise `KeyringUnavailable` its message (how to get a keyring) is shown as is: there is deliberately no
-"save in a file instead" fallback. "Test connection" checks what is typed without saving it (`check_connection`); "Save" saves only a connection that
-works (`save_checked`). Both run on the network lane and show the failing step and its message.
+Secrets typed here are handed straight to the services (`save_checked`), which put them in the OS keyring; the
+fields are masked and emptied once saved, and nothing here writes a secret anywhere else. When the services raise
+`KeyringUnavailable` its message (how to get a keyring) is shown as is: there is deliberately no "save in a file
+instead" fallback. "Test connection" checks what is typed without saving it (`check_connection`); "Save" saves only
+a connection that works (`save_checked`). Both run on the network lane and show the failing step and its message.
 Must not: keep secrets after saving, put them in QSettings or logs, or call the services on the GUI thread.
 """
 
