@@ -12,14 +12,13 @@ Must not: do I/O. A record that cannot be read becomes an `InvalidRecord` with t
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from app.domain.money import D, MoneyError
+from app.connectors.wire import Unreadable, money, payload_digest
+from app.connectors.wire import text as _text
 from app.domain.records import InvalidRecord, Invoice, Line, Payment
 from app.domain.status import Direction, InvoiceState, Kind, System
 
@@ -63,29 +62,12 @@ TRANSACTION_FIELDS = (
 )
 
 
-class Unreadable(ValueError):
-    """A field the rules need could not be read; the message is the reason kept with the record."""
-
-
 def record_id(raw: Mapping[str, Any]) -> str:
     """The record's ID, or a stable digest of the payload when it has none."""
     rid = raw.get("ID")
     if rid not in (None, ""):
         return str(rid)
-    blob = json.dumps(raw, sort_keys=True, default=str).encode()
-    return "sha1:" + hashlib.sha1(blob, usedforsecurity=False).hexdigest()[:16]
-
-
-def money(raw: Mapping[str, Any], name: str, *, required: bool = True) -> Decimal:
-    value = raw.get(name)
-    if value is None:
-        if required:
-            raise Unreadable(f"missing amount {name}")
-        return Decimal(0)
-    try:
-        return D(value)
-    except MoneyError as exc:
-        raise Unreadable(f"bad amount {name}: {value!r}") from exc
+    return payload_digest(raw)
 
 
 def parse_datetime(value: Any, name: str) -> datetime | None:
@@ -105,11 +87,6 @@ def parse_datetime(value: Any, name: str) -> datetime | None:
 def parse_date(value: Any, name: str) -> date | None:
     parsed = parse_datetime(value, name)
     return parsed.date() if parsed is not None else None
-
-
-def _text(raw: Mapping[str, Any], name: str) -> str:
-    value = raw.get(name)
-    return "" if value is None else str(value)
 
 
 def map_line(raw: Mapping[str, Any]) -> Line:

@@ -15,25 +15,21 @@ Must not: do I/O. An unreadable record becomes an `InvalidRecord` with the reaso
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from app.domain.money import D, MoneyError
+from app.connectors.wire import Unreadable, money, payload_digest
+from app.connectors.wire import text as _text
+from app.domain.money import D
 from app.domain.records import CreditNote, InvalidRecord, Invoice, Line, Payment
 from app.domain.status import Direction, InvoiceState, Kind, System
 
 _MS_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
 _EPOCH = datetime(1970, 1, 1)
 DIRECTIONS: Mapping[str, Direction] = {"ACCRECPAYMENT": Direction.PAYMENT, "ARCREDITPAYMENT": Direction.REFUND}
-
-
-class Unreadable(ValueError):
-    """A field the rules need could not be read; the message is the reason kept with the record."""
 
 
 # --------------------------------------------------------------------------------------------------- values
@@ -79,23 +75,6 @@ def pick_instant(raw: Mapping[str, Any], name: str) -> datetime | None:
     return parse_instant(raw.get(name), name)
 
 
-def money(raw: Mapping[str, Any], name: str, *, required: bool = True) -> Decimal:
-    value = raw.get(name)
-    if value is None:
-        if required:
-            raise Unreadable(f"missing amount {name}")
-        return Decimal(0)
-    try:
-        return D(value)
-    except MoneyError as exc:
-        raise Unreadable(f"bad amount {name}: {value!r}") from exc
-
-
-def _text(raw: Mapping[str, Any] | None, name: str) -> str:
-    value = (raw or {}).get(name)
-    return "" if value is None else str(value)
-
-
 def _obj(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     value = raw.get(name)
     return value if isinstance(value, Mapping) else {}
@@ -105,8 +84,7 @@ def record_id(raw: Mapping[str, Any], *names: str) -> str:
     for name in names:
         if raw.get(name):
             return str(raw[name])
-    blob = json.dumps(raw, sort_keys=True, default=str).encode()
-    return "sha1:" + hashlib.sha1(blob, usedforsecurity=False).hexdigest()[:16]
+    return payload_digest(raw)
 
 
 def derive_state(status: str, paid: Decimal, due: Decimal, total: Decimal) -> InvoiceState:

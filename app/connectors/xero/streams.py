@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from app.connectors.base import CallStats, MappedRecord, Page
 from app.connectors.pagination import PageNumberPaging
+from app.connectors.wire import Unreadable
 from app.connectors.xero import mapping
 from app.domain.progress import CancelToken
 from app.domain.records import CreditNote
@@ -191,7 +192,7 @@ class XeroStreams:
 def _readable(raw: Mapping[str, Any]) -> bool:
     try:
         mapping.pick_instant(raw, "UpdatedDateUTC")
-    except mapping.Unreadable:
+    except Unreadable:
         return False
     return True
 
