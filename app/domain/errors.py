@@ -68,6 +68,11 @@ class NotFoundError(ConnectorError):
     """The record or endpoint does not exist."""
 
 
+class StorageError(RecondeskError):
+    """The cache database failed (disk full, locked, damaged, unreachable). The step in progress was rolled back;
+    everything committed before it is kept."""
+
+
 class CancelledError(RecondeskError):
     """The user cancelled; work done so far is kept."""
 

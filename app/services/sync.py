@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from app.connectors.base import SystemClient
-from app.domain.errors import AuthenticationError, CancelledError, ConnectorError, RateLimited
+from app.domain.errors import AuthenticationError, CancelledError, ConnectorError, RateLimited, RecondeskError
 from app.domain.progress import CancelToken, ProgressCallback, ProgressEvent, no_progress
 from app.domain.status import System
 from app.services.api import StreamStats, SyncResult
@@ -56,6 +56,8 @@ def error_message(system: System, exc: BaseException, stream: str = "") -> str:
         hint = exc.hint or "Reconnect it under Connections, then sync again."
         return f"{label}: sign-in was refused: {exc.message} {hint}"
     if isinstance(exc, ConnectorError):
+        return f"{label}: {exc.user_text()}"
+    if isinstance(exc, RecondeskError):
         return f"{label}: {exc.user_text()}"
     where = f" while reading {stream}" if stream else ""
     return f"{label}: unexpected error{where} ({type(exc).__name__}: {exc}). Everything fetched so far is kept."
@@ -218,8 +220,12 @@ def sync_all(
         try:
             counts = reconcile_all(db, settings)
         except Exception as exc:
-            log.exception("reconcile failed")
-            errors.append(f"Reconciling failed ({type(exc).__name__}: {exc}); the previous items are kept.")
+            if isinstance(exc, RecondeskError):
+                log.warning("reconcile failed: %s", exc.user_text())
+                errors.append(f"Reconciling failed: {exc.user_text()} The previous items are kept.")
+            else:
+                log.exception("reconcile failed")
+                errors.append(f"Reconciling failed ({type(exc).__name__}: {exc}); the previous items are kept.")
             with db.transaction(readonly=True) as tx:
                 counts = item_repo.count_by_status(tx)
 

@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import StaticPool
+
+from app.domain.errors import StorageError
 
 _READONLY = "recondesk_readonly"
 
@@ -86,17 +89,56 @@ class Database:
 
         `readonly=True` takes no write lock on SQLite (for queries that run while a sync writes).
         """
-        with self.engine.connect() as conn:
-            if readonly:
-                conn.execution_options(**{_READONLY: True})
-            with conn.begin():
-                yield Tx(conn)
+        try:
+            with self.engine.connect() as conn:
+                if readonly:
+                    conn.execution_options(**{_READONLY: True})
+                with conn.begin():
+                    yield Tx(conn)
+        except DBAPIError as exc:
+            raise self._for_people(exc) from exc
+
+    def _for_people(self, exc: DBAPIError) -> Exception:
+        """A database failure as a message that says what happened and what to do; others unchanged."""
+        text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
+        where = self.url_for_display
+        kept = "Everything saved before this step is kept; the step itself was undone."
+        if "disk is full" in text or "no space left" in text or "could not extend file" in text:
+            return StorageError(
+                "The disk that holds the Recondesk cache is full.",
+                f"Free some space on it ({where}) and try again. {kept}",
+            )
+        if "database is locked" in text or "database table is locked" in text:
+            return StorageError(
+                "The cache is busy: another Recondesk window or command is writing to it.",
+                f"Wait for it to finish (or close it) and try again. {kept}",
+            )
+        if "unable to open database" in text or "readonly database" in text or "permission denied" in text:
+            return StorageError(
+                f"Recondesk cannot write its cache ({where}).",
+                "Check that the folder exists and that you may write to it, then try again.",
+            )
+        if "not a database" in text or "malformed" in text:
+            return StorageError(
+                f"The cache file is damaged ({where}).",
+                "Close Recondesk, move the file aside and sync again: the cache is rebuilt from "
+                "accessplanit and Xero (decisions and the audit log live in that file; keep it).",
+            )
+        if isinstance(exc, OperationalError) and not self.is_sqlite:
+            return StorageError(
+                f"The database server did not answer ({where}).",
+                f"Check that it is running and reachable, then try again. {kept}",
+            )
+        return exc
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (alembic upgrade head). Safe to call on every start."""
         from app.storage.migrate import upgrade
 
-        upgrade(self.engine)
+        try:
+            upgrade(self.engine)
+        except DBAPIError as exc:
+            raise self._for_people(exc) from exc
 
     def dispose(self) -> None:
         """Close pooled connections (tests, and before deleting the file)."""
