@@ -38,6 +38,7 @@ from app.services.api import (
     ItemFilter,
     ItemRow,
     PushRow,
+    StreamStats,
     Summary,
     SyncResult,
 )
@@ -480,6 +481,35 @@ class Workspace:
         return results
 
     # --- summary, sync, audit ---
+
+    def sync_runs(self, limit: int = 50) -> Sequence[SyncResult]:
+        from app.storage import synclog
+
+        with self.db.transaction(readonly=True) as tx:
+            runs = synclog.list_runs(tx, limit)
+        out = []
+        for r in runs:
+            errors = r.errors
+            if r.finished_at is None:
+                errors = (*errors, "This run did not finish (the program stopped); what it had saved is kept.")
+            streams = tuple(
+                StreamStats(s.system, s.stream, s.fetched, s.pages, s.calls, s.retries, s.invalid, s.error)
+                for s in r.streams
+            )
+            out.append(
+                SyncResult(
+                    run_id=r.id,
+                    started_at=r.started_at,
+                    finished_at=r.finished_at or r.started_at,
+                    ok=bool(r.ok),
+                    cancelled=r.cancelled,
+                    streams=streams,
+                    counts=dict(r.counts),
+                    errors=tuple(errors),
+                    budget=dict(r.budget),
+                )
+            )
+        return out
 
     def summary(self, period: str | None) -> Summary:
         from app.storage import synclog

@@ -292,6 +292,7 @@ class MainWindow(QMainWindow):
         """Load the first screen (months, counts, ids, audit). Call once after `show()`."""
         self.list_view.start()
         self.audit_view.reload()
+        self.runner.db("load sync runs", lambda _ctx: list(self._ws.sync_runs()), on_result=self.sync_view.set_runs)
 
     def _restore_state(self) -> None:
         s = self._settings

@@ -363,3 +363,22 @@ def test_the_row_cache_stays_bounded_and_evicted_rows_are_read_again(qtbot, wind
     assert model.data(model.index(0, COLUMN_INDEX["invoice"])) == LOADING
     table.scrollTo(model.index(0, 0))
     qtbot.waitUntil(lambda: model.item_row(first) is not None, timeout=TIMEOUT_MS)
+
+
+def test_the_sync_run_log_is_read_back_from_the_cache(qtbot, window, demo, ui_settings):
+    """A new window (a restart) shows the runs kept in the cache, with their streams, not only this session's."""
+    from app.ui.main_window import MainWindow
+
+    ws, _ = demo
+    first = sync(qtbot, window)
+    second = sync(qtbot, window)
+    reopened = MainWindow(ws, settings=ui_settings)
+    qtbot.addWidget(reopened)
+    reopened.show()
+    reopened.start()
+    qtbot.waitUntil(lambda: len(reopened.sync_view.runs()) >= 2, timeout=TIMEOUT_MS)
+    runs = reopened.sync_view.runs()
+    assert [r.run_id for r in runs[:2]] == [second.run_id, first.run_id]
+    assert runs[0].streams and sum(s.fetched for s in runs[0].streams) == sum(s.fetched for s in second.streams)
+    assert reopened.sync_view.run_list.count() == len(runs)
+    reopened.close()

@@ -1,5 +1,5 @@
-"""The sync runs of this session: per stream what was fetched (records, pages, calls, retries, invalid, errors),
-the call budget left, and the counts per status afterwards.
+"""The sync-run log (loaded from the cache at start-up, then each new run): per stream what was fetched (records,
+pages, calls, retries, invalid, errors), the call budget left, and the counts per status afterwards.
 
 Must not: start syncs itself (the main window does) or read anything on the GUI thread.
 """
@@ -31,7 +31,7 @@ def run_title(result: SyncResult) -> str:
 
 
 class SyncRunView(QWidget):
-    """A list of this session's runs; the selected run's streams, errors and counts."""
+    """The list of runs, newest first; the selected run's streams, errors and counts."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -48,7 +48,7 @@ class SyncRunView(QWidget):
         self.table.setColumnWidth(1, 160)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.summary = QLabel("No sync has run in this session yet. Press Sync now (Ctrl+R).", self)
+        self.summary = QLabel("No sync has run yet. Press Sync now (Ctrl+R).", self)
         self.summary.setObjectName("runSummary")
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -65,6 +65,15 @@ class SyncRunView(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
         self.run_list.currentRowChanged.connect(self._show)
+
+    def set_runs(self, results: list[SyncResult]) -> None:
+        """Show the run log kept in the cache (newest first), e.g. at start-up."""
+        self._runs = list(results)
+        self.run_list.clear()
+        self.run_list.addItems([run_title(r) for r in self._runs])
+        if self._runs:
+            self.run_list.setCurrentRow(0)
+            self._show(0)
 
     def add_run(self, result: SyncResult) -> None:
         """Record a finished run and show it."""
