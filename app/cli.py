@@ -191,7 +191,10 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     sandboxes = start_sandboxes(opts)
     if args.expected:
         if sandboxes.expected is None:
-            print("recondesk: --expected needs generated data (not --fixtures)", file=sys.stderr)
+            print(
+                "recondesk: these fixtures are too far from the wire formats to compute expected statuses",
+                file=sys.stderr,
+            )
             sandboxes.stop()
             return EXIT_USAGE
         Path(args.expected).write_text(json.dumps({"items": sandboxes.expected}, indent=1), encoding="utf-8")
