@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faults", metavar="SPEC", default="")
     p.add_argument("--accessplanit-port", type=int, default=0)
     p.add_argument("--xero-port", type=int, default=0)
+    p.add_argument("--xero-organisation", metavar="NAME", action="append", default=[],
+                   help="another (empty) Xero organisation the browser sign-in can connect (repeatable)")
     p.add_argument(
         "--expected",
         metavar="FILE",
@@ -185,6 +187,7 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
         faults=args.faults,
         accessplanit_port=args.accessplanit_port,
         xero_port=args.xero_port,
+        xero_organisations=tuple(args.xero_organisation),
     )
     if args.month:
         opts.month = args.month

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import webbrowser
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -160,12 +161,25 @@ def _is_loopback(url: str) -> bool:
         return False
 
 
+ChooseTenant = Callable[[list[tuple[str, str]]], "str | None"]
+"""Asked when a sign-in reaches several organisations: (tenant id, name) pairs in, the chosen id (or None) out."""
+
+
 def connect_xero_oauth(
-    ws: Workspace, *, api_url: str, identity_url: str, client_id: str, tenant_id: str = "", open_browser: bool = True
+    ws: Workspace,
+    *,
+    api_url: str,
+    identity_url: str,
+    client_id: str,
+    tenant_id: str = "",
+    open_browser: bool = True,
+    choose_tenant: ChooseTenant | None = None,
 ) -> CheckResult:
     """Xero sign-in with OAuth 2.0 + PKCE. Against a loopback identity server (the sandbox) it runs headless; against
     Xero it opens the system browser (or prints the URL) and waits on the loopback listener for the redirect.
-    The token set goes to the keyring; then the organisation is picked (the only one, or `tenant_id`)."""
+    The organisations the sign-in reaches are listed from /connections: the only one is taken, `tenant_id` picks one,
+    or `choose_tenant` asks the user. Only then is anything saved: the token set to the keyring, the rest to the
+    cache."""
     box = _DictBox({})
     http = HttpClient("Xero", config=HttpConfig())
     port = ws.settings.oauth_loopback_port
@@ -197,13 +211,22 @@ def connect_xero_oauth(
     )
     client = ws.factory.ledger(info, box)
     tenants = client.list_tenants()
+    pairs = [(str(t.get("tenantId")), str(t.get("tenantName", ""))) for t in tenants]
     if not tenant_id:
-        if len(tenants) != 1:
-            listed = ", ".join(f"{t.get('tenantName')} ({t.get('tenantId')})" for t in tenants) or "none"
+        listed = ", ".join(f"{name} ({tid})" for tid, name in pairs)
+        if not pairs:
+            return CheckResult(False, "tenant", "This sign-in reaches no organisation. Sign in again and allow one.")
+        if len(pairs) == 1:
+            tenant_id = pairs[0][0]
+        elif choose_tenant is None:
             return CheckResult(
-                False, "tenant", f"Pick the organisation with --tenant-id; this sign-in reaches: {listed}."
+                False, "tenant", f"This sign-in reaches several organisations: {listed}. Pick one (--tenant-id ID)."
             )
-        tenant_id = str(tenants[0].get("tenantId"))
+        else:
+            picked = choose_tenant(pairs)
+            if not picked:
+                return CheckResult(False, "tenant", "No organisation was chosen; nothing was saved.")
+            tenant_id = picked
     names = {str(t.get("tenantId")): str(t.get("tenantName", "")) for t in tenants}
     if tenant_id not in names:
         return CheckResult(False, "tenant", "This sign-in cannot reach that organisation.")

@@ -272,3 +272,52 @@ def test_cli_connects_xero_with_oauth_pkce_and_keeps_tokens_in_the_keyring(
     assert any(s["system"] == "xero" and s["stream"] == "invoices" and s["fetched"] > 0 for s in run["streams"])
     data = db_file.read_bytes()
     assert tokens["refresh_token"].encode() not in data and tokens["access_token"].encode() not in data
+
+
+@pytest.mark.slow
+def test_cli_oauth_with_several_organisations_lists_them_and_tenant_id_picks(
+    tmp_path: Path, cli_env: dict[str, str], secret_service: object
+) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "sandbox", "--invoices", "20", "--xero-organisation", "Second Org Ltd"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        xero = json.loads(proc.stdout.readline())["xero"]
+        db = f"sqlite:///{tmp_path / 'orgs.sqlite3'}"
+        base = [
+            "connect",
+            "xero",
+            "--db",
+            db,
+            "--profile",
+            "clitest",
+            "--url",
+            xero["url"],
+            "--identity-url",
+            xero["identity_url"],
+            "--client-id",
+            xero["client_id"],
+        ]
+        r = _run(base, env=cli_env)
+        assert r.returncode == 1 and "several organisations" in r.stderr and "Second Org Ltd" in r.stderr
+        tenant = r.stderr.split("Second Org Ltd (")[1].split(")")[0]
+        r = _run([*base, "--tenant-id", tenant], env=cli_env)
+        assert r.returncode == 0, r.stderr
+        import sqlite3
+
+        con = sqlite3.connect(tmp_path / "orgs.sqlite3")
+        try:
+            assert con.execute("SELECT tenant_name FROM connections WHERE system='xero'").fetchone() == (
+                "Second Org Ltd",
+            )
+        finally:
+            con.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -38,6 +38,7 @@ class SandboxOptions:
     faults: str = ""
     accessplanit_port: int = 0
     xero_port: int = 0
+    xero_organisations: tuple[str, ...] = ()  # more (empty) organisations the Xero browser sign-in can connect
 
 
 @dataclass
@@ -178,7 +179,8 @@ def start_sandboxes(opts: SandboxOptions) -> Sandboxes:
     if xero_cls is not None:
         client_id, client_secret = secrets.token_hex(16).upper(), secrets.token_urlsafe(36)
         try:
-            xero_app = xero_cls(xero_data, client_id, client_secret, Faults(xero_faults))  # type: ignore[call-arg,arg-type]
+            extra = {"other_organisations": opts.xero_organisations} if opts.xero_organisations else {}
+            xero_app = xero_cls(xero_data, client_id, client_secret, Faults(xero_faults), **extra)  # type: ignore[call-arg,arg-type]
             xero_server = serve(xero_app, port=opts.xero_port)
         except BaseException:
             ap_server.stop()

@@ -288,3 +288,17 @@ def test_xero_invoice_body_sets_line_tax_so_totals_agree() -> None:
     single = xm.invoice_body(inv, (), account_code="200", tax_type=None)
     assert len(single["LineItems"]) == 1 and single["LineItems"][0]["TaxAmount"] == Decimal("20.02")
     assert "TaxType" not in single["LineItems"][0]
+
+
+def test_xero_identity_endpoints_default_to_the_real_pair() -> None:
+    """Xero's sign-in page (login.xero.com/identity) is not on its token host (identity.xero.com): an empty identity
+    URL, or Xero's token host typed in, must give the real pair; a test server's address gives its own pair."""
+    from app.connectors.xero.client import REAL_AUTHORIZE, REAL_TOKEN, XeroConfig
+
+    for given in ("", "https://identity.xero.com", "https://identity.xero.com/"):
+        cfg = XeroConfig(identity_url=given)
+        assert (cfg.authorize_endpoint, cfg.token_endpoint) == (REAL_AUTHORIZE, REAL_TOKEN)
+    assert REAL_AUTHORIZE == "https://login.xero.com/identity/connect/authorize"
+    local = XeroConfig(identity_url="http://127.0.0.1:5000/")
+    assert local.authorize_endpoint == "http://127.0.0.1:5000/connect/authorize"
+    assert local.token_endpoint == "http://127.0.0.1:5000/connect/token"

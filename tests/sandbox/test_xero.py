@@ -1084,3 +1084,77 @@ def test_filtered_pages_are_consistent_and_see_writes(listed: Xero) -> None:
     inv = listed.invoice("INV-00001")
     listed.ok(listed.pay(inv["InvoiceID"], "12.14"))
     assert paid(1)["pagination"]["itemCount"] == 84  # the cached filter result was dropped by the write
+
+
+def test_a_browser_sign_in_connects_every_organisation_a_custom_connection_one() -> None:
+    """With a second organisation, /connections lists both for a code-flow token and each tenant has its own books;
+    a custom connection (client credentials) still reaches exactly one."""
+    import base64
+    import hashlib
+    import secrets as _secrets
+    from urllib.parse import parse_qs, urlsplit
+
+    import requests
+
+    from app.sandbox.common import Faults, serve
+    from app.sandbox.xero import XeroApp
+
+    app = XeroApp(
+        None, "cid", "csecret", Faults("limit_minute=100000,limit_day=100000"), other_organisations=("Second Org Ltd",)
+    )
+    server = serve(app)
+    try:
+        verifier = _secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        redirect = "http://127.0.0.1:9/callback"
+        r = requests.get(
+            server.url + "/connect/authorize",
+            allow_redirects=False,
+            timeout=5,
+            params={
+                "response_type": "code",
+                "client_id": "cid",
+                "redirect_uri": redirect,
+                "state": "s",
+                "scope": "offline_access accounting.invoices accounting.settings",
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            },
+        )
+        code = parse_qs(urlsplit(r.headers["Location"]).query)["code"][0]
+        token = requests.post(
+            server.url + "/connect/token",
+            timeout=5,
+            data={
+                "grant_type": "authorization_code",
+                "client_id": "cid",
+                "code": code,
+                "redirect_uri": redirect,
+                "code_verifier": verifier,
+            },
+        ).json()["access_token"]
+        conns = requests.get(
+            server.url + "/connections", headers={"Authorization": f"Bearer {token}"}, timeout=5
+        ).json()
+        names = {c["tenantName"]: c["tenantId"] for c in conns}
+        assert set(names) == {app.tenant_name, "Second Org Ltd"}
+        for name, tenant in names.items():
+            org = requests.get(
+                server.url + "/api.xro/2.0/Organisation",
+                timeout=5,
+                headers={"Authorization": f"Bearer {token}", "xero-tenant-id": tenant, "Accept": "application/json"},
+            ).json()
+            assert org["Organisations"][0]["Name"] == name
+        custom = requests.post(
+            server.url + "/connect/token", data={"grant_type": "client_credentials"}, auth=("cid", "csecret"), timeout=5
+        ).json()["access_token"]
+        assert (
+            len(
+                requests.get(
+                    server.url + "/connections", headers={"Authorization": f"Bearer {custom}"}, timeout=5
+                ).json()
+            )
+            == 1
+        )
+    finally:
+        server.stop()

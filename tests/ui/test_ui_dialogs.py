@@ -172,3 +172,50 @@ def test_sign_in_with_xero_runs_the_oauth_flow_the_composition_root_offers(qtbot
     qtbot.waitUntil(lambda: dialog.xero_tenant.text() == info.tenant_name, timeout=TIMEOUT_MS)
     assert dialog.status_text(System.XERO).startswith("✓ Connected to")
     assert _test(qtbot, dialog, System.XERO).ok
+
+
+def test_sign_in_reaching_several_organisations_lets_the_user_choose(qtbot, tmp_path):
+    """The browser sign-in reaches two organisations: the dialog asks which one (on the GUI thread, while the flow
+    waits on its worker), and the chosen one is saved with the connection; cancelling saves nothing."""
+    import functools
+
+    from app.composition import build_workspace, connect_xero_oauth
+    from app.credentials import MemoryCredentialStore
+    from app.sandbox.runner import SandboxOptions, start_sandboxes
+
+    sandboxes = start_sandboxes(SandboxOptions(invoices=30, month="2026-10", xero_organisations=("Second Org Ltd",)))
+    try:
+        x = sandboxes.info["xero"]
+        ws = build_workspace(f"sqlite:///{tmp_path / 'cache.sqlite3'}", "uitest", MemoryCredentialStore())
+        runner = TaskRunner()
+        dialog = ConnectionsDialog(ws, runner, xero_sign_in=functools.partial(connect_xero_oauth, ws))
+        qtbot.addWidget(dialog)
+        qtbot.waitUntil(lambda: runner.pending() == 0, timeout=TIMEOUT_MS)
+        dialog.xero_url.setText(x["url"])
+        dialog.xero_identity_url.setText(x["identity_url"])
+        dialog.xero_client_id.setText(x["client_id"])
+
+        # First: the user cancels the question; nothing is saved.
+        with qtbot.waitSignal(dialog.sig_connection_tested, timeout=TIMEOUT_MS) as blocker:
+            qtbot.mouseClick(dialog.sign_in_button, Qt.MouseButton.LeftButton)
+            qtbot.waitUntil(lambda: dialog.tenant_chooser.dialog is not None, timeout=TIMEOUT_MS)
+            dialog.tenant_chooser.dialog.reject()
+        assert not blocker.args[1].ok and "nothing was saved" in blocker.args[1].message
+        assert not [c for c in ws.connections() if c.system == System.XERO]
+
+        # Then: the user picks the second organisation.
+        with qtbot.waitSignal(dialog.sig_connection_tested, timeout=TIMEOUT_MS) as blocker:
+            qtbot.mouseClick(dialog.sign_in_button, Qt.MouseButton.LeftButton)
+            qtbot.waitUntil(lambda: dialog.tenant_chooser.dialog is not None, timeout=TIMEOUT_MS)
+            chooser = dialog.tenant_chooser.dialog
+            items = chooser.comboBoxItems()
+            assert len(items) == 2 and any(i.startswith("Second Org Ltd") for i in items)
+            chooser.setTextValue(next(i for i in items if i.startswith("Second Org Ltd")))
+            chooser.accept()
+        assert blocker.args[1].ok, blocker.args[1]
+        saved = next(c for c in ws.connections() if c.system == System.XERO)
+        assert saved.tenant_name == "Second Org Ltd" and saved.auth == "oauth" and saved.has_secret
+        dialog.close()
+        runner.shutdown(5000)
+    finally:
+        sandboxes.stop()

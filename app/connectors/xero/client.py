@@ -32,6 +32,7 @@ from app.domain.status import Direction, System
 
 REAL_AUTHORIZE = "https://login.xero.com/identity/connect/authorize"
 REAL_TOKEN = "https://identity.xero.com/connect/token"
+REAL_IDENTITY_HOST = "https://identity.xero.com"
 NEEDED_SCOPES = ("accounting.invoices", "accounting.payments", "accounting.contacts", "accounting.settings")
 LEGACY_SCOPES = {"accounting.transactions": ("accounting.invoices", "accounting.payments")}
 
@@ -58,12 +59,19 @@ class XeroConfig:
         return self.url.rstrip("/")
 
     @property
+    def _identity(self) -> str:
+        """The identity server given, or "" for Xero's own: its sign-in page is not on the token host
+        (login.xero.com/identity vs identity.xero.com), so Xero's host means the real pair of endpoints."""
+        given = self.identity_url.strip().rstrip("/")
+        return "" if given.lower() in ("", REAL_IDENTITY_HOST) else given
+
+    @property
     def authorize_endpoint(self) -> str:
-        return f"{self.identity_url.rstrip('/')}/connect/authorize" if self.identity_url else REAL_AUTHORIZE
+        return f"{self._identity}/connect/authorize" if self._identity else REAL_AUTHORIZE
 
     @property
     def token_endpoint(self) -> str:
-        return f"{self.identity_url.rstrip('/')}/connect/token" if self.identity_url else REAL_TOKEN
+        return f"{self._identity}/connect/token" if self._identity else REAL_TOKEN
 
     @property
     def connections_endpoint(self) -> str:

@@ -14,7 +14,7 @@ import hashlib
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -171,6 +171,7 @@ class XeroApp(SandboxApp):
         tenant_name: str = "Demo Training Ltd",
         clock: Callable[[], float] = time.time,
         provider_name: str = "Recondesk Sandbox",
+        other_organisations: Sequence[str] = (),
     ) -> None:
         super().__init__(faults)
         orgs = (fixtures or {}).get("Organisation")
@@ -190,6 +191,12 @@ class XeroApp(SandboxApp):
         self.clock = clock
         self.ledger = Ledger(fixtures, self.tenant_id, self.tenant_name, clock)
         self.lock = self.ledger.lock
+        # More organisations the browser sign-in can connect: empty ledgers with the UK defaults [ours]. `state()`
+        # and `--fixtures` speak of the first organisation only.
+        others = {stable_id("tenant", name): name for name in other_organisations}
+        self.ledgers = {self.tenant_id.lower(): self.ledger}
+        for tid, name in others.items():
+            self.ledgers[tid.lower()] = Ledger(None, tid, name, clock)
         self.identity = Identity(
             client_id,
             client_secret,
@@ -197,11 +204,16 @@ class XeroApp(SandboxApp):
             self.tenant_name,
             clock=clock,
             token_ttl=lambda: int(self.faults.get_float("token_ttl", 1800)),
+            other_tenants=others,
         )
         self._limits = _Limits(self.faults)
         self._limits_lock = threading.Lock()
         self._in_flight: dict[str, int] = {}
         self._idempotent: dict[tuple[str, str], tuple[str, int, bytes, str]] = {}
+
+    def _ledger_for(self, request: Request) -> Ledger:
+        """The organisation named by `xero-tenant-id` (already checked against the token's connections)."""
+        return self.ledgers.get(request.headers.get("xero-tenant-id", "").lower(), self.ledger)
 
     # ------------------------------------------------------------------ SandboxApp contract
 
@@ -478,7 +490,7 @@ class XeroApp(SandboxApp):
         )
 
     def _read(self, endpoint: str, request: Request, args: Mapping[str, str]) -> Response:
-        led = self.ledger
+        led = self._ledger_for(request)
         unitdp = 4 if request.args.get("unitdp") == "4" else 2
         summary = request.args.get("summaryOnly", "").lower() == "true"
         try:
@@ -570,7 +582,7 @@ class XeroApp(SandboxApp):
         return None
 
     def _write(self, endpoint: str, request: Request, args: Mapping[str, str]) -> Response:
-        led = self.ledger
+        led = self._ledger_for(request)
         unitdp = 4 if request.args.get("unitdp") == "4" else 2
         summarize = request.args.get("summarizeErrors", "true").lower() != "false"
         try:
@@ -625,7 +637,7 @@ class XeroApp(SandboxApp):
                 results.append(failed[-1])
                 continue
             try:
-                record = self._write_one(endpoint, request.method, element, target, unitdp)
+                record = self._write_one(led, endpoint, request.method, element, target, unitdp)
             except Invalid as exc:
                 failed.append(self._failed(element, exc, flag))
                 results.append(failed[-1])
@@ -638,9 +650,8 @@ class XeroApp(SandboxApp):
         return self._validation(collection, failed, summarize, results)
 
     def _write_one(
-        self, endpoint: str, method: str, element: Mapping[str, Any], target: Record | None, unitdp: int
+        self, led: Ledger, endpoint: str, method: str, element: Mapping[str, Any], target: Record | None, unitdp: int
     ) -> Record:
-        led = self.ledger
         if endpoint == "invoice":
             assert target is not None
             return led.update_invoice(target, element, unitdp)

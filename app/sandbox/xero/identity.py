@@ -120,6 +120,9 @@ class Identity:
     tenant_name: str
     clock: Callable[[], float] = time.time
     token_ttl: Callable[[], int] = lambda: 1800
+    # More organisations the signing-in user may connect (tenant id -> name): the browser sign-in connects them all,
+    # as a user who ticks every organisation on Xero's consent page does; a custom connection reaches only the first.
+    other_tenants: dict[str, str] = field(default_factory=dict)
     _codes: dict[str, _Code] = field(default_factory=dict)
     _access: dict[str, AccessToken] = field(default_factory=dict)
     _refresh: dict[str, RefreshToken] = field(default_factory=dict)
@@ -154,7 +157,7 @@ class Identity:
         unknown = scopes - KNOWN_SCOPES
         if unknown or not scopes:
             return fail("invalid_scope", f"Unknown scope(s): {' '.join(sorted(unknown)) or '(none given)'}.")
-        grant = self._new_grant(scopes)
+        grant = self._new_grant(scopes, every_tenant=True)
         code = secrets.token_urlsafe(24)
         self._codes[code] = _Code(
             grant, self.client_id, redirect_uri, args["code_challenge"], self.clock() + CODE_LIFETIME
@@ -164,10 +167,12 @@ class Identity:
             params["state"] = state
         return _with_query(redirect_uri, params)
 
-    def _new_grant(self, scopes: frozenset[str]) -> Grant:
+    def _new_grant(self, scopes: frozenset[str], *, every_tenant: bool = False) -> Grant:
         now = self.clock()
-        grant = Grant(str(uuid.uuid4()), scopes, str(uuid.uuid4()), {self.tenant_id: str(uuid.uuid4())}, now)
-        self.created_at.setdefault(self.tenant_id, now)
+        tenants = [self.tenant_id, *self.other_tenants] if every_tenant else [self.tenant_id]
+        grant = Grant(str(uuid.uuid4()), scopes, str(uuid.uuid4()), {t: str(uuid.uuid4()) for t in tenants}, now)
+        for tenant in tenants:
+            self.created_at.setdefault(tenant, now)
         self._grants.append(grant)
         return grant
 
@@ -318,15 +323,15 @@ class Identity:
         grant = token.grant
         if auth_event_id and auth_event_id != grant.auth_event_id:
             return []
-        stamp = _connection_time(self.created_at.get(self.tenant_id, grant.created))
+        names = {self.tenant_id: self.tenant_name, **self.other_tenants}
         return [
             {
                 "id": connection_id,
                 "authEventId": grant.auth_event_id,
                 "tenantId": tenant_id,
                 "tenantType": "ORGANISATION",
-                "tenantName": self.tenant_name,
-                "createdDateUtc": stamp,
+                "tenantName": names.get(tenant_id, ""),
+                "createdDateUtc": _connection_time(self.created_at.get(tenant_id, grant.created)),
                 "updatedDateUtc": _connection_time(grant.created),
             }
             for tenant_id, connection_id in grant.connections.items()

@@ -10,17 +10,19 @@ Must not: keep secrets after saving, put them in QSettings or logs, or call the 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -36,7 +38,7 @@ from app.services.api import CheckResult, ConnectionInfo, Recondesk
 from app.ui.tasks import TaskContext, TaskRunner
 
 XERO_API_URL = "https://api.xero.com/api.xro/2.0"
-XERO_IDENTITY_URL = "https://identity.xero.com"
+XERO_IDENTITY_URL = ""  # empty: Xero's own sign-in (login.xero.com) and token (identity.xero.com) endpoints
 KEEP_SECRET_HINT = "Saved in the keyring — leave empty to keep it"
 SIGN_IN_UNAVAILABLE = (
     "Signing in with Xero in the browser is not available in the app yet. Use a custom "
@@ -52,9 +54,68 @@ SIGN_IN_HELP = (
 
 class XeroSignIn(Protocol):
     """The browser sign-in the composition root may offer (e.g. `functools.partial(connect_xero_oauth, ws)`):
-    it runs the OAuth flow, puts the tokens in the keyring, saves the connection and says how it went. Blocks."""
+    it runs the OAuth flow, puts the tokens in the keyring, saves the connection and says how it went. Blocks.
+    When the sign-in reaches several organisations it calls `choose_tenant` with (tenant id, name) pairs."""
 
-    def __call__(self, *, api_url: str, identity_url: str, client_id: str) -> CheckResult: ...
+    def __call__(
+        self,
+        *,
+        api_url: str,
+        identity_url: str,
+        client_id: str,
+        choose_tenant: Callable[[list[tuple[str, str]]], str | None] | None = None,
+    ) -> CheckResult: ...
+
+
+class TenantChooser(QObject):
+    """Asks the user, on the GUI thread, which organisation to reconcile with, for a sign-in running on a worker.
+
+    Called from the worker (it blocks there until the user answers); the question is a non-modal-blocking
+    `QInputDialog` opened on the GUI thread through a queued signal, so the GUI never waits on the worker."""
+
+    sig_question_asked = Signal(list)
+    """Emitted (from the worker) with the (tenant id, name) pairs; handled on the GUI thread."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self._parent = parent
+        self._answered = threading.Event()
+        self._answer: str | None = None
+        self.dialog: QInputDialog | None = None
+        self.sig_question_asked.connect(self._ask, Qt.ConnectionType.QueuedConnection)
+
+    def __call__(self, tenants: list[tuple[str, str]]) -> str | None:
+        self._answered.clear()
+        self._answer = None
+        self.sig_question_asked.emit(list(tenants))
+        self._answered.wait()
+        return self._answer
+
+    def cancel(self) -> None:
+        """Release a waiting worker with no answer (the dialog is closing)."""
+        if self.dialog is not None:
+            self.dialog.reject()
+        self._answered.set()
+
+    def _ask(self, tenants: list[tuple[str, str]]) -> None:
+        labels = [f"{name} ({tenant_id})" for tenant_id, name in tenants]
+        dialog = QInputDialog(self._parent)
+        dialog.setObjectName("tenantChooser")
+        dialog.setWindowTitle("Choose the Xero organisation")
+        dialog.setLabelText("This sign-in reaches several organisations. Reconcile accessplanit with:")
+        dialog.setComboBoxItems(labels)
+        dialog.setComboBoxEditable(False)
+
+        def done(result: int) -> None:
+            text = dialog.textValue()
+            chosen = labels.index(text) if result == QDialog.DialogCode.Accepted and text in labels else -1
+            self._answer = tenants[chosen][0] if chosen >= 0 else None
+            self.dialog = None
+            self._answered.set()
+
+        dialog.finished.connect(done)
+        self.dialog = dialog
+        dialog.open()
 
 
 OK_COLOUR = "#1d5e2a"
@@ -104,6 +165,7 @@ class ConnectionsDialog(QDialog):
         self._ws = workspace
         self._runner = runner
         self._xero_sign_in = xero_sign_in
+        self.tenant_chooser = TenantChooser(self)
         self.setWindowTitle("Connections")
         self.setModal(True)
         self.tabs = QTabWidget(self)
@@ -190,6 +252,7 @@ class ConnectionsDialog(QDialog):
         self.xero_url = QLineEdit(XERO_API_URL, page)
         self.xero_url.setObjectName("xeroUrl")
         self.xero_identity_url = QLineEdit(XERO_IDENTITY_URL, page)
+        self.xero_identity_url.setPlaceholderText("Xero's own (leave empty); a test server's address otherwise")
         self.xero_identity_url.setObjectName("xeroIdentityUrl")
         self.xero_client_id = QLineEdit(page)
         self.xero_client_id.setObjectName("xeroClientId")
@@ -372,6 +435,10 @@ class ConnectionsDialog(QDialog):
 
         self._runner.network(f"test {system.value} connection", work, on_result=done, on_error=failed)
 
+    def done(self, result: int) -> None:  # Qt override: every way of closing the dialog ends here
+        self.tenant_chooser.cancel()  # a sign-in waiting for an organisation gets "none" rather than hanging
+        super().done(result)
+
     def sign_in(self) -> None:
         """Run the browser sign-in on the network lane; the services save the connection and its tokens."""
         sign_in = self._xero_sign_in
@@ -387,8 +454,10 @@ class ConnectionsDialog(QDialog):
         self.sign_in_button.setEnabled(False)
         self._busy(System.XERO, True, "Waiting for the sign-in in your browser…")
 
+        chooser = self.tenant_chooser
+
         def work(_ctx: TaskContext) -> CheckResult:
-            return sign_in(api_url=api_url, identity_url=identity_url, client_id=client_id)
+            return sign_in(api_url=api_url, identity_url=identity_url, client_id=client_id, choose_tenant=chooser)
 
         def done(result: CheckResult) -> None:
             self.sign_in_button.setEnabled(True)
