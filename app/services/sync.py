@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from app.connectors.base import SystemClient
 from app.domain.errors import AuthenticationError, CancelledError, ConnectorError, RateLimited, RecondeskError
 from app.domain.progress import CancelToken, ProgressCallback, ProgressEvent, no_progress
-from app.domain.status import System
+from app.domain.status import Kind, System
 from app.services.api import StreamStats, SyncResult
 from app.services.reconciling import reconcile_all
 from app.settings import Settings
@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 ORDER = (System.ACCESSPLANIT, System.XERO)  # the source first: its invoice numbers are needed by its payments
 PAYMENTS_STREAM = "payments"
+# Streams whose records a connector may skip when unchanged (`client.known_versions`), and the kind they store.
+VERSIONED_STREAMS = {"invoices": Kind.INVOICE, PAYMENTS_STREAM: Kind.PAYMENT}
 Clock = Callable[[], datetime]
 
 
@@ -122,6 +124,13 @@ def _sync_system(
                 cursor = record_repo.get_cursor(tx, system, stream)
                 if stream == PAYMENTS_STREAM and hasattr(client, "invoice_numbers"):
                     client.invoice_numbers = record_repo.invoice_numbers(tx, system)
+                if hasattr(client, "known_versions"):
+                    # Set for every stream (empty where none apply, or on a read from the start, which re-reads
+                    # everything anyway) so one stream's ids never meet another's.
+                    kind = VERSIONED_STREAMS.get(stream)
+                    fresh = do_full and cursor is None
+                    versions = record_repo.record_versions(tx, system, kind) if kind and not fresh else {}
+                    client.known_versions = versions
                 if stream == PAYMENTS_STREAM and hasattr(client, "credit_note_refs"):
                     # Refunds name their credit note; cached ones spare the connector a lookup on incremental runs.
                     known = {cn.id: cn.reference for cn in record_repo.load_credit_notes(tx, system)}

@@ -496,6 +496,26 @@ def invoice_numbers(tx: Tx, system: System) -> dict[str, str]:
     return {rid: num for rid, num in tx.conn.execute(q)}
 
 
+def record_versions(tx: Tx, system: System, kind: Kind | str) -> dict[str, str]:
+    """remote id -> the `DateUpdated` text of the stored raw payload, for records of `kind` that have one.
+
+    The raw text is the exact version the service sent (`updated_at` is parsed: an offset or digits beyond
+    microseconds would be lost), and invalid records have it too. A connector compares it with what it reads
+    again, to skip records that did not change (accessplanit incremental runs)."""
+    kind_value = kind.value if isinstance(kind, Kind) else kind
+    q = select(records.c.remote_id, records.c.raw).where(records.c.system == system.value, records.c.kind == kind_value)
+    out: dict[str, str] = {}
+    for rid, raw in tx.conn.execute(q):
+        try:
+            payload = jsontext.loads(raw)
+        except ValueError:  # a raw payload is always our own JSON text; never let one bad row stop a sync
+            continue
+        version = payload.get("DateUpdated") if isinstance(payload, dict) else None
+        if isinstance(version, str) and version:
+            out[rid] = version
+    return out
+
+
 def reference_data(tx: Tx, system: System, stream: str) -> list[dict[str, Any]]:
     """The entries of a reference-data stream (accounts, tax rates, ...), numbers as Decimal."""
     q = (

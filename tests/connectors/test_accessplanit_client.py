@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import time
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from .conftest import (
     ap_item,
     ap_transaction,
     make_ap_client,
+    standard_ap_data,
     write_ap_fixtures,
 )
 
@@ -44,11 +47,14 @@ def test_invoices_page_to_the_end_with_the_exact_number_of_calls(
     ap_client: AccessplanitClient, ap_admin: Admin
 ) -> None:
     pages = read_all(ap_client, "invoices", full=True)
-    # 250 invoices, pages of 100: 100, 100, 50 (the short page ends the stream), one line call per page.
+    # 250 invoices, pages of 100: 100, 100, 50 (the short page ends the stream). The 250 lines fit one line page,
+    # read with the first invoice page; the walk ran out early, so the last invoice page looks once more (an
+    # invoice created meanwhile must not be stored without its lines): 2 line calls, not one per invoice page.
     assert [len(p.records) for p in pages] == [100, 100, 50]
     assert [p.done for p in pages] == [False, False, True]
     assert len(gets(ap_admin, "Invoice")) == 3
-    assert len(gets(ap_admin, "InvoiceItem")) == 3
+    assert len(gets(ap_admin, "InvoiceItem")) == 2
+    assert all(len(r.lines) == 1 for p in pages for r in p.records if isinstance(r, Invoice))
     assert len([r for r in ap_admin.requests() if r["path"].endswith("/token")]) == 1
     ids = [r.id for p in pages for r in p.records]
     assert len(set(ids)) == 250
@@ -102,7 +108,7 @@ def test_cursor_resumes_mid_stream_without_gaps_or_repeats(
     stream = ap_client.read("invoices", None, full=True, cancel=CancelToken())
     first = next(stream)
     cursor = first.cursor
-    assert cursor["done"] is False and cursor["after"] and isinstance(cursor["skip"], int)
+    assert cursor["done"] is False and cursor["by"] == "ID" and cursor["after_id"] == "1099"
     # A new client (a new process after a crash) resumes from the saved cursor.
     again = make_ap_client(ap_info)
     rest = read_all(again, "invoices", cursor)
@@ -113,12 +119,12 @@ def test_cursor_resumes_mid_stream_without_gaps_or_repeats(
 def test_cursor_is_json_serialisable_and_incremental_reads_only_changes(
     ap_info: dict[str, str], ap_admin: Admin
 ) -> None:
-    import json
 
     ap_client = make_ap_client(ap_info, overlap_seconds=0)
     pages = read_all(ap_client, "invoices", full=True)
-    last_id = pages[-1].cursor["last_id"]
+    newest = max((raw for p in pages for raw in p.raws), key=lambda raw: str(raw["DateUpdated"]))["ID"]
     cursor = json.loads(json.dumps(pages[-1].cursor))
+    assert cursor["watermark"] == max(str(raw["DateUpdated"]) for p in pages for raw in p.raws)
     assert cursor["done"] is True
     ap_client.update_invoice("1007", po_number="PO-NEW")
     ap_admin.reset()
@@ -126,7 +132,7 @@ def test_cursor_is_json_serialisable_and_incremental_reads_only_changes(
     changed = [r for p in incremental for r in p.records]
     # The update stamps DateUpdated with the emulator's clock (after every fixture date): it comes back, with
     # the record at the watermark itself (`ge`: the reader de-duplicates by id).
-    assert [r.id for r in changed] == [last_id, "1007"]
+    assert [r.id for r in changed] == [newest, "1007"]
     assert isinstance(changed[1], Invoice) and changed[1].po_number == "PO-NEW"
     assert "DateUpdated ge" in gets(ap_admin, "Invoice")[0]["query"].replace("%20", " ").replace("+", " ")
 
@@ -345,3 +351,179 @@ def test_malformed_records_come_back_invalid_not_dropped(tmp_path: Path) -> None
     assert "unknown status" in reasons[0] and "bad amount" in reasons[1] and "missing invoice number" in reasons[2]
     assert [type(r).__name__ for r in payments] == ["Payment", "InvalidRecord", "InvalidRecord"]
     assert "not known" in payments[1].reason  # type: ignore[union-attr]
+
+
+# --- the two read plans: a full run's one line walk, and an incremental run that skips unchanged records -----------
+
+
+def uneven_data(n: int = 300) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """`n` invoices with IDs 3 apart (so lines of a missing invoice can sit between real ones), 0 to 10 lines each
+    (every 11th has none, the last one too), two malformed invoices, line IDs falling as invoice IDs rise (so only
+    `$orderby=InvoiceID,ID` gives invoice order), and orphan lines between and beyond the invoices."""
+    invoices = [ap_invoice(i, ID=str(1000 + 3 * i)) for i in range(n)]
+    invoices[7]["Status"] = "Weird"
+    invoices[120]["Amount"] = "12,50"
+    items: list[dict[str, Any]] = []
+    for i, inv in enumerate(invoices):
+        for _ in range(0 if i == n - 1 else (i * 7) % 11):
+            items.append({**ap_item(0, inv["ID"]), "ID": str(90000 - len(items))})
+    items.append({**ap_item(0, "1001"), "ID": "1"})  # no invoice 1001: between 1000 and 1003
+    items.append({**ap_item(0, str(1000 + 3 * n + 50)), "ID": "2"})  # beyond the last invoice
+    return invoices, items[::-1]  # stored out of order: the service sorts
+
+
+def lines_by_invoice(items: list[dict[str, Any]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for item in items:
+        out.setdefault(str(item["InvoiceID"]), []).append(str(item["ID"]))
+    return {k: sorted(v, key=int) for k, v in out.items()}
+
+
+@pytest.fixture
+def uneven(tmp_path: Path) -> Any:
+    invoices, items = uneven_data()
+    root = write_ap_fixtures(tmp_path / "uneven", invoices, items, [])
+    with start_sandboxes(SandboxOptions(fixtures=str(root))) as sb:
+        yield sb.info["accessplanit"], Admin(sb.accessplanit.url), invoices, items
+
+
+@pytest.mark.parametrize("line_page", [1000, 40])
+def test_full_run_reads_lines_in_one_walk_at_the_minimum_of_calls(uneven: Any, line_page: int) -> None:
+    info, admin, invoices, items = uneven
+    client = make_ap_client(info, page_size=50, line_page_size=line_page)
+    pages = read_all(client, "invoices", full=True)
+
+    assert [len(p.records) for p in pages] == [50] * 6 + [0]  # 300 = 6 x 50: an empty page ends the walk
+    assert len(gets(admin, "Invoice")) == 7
+    real = [i for i in items if i["InvoiceID"] in {inv["ID"] for inv in invoices}]
+    minimum = math.ceil(len(items) / line_page)
+    assert minimum <= len(gets(admin, "InvoiceItem")) <= minimum + 1, (len(items), len(gets(admin, "InvoiceItem")))
+    # Every invoice, valid or not, has exactly its own lines; nothing is lost across page or buffer boundaries.
+    want = lines_by_invoice(real)
+    got = {str(raw["ID"]): [str(i["ID"]) for i in raw["InvoiceItems"]] for p in pages for raw in p.raws}
+    assert set(got) == {inv["ID"] for inv in invoices}
+    assert {k: sorted(v, key=int) for k, v in got.items() if v} == want
+    assert sum(not v for v in got.values()) == len(invoices) - len(want)  # those with none have none
+    records = [r for p in pages for r in p.records]
+    assert [r.id for r in records if isinstance(r, InvalidRecord)] == ["1021", "1360"]
+    valid = [r for r in records if isinstance(r, Invoice)]
+    assert all(len(r.lines) == len(want.get(r.id, [])) for r in valid)
+    assert sum(p.calls for p in pages) == client.stats.calls
+    walks = [parse_qs(r["query"]) for r in gets(admin, "InvoiceItem")]
+    assert all(w["$orderby"] == ["InvoiceID,ID"] and "InvoiceID le '2147483647'" in w["$filter"][0] for w in walks)
+    assert walks[0]["$filter"][0].startswith("InvoiceID ge '1000' and")
+
+
+def test_a_full_run_resumed_from_any_page_gives_the_uninterrupted_result(uneven: Any) -> None:
+    info, admin, _, _ = uneven
+    whole = read_all(make_ap_client(info, page_size=50, line_page_size=40), "invoices", full=True)
+    want = [json.dumps(raw, default=str, sort_keys=True) for p in whole for raw in p.raws]
+    for k, page in enumerate(whole[:-1]):
+        cursor = json.loads(json.dumps(page.cursor))  # as stored
+        assert cursor["after_id"] == page.raws[-1]["ID"] and cursor["done"] is False
+        admin.reset()
+        rest = read_all(make_ap_client(info, page_size=50, line_page_size=40), "invoices", cursor)
+        got = [json.dumps(raw, default=str, sort_keys=True) for p in [*whole[: k + 1], *rest] for raw in p.raws]
+        assert got == want, f"resumed after page {k}"
+        # The resumed line walk starts after the last invoice stored, not at the start; an empty last page of
+        # invoices needs no line call at all.
+        walks = [parse_qs(r["query"])["$filter"][0] for r in gets(admin, "InvoiceItem")]
+        if any(p.raws for p in rest):
+            assert walks[0].startswith(f"InvoiceID gt '{cursor['after_id']}' and")
+        else:
+            assert walks == []
+    assert whole[-1].cursor["watermark"] == max(str(raw["DateUpdated"]) for p in whole for raw in p.raws)
+
+
+def test_an_invoice_created_after_the_lines_ran_out_still_gets_its_lines(tmp_path: Path) -> None:
+    invoices = [ap_invoice(i, ID=str(1000 + 2 * i)) for i in range(120)]  # pages 1000-1098, 1100-1198, 1200-1238
+    items = [ap_item(i, inv["ID"]) for i, inv in enumerate(invoices[:10])]  # the last 110 have no lines
+    root = write_ap_fixtures(tmp_path / "f", invoices, items, [])
+    with start_sandboxes(SandboxOptions(fixtures=str(root))) as sb:
+        admin = Admin(sb.accessplanit.url)
+        client = make_ap_client(sb.info["accessplanit"], page_size=50)
+        stream = client.read("invoices", None, full=True, cancel=CancelToken())
+        first = next(stream)  # the walk ran out of lines on this page
+        assert len(gets(admin, "InvoiceItem")) == 1
+        # Meanwhile a booking lands in the second page's ID range, with its line (the platform creates invoices;
+        # the API cannot, so it goes straight into the emulator's store).
+        app = sb.accessplanit_app
+        with app._lock:
+            app.tables["Invoice"].insert({**ap_invoice(0, ID="1151"), "Reference": "INV-LATE"})
+            app.tables["InvoiceItem"].insert(ap_item(500, "1151"))
+        rest = list(stream)
+        line_calls, invoice_calls = len(gets(admin, "InvoiceItem")), len(gets(admin, "Invoice"))
+    records: dict[str, Any] = {}
+    for page in [first, *rest]:
+        records.update({r.id: r for r in page.records})  # the cache upserts by id: the last copy wins
+    assert isinstance(records["1151"], Invoice) and records["1151"].number == "INV-LATE"
+    assert [line.line_id for line in records["1151"].lines] == ["50500"]
+    assert rest[-1].done and "1151" in [r.id for r in rest[-1].records]  # stored again with the last page
+    assert line_calls == 2  # one more look on the last page, not one per page
+    assert invoice_calls == 4  # 3 pages + reading the late invoice again
+
+
+def in_overlap(pages: list[Page], seconds: int = 300) -> int:
+    """Records of a finished run updated within `seconds` of its watermark (what an incremental run re-reads)."""
+    mark = datetime.fromisoformat(pages[-1].cursor["watermark"])
+    return sum(
+        1
+        for p in pages
+        for r in p.raws
+        if datetime.fromisoformat(r["DateUpdated"]) >= mark - timedelta(seconds=seconds)
+    )
+
+
+def test_unchanged_incremental_run_costs_one_call_per_stream(ap_client: AccessplanitClient, ap_admin: Admin) -> None:
+    methods = read_all(ap_client, "transaction_methods")
+    invoices = read_all(ap_client, "invoices", full=True)
+    payments = read_all(ap_client, "payments", full=True)
+    ap_admin.reset()
+
+    ap_client.known_versions = {str(r["ID"]): r["DateUpdated"] for p in invoices for r in p.raws}
+    again = read_all(ap_client, "invoices", invoices[-1].cursor)
+    ap_client.known_versions = {str(r["ID"]): r["DateUpdated"] for p in payments for r in p.raws}
+    again_pay = read_all(ap_client, "payments", payments[-1].cursor)
+    read_all(ap_client, "transaction_methods", methods[-1].cursor)
+
+    # The 5-minute overlap re-reads 6 invoices and 8 transactions: all unchanged, so none is kept and no lines.
+    assert again[-1].cursor["total"] == in_overlap(invoices) == 6
+    assert again_pay[-1].cursor["total"] == in_overlap(payments) == 8
+    assert [r for p in [*again, *again_pay] for r in p.records] == []
+    assert [len(gets(ap_admin, m)) for m in ("Invoice", "InvoiceItem", "Transaction", "TransactionMethod")] == [
+        1,
+        0,
+        1,
+        1,
+    ]
+    assert again[-1].cursor["done"] and again[-1].cursor["watermark"] == invoices[-1].cursor["watermark"]
+    # A full run ignores what the caller holds: everything is read again.
+    assert sum(len(p.records) for p in read_all(ap_client, "payments", full=True)) == 50
+
+
+def test_a_changed_invoice_in_the_overlap_is_read_again_with_its_lines(tmp_path: Path) -> None:
+    invoices, items, transactions = standard_ap_data()
+    root = write_ap_fixtures(tmp_path / "before", invoices, items, transactions)
+    with start_sandboxes(SandboxOptions(fixtures=str(root))) as sb:
+        pages = read_all(make_ap_client(sb.info["accessplanit"]), "invoices", full=True)
+    cursor = pages[-1].cursor
+    assert cursor["watermark"] == "2026-10-03T00:59:00"
+    # Invoice 1236 (updated 00:56, inside the overlap, below the watermark) changed on the service since: its
+    # DateUpdated moved to 00:57:30 (still not past the watermark), its PO number and its lines changed.
+    changed = next(inv for inv in invoices if inv["ID"] == "1236")
+    changed.update(DateUpdated="2026-10-03T00:57:30", PONumber="PO-CHANGED")
+    items.append({**ap_item(999, "1236"), "DynamicLabel": "Late fee"})
+    root = write_ap_fixtures(tmp_path / "after", invoices, items, transactions)
+    with start_sandboxes(SandboxOptions(fixtures=str(root))) as sb:
+        admin = Admin(sb.accessplanit.url)
+        client = make_ap_client(sb.info["accessplanit"])
+        client.known_versions = {str(r["ID"]): r["DateUpdated"] for p in pages for r in p.raws}
+        again = read_all(client, "invoices", cursor)
+        invoice_calls = gets(admin, "Invoice")
+        line_filters = [parse_qs(r["query"])["$filter"] for r in gets(admin, "InvoiceItem")]
+    records = [r for p in again for r in p.records]
+    assert [r.id for r in records] == ["1236"]
+    assert isinstance(records[0], Invoice) and records[0].po_number == "PO-CHANGED"
+    assert [line.description for line in records[0].lines] == ["Course place 236", "Late fee"]
+    assert len(invoice_calls) == 1
+    assert line_filters == [["InvoiceID eq '1236'"]]

@@ -415,6 +415,36 @@ def test_end_to_end_sync_agrees_with_the_generator(sandboxes: Sandboxes, tmp_pat
     db.dispose()
 
 
+def test_unchanged_incremental_sync_costs_one_accessplanit_call_per_stream(
+    sandboxes: Sandboxes, tmp_path: Path, fresh_limits: None
+) -> None:
+    """The sync service hands the cached versions to the connector (`known_versions`): the records the overlap
+    window re-reads are unchanged, so they are dropped before their lines are fetched. Counted by the emulator."""
+    import requests
+
+    from app.connectors.http import loads
+
+    db = _new_cache(tmp_path / "cache.sqlite3")
+    first = sync_all(db, make_clients(sandboxes.info, page_size=1000), Settings())
+    assert first.ok, first.errors
+    before = _snapshot(db)
+    url = sandboxes.accessplanit.url
+    requests.post(f"{url}/__admin/reset", timeout=5).raise_for_status()
+    again = sync_all(db, make_clients(sandboxes.info, page_size=1000), Settings())
+    assert again.ok, again.errors
+    log = loads(requests.get(f"{url}/__admin/requests", timeout=5).content)
+    data_calls: dict[str, int] = {}
+    for entry in log:
+        module = str(entry["path"]).rsplit("/", 1)[-1]
+        data_calls[module] = data_calls.get(module, 0) + 1
+    # A new client signs in once; then exactly one call per stream, and no line or invoice-number lookups.
+    assert data_calls == {"token": 1, "TransactionMethod": 1, "Invoice": 1, "Transaction": 1}
+    ap = {s.stream: s for s in again.streams if s.system is AP}
+    assert ap["invoices"].fetched == 0 and ap["payments"].fetched == 0
+    assert _snapshot(db) == before
+    db.dispose()
+
+
 _CHILD = """
 import json, os, signal, sys
 sys.path.insert(0, sys.argv[1])

@@ -193,3 +193,25 @@ def test_system_state(db: Database) -> None:
         repo.set_system_state(tx, SystemState(AP, datetime(2026, 10, 2, 12), False))
         state = repo.get_system_state(tx, AP)
     assert state.last_full_at == datetime(2026, 10, 2, 12) and state.full_pending is False
+
+
+def test_record_versions_are_the_exact_date_updated_text_of_the_stored_raw(db: Database) -> None:
+    inv, other = invoice(), invoice("102", "INV-1002")
+    pay, bad = payment(), invalid("78")  # the invalid one is a payment: it has a version too
+    raws = [
+        {"ID": "101", "DateUpdated": "2026-10-14T09:00:00.1234567", "Amount": Decimal("1.10")},
+        {"ID": "102"},  # no DateUpdated: nothing to compare, so no version
+        {"ID": "88", "DateUpdated": "2026-10-14T10:00:00"},
+        {"ID": "78", "DateUpdated": "2026-10-14T11:00:00+01:00"},
+    ]
+    with db.transaction() as tx:
+        repo.upsert_page(tx, AP, "invoices", [inv, other, pay, bad], raws, {"skip": 4})
+        repo.upsert_page(tx, XERO, "invoices", [invoice("101", system=XERO)], [raws[0]], {"page": 2})
+    with db.transaction(readonly=True) as tx:
+        # Seven fractional digits and the offset survive: updated_at could not hold them.
+        assert repo.record_versions(tx, AP, Kind.INVOICE) == {"101": "2026-10-14T09:00:00.1234567"}
+        assert repo.record_versions(tx, AP, "payment") == {
+            "88": "2026-10-14T10:00:00",
+            "78": "2026-10-14T11:00:00+01:00",
+        }
+        assert repo.record_versions(tx, XERO, Kind.PAYMENT) == {}

@@ -38,6 +38,7 @@ class AccessplanitConfig:
     password: str = field(default="", repr=False)
     api_key: str = field(default="", repr=False)
     page_size: int = 1000
+    line_page_size: int = 1000  # InvoiceItem pages of a full run's line walk (smaller only in tests)
     overlap_seconds: int = 300
     http: HttpConfig = field(default_factory=HttpConfig)
     pacing: PacerConfig = field(default_factory=PacerConfig.accessplanit)
@@ -56,6 +57,9 @@ class AccessplanitClient:
 
     `invoice_numbers` (invoice ID -> number) may be filled by the caller before an incremental run, so payments on
     invoices not re-read this run map without a lookup; the invoices stream adds to it as it reads.
+    `known_versions` (record ID -> DateUpdated text as stored) may be set by the caller before each stream of an
+    incremental run, with the versions of that stream's records (invoices, or transactions): rows that come back
+    unchanged are dropped before their lines are fetched. A full run ignores it.
     """
 
     system = System.ACCESSPLANIT
@@ -83,7 +87,11 @@ class AccessplanitClient:
         else:
             self.auth = PasswordAuth(f"{config.api}/token", config.username, config.password, self.http)
         self._streams = AccessplanitStreams(
-            self._fetch, self.stats, page_size=config.page_size, overlap=timedelta(seconds=config.overlap_seconds)
+            self._fetch,
+            self.stats,
+            page_size=config.page_size,
+            line_page_size=config.line_page_size,
+            overlap=timedelta(seconds=config.overlap_seconds),
         )
 
     # ----------------------------------------------------------------------------------------------- reading
@@ -94,6 +102,14 @@ class AccessplanitClient:
     @invoice_numbers.setter
     def invoice_numbers(self, value: Mapping[str, str]) -> None:
         self._streams.invoice_numbers = dict(value)
+
+    @property
+    def known_versions(self) -> dict[str, str]:
+        return self._streams.known_versions
+
+    @known_versions.setter
+    def known_versions(self, value: Mapping[str, str]) -> None:
+        self._streams.known_versions = dict(value)
 
     def streams(self) -> list[str]:
         return list(STREAMS)

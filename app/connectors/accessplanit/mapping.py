@@ -119,7 +119,7 @@ def map_invoice(raw: Mapping[str, Any], items: Sequence[Mapping[str, Any]] = ())
         issue = parse_date(raw.get("DateCreated"), "DateCreated")
         if issue is None:
             raise Unreadable("missing date DateCreated")
-        lines = tuple(map_line(item) for item in sorted(items, key=lambda i: _id_order(i.get("ID"))))
+        lines = tuple(map_line(item) for item in sorted(items, key=lambda i: id_order(i.get("ID"))))
         return Invoice(
             system=System.ACCESSPLANIT,
             id=rid,
@@ -179,8 +179,9 @@ def map_payment(raw: Mapping[str, Any], invoice_numbers: Mapping[str, str]) -> P
         return InvalidRecord(System.ACCESSPLANIT, Kind.PAYMENT, rid, str(exc), number=number)
 
 
-def _id_order(value: Any) -> tuple[int, int, str]:
-    """Numeric ids in numeric order, others after them as text."""
+def id_order(value: Any) -> tuple[int, int, str]:
+    """Numeric ids in numeric order, others after them as text: the order the service sorts and compares IDs in
+    (accessplanit-api.md section 6: IDs are numeric strings and compare numerically)."""
     text = "" if value is None else str(value)
     return (0, int(text), "") if text.isdigit() else (1, 0, text)
 

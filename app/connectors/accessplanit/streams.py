@@ -1,22 +1,39 @@
 """accessplanit streams: `transaction_methods`, `invoices` (with their lines), `payments` (Transactions).
 
-Incremental reads filter `DateUpdated ge <from>` ordered by `DateUpdated,ID`, paged with `$top`/`$skip`. The
-cursor is a keyset with a tie-breaking skip, so a record updated while we page (it moves to the end of the order)
-cannot make us skip another one:
+Two read plans, chosen per run (docs/connectors.md, "Paging and streams"):
+
+- **Full run** of `invoices` (no cursor, `full=True`, or resuming one): invoices in `ID` order with a keyset
+  (`ID gt '<last>'`, `$orderby=ID`), and their lines as ONE ordered walk over `InvoiceItem` alongside
+  (`InvoiceID ge '<first>' and InvoiceID le '<bound>'`, `$orderby=InvoiceID,ID`, keyset on (InvoiceID, ID) with a
+  tie-breaking skip). Lines beyond the current invoice page stay in a buffer for the next one, so the lines cost
+  ceil(lines / page) calls (+1 at most) instead of one call per 100 invoices. Cursor:
+
+    {"v": 2, "by": "ID", "after_id": "5531" | null,   # last invoice ID read; lines are complete up to it too
+     "skip": 0,                                        # rows read past `after_id` (only rows without an ID)
+     "last_id": "5531" | null, "watermark": "2026-10-14T09:00:00" | null, "total": 9939, "done": false}
+
+- **Incremental run** (a finished cursor exists), and every run of `payments`: `DateUpdated ge <from>` ordered by
+  `DateUpdated,ID`, paged with `$top`/`$skip`. A keyset with a tie-breaking skip, so a record updated while we page
+  (it moves to the end of the order) cannot make us skip another one:
 
     {"v": 1, "after": "2026-10-14T09:00:00" | null,   # DateUpdated of the last row read (the next page's `ge`)
      "skip": 3,                                        # rows already read at `after` (tied DateUpdated)
      "last_id": "5531" | null,                         # ID of the last row read (for people and logs)
      "watermark": "2026-10-14T09:00:00" | null,        # highest DateUpdated seen in completed runs and pages
+     "incremental": true,                              # started from a watermark: unchanged records are skipped
      "done": false}                                    # true after the last page of a run
 
-A new incremental run starts at `watermark − overlap`; a cursor with `done: false` resumes the interrupted run.
-Invoice lines are fetched per page with `InvoiceID in ('1','2',...)` in chunks, never one call per invoice.
+  A new incremental run starts at `watermark - overlap`. Rows whose (ID, DateUpdated) equals `known_versions`
+  (set by the caller from its cache) are dropped before their lines are fetched, so a run with nothing changed
+  costs one call per stream. Lines of the changed invoices: `InvoiceID in ('1','2',...)` in chunks.
+
+A cursor with `done: false` resumes the interrupted run in its own plan.
 Must not: build HTTP requests itself (it calls `Fetch`), or map fields (that is `mapping`).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -29,6 +46,14 @@ from app.domain.records import InvalidRecord, Invoice
 
 STREAMS = ("transaction_methods", "invoices", "payments")
 ID_CHUNK = 100  # ids per `in (...)` filter: keeps the query string well under IIS's 2,048-byte default limit
+# [ours] The upper end of the line walk's InvoiceID range. The emulator (like, we assume, the real feed: "items can
+# only be read for given invoices") refuses an unbounded InvoiceItem list, and we do not know the highest invoice
+# ID without an extra call. 2147483647 is the largest SQL Server `int`, the usual type of a .NET identity key, so
+# for the numeric IDs the service hands out it bounds nothing away. Correctness never rests on it: an invoice page
+# that ends above it (bigint or text IDs) raises the bound to that page's last ID, at the price of more calls.
+LINE_BOUND = "2147483647"
+
+Row = dict[str, Any]
 
 
 class Fetch(Protocol):
@@ -56,8 +81,21 @@ def _fmt(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S")
 
 
+def _row_id(row: Mapping[str, Any], name: str = "ID") -> str | None:
+    value = row.get(name)
+    return None if value in (None, "") or isinstance(value, dict | list | bool) else str(value)
+
+
+def _watermark(state: Mapping[str, Any], rows: Sequence[Row]) -> str | None:
+    """The highest DateUpdated of the state and these rows (ISO text without offset sorts as time)."""
+    seen = [r["DateUpdated"] for r in rows if isinstance(r.get("DateUpdated"), str) and r["DateUpdated"]]
+    mark = state.get("watermark")
+    return max([*seen, *([mark] if mark else [])]) if seen or mark else None
+
+
 def start_cursor(cursor: Mapping[str, Any] | None, *, full: bool, overlap: timedelta) -> dict[str, Any]:
-    """The cursor to read from: resume an interrupted run, start an incremental one, or start from scratch."""
+    """The DateUpdated-keyset cursor to read from: resume an interrupted run, start an incremental one, or start
+    from scratch."""
     if full or not cursor:
         return {"v": 1, "after": None, "skip": 0, "last_id": None, "watermark": None, "done": False}
     state = dict(cursor)
@@ -67,7 +105,20 @@ def start_cursor(cursor: Mapping[str, Any] | None, *, full: bool, overlap: timed
     if state.get("watermark"):
         mark = mapping.parse_datetime(state["watermark"], "watermark")
         since = _fmt(mark - overlap) if mark is not None else None
-    return {"v": 1, "after": since, "skip": 0, "last_id": None, "watermark": state.get("watermark"), "done": False}
+    return {
+        "v": 1,
+        "after": since,
+        "skip": 0,
+        "last_id": None,
+        "watermark": state.get("watermark"),
+        "incremental": True,
+        "done": False,
+    }
+
+
+def start_id_cursor() -> dict[str, Any]:
+    """The cursor of a new full run in ID order (invoices with one ordered line walk)."""
+    return {"v": 2, "by": "ID", "after_id": None, "skip": 0, "last_id": None, "watermark": None, "done": False}
 
 
 def read_keyset(
@@ -95,34 +146,162 @@ def read_keyset(
             else:
                 state["skip"] = int(state["skip"]) + received
             state["last_id"] = mapping.record_id(rows[-1])
-            seen = [r["DateUpdated"] for r in rows if isinstance(r.get("DateUpdated"), str)]
-            if seen:
-                state["watermark"] = max([*seen, *([state["watermark"]] if state.get("watermark") else [])])
+            state["watermark"] = _watermark(state, rows)
         state["done"] = paging.next(0, received) is None
         yield rows, state
         if state["done"]:
             return
 
 
-class AccessplanitStreams:
-    """Reads the three streams through `fetch`; keeps the invoice id -> number map payments need."""
+def read_by_id(
+    fetch: Fetch, module: str, fields: Sequence[str], cursor: dict[str, Any], paging: SkipTopPaging, cancel: CancelToken
+) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any]]]:
+    """Pages of `module` in ID order from a `start_id_cursor()` cursor: `ID gt '<after_id>'`, `$orderby=ID`.
+
+    IDs are unique and never change, so a record updated while we page keeps its place. Rows without an ID (a
+    malformed record) match no `gt`; should a whole page hold none, `$skip` moves past it instead of looping."""
+    state = dict(cursor)
+    while True:
+        params = {"$select": ",".join(fields), "$orderby": "ID", **paging.params(int(state.get("skip") or 0))}
+        if state.get("after_id"):
+            params["$filter"] = f"ID gt {quote(state['after_id'])}"
+        if "total" not in state:
+            params["$count"] = "true"
+        rows = fetch(module, params, cancel)
+        state = dict(state)
+        count = getattr(rows, "total", None)
+        if "total" not in state and isinstance(count, int):
+            state["total"] = count
+        ids = [i for i in (_row_id(r) for r in rows) if i is not None]
+        if ids:
+            state["after_id"], state["skip"] = ids[-1], 0
+        else:
+            state["skip"] = int(state.get("skip") or 0) + len(rows)
+        if rows:
+            state["last_id"] = mapping.record_id(rows[-1])
+            state["watermark"] = _watermark(state, rows)
+        state["done"] = paging.next(0, len(rows)) is None
+        yield rows, state
+        if state["done"]:
+            return
+
+
+class LineWalk:
+    """InvoiceItems in (InvoiceID, ID) order, read one page at a time only as far as the invoices need.
+
+    `take_through(b)` hands over the lines of invoices up to ID `b` and keeps the lines read beyond `b` for the
+    next call. Its position lives only in memory: after a crash it restarts at `InvoiceID gt <last invoice ID
+    stored>` (the cursor's `after_id`), so a resumed run reads exactly what an uninterrupted one would."""
 
     def __init__(
-        self, fetch: Fetch, stats: CallStats, *, page_size: int = 1000, overlap: timedelta = timedelta(minutes=5)
+        self, fetch: Fetch, paging: SkipTopPaging, after: str, *, inclusive: bool, upper: str = LINE_BOUND
+    ) -> None:
+        self.fetch = fetch
+        self.paging = paging
+        self.after = after  # the walk's lower bound: `ge` (inclusive) or `gt`
+        self.inclusive = inclusive
+        self.skip = 0  # lines already read at InvoiceID == after (ties broken by `$orderby=InvoiceID,ID`)
+        self.upper = upper
+        self.exhausted = False  # every line up to `upper` has been read ...
+        self.exhausted_through: tuple[int, int, str] = (0, 0, "")  # ... as needed by invoices up to this ID
+        self.highest: tuple[int, int, str] = (0, 0, "")  # the highest invoice ID asked for so far
+        # Set by the final look: earlier invoice pages in this ID range got no lines from the walk.
+        self.rechecked: tuple[tuple[int, int, str], tuple[int, int, str]] | None = None
+        self.buffer: deque[Row] = deque()
+        self.calls = 0
+
+    def take_through(self, last: str | None, cancel: CancelToken, *, final: bool = False) -> dict[str, list[Row]]:
+        """The buffered and newly read lines of invoices with ID <= `last`, by invoice ID.
+
+        `final` (the last invoice page): if the lines ran out before an earlier page, look once more. Running out
+        proved nothing about invoices created since (identity IDs only grow), so an invoice booked during a full
+        run could otherwise be stored without its lines; the caller re-reads the invoices such lines belong to."""
+        limit = mapping.id_order(last) if last is not None else self.highest
+        if last is not None and limit > mapping.id_order(self.upper):
+            self.upper, self.exhausted = last, False  # see LINE_BOUND: never leave an invoice's lines out
+        if final and self.exhausted and max(limit, self.highest) > self.exhausted_through:
+            self.rechecked = (self.exhausted_through, self.highest)
+            self.exhausted, limit = False, max(limit, self.highest)
+        self.highest = max(self.highest, limit)
+        while not self.exhausted and not (self.buffer and self._key(self.buffer[-1]) > limit):
+            self._read_page(cancel)
+            if self.exhausted:
+                self.exhausted_through = limit
+        out: dict[str, list[Row]] = {}
+        while self.buffer and self._key(self.buffer[0]) <= limit:
+            item = self.buffer.popleft()
+            out.setdefault(str(item.get("InvoiceID")), []).append(item)
+        return out
+
+    def late(self, items: Mapping[str, Any]) -> list[str]:
+        """Invoice IDs among `items` that belong to earlier pages, found by the final look (see `take_through`)."""
+        if self.rechecked is None:
+            return []
+        low, high = self.rechecked
+        return sorted((i for i in items if low < mapping.id_order(i) <= high), key=mapping.id_order)
+
+    @staticmethod
+    def _key(item: Mapping[str, Any]) -> tuple[int, int, str]:
+        return mapping.id_order(_row_id(item, "InvoiceID"))
+
+    def _read_page(self, cancel: CancelToken) -> None:
+        low = "ge" if self.inclusive else "gt"
+        params = {
+            "$filter": f"InvoiceID {low} {quote(self.after)} and InvoiceID le {quote(self.upper)}",
+            "$select": ",".join(mapping.ITEM_FIELDS),
+            "$orderby": "InvoiceID,ID",
+            **self.paging.params(self.skip),
+        }
+        rows = self.fetch("InvoiceItem", params, cancel)
+        self.calls += 1
+        self.buffer.extend(rows)
+        tail = _row_id(rows[-1], "InvoiceID") if rows else None
+        if tail is not None and (tail != self.after or not self.inclusive):
+            self.after, self.inclusive = tail, True
+            self.skip = sum(1 for r in rows if _row_id(r, "InvoiceID") == tail)
+        else:
+            self.skip += len(rows)
+        self.exhausted = self.paging.next(0, len(rows)) is None
+
+
+Mapper = Callable[[list[Row], Mapping[str, Any], CancelToken], tuple[list[Any], list[Row]]]
+
+
+class AccessplanitStreams:
+    """Reads the three streams through `fetch`; keeps the invoice id -> number map payments need.
+
+    `known_versions` (record ID -> DateUpdated text as last stored) may be set by the caller before each stream of
+    an incremental run: rows that come back with the same DateUpdated are not read again (nor their lines)."""
+
+    def __init__(
+        self,
+        fetch: Fetch,
+        stats: CallStats,
+        *,
+        page_size: int = 1000,
+        line_page_size: int = PAGE_SIZE,
+        overlap: timedelta = timedelta(minutes=5),
     ) -> None:
         self.fetch = fetch
         self.stats = stats
         self.paging = SkipTopPaging(page_size)
         # Lines and number lookups are filtered to at most ID_CHUNK invoices: always ask for the largest page.
         self.lookup_paging = SkipTopPaging(max(page_size, PAGE_SIZE))
+        self.line_paging = SkipTopPaging(line_page_size)
         self.overlap = overlap
         self.invoice_numbers: dict[str, str] = {}
+        self.known_versions: dict[str, str] = {}
 
     def read(self, stream: str, cursor: Mapping[str, Any] | None, *, full: bool, cancel: CancelToken) -> Iterator[Page]:
         if stream == "transaction_methods":
             yield from self._methods(cancel)
         elif stream == "invoices":
-            yield from self._paged(stream, "Invoice", mapping.INVOICE_FIELDS, cursor, full, cancel, self._invoices)
+            if full or not cursor:
+                yield from self._invoices_by_id(start_id_cursor(), cancel)
+            elif cursor.get("by") == "ID" and not cursor.get("done"):
+                yield from self._invoices_by_id(dict(cursor), cancel)
+            else:
+                yield from self._paged(stream, "Invoice", mapping.INVOICE_FIELDS, cursor, False, cancel, self._invoices)
         elif stream == "payments":
             yield from self._paged(
                 stream, "Transaction", mapping.TRANSACTION_FIELDS, cursor, full, cancel, self._payments
@@ -148,22 +327,27 @@ class AccessplanitStreams:
             done=True,
         )
 
-    def _paged(
-        self,
-        stream: str,
-        module: str,
-        fields: Sequence[str],
-        cursor: Mapping[str, Any] | None,
-        full: bool,
-        cancel: CancelToken,
-        mapper: Callable[[list[dict[str, Any]], CancelToken], list[Any]],
-    ) -> Iterator[Page]:
-        start = start_cursor(cursor, full=full, overlap=self.overlap)
+    def _invoices_by_id(self, start: dict[str, Any], cancel: CancelToken) -> Iterator[Page]:
+        """The full-run plan: invoice pages in ID order, each with its lines from one shared `LineWalk`."""
+        walk: LineWalk | None = None
+        resumed = start.get("after_id")  # lines up to it were stored with their invoices before the stop
         calls, retries = self.stats.calls, self.stats.retries
-        for rows, state in read_keyset(self.fetch, module, fields, start, self.paging, cancel):
-            records = mapper(rows, cancel)
+        for rows, state in read_by_id(self.fetch, "Invoice", mapping.INVOICE_FIELDS, start, self.paging, cancel):
+            ids = [i for i in (_row_id(r) for r in rows) if i is not None]
+            items: dict[str, list[Row]] = {}
+            if ids and walk is None:
+                low, inclusive = (str(resumed), False) if resumed else (min(ids, key=mapping.id_order), True)
+                walk = LineWalk(self.fetch, self.line_paging, low, inclusive=inclusive)
+            if walk is not None and (ids or state["done"]):
+                last = max(ids, key=mapping.id_order) if ids else None
+                items = walk.take_through(last, cancel, final=bool(state["done"]))
+            late = walk.late(items) if walk is not None else []
+            if late:  # lines of invoices created on earlier pages' turf after the walk ran out: store them again
+                extra = self._invoice_rows(late, cancel)
+                rows, state = [*rows, *extra], {**state, "watermark": _watermark(state, extra)}
+            records = self._map_invoices(rows, items)
             yield Page(
-                stream,
+                "invoices",
                 records,
                 rows,
                 state,
@@ -173,20 +357,73 @@ class AccessplanitStreams:
             )
             calls, retries = self.stats.calls, self.stats.retries
 
-    def _invoices(self, rows: list[dict[str, Any]], cancel: CancelToken) -> list[Any]:
-        ids = [str(r["ID"]) for r in rows if r.get("ID") not in (None, "")]
-        items = self.lines_for(ids, cancel)
+    def _paged(
+        self,
+        stream: str,
+        module: str,
+        fields: Sequence[str],
+        cursor: Mapping[str, Any] | None,
+        full: bool,
+        cancel: CancelToken,
+        mapper: Mapper,
+    ) -> Iterator[Page]:
+        start = start_cursor(cursor, full=full, overlap=self.overlap)
+        known = self.known_versions if start.get("incremental") else {}
+        calls, retries = self.stats.calls, self.stats.retries
+        for rows, state in read_keyset(self.fetch, module, fields, start, self.paging, cancel):
+            records, raws = mapper(rows, known, cancel)
+            yield Page(
+                stream,
+                records,
+                raws,
+                state,
+                calls=self.stats.calls - calls,
+                retries=self.stats.retries - retries,
+                done=bool(state["done"]),
+            )
+            calls, retries = self.stats.calls, self.stats.retries
+
+    @staticmethod
+    def _changed(rows: list[Row], known: Mapping[str, Any]) -> list[Row]:
+        """Rows whose (ID, DateUpdated) is not the version the caller already holds (rows without an ID or
+        DateUpdated always count as changed: they cannot be compared)."""
+        if not known:
+            return rows
+        out = []
+        for row in rows:
+            rid, version = _row_id(row), row.get("DateUpdated")
+            if rid is None or not isinstance(version, str) or known.get(rid) != version:
+                out.append(row)
+        return out
+
+    def _invoices(self, rows: list[Row], known: Mapping[str, Any], cancel: CancelToken) -> tuple[list[Any], list[Row]]:
+        changed = self._changed(rows, known)
+        for row in rows:  # unchanged ones too: payments on them need their numbers
+            rid, number = _row_id(row), row.get("Reference")
+            if rid is not None and isinstance(number, str) and number.strip():
+                self.invoice_numbers[rid] = number.strip()
+        ids = [i for i in (_row_id(r) for r in changed) if i is not None]
+        items = self.lines_for(ids, cancel) if ids else {}
+        return self._map_invoices(changed, items), changed
+
+    def _map_invoices(self, rows: list[Row], items: Mapping[str, list[Row]]) -> list[Any]:
         out: list[Invoice | InvalidRecord] = []
         for row in rows:
             # Lines ride inside the stored raw payload, so the cache can show them and re-map them later.
             row["InvoiceItems"] = items.get(str(row.get("ID")), [])
             record = mapping.map_invoice(row, row["InvoiceItems"])
-            if isinstance(record, Invoice):
-                self.invoice_numbers[record.id] = record.number
-            elif record.number:
+            if record.number:
                 self.invoice_numbers[record.id] = record.number
             out.append(record)
         return list(out)
+
+    def _invoice_rows(self, ids: Sequence[str], cancel: CancelToken) -> list[Row]:
+        """Invoice rows by ID, one list call per chunk of ids."""
+        found: list[Row] = []
+        for chunk in chunks(list(ids)):
+            params = {"$filter": id_in("ID", chunk), "$select": ",".join(mapping.INVOICE_FIELDS)}
+            found.extend(self.fetch("Invoice", {**params, **self.lookup_paging.params(0)}, cancel))
+        return found
 
     def lines_for(self, invoice_ids: Sequence[str], cancel: CancelToken) -> dict[str, list[dict[str, Any]]]:
         """InvoiceItems of these invoices, by invoice id: one list call per chunk of ids (paged when long)."""
@@ -206,17 +443,18 @@ class AccessplanitStreams:
                 offset = self.lookup_paging.next(offset, len(page))
         return found
 
-    def _payments(self, rows: list[dict[str, Any]], cancel: CancelToken) -> list[Any]:
+    def _payments(self, rows: list[Row], known: Mapping[str, Any], cancel: CancelToken) -> tuple[list[Any], list[Row]]:
+        changed = self._changed(rows, known)
         unknown = sorted(
             {
                 str(r["InvoiceID"])
-                for r in rows
+                for r in changed
                 if r.get("InvoiceID") not in (None, "") and str(r["InvoiceID"]) not in self.invoice_numbers
             }
         )
         if unknown:
             self.lookup_numbers(unknown, self.invoice_numbers, cancel)
-        return [mapping.map_payment(row, self.invoice_numbers) for row in rows]
+        return [mapping.map_payment(row, self.invoice_numbers) for row in changed], changed
 
     def lookup_numbers(self, ids: Sequence[str], into: MutableMapping[str, str], cancel: CancelToken) -> None:
         """Invoice numbers of these invoice ids, one list call per chunk."""
