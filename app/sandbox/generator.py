@@ -851,6 +851,13 @@ class _Month:
         env[name] = items
         return env
 
+    def contact_updated(self, contact_id: str) -> str:
+        """A contact's `UpdatedDateUTC`: a second of the month taken from its GUID, so it is deterministic without
+        drawing from the shared random stream (which would move every record generated after it). Real contacts
+        carry one, and without it `If-Modified-Since` cannot leave unchanged contacts out."""
+        second = int(contact_id[:8], 16) % (self.days * 86_400)
+        return f"/Date({self.ms_day[1] + second * 1000}+0000)/"
+
     def xero(self) -> dict[str, dict[str, Any]]:
         contacts = [
             {
@@ -861,6 +868,7 @@ class _Month:
                 "IsCustomer": True,
                 "IsSupplier": False,
                 "HasValidationErrors": False,
+                "UpdatedDateUTC": self.contact_updated(ref["ContactID"]),
             }
             for name, ref in self.contact_refs.items()
         ]

@@ -753,3 +753,59 @@ def test_output_does_not_depend_on_the_interpreters_hash_seed(tmp_path: Path) ->
         subprocess.run(cmd, check=True, env=env, cwd=Path(__file__).resolve().parents[2], capture_output=True)
     for path in sorted((tmp_path / "1").rglob("*.json")):
         assert path.read_bytes() == (tmp_path / "2" / path.relative_to(tmp_path / "1")).read_bytes(), path
+
+
+# --- contacts carry an update stamp, so If-Modified-Since can leave them out -----------------------------------
+
+
+def test_contacts_have_a_deterministic_update_stamp_within_the_month(month2000: Dataset) -> None:
+    contacts = month2000.xero["Contacts"]["Contacts"]
+    assert contacts
+    first = datetime(2026, 2, 1)
+    stamps = []
+    for contact in contacts:
+        match = MSDATE.match(contact["UpdatedDateUTC"])
+        assert match, contact
+        moment = datetime(1970, 1, 1) + timedelta(milliseconds=int(match.group(1)))
+        assert first <= moment < datetime(2026, 3, 1), contact
+        stamps.append(moment)
+    assert len(set(stamps)) > len(stamps) // 2  # spread over the month, not one shared stamp
+    again = generate(seed=3, invoices=2000, month="2026-02").xero["Contacts"]["Contacts"]
+    assert [c["UpdatedDateUTC"] for c in again] == [c["UpdatedDateUTC"] for c in contacts]
+
+
+def test_the_xero_emulator_leaves_contacts_out_by_if_modified_since(month50: Dataset) -> None:
+    import requests
+
+    from app.sandbox.common import loads, serve
+    from app.sandbox.xero import XeroApp
+
+    contacts = month50.xero["Contacts"]["Contacts"]
+    ms = sorted(int(MSDATE.match(c["UpdatedDateUTC"]).group(1)) for c in contacts)  # type: ignore[union-attr]
+    since = ms[len(ms) // 2]
+    want = sorted(c["ContactID"] for c in contacts if int(c["UpdatedDateUTC"][6:-7]) >= since)
+    assert 0 < len(want) < len(contacts)
+    with serve(XeroApp(month50.xero, "client", "secret")) as server:
+        token = requests.post(
+            server.url + "/connect/token",
+            data={"grant_type": "client_credentials"},
+            auth=("client", "secret"),
+            timeout=5,
+        ).json()["access_token"]
+        app_tenant = requests.get(server.url + "/connections", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "xero-tenant-id": app_tenant.json()[0]["tenantId"],
+            "Accept": "application/json",
+        }
+
+        def contact_ids(extra: dict[str, str]) -> list[str]:
+            r = requests.get(server.url + "/api.xro/2.0/Contacts", headers={**headers, **extra}, timeout=5)
+            assert r.status_code == 200, r.text
+            return sorted(c["ContactID"] for c in loads(r.content)["Contacts"])
+
+        assert contact_ids({}) == sorted(c["ContactID"] for c in contacts)
+        stamp = datetime(1970, 1, 1) + timedelta(milliseconds=since)
+        assert contact_ids({"If-Modified-Since": stamp.strftime("%Y-%m-%dT%H:%M:%S")}) == want
+        later = datetime(1970, 1, 1) + timedelta(milliseconds=ms[-1] + 1000)
+        assert contact_ids({"If-Modified-Since": later.strftime("%Y-%m-%dT%H:%M:%S")}) == []

@@ -337,9 +337,8 @@ class AccessplanitApp(SandboxApp):
                 raise ApiError(400, {"errors": errors})
             if not changes:
                 raise _bad("Send PONumber and/or DateDue to change")
-            record.update(changes)
-            record["DateUpdated"] = wire_datetime(self._clock())
-            table.touch()
+            changes["DateUpdated"] = wire_datetime(self._clock())
+            table.modify(rid, changes)  # re-files the invoice under its new DateUpdated
             return json_response({"results": [record]})
 
     def _post_transaction(self, request: Request) -> Response:
@@ -416,12 +415,11 @@ class AccessplanitApp(SandboxApp):
             paid = (paid + sign * amount).quantize(_CENT)
             outstanding = (outstanding - sign * amount).quantize(_CENT)
             now = wire_datetime(self._clock())
-            invoice["AmountPaid"] = paid
-            invoice["Outstanding"] = outstanding
+            effects: dict[str, Any] = {"AmountPaid": paid, "Outstanding": outstanding}
             if invoice.get("Status") not in ("Cancelled", "Credited"):
-                invoice["Status"] = "Paid" if outstanding <= 0 else ("Outstanding" if paid <= 0 else "Part Paid")
-            invoice["DateUpdated"] = now
-            invoices.touch()
+                effects["Status"] = "Paid" if outstanding <= 0 else ("Outstanding" if paid <= 0 else "Part Paid")
+            effects["DateUpdated"] = now
+            invoices.modify(str(invoice_id), effects)  # re-files the invoice under its new DateUpdated
             transactions = self.tables["Transaction"]
             record: dict[str, Any] = {
                 "ID": transactions.next_id(),

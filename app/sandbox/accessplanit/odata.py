@@ -1,6 +1,6 @@
 """The accessplanit emulator's OData query options: `$filter` compiled to a Python predicate over wire
 records, `$orderby` to sort keys, plus the analyses the store uses (the ID range of a filter, whether a
-filter pins `InvoiceID`).
+filter pins `InvoiceID`, and the key constraint an index can answer).
 
 Parsing is `odata_query`'s grammar; evaluation is ours. It knows nothing of HTTP or of the store's layout, and
 must not import anything from the rest of `app`.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -340,6 +341,120 @@ def pins_property(node: ast._Node | None, resolve: Resolver, prop: str) -> bool:
         has_lower = has_lower or op in (ast.Gt, ast.GtE)
         has_upper = has_upper or op in (ast.Lt, ast.LtE)
     return has_lower and has_upper
+
+
+@dataclass
+class KeyConstraint:
+    """What the top-level `and` of a filter says about one property, in a form an index can answer.
+
+    `values` (when not None) are the only keys allowed (`eq`, `in`, an `or` of those; several are intersected);
+    `lower`/`upper` bound the key (`*_strict` for `gt`/`lt`). `residual` holds the other conjuncts, which must
+    still be evaluated on the index's candidates. Keys are what `_order` compares the property's value with:
+    the literal's number (kind "number") or its wire datetime text (kind "datetime").
+    """
+
+    lower: Any = None
+    lower_strict: bool = False
+    upper: Any = None
+    upper_strict: bool = False
+    values: set[Any] | None = None
+    residual: list[ast._Node] = field(default_factory=list)
+
+
+def key_constraint(node: ast._Node, resolve: Resolver, prop: str, kind: str) -> KeyConstraint | None:
+    """The constraint the filter's top-level conjuncts put on `prop`, or None when none of them can use an index.
+
+    A conjunct is taken only when, for every value the index holds (a number, or a `YYYY-MM-DDTHH:MM:SS`
+    string), the general evaluator's `_order` would compare exactly as the index does; anything else is left in
+    `residual`, so the answer stays the general evaluator's.
+    """
+    constraint = KeyConstraint()
+    used = False
+    for part in _conjuncts(node):
+        if _take(part, resolve, prop, kind, constraint):
+            used = True
+        else:
+            constraint.residual.append(part)
+    return constraint if used else None
+
+
+def _key_of_literal(node: ast._Node, kind: str) -> Any:
+    try:
+        lit = _Lit(node)
+    except QueryError:
+        return None
+    if lit.is_null or isinstance(lit.raw, bool):
+        return None
+    if kind == "number":
+        # A numeric literal compares with a numeric field as numbers (`_order`'s number branch); NaN never sorts.
+        return lit.number if lit.number is not None and lit.number.is_finite() else None
+    # A datetime literal compares with a 19-character wire datetime as text (`_order`'s first branch).
+    return lit.when_text
+
+
+def _equal_keys(node: ast._Node, resolve: Resolver, prop: str, kind: str) -> set[Any] | None:
+    """The keys an `eq`, an `in (...)` or an `or` of those allows, or None when it is anything else."""
+    if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
+        left_keys = _equal_keys(node.left, resolve, prop, kind)
+        right_keys = _equal_keys(node.right, resolve, prop, kind)
+        return None if left_keys is None or right_keys is None else left_keys | right_keys
+    if not isinstance(node, ast.Compare):
+        return None
+    try:
+        name, op, right = _comparison(node, resolve)
+    except QueryError:
+        return None
+    if name != prop:
+        return None
+    items = right.val if op is ast.In and isinstance(right, ast.List) else [right] if op is ast.Eq else None
+    if items is None:
+        return None
+    keys: set[Any] = set()
+    for item in items:
+        key = _key_of_literal(item, kind)
+        if key is None:
+            return None
+        keys.add(key)
+    return keys
+
+
+def _take(part: ast._Node, resolve: Resolver, prop: str, kind: str, c: KeyConstraint) -> bool:
+    keys = _equal_keys(part, resolve, prop, kind)
+    if keys is not None:
+        c.values = keys if c.values is None else c.values & keys
+        return True
+    if not isinstance(part, ast.Compare):
+        return False
+    try:
+        name, op, right = _comparison(part, resolve)
+    except QueryError:
+        return False
+    if name != prop or op not in (ast.Gt, ast.GtE, ast.Lt, ast.LtE):
+        return False
+    key = _key_of_literal(right, kind)
+    if key is None:
+        return False
+    strict = op in (ast.Gt, ast.Lt)
+    if op in (ast.Gt, ast.GtE):
+        if c.lower is None or key > c.lower:
+            c.lower, c.lower_strict = key, strict
+        elif key == c.lower:
+            c.lower_strict = c.lower_strict or strict
+    elif c.upper is None or key < c.upper:
+        c.upper, c.upper_strict = key, strict
+    elif key == c.upper:
+        c.upper_strict = c.upper_strict or strict
+    return True
+
+
+def compile_all(nodes: list[ast._Node], resolve: Resolver) -> Predicate | None:
+    """The `and` of several parsed conjuncts as one predicate; None for none."""
+    predicates = [compile_filter(n, resolve) for n in nodes]
+    if not predicates:
+        return None
+    if len(predicates) == 1:
+        return predicates[0]
+    return lambda r: all(p(r) for p in predicates)
 
 
 def parse_orderby(text: str, resolve: Resolver) -> list[tuple[str, bool]]:
