@@ -60,8 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faults", metavar="SPEC", default="")
     p.add_argument("--accessplanit-port", type=int, default=0)
     p.add_argument("--xero-port", type=int, default=0)
-    p.add_argument("--xero-organisation", metavar="NAME", action="append", default=[],
-                   help="another (empty) Xero organisation the browser sign-in can connect (repeatable)")
+    p.add_argument(
+        "--xero-organisation",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="another (empty) Xero organisation the browser sign-in can connect (repeatable)",
+    )
     p.add_argument(
         "--expected",
         metavar="FILE",
@@ -227,6 +232,14 @@ def _read_secret() -> str:
     return secret
 
 
+def _save(ws: Any, info: Any, secret: str, *, check: bool) -> Any:
+    """Save a connection, by default only once it works (`--no-check`: save without trying it)."""
+    if check:
+        return ws.save_checked(info, secret)
+    ws.save_connection(info, secret)
+    return None
+
+
 def _cmd_connect(args: argparse.Namespace, profile: str) -> int:
     from app import composition
     from app.domain.status import System
@@ -240,7 +253,7 @@ def _cmd_connect(args: argparse.Namespace, profile: str) -> int:
             print("recondesk: --username is needed with --password-stdin", file=sys.stderr)
             return EXIT_USAGE
         info = ConnectionInfo(system=System.ACCESSPLANIT, url=args.url.rstrip("/"), username=args.username, auth=auth)
-        result = ws.save_connection(info, secret) if args.no_check else composition.save_checked(ws, info, secret)
+        result = _save(ws, info, secret, check=not args.no_check)
     else:
         if args.client_secret_stdin:
             secret = _read_secret()
@@ -252,7 +265,7 @@ def _cmd_connect(args: argparse.Namespace, profile: str) -> int:
                 client_id=args.client_id,
                 tenant_id=args.tenant_id,
             )
-            result = ws.save_connection(info, secret) if args.no_check else composition.save_checked(ws, info, secret)
+            result = _save(ws, info, secret, check=not args.no_check)
         else:
             result = composition.connect_xero_oauth(
                 ws,

@@ -209,7 +209,7 @@ def connect_xero_oauth(
         client_id=client_id,
         tenant_id=tenant_id,
     )
-    client = ws.factory.ledger(info, box)
+    client = ConnectorFactory(ws.settings).ledger(info, box)
     tenants = client.list_tenants()
     pairs = [(str(t.get("tenantId")), str(t.get("tenantName", ""))) for t in tenants]
     if not tenant_id:
