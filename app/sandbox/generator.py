@@ -780,7 +780,7 @@ class _Month:
             "CurrencyRate": rate,
             "PaymentType": kind,
             "Status": "AUTHORISED",
-            "UpdatedDateUTC": f"/Date({self.ms_day[day] + 3_600_000 * 11}+0000)/",
+            "UpdatedDateUTC": self.spread(day, 11, pid),
             "HasAccount": True,
             "IsReconciled": False,
             "Account": self.account_refs[code],
@@ -833,7 +833,7 @@ class _Month:
                     }
                 ],
                 "HasAttachments": False,
-                "UpdatedDateUTC": f"/Date({self.ms_day[day] + 3_600_000 * 12}+0000)/",
+                "UpdatedDateUTC": self.spread(day, 12, pid),
             }
         )
 
@@ -850,6 +850,13 @@ class _Month:
             env["pagination"] = {"page": 1, "pageSize": max(1, len(items)), "pageCount": 1, "itemCount": len(items)}
         env[name] = items
         return env
+
+    def spread(self, day: int, hour: int, guid: str) -> str:
+        """An `UpdatedDateUTC` in `hour` of `day`, at a second taken from the record's GUID: real records of one day
+        are not all stamped the same second (which would make every incremental sync re-read them all), and no draw
+        from the shared random stream is needed (which would move every record generated after it)."""
+        second = int(guid.replace("-", "")[:8], 16) % 3600
+        return f"/Date({self.ms_day[day] + 3_600_000 * hour + second * 1000}+0000)/"
 
     def contact_updated(self, contact_id: str) -> str:
         """A contact's `UpdatedDateUTC`: a second of the month taken from its GUID, so it is deterministic without
