@@ -46,8 +46,30 @@ def quantize(amount: Decimal, currency: str | None) -> Decimal:
     return amount.quantize(exp, rounding=ROUND_HALF_UP)
 
 
+# Amounts whose minor units fit a signed 64-bit column take the exact integer path of `to_minor`; anything
+# larger goes through `quantize`, so it behaves (and fails) exactly as it always did.
+_FAST_BOUND = 2**63
+
+
 def to_minor(amount: Decimal, currency: str | None) -> int:
     """`Decimal("12.34")` in GBP -> `1234`. Refuses amounts finer than the currency's minor unit."""
+    # Fast exact path (a sync calls this hundreds of thousands of times): the amount as an exact fraction
+    # n/den, so amount * 10**d is whole exactly when den divides n * 10**d. No context, no rounding.
+    try:
+        n, den = amount.as_integer_ratio()
+    except (ValueError, OverflowError):  # NaN, infinity: let the general path refuse them as before
+        pass
+    else:
+        scale: int = 10 ** decimals(currency)
+        minor, rest = divmod(n * scale, den)
+        if -_FAST_BOUND < minor < _FAST_BOUND:
+            if rest:
+                raise MoneyError(f"{amount} has more decimals than {currency or 'the currency'} allows")
+            return minor
+    return _to_minor_general(amount, currency)
+
+
+def _to_minor_general(amount: Decimal, currency: str | None) -> int:
     q = quantize(amount, currency)
     if q != amount:
         raise MoneyError(f"{amount} has more decimals than {currency or 'the currency'} allows")

@@ -1,5 +1,7 @@
-"""Use case: reconcile the cache. Loads both systems' records, gives Xero refunds their invoice through the credit
-note they are paid from, runs the pure engine, applies people's decisions on top, and stores the items.
+"""Use case: reconcile the cache. Walks the invoice keys in chunks (memory does not grow with the cache), loads a
+chunk's records of both systems, gives Xero refunds their invoice through the credit note they are paid from, runs
+the pure engine, applies people's decisions on top, and stores the chunk's items. After an incremental sync only the
+invoice keys the sync touched are redone.
 
 A decision holds while its fingerprint equals the item's: a hash of the item's status and of what was decided on
 (the differing fields' values on both sides; for a one-sided item, the record's own key values; for an invalid one,
@@ -11,8 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from app.domain.keys import invoice_key as normalize
@@ -20,7 +23,7 @@ from app.domain.money import MoneyError, fmt, to_minor
 from app.domain.records import CreditNote, Invoice, Payment
 from app.domain.status import Direction, ItemStatus, System
 from app.reconcile.engine import ItemResult, reconcile
-from app.reconcile.rules import Rules
+from app.reconcile.rules import Rules, natural_id
 from app.settings import Settings
 from app.storage import decisions as decision_repo
 from app.storage import items as item_repo
@@ -78,13 +81,7 @@ def fingerprint(result: ItemResult) -> str:
 def refunds_with_invoices(payments: Iterable[Payment], credit_notes: Iterable[CreditNote]) -> list[Payment]:
     """Xero refunds name the credit note they are paid from; its `Reference` is the invoice's number. A refund whose
     credit note carries no reference belongs to no invoice (invoice `?`, only in the ledger)."""
-    by_id = {cn.id: cn for cn in credit_notes}
-    out: list[Payment] = []
-    for p in payments:
-        if p.direction is Direction.REFUND and p.credit_note_id and p.credit_note_id in by_id:
-            p = replace(p, invoice_number=by_id[p.credit_note_id].reference.strip() or None)
-        out.append(p)
-    return out
+    return _place_refunds(payments, {cn.id: cn for cn in credit_notes})
 
 
 def _minor(amount: Decimal, currency: str) -> int | None:
@@ -163,35 +160,150 @@ def _contacts(*invoice_lists: Sequence[Invoice]) -> dict[str, str]:
     return out
 
 
-def _run(tx: Tx, settings: Settings, number_key: str | None) -> list[ItemData]:
+CHUNK_KEYS = 2000  # invoice keys reconciled at a time: bounds a run's memory, whatever the size of the cache
+
+
+def _key_groups(tx: Tx) -> dict[str, frozenset[str]]:
+    """Invoice keys that must be reconciled in the same chunk. The engine sets aside an accessplanit payment that
+    hangs (by invoice id) on an invoice set aside as a duplicate, even when the payment's own invoice number has
+    another key (a number changed since the payment was read): both keys then go together. Rare; usually empty."""
+    duplicate_of: dict[str, str] = {}  # remote id of a duplicate accessplanit invoice -> its key
+    for key, ids in record_repo.shared_invoice_keys(tx, System.ACCESSPLANIT).items():
+        if key:  # invoices without a number are all invalid; their payments too
+            for rid in sorted(ids, key=natural_id)[1:]:  # the lowest id takes part (match._by_key)
+                duplicate_of[rid] = key
+    if not duplicate_of:
+        return {}
+    neighbours: dict[str, set[str]] = defaultdict(set)
+    for iid, payment_keys in record_repo.payment_keys_on_invoice_ids(tx, System.ACCESSPLANIT, duplicate_of).items():
+        for pk in payment_keys:
+            if pk != duplicate_of[iid]:
+                neighbours[pk].add(duplicate_of[iid])
+                neighbours[duplicate_of[iid]].add(pk)
+    groups: dict[str, frozenset[str]] = {}
+    for start in neighbours:
+        if start in groups:
+            continue
+        seen, todo = {start}, [start]
+        while todo:
+            for nxt in neighbours[todo.pop()]:
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        group = frozenset(seen)
+        groups.update(dict.fromkeys(group, group))
+    return groups
+
+
+def _chunks(keys: Sequence[str], groups: Mapping[str, frozenset[str]], size: int) -> Iterator[list[str]]:
+    """`keys` (sorted) in runs of about `size`, linked keys kept in one run."""
+    placed: set[str] = set()  # only keys of groups: few
+    chunk: list[str] = []
+    for key in keys:
+        if key in placed:
+            continue
+        group = groups.get(key)
+        if group is None:
+            chunk.append(key)
+        else:
+            chunk.extend(sorted(group - placed))
+            placed |= group
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _place_refunds(payments: Iterable[Payment], credit_notes: Mapping[str, CreditNote]) -> list[Payment]:
+    out: list[Payment] = []
+    for p in payments:
+        if p.direction is Direction.REFUND and p.credit_note_id and p.credit_note_id in credit_notes:
+            p = replace(p, invoice_number=credit_notes[p.credit_note_id].reference.strip() or None)
+        out.append(p)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What every chunk of one run shares; all of it small (credit notes, decisions), none of it per invoice."""
+
+    rules: Rules
+    placed: Mapping[str, Sequence[Payment]]  # Xero refunds placed through their credit note, by that invoice key
+    placed_ids: frozenset[str]  # their remote ids (left out where their own number_key brings them in)
+    placed_record_ids: Mapping[tuple[str, str, str], int]  # their cache ids
+    decisions: Mapping[tuple[str, str], Decision]
+
+
+def _context(tx: Tx, settings: Settings) -> _Context:
+    notes = {cn.id: cn for cn in record_repo.load_credit_notes(tx, System.XERO)}
+    placed: dict[str, list[Payment]] = defaultdict(list)
+    record_ids: dict[tuple[str, str, str], int] = {}
+    for rid, p in record_repo.load_credit_note_payments(tx, System.XERO):
+        if p.direction is Direction.REFUND and p.credit_note_id in notes:
+            [q] = _place_refunds([p], notes)
+            placed[normalize(q.invoice_number)].append(q)
+            record_ids[(q.system.value, q.kind.value, q.id)] = rid
+    return _Context(
+        rules=rules_from(settings),
+        placed=dict(placed),
+        placed_ids=frozenset(k[2] for k in record_ids),
+        placed_record_ids=record_ids,
+        decisions=decision_repo.active_decisions(tx),
+    )
+
+
+def _run_keys(tx: Tx, ctx: _Context, keys: Sequence[str]) -> list[ItemData]:
+    """Reconcile the records of these invoice keys ("" = records without a number) and nothing else.
+
+    Every rule of the engine looks within one invoice key, so a run over all keys in chunks gives exactly the items
+    of one run over everything (the one exception is linked by `_key_groups`). A Xero refund belongs to the key of
+    its credit note's reference, wherever its own invoice number points."""
     ap, xero = System.ACCESSPLANIT, System.XERO
-    credit_notes = record_repo.load_credit_notes(tx, xero)
-    if number_key is None:
-        ledger_payments = record_repo.load_payments(tx, xero)
-    else:
-        cn_ids = [cn.id for cn in credit_notes if normalize(cn.reference) == number_key]
-        ledger_payments = record_repo.load_payments(tx, xero, number_key=number_key, credit_note_ids=cn_ids)
-    src_inv = record_repo.load_invoices(tx, ap, number_key=number_key)
-    led_inv = record_repo.load_invoices(tx, xero, number_key=number_key)
+    wanted = set(keys)
+    ledger_payments = [p for p in record_repo.load_payments(tx, xero, number_keys=wanted) if p.id not in ctx.placed_ids]
+    ledger_payments += [p for k in keys for p in ctx.placed.get(k, ())]
+    src_inv = record_repo.load_invoices(tx, ap, number_keys=wanted)
+    led_inv = record_repo.load_invoices(tx, xero, number_keys=wanted)
     results = reconcile(
         source_invoices=src_inv,
         ledger_invoices=led_inv,
-        source_payments=record_repo.load_payments(tx, ap, number_key=number_key),
-        ledger_payments=refunds_with_invoices(ledger_payments, credit_notes),
-        invalid=record_repo.load_invalid(tx, number_key=number_key),
-        rules=rules_from(settings),
+        source_payments=record_repo.load_payments(tx, ap, number_keys=wanted),
+        ledger_payments=ledger_payments,
+        invalid=record_repo.load_invalid(tx, number_keys=wanted),
+        rules=ctx.rules,
     )
-    ids = record_repo.record_ids(tx, number_key=number_key)
+    ids = {**record_repo.record_ids(tx, number_keys=wanted), **ctx.placed_record_ids}
     contacts = _contacts(src_inv, led_inv)
-    active = decision_repo.active_decisions(tx)
-    return [to_item_data(r, ids, contacts, active.get((r.kind.value, r.key))) for r in results]
+    return [to_item_data(r, ids, contacts, ctx.decisions.get((r.kind.value, r.key))) for r in results]
 
 
-def reconcile_all(db: Database, settings: Settings) -> dict[str, int]:
-    """Reconcile the whole cache and replace the items; returns the item count per status."""
+def reconcile_all(
+    db: Database, settings: Settings, keys: Collection[str] | None = None, *, chunk_keys: int = CHUNK_KEYS
+) -> dict[str, int]:
+    """Reconcile the cache and store the items; returns the item count per status (all items).
+
+    `keys`: only the items of these invoice keys (normalized here; "" = records without a number) are redone,
+    e.g. those an incremental sync touched; None redoes everything and drops items of keys no record carries.
+    Works in chunks of `chunk_keys` invoice keys, so memory does not grow with the cache."""
     with db.transaction() as tx:
-        data = _run(tx, settings, None)
-        item_repo.replace_items(tx, data)
+        ctx = _context(tx, settings)
+        groups = _key_groups(tx)
+        if keys is None:
+            todo = record_repo.invoice_keys(tx)
+        else:
+            asked = {normalize(k) for k in keys}
+            todo = sorted(asked.union(*(groups.get(k, frozenset()) for k in asked)))
+        stale: set[int] = set()
+        for chunk in _chunks(todo, groups, max(1, chunk_keys)):
+            data = _run_keys(tx, ctx, chunk)
+            gone, claimed = item_repo.upsert_items_for_keys(tx, chunk, data)
+            # An item dropped by one chunk may reappear in a later one (an invalid record whose number changed):
+            # it is deleted only when no chunk produced it.
+            stale = (stale - claimed) | gone
+        item_repo.delete_items(tx, stale)
+        if keys is None:
+            item_repo.delete_items_on_keys(tx, item_repo.item_invoice_keys(tx) - set(todo))
         return item_repo.count_by_status(tx)
 
 
@@ -200,10 +312,8 @@ def reconcile_invoice(db: Database, settings: Settings, invoice_key: str) -> lis
     key = normalize(invoice_key)
     with db.transaction() as tx:
         if key:
-            data = _run(tx, settings, key)
-            # Records without a readable number (key "") only take part in a full reconcile.
-            data = [d for d in data if d.invoice_key == key]
+            data = _run_keys(tx, _context(tx, settings), [key])
         else:
-            data = []
+            data = []  # records without a readable number (key "") only take part in a full reconcile
         item_repo.upsert_items_for_invoice(tx, key, data)
         return data

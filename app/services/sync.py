@@ -114,6 +114,7 @@ def _sync_system(
     progress: ProgressCallback,
     stats: list[StreamStats],
     started: datetime,
+    touched: set[str] | None = None,
 ) -> None:
     for stream in client.streams():
         tally = _Tally()
@@ -138,7 +139,11 @@ def _sync_system(
             from_start = do_full and cursor is None  # a pending full pull resumes from its committed cursors
             for page in client.read(stream, None if from_start else cursor, full=from_start, cancel=cancel):
                 with db.transaction() as tx:
+                    if touched is not None:  # the keys these records were on, before and after (they can move)
+                        touched |= record_repo.touched_invoice_keys(tx, system, page.records)
                     counts = record_repo.upsert_page(tx, system, stream, page.records, page.raws, page.cursor)
+                    if touched is not None:
+                        touched |= record_repo.touched_invoice_keys(tx, system, page.records)
                 tally.fetched += counts.fetched
                 tally.invalid += counts.invalid
                 tally.pages += 1
@@ -196,7 +201,12 @@ def sync_all(
     systems = [s for s in ORDER if s in clients] + [s for s in clients if s not in ORDER]
     fulls = {s: _plan_full(db, s, full, started, settings) for s in systems}
     with db.transaction() as tx:
+        previous = synclog.last_run(tx)
         run_id = synclog.start_run(tx, full or any(fulls.values()), started)
+    # Reconcile only the invoice keys this run's records were and are on, when nothing else can be stale: no full
+    # pull, and the previous run finished its reconcile (a cancelled, failed or killed run left keys undone).
+    previous_done = previous is not None and previous.finished_at is not None and bool(previous.ok)
+    touched: set[str] | None = None if full or any(fulls.values()) or not previous_done else set()
 
     stats: list[StreamStats] = []
     errors: list[str] = []
@@ -206,7 +216,15 @@ def sync_all(
         client = clients[system]
         try:
             _sync_system(
-                db, system, client, do_full=fulls[system], cancel=token, progress=report, stats=stats, started=started
+                db,
+                system,
+                client,
+                do_full=fulls[system],
+                cancel=token,
+                progress=report,
+                stats=stats,
+                started=started,
+                touched=touched,
             )
         except CancelledError:
             cancelled = True
@@ -227,7 +245,7 @@ def sync_all(
     else:
         report(ProgressEvent(stage="reconciling", message="Lining up both systems"))
         try:
-            counts = reconcile_all(db, settings)
+            counts = reconcile_all(db, settings, touched)
         except Exception as exc:
             if isinstance(exc, RecondeskError):
                 log.warning("reconcile failed: %s", exc.user_text())

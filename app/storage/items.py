@@ -9,7 +9,7 @@ produced by a reconciliation.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, delete, func, insert, or_, select, update
@@ -113,6 +113,57 @@ def upsert_items_for_invoice(tx: Tx, invoice_key: str, results: Sequence[ItemDat
         if found is not None:
             existing[(kind, key)] = found
     _upsert(tx, results, existing)
+
+
+def upsert_items_for_keys(
+    tx: Tx, invoice_keys: Collection[str], results: Sequence[ItemData]
+) -> tuple[set[int], set[int]]:
+    """Store the items one chunk of invoice keys produced (ids stable per (kind, key)).
+
+    Returns (stale, claimed): `stale` are the ids of items on these keys that the chunk did not produce; they are
+    NOT deleted here, because a later chunk may produce them under another key (an invalid record whose number
+    changed keeps its item id). `claimed` are ids of items found under keys outside the chunk and taken over by it.
+    The caller deletes what stays stale at the end (`delete_items`)."""
+    keys = sorted(invoice_keys)
+    existing: dict[tuple[str, str], int] = {}
+    for start in range(0, len(keys), 500):
+        q = select(items.c.id, items.c.kind, items.c.key).where(items.c.invoice_key.in_(keys[start : start + 500]))
+        for i, k, key in tx.conn.execute(q):
+            existing[(k, key)] = i
+    wanted = {(d.kind.value, d.key) for d in results}
+    stale = {i for k, i in existing.items() if k not in wanted}
+    claimed: set[int] = set()
+    # A result may carry a key that exists under another invoice key (an invalid record's number changed).
+    # Looked up per kind, so the (kind, key) unique index serves the query.
+    for kind in sorted({k for k, _ in wanted}):
+        elsewhere = sorted(key for k, key in wanted if k == kind and (k, key) not in existing)
+        for start in range(0, len(elsewhere), 500):
+            q = select(items.c.id, items.c.key).where(
+                items.c.kind == kind, items.c.key.in_(elsewhere[start : start + 500])
+            )
+            for i, key in tx.conn.execute(q):
+                existing[(kind, key)] = i
+                claimed.add(i)
+    _upsert(tx, results, existing)
+    return stale, claimed
+
+
+def delete_items(tx: Tx, ids: Collection[int]) -> None:
+    id_list = sorted(ids)
+    for start in range(0, len(id_list), 500):
+        tx.conn.execute(delete(items).where(items.c.id.in_(id_list[start : start + 500])))
+
+
+def item_invoice_keys(tx: Tx) -> set[str]:
+    """The distinct invoice keys the items are on (read off the `invoice_key` index)."""
+    return {k for (k,) in tx.conn.execute(select(items.c.invoice_key).distinct())}
+
+
+def delete_items_on_keys(tx: Tx, invoice_keys: Collection[str]) -> None:
+    """Delete every item on these invoice keys (keys no record carries any more)."""
+    keys = sorted(invoice_keys)
+    for start in range(0, len(keys), 500):
+        tx.conn.execute(delete(items).where(items.c.invoice_key.in_(keys[start : start + 500])))
 
 
 def _filtered(

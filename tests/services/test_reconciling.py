@@ -7,12 +7,17 @@ from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 
+from services_world import World
+
+from app.domain.keys import invoice_key
 from app.domain.records import CreditNote, InvalidRecord, Invoice, Line, Payment
 from app.domain.status import Direction, InvoiceState, ItemStatus, Kind, System
+from app.services.api import ItemFilter
 from app.services.reconciling import fingerprint, reconcile_all, reconcile_invoice
 from app.settings import Settings
 from app.storage import decisions, items, records
 from app.storage.db import Database
+from app.storage.models import ItemData
 
 AP, XERO = System.ACCESSPLANIT, System.XERO
 D = Decimal
@@ -243,3 +248,217 @@ def test_resolving_by_hand_then_reconciling_keeps_resolved(cache: Database) -> N
     _store(cache, AP, [changed])
     reconcile_all(cache, SETTINGS)
     assert _items(cache)["INV-3"].status is ItemStatus.ONLY_IN_SOURCE
+
+
+# --- chunked and key-limited reconciling -----------------------------------------------------------------------
+
+
+def _oracle(db: Database) -> dict[tuple[str, str], ItemData]:
+    """Today's one-pass reconcile over every record (the reference the chunked run must equal exactly)."""
+    from app.reconcile.engine import reconcile
+    from app.services.reconciling import refunds_with_invoices, rules_from, to_item_data
+
+    with db.transaction(readonly=True) as tx:
+        notes = records.load_credit_notes(tx, XERO)
+        src, led = records.load_invoices(tx, AP), records.load_invoices(tx, XERO)
+        results = reconcile(
+            source_invoices=src,
+            ledger_invoices=led,
+            source_payments=records.load_payments(tx, AP),
+            ledger_payments=refunds_with_invoices(records.load_payments(tx, XERO), notes),
+            invalid=records.load_invalid(tx),
+            rules=rules_from(SETTINGS),
+        )
+        ids = records.record_ids(tx)
+        active = decisions.active_decisions(tx)
+    contacts: dict[str, str] = {}
+    for inv in [*src, *led]:
+        contacts.setdefault(invoice_key(inv.number), inv.contact)
+    out = [to_item_data(r, ids, contacts, active.get((r.kind.value, r.key))) for r in results]
+    return {(d.kind.value, d.key): d for d in out}
+
+
+def _stored(db: Database) -> dict[tuple[str, str], tuple[int, ItemData]]:
+    """Every stored item as (id, the ItemData it was written from)."""
+    with db.transaction(readonly=True) as tx:
+        rows = items.item_rows(tx, items.query_item_ids(tx))
+    return {
+        (r.kind.value, r.key): (
+            r.id,
+            ItemData(
+                kind=r.kind,
+                key=r.key,
+                status=r.status,
+                fields=r.fields,
+                invoice_key=r.invoice_key,
+                invoice=r.invoice,
+                period=r.period,
+                contact=r.contact,
+                date=r.date,
+                currency=r.currency,
+                amount_minor=r.amount_minor,
+                reference=r.reference,
+                accessplanit_id=r.accessplanit_id,
+                xero_id=r.xero_id,
+                source_record_id=r.source_record_id,
+                ledger_record_id=r.ledger_record_id,
+                invalid_record_id=r.invalid_record_id,
+                note=r.note,
+                fingerprint=r.fingerprint,
+            ),
+        )
+        for r in rows
+    }
+
+
+def _tricky(db: Database) -> None:
+    """Every case that crosses one invoice key's records: duplicates, refunds placed through credit notes (also
+    against their own invoice number), records without a number, invalid records, and an accessplanit payment that
+    hangs by id on a duplicate invoice of another key."""
+    _seed(db)
+    dup_pay = replace(_pay(AP, "91", "INV-9", "50.00"), invoice_id="6")  # invoice 6: duplicate of INV-5
+    no_number = replace(_inv(AP, "20", ""), contact="Nobody Ltd")
+    _store(
+        db,
+        AP,
+        [
+            _inv(AP, "5", "INV-5"),
+            _inv(AP, "6", "inv-5"),  # duplicate number: invalid, and so are payments hanging on it by id
+            replace(_pay(AP, "90", "INV-5", "120.00"), invoice_id="5"),
+            _inv(AP, "9", "INV-9"),
+            dup_pay,
+            no_number,
+            _pay(AP, "92", None, "10.00"),
+            _inv(AP, "30", "INV-30"),
+            _pay(AP, "93", "INV-30", "40.00", ref="RF3", direction=Direction.REFUND),
+            InvalidRecord(AP, Kind.INVOICE, "40", "total is not a number", number="INV-9"),
+        ]
+        + [_inv(AP, str(100 + n), f"INV-{100 + n}") for n in range(12)],
+    )
+    _store(
+        db,
+        XERO,
+        [
+            _inv(XERO, "x5", "INV-5"),
+            _inv(XERO, "x9", "INV-9"),
+            _inv(XERO, "x30", "INV-30"),
+            _inv(XERO, "xn", " "),
+            CreditNote(XERO, "cn3", "CN-3", "inv-30", "Acme Ltd", date(2026, 10, 14), "GBP", D("40"), D("0"), "PAID"),
+            CreditNote(XERO, "cn0", "CN-0", "", "Acme Ltd", date(2026, 10, 14), "GBP", D("5"), D("0"), "PAID"),
+            # Its own invoice number says INV-5; the credit note says INV-30, and wins.
+            _pay(XERO, "xr3", "INV-5", "40.00", ref="RF3", method="090", direction=Direction.REFUND, cn="cn3"),
+            _pay(XERO, "xr0", None, "5.00", ref="RF0", method="090", direction=Direction.REFUND, cn="cn0"),
+            _pay(XERO, "xp9", "INV-9", "50.00", method="090"),
+            _pay(XERO, "xp0", None, "7.00", method="090"),
+            InvalidRecord(XERO, Kind.PAYMENT, "xbad", "amount is not a number", number="INV-30"),
+        ]
+        + [_inv(XERO, f"x{100 + n}", f"INV-{100 + n}", po="PO-Z" if n % 3 else "PO-1") for n in range(12)],
+    )
+
+
+def test_chunked_reconcile_equals_one_pass_over_everything(cache: Database) -> None:
+    _tricky(cache)
+    with cache.transaction() as tx:
+        decisions.add_decision(tx, Kind.INVOICE, "INV-2", "ignore", "fine", "ann", "not-the-fingerprint")
+    want = _oracle(cache)
+    assert len(want) > 30  # the seed is big enough for many chunks of 3 keys
+    # The cases the chunks must not split: a duplicate, the payment on it by id, refunds via credit notes.
+    assert want[("invoice", "invalid:accessplanit:invoice:6")].status is ItemStatus.INVALID
+    assert want[("payment", "invalid:accessplanit:payment:91")].status is ItemStatus.INVALID
+    assert want[("payment", "INV-30:P93:Xxr3")].status is ItemStatus.MATCHED
+    assert want[("payment", "?:-:Xxr0")].status is ItemStatus.ONLY_IN_LEDGER
+    assert want[("invoice", "invalid:accessplanit:invoice:20")].contact == "Nobody Ltd"
+
+    reconcile_all(cache, SETTINGS, chunk_keys=3)
+    small = _stored(cache)
+    assert {k: d for k, (_, d) in small.items()} == want
+    reconcile_all(cache, SETTINGS)  # one big chunk over the same items: same rows, same ids
+    assert _stored(cache) == small
+
+
+def test_chunked_reconcile_keeps_ids_when_records_move_between_keys(cache: Database) -> None:
+    _tricky(cache)
+    reconcile_all(cache, SETTINGS, chunk_keys=3)
+    before = _stored(cache)
+    # An invalid record's number changes (its item moves to another key, keeping its id); an invoice is renumbered
+    # (its old key is carried by no record any more: that key's items go); a refund's credit note moves.
+    _store(cache, AP, [InvalidRecord(AP, Kind.INVOICE, "40", "total is not a number", number="INV-101")])
+    _store(cache, AP, [_inv(AP, "30", "INV-31")])
+    _store(cache, XERO, [_inv(XERO, "x30", "INV-31")])
+    _store(cache, XERO, [_pay(XERO, "xbad", "INV-31", "1.00")])
+    reconcile_all(cache, SETTINGS, chunk_keys=2)
+    after = _stored(cache)
+    assert {k: d for k, (_, d) in after.items()} == _oracle(cache)
+    moved = ("invoice", "invalid:accessplanit:invoice:40")
+    assert after[moved][0] == before[moved][0] and after[moved][1].invoice_key == "INV-101"
+    assert ("invoice", "INV-30") in before and ("invoice", "INV-30") not in after
+    assert ("invoice", "INV-31") in after
+    assert all(after[k][0] == i for k, (i, _) in before.items() if k in after)
+
+
+def test_reconcile_of_some_keys_redoes_those_only(cache: Database) -> None:
+    _tricky(cache)
+    reconcile_all(cache, SETTINGS)
+    before = _stored(cache)
+    _store(cache, XERO, [_inv(XERO, "x2", "INV-2", po="PO-A"), _inv(XERO, "x101", "INV-101", po="PO-1")])
+    counts = reconcile_all(cache, SETTINGS, keys=["inv-2 "], chunk_keys=1)
+    after = _stored(cache)
+    assert after[("invoice", "INV-2")][1].status is ItemStatus.MATCHED  # redone
+    assert after[("invoice", "INV-101")] == before[("invoice", "INV-101")]  # not asked for: left as it was
+    assert sum(counts.values()) == len(after)
+    reconcile_all(cache, SETTINGS, keys=["INV-101"])
+    assert {k: d for k, (_, d) in _stored(cache).items()} == _oracle(cache)
+    # Payment 91 (number INV-9) hangs by id on invoice 6. Invoice 6 becomes a duplicate of INV-5: the caller asks
+    # for the keys invoice 6 had and has; INV-9 is redone too, and payment 91 turns invalid.
+    _store(cache, AP, [_inv(AP, "6", "INV-6")])
+    reconcile_all(cache, SETTINGS)
+    assert _stored(cache)[("payment", "INV-9:P91:Xxp9")][1].status is ItemStatus.MATCHED
+    _store(cache, AP, [_inv(AP, "6", "inv-5")])
+    reconcile_all(cache, SETTINGS, keys=["INV-6", "INV-5"], chunk_keys=1)
+    assert {k: d for k, (_, d) in _stored(cache).items()} == _oracle(cache)
+    assert _stored(cache)[("payment", "invalid:accessplanit:payment:91")][1].status is ItemStatus.INVALID
+
+
+def test_keys_a_page_touches_cover_records_that_move(cache: Database) -> None:
+    """What `sync_all` does on an incremental run: the keys of a page's records before and after it is stored."""
+    _tricky(cache)
+    reconcile_all(cache, SETTINGS)
+    page_ap = [_pay(AP, "88", "INV-2", "120.00")]  # a payment moves from INV-1 to INV-2
+    page_xero: list[object] = [
+        # The credit note now names INV-9: its refund xr3 leaves INV-30 (its own number says INV-5).
+        CreditNote(XERO, "cn3", "CN-3", "INV-9", "Acme Ltd", date(2026, 10, 14), "GBP", D("40"), D("0"), "PAID"),
+        InvalidRecord(XERO, Kind.INVOICE, "x101", "total is not a number", number="INV-101"),
+    ]
+    touched: set[str] = set()
+    for system, page in ((AP, page_ap), (XERO, page_xero)):
+        with cache.transaction() as tx:
+            touched |= records.touched_invoice_keys(tx, system, page)
+            records.upsert_records(tx, system, "test", page, [{} for _ in page])
+            touched |= records.touched_invoice_keys(tx, system, page)
+    assert touched == {"INV-1", "INV-2", "INV-30", "INV-9", "INV-5", "INV-101"}
+    reconcile_all(cache, SETTINGS, keys=touched, chunk_keys=2)
+    got = {k: d for k, (_, d) in _stored(cache).items()}
+    assert got == _oracle(cache)
+    assert got[("payment", "INV-9:-:Xxr3")].status is ItemStatus.ONLY_IN_LEDGER
+    assert got[("payment", "INV-2:P88:-")].status is ItemStatus.ONLY_IN_SOURCE
+
+
+def test_incremental_sync_reconciles_only_the_invoices_it_read(world: World) -> None:
+    rows = world.ws.rows(world.ws.item_ids(ItemFilter(kind=Kind.INVOICE, statuses=(ItemStatus.MATCHED,))))
+    changed, untouched = rows[0], rows[1]
+    assert changed.xero_id and untouched.xero_id
+    before = _items(world.db)
+    # A real change in Xero, which the incremental sync reads back ...
+    ledger = world.ws._clients.ledger()  # the workspace's own connector: the same emulator and token
+    ledger.update_invoice(changed.xero_id, po_number="PO-CHANGED", idempotency_key="test-incremental-1")
+    # ... and a record put in the cache behind the sync's back (no sync reads it): an incremental run leaves it.
+    _store(world.db, XERO, [_inv(XERO, "local-1", "INV-LOCAL-1")])
+    result = world.ws.sync()
+    assert result.ok, result.errors
+    after = _items(world.db)
+    assert after[changed.key].status is ItemStatus.DIFFERS and after[changed.key].fields == ("po_number",)
+    assert after[changed.key].id == before[changed.key].id
+    assert after[untouched.key] == before[untouched.key]
+    assert "INV-LOCAL-1" not in after  # not reconciled: the run was incremental
+    reconcile_all(world.db, world.ws.settings)  # a full one sees it
+    assert _items(world.db)["INV-LOCAL-1"].status is ItemStatus.ONLY_IN_LEDGER

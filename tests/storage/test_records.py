@@ -215,3 +215,43 @@ def test_record_versions_are_the_exact_date_updated_text_of_the_stored_raw(db: D
             "78": "2026-10-14T11:00:00+01:00",
         }
         assert repo.record_versions(tx, XERO, Kind.PAYMENT) == {}
+
+
+def test_a_page_is_stored_exactly_as_core_inserts_of_the_same_rows_would_store_it(db: Database) -> None:
+    # The SQLite path sends driver-level statements: every stored value (dates, instants, booleans, money, raw
+    # text) must be what SQLAlchemy Core writes for the same row.
+    from sqlalchemy import insert, text
+
+    recs = [invoice(), payment(), credit_note(), invalid(), invoice("104", "INV-1004", deleted=True)]
+    raws = [raw_of(r) for r in recs]
+    with db.transaction() as tx:
+        repo.upsert_records(tx, AP, "invoices", recs, raws)
+        for rec, raw in zip(recs, raws, strict=True):
+            row, _ = repo._record_row(XERO, "core", rec, raw)  # the other system: same ids allowed
+            tx.conn.execute(insert(records).values(row))
+    cols = ", ".join(c.name for c in records.columns if c.name not in ("id", "stream", "system"))
+    with db.engine.connect() as conn:
+        fast = conn.execute(text(f"SELECT {cols} FROM records WHERE stream = 'invoices' ORDER BY id")).all()
+        core = conn.execute(text(f"SELECT {cols} FROM records WHERE stream = 'core' ORDER BY id")).all()
+    assert len(fast) == len(recs) and fast == core
+
+
+def test_a_mixed_page_updates_inserts_and_replaces_lines(db: Database) -> None:
+    with db.transaction() as tx:
+        repo.upsert_records(tx, AP, "invoices", [invoice("1", "INV-1")], [{}])
+    one_line = invoice("1", "INV-1", net="55.00")
+    one_line = Invoice(**{**{f: getattr(one_line, f) for f in one_line.__dataclass_fields__ if f != "kind"},
+                          "lines": one_line.lines[1:]})  # fmt: skip
+    bad_line = invoice("3", "INV-3", net="10.001")  # header and first line both sub-penny: the header is named
+    recs = [one_line, invoice("2", "INV-2"), bad_line, payment("p1")]
+    with db.transaction() as tx:
+        counts = repo.upsert_records(tx, AP, "invoices", recs, [{} for _ in recs])
+    assert (counts.inserted, counts.updated, counts.invalid) == (3, 1, 1)
+    with db.transaction(readonly=True) as tx:
+        invs = {i.id: i for i in repo.load_invoices(tx, AP)}
+        assert invs["1"].net == Decimal("55.00") and [ln.description for ln in invs["1"].lines] == ["Materials"]
+        assert len(invs["2"].lines) == 2 and "3" not in invs
+        assert [r.reason for r in repo.load_invalid(tx)] == [
+            "an amount cannot be stored exactly: 10.001 has more decimals than GBP allows"
+        ]
+        assert _count(db, record_lines) == 3
