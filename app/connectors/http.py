@@ -157,8 +157,8 @@ class Pacer:
         """Take a token for `key`; return 0 or how long to wait before trying again."""
         with self._lock:
             now = self._clock()
-            tokens, last = self._buckets.get(key, (float(self.config.burst), now))
-            tokens = min(float(self.config.burst), tokens + (now - last) * self.config.rate)
+            tokens, last = self._buckets.get(key, (float(self.config.burst), now))  # float ok: seconds
+            tokens = min(float(self.config.burst), tokens + (now - last) * self.config.rate)  # float ok: seconds
             if tokens >= 1.0:
                 self._buckets[key] = (tokens - 1.0, now)
                 return 0.0
@@ -384,7 +384,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        return max(0.0, float(value))  # float ok: seconds
     except ValueError:
         pass
     try:

@@ -7,6 +7,7 @@ anything from the rest of `app`: an emulator that shares our code would share ou
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import datetime as _dt
 import json
@@ -366,7 +367,7 @@ _HTML_ERROR_PAGE = (
 )
 
 
-class SandboxApp:
+class SandboxApp(abc.ABC):
     """WSGI base class of an emulated service: admin endpoints, faults and logging around `handle`.
 
     Subclasses implement `handle` (the service itself), `state` (the records, keyed as `--fixtures` files) and
@@ -381,15 +382,18 @@ class SandboxApp:
         # Set when the server stops, so a long `timeout` fault does not keep a thread sleeping after shutdown.
         self.stopping = threading.Event()
 
-    # -- to implement
+    # -- what each emulator implements
+    @abc.abstractmethod
     def handle(self, request: Request) -> Response:
-        raise NotImplementedError
+        """The service itself: answer one request (admin endpoints, faults and logging are done around it)."""
 
+    @abc.abstractmethod
     def state(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The current records, keyed as product.md section 6 says (the `--fixtures` file names)."""
 
+    @abc.abstractmethod
     def reset_limits(self) -> None:
-        raise NotImplementedError
+        """Clear the rate-limit counters (POST /__admin/reset)."""
 
     # -- overridable
     def fault_response(self, kind: str, request: Request) -> Response:

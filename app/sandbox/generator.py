@@ -458,7 +458,7 @@ class _Month:
         return pay
 
     def _plan_matched_open(self, p: _Plan, total: Decimal) -> None:
-        pass
+        """A matched invoice nobody has paid yet: the plan's defaults (same fields, no payments) already are one."""
 
     def _plan_matched_paid(self, p: _Plan, total: Decimal) -> None:
         self.pay(p, total)

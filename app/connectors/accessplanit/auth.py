@@ -97,5 +97,6 @@ class PasswordAuth:
         self._http.scrubber.add(token, data.get("refresh_token"))
         expires_in = data.get("expires_in", 3600)
         self._token = token
-        self._expires_at = self._clock() + float(expires_in if isinstance(expires_in, int) else 3600)
+        lifetime = expires_in if isinstance(expires_in, int) else 3600
+        self._expires_at = self._clock() + float(lifetime)  # float ok: seconds
         self.logins += 1

@@ -145,7 +145,7 @@ class ClientCredentialsAuth:
             raise _token_error(reply.data, reply.status)
         self._http.scrubber.add(token)
         self._token = token
-        self._expires_at = self._clock() + float(reply.data.get("expires_in", 1800))
+        self._expires_at = self._clock() + float(reply.data.get("expires_in", 1800))  # float ok: seconds
         self.granted_scopes = tuple(str(reply.data.get("scope") or "").split())
         self.tokens_fetched += 1
 
@@ -185,7 +185,7 @@ class OAuthAuth:
         if not tokens or not tokens.get("access_token"):
             return False
         try:
-            return self._clock() < float(tokens.get("expires_at", "0")) - EXPIRY_MARGIN
+            return self._clock() < float(tokens.get("expires_at", "0")) - EXPIRY_MARGIN  # float ok: seconds
         except ValueError:
             return False
 
@@ -239,7 +239,7 @@ def token_set(data: dict[str, Any], now: float, previous: dict[str, str] | None 
     tokens = {
         "access_token": str(data["access_token"]),
         "refresh_token": str(data.get("refresh_token") or (previous or {}).get("refresh_token", "")),
-        "expires_at": str(int(now + float(data.get("expires_in", 1800)))),
+        "expires_at": str(int(now + float(data.get("expires_in", 1800)))),  # float ok: seconds
         "scope": str(data.get("scope") or (previous or {}).get("scope", "")),
     }
     return tokens
