@@ -84,8 +84,8 @@ def sandbox_proc(tmp_path: Path, cli_env: dict[str, str], request: pytest.Fixtur
         proc.wait(timeout=30)
 
 
-def _connect_and_sync(info: dict[str, Any], db: str, env: dict[str, str]) -> dict[str, Any]:
-    ap, xero = info["accessplanit"], info["xero"]
+def _connect_accessplanit(ap: dict[str, Any], db: str, env: dict[str, str]) -> None:
+    """`recondesk connect accessplanit ... --password-stdin`, as a script would run it."""
     r = _run(
         [
             "connect",
@@ -104,6 +104,11 @@ def _connect_and_sync(info: dict[str, Any], db: str, env: dict[str, str]) -> dic
         env=env,
     )
     assert r.returncode == 0, r.stderr
+
+
+def _connect_and_sync(info: dict[str, Any], db: str, env: dict[str, str]) -> dict[str, Any]:
+    ap, xero = info["accessplanit"], info["xero"]
+    _connect_accessplanit(ap, db, env)
     r = _run(
         [
             "connect",
@@ -243,24 +248,7 @@ def test_cli_connects_xero_with_oauth_pkce_and_keeps_tokens_in_the_keyring(
         env=cli_env,
     )
     assert r.returncode == 0, r.stdout + r.stderr
-    r = _run(
-        [
-            "connect",
-            "accessplanit",
-            "--db",
-            db,
-            "--profile",
-            "clitest",
-            "--url",
-            ap["url"],
-            "--username",
-            ap["username"],
-            "--password-stdin",
-        ],
-        stdin=ap["password"] + "\n",
-        env=cli_env,
-    )
-    assert r.returncode == 0, r.stderr
+    _connect_accessplanit(ap, db, cli_env)
     import keyring
 
     [entry] = [e for e in _keyring_entries(db_file) if e.startswith("clitest/xero/")]
