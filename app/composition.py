@@ -22,7 +22,7 @@ from app.connectors.base import CheckStep, SecretBox
 from app.connectors.http import HttpClient, HttpConfig, PacerConfig
 from app.connectors.xero import auth as xero_auth
 from app.connectors.xero.client import XeroClient, XeroConfig
-from app.credentials import CredentialStore, KeyringCredentialStore, MemoryCredentialStore
+from app.credentials import CredentialStore, LazyKeyringStore, MemoryCredentialStore
 from app.domain.errors import ConfigurationError
 from app.domain.status import System
 from app.services.api import CheckResult, ConnectionInfo
@@ -46,8 +46,9 @@ def load_settings(profile: str) -> Settings:
 
 
 def system_credentials() -> CredentialStore:
-    """The OS keyring; raises `KeyringUnavailable` (with how to get one) when there is none."""
-    return KeyringCredentialStore()
+    """The OS keyring, opened when a secret is first needed; then `KeyringUnavailable` (with how to get one) when
+    there is none. Commands that need no secret (a report) work without one."""
+    return LazyKeyringStore()
 
 
 def open_database(db_url: str | None, profile: str) -> Database:

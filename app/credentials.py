@@ -107,6 +107,34 @@ class KeyringCredentialStore:
         self._call("delete_password", name)
 
 
+class LazyKeyringStore:
+    """The OS keyring, opened on the first secret actually needed: commands that touch no secret (a report, the
+    item list) work on a machine without a keyring; those that do get `KeyringUnavailable` with how to get one."""
+
+    def __init__(self, service: str = SERVICE) -> None:
+        self.service = service
+        self._store: KeyringCredentialStore | None = None
+        self._lock = threading.Lock()
+
+    def _open(self) -> KeyringCredentialStore:
+        with self._lock:
+            if self._store is None:
+                self._store = KeyringCredentialStore(self.service)
+            return self._store
+
+    def describe(self) -> str:
+        return self._open().describe()
+
+    def get(self, name: str) -> dict[str, str] | None:
+        return self._open().get(name)
+
+    def set(self, name: str, secret: dict[str, str]) -> None:
+        self._open().set(name, secret)
+
+    def delete(self, name: str) -> None:
+        self._open().delete(name)
+
+
 class MemoryCredentialStore:
     """Secrets in this process only, gone when it exits. For the demo's sandbox credentials and for tests."""
 

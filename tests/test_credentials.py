@@ -50,3 +50,18 @@ def test_memory_store_is_per_process_and_copies() -> None:
     assert store.get("a") == {"password": "p"}
     store.delete("a")
     assert store.get("a") is None
+
+
+def test_the_lazy_store_opens_the_keyring_only_when_a_secret_is_needed(tmp_path: object) -> None:
+    """A report needs no secret: on a machine without a keyring it must work; the first secret access refuses."""
+    code = (
+        "from app.credentials import LazyKeyringStore\n"
+        "from app.domain.errors import KeyringUnavailable\n"
+        "store = LazyKeyringStore()\n"
+        "print('CONSTRUCTED')\n"
+        "try:\n    store.get('x')\n"
+        "except KeyringUnavailable as e:\n    print('REFUSED', e.user_text())\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, cwd=".")
+    assert "CONSTRUCTED" in out.stdout and "REFUSED" in out.stdout, out.stdout + out.stderr

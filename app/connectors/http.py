@@ -268,7 +268,7 @@ ERROR_TABLE: tuple[Rule, ...] = (
         Action.REFRESH,
         AuthenticationError,
         "{system} refused the credentials.",
-        "Reconnect to {system} in Settings > Connections.",
+        "Reconnect to {system} in Edit > Connections.",
     ),
     Rule(
         403,

@@ -86,7 +86,7 @@ class Connections:
         if rec is None:
             raise ConfigurationError(
                 f"There is no {system.label} connection yet.",
-                f"Add one in Settings > Connections (or `recondesk connect {system}`).",
+                f"Add one in Edit > Connections (or `recondesk connect {system}`).",
             )
         box = StoreSecretBox(self.credentials, self.entry(rec))
         return _info(rec, rec.has_secret), box

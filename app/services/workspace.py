@@ -539,7 +539,7 @@ class Workspace:
         if not clients:
             raise ConfigurationError(
                 "There is nothing to sync yet: no connection is set up.",
-                "Add the accessplanit and Xero connections in Settings > Connections.",
+                "Add the accessplanit and Xero connections in Edit > Connections.",
             )
         return sync_all(self.db, clients, self.settings, full=full, progress=progress, cancel=cancel)
 

@@ -90,7 +90,7 @@ class PasswordAuth:
             reason = data.get("error_description") or data.get("error") or "no token in the answer"
             raise AuthenticationError(
                 f"accessplanit refused the user name or password ({self._http.scrubber.scrub(str(reason))}).",
-                "Check the API user's name and password in Settings > Connections.",
+                "Check the API user's name and password in Edit > Connections.",
                 system="accessplanit",
                 status=reply.status,
             )

@@ -66,10 +66,10 @@ class AccessplanitClient:
 
     def __init__(self, config: AccessplanitConfig, *, http: HttpClient | None = None) -> None:
         if not config.url:
-            raise ConfigurationError("The accessplanit address is missing.", "Enter it in Settings > Connections.")
+            raise ConfigurationError("The accessplanit address is missing.", "Enter it in Edit > Connections.")
         if not config.api_key and not (config.username and config.password):
             raise ConfigurationError(
-                "accessplanit needs a user name and password, or an API key.", "Enter them in Settings > Connections."
+                "accessplanit needs a user name and password, or an API key.", "Enter them in Edit > Connections."
             )
         self.config = config
         self.stats = CallStats()

@@ -39,7 +39,7 @@ DEFAULT_SCOPES = (
     "accounting.contacts",
     "accounting.settings",
 )
-RECONNECT = "Reconnect Xero in Settings > Connections (sign in again)."
+RECONNECT = "Reconnect Xero in Edit > Connections (sign in again)."
 
 _process_locks: dict[str, threading.Lock] = {}
 _process_locks_guard = threading.Lock()

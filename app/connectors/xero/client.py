@@ -108,9 +108,9 @@ class XeroClient:
 
     def __init__(self, config: XeroConfig, *, box: SecretBox | None = None, http: HttpClient | None = None) -> None:
         if not config.client_id:
-            raise ConfigurationError("The Xero client id is missing.", "Enter it in Settings > Connections.")
+            raise ConfigurationError("The Xero client id is missing.", "Enter it in Edit > Connections.")
         if not config.client_secret and box is None:
-            raise ConfigurationError("Xero is not signed in.", "Connect Xero in Settings > Connections.")
+            raise ConfigurationError("Xero is not signed in.", "Connect Xero in Edit > Connections.")
         self.config = config
         self.http = http or HttpClient(
             "Xero", config=config.http, pacer=Pacer(config.pacing), stats=CallStats(), budget_prefix="xero."
@@ -160,7 +160,7 @@ class XeroClient:
 
     def _need_tenant(self) -> None:
         if not self.auth.tenant_id:
-            raise ConfigurationError("No Xero organisation is selected.", "Pick one in Settings > Connections.")
+            raise ConfigurationError("No Xero organisation is selected.", "Pick one in Edit > Connections.")
 
     def _get(
         self, path: str, params: Mapping[str, str], headers: Mapping[str, str], cancel: CancelToken
