@@ -8,6 +8,7 @@ Must not: hold business logic (that lives in services) or print a secret (secret
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import signal
@@ -216,10 +217,9 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is the normal way to stop
+            while not stop.is_set():
+                stop.wait(0.5)  # short waits, so Ctrl+C is seen at once
     finally:
         sandboxes.stop()
     return EXIT_OK

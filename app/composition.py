@@ -26,6 +26,7 @@ from app.credentials import CredentialStore, LazyKeyringStore, MemoryCredentialS
 from app.domain.errors import ConfigurationError
 from app.domain.status import System
 from app.services.api import CheckResult, ConnectionInfo
+from app.services.connections import MemorySecretBox
 from app.services.workspace import Workspace
 from app.settings import Settings, SettingsFile
 from app.storage.db import Database, default_url
@@ -56,22 +57,6 @@ def open_database(db_url: str | None, profile: str) -> Database:
     db = Database(url)
     db.migrate()
     return db
-
-
-class _DictBox:
-    """A `SecretBox` over a dict held in memory: used to test a connection before anything is saved."""
-
-    def __init__(self, secret: dict[str, str]) -> None:
-        self.secret = dict(secret)
-
-    def load(self) -> dict[str, str]:
-        return dict(self.secret)
-
-    def save(self, secret: dict[str, str]) -> None:
-        self.secret = dict(secret)
-
-    def __repr__(self) -> str:
-        return "_DictBox(<hidden>)"
 
 
 class ConnectorFactory:
@@ -138,20 +123,6 @@ def build_workspace(
     return Workspace(db, credentials, settings, ConnectorFactory(settings, lock_dir), profile)
 
 
-def _first_failure(steps: list[CheckStep]) -> CheckResult:
-    for step in steps:
-        if not step.ok:
-            return CheckResult(False, step.step, step.message)
-    if not steps:
-        return CheckResult(False, "reachability", "No check ran.")
-    return CheckResult(True, steps[-1].step, "; ".join(s.message for s in steps))
-
-
-def save_checked(ws: Workspace, info: ConnectionInfo, secret: str) -> CheckResult:
-    """Test a connection with the typed secret held in memory; save it (secret to the keyring) only if it works."""
-    return ws.save_checked(info, secret)
-
-
 def _is_loopback(url: str) -> bool:
     host = urlsplit(url).hostname or ""
     if host == "localhost":
@@ -181,7 +152,7 @@ def connect_xero_oauth(
     The organisations the sign-in reaches are listed from /connections: the only one is taken, `tenant_id` picks one,
     or `choose_tenant` asks the user. Only then is anything saved: the token set to the keyring, the rest to the
     cache."""
-    box = _DictBox({})
+    box = MemorySecretBox({})
     http = HttpClient("Xero", config=HttpConfig())
     port = ws.settings.oauth_loopback_port
     if identity_url and _is_loopback(identity_url):
@@ -236,6 +207,26 @@ def connect_xero_oauth(
     return CheckResult(True, "tenant", f"Connected to {names[tenant_id]}.")
 
 
+def connect_to_sandboxes(ws: Workspace, info: dict[str, Any]) -> None:
+    """Connect `ws` to running sandboxes (`info` is `recondesk sandbox`'s first line): accessplanit with the demo
+    user's password, Xero as a custom connection checked first (which also records its organisation)."""
+    ap, xero = info["accessplanit"], info["xero"]
+    ws.save_connection(
+        ConnectionInfo(system=System.ACCESSPLANIT, url=ap["url"], username=ap["username"], auth="password"),
+        ap["password"],
+    )
+    xero_info = ConnectionInfo(
+        system=System.XERO,
+        url=xero["url"],
+        auth="client_credentials",
+        identity_url=xero["identity_url"],
+        client_id=xero["client_id"],
+    )
+    result = ws.save_checked(xero_info, xero["client_secret"])
+    if not result.ok:
+        raise ConfigurationError(f"The Xero sandbox refused the connection: {result.message}")
+
+
 def demo_workspace(
     directory: Path,
     *,
@@ -262,24 +253,7 @@ def demo_workspace(
             credentials or MemoryCredentialStore(),
             settings or Settings(),
         )
-        ap, xero = sandboxes.info["accessplanit"], sandboxes.info["xero"]
-        ws.save_connection(
-            ConnectionInfo(system=System.ACCESSPLANIT, url=ap["url"], username=ap["username"], auth="password"),
-            ap["password"],
-        )
-        result = save_checked(
-            ws,
-            ConnectionInfo(
-                system=System.XERO,
-                url=xero["url"],
-                auth="client_credentials",
-                identity_url=xero["identity_url"],
-                client_id=xero["client_id"],
-            ),
-            xero["client_secret"],
-        )
-        if not result.ok:
-            raise ConfigurationError(f"The Xero sandbox refused the demo connection: {result.message}")
+        connect_to_sandboxes(ws, sandboxes.info)
     except BaseException:
         sandboxes.stop()
         raise

@@ -385,10 +385,9 @@ def bench_workspace(db_path: Path, info: dict[str, Any], *, pacing: str = "unlim
 
     `pacing="unlimited"` swaps each client's token bucket for `PacerConfig.unlimited()` (the sandboxes' own limits
     are lifted too, "rate limits scaled for the benchmark"); `pacing="default"` keeps the production pacing."""
-    from app.composition import ConnectorFactory, save_checked
+    from app.composition import ConnectorFactory, connect_to_sandboxes
     from app.connectors.http import Pacer, PacerConfig
     from app.credentials import MemoryCredentialStore
-    from app.domain.status import System
     from app.services.api import ConnectionInfo
     from app.services.workspace import Workspace
     from app.settings import Settings
@@ -417,24 +416,7 @@ def bench_workspace(db_path: Path, info: dict[str, Any], *, pacing: str = "unlim
         "bench",
         who="benchmark",
     )
-    ap, xero = info["accessplanit"], info["xero"]
-    ws.save_connection(
-        ConnectionInfo(system=System.ACCESSPLANIT, url=ap["url"], username=ap["username"], auth="password"),
-        ap["password"],
-    )
-    result = save_checked(
-        ws,
-        ConnectionInfo(
-            system=System.XERO,
-            url=xero["url"],
-            auth="client_credentials",
-            identity_url=xero["identity_url"],
-            client_id=xero["client_id"],
-        ),
-        xero["client_secret"],
-    )
-    if not result.ok:
-        raise RuntimeError(f"the Xero sandbox refused the benchmark connection: {result.message}")
+    connect_to_sandboxes(ws, info)
     return ws
 
 

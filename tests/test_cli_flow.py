@@ -84,6 +84,24 @@ def sandbox_proc(tmp_path: Path, cli_env: dict[str, str], request: pytest.Fixtur
         proc.wait(timeout=30)
 
 
+def _xero_args(xero: dict[str, Any], db: str) -> list[str]:
+    """`recondesk connect xero` against the sandbox's API and identity server (add a secret flag or a tenant)."""
+    return [
+        "connect",
+        "xero",
+        "--db",
+        db,
+        "--profile",
+        "clitest",
+        "--url",
+        xero["url"],
+        "--identity-url",
+        xero["identity_url"],
+        "--client-id",
+        xero["client_id"],
+    ]
+
+
 def _connect_accessplanit(ap: dict[str, Any], db: str, env: dict[str, str]) -> None:
     """`recondesk connect accessplanit ... --password-stdin`, as a script would run it."""
     r = _run(
@@ -110,21 +128,7 @@ def _connect_and_sync(info: dict[str, Any], db: str, env: dict[str, str]) -> dic
     ap, xero = info["accessplanit"], info["xero"]
     _connect_accessplanit(ap, db, env)
     r = _run(
-        [
-            "connect",
-            "xero",
-            "--db",
-            db,
-            "--profile",
-            "clitest",
-            "--url",
-            xero["url"],
-            "--identity-url",
-            xero["identity_url"],
-            "--client-id",
-            xero["client_id"],
-            "--client-secret-stdin",
-        ],
+        [*_xero_args(xero, db), "--client-secret-stdin"],
         stdin=xero["client_secret"] + "\n",
         env=env,
     )
@@ -231,20 +235,7 @@ def test_cli_connects_xero_with_oauth_pkce_and_keeps_tokens_in_the_keyring(
     db = f"sqlite:///{db_file}"
     xero, ap = sandbox_proc["xero"], sandbox_proc["accessplanit"]
     r = _run(
-        [
-            "connect",
-            "xero",
-            "--db",
-            db,
-            "--profile",
-            "clitest",
-            "--url",
-            xero["url"],
-            "--identity-url",
-            xero["identity_url"],
-            "--client-id",
-            xero["client_id"],
-        ],
+        _xero_args(xero, db),
         env=cli_env,
     )
     assert r.returncode == 0, r.stdout + r.stderr
@@ -278,20 +269,7 @@ def test_cli_oauth_with_several_organisations_lists_them_and_tenant_id_picks(
         assert proc.stdout is not None
         xero = json.loads(proc.stdout.readline())["xero"]
         db = f"sqlite:///{tmp_path / 'orgs.sqlite3'}"
-        base = [
-            "connect",
-            "xero",
-            "--db",
-            db,
-            "--profile",
-            "clitest",
-            "--url",
-            xero["url"],
-            "--identity-url",
-            xero["identity_url"],
-            "--client-id",
-            xero["client_id"],
-        ]
+        base = _xero_args(xero, db)
         r = _run(base, env=cli_env)
         assert r.returncode == 1 and "several organisations" in r.stderr and "Second Org Ltd" in r.stderr
         tenant = r.stderr.split("Second Org Ltd (")[1].split(")")[0]

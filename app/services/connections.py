@@ -46,6 +46,23 @@ class StoreSecretBox:
         return f"StoreSecretBox({self._entry!r})"
 
 
+class MemorySecretBox:
+    """A `SecretBox` over a dict in memory: checking details not saved yet, and a sign-in whose tokens are kept
+    only once an organisation is chosen (a rotated token stays here too)."""
+
+    def __init__(self, secret: dict[str, str]) -> None:
+        self._secret = dict(secret)
+
+    def load(self) -> dict[str, str]:
+        return dict(self._secret)
+
+    def save(self, secret: dict[str, str]) -> None:
+        self._secret = dict(secret)
+
+    def __repr__(self) -> str:  # never show the secret
+        return "MemorySecretBox(<hidden>)"
+
+
 def _info(rec: ConnectionRecord, has_secret: bool) -> ConnectionInfo:
     return ConnectionInfo(
         system=System(rec.system),

@@ -42,7 +42,7 @@ from app.services.api import (
     Summary,
     SyncResult,
 )
-from app.services.connections import SECRET_FIELD, Connections
+from app.services.connections import SECRET_FIELD, Connections, MemorySecretBox
 from app.services.resolve import RESOLUTION_LABELS, RESOLVABLE, ResolveError, resolve_item
 from app.settings import Settings
 from app.storage import audit as audit_repo
@@ -73,22 +73,6 @@ class ClientFactory(Protocol):
     def ledger(self, info: ConnectionInfo, secrets: SecretBox) -> LedgerClient: ...
 
     def check(self, info: ConnectionInfo, secrets: SecretBox) -> list[CheckStep]: ...
-
-
-class _MemoryBox:
-    """A `SecretBox` over a dict in memory: checks of details not saved yet (a rotated token stays here too)."""
-
-    def __init__(self, secret: dict[str, str]) -> None:
-        self._secret = dict(secret)
-
-    def load(self) -> dict[str, str]:
-        return dict(self._secret)
-
-    def save(self, secret: dict[str, str]) -> None:
-        self._secret = dict(secret)
-
-    def __repr__(self) -> str:
-        return "_MemoryBox(<hidden>)"
 
 
 class _Clients:
@@ -602,8 +586,8 @@ class Workspace:
                 _saved, box = self._connections.get(info.system)
             except ConfigurationError as exc:
                 return CheckResult(False, "configuration", exc.user_text())
-            return self._run_checks(info, _MemoryBox(box.load()))
-        return self._run_checks(info, _MemoryBox({SECRET_FIELD.get(info.auth, "secret"): secret}))
+            return self._run_checks(info, MemorySecretBox(box.load()))
+        return self._run_checks(info, MemorySecretBox({SECRET_FIELD.get(info.auth, "secret"): secret}))
 
     def save_checked(self, info: ConnectionInfo, secret: str | None) -> CheckResult:
         """Test first; save (the secret to the keyring) only if the connection works, with the Xero organisation
