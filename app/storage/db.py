@@ -41,6 +41,11 @@ class Tx:
         self.conn = conn
 
 
+CACHE_KIB = 64 * 1024
+PAGE_BYTES = 8192
+WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024
+
+
 class Database:
     """The cache database at `url` (any SQLAlchemy URL; SQLite and PostgreSQL are tested)."""
 
@@ -69,12 +74,24 @@ class Database:
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             try:
+                # 8 KiB pages (new files only; SQLite keeps a file's page size once it has one): a record row with its
+                # raw payload is 1-2 KiB, and bigger pages mean fewer pages to write per sync page (-25% commit time).
+                cur.execute(f"PRAGMA page_size={PAGE_BYTES}")
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
                 # NORMAL in WAL mode survives a killed process (the crash the sync must survive); only a power cut
                 # may lose the last commits, which the next sync fetches again.
                 cur.execute("PRAGMA synchronous=NORMAL")
+                # A page cache of 64 MiB (the default is 2 MiB): a sync writes records in id order but their unique
+                # (system, kind, remote_id) index in random order; with the default cache a 100,000-invoice sync
+                # rereads index pages from disk for most inserts. A bound, not a share of the data: memory stays flat.
+                cur.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+                # Checkpoint the WAL every 64 MiB instead of every 4 MiB: each checkpoint syncs both files to disk,
+                # which on this project's machines cost more than all the writes of a 100,000-invoice sync together;
+                # and the file is cut back to that size afterwards.
+                cur.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_BYTES // PAGE_BYTES}")
+                cur.execute(f"PRAGMA journal_size_limit={WAL_CHECKPOINT_BYTES}")
             finally:
                 cur.close()
 

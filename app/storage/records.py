@@ -13,6 +13,7 @@ import hashlib
 import operator
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -277,49 +278,88 @@ class _Writer:
 _record_values = operator.itemgetter(*_RECORD_COLUMNS)
 
 
-def upsert_records(
-    tx: Tx, system: System, stream: str, recs: Sequence[Any], raws: Sequence[dict[str, Any]]
-) -> PageCounts:
-    """Insert or update records (and their lines) by (system, kind, remote_id); dicts go to reference data."""
+@dataclass(frozen=True, slots=True)
+class PreparedPage:
+    """A page's rows as the database will get them, built without a database (`prepare_records`), so a sync can
+    build the next page's rows while the current one is written. `rows`: by (kind, remote_id), the records row values
+    in `_RECORD_COLUMNS` order, whether it is invalid, and its line values; a record twice in a page: the later wins."""
+
+    system: System
+    stream: str
+    rows: dict[tuple[str, str], tuple[tuple[Any, ...], bool, list[LineValues]]]
+    refs: dict[str, str]
+    fetched: int
+
+
+_INVALID_AT = _RECORD_COLUMNS.index("invalid_reason")
+
+
+def prepare_records(system: System, stream: str, recs: Sequence[Any], raws: Sequence[dict[str, Any]]) -> PreparedPage:
+    """The rows of a page of domain records (dicts are reference data) and their raw payloads; no database."""
     if len(recs) != len(raws):
         raise ValueError(f"{system}:{stream}: {len(recs)} records but {len(raws)} raw payloads")
-    by_key: dict[tuple[str, str], tuple[dict[str, Any], list[LineValues]]] = {}
+    rows: dict[tuple[str, str], tuple[tuple[Any, ...], bool, list[LineValues]]] = {}
     refs: dict[str, str] = {}
     for rec, raw in zip(recs, raws, strict=True):
         if isinstance(rec, dict):
             refs[_ref_key(rec)] = jsontext.dumps(rec)
             continue
         row, lines = _record_row(system, stream, rec, raw)
-        by_key[(row["kind"], row["remote_id"])] = (row, lines)  # a record twice in a page: the later one wins
-    invalid = sum(1 for row, _ in by_key.values() if row["invalid_reason"] is not None)
+        values = _record_values(row)
+        rows[(row["kind"], row["remote_id"])] = (values, values[_INVALID_AT] is not None, lines)
+    return PreparedPage(system, stream, rows, refs, len(recs))
 
+
+def upsert_records(
+    tx: Tx, system: System, stream: str, recs: Sequence[Any], raws: Sequence[dict[str, Any]]
+) -> PageCounts:
+    """Insert or update records (and their lines) by (system, kind, remote_id); dicts go to reference data."""
+    return store_prepared(tx, prepare_records(system, stream, recs, raws))
+
+
+def store_prepared(tx: Tx, page: PreparedPage) -> PageCounts:
+    """Write a prepared page: records inserted or updated by (system, kind, remote_id), an updated invoice's lines
+    replaced, reference data upserted."""
+    system, rows = page.system, page.rows
     writer = _Writer(tx)
-    existing = _existing_ids(tx, system, by_key)
-    to_update = [(*_record_values(row), existing[key]) for key, (row, _) in by_key.items() if key in existing]
-    to_insert = [_record_values(row) for key, (row, _) in by_key.items() if key not in existing]
-    writer.update_by_id(records, _RECORD_COLUMNS, to_update)
-    writer.insert(records, _RECORD_COLUMNS, to_insert)
-
-    with_lines = [key for key, (row, _) in by_key.items() if row["kind"] == Kind.INVOICE.value]
-    if with_lines:
-        new_keys = [key for key in with_lines if key not in existing]
-        ids = {**existing, **_existing_ids(tx, system, new_keys)} if new_keys else existing
-        record_ids = [ids[key] for key in with_lines]
+    existing = _existing_ids(tx, system, rows)
+    to_update = [(*values, existing[key]) for key, (values, _, _) in rows.items() if key in existing]
+    new_keys = [key for key in rows if key not in existing]
+    invoice = Kind.INVOICE.value
+    if writer.raw:
+        # SQLite, inside this write transaction (BEGIN IMMEDIATE: no other writer): new records get the ids after
+        # the largest one, given here, so their lines need no second lookup of the ids just made.
+        top = int(tx.conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM records").scalar_one())
+        ids = {**existing, **{key: top + i for i, key in enumerate(new_keys, start=1)}}
+        writer.update_by_id(records, _RECORD_COLUMNS, to_update)
+        writer.insert(records, ["id", *_RECORD_COLUMNS], [(ids[key], *rows[key][0]) for key in new_keys])
+        replaced = [existing[key] for key in existing if key[0] == invoice]
+        # Lines under a new id can only be orphans (foreign keys cascade); one range delete clears any.
+        tx.conn.execute(delete(record_lines).where(record_lines.c.record_id > top))
+    else:
+        writer.update_by_id(records, _RECORD_COLUMNS, to_update)
+        writer.insert(records, _RECORD_COLUMNS, [rows[key][0] for key in new_keys])
+        new_invoices = [key for key in new_keys if key[0] == invoice]
+        ids = {**existing, **_existing_ids(tx, system, new_invoices)} if new_invoices else existing
         # Also for new ids: a line left behind under a reused id must not survive into the new record.
-        for chunk in _chunks(record_ids, _ID_CHUNK):
-            tx.conn.execute(delete(record_lines).where(record_lines.c.record_id.in_(chunk)))
-        line_rows: list[tuple[Any, ...]] = []
-        for key in with_lines:
-            row, lines = by_key[key]
-            if lines and row["invalid_reason"] is None:
-                rid = ids[key]
-                line_rows.extend((rid, *values) for values in lines)
-        writer.insert(record_lines, _LINE_COLUMNS, line_rows)
+        replaced = [ids[key] for key in rows if key[0] == invoice]
+    for chunk in _chunks(replaced, _ID_CHUNK):
+        tx.conn.execute(delete(record_lines).where(record_lines.c.record_id.in_(chunk)))
+    line_rows: list[tuple[Any, ...]] = []
+    for key, (_, bad, lines) in rows.items():
+        if lines and not bad:
+            rid = ids[key]
+            line_rows.extend((rid, *values) for values in lines)
+    writer.insert(record_lines, _LINE_COLUMNS, line_rows)
 
-    if refs:
-        _upsert_reference(tx, system, stream, refs)
+    if page.refs:
+        _upsert_reference(tx, system, page.stream, page.refs)
     return PageCounts(
-        fetched=len(recs), inserted=len(to_insert), updated=len(to_update), invalid=invalid, reference=len(refs)
+        fetched=page.fetched,
+        inserted=len(new_keys),
+        updated=len(to_update),
+        invalid=sum(1 for _, bad, _ in rows.values() if bad),
+        reference=len(page.refs),
     )
 
 
@@ -350,9 +390,12 @@ def upsert_page(
     recs: Sequence[Any],
     raws: Sequence[dict[str, Any]],
     cursor: dict[str, Any],
+    *,
+    prepared: PreparedPage | None = None,
 ) -> PageCounts:
-    """Store one page's records, lines and raw payloads, and advance the stream cursor, in the caller's transaction."""
-    counts = upsert_records(tx, system, stream, recs, raws)
+    """Store one page's records, lines and raw payloads, and advance the stream cursor, in the caller's transaction.
+    `prepared`: the page's rows already built by `prepare_records` from these records (e.g. in another thread)."""
+    counts = store_prepared(tx, prepared or prepare_records(system, stream, recs, raws))
     set_cursor(tx, system, stream, cursor)
     return counts
 
@@ -414,6 +457,10 @@ def set_system_state(tx: Tx, state: SystemState) -> None:
 
 
 # --- loading -----------------------------------------------------------------------------------------------------
+
+# Every column but the raw payload: loaders build records from the normalized columns, and the payload (most of a
+# row's bytes) would only be read and thrown away.
+_FIELDS = [c for c in records.columns if c.name != "raw"]
 
 
 def _lines_by_record(tx: Tx, condition: Any) -> dict[int, list[Line]]:
@@ -545,7 +592,7 @@ def load_invoices(
     if number_key is not None:
         cond = and_(cond, records.c.number_key == number_key)
     lines = _lines_by_record(tx, cond)
-    rows = tx.conn.execute(select(records).where(cond).order_by(records.c.id))
+    rows = tx.conn.execute(select(*_FIELDS).where(cond).order_by(records.c.id))
     return [_invoice(r, lines.get(r.id, [])) for r in rows]
 
 
@@ -570,7 +617,7 @@ def load_payments(
         cond = and_(
             cond, on_invoice | records.c.credit_note_id.in_(list(credit_note_ids)) if credit_note_ids else on_invoice
         )
-    return [_payment(r) for r in tx.conn.execute(select(records).where(cond).order_by(records.c.id))]
+    return [_payment(r) for r in tx.conn.execute(select(*_FIELDS).where(cond).order_by(records.c.id))]
 
 
 def load_credit_note_payments(tx: Tx, system: System = System.XERO) -> list[tuple[int, Payment]]:
@@ -582,12 +629,12 @@ def load_credit_note_payments(tx: Tx, system: System = System.XERO) -> list[tupl
         records.c.invalid_reason.is_(None),
         records.c.credit_note_id.is_not(None),
     )
-    return [(r.id, _payment(r)) for r in tx.conn.execute(select(records).where(cond).order_by(records.c.id))]
+    return [(r.id, _payment(r)) for r in tx.conn.execute(select(*_FIELDS).where(cond).order_by(records.c.id))]
 
 
 def load_credit_notes(tx: Tx, system: System = System.XERO) -> list[CreditNote]:
     cond = and_(records.c.system == system.value, records.c.kind == CREDIT_NOTE, records.c.invalid_reason.is_(None))
-    return [_credit_note(r) for r in tx.conn.execute(select(records).where(cond).order_by(records.c.id))]
+    return [_credit_note(r) for r in tx.conn.execute(select(*_FIELDS).where(cond).order_by(records.c.id))]
 
 
 def load_invalid(
@@ -600,7 +647,7 @@ def load_invalid(
         cond = and_(records.c.invalid_reason.is_not(None), records.c.kind.in_([k.value for k in Kind]))
     if number_key is not None:
         cond = and_(cond, records.c.number_key == number_key)
-    rows = tx.conn.execute(select(records).where(cond).order_by(records.c.id))
+    rows = tx.conn.execute(select(*_FIELDS).where(cond).order_by(records.c.id))
     return [
         InvalidRecord(
             system=System(r.system),

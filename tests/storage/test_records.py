@@ -255,3 +255,48 @@ def test_a_mixed_page_updates_inserts_and_replaces_lines(db: Database) -> None:
             "an amount cannot be stored exactly: 10.001 has more decimals than GBP allows"
         ]
         assert _count(db, record_lines) == 3
+
+
+def test_a_page_of_new_and_changed_invoices_keeps_every_line_with_its_own_record(db: Database) -> None:
+    # New records get their ids in the same write as the page (on SQLite, after the largest id, without a second
+    # lookup): lines must land on their own invoice, an updated invoice's lines are replaced, none are lost.
+    first = [invoice(str(i), f"INV-{i}") for i in range(1, 4)]
+    with db.transaction() as tx:
+        repo.upsert_page(tx, AP, "invoices", first, [raw_of(r) for r in first], {"page": 1})
+    second = [invoice("2", "INV-2", po="PO-9"), invoice("4", "INV-4", net="50.00"), invoice("5", "INV-5")]
+    second.append(invoice("4", "INV-4", net="60.00"))  # the same record twice in a page: the later one wins
+    with db.transaction() as tx:
+        counts = repo.upsert_page(tx, AP, "invoices", second, [raw_of(r) for r in second], {"page": 2})
+    assert (counts.inserted, counts.updated) == (2, 1)
+    with db.transaction(readonly=True) as tx:
+        loaded = {inv.id: inv for inv in repo.load_invoices(tx, AP)}
+    assert set(loaded) == {"1", "2", "3", "4", "5"}
+    assert loaded["2"] == second[0] and loaded["4"] == second[3] and loaded["5"] == second[2]
+    assert all(loaded[k].lines and loaded[k].net == sum(li.net for li in loaded[k].lines) for k in loaded)
+    assert _count(db, record_lines) == sum(len(inv.lines) for inv in loaded.values())
+
+
+def test_lines_left_under_an_id_are_not_given_to_a_new_record(tmp_path: object) -> None:
+    # A line row whose record row is gone (written before foreign keys were enforced, or by a faulty tool) must not
+    # attach itself to the new record that takes the free id.
+    import sqlite3
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "orphans.sqlite3"
+    database = Database(f"sqlite:///{path}")
+    database.migrate()
+    old = invoice("1", "INV-1")
+    with database.transaction() as tx:
+        repo.upsert_page(tx, AP, "invoices", [old], [raw_of(old)], {"page": 1})
+    con = sqlite3.connect(path)  # behind the repository's back (foreign keys are off by default), as a tool would
+    with con:
+        con.execute("DELETE FROM records")
+    con.close()
+    assert _count(database, record_lines) == len(old.lines)
+    new = invoice("2", "INV-2", net="70.00", tax="14.00")
+    with database.transaction() as tx:
+        repo.upsert_page(tx, AP, "invoices", [new], [raw_of(new)], {"page": 2})
+    with database.transaction(readonly=True) as tx:
+        assert repo.load_invoices(tx, AP) == [new]
+    assert _count(database, record_lines) == len(new.lines)
+    database.dispose()
