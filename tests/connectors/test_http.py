@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import UTC, datetime
@@ -9,6 +10,8 @@ from decimal import Decimal
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.connectors.http import (
     Action,
@@ -78,6 +81,29 @@ def test_json_is_decimal_both_ways() -> None:
     assert text == '{"Amount": 100.10, "n": "x\\u0000y", "l": [-0.005], "q": 1}'
     with pytest.raises(TypeError):
         dumps({"x": 0.1})
+
+
+_JSON_TEXT = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text() | st.decimals(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
+    max_leaves=30,
+).map(dumps)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON_TEXT, st.booleans())
+def test_fast_json_reader_reads_what_the_standard_one_reads(text: str, as_bytes: bool) -> None:
+    expected = json.loads(text, parse_float=Decimal)
+    got = loads(text.encode() if as_bytes else text)
+    assert got == expected
+    assert repr(got) == repr(expected)  # same types and Decimal digits, key order included
+
+
+@pytest.mark.parametrize("body", ['{"Total": NaN}', "[Infinity]", '{"a": -Infinity}'])
+def test_json_outside_rfc_8259_is_refused(body: str) -> None:
+    # Python's json reads these as floats; a float must never reach a record or the cache's raw payloads.
+    with pytest.raises(ValueError, match="is not a JSON number"):
+        loads(body)
 
 
 def test_retry_after_seconds_and_http_date() -> None:
