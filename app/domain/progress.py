@@ -31,9 +31,26 @@ class CancelToken:
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._children: list[CancelToken] = []
+        self._lock = threading.Lock()
 
     def cancel(self) -> None:
-        self._event.set()
+        with self._lock:
+            self._event.set()
+            children = list(self._children)
+        for child in children:
+            child.cancel()
+
+    def child(self) -> CancelToken:
+        """A token cancelled with this one that can also be cancelled alone (this one stays as it is): for work
+        that must stop when the user cancels or when the code that waits for it gives up."""
+        token = CancelToken()
+        with self._lock:
+            self._children.append(token)
+            parent_cancelled = self._event.is_set()
+        if parent_cancelled:
+            token.cancel()
+        return token
 
     @property
     def cancelled(self) -> bool:

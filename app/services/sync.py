@@ -13,13 +13,16 @@ Must not: import Qt or concrete connectors, hold secrets, or retry HTTP itself (
 
 from __future__ import annotations
 
+import functools
 import logging
+import queue
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from app.connectors.base import SystemClient
+from app.connectors.base import Page, SystemClient
 from app.domain.errors import AuthenticationError, CancelledError, ConnectorError, RateLimited, RecondeskError
 from app.domain.progress import CancelToken, ProgressCallback, ProgressEvent, no_progress
 from app.domain.status import Kind, System
@@ -63,6 +66,78 @@ def error_message(system: System, exc: BaseException, stream: str = "") -> str:
         return f"{label}: {exc.user_text()}"
     where = f" while reading {stream}" if stream else ""
     return f"{label}: unexpected error{where} ({type(exc).__name__}: {exc}). Everything fetched so far is kept."
+
+
+class _Prefetch:
+    """The pages of `read(cancel=token)`, read one page ahead in a worker thread while the caller stores this one.
+
+    The wait for the service's next answer, the mapping of its records and the building of their rows
+    (`prepare`) overlap the database write of the page before, instead of following it. The order of pages, and so
+    the page + cursor transactions, is unchanged. At most one page waits in the queue and one is being read, so
+    memory stays bounded. The worker gets a child of `cancel`: the user's cancel stops it within one request as
+    before, and when the caller stops early (an error, a cancel between pages) the child is cancelled, the worker
+    ends after its request in flight, and the caller waits for it, so no read outlives the stream. An exception in
+    the worker is raised in the caller, unchanged."""
+
+    _POLL_SECONDS = 0.1
+
+    def __init__(
+        self,
+        read: Callable[..., Iterator[Page]],
+        prepare: Callable[[Page], record_repo.PreparedPage],
+        cancel: CancelToken,
+        name: str,
+    ) -> None:
+        self._prepare = prepare
+        self._token = cancel.child()
+        self._queue: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=1)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(read,), name=f"prefetch {name}", daemon=True)
+        self._thread.start()
+
+    def _put(self, kind: str, value: object) -> bool:
+        while not self._stopped.is_set():
+            try:
+                self._queue.put((kind, value), timeout=self._POLL_SECONDS)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, read: Callable[..., Iterator[Page]]) -> None:
+        try:
+            pages = read(cancel=self._token)
+            try:
+                for page in pages:
+                    if not self._put("page", (page, self._prepare(page))):
+                        return
+            finally:
+                close = getattr(pages, "close", None)
+                if close is not None:
+                    close()  # the generator's own cleanup runs in this thread, where it ran
+            self._put("end", None)
+        except BaseException as exc:  # handed to the caller, which decides
+            self._put("error", exc)
+
+    def __iter__(self) -> Iterator[tuple[Page, record_repo.PreparedPage]]:
+        try:
+            while True:
+                kind, value = self._queue.get()
+                if kind == "end":
+                    return
+                if kind == "error":
+                    assert isinstance(value, BaseException)
+                    raise value
+                assert isinstance(value, tuple)
+                yield value
+        finally:
+            self._stopped.set()
+            self._token.cancel()
+            self._thread.join()
+
+
+def _prepare(system: System, stream: str, page: Page) -> record_repo.PreparedPage:
+    return record_repo.prepare_records(system, stream, page.records, page.raws)
 
 
 @dataclass
@@ -137,11 +212,15 @@ def _sync_system(
                     known = {cn.id: cn.reference for cn in record_repo.load_credit_notes(tx, system)}
                     client.credit_note_refs = {**known, **client.credit_note_refs}
             from_start = do_full and cursor is None  # a pending full pull resumes from its committed cursors
-            for page in client.read(stream, None if from_start else cursor, full=from_start, cancel=cancel):
+            read = functools.partial(client.read, stream, None if from_start else cursor, full=from_start)
+            prepare = functools.partial(_prepare, system, stream)
+            for page, prepared in _Prefetch(read, prepare, cancel, f"{system.value}.{stream}"):
                 with db.transaction() as tx:
                     if touched is not None:  # the keys these records were on, before and after (they can move)
                         touched |= record_repo.touched_invoice_keys(tx, system, page.records)
-                    counts = record_repo.upsert_page(tx, system, stream, page.records, page.raws, page.cursor)
+                    counts = record_repo.upsert_page(
+                        tx, system, stream, page.records, page.raws, page.cursor, prepared=prepared
+                    )
                     if touched is not None:
                         touched |= record_repo.touched_invoice_keys(tx, system, page.records)
                 tally.fetched += counts.fetched
