@@ -56,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, top=False)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--invoices", type=int, default=200)
+    p.add_argument(
+        "--paid-instalments",
+        type=float,
+        default=1.0,
+        metavar="MEAN",
+        help="mean number of payments of an invoice paid in full (1-50; 3.9 gives 1.5 payments per invoice)",
+    )
     p.add_argument("--month", metavar="YYYY-MM", default=None)
     p.add_argument("--fixtures", metavar="DIR", default=None)
     p.add_argument("--faults", metavar="SPEC", default="")
@@ -189,6 +196,7 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     opts = SandboxOptions(
         seed=args.seed,
         invoices=args.invoices,
+        paid_instalments=args.paid_instalments,
         fixtures=args.fixtures,
         faults=args.faults,
         accessplanit_port=args.accessplanit_port,

@@ -172,10 +172,14 @@ class Child:
         self.stop()
 
 
-def sandbox_child(invoices: int, *, seed: int = 1, month: str = DEFAULT_MONTH, faults: str = NO_LIMITS) -> Child:
+def sandbox_child(
+    invoices: int, *, seed: int = 1, month: str = DEFAULT_MONTH, faults: str = NO_LIMITS, paid_instalments: float = 1.0
+) -> Child:
     """Both sandboxes with a generated month in a child process; `hello` holds `info`, timings and counts."""
     return Child(
-        "serve-sandboxes", "--invoices", str(invoices), "--seed", str(seed), "--month", month, "--faults", faults
+        "serve-sandboxes",
+        *("--invoices", str(invoices), "--seed", str(seed), "--month", month, "--faults", faults),
+        *("--paid-instalments", str(paid_instalments)),
     )
 
 
@@ -214,7 +218,15 @@ def _serve_sandboxes(args: argparse.Namespace) -> None:
     generator.generate = timed_generate  # the runner looks the function up at call time
     before = proc_memory(os.getpid())
     t0 = time.perf_counter()
-    sb = start_sandboxes(SandboxOptions(seed=args.seed, invoices=args.invoices, month=args.month, faults=args.faults))
+    sb = start_sandboxes(
+        SandboxOptions(
+            seed=args.seed,
+            invoices=args.invoices,
+            month=args.month,
+            faults=args.faults,
+            paid_instalments=args.paid_instalments,
+        )
+    )
     started = time.perf_counter() - t0
     generator.generate = real_generate
     hello = {
@@ -438,6 +450,7 @@ def main(argv: list[str] | None = None) -> None:
     sb.add_argument("--seed", type=int, default=1)
     sb.add_argument("--month", default=DEFAULT_MONTH)
     sb.add_argument("--faults", default=NO_LIMITS)
+    sb.add_argument("--paid-instalments", type=float, default=1.0)
     st = sub.add_parser("serve-static")
     st.add_argument("path")
     args = parser.parse_args(argv)

@@ -44,7 +44,8 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def sandbox_proc(tmp_path: Path, cli_env: dict[str, str], request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
-    invoices = getattr(request, "param", 300)
+    param = getattr(request, "param", 300)
+    invoices, instalments = param if isinstance(param, tuple) else (param, 1.0)
     expected = tmp_path / "expected.json"
     proc = subprocess.Popen(
         [
@@ -60,6 +61,8 @@ def sandbox_proc(tmp_path: Path, cli_env: dict[str, str], request: pytest.Fixtur
             "7",
             "--expected",
             str(expected),
+            "--paid-instalments",
+            str(instalments),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -211,6 +214,21 @@ def _keyring_entries(db_file: Path) -> list[str]:
     finally:
         con.close()
     return [f"clitest/{system}/{cid}" for system, cid in rows]
+
+
+@pytest.mark.parametrize("sandbox_proc", [(600, 3.9)], indirect=True)
+def test_cli_flow_exact_with_invoices_paid_in_instalments(
+    sandbox_proc: dict[str, Any], tmp_path: Path, cli_env: dict[str, str], secret_service: object
+) -> None:
+    # The benchmark's month (1.5 payments per invoice): many equal-sized instalments per invoice to tell apart.
+    db = f"sqlite:///{tmp_path / 'cache.sqlite3'}"
+    _connect_and_sync(sandbox_proc, db, cli_env)
+    r = _run(["report", "--db", db, "--profile", "clitest", "--format", "json"], env=cli_env)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    payments = [i for i in report["items"] if i["kind"] == "payment"]
+    assert len(payments) > 600  # more than one payment item per invoice
+    _compare(report, sandbox_proc["expected"])
 
 
 @pytest.mark.slow

@@ -39,6 +39,7 @@ class SandboxOptions:
     accessplanit_port: int = 0
     xero_port: int = 0
     xero_organisations: tuple[str, ...] = ()  # more (empty) organisations the Xero browser sign-in can connect
+    paid_instalments: float = 1.0  # generated months: mean payments per invoice paid in full (see generator)
 
 
 @dataclass
@@ -122,7 +123,9 @@ def _records(value: Any, where: str) -> list[Any]:
 
 def _generated(opts: SandboxOptions) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]] | None]:
     generator = importlib.import_module("app.sandbox.generator")
-    month = generator.generate(seed=opts.seed, invoices=opts.invoices, month=opts.month)
+    month = generator.generate(
+        seed=opts.seed, invoices=opts.invoices, month=opts.month, paid_instalments=opts.paid_instalments
+    )
     ap = {k: _records(v, f"generated {k}") for k, v in dict(month.accessplanit).items()}
     expected = getattr(month, "expected", None)
     return ap, dict(month.xero), (list(expected) if expected is not None else None)
