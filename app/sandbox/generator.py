@@ -1719,6 +1719,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--invoices", type=int, default=200)
     parser.add_argument("--month", default="2026-10")
+    parser.add_argument("--paid-instalments", type=float, default=1.0, help="mean payments of an invoice paid in full")
     parser.add_argument("--fixtures", type=Path, help="write the fixture files here")
     parser.add_argument("--expected", type=Path, help="write the expected items here")
     parser.add_argument("--check", type=Path, help="read this fixtures directory instead of generating")
@@ -1731,7 +1732,7 @@ def main(argv: list[str] | None = None) -> int:
         ds = Dataset(ap, xero, expected_items(ap, xero), month=args.month, seed=args.seed)
         figures["read_and_reconcile_s"] = round(time.perf_counter() - started, 2)
     else:
-        ds = generate(seed=args.seed, invoices=args.invoices, month=args.month)
+        ds = generate(seed=args.seed, invoices=args.invoices, month=args.month, paid_instalments=args.paid_instalments)
         figures["generate_s"] = round(time.perf_counter() - started, 2)
     if args.fixtures is not None and args.check is None:
         started = time.perf_counter()
