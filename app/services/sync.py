@@ -8,6 +8,8 @@ streams finish, so a killed full pull resumes from its cursors instead of starti
 are never deleted: voided and deleted ones come back from the services as such.
 A failure in one system stops that system (what was fetched stays), is written to the run log, and the other system
 goes on. Cancel stops within one request and keeps every committed page.
+Each stream is read one page ahead in a worker thread (`ReadAhead`): the next page is fetched, mapped and its rows
+built (`prepare_records`) while this one is written; pages are still written in order, each with its cursor.
 Must not: import Qt or concrete connectors, hold secrets, or retry HTTP itself (the connectors do).
 """
 
@@ -15,13 +17,12 @@ from __future__ import annotations
 
 import functools
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from app.connectors.ahead import ReadAhead
 from app.connectors.base import Page, SystemClient
 from app.domain.errors import AuthenticationError, CancelledError, ConnectorError, RateLimited, RecondeskError
 from app.domain.progress import CancelToken, ProgressCallback, ProgressEvent, no_progress
@@ -68,76 +69,17 @@ def error_message(system: System, exc: BaseException, stream: str = "") -> str:
     return f"{label}: unexpected error{where} ({type(exc).__name__}: {exc}). Everything fetched so far is kept."
 
 
-class _Prefetch:
-    """The pages of `read(cancel=token)`, read one page ahead in a worker thread while the caller stores this one.
-
-    The wait for the service's next answer, the mapping of its records and the building of their rows
-    (`prepare`) overlap the database write of the page before, instead of following it. The order of pages, and so
-    the page + cursor transactions, is unchanged. At most one page waits in the queue and one is being read, so
-    memory stays bounded. The worker gets a child of `cancel`: the user's cancel stops it within one request as
-    before, and when the caller stops early (an error, a cancel between pages) the child is cancelled, the worker
-    ends after its request in flight, and the caller waits for it, so no read outlives the stream. An exception in
-    the worker is raised in the caller, unchanged."""
-
-    _POLL_SECONDS = 0.1
-
-    def __init__(
-        self,
-        read: Callable[..., Iterator[Page]],
-        prepare: Callable[[Page], record_repo.PreparedPage],
-        cancel: CancelToken,
-        name: str,
-    ) -> None:
-        self._prepare = prepare
-        self._token = cancel.child()
-        self._queue: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=1)
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(read,), name=f"prefetch {name}", daemon=True)
-        self._thread.start()
-
-    def _put(self, kind: str, value: object) -> bool:
-        while not self._stopped.is_set():
-            try:
-                self._queue.put((kind, value), timeout=self._POLL_SECONDS)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self, read: Callable[..., Iterator[Page]]) -> None:
-        try:
-            pages = read(cancel=self._token)
-            try:
-                for page in pages:
-                    if not self._put("page", (page, self._prepare(page))):
-                        return
-            finally:
-                close = getattr(pages, "close", None)
-                if close is not None:
-                    close()  # the generator's own cleanup runs in this thread, where it ran
-            self._put("end", None)
-        except BaseException as exc:  # handed to the caller, which decides
-            self._put("error", exc)
-
-    def __iter__(self) -> Iterator[tuple[Page, record_repo.PreparedPage]]:
-        try:
-            while True:
-                kind, value = self._queue.get()
-                if kind == "end":
-                    return
-                if kind == "error":
-                    assert isinstance(value, BaseException)
-                    raise value
-                assert isinstance(value, tuple)
-                yield value
-        finally:
-            self._stopped.set()
-            self._token.cancel()
-            self._thread.join()
-
-
-def _prepare(system: System, stream: str, page: Page) -> record_repo.PreparedPage:
-    return record_repo.prepare_records(system, stream, page.records, page.raws)
+def _read_prepared(
+    client: SystemClient,
+    system: System,
+    stream: str,
+    cursor: Mapping[str, object] | None,
+    full: bool,
+    cancel: CancelToken,
+) -> Iterator[tuple[Page, record_repo.PreparedPage]]:
+    """The stream's pages, each with its rows built for the database (`prepare_records`), no database touched."""
+    for page in client.read(stream, cursor, full=full, cancel=cancel):
+        yield page, record_repo.prepare_records(system, stream, page.records, page.raws)
 
 
 @dataclass
@@ -212,9 +154,9 @@ def _sync_system(
                     known = {cn.id: cn.reference for cn in record_repo.load_credit_notes(tx, system)}
                     client.credit_note_refs = {**known, **client.credit_note_refs}
             from_start = do_full and cursor is None  # a pending full pull resumes from its committed cursors
-            read = functools.partial(client.read, stream, None if from_start else cursor, full=from_start)
-            prepare = functools.partial(_prepare, system, stream)
-            for page, prepared in _Prefetch(read, prepare, cancel, f"{system.value}.{stream}"):
+            read = functools.partial(_read_prepared, client, system, stream, None if from_start else cursor, from_start)
+            # Read ahead: the next page is read, mapped and its rows built while this one is written.
+            for page, prepared in ReadAhead(read, cancel, f"{system.value}.{stream}"):
                 with db.transaction() as tx:
                     if touched is not None:  # the keys these records were on, before and after (they can move)
                         touched |= record_repo.touched_invoice_keys(tx, system, page.records)

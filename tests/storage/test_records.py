@@ -300,3 +300,21 @@ def test_lines_left_under_an_id_are_not_given_to_a_new_record(tmp_path: object) 
         assert repo.load_invoices(tx, AP) == [new]
     assert _count(database, record_lines) == len(new.lines)
     database.dispose()
+
+
+def test_sqlite_fast_binds_write_what_sqlalchemy_writes() -> None:
+    from datetime import date, datetime
+
+    from sqlalchemy.dialects import sqlite
+
+    dialect = sqlite.dialect()
+    samples = {
+        "doc_date": [date(2026, 10, 3), date(1, 1, 1), None],
+        "updated_at": [datetime(2026, 10, 3, 8, 5, 7), datetime(2026, 10, 3, 8, 5, 7, 120), None],
+        "deleted": [True, False, None],
+    }
+    for name, values in samples.items():
+        impl = records.c[name].type.dialect_impl(dialect)
+        standard = impl.bind_processor(dialect)
+        fast = next(f for kind, f in repo._FAST_SQLITE_BINDS if isinstance(impl, kind))
+        assert [fast(v) for v in values] == [standard(v) for v in values], name

@@ -1,5 +1,6 @@
-"""The sync reads one page ahead in a worker thread (`_Prefetch`): same pages in the same order, the worker's errors
-raised in the caller, and no read that outlives the stream when the caller stops or the user cancels."""
+"""Read ahead (`app.connectors.ahead.ReadAhead`, used by the connectors and the sync): same items in the same order,
+the worker's errors raised in the caller, and no read that outlives the loop when the caller stops or the user
+cancels."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from app.connectors.ahead import ReadAhead
 from app.connectors.base import Page
 from app.domain.errors import CancelledError
 from app.domain.progress import CancelToken
-from app.services.sync import _Prefetch
 
 
 class Source:
@@ -25,7 +26,7 @@ class Source:
         self.served = 0
         self.token: CancelToken | None = None
 
-    def read(self, *, cancel: CancelToken) -> Iterator[Page]:
+    def read(self, cancel: CancelToken) -> Iterator[Page]:
         self.token = cancel
         try:
             for i in range(self.n):
@@ -41,22 +42,18 @@ class Source:
             self.closed_in = threading.current_thread().name
 
 
-def prepared(page: Page) -> object:
-    return ("rows of", page.cursor["page"])
-
-
-def test_pages_arrive_in_order_with_their_prepared_rows_read_in_another_thread() -> None:
+def test_pages_arrive_in_order_read_in_another_thread() -> None:
     src = Source(5)
-    got = list(_Prefetch(src.read, prepared, CancelToken(), "t"))  # type: ignore[arg-type]
-    assert [(p.cursor["page"], rows) for p, rows in got] == [(i, ("rows of", i)) for i in range(5)]
-    assert src.read_in == {"prefetch t"} and src.closed_in == "prefetch t"
+    got = list(ReadAhead(src.read, CancelToken(), "t"))
+    assert [p.cursor["page"] for p in got] == list(range(5))
+    assert src.read_in == {"ahead t"} and src.closed_in == "ahead t"
 
 
 def test_an_error_in_the_worker_is_raised_in_the_caller_after_the_pages_before_it() -> None:
     src = Source(5, fail_at=3)
     seen = []
     with pytest.raises(RuntimeError, match="page 3 broke"):
-        for page, _ in _Prefetch(src.read, prepared, CancelToken(), "t"):  # type: ignore[arg-type]
+        for page in ReadAhead(src.read, CancelToken(), "t"):
             seen.append(page.cursor["page"])
     assert seen == [0, 1, 2]
 
@@ -65,12 +62,12 @@ def test_a_caller_that_stops_early_stops_the_worker_and_waits_for_it() -> None:
     src = Source(1000)
     user = CancelToken()
     before = threading.active_count()
-    for page, _ in _Prefetch(src.read, prepared, user, "t"):  # type: ignore[arg-type]
+    for page in ReadAhead(src.read, user, "t"):
         if page.cursor["page"] == 2:
             break  # e.g. the database write of page 2 failed
     # The worker has ended (joined), closed its generator, and read at most one page ahead plus one queued.
     assert threading.active_count() == before
-    assert src.closed_in == "prefetch t"
+    assert src.closed_in == "ahead t"
     assert src.served <= 5
     assert src.token is not None and src.token.cancelled
     assert not user.cancelled  # the user's token is untouched: only the worker's child was cancelled
@@ -82,13 +79,13 @@ def test_the_users_cancel_reaches_the_worker_within_one_request() -> None:
     seen = []
     t0 = time.monotonic()
     with pytest.raises(CancelledError):
-        for page, _ in _Prefetch(src.read, prepared, user, "t"):  # type: ignore[arg-type]
+        for page in ReadAhead(src.read, user, "t"):
             seen.append(page.cursor["page"])
             if len(seen) == 2:
                 user.cancel()
                 user.check()  # what the sync does between pages
     assert time.monotonic() - t0 < 5
-    assert src.closed_in == "prefetch t"
+    assert src.closed_in == "ahead t"
     assert src.served < 10
 
 
