@@ -38,6 +38,13 @@ def rules_from(settings: Settings) -> Rules:
     return Rules(money_tolerance=settings.money_tolerance, method_accounts=dict(settings.method_accounts))
 
 
+def rules_digest(settings: Settings) -> str:
+    """A short name for the matching rules (tolerance, method accounts): equal rules, equal digest."""
+    rules = rules_from(settings)
+    text = json.dumps([str(rules.money_tolerance), sorted(rules.method_accounts.items())])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def fingerprint(result: ItemResult) -> str:
     """What a decision on this item was made on, as a short stable hash (see the module docstring)."""
     parts: list[object] = [result.kind.value, result.key, result.status.value]

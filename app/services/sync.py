@@ -28,7 +28,7 @@ from app.domain.errors import AuthenticationError, CancelledError, ConnectorErro
 from app.domain.progress import CancelToken, ProgressCallback, ProgressEvent, no_progress
 from app.domain.status import Kind, System
 from app.services.api import StreamStats, SyncResult
-from app.services.reconciling import reconcile_all
+from app.services.reconciling import reconcile_all, rules_digest
 from app.settings import Settings
 from app.storage import items as item_repo
 from app.storage import records as record_repo
@@ -223,10 +223,14 @@ def sync_all(
     fulls = {s: _plan_full(db, s, full, started, settings) for s in systems}
     with db.transaction() as tx:
         previous = synclog.last_run(tx)
-        run_id = synclog.start_run(tx, full or any(fulls.values()), started)
+        rules = rules_digest(settings)
+        run_id = synclog.start_run(tx, full or any(fulls.values()), started, rules=rules)
     # Reconcile only the invoice keys this run's records were and are on, when nothing else can be stale: no full
-    # pull, and the previous run finished its reconcile (a cancelled, failed or killed run left keys undone).
-    previous_done = previous is not None and previous.finished_at is not None and bool(previous.ok)
+    # pull, the previous run finished its reconcile (a cancelled, failed or killed run left keys undone), and with
+    # the same matching rules (a changed tolerance or method account changes items no record change touches).
+    previous_done = (
+        previous is not None and previous.finished_at is not None and bool(previous.ok) and previous.rules == rules
+    )
     touched: set[str] | None = None if full or any(fulls.values()) or not previous_done else set()
 
     stats: list[StreamStats] = []

@@ -179,6 +179,7 @@ class RunRecord:
     counts: dict[str, int]
     budget: dict[str, str]
     streams: tuple[StreamStatRecord, ...] = ()
+    rules: str | None = None  # digest of the matching rules the run reconciled with
 
 
 @dataclass(frozen=True, slots=True)

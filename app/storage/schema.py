@@ -219,6 +219,7 @@ sync_runs = Table(
     Column("errors", Text, nullable=False, default="[]"),
     Column("counts", Text, nullable=False, default="{}"),
     Column("budget", Text, nullable=False, default="{}"),
+    Column("rules", Text),  # the matching rules the run reconciled with (digest); NULL for runs before 0002
 )
 
 sync_stream_stats = Table(

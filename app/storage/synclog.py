@@ -23,10 +23,18 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def start_run(tx: Tx, full: bool, started_at: datetime | None = None) -> int:
+def start_run(tx: Tx, full: bool, started_at: datetime | None = None, rules: str | None = None) -> int:
+    """Log the start of a run; `rules` names the matching rules it will reconcile with."""
     result = tx.conn.execute(
         insert(sync_runs).values(
-            started_at=started_at or _now(), full=full, ok=None, cancelled=False, errors="[]", counts="{}", budget="{}"
+            started_at=started_at or _now(),
+            full=full,
+            ok=None,
+            cancelled=False,
+            errors="[]",
+            counts="{}",
+            budget="{}",
+            rules=rules,
         )
     )
     pk = result.inserted_primary_key
@@ -113,6 +121,7 @@ def _runs(tx: Tx, q: Any) -> list[RunRecord]:
             counts=dict(json.loads(r.counts)),
             budget=dict(json.loads(r.budget)),
             streams=tuple(streams[r.id]),
+            rules=r.rules,
         )
         for r in rows
     ]

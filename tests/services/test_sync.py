@@ -10,7 +10,7 @@ resume after SIGKILL of a syncing process (the cache must equal an uninterrupted
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -23,6 +23,7 @@ from app.domain.errors import AuthenticationError, RateLimited, TransientError
 from app.domain.progress import CancelToken, ProgressEvent
 from app.domain.records import Invoice, Payment
 from app.domain.status import Direction, InvoiceState, ItemStatus, System
+from app.services.reconciling import rules_digest
 from app.services.sync import sync_all
 from app.settings import Settings
 from app.storage import records, synclog
@@ -532,3 +533,33 @@ def test_cancel_over_http_then_sync_again(
     assert second.ok, second.errors
     assert _snapshot(db) == reference_snapshot
     db.dispose()
+
+
+def test_a_sync_after_the_matching_rules_changed_reconciles_every_item(cache: Database) -> None:
+    # INV-9 is 1p apart between the systems: matched within the default tolerance of 0.01, different at 0.
+    def clients() -> dict[System, ListClient]:
+        both = _clients()
+        near = replace(_inv(XERO, 9), net=D("10.01"), total=D("12.01"), due=D("12.01"))
+        both[AP].pages["invoices"].append([_inv(AP, 9)])
+        both[XERO].pages["invoices"].append([near])
+        return both
+
+    def status_of_inv_9() -> str:
+        with cache.transaction(readonly=True) as tx:
+            found = tx.conn.execute(
+                select(items_table.c.status).where(items_table.c.kind == "invoice", items_table.c.key == "INV-9")
+            ).scalar_one()
+        return str(found)
+
+    assert sync_all(cache, clients(), Settings(), now=T0).ok
+    assert status_of_inv_9() == ItemStatus.MATCHED.value
+    # Nothing changed in either system, so the incremental run touches no invoice; the rules did change.
+    strict = Settings(money_tolerance=D("0"))
+    assert sync_all(cache, clients(), strict, now=T0 + timedelta(hours=1)).ok
+    assert status_of_inv_9() == ItemStatus.DIFFERS.value
+    # And back: the run logs the rules it reconciled with, so the next unchanged run with the same rules is cheap.
+    assert sync_all(cache, clients(), Settings(), now=T0 + timedelta(hours=2)).ok
+    assert status_of_inv_9() == ItemStatus.MATCHED.value
+    with cache.transaction(readonly=True) as tx:
+        last = synclog.last_run(tx)
+    assert last is not None and last.rules == rules_digest(Settings())

@@ -19,9 +19,29 @@ def test_migration_matches_metadata_and_is_idempotent(db: Database) -> None:
     db.migrate()  # second time: nothing to do, nothing breaks
     with db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
         names = set(inspect(conn).get_table_names())
     assert set(metadata.tables) <= names
+
+
+def test_a_cache_of_the_first_revision_is_upgraded_with_its_run_log(tmp_path: Path) -> None:
+    from app.storage import synclog
+    from app.storage.migrate import upgrade
+
+    database = Database(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    upgrade(database.engine, "0001")
+    with database.engine.begin() as conn:
+        conn.execute(
+            text(
+                'INSERT INTO sync_runs (started_at, finished_at, "full", ok, cancelled, errors, counts, budget) '
+                "VALUES ('2026-10-31 18:00:00.000000', '2026-10-31 18:05:00.000000', 1, 1, 0, '[]', '{}', '{}')"
+            )
+        )
+    database.migrate()
+    with database.transaction(readonly=True) as tx:
+        run = synclog.last_run(tx)
+    assert run is not None and run.ok and run.rules is None  # kept; its rules unknown, so the next run redoes all
+    database.dispose()
 
 
 def test_indexes_the_item_list_and_sync_rely_on(db: Database) -> None:
