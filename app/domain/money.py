@@ -17,7 +17,15 @@ class MoneyError(ValueError):
 
 def decimals(currency: str | None) -> int:
     """How many decimal places `currency` uses (2 unless ISO 4217 says otherwise)."""
-    return _DECIMALS.get((currency or "").upper(), 2)
+    found = _DECIMALS_SEEN.get(currency)
+    if found is None:
+        found = _DECIMALS.get((currency or "").upper(), 2)
+        if len(_DECIMALS_SEEN) < 1000:  # currency codes as spelled in the data: a handful; bounded all the same
+            _DECIMALS_SEEN[currency] = found
+    return found
+
+
+_DECIMALS_SEEN: dict[str | None, int] = {}
 
 
 def D(value: object) -> Decimal:

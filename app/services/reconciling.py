@@ -267,20 +267,19 @@ def _run_keys(tx: Tx, ctx: _Context, keys: Sequence[str]) -> list[ItemData]:
     of one run over everything (the one exception is linked by `_key_groups`). A Xero refund belongs to the key of
     its credit note's reference, wherever its own invoice number points."""
     ap, xero = System.ACCESSPLANIT, System.XERO
-    wanted = set(keys)
-    ledger_payments = [p for p in record_repo.load_payments(tx, xero, number_keys=wanted) if p.id not in ctx.placed_ids]
+    found = record_repo.load_on_keys(tx, set(keys))
+    ledger_payments = [p for p in found.payments[xero] if p.id not in ctx.placed_ids]
     ledger_payments += [p for k in keys for p in ctx.placed.get(k, ())]
-    src_inv = record_repo.load_invoices(tx, ap, number_keys=wanted)
-    led_inv = record_repo.load_invoices(tx, xero, number_keys=wanted)
+    src_inv, led_inv = found.invoices[ap], found.invoices[xero]
     results = reconcile(
         source_invoices=src_inv,
         ledger_invoices=led_inv,
-        source_payments=record_repo.load_payments(tx, ap, number_keys=wanted),
+        source_payments=found.payments[ap],
         ledger_payments=ledger_payments,
-        invalid=record_repo.load_invalid(tx, number_keys=wanted),
+        invalid=found.invalid,
         rules=ctx.rules,
     )
-    ids = {**record_repo.record_ids(tx, number_keys=wanted), **ctx.placed_record_ids}
+    ids = {**found.ids, **ctx.placed_record_ids}
     contacts = _contacts(src_inv, led_inv)
     return [to_item_data(r, ids, contacts, ctx.decisions.get((r.kind.value, r.key))) for r in results]
 

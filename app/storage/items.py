@@ -9,6 +9,7 @@ produced by a reconciliation.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -61,6 +62,7 @@ def _row(data: ItemData) -> dict[str, Any]:
 
 
 _DATA_COLUMNS = [c for c in items.columns if c.name != "id"]
+_DATA_NAMES = [c.name for c in _DATA_COLUMNS]
 
 
 def _upsert(tx: Tx, results: Sequence[ItemData], existing: dict[tuple[str, str], int]) -> None:
@@ -72,10 +74,11 @@ def _upsert(tx: Tx, results: Sequence[ItemData], existing: dict[tuple[str, str],
         q = select(items.c.id, *_DATA_COLUMNS).where(items.c.id.in_(wanted_ids[start : start + 500]))
         for r in tx.conn.execute(q):
             current[r[0]] = tuple(r[1:])
+    values = operator.itemgetter(*_DATA_NAMES)
     ups = [
         {**row, "iid": existing[k]}
         for k, row in rows.items()
-        if k in existing and current.get(existing[k]) != tuple(row[c.name] for c in _DATA_COLUMNS)
+        if k in existing and current.get(existing[k]) != values(row)
     ]
     new = [row for k, row in rows.items() if k not in existing]
     if ups:
