@@ -216,16 +216,21 @@ def _keyring_entries(db_file: Path) -> list[str]:
     return [f"clitest/{system}/{cid}" for system, cid in rows]
 
 
+def _synced_report(sandbox_proc: dict[str, Any], tmp_path: Path, cli_env: dict[str, str]) -> dict[str, Any]:
+    """Connect, sync and report (JSON) through the command line into a fresh cache."""
+    db = f"sqlite:///{tmp_path / 'cache.sqlite3'}"
+    _connect_and_sync(sandbox_proc, db, cli_env)
+    r = _run(["report", "--db", db, "--profile", "clitest", "--format", "json"], env=cli_env)
+    assert r.returncode == 0, r.stderr
+    return dict(json.loads(r.stdout))
+
+
 @pytest.mark.parametrize("sandbox_proc", [(600, 3.9)], indirect=True)
 def test_cli_flow_exact_with_invoices_paid_in_instalments(
     sandbox_proc: dict[str, Any], tmp_path: Path, cli_env: dict[str, str], secret_service: object
 ) -> None:
     # The benchmark's month (1.5 payments per invoice): many equal-sized instalments per invoice to tell apart.
-    db = f"sqlite:///{tmp_path / 'cache.sqlite3'}"
-    _connect_and_sync(sandbox_proc, db, cli_env)
-    r = _run(["report", "--db", db, "--profile", "clitest", "--format", "json"], env=cli_env)
-    assert r.returncode == 0, r.stderr
-    report = json.loads(r.stdout)
+    report = _synced_report(sandbox_proc, tmp_path, cli_env)
     payments = [i for i in report["items"] if i["kind"] == "payment"]
     assert len(payments) > 600  # more than one payment item per invoice
     _compare(report, sandbox_proc["expected"])
@@ -236,11 +241,7 @@ def test_cli_flow_exact_with_invoices_paid_in_instalments(
 def test_cli_flow_2000_invoices_exact(
     sandbox_proc: dict[str, Any], tmp_path: Path, cli_env: dict[str, str], secret_service: object
 ) -> None:
-    db = f"sqlite:///{tmp_path / 'cache.sqlite3'}"
-    _connect_and_sync(sandbox_proc, db, cli_env)
-    r = _run(["report", "--db", db, "--profile", "clitest", "--format", "json"], env=cli_env)
-    assert r.returncode == 0, r.stderr
-    _compare(json.loads(r.stdout), sandbox_proc["expected"])
+    _compare(_synced_report(sandbox_proc, tmp_path, cli_env), sandbox_proc["expected"])
 
 
 @pytest.mark.slow

@@ -693,16 +693,17 @@ def load_invalid(
     if number_key is not None:
         cond = and_(cond, records.c.number_key == number_key)
     rows = tx.conn.execute(select(*_FIELDS).where(cond).order_by(records.c.id))
-    return [
-        InvalidRecord(
-            system=_SYSTEM[r.system],
-            kind=_KIND[r.kind],
-            id=r.remote_id,
-            reason=r.invalid_reason,
-            number=r.number or r.invoice_number,
-        )
-        for r in rows
-    ]
+    return [_invalid(r) for r in rows]
+
+
+def _invalid(r: Row[Any]) -> InvalidRecord:
+    return InvalidRecord(
+        system=_SYSTEM[r.system],
+        kind=_KIND[r.kind],
+        id=r.remote_id,
+        reason=r.invalid_reason,
+        number=r.number or r.invoice_number,
+    )
 
 
 def get_record(tx: Tx, record_id: int) -> StoredRecord:
@@ -759,15 +760,7 @@ def load_on_keys(tx: Tx, number_keys: Collection[str]) -> KeyRecords:
         if r.kind not in _KIND:
             continue  # credit notes: only their ids are wanted here
         if r.invalid_reason is not None:
-            invalid.append(
-                InvalidRecord(
-                    system=_SYSTEM[r.system],
-                    kind=_KIND[r.kind],
-                    id=r.remote_id,
-                    reason=r.invalid_reason,
-                    number=r.number or r.invoice_number,
-                )
-            )
+            invalid.append(_invalid(r))
         elif r.kind == invoice:
             invoices[_SYSTEM[r.system]].append(_invoice(r, lines.get(r.id, [])))
         else:
