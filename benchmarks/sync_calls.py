@@ -113,6 +113,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--month", default=_bench.DEFAULT_MONTH)
     parser.add_argument(
+        "--paid-instalments",
+        type=float,
+        default=3.9,
+        help="generator: mean payments of an invoice paid in full (3.9: 1.5 payments per invoice, as issue 4 asks)",
+    )
+    parser.add_argument(
         "--pacing",
         choices=("unlimited", "default"),
         default="unlimited",
@@ -128,7 +134,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "pacing": args.pacing,
     }
     with (
-        _bench.sandbox_child(args.invoices, seed=args.seed, month=args.month) as child,
+        _bench.sandbox_child(
+            args.invoices, seed=args.seed, month=args.month, paid_instalments=args.paid_instalments
+        ) as child,
         tempfile.TemporaryDirectory() as tmp,
     ):
         info = child.hello["info"]

@@ -468,10 +468,13 @@ class _Month:
             return
         n = int(mean) + (1 if self.rng.random() < mean - int(mean) else 0)
         minor = int(total * 100)  # matched_paid invoices are in GBP
-        day = None
-        for i in range(n):
+        # Days drawn independently over the rest of the month, then sorted: chaining each instalment after the one
+        # before would pile the last ones up at the month's end (and stamp thousands of payments in one hour).
+        span = self.days - p.issue_day + 1
+        days = sorted(p.issue_day + int(self.rng.random() * span) for _ in range(n))
+        for i, day in enumerate(days):
             part = Decimal(minor // n + (minor % n if i == n - 1 else 0)) / 100
-            day = self.pay(p, part.quantize(_ZERO), earliest=day).day
+            self.pay(p, part.quantize(_ZERO), day=day)
 
     def _plan_matched_part_paid(self, p: _Plan, total: Decimal) -> None:
         self.pay(p, _part(total, self.rng))
