@@ -39,6 +39,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from app.connectors.accessplanit import mapping
+from app.connectors.ahead import ReadAhead
 from app.connectors.base import CallStats, Page
 from app.connectors.pagination import PAGE_SIZE, SkipTopPaging
 from app.domain.progress import CancelToken
@@ -332,7 +333,13 @@ class AccessplanitStreams:
         walk: LineWalk | None = None
         resumed = start.get("after_id")  # lines up to it were stored with their invoices before the stop
         calls, retries = self.stats.calls, self.stats.retries
-        for rows, state in read_by_id(self.fetch, "Invoice", mapping.INVOICE_FIELDS, start, self.paging, cancel):
+        # The next invoice page is fetched (in a worker thread) while this one's lines are read and it is mapped.
+        pages = ReadAhead(
+            lambda token: read_by_id(self.fetch, "Invoice", mapping.INVOICE_FIELDS, start, self.paging, token),
+            cancel,
+            "accessplanit.invoices pages",
+        )
+        for rows, state in pages:
             ids = [i for i in (_row_id(r) for r in rows) if i is not None]
             items: dict[str, list[Row]] = {}
             if ids and walk is None:
@@ -370,7 +377,11 @@ class AccessplanitStreams:
         start = start_cursor(cursor, full=full, overlap=self.overlap)
         known = self.known_versions if start.get("incremental") else {}
         calls, retries = self.stats.calls, self.stats.retries
-        for rows, state in read_keyset(self.fetch, module, fields, start, self.paging, cancel):
+        # The next page is fetched (in a worker thread) while this one is mapped: the service's time overlaps ours.
+        pages = ReadAhead(
+            lambda token: read_keyset(self.fetch, module, fields, start, self.paging, token), cancel, f"{stream} pages"
+        )
+        for rows, state in pages:
             records, raws = mapper(rows, known, cancel)
             yield Page(
                 stream,

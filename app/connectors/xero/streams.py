@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from app.connectors.ahead import ReadAhead
 from app.connectors.base import CallStats, MappedRecord, Page
 from app.connectors.pagination import PageNumberPaging
 from app.connectors.wire import Unreadable
@@ -105,19 +106,14 @@ class XeroStreams:
     def _paged(self, stream: str, cursor: Mapping[str, Any] | None, full: bool, cancel: CancelToken) -> Iterator[Page]:
         path, key = PAGED[stream]
         state = start_cursor(cursor, full=full, overlap=self.overlap)
-        while True:
-            calls, retries = self.stats.calls, self.stats.retries
-            params = {**self.paging.params(int(state["page"])), "order": "UpdatedDateUTC ASC"}
-            headers = {"If-Modified-Since": if_modified_since(state["since"])} if state.get("since") else {}
-            data = self.get(path, params, headers, cancel)
-            rows = collection(data, key)
+        calls, retries = self.stats.calls, self.stats.retries
+        # The next page is fetched (in a worker thread) while this one is mapped: Xero's time overlaps ours.
+        start = dict(state)
+        pages = ReadAhead(lambda token: self._pages(path, key, start, token), cancel, f"xero.{stream} pages")
+        for data, rows, following in pages:
             records = self._map(stream, rows, cancel)
             state = dict(state)
-            stamps = [
-                m
-                for m in (mapping.pick_instant(r, "UpdatedDateUTC") if _readable(r) else None for r in rows)
-                if m is not None
-            ]
+            stamps = [m for m in (_instant(r) for r in rows) if m is not None]
             if stamps:
                 best = max(stamps)
                 old = mapping.parse_instant(state["watermark"]) if state.get("watermark") else None
@@ -126,7 +122,6 @@ class XeroStreams:
             if isinstance(pagination, dict) and isinstance(pagination.get("itemCount"), int):
                 # Records this run will read in all (for progress and time left); pages already read count too.
                 state["total"] = int(pagination["itemCount"])
-            following = self.paging.next(int(state["page"]), len(rows), data)
             state["done"] = following is None
             state["page"] = following if following is not None else int(state["page"])
             yield Page(
@@ -138,8 +133,23 @@ class XeroStreams:
                 retries=self.stats.retries - retries,
                 done=bool(state["done"]),
             )
-            if state["done"]:
+            calls, retries = self.stats.calls, self.stats.retries
+
+    def _pages(
+        self, path: str, key: str, state: Mapping[str, Any], cancel: CancelToken
+    ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]], int | None]]:
+        """The run's pages from `state["page"]` as (body, rows, next page number or None after the last)."""
+        page = int(state["page"])
+        headers = {"If-Modified-Since": if_modified_since(state["since"])} if state.get("since") else {}
+        while True:
+            params = {**self.paging.params(page), "order": "UpdatedDateUTC ASC"}
+            data = self.get(path, params, headers, cancel)
+            rows = collection(data, key)
+            following = self.paging.next(page, len(rows), data)
+            yield data, rows, following
+            if following is None:
                 return
+            page = following
 
     def _map(self, stream: str, rows: list[dict[str, Any]], cancel: CancelToken) -> list[MappedRecord]:
         mapper: Callable[[dict[str, Any]], MappedRecord | None]
@@ -189,12 +199,12 @@ class XeroStreams:
                 self.credit_note_refs.setdefault(cid, "")
 
 
-def _readable(raw: Mapping[str, Any]) -> bool:
+def _instant(raw: Mapping[str, Any]) -> datetime | None:
+    """The record's UpdatedDateUTC, or None when absent or unreadable (such a record is stored as invalid)."""
     try:
-        mapping.pick_instant(raw, "UpdatedDateUTC")
+        return mapping.pick_instant(raw, "UpdatedDateUTC")
     except Unreadable:
-        return False
-    return True
+        return None
 
 
 def if_modified_since(since: str) -> str:
