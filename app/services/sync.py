@@ -35,6 +35,7 @@ from app.storage import records as record_repo
 from app.storage import synclog
 from app.storage.db import Database
 from app.storage.models import SystemState
+from app.storage.pagewriter import PageWriter
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,52 @@ class _SystemStopped(Exception):
         self.message = message
 
 
+class _Writes:
+    """Where a sync's pages are written: in this process, one transaction each, or (a big full sync of a SQLite file,
+    `settings.process_writes_from`) by a `PageWriter` child process started at the first big stream and kept for the
+    run. A writer that failed is not used again in the run; pages then go back to in-process writes."""
+
+    def __init__(self, db: Database, settings: Settings, allowed: bool) -> None:
+        self.db = db
+        self.threshold = settings.process_writes_from
+        self.allowed = allowed and db.can_write_in_child() and self.threshold >= 0
+        self.writer: PageWriter | None = None
+
+    def child(self, page: Page) -> PageWriter | None:
+        """The child writer for this page, started when the stream is big enough; None: write in-process."""
+        if self.writer is None and self.allowed:
+            total = page.cursor.get("total")
+            expected = total if isinstance(total, int) else len(page.records)
+            if expected >= self.threshold:
+                self.writer = PageWriter(self.db.url)
+        return self.writer
+
+    def flush(self) -> None:
+        if self.writer is not None:
+            try:
+                self.writer.flush()
+            except BaseException:
+                self.close()
+                raise
+
+    def close(self) -> None:
+        """Stop the child after the pages sent; it is not used again in this run."""
+        if self.writer is not None:
+            writer, self.writer, self.allowed = self.writer, None, False
+            writer.close()
+
+
+def _settle(writes: _Writes | None) -> None:
+    """After a stream stopped early: the pages already handed to the child writer are committed before we go on
+    (they are whole pages, each with its cursor); a failure there is logged, the stream's own error is reported."""
+    if writes is None:
+        return
+    try:
+        writes.flush()
+    except Exception as exc:
+        log.warning("pages handed to the cache writer were not all stored: %s", exc)
+
+
 def _plan_full(db: Database, system: System, full: bool, started: datetime, settings: Settings) -> bool:
     """Decide whether `system` gets a full re-pull; when a new one starts, clear its cursors and mark it pending."""
     with db.transaction() as tx:
@@ -132,6 +179,7 @@ def _sync_system(
     stats: list[StreamStats],
     started: datetime,
     touched: set[str] | None = None,
+    writes: _Writes | None = None,
 ) -> None:
     for stream in client.streams():
         tally = _Tally()
@@ -157,25 +205,35 @@ def _sync_system(
             read = functools.partial(_read_prepared, client, system, stream, None if from_start else cursor, from_start)
             # Read ahead: the next page is read, mapped and its rows built while this one is written.
             for page, prepared in ReadAhead(read, cancel, f"{system.value}.{stream}"):
-                with db.transaction() as tx:
-                    if touched is not None:  # the keys these records were on, before and after (they can move)
-                        touched |= record_repo.touched_invoice_keys(tx, system, page.records)
-                    counts = record_repo.upsert_page(
-                        tx, system, stream, page.records, page.raws, page.cursor, prepared=prepared
-                    )
-                    if touched is not None:
-                        touched |= record_repo.touched_invoice_keys(tx, system, page.records)
-                tally.fetched += counts.fetched
-                tally.invalid += counts.invalid
+                writer = writes.child(page) if writes is not None and touched is None else None
+                if writer is not None:  # committed in order by the child, at most two pages behind
+                    writer.write(prepared, page.cursor)
+                    tally.fetched += prepared.fetched
+                    tally.invalid += prepared.invalid
+                else:
+                    with db.transaction() as tx:
+                        if touched is not None:  # the keys these records were on, before and after (they can move)
+                            touched |= record_repo.touched_invoice_keys(tx, system, page.records)
+                        counts = record_repo.upsert_page(
+                            tx, system, stream, page.records, page.raws, page.cursor, prepared=prepared
+                        )
+                        if touched is not None:
+                            touched |= record_repo.touched_invoice_keys(tx, system, page.records)
+                    tally.fetched += counts.fetched
+                    tally.invalid += counts.invalid
                 tally.pages += 1
                 tally.calls += page.calls
                 tally.retries += page.retries
                 progress(_event(system, stream, tally, page.cursor, t0))
                 cancel.check()  # stop between pages too: what is committed is kept
+            if writes is not None:
+                writes.flush()  # the next stream reads what this one stored (cursors, invoice numbers)
         except CancelledError:
+            _settle(writes)
             stats.append(tally.stats(system, stream, "cancelled"))
             raise
         except Exception as exc:  # one system's failure must not stop the other
+            _settle(writes)
             message = error_message(system, exc, stream)
             log.warning("sync of %s stopped: %s", system.value, message, exc_info=not isinstance(exc, ConnectorError))
             stats.append(tally.stats(system, stream, message))
@@ -237,30 +295,35 @@ def sync_all(
     errors: list[str] = []
     budget: dict[str, str] = {}
     cancelled = False
-    for system in systems:
-        client = clients[system]
-        try:
-            _sync_system(
-                db,
-                system,
-                client,
-                do_full=fulls[system],
-                cancel=token,
-                progress=report,
-                stats=stats,
-                started=started,
-                touched=touched,
-            )
-        except CancelledError:
-            cancelled = True
-        except _SystemStopped as stop:
-            errors.append(stop.message)
-        finally:
-            for k, v in client.stats.budget.items():
-                prefix = "" if k.startswith(f"{system.value}.") else f"{system.value}."
-                budget[prefix + k] = str(v)
-        if cancelled:
-            break
+    writes = _Writes(db, settings, allowed=touched is None)
+    try:
+        for system in systems:
+            client = clients[system]
+            try:
+                _sync_system(
+                    db,
+                    system,
+                    client,
+                    do_full=fulls[system],
+                    cancel=token,
+                    progress=report,
+                    stats=stats,
+                    started=started,
+                    touched=touched,
+                    writes=writes,
+                )
+            except CancelledError:
+                cancelled = True
+            except _SystemStopped as stop:
+                errors.append(stop.message)
+            finally:
+                for k, v in client.stats.budget.items():
+                    prefix = "" if k.startswith(f"{system.value}.") else f"{system.value}."
+                    budget[prefix + k] = str(v)
+            if cancelled:
+                break
+    finally:
+        writes.close()
 
     counts: dict[str, int]
     if cancelled:

@@ -328,6 +328,11 @@ class PreparedPage:
     refs: dict[str, str]
     fetched: int
 
+    @property
+    def invalid(self) -> int:
+        """Records of the page stored as invalid."""
+        return sum(1 for _, bad, _ in self.rows.values() if bad)
+
 
 _INVALID_AT = _RECORD_COLUMNS.index("invalid_reason")
 
@@ -396,7 +401,7 @@ def store_prepared(tx: Tx, page: PreparedPage) -> PageCounts:
         fetched=page.fetched,
         inserted=len(new_keys),
         updated=len(to_update),
-        invalid=sum(1 for _, bad, _ in rows.values() if bad),
+        invalid=page.invalid,
         reference=len(page.refs),
     )
 

@@ -453,7 +453,7 @@ from test_sync import make_clients
 from app.services.sync import sync_all
 from app.settings import Settings
 from app.storage.db import Database
-info, url, after = json.loads(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+info, url, after, child_writes = json.loads(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 db = Database(url)
 db.migrate()
 clients = make_clients(info)
@@ -465,14 +465,18 @@ def progress(event):
         pages += 1
         if after and pages >= after:
             os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no finally blocks: like a power-cut of the process
-sync_all(db, clients, Settings(), progress=progress)
+sync_all(db, clients, Settings(process_writes_from=child_writes), progress=progress)
 print("finished")
 """
 
 
-def _child(sandboxes: Sandboxes, url: str, kill_after_pages: int) -> subprocess.Popen[str]:
+# Where pages are written: in the syncing process, or (0: every full sync) by its child `PageWriter` process.
+IN_PROCESS, CHILD_WRITES = -1, 0
+
+
+def _child(sandboxes: Sandboxes, url: str, kill_after_pages: int, writes: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", _CHILD, str(HERE), json.dumps(sandboxes.info), url, str(kill_after_pages)],
+        [sys.executable, "-c", _CHILD, str(HERE), json.dumps(sandboxes.info), url, str(kill_after_pages), str(writes)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -481,13 +485,14 @@ def _child(sandboxes: Sandboxes, url: str, kill_after_pages: int) -> subprocess.
     )
 
 
+@pytest.mark.parametrize("writes", [IN_PROCESS, CHILD_WRITES], ids=["in-process", "child-writes"])
 @pytest.mark.parametrize("kill", ["pages:1", "pages:4", "pages:9", "time:0.05", "time:0.2", "time:0.4"])
 def test_sync_killed_with_sigkill_resumes_to_the_same_cache(
-    sandboxes: Sandboxes, reference_snapshot: Any, tmp_path: Path, kill: str, fresh_limits: None
+    sandboxes: Sandboxes, reference_snapshot: Any, tmp_path: Path, kill: str, writes: int, fresh_limits: None
 ) -> None:
     how, _, value = kill.partition(":")
     url = f"sqlite:///{tmp_path / 'cache.sqlite3'}"
-    proc = _child(sandboxes, url, int(value) if how == "pages" else 0)
+    proc = _child(sandboxes, url, int(value) if how == "pages" else 0, writes)
     if how == "time":
         # A kill at an arbitrary moment after the sync started: inside a page's transaction, between pages, or
         # while reconciling.
@@ -507,14 +512,15 @@ def test_sync_killed_with_sigkill_resumes_to_the_same_cache(
     if how == "pages":
         # The log shows the run never finished. (A timed kill may land after the run's end was committed.)
         assert run is not None and run.finished_at is None
-    result = sync_all(db, make_clients(sandboxes.info), Settings())
+    result = sync_all(db, make_clients(sandboxes.info), Settings(process_writes_from=writes))
     assert result.ok, result.errors
     assert _snapshot(db) == reference_snapshot
     db.dispose()
 
 
+@pytest.mark.parametrize("writes", [IN_PROCESS, CHILD_WRITES], ids=["in-process", "child-writes"])
 def test_cancel_over_http_then_sync_again(
-    sandboxes: Sandboxes, reference_snapshot: Any, tmp_path: Path, fresh_limits: None
+    sandboxes: Sandboxes, reference_snapshot: Any, tmp_path: Path, writes: int, fresh_limits: None
 ) -> None:
     db = _new_cache(tmp_path / "cache.sqlite3")
     token = CancelToken()
@@ -523,7 +529,8 @@ def test_cancel_over_http_then_sync_again(
         if event.stage == "Xero: invoices" and event.pages == 1:
             token.cancel()
 
-    first = sync_all(db, make_clients(sandboxes.info), Settings(), progress=on_progress, cancel=token)
+    settings = Settings(process_writes_from=writes)
+    first = sync_all(db, make_clients(sandboxes.info), settings, progress=on_progress, cancel=token)
     assert first.cancelled and not first.ok
     with db.transaction(readonly=True) as tx:
         assert records.get_cursor(tx, XERO, "invoices") is not None
@@ -531,6 +538,38 @@ def test_cancel_over_http_then_sync_again(
         assert item_repo.count_items(tx) == 0  # half a sync is not reconciled
     second = sync_all(db, make_clients(sandboxes.info), Settings())
     assert second.ok, second.errors
+    assert _snapshot(db) == reference_snapshot
+    db.dispose()
+
+
+def test_a_full_sync_written_by_a_child_process_makes_the_same_cache(
+    sandboxes: Sandboxes, reference_snapshot: Any, tmp_path: Path, fresh_limits: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`process_writes_from=0`: every stream's pages go to the `PageWriter` child; the cache (records, lines via the
+    items they reconcile to, cursors) is the one in-process writes make, and an incremental sync after it (which
+    writes in-process, to learn the keys it touched) changes nothing."""
+    import app.services.sync as sync_module
+
+    sent: list[str] = []
+
+    class CountingWriter(sync_module.PageWriter):
+        def write(self, page: records.PreparedPage, cursor: Any) -> None:
+            sent.append(f"{page.system.value}.{page.stream}")
+            super().write(page, cursor)
+
+    monkeypatch.setattr(sync_module, "PageWriter", CountingWriter)
+    db = _new_cache(tmp_path / "cache.sqlite3")
+    result = sync_all(db, make_clients(sandboxes.info), Settings(process_writes_from=0))
+    assert result.ok, result.errors
+    assert len(sent) == sum(s.pages for s in result.streams)  # every page went through the child
+    assert sum(s.fetched for s in result.streams) > 500 and sum(s.invalid for s in result.streams) > 0
+    assert _snapshot(db) == reference_snapshot
+    with db.transaction(readonly=True) as tx:
+        assert all(records.get_cursor(tx, s.system, s.stream) for s in result.streams)
+    sent.clear()
+    again = sync_all(db, make_clients(sandboxes.info), Settings(process_writes_from=0))
+    assert again.ok, again.errors
+    assert sent == []
     assert _snapshot(db) == reference_snapshot
     db.dispose()
 

@@ -1,0 +1,187 @@
+"""Page writes in a child process: `PageWriter(url)`, for the big full syncs of a SQLite cache.
+
+A sync's pages are read, mapped and built into rows (`records.prepare_records`) in the app's process, and written
+here, by a process of its own with its own interpreter lock: the two halves of a big sync then run on two cores
+instead of taking turns on one (docs/storage.md, "Writing pages in a child process"). Each page is written exactly
+as in-process: its records, lines and reference data and its stream cursor in ONE transaction
+(`records.upsert_page`), in the order sent.
+
+Protocol (a duplex `multiprocessing` pipe): the parent sends `(PreparedPage, cursor)`; the child answers each page
+with `("ok", None)` after its commit or `("error", exception)` and then stops. `None` asks it to stop. At most
+`ahead` pages are unanswered: `write` waits for the oldest answer beyond that, so memory stays bounded.
+Crash safety: a second pipe is the child's lifeline. If the app's process dies (kill -9), the child rolls back the
+page it is writing instead of committing it, and exits: no write outlives the sync that asked for it, so a new
+sync (which may clear cursors for a full pull) never meets a late page of a dead one. If the child dies, the parent
+gets a `StorageError` at its next call and every page answered before stays committed.
+Must not: be used for PostgreSQL or in-memory SQLite (in-process writes there), or hold secrets (it only gets rows).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from collections.abc import Iterator, Mapping
+from multiprocessing.connection import Connection
+from typing import Any
+
+from app.domain.errors import StorageError
+from app.storage.db import Database
+from app.storage.records import PreparedPage, upsert_page
+
+log = logging.getLogger(__name__)
+
+_STOP_SECONDS = 30.0
+GROUP = 4  # pages written in one transaction at most, when they are already waiting
+
+
+class _Orphaned(Exception):
+    """The process that asked for this page is gone: roll back, do not commit."""
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """`exc` if it survives pickling (StorageError does), else a StorageError that says what it was."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(exc))  # noqa: S301 - our own bytes, just made
+    except Exception:
+        return StorageError(f"Writing to the cache failed ({type(exc).__name__}: {exc}).", "Sync again.")
+    return exc
+
+
+def serve(url: str, pages: Connection, lifeline: Connection) -> None:
+    """The child's loop: write the pages sent, answer each, until told to stop or the parent is gone. Pages that are
+    already waiting when one is written join its transaction (at most `GROUP`): fewer commits, fewer index pages
+    written twice; each page still lands with its cursor, and a crash keeps a whole group or none of it."""
+    db = Database(url)
+    try:
+        while True:
+            try:
+                message = pages.recv()
+            except (EOFError, OSError):
+                return  # the parent is gone, or closed the pipe: nothing more to write
+            if message is None:
+                return
+            batch, stop = [message], False
+            try:
+                with db.transaction() as tx:
+                    for page, cursor in _growing(batch):
+                        upsert_page(tx, page.system, page.stream, (), (), cursor, prepared=page)
+                        if page is batch[-1][0] and len(batch) < GROUP and not stop and pages.poll():
+                            more = pages.recv()
+                            if more is None:
+                                stop = True
+                            else:
+                                batch.append(more)
+                    if lifeline.poll():  # readable only at EOF: the app's process died while we wrote
+                        raise _Orphaned
+            except (_Orphaned, EOFError, OSError):
+                return
+            except BaseException as exc:
+                pages.send(("error", _portable(exc)))
+                return
+            for _ in batch:
+                pages.send(("ok", None))
+            if stop:
+                return
+    finally:
+        db.dispose()
+
+
+def _growing(items: list[Any]) -> Iterator[Any]:
+    """The items of a list that may grow while it is walked."""
+    i = 0
+    while i < len(items):
+        yield items[i]
+        i += 1
+
+
+class PageWriter:
+    """Writes prepared pages, each with its cursor, in a child process; `flush()` waits until all are committed."""
+
+    def __init__(self, url: str, *, ahead: int = GROUP) -> None:
+        context = multiprocessing.get_context("spawn")  # never fork a process with threads and open connections
+        self._pages, child_pages = context.Pipe(duplex=True)
+        child_lifeline, self._lifeline = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=serve, args=(url, child_pages, child_lifeline), name="recondesk page writer", daemon=True
+        )
+        self._process.start()
+        child_pages.close()  # so the child's death reads as EOF here
+        child_lifeline.close()  # so our death reads as EOF there
+        self._ahead = max(1, ahead)
+        self._unanswered = 0
+        self._failed: BaseException | None = None
+
+    def write(self, page: PreparedPage, cursor: Mapping[str, Any]) -> None:
+        """Send one page (written after the ones before it); raises the error of an earlier page, if any."""
+        self._check()
+        while self._unanswered >= self._ahead:
+            self._answer()
+        try:
+            self._pages.send((page, dict(cursor)))
+        except OSError:
+            self._drain()  # the child stopped: its own error says why
+            raise self._failure() from None
+        self._unanswered += 1
+
+    def flush(self) -> None:
+        """Wait until every page sent is committed; raises the first page's error."""
+        while self._unanswered:
+            self._answer()
+        self._check()
+
+    def close(self) -> None:
+        """Stop the child after the pages already sent (committed or failed); never raises for them."""
+        try:
+            self._pages.send(None)
+        except OSError:
+            pass  # already gone
+        self._process.join(_STOP_SECONDS)
+        if self._process.is_alive():
+            log.warning("the page writer did not stop in %ss; ending it", _STOP_SECONDS)
+            self._process.terminate()
+            self._process.join()
+        self._pages.close()
+        self._lifeline.close()
+
+    def __enter__(self) -> PageWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------------------------------------- helpers
+    def _answer(self) -> None:
+        try:
+            kind, value = self._pages.recv()
+        except (EOFError, OSError):
+            self._unanswered = 0
+            raise self._failure() from None
+        self._unanswered -= 1
+        if kind == "error":
+            self._failed = value
+            self._unanswered = 0  # the child stops after an error: nothing more will be answered
+            raise self._failure()
+
+    def _drain(self) -> None:
+        try:
+            while self._pages.poll():
+                kind, value = self._pages.recv()
+                if kind == "error" and self._failed is None:
+                    self._failed = value
+        except (EOFError, OSError):
+            pass
+        self._unanswered = 0
+
+    def _check(self) -> None:
+        if self._failed is not None:
+            raise self._failure()
+
+    def _failure(self) -> BaseException:
+        if self._failed is None:
+            self._failed = StorageError(
+                "The process writing the cache stopped unexpectedly.",
+                "Everything written before it stopped is kept; sync again.",
+            )
+        return self._failed
