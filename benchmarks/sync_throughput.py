@@ -1,13 +1,14 @@
 """Benchmark (issue 4): full-sync throughput and peak memory, against a bare `requests` loop over the same pages.
 
 For each size (`--invoices N` and N/4): both sandboxes with a generated month (limits lifted) in one child process;
-a full sync through the real `Workspace.sync` into a fresh SQLite file in a second child process (so its
-`ru_maxrss` is its own), with the client's pacing lifted too (`--pacing default` keeps the production token
-buckets). At N the request log of that sync is then replayed by a bare loop of `requests.get` (fetch + Decimal JSON
-parse, no mapping, no database) against the same sandbox process: the bare loop's records/s is the ceiling the sync
-is held to (target >= 0.5). Its time per endpoint is reported, so a slow sandbox endpoint, which slows both loops
-alike, is visible. With `--tracemalloc` (default on) each size is synced a second time under `tracemalloc` for the
-Python-heap peak (tracemalloc slows Python, so throughput is taken from the untraced run). Prints one JSON object.
+a full sync through the real `Workspace.sync` into a fresh SQLite file in a second child process (so its `ru_maxrss`
+is its own; the page writer it starts for big streams is reported apart, `writer_ru_maxrss_mib`), with the client's
+pacing lifted too (`--pacing default` keeps the production token buckets). At N the request log of that sync is then
+replayed by a bare loop of `requests.get` (fetch + Decimal JSON parse, no mapping, no database) against the same
+sandbox process: the bare loop's records/s is the ceiling the sync is held to (target >= 0.5). Its time per endpoint
+is reported, so a slow sandbox endpoint, which slows both loops alike, is visible. With `--tracemalloc` (default on)
+each size is synced a second time under `tracemalloc` for the Python-heap peak (tracemalloc slows Python, so
+throughput is taken from the untraced run; the page writer's heap is not traced, its RSS is). Prints one JSON object.
 Must not: change app code, or count a run that reported errors as a good figure (errors are in the output).
 """
 
@@ -71,6 +72,9 @@ def _child_sync(args: argparse.Namespace) -> None:
         },
         "items": result.counts,
         "ru_maxrss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        # The page writer (a child process of this one, app/storage/pagewriter.py) is reaped when the sync ends:
+        # its peak RSS is the children's. 0 when the sync wrote every page in-process.
+        "writer_ru_maxrss_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
         "tracemalloc_peak_mib": (
             round(max(peak, phase.get("fetch_peak", 0)) / _bench.MIB, 1) if peak is not None else None
         ),
@@ -182,6 +186,7 @@ def measure(invoices: int, args: argparse.Namespace, *, baseline: bool) -> dict[
                     "tracemalloc_fetch_peak_mib",
                     "tracemalloc_reconcile_peak_mib",
                     "ru_maxrss_mib",
+                    "writer_ru_maxrss_mib",
                 )
             }
         out["sandbox_memory"] = child.memory()
@@ -224,6 +229,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result["memory_growth"] = {
             "records_ratio": round(big["sync"]["records"] / max(1, small["sync"]["records"]), 2),
             "ru_maxrss_ratio": round(big["sync"]["ru_maxrss_mib"] / small["sync"]["ru_maxrss_mib"], 2),
+            "writer_ru_maxrss_ratio": (
+                round(big["sync"]["writer_ru_maxrss_mib"] / small["sync"]["writer_ru_maxrss_mib"], 2)
+                if small["sync"]["writer_ru_maxrss_mib"]
+                else None
+            ),
             **(
                 {
                     f"{key}_ratio": round(big["traced"][key] / small["traced"][key], 2)
