@@ -10,6 +10,7 @@ ones come back from the service as such).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import operator
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
@@ -196,9 +197,16 @@ def _existing_ids(tx: Tx, system: System, keys: Iterable[tuple[str, str]]) -> di
     for kind, remote_id in set(keys):
         by_kind[kind].append(remote_id)
     found: dict[tuple[str, str], int] = {}
+    sqlite = tx.conn.dialect.name == "sqlite" and tx.conn.dialect.paramstyle == "qmark"
     for kind, remote_ids in by_kind.items():
         remote_ids.sort()
         for chunk in _chunks(remote_ids, _ID_CHUNK):
+            if sqlite:  # the same query as below, without compiling an expanding IN for every page
+                marks = ", ".join("?" * len(chunk))
+                sql = f"SELECT id, remote_id FROM records WHERE system = ? AND kind = ? AND remote_id IN ({marks})"
+                for rid, remote_id in tx.conn.exec_driver_sql(sql, (system.value, kind, *chunk)):
+                    found[(kind, remote_id)] = rid
+                continue
             # system, kind AND remote_id: the whole unique index, so a lookup never scans the system's records.
             rows = tx.conn.execute(
                 select(records.c.id, records.c.remote_id).where(
@@ -287,12 +295,12 @@ class _Writer:
         per = max(1, _MAX_BOUND // len(columns))
         bound = self._bound(table, columns, rows)
         full, rest = divmod(len(bound), per)
+        flatten = itertools.chain.from_iterable
         if full:
-            flat = [tuple(v for row in bound[i * per : (i + 1) * per] for v in row) for i in range(full)]
+            flat = [tuple(flatten(bound[i * per : (i + 1) * per])) for i in range(full)]
             self.tx.conn.exec_driver_sql(head + ", ".join([one] * per), flat)
         if rest:
-            tail = tuple(v for row in bound[full * per :] for v in row)
-            self.tx.conn.exec_driver_sql(head + ", ".join([one] * rest), tail)
+            self.tx.conn.exec_driver_sql(head + ", ".join([one] * rest), tuple(flatten(bound[full * per :])))
 
     def update_by_id(self, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
         """UPDATE by primary key `id`: each row is the values of `columns` followed by the id."""
