@@ -225,11 +225,16 @@ def _synced_report(sandbox_proc: dict[str, Any], tmp_path: Path, cli_env: dict[s
     return dict(json.loads(r.stdout))
 
 
+@pytest.mark.parametrize("writes", [None, 0], ids=["in-process", "child-writes"])
 @pytest.mark.parametrize("sandbox_proc", [(600, 3.9)], indirect=True)
 def test_cli_flow_exact_with_invoices_paid_in_instalments(
-    sandbox_proc: dict[str, Any], tmp_path: Path, cli_env: dict[str, str], secret_service: object
+    sandbox_proc: dict[str, Any], tmp_path: Path, cli_env: dict[str, str], secret_service: object, writes: int | None
 ) -> None:
     # The benchmark's month (1.5 payments per invoice): many equal-sized instalments per invoice to tell apart.
+    if writes is not None:  # `python -m app` with the profile's pages written by the PageWriter child process
+        settings = tmp_path / "config" / "Recondesk" / "clitest" / "settings.json"
+        settings.parent.mkdir(parents=True, exist_ok=True)
+        settings.write_text(json.dumps({"process_writes_from": writes}), encoding="utf-8")
     report = _synced_report(sandbox_proc, tmp_path, cli_env)
     payments = [i for i in report["items"] if i["kind"] == "payment"]
     assert len(payments) > 600  # more than one payment item per invoice

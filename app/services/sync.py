@@ -77,10 +77,11 @@ def _read_prepared(
     cursor: Mapping[str, object] | None,
     full: bool,
     cancel: CancelToken,
+    sqlite: bool,
 ) -> Iterator[tuple[Page, record_repo.PreparedPage]]:
     """The stream's pages, each with its rows built for the database (`prepare_records`), no database touched."""
     for page in client.read(stream, cursor, full=full, cancel=cancel):
-        yield page, record_repo.prepare_records(system, stream, page.records, page.raws)
+        yield page, record_repo.prepare_records(system, stream, page.records, page.raws, sqlite=sqlite)
 
 
 @dataclass
@@ -202,7 +203,9 @@ def _sync_system(
                     known = {cn.id: cn.reference for cn in record_repo.load_credit_notes(tx, system)}
                     client.credit_note_refs = {**known, **client.credit_note_refs}
             from_start = do_full and cursor is None  # a pending full pull resumes from its committed cursors
-            read = functools.partial(_read_prepared, client, system, stream, None if from_start else cursor, from_start)
+            read = functools.partial(
+                _read_prepared, client, system, stream, None if from_start else cursor, from_start, sqlite=db.is_sqlite
+            )
             # Read ahead: the next page is read, mapped and its rows built while this one is written.
             for page, prepared in ReadAhead(read, cancel, f"{system.value}.{stream}"):
                 writer = writes.child(page) if writes is not None and touched is None else None

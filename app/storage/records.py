@@ -9,6 +9,7 @@ ones come back from the service as such).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import operator
@@ -20,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Boolean, Row, Table, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.dialects.sqlite import base as sqlite_types
 
 from app.domain.keys import invoice_key
@@ -238,6 +240,21 @@ _FAST_SQLITE_BINDS: tuple[tuple[type, Any], ...] = (
 
 
 _MAX_BOUND = 8000
+_SQLITE = sqlite_dialect.dialect()
+
+
+@functools.cache
+def _sqlite_binds(table: Table, columns: tuple[str, ...]) -> list[tuple[int, Any]]:
+    """(position, processor) of the columns whose SQLite bind processor does something: the dialect's own, or the
+    same text formatted in C for dates, instants and flags (a sync binds ~1M of them);
+    `test_sqlite_fast_binds_write_what_sqlalchemy_writes` holds those to the dialect's."""
+    out = []
+    for i, name in enumerate(columns):
+        impl = table.c[name].type.dialect_impl(_SQLITE)
+        proc = impl.bind_processor(_SQLITE)
+        if proc is not None:
+            out.append((i, next((fast for kind, fast in _FAST_SQLITE_BINDS if isinstance(impl, kind)), proc)))
+    return out
 
 
 class _Writer:
@@ -251,21 +268,8 @@ class _Writer:
         dialect = tx.conn.dialect
         self.raw = dialect.name == "sqlite" and dialect.paramstyle == "qmark"
 
-    def _processors(self, table: Table, columns: Sequence[str]) -> list[tuple[int, Any]]:
-        dialect = self.tx.conn.dialect
-        out = []
-        for i, name in enumerate(columns):
-            impl = table.c[name].type.dialect_impl(dialect)
-            proc = impl.bind_processor(dialect)
-            if proc is not None:
-                # The same text as the dialect's processor, formatted in C (a sync binds ~1M dates and instants);
-                # `test_sqlite_fast_binds_write_what_sqlalchemy_writes` holds them to it.
-                proc = next((fast for kind, fast in _FAST_SQLITE_BINDS if isinstance(impl, kind)), proc)
-                out.append((i, proc))
-        return out
-
     def _bound(self, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        procs = self._processors(table, columns)
+        procs = _sqlite_binds(table, tuple(columns))
         if not procs:
             return rows
         params: list[tuple[Any, ...]] = []
@@ -276,11 +280,8 @@ class _Writer:
             params.append(tuple(values))
         return params
 
-    def _send(self, sql: str, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-        self.tx.conn.exec_driver_sql(sql, self._bound(table, columns, rows))
-
-    def insert(self, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-        """INSERT `rows` (tuples in `columns` order)."""
+    def insert(self, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]], *, bound: bool = False) -> None:
+        """INSERT `rows` (tuples in `columns` order; `bound`: already in SQLite's bind form, see `prepare_records`)."""
         if not rows:
             return
         if not self.raw:
@@ -293,16 +294,18 @@ class _Writer:
         head = f"INSERT INTO {q.format_table(table)} ({', '.join(q.quote(c) for c in columns)}) VALUES "
         one = f"({', '.join('?' for _ in columns)})"
         per = max(1, _MAX_BOUND // len(columns))
-        bound = self._bound(table, columns, rows)
-        full, rest = divmod(len(bound), per)
+        values = rows if bound else self._bound(table, columns, rows)
+        full, rest = divmod(len(values), per)
         flatten = itertools.chain.from_iterable
         if full:
-            flat = [tuple(flatten(bound[i * per : (i + 1) * per])) for i in range(full)]
+            flat = [tuple(flatten(values[i * per : (i + 1) * per])) for i in range(full)]
             self.tx.conn.exec_driver_sql(head + ", ".join([one] * per), flat)
         if rest:
-            self.tx.conn.exec_driver_sql(head + ", ".join([one] * rest), tuple(flatten(bound[full * per :])))
+            self.tx.conn.exec_driver_sql(head + ", ".join([one] * rest), tuple(flatten(values[full * per :])))
 
-    def update_by_id(self, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    def update_by_id(
+        self, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]], *, bound: bool = False
+    ) -> None:
         """UPDATE by primary key `id`: each row is the values of `columns` followed by the id."""
         if not rows:
             return
@@ -318,7 +321,7 @@ class _Writer:
             f"UPDATE {q.format_table(table)} SET {', '.join(q.quote(c) + ' = ?' for c in columns)} "
             f"WHERE {q.quote('id')} = ?"
         )
-        self._send(sql, table, [*columns, "id"], rows)
+        self.tx.conn.exec_driver_sql(sql, rows if bound else self._bound(table, [*columns, "id"], rows))
 
 
 _record_values = operator.itemgetter(*_RECORD_COLUMNS)
@@ -335,6 +338,7 @@ class PreparedPage:
     rows: dict[tuple[str, str], tuple[tuple[Any, ...], bool, list[LineValues]]]
     refs: dict[str, str]
     fetched: int
+    bound: bool = False  # row values already in SQLite's bind form (text dates and instants, 0/1 flags)
 
     @property
     def invalid(self) -> int:
@@ -345,20 +349,27 @@ class PreparedPage:
 _INVALID_AT = _RECORD_COLUMNS.index("invalid_reason")
 
 
-def prepare_records(system: System, stream: str, recs: Sequence[Any], raws: Sequence[dict[str, Any]]) -> PreparedPage:
-    """The rows of a page of domain records (dicts are reference data) and their raw payloads; no database."""
+def prepare_records(
+    system: System, stream: str, recs: Sequence[Any], raws: Sequence[dict[str, Any]], *, sqlite: bool = False
+) -> PreparedPage:
+    """The rows of a page of domain records (dicts are reference data) and their raw payloads; no database.
+    `sqlite`: values already in SQLite's bind form (the writer then binds them as they are, and a page handed to
+    the child writer pickles text instead of date objects); such a page can only be stored in a SQLite cache."""
     if len(recs) != len(raws):
         raise ValueError(f"{system}:{stream}: {len(recs)} records but {len(raws)} raw payloads")
     rows: dict[tuple[str, str], tuple[tuple[Any, ...], bool, list[LineValues]]] = {}
     refs: dict[str, str] = {}
+    binds = [(_RECORD_COLUMNS[i], proc) for i, proc in _sqlite_binds(records, tuple(_RECORD_COLUMNS))] if sqlite else []
     for rec, raw in zip(recs, raws, strict=True):
         if isinstance(rec, dict):
             refs[_ref_key(rec)] = jsontext.dumps(rec)
             continue
         row, lines = _record_row(system, stream, rec, raw)
+        for name, proc in binds:
+            row[name] = proc(row[name])
         values = _record_values(row)
         rows[(row["kind"], row["remote_id"])] = (values, values[_INVALID_AT] is not None, lines)
-    return PreparedPage(system, stream, rows, refs, len(recs))
+    return PreparedPage(system, stream, rows, refs, len(recs), bound=sqlite)
 
 
 def upsert_records(
@@ -373,6 +384,9 @@ def store_prepared(tx: Tx, page: PreparedPage) -> PageCounts:
     replaced, reference data upserted."""
     system, rows = page.system, page.rows
     writer = _Writer(tx)
+    if page.bound and not writer.raw:
+        raise ValueError("a page prepared for SQLite cannot be stored in this database")
+    bound = page.bound
     existing = _existing_ids(tx, system, rows)
     to_update = [(*values, existing[key]) for key, (values, _, _) in rows.items() if key in existing]
     new_keys = [key for key in rows if key not in existing]
@@ -382,8 +396,8 @@ def store_prepared(tx: Tx, page: PreparedPage) -> PageCounts:
         # the largest one, given here, so their lines need no second lookup of the ids just made.
         top = int(tx.conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM records").scalar_one())
         ids = {**existing, **{key: top + i for i, key in enumerate(new_keys, start=1)}}
-        writer.update_by_id(records, _RECORD_COLUMNS, to_update)
-        writer.insert(records, ["id", *_RECORD_COLUMNS], [(ids[key], *rows[key][0]) for key in new_keys])
+        writer.update_by_id(records, _RECORD_COLUMNS, to_update, bound=bound)
+        writer.insert(records, ["id", *_RECORD_COLUMNS], [(ids[key], *rows[key][0]) for key in new_keys], bound=bound)
         replaced = [existing[key] for key in existing if key[0] == invoice]
         # Lines under a new id can only be orphans (foreign keys cascade); one range delete clears any.
         tx.conn.execute(delete(record_lines).where(record_lines.c.record_id > top))
@@ -401,7 +415,7 @@ def store_prepared(tx: Tx, page: PreparedPage) -> PageCounts:
         if lines and not bad:
             rid = ids[key]
             line_rows.extend((rid, *values) for values in lines)
-    writer.insert(record_lines, _LINE_COLUMNS, line_rows)
+    writer.insert(record_lines, _LINE_COLUMNS, line_rows, bound=bound)
 
     if page.refs:
         _upsert_reference(tx, system, page.stream, page.refs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -318,3 +319,39 @@ def test_sqlite_fast_binds_write_what_sqlalchemy_writes() -> None:
         standard = impl.bind_processor(dialect)
         fast = next(f for kind, f in repo._FAST_SQLITE_BINDS if isinstance(impl, kind))
         assert [fast(v) for v in values] == [standard(v) for v in values], name
+
+
+def test_a_page_prepared_for_sqlite_stores_what_a_plain_one_stores(tmp_path: Path) -> None:
+    """`prepare_records(..., sqlite=True)` binds dates, instants and flags while building rows (the sync does, so the
+    child writer gets text, not date objects): the tables come out the same as from a plain page, updates included."""
+    first = [invoice(), invoice("102", "INV-1002", deleted=True), payment(), invalid(), credit_note()]
+    again = [invoice(net="99.00"), payment(amount="5.00")]
+    caches = []
+    for sqlite in (False, True):
+        db = Database(f"sqlite:///{tmp_path / f'bound-{sqlite}.sqlite3'}")
+        db.migrate()
+        for n, recs in enumerate((first, again)):
+            page = repo.prepare_records(AP, "invoices", recs, [raw_of(r) for r in recs], sqlite=sqlite)
+            assert page.bound is sqlite
+            with db.transaction() as tx:
+                repo.upsert_page(tx, AP, "invoices", (), (), {"page": n}, prepared=page)
+        with db.transaction(readonly=True) as tx:
+            # As SQLite holds them (no result processing): the same text, numbers and NULLs.
+            caches.append(
+                [
+                    sorted(tuple(r) for r in tx.conn.exec_driver_sql(f"SELECT * FROM {t}"))
+                    for t in ("records", "record_lines")
+                ]
+            )
+        db.dispose()
+    assert caches[0] == caches[1]
+    assert "2026-10-03" in caches[1][0][0] and len(caches[1][0]) == 5
+
+
+@pytest.mark.postgres
+def test_a_page_prepared_for_sqlite_is_refused_elsewhere(pg_url: str) -> None:
+    db = Database(pg_url)
+    page = repo.prepare_records(AP, "invoices", [invoice()], [raw_of(invoice())], sqlite=True)
+    with pytest.raises(ValueError, match="prepared for SQLite"), db.transaction() as tx:
+        repo.store_prepared(tx, page)
+    db.dispose()
