@@ -127,7 +127,7 @@ def _connect_accessplanit(ap: dict[str, Any], db: str, env: dict[str, str]) -> N
     assert r.returncode == 0, r.stderr
 
 
-def _connect_and_sync(info: dict[str, Any], db: str, env: dict[str, str]) -> dict[str, Any]:
+def _connect_and_sync(info: dict[str, Any], db: str, env: dict[str, str], *, verbose: bool = False) -> dict[str, Any]:
     ap, xero = info["accessplanit"], info["xero"]
     _connect_accessplanit(ap, db, env)
     r = _run(
@@ -136,10 +136,12 @@ def _connect_and_sync(info: dict[str, Any], db: str, env: dict[str, str]) -> dic
         env=env,
     )
     assert r.returncode == 0, r.stderr
-    r = _run(["sync", "--db", db, "--profile", "clitest", "--json"], env=env)
+    r = _run([*(["-v"] if verbose else []), "sync", "--db", db, "--profile", "clitest", "--json"], env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     run = json.loads(r.stdout)
     assert run["ok"] is True and not run["errors"]
+    if verbose:
+        run["log"] = r.stderr
     return run
 
 
@@ -216,10 +218,15 @@ def _keyring_entries(db_file: Path) -> list[str]:
     return [f"clitest/{system}/{cid}" for system, cid in rows]
 
 
-def _synced_report(sandbox_proc: dict[str, Any], tmp_path: Path, cli_env: dict[str, str]) -> dict[str, Any]:
-    """Connect, sync and report (JSON) through the command line into a fresh cache."""
+def _synced_report(
+    sandbox_proc: dict[str, Any], tmp_path: Path, cli_env: dict[str, str], *, child_writes: bool | None = None
+) -> dict[str, Any]:
+    """Connect, sync and report (JSON) through the command line into a fresh cache. `child_writes`: check that the
+    sync's pages were (True) or were not (False) written by the page writer child process."""
     db = f"sqlite:///{tmp_path / 'cache.sqlite3'}"
-    _connect_and_sync(sandbox_proc, db, cli_env)
+    run = _connect_and_sync(sandbox_proc, db, cli_env, verbose=child_writes is not None)
+    if child_writes is not None:
+        assert ("pages are written by a child process" in run["log"]) is child_writes, run["log"][-2000:]
     r = _run(["report", "--db", db, "--profile", "clitest", "--format", "json"], env=cli_env)
     assert r.returncode == 0, r.stderr
     return dict(json.loads(r.stdout))
@@ -235,7 +242,7 @@ def test_cli_flow_exact_with_invoices_paid_in_instalments(
         settings = tmp_path / "config" / "Recondesk" / "clitest" / "settings.json"
         settings.parent.mkdir(parents=True, exist_ok=True)
         settings.write_text(json.dumps({"process_writes_from": writes}), encoding="utf-8")
-    report = _synced_report(sandbox_proc, tmp_path, cli_env)
+    report = _synced_report(sandbox_proc, tmp_path, cli_env, child_writes=writes is not None)
     payments = [i for i in report["items"] if i["kind"] == "payment"]
     assert len(payments) > 600  # more than one payment item per invoice
     _compare(report, sandbox_proc["expected"])

@@ -122,12 +122,13 @@ class _Writes:
         self.allowed = allowed and db.can_write_in_child() and self.threshold >= 0
         self.writer: PageWriter | None = None
 
-    def child(self, page: Page) -> PageWriter | None:
+    def child(self, system: System, page: Page) -> PageWriter | None:
         """The child writer for this page, started when the stream is big enough; None: write in-process."""
         if self.writer is None and self.allowed:
             total = page.cursor.get("total")
             expected = total if isinstance(total, int) else len(page.records)
             if expected >= self.threshold:
+                log.info("%s.%s: %s records: pages are written by a child process", system.value, page.stream, expected)
                 self.writer = PageWriter(self.db.url)
         return self.writer
 
@@ -208,7 +209,7 @@ def _sync_system(
             )
             # Read ahead: the next page is read, mapped and its rows built while this one is written.
             for page, prepared in ReadAhead(read, cancel, f"{system.value}.{stream}"):
-                writer = writes.child(page) if writes is not None and touched is None else None
+                writer = writes.child(system, page) if writes is not None and touched is None else None
                 if writer is not None:  # committed in order by the child, at most two pages behind
                     writer.write(prepared, page.cursor)
                     tally.fetched += prepared.fetched
