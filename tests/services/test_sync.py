@@ -602,3 +602,33 @@ def test_a_sync_after_the_matching_rules_changed_reconciles_every_item(cache: Da
     with cache.transaction(readonly=True) as tx:
         last = synclog.last_run(tx)
     assert last is not None and last.rules == rules_digest(Settings())
+
+
+def test_pages_account_for_every_call_while_the_connectors_read_ahead(sandboxes: Sandboxes, fresh_limits: None) -> None:
+    """The connectors fetch the next page while the caller works on this one: its calls must land on some page, not
+    fall between two (the run log's calls per stream). A slow caller gives the read-ahead every chance to."""
+    import time
+
+    import requests
+
+    from app.connectors.http import loads
+
+    clients = make_clients(sandboxes.info)
+    for server in (sandboxes.accessplanit, sandboxes.xero):
+        assert server is not None
+        requests.post(f"{server.url}/__admin/reset", timeout=5).raise_for_status()
+    counted = {}
+    for system, client in clients.items():
+        total = 0
+        for stream in client.streams():
+            for page in client.read(stream, None, full=True, cancel=CancelToken()):
+                total += page.calls
+                time.sleep(0.02)  # the next page arrives meanwhile
+        counted[system] = total
+    served = {}
+    for system, server in ((AP, sandboxes.accessplanit), (XERO, sandboxes.xero)):
+        assert server is not None
+        log = loads(requests.get(f"{server.url}/__admin/requests", timeout=5).content)
+        served[system] = len([e for e in log if not str(e["path"]).endswith(("/token", "/connect/token"))])
+    # accessplanit's sign-in is a call of its client (on its first page) and has a log of its own.
+    assert counted == {AP: served[AP] + 1, XERO: served[XERO]} and served[XERO] >= 12

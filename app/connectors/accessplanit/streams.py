@@ -353,16 +353,18 @@ class AccessplanitStreams:
                 extra = self._invoice_rows(late, cancel)
                 rows, state = [*rows, *extra], {**state, "watermark": _watermark(state, extra)}
             records = self._map_invoices(rows, items)
+            # Counted up to here: a call the read-ahead makes while this page is used belongs to the next.
+            now_calls, now_retries = self.stats.calls, self.stats.retries
             yield Page(
                 "invoices",
                 records,
                 rows,
                 state,
-                calls=self.stats.calls - calls,
-                retries=self.stats.retries - retries,
+                calls=now_calls - calls,
+                retries=now_retries - retries,
                 done=bool(state["done"]),
             )
-            calls, retries = self.stats.calls, self.stats.retries
+            calls, retries = now_calls, now_retries
 
     def _paged(
         self,
@@ -383,16 +385,18 @@ class AccessplanitStreams:
         )
         for rows, state in pages:
             records, raws = mapper(rows, known, cancel)
+            # Counted up to here: a call the read-ahead makes while this page is used belongs to the next.
+            now_calls, now_retries = self.stats.calls, self.stats.retries
             yield Page(
                 stream,
                 records,
                 raws,
                 state,
-                calls=self.stats.calls - calls,
-                retries=self.stats.retries - retries,
+                calls=now_calls - calls,
+                retries=now_retries - retries,
                 done=bool(state["done"]),
             )
-            calls, retries = self.stats.calls, self.stats.retries
+            calls, retries = now_calls, now_retries
 
     @staticmethod
     def _changed(rows: list[Row], known: Mapping[str, Any]) -> list[Row]:

@@ -124,16 +124,18 @@ class XeroStreams:
                 state["total"] = int(pagination["itemCount"])
             state["done"] = following is None
             state["page"] = following if following is not None else int(state["page"])
+            # Counted up to here: a call the read-ahead makes while this page is used belongs to the next.
+            now_calls, now_retries = self.stats.calls, self.stats.retries
             yield Page(
                 stream,
                 records,
                 rows,
                 state,
-                calls=self.stats.calls - calls,
-                retries=self.stats.retries - retries,
+                calls=now_calls - calls,
+                retries=now_retries - retries,
                 done=bool(state["done"]),
             )
-            calls, retries = self.stats.calls, self.stats.retries
+            calls, retries = now_calls, now_retries
 
     def _pages(
         self, path: str, key: str, state: Mapping[str, Any], cancel: CancelToken
