@@ -60,6 +60,11 @@ def _tables(db: Database) -> list[list[tuple[Any, ...]]]:
         ]
 
 
+def _invoices_cursor(db: Database) -> dict[str, Any] | None:
+    with db.transaction(readonly=True) as tx:
+        return repo.get_cursor(tx, AP, "invoices")
+
+
 def test_a_child_writes_exactly_what_in_process_writes(tmp_path: Path) -> None:
     pages = _pages()
     here, there = _cache(tmp_path / "here.sqlite3"), _cache(tmp_path / "there.sqlite3")
@@ -85,8 +90,7 @@ def test_close_commits_the_pages_already_sent(tmp_path: Path) -> None:
     for page, cursor in _pages()[:6]:
         writer.write(page, cursor)
     writer.close()  # no flush: a cancelled sync stops the writer this way
-    with db.transaction(readonly=True) as tx:
-        assert repo.get_cursor(tx, AP, "invoices") == {"page": 6}
+    assert _invoices_cursor(db) == {"page": 6}
     db.dispose()
 
 
@@ -104,8 +108,7 @@ def test_a_failed_write_reaches_the_caller_and_keeps_the_pages_before(tmp_path: 
         assert "reference_data" in str(failed.value)
         with pytest.raises(type(failed.value)):
             writer.write(*pages[1])  # a failed writer takes no more pages
-    with db.transaction(readonly=True) as tx:
-        assert repo.get_cursor(tx, AP, "invoices") == {"page": 1}
+    assert _invoices_cursor(db) == {"page": 1}
     db.dispose()
 
 
@@ -122,8 +125,7 @@ def test_a_writer_that_died_is_a_storage_error(tmp_path: Path) -> None:
             writer.write(page, cursor)
         writer.flush()
     writer.close()
-    with db.transaction(readonly=True) as tx:
-        assert repo.get_cursor(tx, AP, "invoices") == {"page": 1}
+    assert _invoices_cursor(db) == {"page": 1}
     db.dispose()
 
 
