@@ -171,7 +171,7 @@ class PageWriter:
                 if kind == "error" and self._failed is None:
                     self._failed = value
         except (EOFError, OSError):
-            pass
+            pass  # the child is gone: what it said before it went has been read
         self._unanswered = 0
 
     def _check(self) -> None:
