@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -65,35 +65,36 @@ def serve(url: str, pages: Connection, lifeline: Connection) -> None:
             batch, stop = [message], False
             try:
                 with db.transaction() as tx:
-                    for page, cursor in _growing(batch):
+                    while True:
+                        page, cursor = batch[-1]
                         upsert_page(tx, page.system, page.stream, (), (), cursor, prepared=page)
-                        if page is batch[-1][0] and len(batch) < GROUP and not stop and pages.poll():
-                            more = pages.recv()
-                            if more is None:
-                                stop = True
-                            else:
-                                batch.append(more)
+                        if len(batch) >= GROUP or not pages.poll():
+                            break
+                        more = pages.recv()  # already waiting: joins this transaction
+                        if more is None:
+                            stop = True
+                            break
+                        batch.append(more)
                     if lifeline.poll():  # readable only at EOF: the app's process died while we wrote
                         raise _Orphaned
             except (_Orphaned, EOFError, OSError):
-                return
+                return  # rolled back: nobody is waiting for these pages
             except BaseException as exc:
-                pages.send(("error", _portable(exc)))
+                _answer(pages, ("error", _portable(exc)))
                 return
             for _ in batch:
-                pages.send(("ok", None))
+                _answer(pages, ("ok", None))
             if stop:
                 return
     finally:
         db.dispose()
 
 
-def _growing(items: list[Any]) -> Iterator[Any]:
-    """The items of a list that may grow while it is walked."""
-    i = 0
-    while i < len(items):
-        yield items[i]
-        i += 1
+def _answer(pages: Connection, answer: tuple[str, Any]) -> None:
+    try:
+        pages.send(answer)
+    except OSError:
+        pass  # the parent is gone: nobody to tell; its next sync reads the cache as committed
 
 
 class PageWriter:
