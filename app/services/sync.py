@@ -129,7 +129,11 @@ class _Writes:
             expected = total if isinstance(total, int) else len(page.records)
             if expected >= self.threshold:
                 log.info("%s.%s: %s records: pages are written by a child process", system.value, page.stream, expected)
-                self.writer = PageWriter(self.db.url)
+                try:
+                    self.writer = PageWriter(self.db.url)
+                except Exception as exc:  # no child (a process limit, a locked-down machine): write in-process
+                    log.warning("no page writer process (%s); pages are written in this process", exc)
+                    self.allowed = False
         return self.writer
 
     def flush(self) -> None:

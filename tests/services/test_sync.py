@@ -574,6 +574,22 @@ def test_a_full_sync_written_by_a_child_process_makes_the_same_cache(
     db.dispose()
 
 
+def test_a_page_writer_that_cannot_start_leaves_the_pages_to_this_process(
+    sandboxes: Sandboxes, reference_snapshot: Any, tmp_path: Path, fresh_limits: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.services.sync as sync_module
+
+    def no_process(url: str) -> None:
+        raise OSError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(sync_module, "PageWriter", no_process)
+    db = _new_cache(tmp_path / "cache.sqlite3")
+    result = sync_all(db, make_clients(sandboxes.info), Settings(process_writes_from=0))
+    assert result.ok, result.errors
+    assert _snapshot(db) == reference_snapshot
+    db.dispose()
+
+
 def test_a_sync_after_the_matching_rules_changed_reconciles_every_item(cache: Database) -> None:
     # INV-9 is 1p apart between the systems: matched within the default tolerance of 0.01, different at 0.
     def clients() -> dict[System, ListClient]:
