@@ -213,8 +213,9 @@ def _sync_system(
             )
             # Read ahead: the next page is read, mapped and its rows built while this one is written.
             for page, prepared in ReadAhead(read, cancel, f"{system.value}.{stream}"):
-                writer = writes.child(system, page) if writes is not None and touched is None else None
-                if writer is not None:  # committed in order by the child, at most two pages behind
+                # Only full runs (`touched is None`) may use the child: `_Writes(allowed=...)` says so.
+                writer = writes.child(system, page) if writes is not None else None
+                if writer is not None:  # committed in order by the child, a few pages (at most GROUP) behind
                     writer.write(prepared, page.cursor)
                     tally.fetched += prepared.fetched
                     tally.invalid += prepared.invalid
