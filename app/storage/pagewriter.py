@@ -3,14 +3,15 @@
 A sync's pages are read, mapped and built into rows (`records.prepare_records`) in the app's process, and written
 here, by a process of its own with its own interpreter lock: the two halves of a big sync then run on two cores
 instead of taking turns on one (docs/storage.md, "Writing pages in a child process"). Each page is written exactly
-as in-process: its records, lines and reference data and its stream cursor in ONE transaction
-(`records.upsert_page`), in the order sent.
+as in-process (`records.upsert_page`): its records, lines and reference data with its stream cursor, in the order
+sent; up to `GROUP` pages that follow each other closely share one transaction (see `serve`).
 
 Protocol (a duplex `multiprocessing` pipe): the parent sends `(PreparedPage, cursor)`; the child answers each page
-with `("ok", None)` after its commit or `("error", exception)` and then stops. `None` asks it to stop. At most
-`ahead` pages are unanswered: `write` waits for the oldest answer beyond that, so memory stays bounded.
+with `("ok", None)` after its commit or `("error", exception)` and then stops. `"flush"` asks it to commit what it
+has now; `None` asks it to stop. At most `ahead` pages are unanswered: `write` waits for the oldest answer beyond
+that, so memory stays bounded.
 Crash safety: a second pipe is the child's lifeline. If the app's process dies (kill -9), the child rolls back the
-page it is writing instead of committing it, and exits: no write outlives the sync that asked for it, so a new
+pages it is writing instead of committing them, and exits: no write outlives the sync that asked for it, so a new
 sync (which may clear cursors for a full pull) never meets a late page of a dead one. If the child dies, the parent
 gets a `StorageError` at its next call and every page answered before stays committed.
 Must not: be used for PostgreSQL or in-memory SQLite (in-process writes there), or hold secrets (it only gets rows).
@@ -18,8 +19,11 @@ Must not: be used for PostgreSQL or in-memory SQLite (in-process writes there), 
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
+import queue
+import threading
 from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Any
@@ -31,7 +35,10 @@ from app.storage.records import PreparedPage, upsert_page
 log = logging.getLogger(__name__)
 
 _STOP_SECONDS = 30.0
-GROUP = 4  # pages written in one transaction at most, when they are already waiting
+_GATHER_SECONDS = 0.5
+_FLUSH = "flush"  # from the app: commit what you have, more pages may not come soon
+_GONE = object()  # from the inbox thread: the pipe closed
+GROUP = 16  # pages written in one transaction at most
 
 
 class _Orphaned(Exception):
@@ -50,31 +57,45 @@ def _portable(exc: BaseException) -> BaseException:
 
 
 def serve(url: str, pages: Connection, lifeline: Connection) -> None:
-    """The child's loop: write the pages sent, answer each, until told to stop or the parent is gone. Pages that are
-    already waiting when one is written join its transaction (at most `GROUP`): fewer commits, fewer index pages
-    written twice; each page still lands with its cursor, and a crash keeps a whole group or none of it."""
+    """The child's loop: write the pages sent, answer each after its commit, until told to stop or the parent is gone.
+
+    A thread reads the pipe as pages arrive: the app's process never waits on a full pipe while a transaction is
+    written here. Up to `GROUP` pages share a transaction: each page's rows land all over the (system, kind,
+    remote_id) index, so every commit writes most of that index to the WAL again; one commit per `GROUP` pages writes
+    it a sixteenth as often. A group ends early when the app flushes, or when no page comes for `_GATHER_SECONDS` (a
+    paced sync commits as it goes; the write lock is never held longer than that waiting for the network). Each page
+    still lands with its cursor, in order, and a crash keeps a whole group or none of it."""
+    # This process lives for one sync and makes millions of short-lived tuples (rows): fewer collector passes, as
+    # the sync's own process has (app/services/gcpace.py).
+    gc.set_threshold(50_000, *gc.get_threshold()[1:])
+    inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    threading.Thread(target=_receive, args=(pages, inbox), name="page writer inbox", daemon=True).start()
     db = Database(url)
     try:
         while True:
-            try:
-                message = pages.recv()
-            except (EOFError, OSError):
-                return  # the parent is gone, or closed the pipe: nothing more to write
-            if message is None:
-                return
-            batch, stop = [message], False
+            message = inbox.get()  # no transaction is open while the next group is awaited
+            if message is None or message is _GONE:
+                return  # told to stop, or the parent is gone: nothing more to write
+            if message == _FLUSH:
+                continue
+            written, stop = 0, False
             try:
                 with db.transaction() as tx:
                     while True:
-                        page, cursor = batch[-1]
-                        upsert_page(tx, page.system, page.stream, (), (), cursor, prepared=page)
-                        if len(batch) >= GROUP or not pages.poll():
+                        page, cursor = message
+                        upsert_page(tx, page.system, page.stream, (), (), cursor, prepared=page, single_rows=True)
+                        written += 1
+                        if written >= GROUP:
                             break
-                        more = pages.recv()  # already waiting: joins this transaction
-                        if more is None:
-                            stop = True
+                        try:
+                            message = inbox.get(timeout=_GATHER_SECONDS)
+                        except queue.Empty:
                             break
-                        batch.append(more)
+                        if message is None or message is _GONE:
+                            stop = True  # commit this group (unless orphaned, below), then stop
+                            break
+                        if message == _FLUSH:
+                            break
                     if lifeline.poll():  # readable only at EOF: the app's process died while we wrote
                         raise _Orphaned
             except (_Orphaned, EOFError, OSError):
@@ -82,12 +103,24 @@ def serve(url: str, pages: Connection, lifeline: Connection) -> None:
             except BaseException as exc:
                 _answer(pages, ("error", _portable(exc)))
                 return
-            for _ in batch:
+            for _ in range(written):
                 _answer(pages, ("ok", None))
             if stop:
                 return
     finally:
         db.dispose()
+
+
+def _receive(pages: Connection, inbox: queue.SimpleQueue[Any]) -> None:
+    """The inbox thread: every message from the app's process, then `_GONE` when the pipe closes."""
+    try:
+        while True:
+            message = pages.recv()
+            inbox.put(message)
+            if message is None:
+                return
+    except (EOFError, OSError):
+        inbox.put(_GONE)
 
 
 def _answer(pages: Connection, answer: tuple[str, Any]) -> None:
@@ -100,7 +133,7 @@ def _answer(pages: Connection, answer: tuple[str, Any]) -> None:
 class PageWriter:
     """Writes prepared pages, each with its cursor, in a child process; `flush()` waits until all are committed."""
 
-    def __init__(self, url: str, *, ahead: int = GROUP) -> None:
+    def __init__(self, url: str, *, ahead: int = GROUP + GROUP // 2) -> None:
         context = multiprocessing.get_context("spawn")  # never fork a process with threads and open connections
         self._pages, child_pages = context.Pipe(duplex=True)
         child_lifeline, self._lifeline = context.Pipe(duplex=False)
@@ -128,6 +161,12 @@ class PageWriter:
 
     def flush(self) -> None:
         """Wait until every page sent is committed; raises the first page's error."""
+        if self._unanswered:
+            try:
+                self._pages.send(_FLUSH)
+            except OSError:
+                self._drain()
+                raise self._failure() from None
         while self._unanswered:
             self._answer()
         self._check()

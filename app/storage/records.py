@@ -263,10 +263,11 @@ class _Writer:
     SQLAlchemy's per-row parameter building for executemany was half the time of storing a page. Other dialects
     (PostgreSQL) keep the Core path, which knows their drivers' batching."""
 
-    def __init__(self, tx: Tx) -> None:
+    def __init__(self, tx: Tx, *, single_rows: bool = False) -> None:
         self.tx = tx
         dialect = tx.conn.dialect
         self.raw = dialect.name == "sqlite" and dialect.paramstyle == "qmark"
+        self.single_rows = single_rows
 
     def _bound(self, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         procs = _sqlite_binds(table, tuple(columns))
@@ -287,14 +288,18 @@ class _Writer:
         if not self.raw:
             self.tx.conn.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
             return
-        # Many rows per statement: the sqlite3 module lets go of the GIL around every step, and with the sync's
-        # read-ahead thread busy each step waited to get it back (half of a page's write time). One step per
-        # `per` rows; at most _MAX_BOUND parameters a statement (SQLite allows 32,766).
         q = self.tx.conn.dialect.identifier_preparer
         head = f"INSERT INTO {q.format_table(table)} ({', '.join(q.quote(c) for c in columns)}) VALUES "
         one = f"({', '.join('?' for _ in columns)})"
-        per = max(1, _MAX_BOUND // len(columns))
         values = rows if bound else self._bound(table, columns, rows)
+        if self.single_rows:
+            # One row per statement: SQLite keeps no statement journal for it (see `store_prepared`).
+            self.tx.conn.exec_driver_sql(head + one, values)
+            return
+        # Many rows per statement: the sqlite3 module lets go of the GIL around every step, and with the sync's
+        # read-ahead thread busy each step waited to get it back (half of a page's write time). One step per
+        # `per` rows; at most _MAX_BOUND parameters a statement (SQLite allows 32,766).
+        per = max(1, _MAX_BOUND // len(columns))
         full, rest = divmod(len(values), per)
         flatten = itertools.chain.from_iterable
         if full:
@@ -379,11 +384,18 @@ def upsert_records(
     return store_prepared(tx, prepare_records(system, stream, recs, raws))
 
 
-def store_prepared(tx: Tx, page: PreparedPage) -> PageCounts:
+def store_prepared(tx: Tx, page: PreparedPage, *, single_rows: bool = False) -> PageCounts:
     """Write a prepared page: records inserted or updated by (system, kind, remote_id), an updated invoice's lines
-    replaced, reference data upserted."""
+    replaced, reference data upserted.
+
+    `single_rows` (SQLite): one row per INSERT statement instead of hundreds. A statement of many rows that may fail
+    (a unique or foreign key) makes SQLite keep a statement journal: a copy of every page it touches, so that it
+    alone can be undone. In a transaction of many pages that copies the same index pages again for every statement,
+    more bytes than the rows themselves. One row per statement needs none, but the sqlite3 module lets go of the
+    interpreter lock at every row: the right choice in a process with no other busy thread (the page writer child),
+    not in one whose read-ahead thread would take the lock at every row."""
     system, rows = page.system, page.rows
-    writer = _Writer(tx)
+    writer = _Writer(tx, single_rows=single_rows)
     if page.bound and not writer.raw:
         raise ValueError("a page prepared for SQLite cannot be stored in this database")
     bound = page.bound
@@ -457,10 +469,12 @@ def upsert_page(
     cursor: dict[str, Any],
     *,
     prepared: PreparedPage | None = None,
+    single_rows: bool = False,
 ) -> PageCounts:
     """Store one page's records, lines and raw payloads, and advance the stream cursor, in the caller's transaction.
-    `prepared`: the page's rows already built by `prepare_records` from these records (e.g. in another thread)."""
-    counts = store_prepared(tx, prepared or prepare_records(system, stream, recs, raws))
+    `prepared`: the page's rows already built by `prepare_records` from these records (e.g. in another thread);
+    `single_rows`: see `store_prepared`."""
+    counts = store_prepared(tx, prepared or prepare_records(system, stream, recs, raws), single_rows=single_rows)
     set_cursor(tx, system, stream, cursor)
     return counts
 

@@ -94,6 +94,24 @@ def test_close_commits_the_pages_already_sent(tmp_path: Path) -> None:
     db.dispose()
 
 
+def test_a_page_is_committed_soon_without_a_flush_when_no_more_come(tmp_path: Path) -> None:
+    """A paced sync (a page a second or slower) must not leave pages uncommitted while the child waits to fill a
+    group: after `_GATHER_SECONDS` without a new page it commits what it has, unasked."""
+    db = _cache(tmp_path / "cache.sqlite3")
+    pages = _pages()
+    with PageWriter(db.url) as writer:
+        writer.write(*pages[0])
+        writer.write(*pages[1])
+        deadline = time.monotonic() + 20
+        while _invoices_cursor(db) != {"page": 2} and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _invoices_cursor(db) == {"page": 2}  # committed, no flush asked for
+        writer.write(*pages[2])
+        writer.flush()
+        assert _invoices_cursor(db) == {"page": 3}
+    db.dispose()
+
+
 def test_a_failed_write_reaches_the_caller_and_keeps_the_pages_before(tmp_path: Path) -> None:
     db = _cache(tmp_path / "cache.sqlite3")
     pages = _pages()

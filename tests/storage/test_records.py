@@ -323,18 +323,19 @@ def test_sqlite_fast_binds_write_what_sqlalchemy_writes() -> None:
 
 def test_a_page_prepared_for_sqlite_stores_what_a_plain_one_stores(tmp_path: Path) -> None:
     """`prepare_records(..., sqlite=True)` binds dates, instants and flags while building rows (the sync does, so the
-    child writer gets text, not date objects): the tables come out the same as from a plain page, updates included."""
+    child writer gets text, not date objects): the tables come out the same as from a plain page, updates included.
+    So do one-row statements (`single_rows=True`, as the child writer stores pages)."""
     first = [invoice(), invoice("102", "INV-1002", deleted=True), payment(), invalid(), credit_note()]
     again = [invoice(net="99.00"), payment(amount="5.00")]
     caches = []
-    for sqlite in (False, True):
-        db = Database(f"sqlite:///{tmp_path / f'bound-{sqlite}.sqlite3'}")
+    for sqlite, single_rows in ((False, False), (True, False), (True, True)):
+        db = Database(f"sqlite:///{tmp_path / f'bound-{sqlite}-{single_rows}.sqlite3'}")
         db.migrate()
         for n, recs in enumerate((first, again)):
             page = repo.prepare_records(AP, "invoices", recs, [raw_of(r) for r in recs], sqlite=sqlite)
             assert page.bound is sqlite
             with db.transaction() as tx:
-                repo.upsert_page(tx, AP, "invoices", (), (), {"page": n}, prepared=page)
+                repo.upsert_page(tx, AP, "invoices", (), (), {"page": n}, prepared=page, single_rows=single_rows)
         with db.transaction(readonly=True) as tx:
             # As SQLite holds them (no result processing): the same text, numbers and NULLs.
             caches.append(
@@ -344,7 +345,7 @@ def test_a_page_prepared_for_sqlite_stores_what_a_plain_one_stores(tmp_path: Pat
                 ]
             )
         db.dispose()
-    assert caches[0] == caches[1]
+    assert caches[0] == caches[1] == caches[2]
     assert "2026-10-03" in caches[1][0][0] and len(caches[1][0]) == 5
 
 
