@@ -28,6 +28,7 @@ from app.domain.errors import AuthenticationError, CancelledError, ConnectorErro
 from app.domain.progress import CancelToken, ProgressCallback, ProgressEvent, no_progress
 from app.domain.status import Kind, System
 from app.services.api import StreamStats, SyncResult
+from app.services.gcpace import fewer_collections
 from app.services.reconciling import reconcile_all, rules_digest
 from app.settings import Settings
 from app.storage import items as item_repo
@@ -215,7 +216,7 @@ def _sync_system(
             for page, prepared in ReadAhead(read, cancel, f"{system.value}.{stream}"):
                 # Only full runs (`touched is None`) may use the child: `_Writes(allowed=...)` says so.
                 writer = writes.child(system, page) if writes is not None else None
-                if writer is not None:  # committed in order by the child, a few pages (at most GROUP) behind
+                if writer is not None:  # committed in order by the child, some pages (at most `ahead`) behind
                     writer.write(prepared, page.cursor)
                     tally.fetched += prepared.fetched
                     tally.invalid += prepared.invalid
@@ -270,6 +271,7 @@ def _event(system: System, stream: str, tally: _Tally, cursor: Mapping[str, obje
     )
 
 
+@fewer_collections()
 def sync_all(
     db: Database,
     clients: Mapping[System, SystemClient],

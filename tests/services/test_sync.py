@@ -9,6 +9,7 @@ resume after SIGKILL of a syncing process (the cache must equal an uninterrupted
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -23,6 +24,7 @@ from app.domain.errors import AuthenticationError, RateLimited, TransientError
 from app.domain.progress import CancelToken, ProgressEvent
 from app.domain.records import Invoice, Payment
 from app.domain.status import Direction, InvoiceState, ItemStatus, System
+from app.services import gcpace
 from app.services.reconciling import rules_digest
 from app.services.sync import sync_all
 from app.settings import Settings
@@ -169,6 +171,14 @@ def test_full_sync_stores_pages_reconciles_and_logs(cache: Database) -> None:
         assert records.get_cursor(tx, AP, "invoices") == {"next": 2, "total": 6}
         assert records.reference_data(tx, XERO, "accounts") == [{"AccountID": "a1", "Code": "090"}]
         assert records.get_system_state(tx, AP).last_full_at == T0
+
+
+def test_a_sync_runs_with_fewer_collector_passes_and_restores_them(cache: Database) -> None:
+    before = gc.get_threshold()
+    during: list[int] = []
+    result = sync_all(cache, _clients(), Settings(), progress=lambda e: during.append(gc.get_threshold()[0]), now=T0)
+    assert result.ok and during and set(during) == {max(before[0], gcpace.YOUNG)}
+    assert gc.get_threshold() == before
 
 
 def test_payments_stream_gets_the_cached_invoice_numbers(cache: Database) -> None:
