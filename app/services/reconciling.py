@@ -24,7 +24,6 @@ from app.domain.records import CreditNote, Invoice, Payment
 from app.domain.status import Direction, ItemStatus, System
 from app.reconcile.engine import ItemResult, reconcile
 from app.reconcile.rules import Rules, natural_id
-from app.services.gcpace import fewer_collections
 from app.settings import Settings
 from app.storage import decisions as decision_repo
 from app.storage import items as item_repo
@@ -285,7 +284,6 @@ def _run_keys(tx: Tx, ctx: _Context, keys: Sequence[str]) -> list[ItemData]:
     return [to_item_data(r, ids, contacts, ctx.decisions.get((r.kind.value, r.key))) for r in results]
 
 
-@fewer_collections()
 def reconcile_all(
     db: Database, settings: Settings, keys: Collection[str] | None = None, *, chunk_keys: int = CHUNK_KEYS
 ) -> dict[str, int]:

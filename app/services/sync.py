@@ -271,7 +271,6 @@ def _event(system: System, stream: str, tally: _Tally, cursor: Mapping[str, obje
     )
 
 
-@fewer_collections()
 def sync_all(
     db: Database,
     clients: Mapping[System, SystemClient],
@@ -307,34 +306,37 @@ def sync_all(
     budget: dict[str, str] = {}
     cancelled = False
     writes = _Writes(db, settings, allowed=touched is None)
-    try:
-        for system in systems:
-            client = clients[system]
-            try:
-                _sync_system(
-                    db,
-                    system,
-                    client,
-                    do_full=fulls[system],
-                    cancel=token,
-                    progress=report,
-                    stats=stats,
-                    started=started,
-                    touched=touched,
-                    writes=writes,
-                )
-            except CancelledError:
-                cancelled = True
-            except _SystemStopped as stop:
-                errors.append(stop.message)
-            finally:
-                for k, v in client.stats.budget.items():
-                    prefix = "" if k.startswith(f"{system.value}.") else f"{system.value}."
-                    budget[prefix + k] = str(v)
-            if cancelled:
-                break
-    finally:
-        writes.close()
+    # The fetch makes tens of millions of short-lived objects: fewer collector passes (gcpace). Not the reconcile:
+    # its peak memory grew by a third with them (tracemalloc at 100,000 invoices: 47 -> 70 MiB).
+    with fewer_collections():
+        try:
+            for system in systems:
+                client = clients[system]
+                try:
+                    _sync_system(
+                        db,
+                        system,
+                        client,
+                        do_full=fulls[system],
+                        cancel=token,
+                        progress=report,
+                        stats=stats,
+                        started=started,
+                        touched=touched,
+                        writes=writes,
+                    )
+                except CancelledError:
+                    cancelled = True
+                except _SystemStopped as stop:
+                    errors.append(stop.message)
+                finally:
+                    for k, v in client.stats.budget.items():
+                        prefix = "" if k.startswith(f"{system.value}.") else f"{system.value}."
+                        budget[prefix + k] = str(v)
+                if cancelled:
+                    break
+        finally:
+            writes.close()
 
     counts: dict[str, int]
     if cancelled:
