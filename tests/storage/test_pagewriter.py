@@ -112,6 +112,18 @@ def test_a_page_is_committed_soon_without_a_flush_when_no_more_come(tmp_path: Pa
     db.dispose()
 
 
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="POSIX priorities")
+def test_the_writer_runs_below_the_app_s_priority(tmp_path: Path) -> None:
+    """A background writer: the app's process (mapping, the GUI) goes first when both want a core."""
+    db = _cache(tmp_path / "cache.sqlite3")
+    with PageWriter(db.url) as writer:
+        writer.write(*_pages()[0])
+        writer.flush()  # answered: the child has set its priority before its first page
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, writer._process.pid or 0) == min(19, ours + 5)
+    db.dispose()
+
+
 def test_a_failed_write_reaches_the_caller_and_keeps_the_pages_before(tmp_path: Path) -> None:
     db = _cache(tmp_path / "cache.sqlite3")
     pages = _pages()
