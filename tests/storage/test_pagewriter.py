@@ -112,7 +112,6 @@ def test_a_page_is_committed_soon_without_a_flush_when_no_more_come(tmp_path: Pa
     db.dispose()
 
 
-@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="POSIX priorities")
 def test_the_writer_runs_below_the_app_s_priority(tmp_path: Path) -> None:
     """A background writer: the app's process (mapping, the GUI) goes first when both want a core."""
     db = _cache(tmp_path / "cache.sqlite3")
