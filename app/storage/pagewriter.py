@@ -43,6 +43,13 @@ GROUP = 16  # pages written in one transaction at most
 _NICENESS = 5
 
 
+class _Unreadable:
+    """From the inbox thread: a message could not be read (`error`); nothing after it can be trusted."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
 class _Orphaned(Exception):
     """The process that asked for this page is gone: roll back, do not commit."""
 
@@ -79,6 +86,9 @@ def serve(url: str, pages: Connection, lifeline: Connection) -> None:
             message = inbox.get()  # no transaction is open while the next group is awaited
             if message is None or message is _GONE:
                 return  # told to stop, or the parent is gone: nothing more to write
+            if isinstance(message, _Unreadable):
+                _answer(pages, ("error", _portable(message.error)))
+                return
             if message == _FLUSH:
                 continue
             written, stop = 0, False
@@ -97,6 +107,8 @@ def serve(url: str, pages: Connection, lifeline: Connection) -> None:
                         if message is None or message is _GONE:
                             stop = True  # commit this group (unless orphaned, below), then stop
                             break
+                        if isinstance(message, _Unreadable):
+                            raise message.error  # the group is rolled back and the app told why
                         if message == _FLUSH:
                             break
                     if lifeline.poll():  # readable only at EOF: the app's process died while we wrote
@@ -115,8 +127,8 @@ def serve(url: str, pages: Connection, lifeline: Connection) -> None:
 
 
 def _lower_priority() -> None:
-    """Let the app's process (mapping the next pages, the GUI) and the services' side go first: this process is a
-    background writer, never what the user waits on while it has pages to write ahead of. On two cores, with the
+    """Let the app's process (mapping the next pages, the GUI) have a core first: this process is a background
+    writer with pages in hand, never what the user waits on. On two cores, with the
     sandbox serving on the same machine, the fetch of 100,000 invoices took 28.6 s instead of 30 s (docs/figures.md).
     Niceness 5, not more: a busy program elsewhere on the machine must not starve the sync's writes."""
     nice = getattr(os, "nice", None)  # POSIX; Windows has none and keeps normal priority
@@ -137,6 +149,8 @@ def _receive(pages: Connection, inbox: queue.SimpleQueue[Any]) -> None:
                 return
     except (EOFError, OSError):
         inbox.put(_GONE)
+    except BaseException as exc:  # a message that cannot be read: the writer answers with it and stops
+        inbox.put(_Unreadable(exc))
 
 
 def _answer(pages: Connection, answer: tuple[str, Any]) -> None:

@@ -141,6 +141,33 @@ def test_a_failed_write_reaches_the_caller_and_keeps_the_pages_before(tmp_path: 
     db.dispose()
 
 
+def _explode() -> None:
+    raise ValueError("a page that cannot be read")
+
+
+class _Unpicklable:
+    """Pickles fine here; reading it in the child raises."""
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        return (_explode, ())
+
+
+@pytest.mark.timeout(60)
+def test_a_page_the_child_cannot_read_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    db = _cache(tmp_path / "cache.sqlite3")
+    pages = _pages()
+    with PageWriter(db.url) as writer:
+        writer.write(*pages[0])
+        writer.flush()
+        writer.write(*pages[1])
+        writer.write(_Unpicklable(), {})  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="cannot be read"):
+            writer.flush()
+    # Page 2 is rolled back with the failed group, or committed alone if the bad message came after the group ended.
+    assert _invoices_cursor(db) in ({"page": 1}, {"page": 2})
+    db.dispose()
+
+
 def test_a_writer_that_died_is_a_storage_error(tmp_path: Path) -> None:
     db = _cache(tmp_path / "cache.sqlite3")
     pages = _pages()
