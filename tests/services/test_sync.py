@@ -10,6 +10,7 @@ resume after SIGKILL of a syncing process (the cache must equal an uninterrupted
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -173,18 +174,23 @@ def test_full_sync_stores_pages_reconciles_and_logs(cache: Database) -> None:
         assert records.get_system_state(tx, AP).last_full_at == T0
 
 
-def test_a_sync_runs_with_fewer_collector_passes_and_restores_them(cache: Database) -> None:
-    before = gc.get_threshold()
-    seen: list[tuple[str, int]] = []
+def test_a_sync_fetches_with_fewer_collector_passes_and_prompt_handoffs_then_restores_them(cache: Database) -> None:
+    before, interval = gc.get_threshold(), sys.getswitchinterval()
+    seen: list[tuple[str, int, float]] = []
     result = sync_all(
-        cache, _clients(), Settings(), progress=lambda e: seen.append((e.stage, gc.get_threshold()[0])), now=T0
+        cache,
+        _clients(),
+        Settings(),
+        progress=lambda e: seen.append((e.stage, gc.get_threshold()[0], sys.getswitchinterval())),
+        now=T0,
     )
     assert result.ok
-    fetching = {young for stage, young in seen if ": " in stage}  # "<System>: <stream>" events
-    assert fetching == {max(before[0], gcpace.YOUNG)}
+    fetching = {(young, switch) for stage, young, switch in seen if ": " in stage}  # "<System>: <stream>" events
+    assert fetching == {(max(before[0], gcpace.YOUNG), min(interval, gcpace.SWITCH_SECONDS))}
     # The reconcile keeps the usual passes (its peak memory grew with fewer), and so does the app after the sync.
-    assert {young for stage, young in seen if stage in ("reconciling", "done")} == {before[0]}
-    assert gc.get_threshold() == before
+    after_fetch = {(young, switch) for stage, young, switch in seen if stage in ("reconciling", "done")}
+    assert after_fetch == {(before[0], interval)}
+    assert gc.get_threshold() == before and sys.getswitchinterval() == interval
 
 
 def test_payments_stream_gets_the_cached_invoice_numbers(cache: Database) -> None:
@@ -301,7 +307,6 @@ import json  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
-import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from app.sandbox.runner import Sandboxes, SandboxOptions, start_sandboxes  # noqa: E402
