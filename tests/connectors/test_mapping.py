@@ -10,6 +10,7 @@ import pytest
 
 from app.connectors.accessplanit import mapping as ap
 from app.connectors.http import loads
+from app.connectors.wire import Unreadable
 from app.connectors.xero import mapping as xm
 from app.domain.records import CreditNote, InvalidRecord, Invoice, Line, Payment
 from app.domain.status import Direction, InvoiceState, System
@@ -84,6 +85,31 @@ def test_accessplanit_invalid_record_without_id_gets_a_stable_digest() -> None:
 AP_TX = loads("""{"ID": "88", "InvoiceID": "5531", "TransactionType": "Refund", "Amount": 12.5,
  "TransactionDate": "2026-10-20T00:00:00", "Reference": "RF-1", "TransactionMethodLabel": "Card",
  "CurrencyCode": "GBP", "DateUpdated": "2026-10-20T10:00:00"}""")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-10-14T09:30:00", datetime(2026, 10, 14, 9, 30)),
+        ("2026-10-14T09:30:00.250", datetime(2026, 10, 14, 9, 30, 0, 250000)),
+        ("2026-10-14", datetime(2026, 10, 14)),
+        ("  2026-10-14T09:30:00 ", datetime(2026, 10, 14, 9, 30)),
+        # An offset or a Z is dropped, not applied: the calendar date is the one the platform shows.
+        ("2026-10-14T23:30:00+01:00", datetime(2026, 10, 14, 23, 30)),
+        ("2026-10-14T23:30:00Z", datetime(2026, 10, 14, 23, 30)),
+        (" 2026-10-14T23:30:00Z", datetime(2026, 10, 14, 23, 30)),
+        (None, None),
+        ("", None),
+    ],
+)
+def test_accessplanit_date_times_as_sent(text: str | None, expected: datetime | None) -> None:
+    assert ap.parse_datetime(text, "DateUpdated") == expected
+
+
+@pytest.mark.parametrize("value", ["14/10/2026", "2026-13-01T00:00:00", "yesterday", 20261014, "   "])
+def test_accessplanit_unreadable_date_times_name_the_field(value: object) -> None:
+    with pytest.raises(Unreadable, match="bad date DateUpdated"):
+        ap.parse_datetime(value, "DateUpdated")
 
 
 def test_accessplanit_transaction() -> None:

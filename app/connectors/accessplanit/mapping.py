@@ -73,15 +73,18 @@ def record_id(raw: Mapping[str, Any]) -> str:
 def parse_datetime(value: Any, name: str) -> datetime | None:
     """ISO 8601 as sent (platform-local, usually without offset); None when absent. An offset, if any, is dropped
     so the calendar date is the one the platform shows."""
-    if value in (None, ""):
+    if value is None or value == "":
         return None
     if not isinstance(value, str):
         raise Unreadable(f"bad date {name}: {value!r}")
     try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise Unreadable(f"bad date {name}: {value!r}") from exc
-    return parsed.replace(tzinfo=None)
+        parsed = datetime.fromisoformat(value)  # as sent, nearly always (a sync reads ~600,000 of them)
+    except ValueError:
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise Unreadable(f"bad date {name}: {value!r}") from exc
+    return parsed if parsed.tzinfo is None else parsed.replace(tzinfo=None)
 
 
 def parse_date(value: Any, name: str) -> date | None:

@@ -26,7 +26,7 @@ from app.connectors.pagination import PageNumberPaging
 from app.connectors.wire import Unreadable
 from app.connectors.xero import mapping
 from app.domain.progress import CancelToken
-from app.domain.records import CreditNote
+from app.domain.records import CreditNote, Invoice, Payment
 
 STREAMS = ("organisation", "accounts", "tax_rates", "contacts", "credit_notes", "invoices", "payments")
 # stream -> (path, collection key in the envelope)
@@ -113,7 +113,8 @@ class XeroStreams:
         for data, rows, following in pages:
             records = self._map(stream, rows, cancel)
             state = dict(state)
-            stamps = [m for m in (_instant(r) for r in rows) if m is not None]
+            # The mapped records' instants (each parsed once); rows stored as they are, or invalid, read here.
+            stamps = [m for m in map(_updated, records, rows) if m is not None]
             if stamps:
                 best = max(stamps)
                 old = mapping.parse_instant(state["watermark"]) if state.get("watermark") else None
@@ -199,6 +200,13 @@ class XeroStreams:
                     self.credit_note_refs[str(note["CreditNoteID"])] = str(note.get("Reference") or "").strip()
             for cid in chunk:  # unknown to Xero: remember, so we do not ask again
                 self.credit_note_refs.setdefault(cid, "")
+
+
+def _updated(record: MappedRecord, raw: Mapping[str, Any]) -> datetime | None:
+    """The UpdatedDateUTC of a page's row: its mapped record's, else read from the row."""
+    if isinstance(record, Invoice | Payment | CreditNote):
+        return record.updated_at
+    return _instant(raw)
 
 
 def _instant(raw: Mapping[str, Any]) -> datetime | None:
