@@ -13,10 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import multiprocessing
+import queue
+import threading
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from multiprocessing.connection import Connection
+from typing import Any, cast
 
 from app.domain.keys import invoice_key as normalize
 from app.domain.money import MoneyError, fmt, to_minor
@@ -30,6 +36,8 @@ from app.storage import items as item_repo
 from app.storage import records as record_repo
 from app.storage.db import Database, Tx
 from app.storage.models import Decision, ItemData
+
+log = logging.getLogger(__name__)
 
 RESOLVABLE = frozenset({ItemStatus.DIFFERS, ItemStatus.ONLY_IN_SOURCE, ItemStatus.ONLY_IN_LEDGER})
 
@@ -284,14 +292,24 @@ def _run_keys(tx: Tx, ctx: _Context, keys: Sequence[str]) -> list[ItemData]:
     return [to_item_data(r, ids, contacts, ctx.decisions.get((r.kind.value, r.key))) for r in results]
 
 
+HELPER_FROM_KEYS = 20_000  # invoice keys from which a helper process shares the work (below, starting it costs more)
+
+
 def reconcile_all(
-    db: Database, settings: Settings, keys: Collection[str] | None = None, *, chunk_keys: int = CHUNK_KEYS
+    db: Database,
+    settings: Settings,
+    keys: Collection[str] | None = None,
+    *,
+    chunk_keys: int = CHUNK_KEYS,
+    helper_from: int = HELPER_FROM_KEYS,
 ) -> dict[str, int]:
     """Reconcile the cache and store the items; returns the item count per status (all items).
 
     `keys`: only the items of these invoice keys (normalized here; "" = records without a number) are redone,
     e.g. those an incremental sync touched; None redoes everything and drops items of keys no record carries.
-    Works in chunks of `chunk_keys` invoice keys, so memory does not grow with the cache."""
+    Works in chunks of `chunk_keys` invoice keys, so memory does not grow with the cache. From `helper_from` keys
+    (a SQLite file), a helper process works out two chunks of every three (`_Helper`); this process stores every
+    chunk's items, in order, in its one transaction."""
     with db.transaction() as tx:
         ctx = _context(tx, settings)
         groups = _key_groups(tx)
@@ -300,17 +318,125 @@ def reconcile_all(
         else:
             asked = {normalize(k) for k in keys}
             todo = sorted(asked.union(*(groups.get(k, frozenset()) for k in asked)))
-        stale: set[int] = set()
-        for chunk in _chunks(todo, groups, max(1, chunk_keys)):
-            data = _run_keys(tx, ctx, chunk)
-            gone, claimed = item_repo.upsert_items_for_keys(tx, chunk, data)
-            # An item dropped by one chunk may reappear in a later one (an invalid record whose number changed):
-            # it is deleted only when no chunk produced it.
-            stale = (stale - claimed) | gone
+        chunks = list(_chunks(todo, groups, max(1, chunk_keys)))
+        helper = _Helper.start(db, ctx, chunks) if len(todo) >= helper_from and len(chunks) > 1 else None
+        try:
+            stale: set[int] = set()
+            for index, chunk in enumerate(chunks):
+                data = helper.result(index) if helper is not None and _Helper.takes(index) else None
+                if data is None:  # ours, or the helper's when it failed
+                    data = _run_keys(tx, ctx, chunk)
+                gone, claimed = item_repo.upsert_items_for_keys(tx, chunk, data)
+                # An item dropped by one chunk may reappear in a later one (an invalid record whose number changed):
+                # it is deleted only when no chunk produced it.
+                stale = (stale - claimed) | gone
+        finally:
+            if helper is not None:
+                helper.close()
         item_repo.delete_items(tx, stale)
         if keys is None:
             item_repo.delete_items_on_keys(tx, item_repo.item_invoice_keys(tx) - set(todo))
         return item_repo.count_by_status(tx)
+
+
+def _help(url: str, ctx: _Context, work: list[tuple[int, list[str]]], results: Connection) -> None:
+    """The helper process: the items of each chunk in `work`, in order, from one read snapshot of the cache (the
+    records the parent reads too: it holds the write lock, and writes only items, which no chunk reads)."""
+    db: Database | None = None
+    try:
+        db = Database(url)
+        with db.transaction(readonly=True) as tx:
+            for index, chunk in work:
+                results.send((index, _run_keys(tx, ctx, chunk)))
+    except (BrokenPipeError, EOFError):
+        pass  # the parent is gone or gave up on us: nobody to tell
+    except BaseException as exc:  # told to the parent, which does the rest itself
+        try:
+            results.send((-1, f"{type(exc).__name__}: {exc}"))
+        except OSError:
+            pass
+    finally:
+        results.close()
+        if db is not None:
+            db.dispose()
+
+
+class _Helper:
+    """A second process for a big reconcile: two cores instead of one. It gets the run's context and its chunks
+    (every index that `takes`), works them out from its own read transaction and sends each chunk's items back;
+    a thread here receives them, at most `AHEAD` chunks ahead of their turn (memory stays bounded). The items are
+    the same as this process would make (`_run_keys` on the same records and context); if the helper fails, or
+    cannot start, this process works out the rest of its chunks itself."""
+
+    AHEAD = 3
+
+    def __init__(self, url: str, ctx: _Context, work: list[tuple[int, list[str]]]) -> None:
+        context = multiprocessing.get_context("spawn")  # never fork a process with threads and open connections
+        self._results, child = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_help, args=(url, ctx, work, child), name="recondesk reconcile helper", daemon=True
+        )
+        self._process.start()
+        child.close()  # so the helper's end reads as EOF here
+        self._queue: queue.Queue[tuple[int, Any] | None] = queue.Queue(maxsize=self.AHEAD)
+        self._stop = threading.Event()
+        self._failed = False
+        self._pending = len(work)  # chunks the helper has still to hand over
+        self._thread = threading.Thread(target=self._receive, name="reconcile helper results", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def start(cls, db: Database, ctx: _Context, chunks: Sequence[list[str]]) -> _Helper | None:
+        if not db.can_write_in_child():  # in-memory SQLite, PostgreSQL: one process does it all
+            return None
+        try:
+            return cls(db.url, ctx, [(i, chunk) for i, chunk in enumerate(chunks) if cls.takes(i)])
+        except Exception as exc:  # no second process (a process limit, a locked-down machine): do it all here
+            log.warning("no reconcile helper process (%s); reconciling in this process", exc)
+            return None
+
+    @staticmethod
+    def takes(index: int) -> bool:
+        """Whether chunk `index` is the helper's: two of every three (this process also stores every chunk)."""
+        return index % 3 != 0
+
+    def _receive(self) -> None:
+        while not self._stop.is_set():
+            try:
+                message: tuple[int, Any] | None = self._results.recv()
+            except (EOFError, OSError):
+                message = None  # the helper ended: after its last chunk, or it died
+            while not self._stop.is_set():
+                try:
+                    self._queue.put(message, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if message is None or message[0] < 0:
+                return
+
+    def result(self, index: int) -> list[ItemData] | None:
+        """The items of chunk `index` (the helper's next), or None when the helper failed: then work it out here."""
+        if self._failed:
+            return None
+        message = self._queue.get()
+        if message is not None and message[0] == index:
+            self._pending -= 1
+            return cast(list[ItemData], message[1])
+        self._failed = True
+        self._pending = 0  # it stopped: nothing more to wait for
+        reason = message[1] if message is not None else "it stopped without a word"
+        log.warning("the reconcile helper failed (%s); this process reconciles the rest", reason)
+        return None
+
+    def close(self) -> None:
+        """Stop the helper (it has finished unless this run stopped early) and the thread receiving from it."""
+        self._stop.set()
+        if self._pending:  # this run stopped early (an error here): the helper's work is not needed
+            self._process.terminate()
+        self._process.join()
+        self._thread.join()  # its `recv` ends at the helper's exit (EOF)
+        self._results.close()
 
 
 def reconcile_invoice(db: Database, settings: Settings, invoice_key: str) -> list[ItemData]:

@@ -3,15 +3,21 @@ their invoice through the credit note, people's decisions applied while their fi
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 
+import pytest
 from services_world import World
 
 from app.domain.keys import invoice_key
 from app.domain.records import CreditNote, InvalidRecord, Invoice, Line, Payment
 from app.domain.status import Direction, InvoiceState, ItemStatus, Kind, System
+from app.services import reconciling
 from app.services.api import ItemFilter
 from app.services.reconciling import fingerprint, reconcile_all, reconcile_invoice
 from app.settings import Settings
@@ -374,6 +380,69 @@ def test_chunked_reconcile_equals_one_pass_over_everything(cache: Database) -> N
     assert {k: d for k, (_, d) in small.items()} == want
     reconcile_all(cache, SETTINGS)  # one big chunk over the same items: same rows, same ids
     assert _stored(cache) == small
+
+
+def _count_helper_results(monkeypatch: pytest.MonkeyPatch, kill_first: bool = False) -> list[int]:
+    """Chunks whose items came from the helper process (and, with `kill_first`, SIGKILL it at its first turn)."""
+    used: list[int] = []
+    real = reconciling._Helper.result
+
+    def result(self: reconciling._Helper, index: int) -> list[ItemData] | None:
+        if kill_first and not used and self._process.pid is not None:
+            os.kill(self._process.pid, signal.SIGKILL)
+            used.append(-1)
+        data = real(self, index)
+        if data is not None:
+            used.append(index)
+        return data
+
+    monkeypatch.setattr(reconciling._Helper, "result", result)
+    return used
+
+
+def test_a_helper_process_reconciles_the_same_items(cache: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    _tricky(cache)
+    with cache.transaction() as tx:
+        decisions.add_decision(tx, Kind.INVOICE, "INV-2", "ignore", "fine", "ann", "not-the-fingerprint")
+    want = _oracle(cache)
+    used = _count_helper_results(monkeypatch)
+    reconcile_all(cache, SETTINGS, chunk_keys=3, helper_from=0)
+    assert len(used) >= 4 and all(reconciling._Helper.takes(i) for i in used)  # the helper did its two of three
+    shared = _stored(cache)
+    assert {k: d for k, (_, d) in shared.items()} == want
+    reconcile_all(cache, SETTINGS, chunk_keys=3, helper_from=10**9)  # all in this process: same rows, same ids
+    assert _stored(cache) == shared
+
+
+def test_a_helper_that_fails_leaves_its_chunks_to_this_process(
+    cache: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _tricky(cache)
+    want = _oracle(cache)
+    used = _count_helper_results(monkeypatch)
+    (tmp_path / "a-file").write_text("not a folder")
+    # The helper opens the cache by its URL: this one it cannot open (its folder is a file), so it fails at once.
+    monkeypatch.setattr(cache, "url", f"sqlite:///{tmp_path / 'a-file' / 'cache.sqlite3'}")
+    with caplog.at_level(logging.WARNING, logger="app.services.reconciling"):
+        reconcile_all(cache, SETTINGS, chunk_keys=3, helper_from=0)
+    assert used == [] and "the reconcile helper failed" in caplog.text
+    assert {k: d for k, (_, d) in _stored(cache).items()} == want
+
+
+def test_a_helper_killed_mid_run_leaves_the_rest_to_this_process(
+    cache: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _tricky(cache)
+    want = _oracle(cache)
+    used = _count_helper_results(monkeypatch, kill_first=True)
+    reconcile_all(cache, SETTINGS, chunk_keys=3, helper_from=0)
+    assert used[0] == -1  # it was killed at its first turn (what it had sent before may still be used)
+    assert {k: d for k, (_, d) in _stored(cache).items()} == want
+
+
+def test_no_helper_for_a_cache_only_this_process_can_open() -> None:
+    memory = Database("sqlite://")
+    assert reconciling._Helper.start(memory, None, [["A"], ["B"]]) is None  # type: ignore[arg-type]
 
 
 def test_chunked_reconcile_keeps_ids_when_records_move_between_keys(cache: Database) -> None:
