@@ -2,7 +2,8 @@
 
 For each size (`--invoices N` and N/4): both sandboxes with a generated month (limits lifted) in one child process;
 a full sync through the real `Workspace.sync` into a fresh SQLite file in a second child process (so its `ru_maxrss`
-is its own; the page writer it starts for big streams is reported apart, `writer_ru_maxrss_mib`), with the client's
+is its own; its child processes, the page writer of big streams and the reconcile helper of big runs, are reported
+apart: `writer_ru_maxrss_mib` is the larger of their peaks, the name kept from before the helper), with the client's
 pacing lifted too (`--pacing default` keeps the production token buckets). At N the request log of that sync is then
 replayed by a bare loop of `requests.get` (fetch + Decimal JSON parse, no mapping, no database) against the same
 sandbox process: the bare loop's records/s is the ceiling the sync is held to (target >= 0.5). Its time per endpoint
@@ -72,8 +73,9 @@ def _child_sync(args: argparse.Namespace) -> None:
         },
         "items": result.counts,
         "ru_maxrss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        # The page writer (a child process of this one, app/storage/pagewriter.py) is reaped when the sync ends:
-        # its peak RSS is the children's. 0 when the sync wrote every page in-process.
+        # The sync's child processes (the page writer, app/storage/pagewriter.py; the reconcile helper,
+        # app/services/reconciling.py) are reaped before the sync returns: the larger of their peak RSS. 0 when the
+        # sync started neither.
         "writer_ru_maxrss_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
         "tracemalloc_peak_mib": (
             round(max(peak, phase.get("fetch_peak", 0)) / _bench.MIB, 1) if peak is not None else None

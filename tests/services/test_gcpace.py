@@ -7,7 +7,8 @@ from __future__ import annotations
 import gc
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 
 import pytest
 
@@ -40,22 +41,32 @@ def test_restored_when_the_block_raises() -> None:
     assert gc.get_threshold() == (700, 10, 10)
 
 
-def test_overlapping_blocks_in_threads_restore_only_after_the_last() -> None:
+# Each setting: (the block, how to read the setting, its value inside, its value outside: the fixture's).
+SETTINGS: dict[str, tuple[Callable[[], AbstractContextManager[None]], Callable[[], object], object, object]] = {
+    "collector": (fewer_collections, gc.get_threshold, (YOUNG, 10, 10), (700, 10, 10)),
+    "switch interval": (prompt_handoffs, sys.getswitchinterval, SWITCH_SECONDS, 0.005),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SETTINGS))
+def test_overlapping_blocks_in_threads_restore_only_after_the_last(name: str) -> None:
+    block, read, inside_value, outside_value = SETTINGS[name]
     inside, leave = threading.Event(), threading.Event()
 
     def other() -> None:
-        with fewer_collections():
+        with block():
             inside.set()
             leave.wait(10)
 
     worker = threading.Thread(target=other)
-    with fewer_collections():
+    with block():
+        assert read() == pytest.approx(inside_value)
         worker.start()
         inside.wait(10)
-    assert gc.get_threshold() == (YOUNG, 10, 10)  # the other block still runs
+    assert read() == pytest.approx(inside_value)  # the other block still runs
     leave.set()
     worker.join(10)
-    assert gc.get_threshold() == (700, 10, 10)
+    assert read() == pytest.approx(outside_value)
 
 
 def test_a_collector_that_is_off_stays_off() -> None:
@@ -65,27 +76,12 @@ def test_a_collector_that_is_off_stays_off() -> None:
     assert gc.get_threshold() == (0, 10, 10)
 
 
-def test_handoffs_are_prompt_for_the_block_and_the_interval_comes_back_after_the_last() -> None:
-    inside, leave = threading.Event(), threading.Event()
-
-    def other() -> None:
-        with prompt_handoffs():
-            inside.set()
-            leave.wait(10)
-
-    worker = threading.Thread(target=other)
-    with prompt_handoffs():
-        assert sys.getswitchinterval() == pytest.approx(SWITCH_SECONDS)
-        with prompt_handoffs(), fewer_collections():  # nested, and together with the collector's setting
-            assert sys.getswitchinterval() == pytest.approx(SWITCH_SECONDS)
-            assert gc.get_threshold() == (YOUNG, 10, 10)
-        worker.start()
-        inside.wait(10)
-    assert sys.getswitchinterval() == pytest.approx(SWITCH_SECONDS)  # the other block still runs
-    leave.set()
-    worker.join(10)
-    assert sys.getswitchinterval() == pytest.approx(0.005)
-    assert gc.get_threshold() == (700, 10, 10)
+def test_both_settings_nest_together() -> None:
+    with prompt_handoffs(), fewer_collections():
+        with fewer_collections(), prompt_handoffs():
+            assert (sys.getswitchinterval(), gc.get_threshold()) == (pytest.approx(SWITCH_SECONDS), (YOUNG, 10, 10))
+        assert (sys.getswitchinterval(), gc.get_threshold()) == (pytest.approx(SWITCH_SECONDS), (YOUNG, 10, 10))
+    assert (sys.getswitchinterval(), gc.get_threshold()) == (pytest.approx(0.005), (700, 10, 10))
 
 
 def test_an_interval_already_shorter_is_kept() -> None:
