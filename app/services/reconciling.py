@@ -406,6 +406,8 @@ class _Helper:
                 message: tuple[int, Any] | None = self._results.recv()
             except (EOFError, OSError):
                 message = None  # the helper ended: after its last chunk, or it died
+            except Exception as exc:  # a message that cannot be read: the helper is not to be trusted any more
+                message = (-1, f"an unreadable message ({type(exc).__name__}: {exc})")
             while not self._stop.is_set():
                 try:
                     self._queue.put(message, timeout=0.1)

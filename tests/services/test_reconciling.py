@@ -9,6 +9,7 @@ import signal
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pytest
@@ -437,6 +438,25 @@ def test_a_helper_killed_mid_run_leaves_the_rest_to_this_process(
     used = _count_helper_results(monkeypatch, kill_first=True)
     reconcile_all(cache, SETTINGS, chunk_keys=3, helper_from=0)
     assert used[0] == -1  # it was killed at its first turn (what it had sent before may still be used)
+    assert {k: d for k, (_, d) in _stored(cache).items()} == want
+
+
+def _garbling_helper(url: str, ctx: object, work: list[tuple[int, list[str]]], results: Connection) -> None:
+    """A helper (run in a spawned process, so at module level) whose first message is not a pickle."""
+    results.send_bytes(b"not a pickle")
+    reconciling._help(url, ctx, [], results)  # type: ignore[arg-type]  # then ends as a helper with nothing to do
+
+
+@pytest.mark.timeout(60)
+def test_a_message_from_the_helper_that_cannot_be_read_is_a_failure_not_a_hang(
+    cache: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _tricky(cache)
+    want = _oracle(cache)
+    monkeypatch.setattr(reconciling, "_help", _garbling_helper)  # the target the parent hands to the new process
+    with caplog.at_level(logging.WARNING, logger="app.services.reconciling"):
+        reconcile_all(cache, SETTINGS, chunk_keys=3, helper_from=0)
+    assert "an unreadable message" in caplog.text
     assert {k: d for k, (_, d) in _stored(cache).items()} == want
 
 
