@@ -11,6 +11,7 @@ Must not: talk to the network, import Qt, or compare fields itself (the engine d
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -349,12 +350,10 @@ def _help(url: str, ctx: _Context, work: list[tuple[int, list[str]]], results: C
             for index, chunk in work:
                 results.send((index, _run_keys(tx, ctx, chunk)))
     except (BrokenPipeError, EOFError):
-        pass  # the parent is gone or gave up on us: nobody to tell
+        return  # the parent is gone or gave up on us: nobody to tell (`finally` still cleans up)
     except BaseException as exc:  # told to the parent, which does the rest itself
-        try:
+        with contextlib.suppress(OSError):  # unless it is gone too
             results.send((-1, f"{type(exc).__name__}: {exc}"))
-        except OSError:
-            pass
     finally:
         results.close()
         if db is not None:
