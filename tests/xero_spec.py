@@ -1,5 +1,6 @@
-"""Xero's own OpenAPI files (`../shared/specs` beside the repository, as in CI; or `RECONDESK_SPECS`), loaded for
-openapi-core validation, and a helper that validates one real HTTP exchange as if it had gone to api.xero.com."""
+"""Xero's own OpenAPI files (`tests/specs`, copied unchanged from Xero's repository: see its SOURCE.md; or the folder
+in `RECONDESK_SPECS`), loaded for openapi-core validation, and a helper that validates one real HTTP exchange as if it
+had gone to api.xero.com."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import yaml
 from openapi_core import Config, OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 
-SPECS = Path(os.environ.get("RECONDESK_SPECS") or Path(__file__).resolve().parents[1].parent / "shared" / "specs")
+SPECS = Path(os.environ.get("RECONDESK_SPECS") or Path(__file__).resolve().parent / "specs")
 REAL_API = "https://api.xero.com/api.xro/2.0"
 REAL_ROOT = "https://api.xero.com"
 

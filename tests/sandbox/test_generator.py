@@ -35,10 +35,7 @@ from app.sandbox.generator import (
     write_fixtures,
 )
 
-SPEC = (
-    Path(os.environ.get("RECONDESK_SPECS") or Path(__file__).resolve().parents[2].parent / "shared" / "specs")
-    / "xero_accounting.yaml"
-)
+SPEC = Path(os.environ.get("RECONDESK_SPECS") or Path(__file__).resolve().parents[1] / "specs") / "xero_accounting.yaml"
 CENT = Decimal("0.01")
 STATUSES = {"matched", "differs", "only_in_source", "only_in_ledger", "invalid"}
 ISO_NO_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")

@@ -1,5 +1,5 @@
 """Every response shape the Xero emulator gives, and representative requests, validated against Xero's own
-OpenAPI files (`../shared/specs`, loaded once per module with openapi-core). The emulator runs on 127.0.0.1;
+OpenAPI files (`tests/specs`, loaded once per module with openapi-core). The emulator runs on 127.0.0.1;
 its base URL is rewritten to the spec's server before validation."""
 
 from __future__ import annotations
