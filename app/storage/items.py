@@ -13,9 +13,10 @@ import operator
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Select, and_, delete, func, or_, select, update
 
 from app.domain.status import ItemStatus, Kind, PushState
+from app.storage.bulk import BulkWriter
 from app.storage.db import Tx
 from app.storage.models import ItemData, ItemRecord
 from app.storage.schema import items, pushes
@@ -75,16 +76,18 @@ def _upsert(tx: Tx, results: Sequence[ItemData], existing: dict[tuple[str, str],
         for r in tx.conn.execute(q):
             current[r[0]] = tuple(r[1:])
     values = operator.itemgetter(*_DATA_NAMES)
-    ups = [
-        {**row, "iid": existing[k]}
-        for k, row in rows.items()
-        if k in existing and current.get(existing[k]) != values(row)
-    ]
-    new = [row for k, row in rows.items() if k not in existing]
-    if ups:
-        tx.conn.execute(update(items).where(items.c.id == bindparam("iid")), ups)
-    if new:
-        tx.conn.execute(insert(items), new)
+    ups: list[tuple[Any, ...]] = []
+    new: list[tuple[Any, ...]] = []
+    for k, row in rows.items():
+        if k not in existing:
+            new.append(values(row))
+        elif current.get(existing[k]) != (now := values(row)):
+            ups.append((*now, existing[k]))
+    # A full reconcile stores every item of the cache: one prepared statement on SQLite (`bulk`), not Core's
+    # per-row parameter building (half the time of storing 250,000 items).
+    writer = BulkWriter(tx)
+    writer.update_by_id(items, _DATA_NAMES, ups)
+    writer.insert(items, _DATA_NAMES, new)
 
 
 def replace_items(tx: Tx, results: Sequence[ItemData]) -> None:

@@ -9,26 +9,23 @@ ones come back from the service as such).
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import itertools
 import operator
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Row, Table, and_, bindparam, delete, func, insert, or_, select, update
-from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.dialects.sqlite import base as sqlite_types
+from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, update
 
 from app.domain.keys import invoice_key
 from app.domain.money import MoneyError, from_minor, to_minor
 from app.domain.records import CreditNote, InvalidRecord, Invoice, Line, Payment
 from app.domain.status import Direction, InvoiceState, Kind, System
 from app.storage import jsontext
+from app.storage.bulk import BulkWriter, sqlite_binds
 from app.storage.db import Tx
 from app.storage.models import PageCounts, StoredRecord, SystemState
 from app.storage.schema import cursors, record_lines, records, system_state
@@ -220,115 +217,6 @@ def _existing_ids(tx: Tx, system: System, keys: Iterable[tuple[str, str]]) -> di
     return found
 
 
-def _bind_date(value: date | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _bind_instant(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat(" ", "microseconds")
-
-
-def _bind_flag(value: bool | None) -> int | None:
-    return None if value is None else int(bool(value))
-
-
-_FAST_SQLITE_BINDS: tuple[tuple[type, Any], ...] = (
-    (sqlite_types.DATETIME, _bind_instant),
-    (sqlite_types.DATE, _bind_date),
-    (Boolean, _bind_flag),
-)
-
-
-_MAX_BOUND = 8000
-_SQLITE = sqlite_dialect.dialect()
-
-
-@functools.cache
-def _sqlite_binds(table: Table, columns: tuple[str, ...]) -> list[tuple[int, Any]]:
-    """(position, processor) of the columns whose SQLite bind processor does something: the dialect's own, or the
-    same text formatted in C for dates, instants and flags (a sync binds ~1M of them);
-    `test_sqlite_fast_binds_write_what_sqlalchemy_writes` holds those to the dialect's."""
-    out = []
-    for i, name in enumerate(columns):
-        impl = table.c[name].type.dialect_impl(_SQLITE)
-        proc = impl.bind_processor(_SQLITE)
-        if proc is not None:
-            out.append((i, next((fast for kind, fast in _FAST_SQLITE_BINDS if isinstance(impl, kind)), proc)))
-    return out
-
-
-class _Writer:
-    """Sends many rows to a table. On SQLite, one prepared statement through the DBAPI's executemany, with the
-    dialect's own bind processors applied (so dates, instants and booleans are stored exactly as Core would);
-    SQLAlchemy's per-row parameter building for executemany was half the time of storing a page. Other dialects
-    (PostgreSQL) keep the Core path, which knows their drivers' batching."""
-
-    def __init__(self, tx: Tx, *, single_rows: bool = False) -> None:
-        self.tx = tx
-        dialect = tx.conn.dialect
-        self.raw = dialect.name == "sqlite" and dialect.paramstyle == "qmark"
-        self.single_rows = single_rows
-
-    def _bound(self, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        procs = _sqlite_binds(table, tuple(columns))
-        if not procs:
-            return rows
-        params: list[tuple[Any, ...]] = []
-        for row in rows:
-            values = list(row)
-            for i, proc in procs:
-                values[i] = proc(values[i])
-            params.append(tuple(values))
-        return params
-
-    def insert(self, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]], *, bound: bool = False) -> None:
-        """INSERT `rows` (tuples in `columns` order; `bound`: already in SQLite's bind form, see `prepare_records`)."""
-        if not rows:
-            return
-        if not self.raw:
-            self.tx.conn.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
-            return
-        q = self.tx.conn.dialect.identifier_preparer
-        head = f"INSERT INTO {q.format_table(table)} ({', '.join(q.quote(c) for c in columns)}) VALUES "
-        one = f"({', '.join('?' for _ in columns)})"
-        values = rows if bound else self._bound(table, columns, rows)
-        if self.single_rows:
-            # One row per statement: SQLite keeps no statement journal for it (see `store_prepared`).
-            self.tx.conn.exec_driver_sql(head + one, values)
-            return
-        # Many rows per statement: the sqlite3 module lets go of the GIL around every step, and with the sync's
-        # read-ahead thread busy each step waited to get it back (half of a page's write time). One step per
-        # `per` rows; at most _MAX_BOUND parameters a statement (SQLite allows 32,766).
-        per = max(1, _MAX_BOUND // len(columns))
-        full, rest = divmod(len(values), per)
-        flatten = itertools.chain.from_iterable
-        if full:
-            flat = [tuple(flatten(values[i * per : (i + 1) * per])) for i in range(full)]
-            self.tx.conn.exec_driver_sql(head + ", ".join([one] * per), flat)
-        if rest:
-            self.tx.conn.exec_driver_sql(head + ", ".join([one] * rest), tuple(flatten(values[full * per :])))
-
-    def update_by_id(
-        self, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]], *, bound: bool = False
-    ) -> None:
-        """UPDATE by primary key `id`: each row is the values of `columns` followed by the id."""
-        if not rows:
-            return
-        if not self.raw:
-            names = [*columns, "rid"]
-            self.tx.conn.execute(
-                update(table).where(table.c.id == bindparam("rid")),
-                [dict(zip(names, row, strict=True)) for row in rows],
-            )
-            return
-        q = self.tx.conn.dialect.identifier_preparer
-        sql = (
-            f"UPDATE {q.format_table(table)} SET {', '.join(q.quote(c) + ' = ?' for c in columns)} "
-            f"WHERE {q.quote('id')} = ?"
-        )
-        self.tx.conn.exec_driver_sql(sql, rows if bound else self._bound(table, [*columns, "id"], rows))
-
-
 _record_values = operator.itemgetter(*_RECORD_COLUMNS)
 
 
@@ -364,7 +252,7 @@ def prepare_records(
         raise ValueError(f"{system}:{stream}: {len(recs)} records but {len(raws)} raw payloads")
     rows: dict[tuple[str, str], tuple[tuple[Any, ...], bool, list[LineValues]]] = {}
     refs: dict[str, str] = {}
-    binds = [(_RECORD_COLUMNS[i], proc) for i, proc in _sqlite_binds(records, tuple(_RECORD_COLUMNS))] if sqlite else []
+    binds = [(_RECORD_COLUMNS[i], proc) for i, proc in sqlite_binds(records, tuple(_RECORD_COLUMNS))] if sqlite else []
     for rec, raw in zip(recs, raws, strict=True):
         if isinstance(rec, dict):
             refs[_ref_key(rec)] = jsontext.dumps(rec)
@@ -395,7 +283,7 @@ def store_prepared(tx: Tx, page: PreparedPage, *, single_rows: bool = False) -> 
     interpreter lock at every row: the right choice in a process with no other busy thread (the page writer child),
     not in one whose read-ahead thread would take the lock at every row."""
     system, rows = page.system, page.rows
-    writer = _Writer(tx, single_rows=single_rows)
+    writer = BulkWriter(tx, single_rows=single_rows)
     if page.bound and not writer.raw:
         raise ValueError("a page prepared for SQLite cannot be stored in this database")
     bound = page.bound

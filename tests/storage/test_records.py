@@ -12,6 +12,7 @@ from storage_samples import credit_note, invalid, invoice, payment, raw_of
 
 from app.domain.records import Invoice
 from app.domain.status import Direction, InvoiceState, Kind, System
+from app.storage import bulk
 from app.storage import records as repo
 from app.storage.db import Database
 from app.storage.models import SystemState
@@ -317,7 +318,7 @@ def test_sqlite_fast_binds_write_what_sqlalchemy_writes() -> None:
     for name, values in samples.items():
         impl = records.c[name].type.dialect_impl(dialect)
         standard = impl.bind_processor(dialect)
-        fast = next(f for kind, f in repo._FAST_SQLITE_BINDS if isinstance(impl, kind))
+        fast = next(f for kind, f in bulk.FAST_SQLITE_BINDS if isinstance(impl, kind))
         assert [fast(v) for v in values] == [standard(v) for v in values], name
 
 
