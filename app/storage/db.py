@@ -115,8 +115,8 @@ class Database:
         except DBAPIError as exc:
             raise self._for_people(exc) from exc
 
-    def _for_people(self, exc: DBAPIError) -> Exception:
-        """A database failure as a message that says what happened and what to do; others unchanged."""
+    def _for_people(self, exc: DBAPIError) -> StorageError:
+        """A database failure as a message that says what happened and what to do."""
         text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
         where = self.url_for_display
         kept = "Everything saved before this step is kept; the step itself was undone."
@@ -146,7 +146,15 @@ class Database:
                 f"The database server did not answer ({where}).",
                 f"Check that it is running and reachable, then try again. {kept}",
             )
-        return exc
+        # Anything else (a table missing from a damaged or foreign file, a constraint): the driver's own sentence,
+        # not SQLAlchemy's, which carries the whole statement and hundreds of its parameters into the message.
+        # The original stays chained for the log.
+        orig = exc.orig if exc.orig is not None else exc
+        first = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+        return StorageError(
+            f"The cache database refused a step ({first}).",
+            f"{kept} Try again; if it fails again, the cache ({where}) may be damaged or not Recondesk's.",
+        )
 
     def can_write_in_child(self) -> bool:
         """Whether another process can open this same database (a SQLite file; not an in-memory one)."""

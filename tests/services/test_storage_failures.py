@@ -92,3 +92,26 @@ def test_opening_a_damaged_cache_says_so_before_anything_else(tmp_path: Path) ->
     with pytest.raises(StorageError) as info:
         build_workspace(f"sqlite:///{bad}", "damaged", MemoryCredentialStore(), Settings())
     assert "damaged" in info.value.user_text()
+
+
+def test_any_other_refusal_of_the_cache_is_one_short_sentence_without_the_statement(tmp_path: Path) -> None:
+    """A failure no rule above names (here a cache whose records table a tool dropped) still reads as a sentence:
+    the driver's words, not SQLAlchemy's message with the whole statement and its hundreds of parameters."""
+    import sqlite3
+
+    ws, sandboxes = demo_workspace(tmp_path / "gone", invoices=60, settings=FAST, faults=LIFTED)
+    try:
+        con = sqlite3.connect(tmp_path / "gone" / "demo.sqlite3")  # behind the app's back, as a tool would
+        with con:
+            con.execute("DROP TABLE record_lines")
+            con.execute("DROP TABLE records")
+        con.close()
+        result = ws.sync()
+        assert not result.ok
+        assert result.errors
+        for message in result.errors:
+            assert "no such table: records" in message, message
+            assert "[SQL" not in message and "?, ?" not in message and len(message) < 400, message
+            assert "may be damaged" in message, message
+    finally:
+        sandboxes.stop()
