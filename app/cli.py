@@ -323,7 +323,7 @@ def _cmd_sync(ws: Any, args: argparse.Namespace) -> int:
 
     def progress(ev: ProgressEvent) -> None:
         if not args.json and sys.stderr.isatty():
-            print(f"\r{ev.stage}: {ev.done} records, {ev.pages} pages, {ev.calls} calls   ", end="", file=sys.stderr)
+            print(f"\r{ev.stage}: {ev.done} {ev.unit}, {ev.pages} pages, {ev.calls} calls   ", end="", file=sys.stderr)
 
     def on_sigterm(*_: object) -> None:
         cancel.cancel()

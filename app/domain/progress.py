@@ -15,7 +15,8 @@ from app.domain.errors import CancelledError
 
 @dataclass(frozen=True, slots=True)
 class ProgressEvent:
-    """One step of long work. `done`/`total` count records (total None when unknown)."""
+    """One step of long work. `done`/`total` count `unit`s (total None when unknown): records while fetching,
+    invoices (each with its payments) while reconciling."""
 
     stage: str  # e.g. "accessplanit: invoices"
     done: int = 0
@@ -24,6 +25,7 @@ class ProgressEvent:
     calls: int = 0
     eta_seconds: float | None = None
     message: str = ""
+    unit: str = "records"
 
 
 class CancelToken:

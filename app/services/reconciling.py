@@ -18,8 +18,9 @@ import logging
 import multiprocessing
 import queue
 import threading
+import time
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from multiprocessing.connection import Connection
@@ -27,6 +28,7 @@ from typing import Any, cast
 
 from app.domain.keys import invoice_key as normalize
 from app.domain.money import MoneyError, fmt, to_minor
+from app.domain.progress import CancelToken, ProgressEvent
 from app.domain.records import CreditNote, Invoice, Payment
 from app.domain.status import Direction, ItemStatus, System
 from app.reconcile.engine import ItemResult, reconcile
@@ -296,6 +298,10 @@ def _run_keys(tx: Tx, ctx: _Context, keys: Sequence[str]) -> list[ItemData]:
 HELPER_FROM_KEYS = 20_000  # invoice keys from which a helper process shares the work (below, starting it costs more)
 
 
+RECONCILING = "reconciling"  # the stage of its progress events
+LINING_UP = "Lining up both systems"
+
+
 def reconcile_all(
     db: Database,
     settings: Settings,
@@ -303,6 +309,8 @@ def reconcile_all(
     *,
     chunk_keys: int = CHUNK_KEYS,
     helper_from: int = HELPER_FROM_KEYS,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    cancel: CancelToken | None = None,
 ) -> dict[str, int]:
     """Reconcile the cache and store the items; returns the item count per status (all items).
 
@@ -310,7 +318,11 @@ def reconcile_all(
     e.g. those an incremental sync touched; None redoes everything and drops items of keys no record carries.
     Works in chunks of `chunk_keys` invoice keys, so memory does not grow with the cache. From `helper_from` keys
     (a SQLite file), a helper process works out two chunks of every three (`_Helper`); this process stores every
-    chunk's items, in order, in its one transaction."""
+    chunk's items, in order, in its one transaction.
+
+    `progress` hears of each chunk stored (invoice keys done, of all, and the time left); `cancel` is checked
+    before each chunk: a cancelled run raises `CancelledError` and its transaction is rolled back, so the items stay
+    exactly as the last complete reconcile left them."""
     with db.transaction() as tx:
         ctx = _context(tx, settings)
         groups = _key_groups(tx)
@@ -320,10 +332,21 @@ def reconcile_all(
             asked = {normalize(k) for k in keys}
             todo = sorted(asked.union(*(groups.get(k, frozenset()) for k in asked)))
         chunks = list(_chunks(todo, groups, max(1, chunk_keys)))
+        token = cancel or CancelToken()
+        token.check()
+        total, started, done = len(todo), time.monotonic(), 0
+
+        def tell(eta: float | None = None) -> None:
+            if progress is not None:
+                event = ProgressEvent(RECONCILING, done, total, eta_seconds=eta, message=LINING_UP, unit="invoices")
+                progress(event)
+
+        tell()
         helper = _Helper.start(db, ctx, chunks) if len(todo) >= helper_from and len(chunks) > 1 else None
         try:
             stale: set[int] = set()
             for index, chunk in enumerate(chunks):
+                token.check()
                 data = helper.result(index) if helper is not None and _Helper.takes(index) else None
                 if data is None:  # ours, or the helper's when it failed
                     data = _run_keys(tx, ctx, chunk)
@@ -331,6 +354,8 @@ def reconcile_all(
                 # An item dropped by one chunk may reappear in a later one (an invalid record whose number changed):
                 # it is deleted only when no chunk produced it.
                 stale = (stale - claimed) | gone
+                done += len(chunk)
+                tell((time.monotonic() - started) / done * (total - done) if done else None)
         finally:
             if helper is not None:
                 helper.close()

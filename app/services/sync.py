@@ -29,7 +29,7 @@ from app.domain.progress import CancelToken, ProgressCallback, ProgressEvent, no
 from app.domain.status import Kind, System
 from app.services.api import StreamStats, SyncResult
 from app.services.gcpace import fewer_collections, prompt_handoffs
-from app.services.reconciling import reconcile_all, rules_digest
+from app.services.reconciling import LINING_UP, RECONCILING, reconcile_all, rules_digest
 from app.settings import Settings
 from app.storage import items as item_repo
 from app.storage import records as record_repo
@@ -339,15 +339,13 @@ def sync_all(
         finally:
             writes.close()
 
-    counts: dict[str, int]
-    if cancelled:
-        # Half a sync would show false one-sided items; the items stay as the last complete reconcile left them.
-        with db.transaction(readonly=True) as tx:
-            counts = item_repo.count_by_status(tx)
-    else:
-        report(ProgressEvent(stage="reconciling", message="Lining up both systems"))
+    counts: dict[str, int] = {}
+    if not cancelled:
+        report(ProgressEvent(stage=RECONCILING, message=LINING_UP, unit="invoices"))
         try:
-            counts = reconcile_all(db, settings, touched)
+            counts = reconcile_all(db, settings, touched, progress=report, cancel=token)
+        except CancelledError:
+            cancelled = True  # rolled back: the next sync reconciles everything again (this run is not `ok`)
         except Exception as exc:
             if isinstance(exc, RecondeskError):
                 log.warning("reconcile failed: %s", exc.user_text())
@@ -357,6 +355,10 @@ def sync_all(
                 errors.append(f"Reconciling failed ({type(exc).__name__}: {exc}); the previous items are kept.")
             with db.transaction(readonly=True) as tx:
                 counts = item_repo.count_by_status(tx)
+    if cancelled:
+        # Half a sync would show false one-sided items; the items stay as the last complete reconcile left them.
+        with db.transaction(readonly=True) as tx:
+            counts = item_repo.count_by_status(tx)
 
     finished = clock()
     ok = not errors and not cancelled

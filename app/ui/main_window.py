@@ -61,8 +61,11 @@ def _eta_text(seconds: float | None) -> str:
 
 def progress_text(event: ProgressEvent) -> str:
     """ "accessplanit: invoices — 1,200 of 3,000 records, 2 pages, about 40 s left"."""
-    done = f"{event.done:,} of {event.total:,} records" if event.total is not None else f"{event.done:,} records"
-    parts = [done, f"{event.pages} page{'s' if event.pages != 1 else ''}"]
+    unit = event.unit
+    done = f"{event.done:,} of {event.total:,} {unit}" if event.total is not None else f"{event.done:,} {unit}"
+    parts = [done]
+    if event.pages or unit == "records":  # pages are the fetch's; lining up reads none
+        parts.append(f"{event.pages} page{'s' if event.pages != 1 else ''}")
     eta = _eta_text(event.eta_seconds)
     if eta:
         parts.append(eta)

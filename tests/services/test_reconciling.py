@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 from services_world import World
 
+from app.domain.errors import CancelledError
 from app.domain.keys import invoice_key
+from app.domain.progress import CancelToken, ProgressEvent
 from app.domain.records import CreditNote, InvalidRecord, Invoice, Line, Payment
 from app.domain.status import Direction, InvoiceState, ItemStatus, Kind, System
 from app.services import reconciling
@@ -463,6 +465,36 @@ def test_a_message_from_the_helper_that_cannot_be_read_is_a_failure_not_a_hang(
 def test_no_helper_for_a_cache_only_this_process_can_open() -> None:
     memory = Database("sqlite://")
     assert reconciling._Helper.start(memory, None, [["A"], ["B"]]) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("helper_from", [10**9, 0], ids=["alone", "with-helper"])
+def test_progress_counts_invoices_and_cancel_keeps_the_last_complete_items(cache: Database, helper_from: int) -> None:
+    _tricky(cache)
+    reconcile_all(cache, SETTINGS, chunk_keys=3)
+    before = _stored(cache)
+    _store(cache, XERO, [_inv(XERO, "x99", "INV-99")])  # a complete run now changes the items
+    token = CancelToken()
+    heard: list[ProgressEvent] = []
+
+    def progress(event: ProgressEvent) -> None:
+        heard.append(event)
+        if event.done >= 6:
+            token.cancel()
+
+    with pytest.raises(CancelledError):
+        reconcile_all(cache, SETTINGS, chunk_keys=3, helper_from=helper_from, progress=progress, cancel=token)
+    assert _stored(cache) == before  # rolled back: never half a reconcile
+    total = heard[0].total
+    assert total is not None and total > 12 and heard[0].done == 0
+    assert {(e.stage, e.unit, e.total) for e in heard} == {("reconciling", "invoices", total)}
+    dones = [e.done for e in heard]
+    assert dones == sorted(set(dones)) and dones[-1] >= 6 and dones[-2] < 6  # stopped before the next chunk
+
+    heard.clear()
+    reconcile_all(cache, SETTINGS, chunk_keys=3, helper_from=helper_from, progress=heard.append)
+    assert heard[-1].done == total == heard[-1].total and heard[-1].eta_seconds == 0
+    assert ("invoice", "INV-99") in _stored(cache) and ("invoice", "INV-99") not in before
 
 
 def test_chunked_reconcile_keeps_ids_when_records_move_between_keys(cache: Database) -> None:

@@ -563,6 +563,31 @@ def test_cancel_over_http_then_sync_again(
     db.dispose()
 
 
+def test_cancel_while_lining_up_keeps_every_record_and_the_next_sync_reconciles_them(
+    sandboxes: Sandboxes, reference_snapshot: Any, tmp_path: Path, fresh_limits: None
+) -> None:
+    db = _new_cache(tmp_path / "cache.sqlite3")
+    token = CancelToken()
+    stages: list[str] = []
+
+    def on_progress(event: ProgressEvent) -> None:
+        stages.append(event.stage)
+        if event.stage == "reconciling":
+            token.cancel()
+
+    first = sync_all(db, make_clients(sandboxes.info), Settings(), progress=on_progress, cancel=token)
+    assert first.cancelled and not first.ok and "reconciling" in stages
+    assert {s.system for s in first.streams} == {AP, XERO}  # every stream was read to its end
+    with db.transaction(readonly=True) as tx:
+        assert item_repo.count_items(tx) == 0  # the reconcile was rolled back whole
+        run = synclog.last_run(tx)
+    assert run is not None and run.cancelled and not run.ok
+    second = sync_all(db, make_clients(sandboxes.info), Settings())  # incremental, but it reconciles everything
+    assert second.ok, second.errors
+    assert _snapshot(db) == reference_snapshot
+    db.dispose()
+
+
 def test_a_full_sync_written_by_a_child_process_makes_the_same_cache(
     sandboxes: Sandboxes, reference_snapshot: Any, tmp_path: Path, fresh_limits: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

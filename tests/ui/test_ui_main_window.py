@@ -399,3 +399,17 @@ def test_a_sync_whose_pages_a_child_process_writes_shows_the_whole_month(qtbot, 
         want[item["status"]] = want.get(item["status"], 0) + 1
     assert {k: v for k, v in result.counts.items() if v} == want
     assert sorted(r.status.value for r in all_rows(qtbot, window)) == sorted(i["status"] for i in sandboxes.expected)
+
+
+def test_progress_text_says_what_is_counted() -> None:
+    from app.domain.progress import ProgressEvent
+    from app.ui.main_window import progress_text
+
+    fetching = ProgressEvent("Xero: invoices", 1200, 3000, pages=2, eta_seconds=40)
+    assert progress_text(fetching) == "Xero: invoices — 1,200 of 3,000 records, 2 pages, about 40 s left"
+    lining_up = ProgressEvent(
+        "reconciling", 2000, 100_000, eta_seconds=5, message="Lining up both systems", unit="invoices"
+    )
+    assert (
+        progress_text(lining_up) == "reconciling — 2,000 of 100,000 invoices, about 5 s left (Lining up both systems)"
+    )
