@@ -54,8 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sandbox", help="run both emulated services on 127.0.0.1 until interrupted")
     _common(p, top=False)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--invoices", type=int, default=200)
+    p.add_argument(
+        "--seed", type=int, default=1, help="the generator's seed: the same seed, the same month (default 1)"
+    )
+    p.add_argument("--invoices", type=int, default=200, help="invoices to generate (default 200)")
     p.add_argument(
         "--paid-instalments",
         type=float,
@@ -63,11 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MEAN",
         help="mean number of payments of an invoice paid in full (1-50; 3.9 gives 1.5 payments per invoice)",
     )
-    p.add_argument("--month", metavar="YYYY-MM", default=None)
-    p.add_argument("--fixtures", metavar="DIR", default=None)
-    p.add_argument("--faults", metavar="SPEC", default="")
-    p.add_argument("--accessplanit-port", type=int, default=0)
-    p.add_argument("--xero-port", type=int, default=0)
+    p.add_argument("--month", metavar="YYYY-MM", default=None, help="the month to generate (default: this month)")
+    p.add_argument(
+        "--fixtures", metavar="DIR", default=None, help="load records from JSON files in each service's wire format"
+    )
+    p.add_argument(
+        "--faults",
+        metavar="SPEC",
+        default="",
+        help="failures to inject, e.g. 'error503=0.1,burst429=2x,latency=0.05' (docs/sandboxes.md)",
+    )
+    p.add_argument("--accessplanit-port", type=int, default=0, metavar="PORT", help="default: any free port")
+    p.add_argument("--xero-port", type=int, default=0, metavar="PORT", help="default: any free port")
     p.add_argument(
         "--xero-organisation",
         metavar="NAME",
@@ -117,9 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="the reconciliation report")
     _common(p, top=False)
-    p.add_argument("--period", metavar="YYYY-MM", default=None)
+    p.add_argument("--period", metavar="YYYY-MM", default=None, help="one month (default: everything in the cache)")
     p.add_argument("--format", choices=["json", "csv", "xlsx", "pdf"], default="json")
-    p.add_argument("-o", "--output", metavar="FILE", default=None)
+    p.add_argument("-o", "--output", metavar="FILE", default=None, help="write here (default: standard output)")
 
     p = sub.add_parser("retry", help="retry failed or uncertain pushes")
     _common(p, top=False)
