@@ -33,11 +33,11 @@ from app.sandbox.generator import (
     expected_items,
     generate,
     oracle,
-    read_fixtures,
     write_expected,
     write_fixtures,
 )
 from app.sandbox.generator.xero import Guids
+from app.sandbox.runner import load_fixtures
 
 SPEC = Path(os.environ.get("RECONDESK_SPECS") or Path(__file__).resolve().parents[1] / "specs") / "xero_accounting.yaml"
 CENT = Decimal("0.01")
@@ -493,7 +493,8 @@ def test_fixtures_keep_money_exact_and_round_trip_to_the_same_expected_items(mon
     raw = (tmp_path / "accessplanit" / "Transaction.json").read_text("utf-8")
     assert '"Amount":"12,50"' in raw  # the malformed value stays a string
     assert re.search(r'"Amount":\d+\.\d\d,', raw)  # money as JSON numbers with pence, never quoted
-    ap, xero = read_fixtures(tmp_path)
+    data = load_fixtures(tmp_path)  # the servers' reader, which `--check` uses too
+    ap, xero = data["accessplanit"], data["xero"]
     assert ap == month50.accessplanit and xero == month50.xero
     assert expected_items(ap, xero) == month50.expected
     written = json.loads((tmp_path / "expected.json").read_text("utf-8"))
@@ -501,9 +502,9 @@ def test_fixtures_keep_money_exact_and_round_trip_to_the_same_expected_items(mon
 
 
 def test_missing_fixture_files_are_empty_collections(tmp_path: Path) -> None:
-    ap, xero = read_fixtures(tmp_path)
-    assert ap["Invoice"] == [] and xero["Invoices"] == {"Invoices": []}
-    assert expected_items(ap, xero) == []
+    data = load_fixtures(tmp_path)
+    assert data == {"accessplanit": {}, "xero": {}}
+    assert expected_items(data["accessplanit"], data["xero"]) == []
 
 
 # --- the oracle's rules on hand-made records ---------------------------------------------------------------------

@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.sandbox.generator.files import read_fixtures, write_expected, write_fixtures
+from app.sandbox.generator.files import write_expected, write_fixtures
 from app.sandbox.generator.month import Dataset, generate
 from app.sandbox.generator.oracle import expected_items
+from app.sandbox.runner import load_fixtures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, Any] = {}
     started = time.perf_counter()
     if args.check is not None:
-        ap, xero = read_fixtures(args.check)
+        data = load_fixtures(args.check)
+        ap, xero = data["accessplanit"], data["xero"]
         ds = Dataset(ap, xero, expected_items(ap, xero), month=args.month, seed=args.seed)
         figures["read_and_reconcile_s"] = round(time.perf_counter() - started, 2)
     else:
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check is None:
         figures["invoices"] = len(ds.scenarios)
     else:
-        figures["accessplanit_invoices"] = len(ds.accessplanit["Invoice"])
+        figures["accessplanit_invoices"] = len(ds.accessplanit.get("Invoice", []))
     figures.update(
         items=len(ds.expected),
         statuses=dict(sorted(counts.items())),

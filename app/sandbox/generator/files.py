@@ -2,7 +2,7 @@
 `{"results": [...]}`, `xero/<Collection>.json` as response envelopes) and the expected items file.
 
 Money is written as exact JSON numbers (`12.50` stays `12.50`), in chunks, so a million records never become one
-giant string. `read_fixtures` reads a directory back with every amount an exact `Decimal`.
+giant string. Reading them back is `app.sandbox.runner.load_fixtures`, the reader the servers use.
 """
 
 from __future__ import annotations
@@ -62,18 +62,3 @@ def write_fixtures(ds: Dataset, directory: str | Path) -> None:
 def write_expected(ds: Dataset, path: str | Path) -> None:
     """Write `{"items": [...]}` (the report JSON's items shape), plus `period` and `seed` for people."""
     _write_json(Path(path), {"period": ds.month, "seed": ds.seed}, "items", ds.expected)
-
-
-def read_fixtures(directory: str | Path) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
-    """Read a fixtures directory back (Decimal kept exact); a missing file is an empty collection."""
-    root = Path(directory)
-    ap: dict[str, list[dict[str, Any]]] = {}
-    for module in ("Invoice", "InvoiceItem", "Transaction", "TransactionMethod"):
-        path = root / "accessplanit" / f"{module}.json"
-        ap[module] = json.loads(path.read_text("utf-8"), parse_float=Decimal)["results"] if path.exists() else []
-    xero: dict[str, dict[str, Any]] = {}
-    for name in ("Invoices", "Payments", "CreditNotes", "Contacts", "TaxRates", "Accounts", "Organisation"):
-        path = root / "xero" / f"{name}.json"
-        list_key = "Organisations" if name == "Organisation" else name
-        xero[name] = json.loads(path.read_text("utf-8"), parse_float=Decimal) if path.exists() else {list_key: []}
-    return ap, xero

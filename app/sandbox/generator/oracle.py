@@ -19,7 +19,6 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
-
 # The rule settings the oracle applies (docs/reconciliation.md; the app's defaults). The generator builds its
 # month with the same method mapping, so a payment is filed in the account the rules expect unless a scenario says
 # otherwise.
