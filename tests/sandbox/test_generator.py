@@ -32,12 +32,12 @@ from app.sandbox.generator import (
     Dataset,
     expected_items,
     generate,
+    load_fixtures,
     oracle,
     write_expected,
     write_fixtures,
 )
 from app.sandbox.generator.xero import Guids
-from app.sandbox.runner import load_fixtures
 
 SPEC = Path(os.environ.get("RECONDESK_SPECS") or Path(__file__).resolve().parents[1] / "specs") / "xero_accounting.yaml"
 CENT = Decimal("0.01")

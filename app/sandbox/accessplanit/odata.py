@@ -46,11 +46,14 @@ _PARSER = ODataParser()
 def parse_filter(text: str) -> ast._Node:
     with _PARSE_LOCK:
         try:
-            return _PARSER.parse(_LEXER.tokenize(text))  # type: ignore[no-any-return]
+            node = _PARSER.parse(_LEXER.tokenize(text))
         except ODataException as exc:
             raise QueryError(f"$filter could not be parsed: {exc}", "$filter") from None
         except Exception as exc:  # the grammar raises plain errors on some inputs (e.g. an empty string)
             raise QueryError(f"$filter could not be parsed: {exc}", "$filter") from None
+    if not isinstance(node, ast._Node):  # sly's parse() is untyped; the grammar's start rule gives a node
+        raise QueryError("$filter could not be parsed", "$filter")
+    return node
 
 
 # ---- value coercion ----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ dicts: consumers must copy a record before changing it.
 """
 
 from app.sandbox.generator.cli import main
-from app.sandbox.generator.files import write_expected, write_fixtures
+from app.sandbox.generator.files import load_fixtures, write_expected, write_fixtures
 from app.sandbox.generator.month import Dataset, generate
 from app.sandbox.generator.oracle import METHOD_ACCOUNTS, MONEY_TOLERANCE, expected_items
 from app.sandbox.generator.scenarios import SCENARIO_NAMES, SCENARIOS
@@ -30,6 +30,7 @@ __all__ = [
     "Dataset",
     "expected_items",
     "generate",
+    "load_fixtures",
     "main",
     "write_expected",
     "write_fixtures",

@@ -14,10 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.sandbox.generator.files import write_expected, write_fixtures
+from app.sandbox.generator.files import load_fixtures, write_expected, write_fixtures
 from app.sandbox.generator.month import Dataset, generate
 from app.sandbox.generator.oracle import expected_items
-from app.sandbox.runner import load_fixtures
 
 
 def main(argv: list[str] | None = None) -> int:

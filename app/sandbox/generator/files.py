@@ -2,7 +2,8 @@
 `{"results": [...]}`, `xero/<Collection>.json` as response envelopes) and the expected items file.
 
 Money is written as exact JSON numbers (`12.50` stays `12.50`), in chunks, so a million records never become one
-giant string. Reading them back is `app.sandbox.runner.load_fixtures`, the reader the servers use.
+giant string. `load_fixtures` reads any directory in that layout back (hand-made ones too) for the servers and
+the oracle, every amount an exact `Decimal`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from app.sandbox.common import loads
 from app.sandbox.generator.month import Dataset
+
+ACCESSPLANIT_FILES = ("Invoice", "InvoiceItem", "Transaction", "TransactionMethod")
+XERO_FILES = ("Invoices", "Payments", "CreditNotes", "Contacts", "TaxRates", "Accounts", "Organisation")
 
 _CHUNK = 20_000
 _OPEN, _CLOSE = '"\\u0000', '\\u0000"'  # how json writes the NUL marks around a Decimal's string
@@ -62,3 +67,41 @@ def write_fixtures(ds: Dataset, directory: str | Path) -> None:
 def write_expected(ds: Dataset, path: str | Path) -> None:
     """Write `{"items": [...]}` (the report JSON's items shape), plus `period` and `seed` for people."""
     _write_json(Path(path), {"period": ds.month, "seed": ds.seed}, "items", ds.expected)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return loads(path.read_bytes())
+    except ValueError as exc:
+        raise ValueError(f"fixture file {path} is not valid JSON: {exc}") from None
+
+
+def load_fixtures(directory: str | Path) -> dict[str, dict[str, Any]]:
+    """Read a product.md section 4 fixtures directory.
+
+    Returns `{"accessplanit": {"Invoice": [records], ...}, "xero": {"Invoices": <envelope as in the file>}}`;
+    a missing file leaves its key out (an empty collection; accessplanit's TransactionMethod gets defaults).
+    """
+    root = Path(directory)
+    if not root.is_dir():
+        raise ValueError(f"fixtures directory {root} does not exist")
+    ap: dict[str, Any] = {}
+    for name in ACCESSPLANIT_FILES:
+        path = root / "accessplanit" / f"{name}.json"
+        if path.is_file():
+            ap[name] = _records(_read_json(path), str(path))
+    xero: dict[str, Any] = {}
+    for name in XERO_FILES:
+        path = root / "xero" / f"{name}.json"
+        if path.is_file():
+            xero[name] = _read_json(path)
+    return {"accessplanit": ap, "xero": xero}
+
+
+def _records(value: Any, where: str) -> list[Any]:
+    """The record list of an accessplanit collection given as `{"results": [...]}` or as a bare list."""
+    if isinstance(value, list):
+        return value
+    if isinstance(value, Mapping) and isinstance(value.get("results"), list):
+        return list(value["results"])
+    raise ValueError(f'{where}: expected {{"results": [...]}}')

@@ -338,7 +338,8 @@ def _expected_items(
                 raise _Unreadable(item_errors[rid])
             net = money(g("Amount"), "Amount")
             tax = money(g("Tax"), "Tax")
-            state = _AP_STATES.get(g("Status"))  # type: ignore[arg-type]
+            status = g("Status")
+            state = _AP_STATES.get(status) if isinstance(status, str) else None
             if state is None:
                 raise _Unreadable(f"unknown Status {g('Status')!r}")
             canon = _Canon(

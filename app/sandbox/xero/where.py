@@ -161,8 +161,9 @@ class _Parser:
 
     def parse(self) -> Predicate:
         pred = self.or_expr()
-        if self.peek() is not None:
-            raise QueryError(f"unexpected {self.peek().text!r} in the where clause")  # type: ignore[union-attr]
+        rest = self.peek()
+        if rest is not None:
+            raise QueryError(f"unexpected {rest.text!r} in the where clause")
         return pred
 
     def or_expr(self) -> Predicate:
@@ -330,6 +331,11 @@ def compile_where(text: str, fields: Iterable[str] | None = None) -> Predicate:
     return _Parser(tokens, frozenset(fields) if fields is not None else None).parse()
 
 
+def _sort_key(path: tuple[str, ...]) -> Callable[[Any], tuple[int, Any]]:
+    """The sort key of one order-by field (a closure per field, so each key binds its own path)."""
+    return lambda record: _sort_value(_lookup(record, path))
+
+
 def _sort_value(value: Any) -> tuple[int, Any]:
     """Rank types so that mixed or missing values sort deterministically (missing first, as SQL NULLs do)."""
     if value is None:
@@ -364,7 +370,7 @@ def compile_order(text: str, fields: Iterable[str] | None = None) -> Callable[[l
         # One stable sort per key, last key first: key functions, not a comparator, so 1M rows stay fast.
         result = list(rows)
         for path, desc in reversed(keys):
-            result.sort(key=lambda r, p=path: _sort_value(_lookup(r, p)), reverse=desc)  # type: ignore[misc]
+            result.sort(key=_sort_key(path), reverse=desc)
         return result
 
     return sort
