@@ -9,25 +9,27 @@ from __future__ import annotations
 
 import ipaddress
 import webbrowser
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import platformdirs
 
 from app.connectors.accessplanit.client import AccessplanitClient, AccessplanitConfig
-from app.connectors.base import CheckStep, SecretBox
+from app.connectors.accessplanit.profile import ACCESSPLANIT
+from app.connectors.base import CheckStep, SecretBox, SystemClient
 from app.connectors.http import HttpClient, HttpConfig, PacerConfig
 from app.connectors.xero import auth as xero_auth
 from app.connectors.xero.client import XeroClient, XeroConfig
+from app.connectors.xero.profile import XERO
 from app.credentials import CredentialStore, LazyKeyringStore, MemoryCredentialStore
 from app.domain.errors import ConfigurationError
 from app.domain.status import System
 from app.services.api import CheckResult, ConnectionInfo
 from app.services.connections import MemorySecretBox
-from app.services.workspace import Workspace
+from app.services.workspace import LedgerClient, SourceClient, Workspace
 from app.settings import Settings, SettingsFile
 from app.storage.db import Database, default_url
 
@@ -59,59 +61,87 @@ def open_database(db_url: str | None, profile: str) -> Database:
     return db
 
 
+def _accessplanit(f: ConnectorFactory, info: ConnectionInfo, secrets: SecretBox) -> AccessplanitClient:
+    secret = secrets.load()
+    return AccessplanitClient(
+        AccessplanitConfig(
+            url=info.url,
+            username=info.username,
+            password=secret.get("password", ""),
+            api_key=secret.get("api_key", ""),
+            page_size=f.settings.page_size,
+            overlap_seconds=f.settings.overlap_seconds,
+            http=f.http_config(),
+            pacing=f.pacing(info.system),
+        )
+    )
+
+
+def _xero(f: ConnectorFactory, info: ConnectionInfo, secrets: SecretBox) -> XeroClient:
+    secret = secrets.load()
+    config = XeroConfig(
+        url=info.url,
+        identity_url=info.identity_url,
+        client_id=info.client_id,
+        tenant_id=info.tenant_id,
+        client_secret=secret.get("client_secret", "") if info.auth == "client_credentials" else "",
+        page_size=f.settings.page_size,
+        overlap_seconds=f.settings.overlap_seconds,
+        refund_account_code=f.settings.sales_account_code,
+        lock_dir=f.lock_dir,
+        http=f.http_config(),
+        pacing=f.pacing(info.system),
+    )
+    return XeroClient(config, box=secrets)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One system's connector: its profile's paced limits as the user's settings adjust them, and how to build its
+    client from a saved connection."""
+
+    pacing: Callable[[Settings], PacerConfig]
+    build: Callable[[ConnectorFactory, ConnectionInfo, SecretBox], SystemClient]
+
+
+CONNECTORS: Mapping[System, Registration] = {
+    System.ACCESSPLANIT: Registration(
+        lambda s: replace(ACCESSPLANIT.pacing, rate=s.accessplanit_calls_per_hour / 3600), _accessplanit
+    ),
+    System.XERO: Registration(
+        lambda s: replace(XERO.pacing, rate=s.xero_calls_per_minute / 60, max_in_flight=s.xero_max_in_flight), _xero
+    ),
+}
+"""A new source or ledger is a connector package plus a line here."""
+
+
 class ConnectorFactory:
-    """Makes the concrete connectors from a saved connection (implements `services.workspace.ClientFactory`)."""
+    """Makes the concrete connectors from a saved connection (implements `services.workspace.ClientFactory`),
+    through the `CONNECTORS` table."""
 
     def __init__(self, settings: Settings, lock_dir: Path | None = None) -> None:
         self.settings = settings
         self.lock_dir = lock_dir
 
-    def _http(self) -> HttpConfig:
+    def http_config(self) -> HttpConfig:
         return replace(
             HttpConfig(), connect_timeout=self.settings.connect_timeout, read_timeout=self.settings.read_timeout
         )
 
-    def _pacing(self, system: System) -> PacerConfig:
-        s = self.settings
-        if system is System.XERO:
-            return replace(PacerConfig.xero(), rate=s.xero_calls_per_minute / 60, max_in_flight=s.xero_max_in_flight)
-        return replace(PacerConfig.accessplanit(), rate=s.accessplanit_calls_per_hour / 3600)
+    def pacing(self, system: System) -> PacerConfig:
+        return CONNECTORS[system].pacing(self.settings)
 
-    def source(self, info: ConnectionInfo, secrets: SecretBox) -> AccessplanitClient:
-        secret = secrets.load()
-        return AccessplanitClient(
-            AccessplanitConfig(
-                url=info.url,
-                username=info.username,
-                password=secret.get("password", ""),
-                api_key=secret.get("api_key", ""),
-                page_size=self.settings.page_size,
-                overlap_seconds=self.settings.overlap_seconds,
-                http=self._http(),
-                pacing=self._pacing(System.ACCESSPLANIT),
-            )
-        )
+    def build(self, info: ConnectionInfo, secrets: SecretBox) -> SystemClient:
+        return CONNECTORS[info.system].build(self, info, secrets)
 
-    def ledger(self, info: ConnectionInfo, secrets: SecretBox) -> XeroClient:
-        secret = secrets.load()
-        config = XeroConfig(
-            url=info.url,
-            identity_url=info.identity_url,
-            client_id=info.client_id,
-            tenant_id=info.tenant_id,
-            client_secret=secret.get("client_secret", "") if info.auth == "client_credentials" else "",
-            page_size=self.settings.page_size,
-            overlap_seconds=self.settings.overlap_seconds,
-            refund_account_code=self.settings.sales_account_code,
-            lock_dir=self.lock_dir,
-            http=self._http(),
-            pacing=self._pacing(System.XERO),
-        )
-        return XeroClient(config, box=secrets)
+    def source(self, info: ConnectionInfo, secrets: SecretBox) -> SourceClient:
+        return cast(SourceClient, self.build(info, secrets))
+
+    def ledger(self, info: ConnectionInfo, secrets: SecretBox) -> LedgerClient:
+        return cast(LedgerClient, self.build(info, secrets))
 
     def check(self, info: ConnectionInfo, secrets: SecretBox) -> list[CheckStep]:
-        client = self.source(info, secrets) if info.system is System.ACCESSPLANIT else self.ledger(info, secrets)
-        return client.check()
+        return self.build(info, secrets).check()
 
 
 def build_workspace(
@@ -153,7 +183,7 @@ def connect_xero_oauth(
     or `choose_tenant` asks the user. Only then is anything saved: the token set to the keyring, the rest to the
     cache."""
     box = MemorySecretBox({})
-    http = HttpClient("Xero", config=HttpConfig())
+    http = HttpClient(XERO, config=HttpConfig())
     port = ws.settings.oauth_loopback_port
     if identity_url and _is_loopback(identity_url):
         xero_auth.connect_headless(http, identity_url=identity_url, client_id=client_id, box=box, port=0)
@@ -181,7 +211,7 @@ def connect_xero_oauth(
         client_id=client_id,
         tenant_id=tenant_id,
     )
-    client = ConnectorFactory(ws.settings).ledger(info, box)
+    client = _xero(ConnectorFactory(ws.settings), info, box)
     tenants = client.list_tenants()
     pairs = [(str(t.get("tenantId")), str(t.get("tenantName", ""))) for t in tenants]
     if not tenant_id:

@@ -9,11 +9,13 @@ Responsibilities:
 - exponential backoff with jitter that honours `Retry-After`; a daily-limit 429 stops the system cleanly;
 - a per-system `Pacer` (token bucket per key + a cap on calls in flight) and the remaining-call headers copied
   into `CallStats.budget`;
+- `ServiceProfile`: what one service's connector package tells this module about the service (its label, paced
+  limits, budget and rate-limit headers, error-body reader), so nothing here names a service;
 - secrets scrubbed from every message and log line (`Scrubber`);
 - the `CancelToken` checked before every request and during every wait.
 
-Must not: know any system's URLs, fields or token endpoints (that is the per-system `auth`/`client` modules),
-touch storage, or log a secret.
+Must not: know any system's URLs, fields, limits, headers or error bodies (that is each system's `profile`,
+`auth` and `client` modules), touch storage, or log a secret.
 """
 
 from __future__ import annotations
@@ -114,21 +116,12 @@ def make_session(config: HttpConfig | None = None) -> requests.Session:
 class PacerConfig:
     """A token bucket per key: `rate` tokens a second, at most `burst` saved up; `max_in_flight` concurrent calls.
 
-    Xero: 55 a minute per tenant with a burst of 5 keeps any rolling minute at or under 60 (5 + 55), and 2 in flight.
-    accessplanit: 4,800 an hour per endpoint (the limit is 5,000), burst 100.
+    Each service's preset is in its connector package's `profile.py`.
     """
 
     rate: float
     burst: int
     max_in_flight: int = 2
-
-    @staticmethod
-    def xero() -> PacerConfig:
-        return PacerConfig(rate=50 / 60, burst=5, max_in_flight=2)
-
-    @staticmethod
-    def accessplanit() -> PacerConfig:
-        return PacerConfig(rate=4800 / 3600, burst=100, max_in_flight=2)
 
     @staticmethod
     def unlimited() -> PacerConfig:
@@ -387,11 +380,30 @@ class Auth(Protocol):
         ...
 
 
-BUDGET_HEADERS: Mapping[str, str] = {
-    "X-MinLimit-Remaining": "min_remaining",
-    "X-DayLimit-Remaining": "day_remaining",
-    "X-AppMinLimit-Remaining": "app_min_remaining",
-}
+def generic_reasons(body: Mapping[str, Any]) -> tuple[str, ...]:
+    """The reason in an error body shaped by a standard: OAuth's `error_description`, problem+json's
+    `Detail`/`Title`, or a plain `Message`/`message`/`error`."""
+    for key in ("error_description", "Detail", "Message", "message", "error", "Title"):
+        if isinstance(body.get(key), str) and body[key]:
+            return (body[key],)
+    return ()
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceProfile:
+    """What `HttpClient` knows of one service, declared in that service's connector package (`<system>/profile.py`).
+
+    `budget_headers`: response header -> `CallStats.budget` key (prefixed by `budget_prefix`), the calls left;
+    `rate_problem_header`: the header naming which limit a 429 hit (absent: the per-minute one);
+    `error_reasons`: the readable reasons in the service's JSON error body (empty: `generic_reasons` is used).
+    """
+
+    label: str
+    pacing: PacerConfig
+    budget_prefix: str = ""
+    budget_headers: Mapping[str, str] = field(default_factory=dict)
+    rate_problem_header: str = ""
+    error_reasons: Callable[[Mapping[str, Any]], tuple[str, ...]] = generic_reasons
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -417,19 +429,23 @@ _NEVER = CancelToken()
 
 @dataclass
 class HttpClient:
-    """Sends requests for one system (`system` is its label for messages, e.g. "Xero").
+    """Sends requests for one service, described by its `profile` (label, headers, error bodies).
 
     Pass the same `pacer` to every client of one system/tenant; `stats` collects calls, retries and budget.
     """
 
-    system: str
+    profile: ServiceProfile
     config: HttpConfig = field(default_factory=HttpConfig)
     pacer: Pacer = field(default_factory=lambda: Pacer(PacerConfig.unlimited()))
     stats: CallStats = field(default_factory=CallStats)
     scrubber: Scrubber = field(default_factory=Scrubber)
     session: requests.Session = field(default_factory=make_session)
-    budget_prefix: str = ""  # e.g. "xero." -> budget key "xero.day_remaining"
     random: Callable[[], float] = random.random
+
+    @property
+    def system(self) -> str:
+        """The service's label in messages, e.g. "Xero"."""
+        return self.profile.label
 
     def request(
         self,
@@ -554,10 +570,10 @@ class HttpClient:
             raise BodyError(str(exc)) from exc
 
     def _read_budget(self, resp: requests.Response) -> None:
-        for header, key in BUDGET_HEADERS.items():
+        for header, key in self.profile.budget_headers.items():
             value = resp.headers.get(header)
             if value is not None:
-                self.stats.budget[self.budget_prefix + key] = value
+                self.stats.budget[self.profile.budget_prefix + key] = value
 
     def _error(self, rule: Rule, outcome: int | BaseException, resp: requests.Response | None) -> ConnectorError:
         message = rule.message.format(system=self.system)
@@ -566,7 +582,7 @@ class HttpClient:
         detail = ""
         details: tuple[str, ...] = ()
         if resp is not None and not 200 <= resp.status_code < 300:
-            details = error_details(resp)
+            details = error_details(resp, self.profile.error_reasons)
             detail = "; ".join(details)
         elif isinstance(outcome, BaseException) and not isinstance(outcome, requests.exceptions.RequestException):
             detail = str(outcome)
@@ -575,7 +591,8 @@ class HttpClient:
         details = tuple(self.scrubber.scrub(d) for d in details)
         if rule.error is RateLimited:
             assert resp is not None
-            problem = (resp.headers.get("X-Rate-Limit-Problem") or "minute").lower()
+            header = self.profile.rate_problem_header
+            problem = ((resp.headers.get(header) if header else None) or "minute").lower()
             after = parse_retry_after(resp.headers.get("Retry-After"))
             retry_after = after if after is not None else 60.0
             if problem == "day":
@@ -591,9 +608,11 @@ class HttpClient:
         return rule.error(message, hint, system=self.system.lower(), status=status)
 
 
-def error_details(resp: requests.Response) -> tuple[str, ...]:
-    """Readable reasons from an error body of either system: accessplanit `{"errors":[{"field","message"}]}`,
-    Xero `Elements[].ValidationErrors[].Message` / `Message` / `Detail`, OAuth `error_description`."""
+def error_details(
+    resp: requests.Response, reasons: Callable[[Mapping[str, Any]], tuple[str, ...]] = generic_reasons
+) -> tuple[str, ...]:
+    """Readable reasons from an error body: the service's own shape (`reasons`, from its profile) first, then the
+    standard shapes; a short plain-text body as it is; an HTML page gives none."""
     try:
         body = loads(resp.content) if "json" in resp.headers.get("Content-Type", "").lower() else None
     except ValueError:
@@ -601,17 +620,4 @@ def error_details(resp: requests.Response) -> tuple[str, ...]:
     if not isinstance(body, dict):
         text = resp.text.strip()
         return (text[:200],) if text and "<" not in text[:1] else ()
-    out: list[str] = []
-    for err in body.get("errors") or []:
-        if isinstance(err, dict):
-            prefix = f"{err['field']}: " if err.get("field") else ""
-            out.append(f"{prefix}{err.get('message', '')}")
-    for element in body.get("Elements") or []:
-        if isinstance(element, dict):
-            out.extend(str(v.get("Message")) for v in element.get("ValidationErrors") or [] if isinstance(v, dict))
-    if not out:
-        for key in ("error_description", "Detail", "Message", "message", "error", "Title"):
-            if isinstance(body.get(key), str) and body[key]:
-                out.append(body[key])
-                break
-    return tuple(out)
+    return reasons(body) or generic_reasons(body)

@@ -8,8 +8,10 @@ The rules that keep money safe (docs/services.md):
 - a lost answer (timeout, reset, 5xx after the connector's retries) is `uncertain`: the call may have landed;
 - an `uncertain` push, or one left `sending` by a process that died mid-send, is READ BACK before anything else:
   found -> `succeeded` with what was found; not found -> sent again with the SAME idempotency key;
-- a `failed` push is retried as a new outbox row linked to it (`retry_of`), so it gets a key of its own: Xero
-  answers a reused key with the stored answer, which for a refusal is the same refusal.
+- a `failed` push is retried as a new outbox row linked to it (`retry_of`) with the next `attempt`, so it gets a
+  key of its own: Xero answers a reused key with the stored answer, which for a refusal is the same refusal;
+- the key comes from the record and the intent (target account, action, values written), never from anything
+  local, so the same push from two profiles or two people is one push to the service.
 So nothing is ever posted twice, even to accessplanit, which has no idempotency key.
 
 Must not: import concrete connectors, PySide6 or sqlalchemy; put a secret in a message; send before committing.
@@ -42,9 +44,10 @@ from app.domain.records import InvalidRecord, Invoice, Line, Payment
 from app.domain.status import Direction, Kind, PushState, System
 from app.settings import Settings
 from app.storage import audit as audit_repo
+from app.storage import connections as connections_repo
 from app.storage import outbox
 from app.storage import records as records_repo
-from app.storage.db import Database
+from app.storage.db import Database, Tx
 
 log = logging.getLogger(__name__)
 
@@ -108,13 +111,29 @@ def canonical_json(payload: Mapping[str, Any]) -> str:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def idempotency_key(profile: str, kind: str, key: str, action: str, payload: Mapping[str, Any]) -> str:
-    """sha256 of `profile|kind|key|action|canonical payload`, hex (64 chars; Xero allows 128).
+LOCAL_FIELDS = frozenset({"retry_of"})
+"""Payload fields that only link outbox rows of one cache; they never go into a key."""
 
-    Deterministic, so the same logical push gets the same key in every process and on every retry; the profile is
-    in it so two profiles pushing the same invoice to two organisations never share a key.
+
+def target_scope(url: str, tenant_id: str = "") -> str:
+    """The account a push writes to: the service's address and, for a ledger, its tenant (organisation).
+
+    Read from the saved connection, which names the same account the same way in every cache (only letter case and
+    a trailing slash of the address are not significant)."""
+    return f"{url.strip().rstrip('/').lower()}#{tenant_id.strip()}"
+
+
+def idempotency_key(target: str, scope: str, action: str, payload: Mapping[str, Any]) -> str:
+    """sha256 of `target|scope|action|canonical payload`, hex (64 chars; Xero allows 128).
+
+    The record and the intent only: the target system and account (`target_scope`), the action, and the values
+    written, which name the records by their remote ids and carry `attempt` (how many refusals came before this
+    send). Nothing local (profile, user, cache, outbox row): two people or two profiles pushing the same record to
+    the same account get the same key, so the service recognises the second as a repeat. A refused push is sent
+    again under `attempt + 1`, because Xero answers a reused key with the stored refusal.
     """
-    text = "|".join((profile, kind, key, action, canonical_json(payload)))
+    values = {k: v for k, v in payload.items() if k not in LOCAL_FIELDS}
+    text = "|".join(("recondesk-push-2", target, scope, action, canonical_json(values)))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -437,7 +456,7 @@ class PushService:
     ) -> None:
         self.db = db
         self.settings = settings
-        self.profile = profile
+        del profile  # not part of any key (see `idempotency_key`); the parameter goes when its caller drops it
         self.who = who
         self.writers = writers
         self._reconcile = reconcile_invoice
@@ -448,8 +467,8 @@ class PushService:
 
     def push(self, plan: PushPlan) -> PushOutcome:
         """Push `plan` once: add it to the outbox (or find it there) and drive it to a final state."""
-        key = idempotency_key(self.profile, str(plan.item_kind), plan.item_key, plan.action, plan.payload)
         with self.db.transaction() as tx:
+            key = idempotency_key(str(plan.target), self._scope(tx, plan.target), plan.action, plan.payload)
             push_id = outbox.add_push(
                 tx, str(plan.item_kind), plan.item_key, plan.action, str(plan.target), plan.payload, key
             )
@@ -481,6 +500,11 @@ class PushService:
             busy = set(self._in_flight)
         return [r.id for r in rows if r.id not in superseded and r.id not in busy]
 
+    @staticmethod
+    def _scope(tx: Tx, target: System) -> str:
+        connection = connections_repo.get_connection(tx, target)
+        return target_scope(connection.url, connection.tenant_id) if connection is not None else ""
+
     # -- the state machine --
 
     def _drive(self, push_id: int, *, before: dict[str, Any], depth: int = 0) -> PushOutcome:
@@ -503,9 +527,9 @@ class PushService:
         if state is PushState.FAILED:
             if depth > 20:  # a chain of failed retries this long means something else is wrong
                 return PushOutcome(push_id, state, row.last_error or "The push failed.")
-            payload = {**row.payload, "retry_of": row.id}
-            key = idempotency_key(self.profile, row.item_kind, row.item_key, row.action, payload)
+            payload = {**row.payload, "retry_of": row.id, "attempt": int(row.payload.get("attempt", 0)) + 1}
             with self.db.transaction() as tx:
+                key = idempotency_key(str(row.target), self._scope(tx, row.target), row.action, payload)
                 new_id = outbox.add_push(tx, row.item_kind, row.item_key, row.action, row.target, payload, key)
             return self._drive(new_id, before=before, depth=depth + 1)
         if state in (PushState.UNCERTAIN, PushState.SENDING):

@@ -267,6 +267,7 @@ def make_x_client(
 ) -> Any:
     from app.connectors.http import HttpClient, Pacer
     from app.connectors.xero.client import XeroClient, XeroConfig
+    from app.connectors.xero.profile import XERO
 
     config = XeroConfig(
         url=info["url"],
@@ -280,9 +281,7 @@ def make_x_client(
     )
     http = None
     if session is not None:
-        http = HttpClient(
-            "Xero", config=FAST, pacer=Pacer(PacerConfig.unlimited()), session=session, budget_prefix="xero."
-        )
+        http = HttpClient(XERO, config=FAST, pacer=Pacer(PacerConfig.unlimited()), session=session)
     client = XeroClient(config, box=box, http=http)
     if not client.tenant_id:
         client.tenant_id = str(client.list_tenants()[0]["tenantId"])

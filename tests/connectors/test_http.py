@@ -1,30 +1,41 @@
-"""The pure parts of `app.connectors.http` and `pagination`: error table, scrubbing, JSON, Retry-After, pacing."""
+"""`app.connectors.http` and `pagination`: error table, scrubbing, JSON, Retry-After, pacing; and the service
+profiles (error bodies, budget and rate-limit headers) over loopback HTTP, and the registration table that picks
+them by system."""
 
 from __future__ import annotations
 
 import json
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.connectors.accessplanit.profile import ACCESSPLANIT
 from app.connectors.http import (
     Action,
     BodyError,
+    HttpClient,
+    HttpConfig,
     Pacer,
     PacerConfig,
     Scrubber,
+    ServiceProfile,
     dumps,
     find_rule,
     loads,
     parse_retry_after,
 )
 from app.connectors.pagination import PageNumberPaging, SkipTopPaging
+from app.connectors.xero.profile import XERO
 from app.domain.errors import (
     AuthenticationError,
     CancelledError,
@@ -156,3 +167,104 @@ def test_paging_strategies() -> None:
     assert pages.next(3, 1000, {"pagination": {"pageCount": 3}}) is None
     assert pages.next(1, 10, {"pagination": {"pageCount": 3}}) is None  # a short page ends it anyway
     assert pages.next(1, 1000, {}) == 2  # no pagination object: go on until a short page
+
+
+# --- service profiles: what one service's package tells the generic client ------------------------------------
+
+
+class _Canned(BaseHTTPRequestHandler):
+    """Answers each path with a canned status, headers and JSON body (set on the server as `answers`)."""
+
+    def do_GET(self) -> None:
+        status, headers, body = self.server.answers[self.path]  # type: ignore[attr-defined]
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def canned() -> Iterator[tuple[str, dict[str, tuple[int, dict[str, str], object]]]]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Canned)
+    server.answers = {}  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", server.answers  # type: ignore[attr-defined]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+XERO_REFUSAL = {"Elements": [{"ValidationErrors": [{"Message": "Account code '999' is not a valid code"}]}]}
+AP_REFUSAL = {"errors": [{"field": "PONumber", "message": "is too long"}]}
+
+
+@pytest.mark.parametrize(
+    ("profile", "body", "reason"),
+    [
+        (XERO, XERO_REFUSAL, "Account code '999' is not a valid code"),
+        (ACCESSPLANIT, AP_REFUSAL, "PONumber: is too long"),
+        (XERO, {"Message": "A validation exception occurred"}, "A validation exception occurred"),
+        (ACCESSPLANIT, {"error_description": "bad grant"}, "bad grant"),
+    ],
+)
+def test_refusal_reasons_come_from_the_service_profile(
+    canned: tuple[str, dict[str, Any]], profile: ServiceProfile, body: object, reason: str
+) -> None:
+    url, answers = canned
+    answers["/refuse"] = (400, {}, body)
+    http = HttpClient(profile, config=HttpConfig(max_attempts=1))
+    with pytest.raises(RejectedError) as caught:
+        http.request("GET", f"{url}/refuse")
+    assert caught.value.details == (reason,)
+    assert profile.label in str(caught.value) and reason in str(caught.value)
+
+
+def test_a_profile_does_not_read_another_services_error_shape(canned: tuple[str, dict[str, Any]]) -> None:
+    url, answers = canned
+    answers["/refuse"] = (400, {}, XERO_REFUSAL)
+    with pytest.raises(RejectedError) as caught:
+        HttpClient(ACCESSPLANIT, config=HttpConfig(max_attempts=1)).request("GET", f"{url}/refuse")
+    assert caught.value.details == ()
+
+
+def test_budget_and_rate_limit_headers_are_the_profiles(canned: tuple[str, dict[str, Any]]) -> None:
+    url, answers = canned
+    budget = {"X-DayLimit-Remaining": "4873", "X-MinLimit-Remaining": "54"}
+    answers["/ok"] = (200, budget, {"ok": True})
+    answers["/day"] = (429, {"Retry-After": "3600", "X-Rate-Limit-Problem": "day"}, {})
+    xero = HttpClient(XERO, config=HttpConfig(max_attempts=1))
+    assert xero.request("GET", f"{url}/ok").data == {"ok": True}
+    assert xero.stats.budget == {"xero.day_remaining": "4873", "xero.min_remaining": "54"}
+    with pytest.raises(RateLimited) as caught:
+        xero.request("GET", f"{url}/day")
+    assert caught.value.problem == "day" and "daily limit" in str(caught.value)
+    # accessplanit names no budget headers and no problem header: the same answers mean nothing more to it.
+    ap = HttpClient(ACCESSPLANIT, config=HttpConfig(max_attempts=1, max_rate_wait=1.0))
+    ap.request("GET", f"{url}/ok")
+    assert ap.stats.budget == {}
+    with pytest.raises(RateLimited) as caught:
+        ap.request("GET", f"{url}/day")
+    assert caught.value.problem == "hour"  # a wait longer than max_rate_wait stops the system for the hour
+
+
+def test_every_system_has_a_registered_connector_paced_from_its_profile() -> None:
+    from app.composition import CONNECTORS, ConnectorFactory
+    from app.domain.status import System
+    from app.settings import Settings
+
+    assert set(CONNECTORS) == set(System)
+    factory = ConnectorFactory(Settings())
+    assert factory.pacing(System.XERO) == XERO.pacing  # the settings' defaults are the profile's presets
+    assert factory.pacing(System.ACCESSPLANIT) == ACCESSPLANIT.pacing
+    faster = ConnectorFactory(replace(Settings(), xero_calls_per_minute=30, accessplanit_calls_per_hour=3600))
+    assert faster.pacing(System.XERO).rate == 0.5 and faster.pacing(System.XERO).burst == XERO.pacing.burst
+    assert faster.pacing(System.ACCESSPLANIT).rate == 1.0

@@ -14,6 +14,7 @@ import requests
 
 from app.connectors.http import HttpClient
 from app.connectors.xero.auth import LoopbackListener, connect_headless
+from app.connectors.xero.profile import XERO
 from app.domain.errors import AuthenticationError, RateLimited, RejectedError
 from app.domain.progress import CancelToken
 from app.domain.records import CreditNote, Invoice, Line, Payment
@@ -159,7 +160,7 @@ class RecordingSession(requests.Session):
 def pkce_box(info: dict[str, str], events: list[str] | None = None) -> MemoryBox:
     box = MemoryBox(events)
     connect_headless(
-        HttpClient("Xero", config=FAST), identity_url=info["identity_url"], client_id=info["client_id"], box=box
+        HttpClient(XERO, config=FAST), identity_url=info["identity_url"], client_id=info["client_id"], box=box
     )
     return box
 

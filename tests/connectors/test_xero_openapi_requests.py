@@ -21,6 +21,7 @@ from xero_spec import REAL_API, REAL_ROOT, accounting_spec, identity_spec, valid
 
 from app.connectors.http import HttpClient, HttpConfig, Pacer, PacerConfig, make_session
 from app.connectors.xero.client import XeroClient, XeroConfig
+from app.connectors.xero.profile import XERO
 from app.domain.progress import CancelToken
 from app.domain.records import Invoice, Line, Payment
 from app.domain.status import Direction, InvoiceState, System
@@ -47,9 +48,7 @@ def _client(sb: Sandboxes, seen: list[requests.Response]) -> XeroClient:
         client_secret=info["client_secret"],
         page_size=25,
     )
-    http = HttpClient(
-        "Xero", config=HttpConfig(), pacer=Pacer(PacerConfig.unlimited()), session=session, budget_prefix="xero."
-    )
+    http = HttpClient(XERO, config=HttpConfig(), pacer=Pacer(PacerConfig.unlimited()), session=session)
     return XeroClient(config, http=http)
 
 

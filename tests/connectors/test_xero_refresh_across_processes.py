@@ -18,6 +18,7 @@ import requests
 
 from app.connectors.http import HttpClient, HttpConfig
 from app.connectors.xero.auth import connect_headless
+from app.connectors.xero.profile import XERO
 from app.sandbox.common import Faults, serve
 from app.sandbox.xero import XeroApp
 
@@ -64,7 +65,7 @@ def test_processes_sharing_a_sign_in_refresh_once_and_all_get_a_token(tmp_path: 
     try:
         box = _FileBox(tmp_path / "tokens.json")
         connect_headless(
-            HttpClient("Xero", config=HttpConfig()), identity_url=server.url, client_id="shared-client", box=box
+            HttpClient(XERO, config=HttpConfig()), identity_url=server.url, client_id="shared-client", box=box
         )
         first = box.load()
         assert first["refresh_token"]

@@ -14,13 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from services_clients import SandboxClientFactory
 from services_world import World
 
+from app.credentials import MemoryCredentialStore
 from app.domain.status import Direction, ItemStatus, Kind, PushState, System
-from app.services.api import ItemRow
-from app.services.push import idempotency_key
+from app.services.api import ConnectionInfo, ItemFilter, ItemRow
+from app.services.push import idempotency_key, plan_push_field, target_scope
+from app.services.workspace import Workspace
 from app.settings import Settings
 from app.storage import audit, outbox
+from app.storage import connections as connections_repo
 from app.storage.db import Database
 
 
@@ -28,6 +32,14 @@ def _act(w: World, row: ItemRow, action: str) -> Any:
     actions = [a.id for a in w.ws.item_detail(row.item_id).actions]
     assert action in actions, actions
     return w.ws.act(row.item_id, action)
+
+
+def _key(db: Database, target: System, action: str, payload: dict[str, Any]) -> str:
+    """The key the push service must have used: from the saved connection's account, never the profile."""
+    with db.transaction() as tx:
+        connection = connections_repo.get_connection(tx, target)
+    assert connection is not None
+    return idempotency_key(str(target), target_scope(connection.url, connection.tenant_id), action, payload)
 
 
 def _pushes(db: Database, kind: Kind, key: str) -> list[Any]:
@@ -47,7 +59,7 @@ def test_push_invoice_to_xero_matches_and_audits(world: World) -> None:
     assert len(world.xero_invoices(number)) == 1
     [push] = _pushes(world.db, Kind.INVOICE, number)
     assert push.state is PushState.SUCCEEDED and push.attempts == 1 and push.result_remote_id == result.item.xero_id
-    assert push.idempotency_key == idempotency_key("test", "invoice", number, "push_invoice:xero", push.payload)
+    assert push.idempotency_key == _key(world.db, System.XERO, "push_invoice:xero", push.payload)
     sent = [r for r in world.admin(System.XERO, "requests") if r["method"] == "PUT" and r["path"].endswith("/Invoices")]
     assert [r["idempotency_key"] for r in sent] == [push.idempotency_key]
     with world.db.transaction() as tx:
@@ -159,7 +171,9 @@ def test_failed_push_retried_as_is_goes_out_under_a_new_key(world: World) -> Non
     assert retried.item is not None and retried.item.status is ItemStatus.MATCHED
     first, second = _pushes(world.db, Kind.PAYMENT, pay.key)
     assert first.state is PushState.FAILED and second.state is PushState.SUCCEEDED
-    assert second.payload["retry_of"] == first.id and second.idempotency_key != first.idempotency_key
+    assert second.payload["retry_of"] == first.id and second.payload["attempt"] == 1
+    assert second.idempotency_key != first.idempotency_key
+    assert second.idempotency_key == _key(world.db, System.XERO, second.action, {**first.payload, "attempt": 1})
     xero_invoice = world.item(number, Kind.INVOICE).xero_id
     assert xero_invoice is not None and len(world.xero_payments(xero_invoice)) == 1
     assert world.ws.retry_failed() == []  # the failed row is superseded, not retried again
@@ -254,7 +268,7 @@ def test_push_left_sending_by_a_dead_process_is_finished_on_retry(world: World, 
 
         [inv] = records.load_invoices(tx, System.ACCESSPLANIT, number_key=number)
     plan = plan_push_invoice(inv, Settings(), row.key)
-    key = idempotency_key("test", "invoice", row.key, plan.action, plan.payload)
+    key = _key(world.db, System.XERO, plan.action, plan.payload)
     with world.db.transaction() as tx:
         pid = outbox.add_push(tx, "invoice", row.key, plan.action, "xero", plan.payload, key)
         outbox.mark_push(tx, pid, PushState.SENDING)
@@ -264,6 +278,75 @@ def test_push_left_sending_by_a_dead_process_is_finished_on_retry(world: World, 
     assert len(world.xero_invoices(number)) == 1
     [push] = _pushes(world.db, Kind.INVOICE, number)
     assert push.id == pid and push.state is PushState.SUCCEEDED
+
+
+# --- idempotency keys from the record and the intent --------------------------------------------------------
+
+
+def test_same_push_from_two_profiles_on_two_caches_is_one_key_and_one_invoice(world: World, tmp_path: Path) -> None:
+    """Two people, each with a profile and a cache of their own, push the same invoice: Xero sees one key twice and
+    answers the second with the first's invoice, so the invoice exists once and both caches record it."""
+    other_db = Database(f"sqlite:///{tmp_path / 'other.sqlite3'}")
+    other_db.migrate()
+    try:
+        other = Workspace(other_db, MemoryCredentialStore(), Settings(), SandboxClientFactory(), "office", who="kim")
+        ap, xe = world.boxes.info["accessplanit"], world.boxes.info["xero"]
+        other.save_connection(
+            ConnectionInfo(System.ACCESSPLANIT, ap["url"], ap["username"], "password"), ap["password"]
+        )
+        other.save_connection(
+            ConnectionInfo(
+                System.XERO,
+                xe["url"],
+                auth="client_credentials",
+                identity_url=xe["identity_url"],
+                client_id=xe["client_id"],
+            ),
+            xe["client_secret"],
+        )
+        assert other.sync(full=True).ok
+        number = world.number("only_in_source")
+        mine = world.item(number, Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
+        [theirs] = [r for r in other.rows(other.item_ids(ItemFilter(kind=Kind.INVOICE, search=number)))]
+        assert theirs.invoice == number and theirs.status is ItemStatus.ONLY_IN_SOURCE
+        assert _act(world, mine, "push_invoice:xero").ok
+        result = other.act(theirs.item_id, "push_invoice:xero")
+        assert result.ok, result.message
+        [first] = _pushes(world.db, Kind.INVOICE, number)
+        [second] = _pushes(other_db, Kind.INVOICE, number)
+        assert first.idempotency_key == second.idempotency_key
+        assert first.result_remote_id == second.result_remote_id
+        assert len(world.xero_invoices(number)) == 1
+        sent = [
+            r["idempotency_key"]
+            for r in world.admin(System.XERO, "requests")
+            if r["method"] == "PUT" and r["path"].endswith("/Invoices")
+        ]
+        assert sent == [first.idempotency_key, first.idempotency_key]
+    finally:
+        other_db.dispose()
+
+
+def test_key_changes_with_the_value_the_account_and_the_attempt_only(world: World) -> None:
+    number = world.number("po_changed_source")
+    with world.db.transaction() as tx:
+        from app.storage import records
+
+        [source] = records.load_invoices(tx, System.ACCESSPLANIT, number_key=number)
+        [target] = records.load_invoices(tx, System.XERO, number_key=number)
+    plan = plan_push_field(source, target, "po_number", number)
+    other_value = plan_push_field(replace(source, po_number=source.po_number + "-2"), target, "po_number", number)
+    scope = target_scope("http://127.0.0.1:1/api.xro/2.0", "tenant-a")
+
+    def key(payload: dict[str, Any], scope: str = scope) -> str:
+        return idempotency_key("xero", scope, plan.action, payload)
+
+    assert key(plan.payload) == key(dict(plan.payload))  # deterministic
+    assert key(plan.payload) == key({**plan.payload, "retry_of": 17})  # an outbox row id is local: not in it
+    assert key(plan.payload) != key(other_value.payload)  # a different value written
+    assert key(plan.payload) != key({**plan.payload, "attempt": 1})  # the send after a refusal
+    assert key(plan.payload) != key(plan.payload, target_scope("http://127.0.0.1:1/api.xro/2.0", "tenant-b"))
+    assert target_scope("HTTP://Host:1/api/", "t") == target_scope("http://host:1/api", "t")
 
 
 # --- refunds ----------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from urllib.parse import quote as urlquote
 
 from app.connectors.accessplanit import mapping
 from app.connectors.accessplanit.auth import ApiKeyAuth, PasswordAuth
+from app.connectors.accessplanit.profile import ACCESSPLANIT
 from app.connectors.accessplanit.streams import STREAMS, AccessplanitStreams
 from app.connectors.accessplanit.streams import quote as odata_quote
 from app.connectors.base import CallStats, CheckStep, Page
@@ -41,7 +42,7 @@ class AccessplanitConfig:
     line_page_size: int = 1000  # InvoiceItem pages of a full run's line walk (smaller only in tests)
     overlap_seconds: int = 300
     http: HttpConfig = field(default_factory=HttpConfig)
-    pacing: PacerConfig = field(default_factory=PacerConfig.accessplanit)
+    pacing: PacerConfig = ACCESSPLANIT.pacing
 
     @property
     def root(self) -> str:
@@ -73,13 +74,7 @@ class AccessplanitClient:
             )
         self.config = config
         self.stats = CallStats()
-        self.http = http or HttpClient(
-            "accessplanit",
-            config=config.http,
-            pacer=Pacer(config.pacing),
-            stats=self.stats,
-            budget_prefix="accessplanit.",
-        )
+        self.http = http or HttpClient(ACCESSPLANIT, config=config.http, pacer=Pacer(config.pacing), stats=self.stats)
         self.stats = self.http.stats
         self.auth: Auth
         if config.api_key:

@@ -23,6 +23,7 @@ from app.connectors.base import CallStats, CheckStep, Page, SecretBox
 from app.connectors.http import Auth, HttpClient, HttpConfig, Pacer, PacerConfig
 from app.connectors.xero import mapping
 from app.connectors.xero.auth import DEFAULT_SCOPES, ClientCredentialsAuth, OAuthAuth
+from app.connectors.xero.profile import XERO
 from app.connectors.xero.streams import STREAMS, XeroStreams, collection
 from app.domain.errors import ConfigurationError, ConnectorError, RejectedError
 from app.domain.money import D
@@ -52,7 +53,7 @@ class XeroConfig:
     connection_id: str = ""
     lock_dir: Path | None = None  # cross-process refresh lock directory (user data dir)
     http: HttpConfig = field(default_factory=HttpConfig)
-    pacing: PacerConfig = field(default_factory=PacerConfig.xero)
+    pacing: PacerConfig = XERO.pacing
 
     @property
     def api(self) -> str:
@@ -112,9 +113,7 @@ class XeroClient:
         if not config.client_secret and box is None:
             raise ConfigurationError("Xero is not signed in.", "Connect Xero in Edit > Connections.")
         self.config = config
-        self.http = http or HttpClient(
-            "Xero", config=config.http, pacer=Pacer(config.pacing), stats=CallStats(), budget_prefix="xero."
-        )
+        self.http = http or HttpClient(XERO, config=config.http, pacer=Pacer(config.pacing), stats=CallStats())
         self.stats = self.http.stats
         self.auth: ClientCredentialsAuth | OAuthAuth
         if config.client_secret:
