@@ -15,10 +15,11 @@ def invoice_key(number: str | None) -> str:
     return _SPACE.sub("", number or "").upper()
 
 
-def payment_key(invoice: str | None, accessplanit_id: str | None, xero_id: str | None) -> str:
-    """Report key of a payment item: `INV-1042:P88:X0f6e...` (`-` for a missing side). Stable across syncs."""
-    return f"{invoice_key(invoice) or '?'}:{'P' + accessplanit_id if accessplanit_id else '-'}:" + (
-        f"X{xero_id}" if xero_id else "-"
+def payment_key(invoice: str | None, source_id: str | None, ledger_id: str | None) -> str:
+    """Report key of a payment item: `INV-1042:P88:X0f6e...` (`-` for a missing side). Stable across syncs: the
+    letters `P` (the source's record) and `X` (the ledger's) are part of keys already stored and reported."""
+    return f"{invoice_key(invoice) or '?'}:{'P' + source_id if source_id else '-'}:" + (
+        f"X{ledger_id}" if ledger_id else "-"
     )
 
 

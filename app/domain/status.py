@@ -1,4 +1,5 @@
-"""The fixed vocabularies of `docs/product.md`: systems, item kinds, item statuses, push states, invoice states.
+"""The fixed vocabularies of `docs/product.md`: systems and their roles, item kinds, item statuses, push states,
+invoice states.
 
 Must not: rename a value; tests, reports and scripts outside this repo rely on the strings.
 """
@@ -8,9 +9,27 @@ from __future__ import annotations
 from enum import StrEnum
 
 
+class Role(StrEnum):
+    """What a system is to a reconciliation: the generic layers speak of roles, never of vendors."""
+
+    SOURCE = "source"  # where invoices are born (accessplanit)
+    LEDGER = "ledger"  # the books (Xero today; QuickBooks Online next)
+
+    @property
+    def other(self) -> Role:
+        return Role.LEDGER if self is Role.SOURCE else Role.SOURCE
+
+
 class System(StrEnum):
-    ACCESSPLANIT = "accessplanit"  # the source: invoices are born here
-    XERO = "xero"  # the ledger
+    """A vendor a connection reaches. Adding a ledger adds a member here (with its role and label) plus a connector
+    package and its registration in the composition root; nothing in the generic layers names a member."""
+
+    ACCESSPLANIT = "accessplanit"
+    XERO = "xero"
+
+    @property
+    def role(self) -> Role:
+        return _ROLES[self.value]
 
     @property
     def other(self) -> System:
@@ -18,7 +37,11 @@ class System(StrEnum):
 
     @property
     def label(self) -> str:
-        return {"accessplanit": "accessplanit", "xero": "Xero"}[self.value]
+        return _LABELS[self.value]
+
+
+_ROLES = {"accessplanit": Role.SOURCE, "xero": Role.LEDGER}
+_LABELS = {"accessplanit": "accessplanit", "xero": "Xero"}
 
 
 class Kind(StrEnum):

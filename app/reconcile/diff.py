@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from app.domain.money import fmt
 from app.domain.records import Invoice, Line, Payment
-from app.domain.status import InvoiceState, System
+from app.domain.status import InvoiceState, Role
 from app.reconcile.rules import (
     DERIVED_STATES,
     INVOICE_FIELDS,
@@ -46,13 +46,13 @@ class FieldComparison(NamedTuple):
 
 
 def canonical_ledger_invoice(invoice: Invoice, rules: Rules, refunds: Decimal = Decimal(0)) -> Invoice:
-    """A Xero invoice with the doc's section 4 applied: `paid - R`, `due + R`, and the AUTHORISED/PAID state
-    re-derived from those canonical amounts. Other systems' invoices come back unchanged.
+    """A ledger invoice with the doc's section 4 applied: `paid - R`, `due + R`, and the approved state re-derived
+    from those canonical amounts. Source invoices come back unchanged.
 
-    The connector maps Xero's state from the raw amounts (it cannot know the refunds); the canonical rule is
-    here. A Xero invoice whose state is one of open/part_paid/paid was AUTHORISED or PAID in Xero, so
+    The connector maps the ledger's state from the raw amounts (it cannot know the refunds); the canonical rule
+    is here. A ledger invoice whose state is one of open/part_paid/paid was approved in the ledger, so
     re-deriving it is exactly the doc's rule and is idempotent when there are no refunds."""
-    if invoice.system is not System.XERO:
+    if invoice.system.role is not Role.LEDGER:
         return invoice
     paid = invoice.paid - refunds if refunds else invoice.paid
     due = invoice.due + refunds if refunds else invoice.due
@@ -67,12 +67,12 @@ def canonical_ledger_invoice(invoice: Invoice, rules: Rules, refunds: Decimal = 
 def compare_invoice(
     a: Invoice | None, b: Invoice | None, rules: Rules, *, ledger_refunds: Decimal = Decimal(0)
 ) -> tuple[FieldComparison, ...]:
-    """Compare accessplanit's invoice `a` with Xero's `b`, field by field in canonical order.
+    """Compare the source's invoice `a` with the ledger's `b`, field by field in canonical order.
 
     `ledger_refunds` is R of section 4 for this invoice. Either side may be None (a one-sided item, for the
     panel): its values are `""` and every field is then unequal.
     """
-    # Canonical by system, not by position, so the comparison is symmetric (a Xero invoice passed as `a` in
+    # Canonical by role, not by position, so the comparison is symmetric (a ledger invoice passed as `a` in
     # a test or a swapped run is read the same way); the refunds belong to the ledger side only.
     if a is not None:
         a = canonical_ledger_invoice(a, rules)
@@ -82,7 +82,7 @@ def compare_invoice(
 
 
 def compare_payment(a: Payment | None, b: Payment | None, rules: Rules) -> tuple[FieldComparison, ...]:
-    """Compare accessplanit's payment `a` with Xero's `b` (date, amount, reference, method)."""
+    """Compare the source's payment `a` with the ledger's `b` (date, amount, reference, method)."""
     return _compare(PAYMENT_FIELDS, a, b, rules)
 
 
@@ -200,7 +200,7 @@ def _display(rule: FieldRule[R], value: object, record: R, rules: Rules) -> str:
         return lines_text(value, record.currency)
     if kind == "method":
         assert isinstance(record, Payment)
-        if record.system is System.ACCESSPLANIT:
+        if record.system.role is Role.SOURCE:
             code = rules.account_for(record.method)
             if code is None:
                 return f"{record.method} (no account)"
@@ -214,9 +214,9 @@ def _str(value: object) -> str:
 
 
 def account_code(payment: Payment, rules: Rules) -> str | None:
-    """The Xero account code of a payment: accessplanit's method label through `method_accounts`, Xero's
-    `Account.Code` as it is. None when an accessplanit label is not mapped."""
-    if payment.system is System.ACCESSPLANIT:
+    """The ledger account code of a payment: the source's method label through `method_accounts`, the ledger's
+    account code as it is. None when a source label is not mapped."""
+    if payment.system.role is Role.SOURCE:
         return rules.account_for(payment.method)
     return payment.method
 

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from app.domain.keys import invalid_key, invoice_key, payment_key
 from app.domain.records import InvalidRecord, Invoice, Payment
-from app.domain.status import Direction, ItemStatus, Kind, System
+from app.domain.status import Direction, ItemStatus, Kind, Role
 from app.reconcile.diff import (
     FieldComparison,
     compare_invoice,
@@ -41,8 +41,8 @@ class ItemResult:
     key: str
     status: ItemStatus
     fields: tuple[str, ...]
-    source: Invoice | Payment | None  # accessplanit's record
-    ledger: Invoice | Payment | None  # Xero's record
+    source: Invoice | Payment | None  # the source's record
+    ledger: Invoice | Payment | None  # the ledger's record
     invoice_key: str  # the invoice's normalized number ("" when unknown); for payments, the invoice it is on
     period: str | None  # YYYY-MM (section 6); None when no date is known
     invalid: InvalidRecord | None  # set for `invalid` items
@@ -70,7 +70,7 @@ def month(day: date | None) -> str | None:
 
 
 def ledger_refunds(ledger_payments: Iterable[Payment]) -> dict[str, Decimal]:
-    """R of section 4 per invoice key: the sum of the non-deleted Xero refunds on that invoice."""
+    """R of section 4 per invoice key: the sum of the non-deleted ledger refunds on that invoice."""
     totals: dict[str, Decimal] = {}
     for p in ledger_payments:
         if p.direction is Direction.REFUND and not p.deleted:
@@ -108,8 +108,8 @@ def reconcile(
     made_invalid: list[ItemResult] = []
     zero = Decimal(0)
 
-    taking_part: set[str] = set()  # keys of the accessplanit invoices that take part
-    duplicate_ids: set[str] = set()  # accessplanit ids of invoices set aside as duplicates
+    taking_part: set[str] = set()  # keys of the source invoices that take part
+    duplicate_ids: set[str] = set()  # source ids of invoices set aside as duplicates
     for pair in match_invoices(source_invoices, ledger_invoices):
         if pair.key and pair.source is not None:
             taking_part.add(pair.key)
@@ -123,7 +123,7 @@ def reconcile(
             continue
         for inv in (*pair.source_duplicates, *pair.ledger_duplicates):
             made_invalid.append(_invalid_invoice(inv, REASON_DUPLICATE))
-        # The source's issue date decides the period; Xero's only when accessplanit has none.
+        # The source's issue date decides the period; the ledger's only when the source has none.
         issued = s.issue_date if s is not None else None
         period = month(issued if issued is not None else (g.issue_date if g is not None else None))
         r = zero
@@ -220,7 +220,7 @@ def _invalid_order(item: ItemResult) -> tuple[str, str, tuple[int, int, str]]:
 
 def _invalid_invoice(inv: Invoice, reason: str) -> ItemResult:
     rec = InvalidRecord(inv.system, Kind.INVOICE, inv.id, reason, inv.number or None)
-    source, ledger = (inv, None) if inv.system is System.ACCESSPLANIT else (None, inv)
+    source, ledger = (inv, None) if inv.system.role is Role.SOURCE else (None, inv)
     return ItemResult(
         Kind.INVOICE,
         invalid_key(inv.system.value, Kind.INVOICE.value, inv.id),
@@ -236,7 +236,7 @@ def _invalid_invoice(inv: Invoice, reason: str) -> ItemResult:
 
 def _invalid_payment(p: Payment, reason: str) -> ItemResult:
     rec = InvalidRecord(p.system, Kind.PAYMENT, p.id, reason, p.invoice_number)
-    source, ledger = (p, None) if p.system is System.ACCESSPLANIT else (None, p)
+    source, ledger = (p, None) if p.system.role is Role.SOURCE else (None, p)
     return ItemResult(
         Kind.PAYMENT,
         invalid_key(p.system.value, Kind.PAYMENT.value, p.id),

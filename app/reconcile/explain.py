@@ -1,6 +1,7 @@
 """Sentences for people about a comparison or an item.
 
-"PO number: accessplanit has 'PO-1', Xero has 'PO-2'."
+"PO number: accessplanit has 'PO-1', Xero has 'PO-2'." (the systems' labels are passed in: the generic layers
+know roles, not vendors)
 
 For the diff panel's tooltips, the report's notes and the command line.
 Must not: decide anything (the status and the fields come from `engine`/`diff`), do I/O, or say anything the
@@ -9,19 +10,25 @@ comparison does not show.
 
 from __future__ import annotations
 
-from app.domain.status import ItemStatus, Kind, System
+from typing import NamedTuple
+
+from app.domain.status import ItemStatus, Kind
 from app.reconcile.diff import FieldComparison
 from app.reconcile.engine import ItemResult
 
-SOURCE = System.ACCESSPLANIT.label
-LEDGER = System.XERO.label
+
+class Sides(NamedTuple):
+    """How people call the two sides: the connected systems' labels (e.g. `Sides("accessplanit", "Xero")`)."""
+
+    source: str
+    ledger: str
 
 
 def _has(system: str, value: str) -> str:
     return f"{system} has '{value}'" if value else f"{system} has none"
 
 
-def explain_comparison(c: FieldComparison) -> str:
+def explain_comparison(c: FieldComparison, sides: Sides) -> str:
     """One field: what each side has, and whether that counts as the same."""
     if c.equal:
         if c.source_value == c.ledger_value:
@@ -29,9 +36,9 @@ def explain_comparison(c: FieldComparison) -> str:
                 return f"{c.label}: neither has one."
             return f"{c.label}: both have '{c.source_value}'."
         # Equal by the rules although written differently (case, spacing, one-cent tolerance, line order).
-        sides = f"{_has(SOURCE, c.source_value)}, {_has(LEDGER, c.ledger_value)}"
-        return f"{c.label}: {sides}; the same by the rules."
-    return f"{c.label}: {_has(SOURCE, c.source_value)}, {_has(LEDGER, c.ledger_value)}."
+        both = f"{_has(sides.source, c.source_value)}, {_has(sides.ledger, c.ledger_value)}"
+        return f"{c.label}: {both}; the same by the rules."
+    return f"{c.label}: {_has(sides.source, c.source_value)}, {_has(sides.ledger, c.ledger_value)}."
 
 
 def _what(item: ItemResult) -> str:
@@ -40,7 +47,7 @@ def _what(item: ItemResult) -> str:
     return f"Payment {item.key}"
 
 
-def explain_item(item: ItemResult) -> list[str]:
+def explain_item(item: ItemResult, sides: Sides) -> list[str]:
     """A headline for the item, then one sentence per differing field (canonical order)."""
     what = _what(item)
     if item.status is ItemStatus.INVALID and item.invalid is not None:
@@ -49,14 +56,14 @@ def explain_item(item: ItemResult) -> list[str]:
         record = f"{rec.system.label} {rec.kind.value} {rec.id}{number}"
         return [f"{record} could not be reconciled: {rec.reason}."]
     if item.status is ItemStatus.ONLY_IN_SOURCE:
-        return [f"{what} is in {SOURCE} but not in {LEDGER}."]
+        return [f"{what} is in {sides.source} but not in {sides.ledger}."]
     if item.status is ItemStatus.ONLY_IN_LEDGER:
-        return [f"{what} is in {LEDGER} but not in {SOURCE}."]
+        return [f"{what} is in {sides.ledger} but not in {sides.source}."]
     if item.status is ItemStatus.RESOLVED:  # never set by the engine; the services may pass such items here
         return [f"{what} was resolved by a person."]
     if item.status is ItemStatus.MATCHED:
-        return [f"{what} agrees in {SOURCE} and {LEDGER}."]
+        return [f"{what} agrees in {sides.source} and {sides.ledger}."]
     differing = [c for c in item.comparisons if not c.equal]
     noun = "field" if len(differing) == 1 else "fields"
     head = f"{what} differs in {len(differing)} {noun}: {', '.join(c.label for c in differing)}."
-    return [head, *(explain_comparison(c) for c in differing)]
+    return [head, *(explain_comparison(c, sides) for c in differing)]

@@ -1,4 +1,4 @@
-"""Matching: which accessplanit record goes with which Xero record (docs/reconciliation.md sections 2 and 3).
+"""Matching: which source record goes with which ledger record (docs/reconciliation.md sections 2 and 3).
 
 Invoices pair by normalized number; payments pair within (invoice key, direction) groups in four tiers.
 Everything is grouped through dicts first, so the cost grows with the number of records, not its square.
@@ -92,7 +92,7 @@ def match_payments(source: Iterable[Payment], ledger: Iterable[Payment], rules: 
     """Pair payments within (invoice key, direction) groups by the doc's four tiers (deleted ones: none).
 
     Within a tier, source payments are visited in (date, amount, natural id) order and each takes the first
-    unpaired ledger payment in the same order that fits. Payments with no invoice key (a Xero refund whose
+    unpaired ledger payment in the same order that fits. Payments with no invoice key (a ledger refund whose
     credit note names no invoice) are never paired: they belong to invoice `?`. Output: groups sorted by (key,
     direction); in a group, pairs in source order, then leftover source, then leftover ledger payments."""
     groups: dict[tuple[str, Direction], tuple[list[Payment], list[Payment]]] = {}

@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Generic, Literal, TypeVar
 
 from app.domain.records import Invoice, Payment
-from app.domain.status import InvoiceState, System
+from app.domain.status import InvoiceState, Role
 
 FieldKind = Literal["text", "text_ci", "reference", "date", "money", "code", "state", "lines", "method"]
 """How a field is compared; see `docs/reconciliation.md` section 2 and 3 for the meaning of each."""
@@ -28,7 +28,7 @@ DEFAULT_TOLERANCE = Decimal("0.01")
 DEFAULT_METHOD_ACCOUNTS: Mapping[str, str] = MappingProxyType(
     {"BACS": "090", "Card": "091", "Cheque": "092", "Cash": "093", "Stripe": "094", "PayPal": "095"}
 )
-"""accessplanit `TransactionMethodLabel` -> Xero bank account code: the doc's defaults (a setting)."""
+"""The source's payment method label -> the ledger's bank account code: the doc's defaults (a setting)."""
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,10 @@ class Rules:
         return hash((self.money_tolerance, frozenset(self.method_accounts.items())))
 
     def account_for(self, method_label: str) -> str | None:
-        """The Xero account code an accessplanit method label maps to, or None when unmapped.
+        """The ledger account code a source method label maps to, or None when unmapped.
 
-        The label must be exactly a key of `method_accounts`: accessplanit's labels come from its own
-        TransactionMethod list, so a near miss is a mapping to fix in the settings, not something to guess.
+        The label must be exactly a key of `method_accounts`: the source's labels come from its own list of
+        methods, so a near miss is a mapping to fix in the settings, not something to guess.
         """
         return self.method_accounts.get(method_label)
 
@@ -58,22 +58,22 @@ R = TypeVar("R", Invoice, Payment)
 @dataclass(frozen=True, slots=True)
 class FieldRule(Generic[R]):
     """One compared field: canonical name (product.md section 2), label for people, comparison kind, how to
-    read it from a record, and which systems it may be pushed to (from the other side)."""
+    read it from a record, and which roles it may be pushed to (from the other side)."""
 
     name: str
     label: str
     kind: FieldKind
     getter: Callable[[R], object]
-    pushable_to: tuple[System, ...] = ()
+    pushable_to: tuple[Role, ...] = ()
 
 
-_BOTH = (System.ACCESSPLANIT, System.XERO)
+_BOTH = (Role.SOURCE, Role.LEDGER)
 
 # Canonical order: the order of the doc's table, used for diffs, `fields` lists and reports.
 INVOICE_FIELDS: tuple[FieldRule[Invoice], ...] = (
     FieldRule("contact", "Contact", "text_ci", attrgetter("contact")),
     FieldRule("issue_date", "Issue date", "date", attrgetter("issue_date")),
-    # accessplanit accepts PUT of DateDue and PONumber only; Xero takes DueDate and Reference.
+    # The source accepts writes of the due date and PO number only (accessplanit's PUT); the ledger takes both.
     FieldRule("due_date", "Due date", "date", attrgetter("due_date"), _BOTH),
     FieldRule("po_number", "PO number", "text", attrgetter("po_number"), _BOTH),
     FieldRule("currency", "Currency", "code", attrgetter("currency")),
@@ -96,34 +96,10 @@ PAYMENT_FIELDS: tuple[FieldRule[Payment], ...] = (
 INVOICE_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in INVOICE_FIELDS)
 PAYMENT_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in PAYMENT_FIELDS)
 
-# --- state mappings (doc section 2) -------------------------------------------------------------------------
-
-SOURCE_STATES: Mapping[str, InvoiceState] = MappingProxyType(
-    {
-        "Cancelled": InvoiceState.VOID,
-        "Credited": InvoiceState.VOID,
-        "Paid": InvoiceState.PAID,
-        "Part Paid": InvoiceState.PART_PAID,
-        "Outstanding": InvoiceState.OPEN,
-    }
-)
-"""accessplanit `Invoice.Status` -> state. Any other value makes the record invalid."""
-
-LEDGER_FIXED_STATES: Mapping[str, InvoiceState] = MappingProxyType(
-    {"DRAFT": InvoiceState.DRAFT, "SUBMITTED": InvoiceState.DRAFT, "VOIDED": InvoiceState.VOID}
-)
-"""Xero `Invoice.Status` values whose state does not depend on the amounts."""
-
-LEDGER_DERIVED_STATUSES: frozenset[str] = frozenset({"AUTHORISED", "PAID"})
-"""Xero statuses whose state comes from the canonical amounts (`derive_state`). `DELETED` is a tombstone."""
+# --- states (doc section 2; each connector maps its own status words to these) -----------------------------
 
 DERIVED_STATES = frozenset({InvoiceState.OPEN, InvoiceState.PART_PAID, InvoiceState.PAID})
-"""The states `derive_state` can give; a Xero invoice in one of these was AUTHORISED or PAID in Xero."""
-
-
-def map_source_state(status: str) -> InvoiceState | None:
-    """accessplanit Status -> state; None for an unknown status (the record is then invalid)."""
-    return SOURCE_STATES.get(status.strip())
+"""The states `derive_state` can give: a ledger invoice in one of these was approved (Xero AUTHORISED or PAID)."""
 
 
 def derive_state(
@@ -132,26 +108,12 @@ def derive_state(
     total: Decimal,
     tolerance: Decimal = DEFAULT_TOLERANCE,
 ) -> InvoiceState:
-    """State of an AUTHORISED/PAID Xero invoice from its canonical amounts (after the refund adjustment)."""
+    """State of an approved ledger invoice from its canonical amounts (after the refund adjustment)."""
     if abs(due) <= tolerance and total > 0:
         return InvoiceState.PAID
     if paid > 0:
         return InvoiceState.PART_PAID
     return InvoiceState.OPEN
-
-
-def map_ledger_state(
-    status: str, paid: Decimal, due: Decimal, total: Decimal, tolerance: Decimal = DEFAULT_TOLERANCE
-) -> InvoiceState | None:
-    """Xero Status -> state, given the canonical `paid`/`due`/`total`. None for DELETED (a tombstone, never
-    reconciled) and for any unknown status (the record is then invalid)."""
-    status = status.strip()
-    fixed = LEDGER_FIXED_STATES.get(status)
-    if fixed is not None:
-        return fixed
-    if status in LEDGER_DERIVED_STATUSES:
-        return derive_state(paid, due, total, tolerance)
-    return None
 
 
 # --- normalizers (one per comparison kind; matching uses the same ones) ---------------------------------

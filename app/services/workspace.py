@@ -22,7 +22,7 @@ from app.domain.keys import invoice_key
 from app.domain.money import fmt, from_minor
 from app.domain.progress import CancelToken, ProgressCallback
 from app.domain.records import Invoice, Line, Payment
-from app.domain.status import ItemStatus, Kind, PushState, Resolution, System
+from app.domain.status import ItemStatus, Kind, PushState, Resolution, Role, System
 from app.reconcile import diff
 from app.reconcile.rules import INVOICE_FIELDS, PAYMENT_FIELDS, Rules
 from app.services import push as push_mod
@@ -152,6 +152,11 @@ def _lines(lines: Sequence[Line], currency: str) -> tuple[tuple[str, str, str], 
     return tuple((ln.description, fmt(ln.net, currency), fmt(ln.tax, currency)) for ln in diff.sorted_lines(lines))
 
 
+def _systems(roles: Sequence[Role]) -> tuple[System, ...]:
+    """The connected systems playing these roles (one per role today)."""
+    return tuple(s for role in roles for s in System if s.role is role)
+
+
 _ACTION_LABELS = {"push_invoice": "Create this invoice in {target}", "push_payment": "Record this payment in {target}"}
 
 
@@ -267,14 +272,14 @@ class Workspace:
             ib = b if isinstance(b, Invoice) else None
             refunds = self._ledger_refunds(item.invoice_key) if ib is not None else Decimal(0)
             comps = diff.compare_invoice(ia, ib, self.rules, ledger_refunds=refunds)
-            pushable = {r.name: r.pushable_to for r in INVOICE_FIELDS}
+            pushable = {r.name: _systems(r.pushable_to) for r in INVOICE_FIELDS}
             diffs = [self._field_diff(c, pushable, both=ia is not None and ib is not None) for c in comps]
             lines_a = _lines(ia.lines, ia.currency) if ia else ()
             lines_b = _lines(ib.lines, ib.currency) if ib else ()
         elif item.kind is Kind.PAYMENT and (isinstance(a, Payment) or isinstance(b, Payment)):
             pa = a if isinstance(a, Payment) else None
             pb = b if isinstance(b, Payment) else None
-            pushable = {r.name: r.pushable_to for r in PAYMENT_FIELDS}
+            pushable = {r.name: _systems(r.pushable_to) for r in PAYMENT_FIELDS}
             comps = diff.compare_payment(pa, pb, self.rules)
             diffs = [self._field_diff(c, pushable, both=pa is not None and pb is not None) for c in comps]
         with self.db.transaction(readonly=True) as tx:
@@ -327,7 +332,7 @@ class Workspace:
                 for rule in INVOICE_FIELDS:
                     if rule.name not in item.fields:
                         continue
-                    for target in rule.pushable_to:
+                    for target in _systems(rule.pushable_to):
                         other = target.other.label
                         out.append(
                             ActionSpec(
@@ -403,7 +408,7 @@ class Workspace:
         if parts[0] == push_mod.PUSH_FIELD and len(parts) == 3:
             field_name, target = parts[1], System(parts[2])
             rule = next((r for r in INVOICE_FIELDS if r.name == field_name), None)
-            if rule is None or target not in rule.pushable_to:
+            if rule is None or target not in _systems(rule.pushable_to):
                 raise push_mod.PushError(f"{field_name} cannot be pushed to {target.label}.")
             if not (isinstance(a, Invoice) and isinstance(b, Invoice)):
                 raise push_mod.PushError("A field can be pushed only when the invoice is in both systems.")

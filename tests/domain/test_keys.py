@@ -33,3 +33,11 @@ def test_contract_vocabularies_are_fixed() -> None:
     ]
     assert [s.value for s in PushState] == ["pending", "sending", "succeeded", "failed", "uncertain"]
     assert System.ACCESSPLANIT.other is System.XERO
+
+
+def test_every_system_has_a_role_and_a_label() -> None:
+    from app.domain.status import Role, System
+
+    assert {s: s.role for s in System} == {System.ACCESSPLANIT: Role.SOURCE, System.XERO: Role.LEDGER}
+    assert all(s.label for s in System)
+    assert Role.SOURCE.other is Role.LEDGER and Role.LEDGER.other is Role.SOURCE

@@ -11,8 +11,10 @@ from app.domain.records import InvalidRecord
 from app.domain.status import Kind, System
 from app.reconcile.diff import FieldComparison
 from app.reconcile.engine import reconcile
-from app.reconcile.explain import explain_comparison, explain_item
+from app.reconcile.explain import Sides, explain_comparison, explain_item
 from app.reconcile.rules import Rules
+
+SIDES = Sides(source=System.ACCESSPLANIT.label, ledger=System.XERO.label)
 
 
 @pytest.mark.parametrize(
@@ -29,7 +31,7 @@ from app.reconcile.rules import Rules
     ],
 )  # fmt: skip
 def test_explain_comparison(comparison: FieldComparison, sentence: str) -> None:
-    assert explain_comparison(comparison) == sentence
+    assert explain_comparison(comparison, SIDES) == sentence
 
 
 def test_explain_items() -> None:
@@ -46,7 +48,7 @@ def test_explain_items() -> None:
         invalid=[InvalidRecord(System.XERO, Kind.PAYMENT, "p9", "Amount is not a number")],
         rules=Rules(),
     )
-    text = {i.key: explain_item(i) for i in items}
+    text = {i.key: explain_item(i, SIDES) for i in items}
     assert text["INV-1"] == [
         "Invoice INV-1 differs in 2 fields: Due date, PO number.",
         "Due date: accessplanit has '2026-10-01', Xero has '2026-10-31'.",
