@@ -84,17 +84,3 @@ def test_sync_calls_counts_from_the_sandbox_logs() -> None:
     assert inc["streams"] == len(full["client_reported"])
     assert inc["total_calls"] >= inc["streams"]
     assert out["code_changed_during_run"] in (True, False)
-
-
-def test_sync_throughput_syncs_and_replays() -> None:
-    out = run("sync_throughput.py", "--invoices", "400")
-    n = out["n"]
-    assert n["sync"]["ok"], n["sync"]["errors"]
-    counts = n["sandbox_counts"]
-    # Every invoice and payment of both systems reached the cache (plus reference data).
-    assert n["sync"]["records"] >= counts["accessplanit.Invoice"] + counts["xero.Invoices"] + counts["xero.Payments"]
-    assert n["bare_loop"]["rows_read"] >= counts["accessplanit.Invoice"]
-    assert n["sync_vs_bare"] > 0
-    assert n["traced"]["tracemalloc_peak_mib"] > 0
-    assert out["n_quarter"]["invoices"] == 100
-    assert out["memory_growth"]["records_ratio"] > 1

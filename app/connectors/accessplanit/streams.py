@@ -10,7 +10,7 @@ Two read plans, chosen per run (docs/connectors.md, "Paging and streams"):
 
     {"v": 2, "by": "ID", "after_id": "5531" | null,   # last invoice ID read; lines are complete up to it too
      "skip": 0,                                        # rows read past `after_id` (only rows without an ID)
-     "last_id": "5531" | null, "watermark": "2026-10-14T09:00:00" | null, "total": 9939, "done": false}
+     "last_id": "5531" | null, "watermark": "2026-10-14T09:00:00" | null, "done": false}
 
 - **Incremental run** (a finished cursor exists), and every run of `payments`: `DateUpdated ge <from>` ordered by
   `DateUpdated,ID`, paged with `$top`/`$skip`. A keyset with a tie-breaking skip, so a record updated while we page
@@ -23,11 +23,13 @@ Two read plans, chosen per run (docs/connectors.md, "Paging and streams"):
      "incremental": true,                              # started from a watermark: unchanged records are skipped
      "done": false}                                    # true after the last page of a run
 
-  A new incremental run starts at `watermark - overlap`. Rows whose (ID, DateUpdated) equals `known_versions`
-  (set by the caller from its cache) are dropped before their lines are fetched, so a run with nothing changed
-  costs one call per stream. Lines of the changed invoices: `InvoiceID in ('1','2',...)` in chunks.
+  A new incremental run starts at `watermark - overlap`. Rows whose DateUpdated equals the version the cache holds
+  (`CacheLookups.versions`, asked for each page's ids) are dropped before their lines are fetched, so a run with
+  nothing changed costs one call per stream. Lines of the changed invoices: `InvoiceID in ('1','2',...)` in chunks.
 
-A cursor with `done: false` resumes the interrupted run in its own plan.
+A cursor with `done: false` resumes the interrupted run in its own plan. How many records a run reads (`$count`,
+asked once a run) is progress, not position: it rides on the `Page` (`total`), as does each record's version
+(its `DateUpdated` text, which the cache stores to compare on the next incremental run).
 Must not: build HTTP requests itself (it calls `Fetch`), or map fields (that is `mapping`).
 """
 
@@ -39,8 +41,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from app.connectors.accessplanit import mapping
-from app.connectors.ahead import ReadAhead
-from app.connectors.base import CallStats, Page
+from app.connectors.base import NO_LOOKUPS, CacheLookups, CallStats, Page
 from app.connectors.pagination import PAGE_SIZE, SkipTopPaging
 from app.domain.progress import CancelToken
 from app.domain.records import InvalidRecord, Invoice
@@ -87,6 +88,12 @@ def _row_id(row: Mapping[str, Any], name: str = "ID") -> str | None:
     return None if value in (None, "") or isinstance(value, dict | list | bool) else str(value)
 
 
+def _version(row: Mapping[str, Any]) -> str | None:
+    """The record's version as the service sent it (`DateUpdated` text: exact, never re-formatted)."""
+    value = row.get("DateUpdated")
+    return value if isinstance(value, str) and value else None
+
+
 def _watermark(state: Mapping[str, Any], rows: Sequence[Row]) -> str | None:
     """The highest DateUpdated of the state and these rows (ISO text without offset sorts as time)."""
     seen = [r["DateUpdated"] for r in rows if isinstance(r.get("DateUpdated"), str) and r["DateUpdated"]]
@@ -124,21 +131,25 @@ def start_id_cursor() -> dict[str, Any]:
 
 def read_keyset(
     fetch: Fetch, module: str, fields: Sequence[str], cursor: dict[str, Any], paging: SkipTopPaging, cancel: CancelToken
-) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any]]]:
-    """Pages of `module` from `cursor` as (rows, cursor after those rows); the last cursor has `done: true`."""
+) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any], int | None]]:
+    """Pages of `module` from `cursor` as (rows, cursor after those rows, records the run reads if the service
+    said); the last cursor has `done: true`."""
     state = dict(cursor)
+    total: int | None = None
+    first = True
     while True:
         params = {"$select": ",".join(fields), "$orderby": "DateUpdated,ID", **paging.params(int(state["skip"]))}
         if state.get("after"):
             params["$filter"] = f"DateUpdated ge {quote(state['after'])}"
-        if "total" not in state:
+        if first:
             params["$count"] = "true"  # once a run: how many records it will read, for progress and time left
         rows = fetch(module, params, cancel)
         received = len(rows)
         state = dict(state)
         count = getattr(rows, "total", None)
-        if "total" not in state and isinstance(count, int):
-            state["total"] = count
+        if first and isinstance(count, int):
+            total = count
+        first = False
         if rows:
             tail = rows[-1].get("DateUpdated")
             if isinstance(tail, str) and tail and tail != state.get("after"):
@@ -149,30 +160,33 @@ def read_keyset(
             state["last_id"] = mapping.record_id(rows[-1])
             state["watermark"] = _watermark(state, rows)
         state["done"] = paging.next(0, received) is None
-        yield rows, state
+        yield rows, state, total
         if state["done"]:
             return
 
 
 def read_by_id(
     fetch: Fetch, module: str, fields: Sequence[str], cursor: dict[str, Any], paging: SkipTopPaging, cancel: CancelToken
-) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any]]]:
+) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any], int | None]]:
     """Pages of `module` in ID order from a `start_id_cursor()` cursor: `ID gt '<after_id>'`, `$orderby=ID`.
 
     IDs are unique and never change, so a record updated while we page keeps its place. Rows without an ID (a
     malformed record) match no `gt`; should a whole page hold none, `$skip` moves past it instead of looping."""
     state = dict(cursor)
+    total: int | None = None
+    first = True
     while True:
         params = {"$select": ",".join(fields), "$orderby": "ID", **paging.params(int(state.get("skip") or 0))}
         if state.get("after_id"):
             params["$filter"] = f"ID gt {quote(state['after_id'])}"
-        if "total" not in state:
+        if first:
             params["$count"] = "true"
         rows = fetch(module, params, cancel)
         state = dict(state)
         count = getattr(rows, "total", None)
-        if "total" not in state and isinstance(count, int):
-            state["total"] = count
+        if first and isinstance(count, int):
+            total = count
+        first = False
         ids = [i for i in (_row_id(r) for r in rows) if i is not None]
         if ids:
             state["after_id"], state["skip"] = ids[-1], 0
@@ -182,7 +196,7 @@ def read_by_id(
             state["last_id"] = mapping.record_id(rows[-1])
             state["watermark"] = _watermark(state, rows)
         state["done"] = paging.next(0, len(rows)) is None
-        yield rows, state
+        yield rows, state, total
         if state["done"]:
             return
 
@@ -265,14 +279,15 @@ class LineWalk:
         self.exhausted = self.paging.next(0, len(rows)) is None
 
 
-Mapper = Callable[[list[Row], Mapping[str, Any], CancelToken], tuple[list[Any], list[Row]]]
+Mapper = Callable[[list[Row], bool, CancelToken, CacheLookups], tuple[list[Any], list[Row]]]
 
 
 class AccessplanitStreams:
-    """Reads the three streams through `fetch`; keeps the invoice id -> number map payments need.
+    """Reads the three streams through `fetch`; keeps the invoice id -> number map payments need (what this run
+    read, then what the cache knows, then asked of the service).
 
-    `known_versions` (record ID -> DateUpdated text as last stored) may be set by the caller before each stream of
-    an incremental run: rows that come back with the same DateUpdated are not read again (nor their lines)."""
+    On an incremental run, rows whose DateUpdated is the version the cache holds (`CacheLookups.versions`) are
+    not read again (nor their lines)."""
 
     def __init__(
         self,
@@ -291,9 +306,16 @@ class AccessplanitStreams:
         self.line_paging = SkipTopPaging(line_page_size)
         self.overlap = overlap
         self.invoice_numbers: dict[str, str] = {}
-        self.known_versions: dict[str, str] = {}
 
-    def read(self, stream: str, cursor: Mapping[str, Any] | None, *, full: bool, cancel: CancelToken) -> Iterator[Page]:
+    def read(
+        self,
+        stream: str,
+        cursor: Mapping[str, Any] | None,
+        *,
+        full: bool,
+        cancel: CancelToken,
+        lookups: CacheLookups = NO_LOOKUPS,
+    ) -> Iterator[Page]:
         if stream == "transaction_methods":
             yield from self._methods(cancel)
         elif stream == "invoices":
@@ -302,10 +324,12 @@ class AccessplanitStreams:
             elif cursor.get("by") == "ID" and not cursor.get("done"):
                 yield from self._invoices_by_id(dict(cursor), cancel)
             else:
-                yield from self._paged(stream, "Invoice", mapping.INVOICE_FIELDS, cursor, False, cancel, self._invoices)
+                yield from self._paged(
+                    stream, "Invoice", mapping.INVOICE_FIELDS, cursor, False, cancel, lookups, self._invoices
+                )
         elif stream == "payments":
             yield from self._paged(
-                stream, "Transaction", mapping.TRANSACTION_FIELDS, cursor, full, cancel, self._payments
+                stream, "Transaction", mapping.TRANSACTION_FIELDS, cursor, full, cancel, lookups, self._payments
             )
         else:
             raise ValueError(f"unknown accessplanit stream {stream!r}")
@@ -333,13 +357,7 @@ class AccessplanitStreams:
         walk: LineWalk | None = None
         resumed = start.get("after_id")  # lines up to it were stored with their invoices before the stop
         calls, retries = self.stats.calls, self.stats.retries
-        # The next invoice page is fetched (in a worker thread) while this one's lines are read and it is mapped.
-        pages = ReadAhead(
-            lambda token: read_by_id(self.fetch, "Invoice", mapping.INVOICE_FIELDS, start, self.paging, token),
-            cancel,
-            "accessplanit.invoices pages",
-        )
-        for rows, state in pages:
+        for rows, state, total in read_by_id(self.fetch, "Invoice", mapping.INVOICE_FIELDS, start, self.paging, cancel):
             ids = [i for i in (_row_id(r) for r in rows) if i is not None]
             items: dict[str, list[Row]] = {}
             if ids and walk is None:
@@ -353,7 +371,6 @@ class AccessplanitStreams:
                 extra = self._invoice_rows(late, cancel)
                 rows, state = [*rows, *extra], {**state, "watermark": _watermark(state, extra)}
             records = self._map_invoices(rows, items)
-            # Counted up to here: a call the read-ahead makes while this page is used belongs to the next.
             now_calls, now_retries = self.stats.calls, self.stats.retries
             yield Page(
                 "invoices",
@@ -363,6 +380,8 @@ class AccessplanitStreams:
                 calls=now_calls - calls,
                 retries=now_retries - retries,
                 done=bool(state["done"]),
+                total=total,
+                versions=[_version(r) for r in rows],
             )
             calls, retries = now_calls, now_retries
 
@@ -374,18 +393,14 @@ class AccessplanitStreams:
         cursor: Mapping[str, Any] | None,
         full: bool,
         cancel: CancelToken,
+        lookups: CacheLookups,
         mapper: Mapper,
     ) -> Iterator[Page]:
         start = start_cursor(cursor, full=full, overlap=self.overlap)
-        known = self.known_versions if start.get("incremental") else {}
+        incremental = bool(start.get("incremental"))
         calls, retries = self.stats.calls, self.stats.retries
-        # The next page is fetched (in a worker thread) while this one is mapped: the service's time overlaps ours.
-        pages = ReadAhead(
-            lambda token: read_keyset(self.fetch, module, fields, start, self.paging, token), cancel, f"{stream} pages"
-        )
-        for rows, state in pages:
-            records, raws = mapper(rows, known, cancel)
-            # Counted up to here: a call the read-ahead makes while this page is used belongs to the next.
+        for rows, state, total in read_keyset(self.fetch, module, fields, start, self.paging, cancel):
+            records, raws = mapper(rows, incremental, cancel, lookups)
             now_calls, now_retries = self.stats.calls, self.stats.retries
             yield Page(
                 stream,
@@ -395,13 +410,17 @@ class AccessplanitStreams:
                 calls=now_calls - calls,
                 retries=now_retries - retries,
                 done=bool(state["done"]),
+                total=total,
+                versions=[_version(r) for r in raws],
             )
             calls, retries = now_calls, now_retries
 
     @staticmethod
-    def _changed(rows: list[Row], known: Mapping[str, Any]) -> list[Row]:
-        """Rows whose (ID, DateUpdated) is not the version the caller already holds (rows without an ID or
-        DateUpdated always count as changed: they cannot be compared)."""
+    def _changed(rows: list[Row], incremental: bool, lookups: CacheLookups) -> list[Row]:
+        """On an incremental run, the rows whose DateUpdated is not the version the cache holds (rows without an
+        ID or DateUpdated always count as changed: they cannot be compared)."""
+        ids = [i for i in (_row_id(r) for r in rows) if i is not None]
+        known = lookups.versions(ids) if incremental and ids else {}
         if not known:
             return rows
         out = []
@@ -411,8 +430,10 @@ class AccessplanitStreams:
                 out.append(row)
         return out
 
-    def _invoices(self, rows: list[Row], known: Mapping[str, Any], cancel: CancelToken) -> tuple[list[Any], list[Row]]:
-        changed = self._changed(rows, known)
+    def _invoices(
+        self, rows: list[Row], incremental: bool, cancel: CancelToken, lookups: CacheLookups
+    ) -> tuple[list[Any], list[Row]]:
+        changed = self._changed(rows, incremental, lookups)
         for row in rows:  # unchanged ones too: payments on them need their numbers
             rid, number = _row_id(row), row.get("Reference")
             if rid is not None and isinstance(number, str) and number.strip():
@@ -458,8 +479,10 @@ class AccessplanitStreams:
                 offset = self.lookup_paging.next(offset, len(page))
         return found
 
-    def _payments(self, rows: list[Row], known: Mapping[str, Any], cancel: CancelToken) -> tuple[list[Any], list[Row]]:
-        changed = self._changed(rows, known)
+    def _payments(
+        self, rows: list[Row], incremental: bool, cancel: CancelToken, lookups: CacheLookups
+    ) -> tuple[list[Any], list[Row]]:
+        changed = self._changed(rows, incremental, lookups)
         unknown = sorted(
             {
                 str(r["InvoiceID"])
@@ -467,6 +490,9 @@ class AccessplanitStreams:
                 if r.get("InvoiceID") not in (None, "") and str(r["InvoiceID"]) not in self.invoice_numbers
             }
         )
+        if unknown:  # the cache first; what it does not know, from the service
+            self.invoice_numbers.update(lookups.invoice_numbers(unknown))
+            unknown = [i for i in unknown if i not in self.invoice_numbers]
         if unknown:
             self.lookup_numbers(unknown, self.invoice_numbers, cancel)
         return [mapping.map_payment(row, self.invoice_numbers) for row in changed], changed

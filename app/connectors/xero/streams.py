@@ -10,8 +10,12 @@ are paged with `page`/`pageSize` (1,000), `order=UpdatedDateUTC ASC`, and on inc
      "watermark": "2026-10-14T09:12:31" | null,      # highest UpdatedDateUTC seen (naive UTC, ISO)
      "done": false}
 
+How many records a run reads (`pagination.itemCount`) is progress, not position: it rides on the `Page`, not in the
+cursor. Each record's version (`UpdatedDateUTC` as sent) rides on the page too, for the cache.
+
 Credit notes are read before payments so a refund (paid out of a credit note) can be tied to the invoice named in
-the credit note's `Reference`. Must not: build URLs or headers itself (it calls `Get`), or map fields.
+the credit note's `Reference`: read this run, else asked of the cache (`CacheLookups`), else of Xero.
+Must not: build URLs or headers itself (it calls `Get`), or map fields.
 """
 
 from __future__ import annotations
@@ -20,8 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from app.connectors.ahead import ReadAhead
-from app.connectors.base import CallStats, MappedRecord, Page
+from app.connectors.base import NO_LOOKUPS, CacheLookups, CallStats, MappedRecord, Page
 from app.connectors.pagination import PageNumberPaging
 from app.connectors.wire import Unreadable
 from app.connectors.xero import mapping
@@ -84,7 +87,15 @@ class XeroStreams:
         self.overlap = overlap
         self.credit_note_refs: dict[str, str] = {}
 
-    def read(self, stream: str, cursor: Mapping[str, Any] | None, *, full: bool, cancel: CancelToken) -> Iterator[Page]:
+    def read(
+        self,
+        stream: str,
+        cursor: Mapping[str, Any] | None,
+        *,
+        full: bool,
+        cancel: CancelToken,
+        lookups: CacheLookups = NO_LOOKUPS,
+    ) -> Iterator[Page]:
         if stream in REFERENCE:
             path, key = REFERENCE[stream]
             calls, retries = self.stats.calls, self.stats.retries
@@ -99,19 +110,19 @@ class XeroStreams:
                 done=True,
             )
         elif stream in PAGED:
-            yield from self._paged(stream, cursor, full, cancel)
+            yield from self._paged(stream, cursor, full, cancel, lookups)
         else:
             raise ValueError(f"unknown Xero stream {stream!r}")
 
-    def _paged(self, stream: str, cursor: Mapping[str, Any] | None, full: bool, cancel: CancelToken) -> Iterator[Page]:
+    def _paged(
+        self, stream: str, cursor: Mapping[str, Any] | None, full: bool, cancel: CancelToken, lookups: CacheLookups
+    ) -> Iterator[Page]:
         path, key = PAGED[stream]
         state = start_cursor(cursor, full=full, overlap=self.overlap)
         calls, retries = self.stats.calls, self.stats.retries
-        # The next page is fetched (in a worker thread) while this one is mapped: Xero's time overlaps ours.
-        start = dict(state)
-        pages = ReadAhead(lambda token: self._pages(path, key, start, token), cancel, f"xero.{stream} pages")
-        for data, rows, following in pages:
-            records = self._map(stream, rows, cancel)
+        total: int | None = None
+        for data, rows, following in self._pages(path, key, dict(state), cancel):
+            records = self._map(stream, rows, cancel, lookups)
             state = dict(state)
             # The mapped records' instants (each parsed once); rows stored as they are, or invalid, read here.
             stamps = [m for m in map(_updated, records, rows) if m is not None]
@@ -122,10 +133,9 @@ class XeroStreams:
             pagination = data.get("pagination") if isinstance(data, dict) else None
             if isinstance(pagination, dict) and isinstance(pagination.get("itemCount"), int):
                 # Records this run will read in all (for progress and time left); pages already read count too.
-                state["total"] = int(pagination["itemCount"])
+                total = int(pagination["itemCount"])
             state["done"] = following is None
             state["page"] = following if following is not None else int(state["page"])
-            # Counted up to here: a call the read-ahead makes while this page is used belongs to the next.
             now_calls, now_retries = self.stats.calls, self.stats.retries
             yield Page(
                 stream,
@@ -135,6 +145,8 @@ class XeroStreams:
                 calls=now_calls - calls,
                 retries=now_retries - retries,
                 done=bool(state["done"]),
+                total=total,
+                versions=[_version(r) for r in rows],
             )
             calls, retries = now_calls, now_retries
 
@@ -154,14 +166,16 @@ class XeroStreams:
                 return
             page = following
 
-    def _map(self, stream: str, rows: list[dict[str, Any]], cancel: CancelToken) -> list[MappedRecord]:
+    def _map(
+        self, stream: str, rows: list[dict[str, Any]], cancel: CancelToken, lookups: CacheLookups
+    ) -> list[MappedRecord]:
         mapper: Callable[[dict[str, Any]], MappedRecord | None]
         if stream == "invoices":
             mapper = mapping.map_invoice
         elif stream == "credit_notes":
             mapper = self._credit_note
         elif stream == "payments":
-            self._resolve_credit_notes(rows, cancel)
+            self._resolve_credit_notes(rows, cancel, lookups)
             refs = self.credit_note_refs
             mapper = lambda r: mapping.map_payment(r, refs)  # noqa: E731
         else:
@@ -175,8 +189,11 @@ class XeroStreams:
             self.credit_note_refs[record.id] = record.reference
         return record
 
-    def _resolve_credit_notes(self, rows: Sequence[dict[str, Any]], cancel: CancelToken) -> None:
-        """Look up the credit notes of refunds not seen in this run (incremental runs), 50 ids a call."""
+    def _resolve_credit_notes(
+        self, rows: Sequence[dict[str, Any]], cancel: CancelToken, lookups: CacheLookups = NO_LOOKUPS
+    ) -> None:
+        """The references of the credit notes of refunds not seen in this run (incremental runs): from the cache,
+        else from Xero, 50 ids a call."""
         missing = sorted(
             {
                 cid
@@ -192,6 +209,10 @@ class XeroStreams:
                 if cid and cid not in self.credit_note_refs
             }
         )
+        if missing:
+            cached = lookups.credit_note_references(missing)
+            self.credit_note_refs.update(cached)
+            missing = [cid for cid in missing if cid not in cached]
         for start in range(0, len(missing), ID_CHUNK):
             chunk = missing[start : start + ID_CHUNK]
             data = self.get("CreditNotes", {"IDs": ",".join(chunk), "page": "1", "pageSize": str(ID_CHUNK)}, {}, cancel)
@@ -200,6 +221,12 @@ class XeroStreams:
                     self.credit_note_refs[str(note["CreditNoteID"])] = str(note.get("Reference") or "").strip()
             for cid in chunk:  # unknown to Xero: remember, so we do not ask again
                 self.credit_note_refs.setdefault(cid, "")
+
+
+def _version(raw: Mapping[str, Any]) -> str | None:
+    """The record's version as Xero sent it (`UpdatedDateUTC` text), kept by the cache as it came."""
+    value = raw.get("UpdatedDateUTC")
+    return value if isinstance(value, str) and value else None
 
 
 def _updated(record: MappedRecord, raw: Mapping[str, Any]) -> datetime | None:
