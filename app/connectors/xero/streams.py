@@ -10,6 +10,7 @@ are paged with `page`/`pageSize` (1,000), `order=UpdatedDateUTC ASC`, and on inc
      "watermark": "2026-10-14T09:12:31" | null,      # highest UpdatedDateUTC seen (naive UTC, ISO)
      "done": false}
 
+In here the cursor is typed (`PageCursor`, frozen); a `Page` carries its JSON form above, stored as it is.
 How many records a run reads (`pagination.itemCount`) is progress, not position: it rides on the `Page`, not in the
 cursor. Each record's version (`UpdatedDateUTC` as sent) rides on the page too, for the cache.
 
@@ -21,6 +22,7 @@ Must not: build URLs or headers itself (it calls `Get`), or map fields.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -57,17 +59,43 @@ def _fmt(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def start_cursor(cursor: Mapping[str, Any] | None, *, full: bool, overlap: timedelta) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class PageCursor:
+    """Where a run of a paged stream stands (the JSON of the module docstring, `v: 1`)."""
+
+    since: str | None = None  # If-Modified-Since of this run (None: everything)
+    page: int = 1  # next page to fetch in this run
+    watermark: str | None = None  # highest UpdatedDateUTC seen (naive UTC, ISO)
+    done: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"v": 1, "since": self.since, "page": self.page, "watermark": self.watermark, "done": self.done}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PageCursor:
+        since, mark = data.get("since"), data.get("watermark")
+        return cls(
+            since=str(since) if since else None,
+            page=int(data.get("page") or 1),
+            watermark=str(mark) if mark else None,
+            done=bool(data.get("done")),
+        )
+
+
+DONE = {"v": 1, "done": True}  # the cursor of a reference stream, read whole every time
+
+
+def start_cursor(cursor: Mapping[str, Any] | None, *, full: bool, overlap: timedelta) -> PageCursor:
     if full or not cursor:
-        return {"v": 1, "since": None, "page": 1, "watermark": None, "done": False}
-    state = dict(cursor)
-    if not state.get("done"):
+        return PageCursor()
+    state = PageCursor.from_json(cursor)
+    if not state.done:
         return state
     since = None
-    if state.get("watermark"):
-        mark = mapping.parse_instant(state["watermark"], "watermark")
+    if state.watermark:
+        mark = mapping.parse_instant(state.watermark, "watermark")
         since = _fmt(mark - overlap) if mark is not None else None
-    return {"v": 1, "since": since, "page": 1, "watermark": state.get("watermark"), "done": False}
+    return PageCursor(since=since, watermark=state.watermark)
 
 
 def collection(data: Any, key: str) -> list[dict[str, Any]]:
@@ -104,7 +132,7 @@ class XeroStreams:
                 stream,
                 list(rows),
                 rows,
-                {"v": 1, "done": True},
+                dict(DONE),
                 calls=self.stats.calls - calls,
                 retries=self.stats.retries - retries,
                 done=True,
@@ -121,41 +149,39 @@ class XeroStreams:
         state = start_cursor(cursor, full=full, overlap=self.overlap)
         calls, retries = self.stats.calls, self.stats.retries
         total: int | None = None
-        for data, rows, following in self._pages(path, key, dict(state), cancel):
+        for data, rows, following in self._pages(path, key, state, cancel):
             records = self._map(stream, rows, cancel, lookups)
-            state = dict(state)
             # The mapped records' instants (each parsed once); rows stored as they are, or invalid, read here.
             stamps = [m for m in map(_updated, records, rows) if m is not None]
             if stamps:
                 best = max(stamps)
-                old = mapping.parse_instant(state["watermark"]) if state.get("watermark") else None
-                state["watermark"] = _fmt(max(best, old) if old else best)
+                old = mapping.parse_instant(state.watermark) if state.watermark else None
+                state = replace(state, watermark=_fmt(max(best, old) if old else best))
             pagination = data.get("pagination") if isinstance(data, dict) else None
             if isinstance(pagination, dict) and isinstance(pagination.get("itemCount"), int):
                 # Records this run will read in all (for progress and time left); pages already read count too.
                 total = int(pagination["itemCount"])
-            state["done"] = following is None
-            state["page"] = following if following is not None else int(state["page"])
+            state = replace(state, done=following is None, page=following if following is not None else state.page)
             now_calls, now_retries = self.stats.calls, self.stats.retries
             yield Page(
                 stream,
                 records,
                 rows,
-                state,
+                state.to_json(),
                 calls=now_calls - calls,
                 retries=now_retries - retries,
-                done=bool(state["done"]),
+                done=state.done,
                 total=total,
                 versions=[_version(r) for r in rows],
             )
             calls, retries = now_calls, now_retries
 
     def _pages(
-        self, path: str, key: str, state: Mapping[str, Any], cancel: CancelToken
+        self, path: str, key: str, state: PageCursor, cancel: CancelToken
     ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]], int | None]]:
-        """The run's pages from `state["page"]` as (body, rows, next page number or None after the last)."""
-        page = int(state["page"])
-        headers = {"If-Modified-Since": if_modified_since(state["since"])} if state.get("since") else {}
+        """The run's pages from `state.page` as (body, rows, next page number or None after the last)."""
+        page = state.page
+        headers = {"If-Modified-Since": if_modified_since(state.since)} if state.since else {}
         while True:
             params = {**self.paging.params(page), "order": "UpdatedDateUTC ASC"}
             data = self.get(path, params, headers, cancel)
