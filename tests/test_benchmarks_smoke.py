@@ -84,3 +84,18 @@ def test_sync_calls_counts_from_the_sandbox_logs() -> None:
     assert inc["streams"] == len(full["client_reported"])
     assert inc["total_calls"] >= inc["streams"]
     assert out["code_changed_during_run"] in (True, False)
+
+
+def test_sync_paced_times_paced_syncs_and_a_keyed_reconcile() -> None:
+    out = run("sync_paced.py", "--invoices", "150", "--cache", "300", "--changed", "7")
+    [month] = out["paced"]
+    first, again = month["first"], month["no_change"]
+    assert first["ok"] and again["ok"], (first["errors"], again["errors"])
+    assert first["records_fetched"] >= month["records"]["accessplanit.Invoice"] + month["records"]["xero.Invoices"]
+    # Paced: some time went to waiting for slots, never more than the whole sync; a no-change run reads little.
+    for run_ in (first, again):
+        assert 0 < run_["waiting_for_limits_seconds"] <= run_["seconds"] and 0 <= run_["reconcile_seconds"]
+    assert again["calls"] < first["calls"] and again["records_fetched"] < first["records_fetched"]
+    big = out["big_cache"]
+    assert big["fill"]["ok"] and big["no_change"]["ok"] and big["fill"]["waiting_for_limits_seconds"] == 0
+    assert big["reconcile_keys"]["keys"] == 7 and big["reconcile_keys"]["seconds"] > 0
