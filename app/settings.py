@@ -53,9 +53,6 @@ class Settings:
     """Pace of calls per Xero organisation; with a burst of 5 any rolling minute stays under Xero's 60."""
     accessplanit_calls_per_hour: int = 4800
     """Pace of calls per accessplanit endpoint (the documented limit is 5,000 an hour)."""
-    process_writes_from: int = 20_000
-    """A stream of a full sync expected to hold at least this many records has its pages written to the SQLite cache
-    by a child process, so reading and writing run on two cores (0: every full sync; -1: never)."""
     oauth_loopback_port: int = 53682
     """Fixed port of the loopback listener that receives Xero's OAuth redirect (register it with Xero)."""
     connect_timeout: float = 5.0  # float ok: seconds, not money

@@ -392,11 +392,14 @@ def per_stream(calls: dict[str, dict[str, int]]) -> dict[str, int]:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def bench_workspace(db_path: Path, info: dict[str, Any], *, pacing: str = "unlimited") -> Any:
+def bench_workspace(
+    db_path: Path, info: dict[str, Any], *, pacing: str = "unlimited", waited: list[float] | None = None
+) -> Any:
     """A real `Workspace` on a SQLite file, connected to the sandboxes in `info` as `demo_workspace` does.
 
     `pacing="unlimited"` swaps each client's token bucket for `PacerConfig.unlimited()` (the sandboxes' own limits
-    are lifted too, "rate limits scaled for the benchmark"); `pacing="default"` keeps the production pacing."""
+    are lifted too, "rate limits scaled for the benchmark"); `pacing="default"` keeps the production pacing.
+    `waited`: a one-element list the seconds spent waiting for a pacing slot are added to (all clients)."""
     from app.composition import ConnectorFactory, connect_to_sandboxes
     from app.connectors.http import Pacer, PacerConfig
     from app.credentials import MemoryCredentialStore
@@ -409,6 +412,8 @@ def bench_workspace(db_path: Path, info: dict[str, Any], *, pacing: str = "unlim
         def _paced(self, client: Any) -> Any:
             if pacing == "unlimited":
                 client.http.pacer = Pacer(PacerConfig.unlimited())
+            if waited is not None:
+                _time_slots(client.http.pacer, waited)
             return client
 
         def source(self, info: ConnectionInfo, secrets: Any) -> Any:
@@ -430,6 +435,20 @@ def bench_workspace(db_path: Path, info: dict[str, Any], *, pacing: str = "unlim
     )
     connect_to_sandboxes(ws, info)
     return ws
+
+
+def _time_slots(pacer: Any, waited: list[float]) -> None:
+    """Add the time each call waits for its pacing slot (the token bucket, the in-flight bound) to `waited[0]`."""
+    real = pacer.slot
+
+    @contextmanager
+    def slot(cancel: Any, key: str = "") -> Iterator[None]:
+        t0 = time.perf_counter()
+        with real(cancel, key):
+            waited[0] += time.perf_counter() - t0
+            yield
+
+    pacer.slot = slot
 
 
 @contextmanager

@@ -13,7 +13,7 @@ Every loop fetches and parses (Decimal JSON), as a client must. The baseline, in
 fetching a static file with the bytes of a real page (one accessplanit page, one Xero page) from a werkzeug server
 (the sandboxes' server) in another child process. `--million` adds generator time, start time and RSS for
 1,000,000 invoices (no walks). Prints one JSON object.
-Must not: change the sandboxes or measure through our connectors' HTTP layer (that is `sync_throughput.py`).
+Must not: change the sandboxes or measure through our connectors' HTTP layer (that is `sync_calls.py`).
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def accessplanit_walks(info: dict[str, Any], lookup_calls: int, served: int) -> 
     cursor = start_cursor(None, full=True, overlap=timedelta(minutes=5))
     walk = read_keyset(fetch, "Invoice", mapping.INVOICE_FIELDS, cursor, SkipTopPaging(1000), CancelToken())
     t_all = t0 = time.perf_counter()
-    for rows, _state in walk:
+    for rows, _state, _total in walk:
         times.append(time.perf_counter() - t0)
         records += len(rows)
         ids.extend(str(r["ID"]) for r in rows)

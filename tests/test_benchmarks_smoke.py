@@ -86,15 +86,16 @@ def test_sync_calls_counts_from_the_sandbox_logs() -> None:
     assert out["code_changed_during_run"] in (True, False)
 
 
-def test_sync_throughput_syncs_and_replays() -> None:
-    out = run("sync_throughput.py", "--invoices", "400")
-    n = out["n"]
-    assert n["sync"]["ok"], n["sync"]["errors"]
-    counts = n["sandbox_counts"]
-    # Every invoice and payment of both systems reached the cache (plus reference data).
-    assert n["sync"]["records"] >= counts["accessplanit.Invoice"] + counts["xero.Invoices"] + counts["xero.Payments"]
-    assert n["bare_loop"]["rows_read"] >= counts["accessplanit.Invoice"]
-    assert n["sync_vs_bare"] > 0
-    assert n["traced"]["tracemalloc_peak_mib"] > 0
-    assert out["n_quarter"]["invoices"] == 100
-    assert out["memory_growth"]["records_ratio"] > 1
+def test_sync_paced_times_paced_syncs_and_a_keyed_reconcile() -> None:
+    out = run("sync_paced.py", "--invoices", "150", "--cache", "300", "--changed", "7")
+    [month] = out["paced"]
+    first, again = month["first"], month["no_change"]
+    assert first["ok"] and again["ok"], (first["errors"], again["errors"])
+    assert first["records_fetched"] >= month["records"]["accessplanit.Invoice"] + month["records"]["xero.Invoices"]
+    # Paced: some time went to waiting for slots, never more than the whole sync; a no-change run reads little.
+    for run_ in (first, again):
+        assert 0 < run_["waiting_for_limits_seconds"] <= run_["seconds"] and 0 <= run_["reconcile_seconds"]
+    assert again["calls"] < first["calls"] and again["records_fetched"] < first["records_fetched"]
+    big = out["big_cache"]
+    assert big["fill"]["ok"] and big["no_change"]["ok"] and big["fill"]["waiting_for_limits_seconds"] == 0
+    assert big["reconcile_keys"]["keys"] == 7 and big["reconcile_keys"]["seconds"] > 0

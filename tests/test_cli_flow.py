@@ -218,31 +218,21 @@ def _keyring_entries(db_file: Path) -> list[str]:
     return [f"clitest/{system}/{cid}" for system, cid in rows]
 
 
-def _synced_report(
-    sandbox_proc: dict[str, Any], tmp_path: Path, cli_env: dict[str, str], *, child_writes: bool | None = None
-) -> dict[str, Any]:
-    """Connect, sync and report (JSON) through the command line into a fresh cache. `child_writes`: check that the
-    sync's pages were (True) or were not (False) written by the page writer child process."""
+def _synced_report(sandbox_proc: dict[str, Any], tmp_path: Path, cli_env: dict[str, str]) -> dict[str, Any]:
+    """Connect, sync and report (JSON) through the command line into a fresh cache."""
     db = f"sqlite:///{tmp_path / 'cache.sqlite3'}"
-    run = _connect_and_sync(sandbox_proc, db, cli_env, verbose=child_writes is not None)
-    if child_writes is not None:
-        assert ("pages are written by a child process" in run["log"]) is child_writes, run["log"][-2000:]
+    _connect_and_sync(sandbox_proc, db, cli_env)
     r = _run(["report", "--db", db, "--profile", "clitest", "--format", "json"], env=cli_env)
     assert r.returncode == 0, r.stderr
     return dict(json.loads(r.stdout))
 
 
-@pytest.mark.parametrize("writes", [None, 0], ids=["in-process", "child-writes"])
 @pytest.mark.parametrize("sandbox_proc", [(600, 3.9)], indirect=True)
 def test_cli_flow_exact_with_invoices_paid_in_instalments(
-    sandbox_proc: dict[str, Any], tmp_path: Path, cli_env: dict[str, str], secret_service: object, writes: int | None
+    sandbox_proc: dict[str, Any], tmp_path: Path, cli_env: dict[str, str], secret_service: object
 ) -> None:
     # The benchmark's month (1.5 payments per invoice): many equal-sized instalments per invoice to tell apart.
-    if writes is not None:  # `python -m app` with the profile's pages written by the PageWriter child process
-        settings = tmp_path / "config" / "Recondesk" / "clitest" / "settings.json"
-        settings.parent.mkdir(parents=True, exist_ok=True)
-        settings.write_text(json.dumps({"process_writes_from": writes}), encoding="utf-8")
-    report = _synced_report(sandbox_proc, tmp_path, cli_env, child_writes=writes is not None)
+    report = _synced_report(sandbox_proc, tmp_path, cli_env)
     payments = [i for i in report["items"] if i["kind"] == "payment"]
     assert len(payments) > 600  # more than one payment item per invoice
     _compare(report, sandbox_proc["expected"])

@@ -1,12 +1,13 @@
 """What every connector gives the services: pages of mapped records with their raw payloads and a resume cursor,
-connection checks, a call budget, and the write operations the push service needs.
+connection checks, a call budget, and the write operations the push service needs; and what the services give a
+connector while it reads (`CacheLookups`: answers from the cache, passed to `read()`).
 
 Must not: know about the cache, the GUI, or where secrets are kept (a `TokenStore`/secret is passed in).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -35,6 +36,41 @@ class Page:
     calls: int = 1
     retries: int = 0
     done: bool = False  # last page of this stream for this run
+    total: int | None = None  # records this run of the stream reads in all, when the service says (progress only)
+    versions: list[str | None] = field(default_factory=list)  # the service's version text of each record, if any
+
+
+class CacheLookups(Protocol):
+    """What a connector may ask of the cache while it reads a stream, a page's ids at a time (the services answer
+    from storage; a connector never reaches the cache itself). Ids it does not know are left out of an answer."""
+
+    def invoice_numbers(self, invoice_ids: Collection[str]) -> Mapping[str, str]:
+        """Source invoice id -> invoice number, for payments that name only their invoice's id."""
+        ...
+
+    def versions(self, ids: Collection[str]) -> Mapping[str, str]:
+        """Record id -> the version text stored for it (of the stream being read), to skip unchanged records."""
+        ...
+
+    def credit_note_references(self, credit_note_ids: Collection[str]) -> Mapping[str, str]:
+        """Credit note id -> its `Reference` (the refunded invoice's number), for refunds paid from it."""
+        ...
+
+
+class NoLookups:
+    """The cache of a connector read on its own (tests, benchmarks): it knows nothing."""
+
+    def invoice_numbers(self, invoice_ids: Collection[str]) -> Mapping[str, str]:
+        return {}
+
+    def versions(self, ids: Collection[str]) -> Mapping[str, str]:
+        return {}
+
+    def credit_note_references(self, credit_note_ids: Collection[str]) -> Mapping[str, str]:
+        return {}
+
+
+NO_LOOKUPS = NoLookups()
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +101,16 @@ class SystemClient(Protocol):
         """Stream names in the order they must be read (reference data first)."""
         ...
 
-    def read(self, stream: str, cursor: Mapping[str, Any] | None, *, full: bool, cancel: CancelToken) -> Iterator[Page]:
-        """Pages of `stream` from `cursor` (None or `full`: from the start)."""
+    def read(
+        self,
+        stream: str,
+        cursor: Mapping[str, Any] | None,
+        *,
+        full: bool,
+        cancel: CancelToken,
+        lookups: CacheLookups = NO_LOOKUPS,
+    ) -> Iterator[Page]:
+        """Pages of `stream` from `cursor` (None or `full`: from the start); `lookups` answers from the cache."""
         ...
 
     def check(self) -> list[CheckStep]:

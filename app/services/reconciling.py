@@ -1,7 +1,8 @@
 """Use case: reconcile the cache. Walks the invoice keys in chunks (memory does not grow with the cache), loads a
-chunk's records of both systems, gives Xero refunds their invoice through the credit note they are paid from, runs
-the pure engine, applies people's decisions on top, and stores the chunk's items. After an incremental sync only the
-invoice keys the sync touched are redone.
+chunk's records of both systems (a Xero refund is already on the invoice its credit note names: storage places it
+when either is stored), runs the pure engine, applies people's decisions on top, and stores the chunk's items, all in
+one process and one transaction. After an incremental sync only the invoice keys the sync touched are redone, and
+what they need (duplicate numbers, linked keys) is found through indexes on those keys only.
 
 A decision holds while its fingerprint equals the item's: a hash of the item's status and of what was decided on
 (the differing fields' values on both sides; for a one-sided item, the record's own key values; for an invalid one,
@@ -11,26 +12,20 @@ Must not: talk to the network, import Qt, or compare fields itself (the engine d
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import multiprocessing
-import queue
-import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
-from multiprocessing.connection import Connection
-from typing import Any, cast
 
 from app.domain.keys import invoice_key as normalize
 from app.domain.money import MoneyError, fmt, to_minor
 from app.domain.progress import CancelToken, ProgressEvent
-from app.domain.records import CreditNote, Invoice, Payment
-from app.domain.status import Direction, ItemStatus, System
+from app.domain.records import Invoice, Payment
+from app.domain.status import ItemStatus, System
 from app.reconcile.engine import ItemResult, reconcile
 from app.reconcile.rules import Rules, natural_id
 from app.settings import Settings
@@ -94,12 +89,6 @@ def fingerprint(result: ItemResult) -> str:
             )
     text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def refunds_with_invoices(payments: Iterable[Payment], credit_notes: Iterable[CreditNote]) -> list[Payment]:
-    """Xero refunds name the credit note they are paid from; its `Reference` is the invoice's number. A refund whose
-    credit note carries no reference belongs to no invoice (invoice `?`, only in the ledger)."""
-    return _place_refunds(payments, {cn.id: cn for cn in credit_notes})
 
 
 def _minor(amount: Decimal, currency: str) -> int | None:
@@ -181,23 +170,34 @@ def _contacts(*invoice_lists: Sequence[Invoice]) -> dict[str, str]:
 CHUNK_KEYS = 2000  # invoice keys reconciled at a time: bounds a run's memory, whatever the size of the cache
 
 
-def _key_groups(tx: Tx) -> dict[str, frozenset[str]]:
+def _key_groups(tx: Tx, keys: Collection[str] | None) -> dict[str, frozenset[str]]:
     """Invoice keys that must be reconciled in the same chunk. The engine sets aside an accessplanit payment that
     hangs (by invoice id) on an invoice set aside as a duplicate, even when the payment's own invoice number has
-    another key (a number changed since the payment was read): both keys then go together. Rare; usually empty."""
-    duplicate_of: dict[str, str] = {}  # remote id of a duplicate accessplanit invoice -> its key
-    for key, ids in record_repo.shared_invoice_keys(tx, System.ACCESSPLANIT).items():
-        if key:  # invoices without a number are all invalid; their payments too
-            for rid in sorted(ids, key=natural_id)[1:]:  # the lowest id takes part (match._by_key)
-                duplicate_of[rid] = key
-    if not duplicate_of:
-        return {}
-    neighbours: dict[str, set[str]] = defaultdict(set)
-    for iid, payment_keys in record_repo.payment_keys_on_invoice_ids(tx, System.ACCESSPLANIT, duplicate_of).items():
-        for pk in payment_keys:
-            if pk != duplicate_of[iid]:
-                neighbours[pk].add(duplicate_of[iid])
-                neighbours[duplicate_of[iid]].add(pk)
+    another key (a number changed since the payment was read): both keys then go together. Rare; usually empty.
+
+    `keys`: only the groups these keys take part in (closed over: a linked key brings its own links), found through
+    the indexes on those keys; None: every group of the cache."""
+    ap = System.ACCESSPLANIT
+    scope = None if keys is None else set(keys)
+    while True:
+        duplicate_of: dict[str, str] = {}  # remote id of a duplicate accessplanit invoice -> its key
+        for key, ids in record_repo.shared_invoice_keys(tx, ap, scope).items():
+            if key:  # invoices without a number are all invalid; their payments too
+                for rid in sorted(ids, key=natural_id)[1:]:  # the lowest id takes part (match._by_key)
+                    duplicate_of[rid] = key
+        neighbours: dict[str, set[str]] = defaultdict(set)
+        for iid, payment_keys in record_repo.payment_keys_on_invoice_ids(tx, ap, duplicate_of).items():
+            for pk in payment_keys:
+                if pk != duplicate_of[iid]:
+                    neighbours[pk].add(duplicate_of[iid])
+                    neighbours[duplicate_of[iid]].add(pk)
+        if scope is None:
+            break
+        # A payment on a key in scope may hang on a duplicate on a key outside it: take that key in and look again.
+        wider = scope | set(neighbours) | record_repo.invoice_keys_behind_payments(tx, ap, scope)
+        if wider == scope:
+            break
+        scope = wider
     groups: dict[str, frozenset[str]] = {}
     for start in neighbours:
         if start in groups:
@@ -233,69 +233,37 @@ def _chunks(keys: Sequence[str], groups: Mapping[str, frozenset[str]], size: int
         yield chunk
 
 
-def _place_refunds(payments: Iterable[Payment], credit_notes: Mapping[str, CreditNote]) -> list[Payment]:
-    out: list[Payment] = []
-    for p in payments:
-        if p.direction is Direction.REFUND and p.credit_note_id and p.credit_note_id in credit_notes:
-            p = replace(p, invoice_number=credit_notes[p.credit_note_id].reference.strip() or None)
-        out.append(p)
-    return out
-
-
 @dataclass(frozen=True, slots=True)
 class _Context:
-    """What every chunk of one run shares; all of it small (credit notes, decisions), none of it per invoice."""
+    """What every chunk of one run shares: the rules and people's decisions."""
 
     rules: Rules
-    placed: Mapping[str, Sequence[Payment]]  # Xero refunds placed through their credit note, by that invoice key
-    placed_ids: frozenset[str]  # their remote ids (left out where their own number_key brings them in)
-    placed_record_ids: Mapping[tuple[str, str, str], int]  # their cache ids
     decisions: Mapping[tuple[str, str], Decision]
 
 
 def _context(tx: Tx, settings: Settings) -> _Context:
-    notes = {cn.id: cn for cn in record_repo.load_credit_notes(tx, System.XERO)}
-    placed: dict[str, list[Payment]] = defaultdict(list)
-    record_ids: dict[tuple[str, str, str], int] = {}
-    for rid, p in record_repo.load_credit_note_payments(tx, System.XERO):
-        if p.direction is Direction.REFUND and p.credit_note_id in notes:
-            [q] = _place_refunds([p], notes)
-            placed[normalize(q.invoice_number)].append(q)
-            record_ids[(q.system.value, q.kind.value, q.id)] = rid
-    return _Context(
-        rules=rules_from(settings),
-        placed=dict(placed),
-        placed_ids=frozenset(k[2] for k in record_ids),
-        placed_record_ids=record_ids,
-        decisions=decision_repo.active_decisions(tx),
-    )
+    return _Context(rules=rules_from(settings), decisions=decision_repo.active_decisions(tx))
 
 
 def _run_keys(tx: Tx, ctx: _Context, keys: Sequence[str]) -> list[ItemData]:
     """Reconcile the records of these invoice keys ("" = records without a number) and nothing else.
 
     Every rule of the engine looks within one invoice key, so a run over all keys in chunks gives exactly the items
-    of one run over everything (the one exception is linked by `_key_groups`). A Xero refund belongs to the key of
-    its credit note's reference, wherever its own invoice number points."""
+    of one run over everything (the one exception is linked by `_key_groups`). A Xero refund is stored on the key of
+    its credit note's reference (`records.place_refunds`), wherever its own invoice number points."""
     ap, xero = System.ACCESSPLANIT, System.XERO
     found = record_repo.load_on_keys(tx, set(keys))
-    ledger_payments = [p for p in found.payments[xero] if p.id not in ctx.placed_ids]
-    ledger_payments += [p for k in keys for p in ctx.placed.get(k, ())]
     src_inv, led_inv = found.invoices[ap], found.invoices[xero]
     results = reconcile(
         source_invoices=src_inv,
         ledger_invoices=led_inv,
         source_payments=found.payments[ap],
-        ledger_payments=ledger_payments,
+        ledger_payments=found.payments[xero],
         invalid=found.invalid,
         rules=ctx.rules,
     )
-    ids = {**found.ids, **ctx.placed_record_ids}
     contacts = _contacts(src_inv, led_inv)
-    return [to_item_data(r, ids, contacts, ctx.decisions.get((r.kind.value, r.key))) for r in results]
-
-
-HELPER_FROM_KEYS = 20_000  # invoice keys from which a helper process shares the work (below, starting it costs more)
+    return [to_item_data(r, found.ids, contacts, ctx.decisions.get((r.kind.value, r.key))) for r in results]
 
 
 RECONCILING = "reconciling"  # the stage of its progress events
@@ -308,7 +276,6 @@ def reconcile_all(
     keys: Collection[str] | None = None,
     *,
     chunk_keys: int = CHUNK_KEYS,
-    helper_from: int = HELPER_FROM_KEYS,
     progress: Callable[[ProgressEvent], None] | None = None,
     cancel: CancelToken | None = None,
 ) -> dict[str, int]:
@@ -316,22 +283,20 @@ def reconcile_all(
 
     `keys`: only the items of these invoice keys (normalized here; "" = records without a number) are redone,
     e.g. those an incremental sync touched; None redoes everything and drops items of keys no record carries.
-    Works in chunks of `chunk_keys` invoice keys, so memory does not grow with the cache. From `helper_from` keys
-    (a SQLite file), a helper process works out two chunks of every three (`_Helper`); this process stores every
-    chunk's items, in order, in its one transaction.
+    Works in chunks of `chunk_keys` invoice keys, so memory does not grow with the cache, in one transaction.
 
     `progress` hears of each chunk stored (invoice keys done, of all, and the time left); `cancel` is checked
     before each chunk: a cancelled run raises `CancelledError` and its transaction is rolled back, so the items stay
     exactly as the last complete reconcile left them."""
     with db.transaction() as tx:
         ctx = _context(tx, settings)
-        groups = _key_groups(tx)
         if keys is None:
+            groups = _key_groups(tx, None)
             todo = record_repo.invoice_keys(tx)
         else:
             asked = {normalize(k) for k in keys}
+            groups = _key_groups(tx, asked)
             todo = sorted(asked.union(*(groups.get(k, frozenset()) for k in asked)))
-        chunks = list(_chunks(todo, groups, max(1, chunk_keys)))
         token = cancel or CancelToken()
         token.check()
         total, started, done = len(todo), time.monotonic(), 0
@@ -342,127 +307,19 @@ def reconcile_all(
                 progress(event)
 
         tell()
-        helper = _Helper.start(db, ctx, chunks) if len(todo) >= helper_from and len(chunks) > 1 else None
-        try:
-            stale: set[int] = set()
-            for index, chunk in enumerate(chunks):
-                token.check()
-                data = helper.result(index) if helper is not None and _Helper.takes(index) else None
-                if data is None:  # ours, or the helper's when it failed
-                    data = _run_keys(tx, ctx, chunk)
-                gone, claimed = item_repo.upsert_items_for_keys(tx, chunk, data)
-                # An item dropped by one chunk may reappear in a later one (an invalid record whose number changed):
-                # it is deleted only when no chunk produced it.
-                stale = (stale - claimed) | gone
-                done += len(chunk)
-                tell((time.monotonic() - started) / done * (total - done) if done else None)
-        finally:
-            if helper is not None:
-                helper.close()
+        stale: set[int] = set()
+        for chunk in _chunks(todo, groups, max(1, chunk_keys)):
+            token.check()
+            gone, claimed = item_repo.upsert_items_for_keys(tx, chunk, _run_keys(tx, ctx, chunk))
+            # An item dropped by one chunk may reappear in a later one (an invalid record whose number changed):
+            # it is deleted only when no chunk produced it.
+            stale = (stale - claimed) | gone
+            done += len(chunk)
+            tell((time.monotonic() - started) / done * (total - done) if done else None)
         item_repo.delete_items(tx, stale)
         if keys is None:
             item_repo.delete_items_on_keys(tx, item_repo.item_invoice_keys(tx) - set(todo))
         return item_repo.count_by_status(tx)
-
-
-def _help(url: str, ctx: _Context, work: list[tuple[int, list[str]]], results: Connection) -> None:
-    """The helper process: the items of each chunk in `work`, in order, from one read snapshot of the cache (the
-    records the parent reads too: it holds the write lock, and writes only items, which no chunk reads)."""
-    db: Database | None = None
-    try:
-        db = Database(url)
-        with db.transaction(readonly=True) as tx:
-            for index, chunk in work:
-                results.send((index, _run_keys(tx, ctx, chunk)))
-    except (BrokenPipeError, EOFError):
-        return  # the parent is gone or gave up on us: nobody to tell (`finally` still cleans up)
-    except BaseException as exc:  # told to the parent, which does the rest itself
-        with contextlib.suppress(OSError):  # unless it is gone too
-            results.send((-1, f"{type(exc).__name__}: {exc}"))
-    finally:
-        results.close()
-        if db is not None:
-            db.dispose()
-
-
-class _Helper:
-    """A second process for a big reconcile: two cores instead of one. It gets the run's context and its chunks
-    (every index that `takes`), works them out from its own read transaction and sends each chunk's items back;
-    a thread here receives them, at most `AHEAD` chunks ahead of their turn (memory stays bounded). The items are
-    the same as this process would make (`_run_keys` on the same records and context); if the helper fails, or
-    cannot start, this process works out the rest of its chunks itself."""
-
-    AHEAD = 3
-
-    def __init__(self, url: str, ctx: _Context, work: list[tuple[int, list[str]]]) -> None:
-        context = multiprocessing.get_context("spawn")  # never fork a process with threads and open connections
-        self._results, child = context.Pipe(duplex=False)
-        self._process = context.Process(
-            target=_help, args=(url, ctx, work, child), name="recondesk reconcile helper", daemon=True
-        )
-        self._process.start()
-        child.close()  # so the helper's end reads as EOF here
-        self._queue: queue.Queue[tuple[int, Any] | None] = queue.Queue(maxsize=self.AHEAD)
-        self._stop = threading.Event()
-        self._failed = False
-        self._pending = len(work)  # chunks the helper has still to hand over
-        self._thread = threading.Thread(target=self._receive, name="reconcile helper results", daemon=True)
-        self._thread.start()
-
-    @classmethod
-    def start(cls, db: Database, ctx: _Context, chunks: Sequence[list[str]]) -> _Helper | None:
-        if not db.can_write_in_child():  # in-memory SQLite, PostgreSQL: one process does it all
-            return None
-        try:
-            return cls(db.url, ctx, [(i, chunk) for i, chunk in enumerate(chunks) if cls.takes(i)])
-        except Exception as exc:  # no second process (a process limit, a locked-down machine): do it all here
-            log.warning("no reconcile helper process (%s); reconciling in this process", exc)
-            return None
-
-    @staticmethod
-    def takes(index: int) -> bool:
-        """Whether chunk `index` is the helper's: two of every three (this process also stores every chunk)."""
-        return index % 3 != 0
-
-    def _receive(self) -> None:
-        while not self._stop.is_set():
-            try:
-                message: tuple[int, Any] | None = self._results.recv()
-            except (EOFError, OSError):
-                message = None  # the helper ended: after its last chunk, or it died
-            except Exception as exc:  # a message that cannot be read: the helper is not to be trusted any more
-                message = (-1, f"an unreadable message ({type(exc).__name__}: {exc})")
-            while not self._stop.is_set():
-                try:
-                    self._queue.put(message, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            if message is None or message[0] < 0:
-                return
-
-    def result(self, index: int) -> list[ItemData] | None:
-        """The items of chunk `index` (the helper's next), or None when the helper failed: then work it out here."""
-        if self._failed:
-            return None
-        message = self._queue.get()
-        if message is not None and message[0] == index:
-            self._pending -= 1
-            return cast(list[ItemData], message[1])
-        self._failed = True
-        self._pending = 0  # it stopped: nothing more to wait for
-        reason = message[1] if message is not None else "it stopped without a word"
-        log.warning("the reconcile helper failed (%s); this process reconciles the rest", reason)
-        return None
-
-    def close(self) -> None:
-        """Stop the helper (it has finished unless this run stopped early) and the thread receiving from it."""
-        self._stop.set()
-        if self._pending:  # this run stopped early (an error here): the helper's work is not needed
-            self._process.terminate()
-        self._process.join()
-        self._thread.join()  # its `recv` ends at the helper's exit (EOF)
-        self._results.close()
 
 
 def reconcile_invoice(db: Database, settings: Settings, invoice_key: str) -> list[ItemData]:

@@ -79,12 +79,9 @@ def _sum_text(amounts: dict[str, Decimal]) -> str:
 
 
 def xero_refunds(tx: Tx) -> dict[str, Decimal]:
-    """R of docs/reconciliation.md section 4 per invoice key, from the cached Xero refunds and credit notes."""
-    from app.reconcile.engine import ledger_refunds
-    from app.services.reconciling import refunds_with_invoices
-
-    payments = records_repo.load_payments(tx, System.XERO)
-    return ledger_refunds(refunds_with_invoices(payments, records_repo.load_credit_notes(tx, System.XERO)))
+    """R of docs/reconciliation.md section 4 for every invoice key of the cache. Kept for `Workspace` until it asks
+    `records.ledger_refunds_on_key` for the one invoice it shows; summed by the database, placement done on store."""
+    return records_repo.ledger_refunds_on_keys(tx, records_repo.invoice_keys(tx))
 
 
 def build_report(db: Database, period: str | None, rules: Rules | None = None) -> dict[str, Any]:
@@ -94,7 +91,7 @@ def build_report(db: Database, period: str | None, rules: Rules | None = None) -
         ids = items_repo.query_item_ids(tx, period)
         rows = items_repo.item_rows(tx, list(ids))
         invoices = {system: {inv.id: inv for inv in records_repo.load_invoices(tx, system)} for system in System}
-        refunds = xero_refunds(tx)
+        refunds = records_repo.ledger_refunds_on_keys(tx, {r.invoice_key for r in rows if r.kind is Kind.INVOICE})
     rows = sorted(rows, key=lambda r: (0 if r.kind is Kind.INVOICE else 1, r.key))
     totals: dict[str, Any] = {}
     for system in System:

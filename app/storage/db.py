@@ -156,13 +156,6 @@ class Database:
             f"{kept} Try again; if it fails again, the cache ({where}) may be damaged or not Recondesk's.",
         )
 
-    def can_write_in_child(self) -> bool:
-        """Whether another process can open this same database (a SQLite file; not an in-memory one)."""
-        if not self.is_sqlite:
-            return False
-        database = make_url(self.url).database or ""
-        return database not in ("", ":memory:") and not database.startswith("file:")
-
     def migrate(self) -> None:
         """Bring the schema to the newest revision (alembic upgrade head). Safe to call on every start."""
         from app.storage.migrate import upgrade

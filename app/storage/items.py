@@ -13,10 +13,9 @@ import operator
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy import Select, and_, bindparam, delete, func, insert, or_, select, update
 
 from app.domain.status import ItemStatus, Kind, PushState
-from app.storage.bulk import BulkWriter
 from app.storage.db import Tx
 from app.storage.models import ItemData, ItemRecord
 from app.storage.schema import items, pushes
@@ -76,19 +75,17 @@ def _upsert(tx: Tx, results: Sequence[ItemData], existing: dict[tuple[str, str],
         for r in tx.conn.execute(q):
             current[r[0]] = tuple(r[1:])
     values = operator.itemgetter(*_DATA_NAMES)
-    ups: list[tuple[Any, ...]] = []
-    new: list[tuple[Any, ...]] = []
+    ups: list[dict[str, Any]] = []
+    new: list[dict[str, Any]] = []
     for k, row in rows.items():
         if k not in existing:
-            new.append(values(row))
-        elif current.get(existing[k]) != (now := values(row)):
-            ups.append((*now, existing[k]))
-    # A full reconcile stores every item of the cache: one prepared statement on SQLite (`bulk`), not Core's
-    # per-row parameter building (half the time of storing 250,000 items). One row per statement: many-row
-    # statements of each chunk's own leftover size were each prepared and cached by the driver (+30 MiB RSS).
-    writer = BulkWriter(tx, single_rows=True)
-    writer.update_by_id(items, _DATA_NAMES, ups)
-    writer.insert(items, _DATA_NAMES, new)
+            new.append(row)
+        elif current.get(existing[k]) != values(row):
+            ups.append({**row, "_id": existing[k]})
+    if ups:
+        tx.conn.execute(update(items).where(items.c.id == bindparam("_id")), ups)
+    if new:
+        tx.conn.execute(insert(items), new)
 
 
 def replace_items(tx: Tx, results: Sequence[ItemData]) -> None:

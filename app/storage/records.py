@@ -10,7 +10,6 @@ ones come back from the service as such).
 from __future__ import annotations
 
 import hashlib
-import operator
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -25,7 +24,6 @@ from app.domain.money import MoneyError, from_minor, to_minor
 from app.domain.records import CreditNote, InvalidRecord, Invoice, Line, Payment
 from app.domain.status import Direction, InvoiceState, Kind, System
 from app.storage import jsontext
-from app.storage.bulk import BulkWriter, sqlite_binds
 from app.storage.db import Tx
 from app.storage.models import PageCounts, StoredRecord, SystemState
 from app.storage.schema import cursors, record_lines, records, system_state
@@ -196,16 +194,9 @@ def _existing_ids(tx: Tx, system: System, keys: Iterable[tuple[str, str]]) -> di
     for kind, remote_id in set(keys):
         by_kind[kind].append(remote_id)
     found: dict[tuple[str, str], int] = {}
-    sqlite = tx.conn.dialect.name == "sqlite" and tx.conn.dialect.paramstyle == "qmark"
     for kind, remote_ids in by_kind.items():
         remote_ids.sort()
         for chunk in _chunks(remote_ids, _ID_CHUNK):
-            if sqlite:  # the same query as below, without compiling an expanding IN for every page
-                marks = ", ".join("?" * len(chunk))
-                sql = f"SELECT id, remote_id FROM records WHERE system = ? AND kind = ? AND remote_id IN ({marks})"
-                for rid, remote_id in tx.conn.exec_driver_sql(sql, (system.value, kind, *chunk)):
-                    found[(kind, remote_id)] = rid
-                continue
             # system, kind AND remote_id: the whole unique index, so a lookup never scans the system's records.
             rows = tx.conn.execute(
                 select(records.c.id, records.c.remote_id).where(
@@ -217,115 +208,120 @@ def _existing_ids(tx: Tx, system: System, keys: Iterable[tuple[str, str]]) -> di
     return found
 
 
-_record_values = operator.itemgetter(*_RECORD_COLUMNS)
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedPage:
-    """A page's rows as the database will get them, built without a database (`prepare_records`), so a sync can
-    build the next page's rows while the current one is written. `rows`: by (kind, remote_id), the records row values
-    in `_RECORD_COLUMNS` order, whether it is invalid, and its line values; a record twice in a page: the later wins."""
-
-    system: System
-    stream: str
-    rows: dict[tuple[str, str], tuple[tuple[Any, ...], bool, list[LineValues]]]
-    refs: dict[str, str]
-    fetched: int
-    bound: bool = False  # row values already in SQLite's bind form (text dates and instants, 0/1 flags)
-
-    @property
-    def invalid(self) -> int:
-        """Records of the page stored as invalid."""
-        return sum(1 for _, bad, _ in self.rows.values() if bad)
-
-
-_INVALID_AT = _RECORD_COLUMNS.index("invalid_reason")
-
-
-def prepare_records(
-    system: System, stream: str, recs: Sequence[Any], raws: Sequence[dict[str, Any]], *, sqlite: bool = False
-) -> PreparedPage:
-    """The rows of a page of domain records (dicts are reference data) and their raw payloads; no database.
-    `sqlite`: values already in SQLite's bind form (the writer then binds them as they are, and a page handed to
-    the child writer pickles text instead of date objects); such a page can only be stored in a SQLite cache."""
-    if len(recs) != len(raws):
-        raise ValueError(f"{system}:{stream}: {len(recs)} records but {len(raws)} raw payloads")
-    rows: dict[tuple[str, str], tuple[tuple[Any, ...], bool, list[LineValues]]] = {}
+def upsert_records(
+    tx: Tx,
+    system: System,
+    stream: str,
+    recs: Sequence[Any],
+    raws: Sequence[dict[str, Any]],
+    versions: Sequence[str | None] = (),
+) -> PageCounts:
+    """Insert or update records (and their lines) by (system, kind, remote_id), an updated invoice's lines replaced;
+    dicts go to reference data. `versions[i]`: the service's version text of `recs[i]` (none given: unknown). A record
+    twice in a page: the later wins. Refunds and credit notes of the page are placed (`place_refunds`)."""
+    if len(recs) != len(raws) or (versions and len(versions) != len(recs)):
+        raise ValueError(
+            f"{system}:{stream}: {len(recs)} records but {len(raws)} raw payloads, {len(versions)} versions"
+        )
+    rows: dict[tuple[str, str], tuple[dict[str, Any], list[LineValues]]] = {}
     refs: dict[str, str] = {}
-    binds = [(_RECORD_COLUMNS[i], proc) for i, proc in sqlite_binds(records, tuple(_RECORD_COLUMNS))] if sqlite else []
-    for rec, raw in zip(recs, raws, strict=True):
+    for i, (rec, raw) in enumerate(zip(recs, raws, strict=True)):
         if isinstance(rec, dict):
             refs[_ref_key(rec)] = jsontext.dumps(rec)
             continue
         row, lines = _record_row(system, stream, rec, raw)
-        for name, proc in binds:
-            row[name] = proc(row[name])
-        values = _record_values(row)
-        rows[(row["kind"], row["remote_id"])] = (values, values[_INVALID_AT] is not None, lines)
-    return PreparedPage(system, stream, rows, refs, len(recs), bound=sqlite)
-
-
-def upsert_records(
-    tx: Tx, system: System, stream: str, recs: Sequence[Any], raws: Sequence[dict[str, Any]]
-) -> PageCounts:
-    """Insert or update records (and their lines) by (system, kind, remote_id); dicts go to reference data."""
-    return store_prepared(tx, prepare_records(system, stream, recs, raws))
-
-
-def store_prepared(tx: Tx, page: PreparedPage, *, single_rows: bool = False) -> PageCounts:
-    """Write a prepared page: records inserted or updated by (system, kind, remote_id), an updated invoice's lines
-    replaced, reference data upserted.
-
-    `single_rows` (SQLite): one row per INSERT statement instead of hundreds. A statement of many rows that may fail
-    (a unique or foreign key) makes SQLite keep a statement journal: a copy of every page it touches, so that it
-    alone can be undone. In a transaction of many pages that copies the same index pages again for every statement,
-    more bytes than the rows themselves. One row per statement needs none, but the sqlite3 module lets go of the
-    interpreter lock at every row: the right choice in a process with no other busy thread (the page writer child),
-    not in one whose read-ahead thread would take the lock at every row."""
-    system, rows = page.system, page.rows
-    writer = BulkWriter(tx, single_rows=single_rows)
-    if page.bound and not writer.raw:
-        raise ValueError("a page prepared for SQLite cannot be stored in this database")
-    bound = page.bound
+        row["version"] = versions[i] if versions else None
+        rows[(row["kind"], row["remote_id"])] = (row, lines)
     existing = _existing_ids(tx, system, rows)
-    to_update = [(*values, existing[key]) for key, (values, _, _) in rows.items() if key in existing]
+    to_update = [{**row, "_id": existing[key]} for key, (row, _) in rows.items() if key in existing]
     new_keys = [key for key in rows if key not in existing]
+    if to_update:
+        tx.conn.execute(update(records).where(records.c.id == bindparam("_id")), to_update)
+    if new_keys:
+        tx.conn.execute(insert(records), [rows[key][0] for key in new_keys])
     invoice = Kind.INVOICE.value
-    if writer.raw:
-        # SQLite, inside this write transaction (BEGIN IMMEDIATE: no other writer): new records get the ids after
-        # the largest one, given here, so their lines need no second lookup of the ids just made.
-        top = int(tx.conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM records").scalar_one())
-        ids = {**existing, **{key: top + i for i, key in enumerate(new_keys, start=1)}}
-        writer.update_by_id(records, _RECORD_COLUMNS, to_update, bound=bound)
-        writer.insert(records, ["id", *_RECORD_COLUMNS], [(ids[key], *rows[key][0]) for key in new_keys], bound=bound)
-        replaced = [existing[key] for key in existing if key[0] == invoice]
-        # Lines under a new id can only be orphans (foreign keys cascade); one range delete clears any.
-        tx.conn.execute(delete(record_lines).where(record_lines.c.record_id > top))
-    else:
-        writer.update_by_id(records, _RECORD_COLUMNS, to_update)
-        writer.insert(records, _RECORD_COLUMNS, [rows[key][0] for key in new_keys])
-        new_invoices = [key for key in new_keys if key[0] == invoice]
-        ids = {**existing, **_existing_ids(tx, system, new_invoices)} if new_invoices else existing
-        # Also for new ids: a line left behind under a reused id must not survive into the new record.
-        replaced = [ids[key] for key in rows if key[0] == invoice]
+    new_invoices = [key for key in new_keys if key[0] == invoice]
+    ids = {**existing, **_existing_ids(tx, system, new_invoices)} if new_invoices else existing
+    # Also for new ids: a line left behind under a reused id must not survive into the new record.
+    replaced = [ids[key] for key in rows if key[0] == invoice]
     for chunk in _chunks(replaced, _ID_CHUNK):
         tx.conn.execute(delete(record_lines).where(record_lines.c.record_id.in_(chunk)))
-    line_rows: list[tuple[Any, ...]] = []
-    for key, (_, bad, lines) in rows.items():
-        if lines and not bad:
-            rid = ids[key]
-            line_rows.extend((rid, *values) for values in lines)
-    writer.insert(record_lines, _LINE_COLUMNS, line_rows, bound=bound)
-
-    if page.refs:
-        _upsert_reference(tx, system, page.stream, page.refs)
+    line_rows = [
+        dict(zip(_LINE_COLUMNS, (ids[key], *values), strict=True))
+        for key, (row, lines) in rows.items()
+        if row["invalid_reason"] is None
+        for values in lines
+    ]
+    if line_rows:
+        tx.conn.execute(insert(record_lines), line_rows)
+    place_refunds(
+        tx,
+        system,
+        payment_ids=[rid for kind, rid in rows if kind == Kind.PAYMENT.value],
+        credit_note_ids=[rid for kind, rid in rows if kind == CREDIT_NOTE],
+    )
+    if refs:
+        _upsert_reference(tx, system, stream, refs)
     return PageCounts(
-        fetched=page.fetched,
+        fetched=len(recs),
         inserted=len(new_keys),
         updated=len(to_update),
-        invalid=page.invalid,
-        reference=len(page.refs),
+        invalid=sum(1 for row, _ in rows.values() if row["invalid_reason"] is not None),
+        reference=len(refs),
     )
+
+
+def place_refunds(
+    tx: Tx, system: System, *, payment_ids: Collection[str] = (), credit_note_ids: Collection[str] = ()
+) -> None:
+    """Put refunds on the invoice they belong to: the one their credit note's Reference names (docs/reconciliation.md),
+    once that credit note is stored and readable; otherwise their own number. The one place this is worked out:
+    called for the refunds and credit notes of every stored page, it keeps `number_key` (what the reconcile and the
+    diff panel find records by) and `placed_number` right, through the `credit_note_id` index."""
+    refund = and_(
+        records.c.system == system.value,
+        records.c.kind == Kind.PAYMENT.value,
+        records.c.direction == Direction.REFUND.value,
+        records.c.credit_note_id.is_not(None),
+        records.c.invalid_reason.is_(None),
+    )
+    found: dict[int, tuple[str | None, str, str | None, str | None]] = {}
+    for column, wanted in ((records.c.remote_id, payment_ids), (records.c.credit_note_id, credit_note_ids)):
+        for chunk in _chunks(sorted(set(wanted))):
+            q = select(
+                records.c.id,
+                records.c.invoice_number,
+                records.c.credit_note_id,
+                records.c.placed_number,
+                records.c.number_key,
+            ).where(refund, column.in_(chunk))
+            for rid, own, note_id, placed, key in tx.conn.execute(q):
+                found[rid] = (own, note_id, placed, key)
+    if not found:
+        return
+    references: dict[str, str] = credit_note_references(tx, system, {note for _, note, _, _ in found.values() if note})
+    changes = []
+    for rid, (own, note_id, placed, key) in found.items():
+        now = references[note_id].strip() if note_id in references else None
+        now_key = invoice_key(now if now is not None else own) or None
+        if (now, now_key) != (placed, key):
+            changes.append({"_id": rid, "placed_number": now, "number_key": now_key})
+    if changes:
+        tx.conn.execute(update(records).where(records.c.id == bindparam("_id")), changes)
+
+
+def credit_note_references(tx: Tx, system: System, credit_note_ids: Collection[str]) -> dict[str, str]:
+    """Credit note id -> its Reference, for the readable stored credit notes of `system` among these ids."""
+    out: dict[str, str] = {}
+    for chunk in _chunks(sorted(set(credit_note_ids))):
+        q = select(records.c.remote_id, records.c.reference).where(
+            records.c.system == system.value,
+            records.c.kind == CREDIT_NOTE,
+            records.c.invalid_reason.is_(None),
+            records.c.remote_id.in_(chunk),
+        )
+        out.update((rid, ref or "") for rid, ref in tx.conn.execute(q))
+    return out
 
 
 def _upsert_reference(tx: Tx, system: System, stream: str, refs: dict[str, str]) -> None:
@@ -356,13 +352,10 @@ def upsert_page(
     raws: Sequence[dict[str, Any]],
     cursor: dict[str, Any],
     *,
-    prepared: PreparedPage | None = None,
-    single_rows: bool = False,
+    versions: Sequence[str | None] = (),
 ) -> PageCounts:
-    """Store one page's records, lines and raw payloads, and advance the stream cursor, in the caller's transaction.
-    `prepared`: the page's rows already built by `prepare_records` from these records (e.g. in another thread);
-    `single_rows`: see `store_prepared`."""
-    counts = store_prepared(tx, prepared or prepare_records(system, stream, recs, raws), single_rows=single_rows)
+    """Store one page's records, lines and raw payloads, and advance the stream cursor, in the caller's transaction."""
+    counts = upsert_records(tx, system, stream, recs, raws, versions)
     set_cursor(tx, system, stream, cursor)
     return counts
 
@@ -495,7 +488,8 @@ def _payment(r: Row[Any]) -> Payment:
     return Payment(
         system=_SYSTEM[r.system],
         id=r.remote_id,
-        invoice_number=r.invoice_number,
+        # A refund placed through its credit note belongs to the invoice that names (`place_refunds`).
+        invoice_number=r.invoice_number if r.placed_number is None else (r.placed_number or None),
         invoice_id=r.invoice_id,
         date=r.doc_date,
         amount=_money(r.amount_minor, cur),
@@ -592,18 +586,6 @@ def load_payments(
             cond, on_invoice | records.c.credit_note_id.in_(list(credit_note_ids)) if credit_note_ids else on_invoice
         )
     return [_payment(r) for r in tx.conn.execute(select(*_FIELDS).where(cond).order_by(records.c.id))]
-
-
-def load_credit_note_payments(tx: Tx, system: System = System.XERO) -> list[tuple[int, Payment]]:
-    """(cache id, payment) of the readable payments of `system` that name a credit note (Xero refunds): few, read
-    in one pass, because they belong to the invoice their credit note names, not to their own `number_key`."""
-    cond = and_(
-        records.c.system == system.value,
-        records.c.kind == Kind.PAYMENT.value,
-        records.c.invalid_reason.is_(None),
-        records.c.credit_note_id.is_not(None),
-    )
-    return [(r.id, _payment(r)) for r in tx.conn.execute(select(*_FIELDS).where(cond).order_by(records.c.id))]
 
 
 def load_credit_notes(tx: Tx, system: System = System.XERO) -> list[CreditNote]:
@@ -719,9 +701,9 @@ def record_ids(
 
 def touched_invoice_keys(tx: Tx, system: System, recs: Iterable[Any]) -> set[str]:
     """The invoice keys ("" = none) that the stored versions of these records (a page about to be written, or just
-    written) put them on, for reconciling only what a sync changed. A payment counts on its invoice; a Xero refund
-    also on its credit note's reference; a credit note on its reference and on its refunds' own invoices (where they
-    fall back to when it turns unreadable). Records not stored yet add nothing."""
+    written) put them on, for reconciling only what a sync changed. A Xero refund is on the key its credit note
+    places it on (`place_refunds`); a credit note also brings the keys of the refunds paid from it, which move with
+    it. Records not stored yet add nothing."""
     by_kind: dict[str, list[str]] = defaultdict(list)
     for rec in recs:
         if isinstance(rec, CreditNote):
@@ -730,22 +712,13 @@ def touched_invoice_keys(tx: Tx, system: System, recs: Iterable[Any]) -> set[str
             by_kind[rec.kind.value].append(str(rec.id))
         # anything else is reference data (accounts, tax rates, ...), which is on no invoice
     keys: set[str] = set()
-    note_ids: set[str] = set(by_kind.get(CREDIT_NOTE, ()))
     for kind, ids in by_kind.items():
         for chunk in _chunks(sorted(set(ids))):
-            q = select(records.c.number_key, records.c.credit_note_id).where(
+            q = select(records.c.number_key).where(
                 records.c.system == system.value, records.c.kind == kind, records.c.remote_id.in_(chunk)
             )
-            for key, note_id in tx.conn.execute(q):
-                keys.add(key or "")
-                if note_id:
-                    note_ids.add(note_id)
-    for chunk in _chunks(sorted(note_ids)):
-        notes = select(records.c.number_key).where(
-            records.c.system == system.value, records.c.kind == CREDIT_NOTE, records.c.remote_id.in_(chunk)
-        )
-        keys.update(key or "" for (key,) in tx.conn.execute(notes))
-    for chunk in _chunks(sorted(by_kind.get(CREDIT_NOTE, ()))):
+            keys.update(key or "" for (key,) in tx.conn.execute(q))
+    for chunk in _chunks(sorted(set(by_kind.get(CREDIT_NOTE, ())))):
         refunds = select(records.c.number_key).where(
             records.c.system == system.value, records.c.kind == Kind.PAYMENT.value, records.c.credit_note_id.in_(chunk)
         )
@@ -753,21 +726,27 @@ def touched_invoice_keys(tx: Tx, system: System, recs: Iterable[Any]) -> set[str
     return keys
 
 
-def shared_invoice_keys(tx: Tx, system: System) -> dict[str, list[str]]:
+def shared_invoice_keys(tx: Tx, system: System, number_keys: Collection[str] | None = None) -> dict[str, list[str]]:
     """Invoice key -> remote ids of the readable, non-deleted invoices of `system` on it, for the keys that more
-    than one such invoice shares (duplicate numbers: few)."""
+    than one such invoice shares (duplicate numbers: few). With `number_keys`, only among those keys, found
+    through the `number_key` index (the work of an incremental reconcile then follows what changed)."""
     live = and_(
         records.c.system == system.value,
         records.c.kind == Kind.INVOICE.value,
         records.c.invalid_reason.is_(None),
         records.c.deleted.is_(False),
     )
-    shared = select(records.c.number_key).where(live).group_by(records.c.number_key).having(func.count() > 1)
+    if number_keys is None:
+        scopes = [live]
+    else:
+        named = sorted(k for k in set(number_keys) if k)
+        scopes = [and_(live, records.c.number_key.in_(list(chunk))) for chunk in _chunks(named)]
     out: dict[str, list[str]] = defaultdict(list)
-    for key, rid in tx.conn.execute(
-        select(records.c.number_key, records.c.remote_id).where(live, records.c.number_key.in_(shared))
-    ):
-        out[key or ""].append(rid)
+    for where in scopes:
+        shared = select(records.c.number_key).where(where).group_by(records.c.number_key).having(func.count() > 1)
+        q = select(records.c.number_key, records.c.remote_id).where(where, records.c.number_key.in_(shared))
+        for key, rid in tx.conn.execute(q):
+            out[key or ""].append(rid)
     return dict(out)
 
 
@@ -784,32 +763,93 @@ def payment_keys_on_invoice_ids(tx: Tx, system: System, invoice_ids: Collection[
     return dict(out)
 
 
-def invoice_numbers(tx: Tx, system: System) -> dict[str, str]:
-    """remote invoice id -> invoice number (accessplanit payments carry only the invoice id)."""
-    q = select(records.c.remote_id, records.c.number).where(
-        records.c.system == system.value, records.c.kind == Kind.INVOICE.value, records.c.number.is_not(None)
-    )
-    return {rid: num for rid, num in tx.conn.execute(q)}
-
-
-def record_versions(tx: Tx, system: System, kind: Kind | str) -> dict[str, str]:
-    """remote id -> the `DateUpdated` text of the stored raw payload, for records of `kind` that have one.
-
-    The raw text is the exact version the service sent (`updated_at` is parsed: an offset or digits beyond
-    microseconds would be lost), and invalid records have it too. A connector compares it with what it reads
-    again, to skip records that did not change (accessplanit incremental runs)."""
-    kind_value = kind.value if isinstance(kind, Kind) else kind
-    q = select(records.c.remote_id, records.c.raw).where(records.c.system == system.value, records.c.kind == kind_value)
-    out: dict[str, str] = {}
-    for rid, raw in tx.conn.execute(q):
-        try:
-            payload = jsontext.loads(raw)
-        except ValueError:  # a raw payload is always our own JSON text; never let one bad row stop a sync
-            continue
-        version = payload.get("DateUpdated") if isinstance(payload, dict) else None
-        if isinstance(version, str) and version:
-            out[rid] = version
+def invoice_keys_behind_payments(tx: Tx, system: System, number_keys: Collection[str]) -> set[str]:
+    """The keys of the invoices that payments of `system` on these keys hang on by invoice id, where those differ
+    from the payments' own (a number changed since the payment was read: rare). Through the indexes."""
+    invoice = records.alias("invoice")
+    out: set[str] = set()
+    for chunk in _chunks(sorted(set(number_keys))):
+        q = (
+            select(invoice.c.number_key)
+            .select_from(
+                records.join(
+                    invoice,
+                    and_(
+                        invoice.c.system == records.c.system,
+                        invoice.c.kind == Kind.INVOICE.value,
+                        invoice.c.remote_id == records.c.invoice_id,
+                    ),
+                )
+            )
+            .where(
+                _keys_in(chunk),
+                func.coalesce(records.c.system, "") == system.value,
+                func.coalesce(records.c.kind, "") == Kind.PAYMENT.value,
+                func.coalesce(invoice.c.number_key, "") != func.coalesce(records.c.number_key, ""),
+            )
+        )
+        out.update(key or "" for (key,) in tx.conn.execute(q))
     return out
+
+
+def invoice_numbers(tx: Tx, system: System, invoice_ids: Collection[str]) -> dict[str, str]:
+    """remote invoice id -> invoice number, for the stored invoices of `system` among these ids (accessplanit
+    payments carry only the invoice id)."""
+    out: dict[str, str] = {}
+    for chunk in _chunks(sorted(set(invoice_ids))):
+        q = select(records.c.remote_id, records.c.number).where(
+            records.c.system == system.value,
+            records.c.kind == Kind.INVOICE.value,
+            records.c.remote_id.in_(chunk),
+            records.c.number.is_not(None),
+        )
+        out.update((rid, value) for rid, value in tx.conn.execute(q))
+    return out
+
+
+def record_versions(tx: Tx, system: System, kind: Kind | str, ids: Collection[str]) -> dict[str, str]:
+    """remote id -> the stored version text (the service's own, as it sent it), for the records of `kind` among
+    these ids that have one; invalid records too. A connector compares it with what it reads again, to skip
+    records that did not change (accessplanit incremental runs). Through the (system, kind, remote_id) index."""
+    kind_value = kind.value if isinstance(kind, Kind) else kind
+    out: dict[str, str] = {}
+    for chunk in _chunks(sorted(set(ids)), _ID_CHUNK):
+        q = select(records.c.remote_id, records.c.version).where(
+            records.c.system == system.value,
+            records.c.kind == kind_value,
+            records.c.remote_id.in_(chunk),
+            records.c.version.is_not(None),
+        )
+        out.update((rid, value) for rid, value in tx.conn.execute(q))
+    return out
+
+
+def ledger_refunds_on_keys(tx: Tx, number_keys: Collection[str], system: System = System.XERO) -> dict[str, Decimal]:
+    """R of docs/reconciliation.md section 4 for these invoice keys: the sum of the readable, non-deleted refunds of
+    the ledger placed on each (`place_refunds`), summed by the database through the `number_key` index. Keys
+    without refunds are left out; key "" (no invoice) adjusts nothing."""
+    out: dict[str, Decimal] = {}
+    for chunk in _chunks(sorted(k for k in set(number_keys) if k)):
+        q = (
+            select(records.c.number_key, records.c.currency, func.sum(records.c.amount_minor))
+            .where(
+                records.c.number_key.in_(list(chunk)),
+                func.coalesce(records.c.system, "") == system.value,
+                func.coalesce(records.c.kind, "") == Kind.PAYMENT.value,
+                records.c.direction == Direction.REFUND.value,
+                records.c.deleted.is_(False),
+                records.c.invalid_reason.is_(None),
+            )
+            .group_by(records.c.number_key, records.c.currency)
+        )
+        for key, currency, minor in tx.conn.execute(q):
+            out[key] = out.get(key, Decimal(0)) + from_minor(int(minor or 0), currency or "")
+    return out
+
+
+def ledger_refunds_on_key(tx: Tx, number_key: str, system: System = System.XERO) -> Decimal:
+    """R of docs/reconciliation.md section 4 for one invoice key (the diff panel's canonical ledger values)."""
+    return ledger_refunds_on_keys(tx, [number_key], system).get(number_key, Decimal(0))
 
 
 def reference_data(tx: Tx, system: System, stream: str) -> list[dict[str, Any]]:

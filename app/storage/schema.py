@@ -68,12 +68,19 @@ records = Table(
     Column("method", String(100)),
     Column("direction", String(16)),
     Column("credit_note_id", String(ID)),
+    # Xero refunds: the number of the invoice their credit note names (its Reference, "" for none) once that credit
+    # note is stored; `number_key` then follows it (records.place_refunds). NULL: placed by their own number.
+    Column("placed_number", String(100)),
     Column("deleted", Boolean(create_constraint=False), nullable=False, default=False),
     Column("updated_at", DateTime),
+    # The service's version of the record as it sent it (accessplanit DateUpdated, Xero UpdatedDateUTC text), so an
+    # incremental sync compares versions without parsing the stored payloads.
+    Column("version", String(64)),
     Column("invalid_reason", Text),
     Column("raw", Text, nullable=False),
     UniqueConstraint("system", "kind", "remote_id"),
     Index(None, "number_key"),
+    Index(None, "credit_note_id"),
 )
 
 record_lines = Table(

@@ -6,6 +6,8 @@ import json
 import logging
 import math
 import time
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -15,7 +17,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from app.connectors.accessplanit.client import AccessplanitClient
-from app.connectors.base import Page
+from app.connectors.base import NO_LOOKUPS, CacheLookups, Page
 from app.domain.errors import AuthenticationError, CancelledError, RateLimited, RejectedError, TransientError
 from app.domain.progress import CancelToken
 from app.domain.records import InvalidRecord, Invoice, Payment
@@ -34,9 +36,33 @@ from .conftest import (
 
 
 def read_all(
-    client: AccessplanitClient, stream: str, cursor: dict[str, Any] | None = None, full: bool = False
+    client: AccessplanitClient,
+    stream: str,
+    cursor: dict[str, Any] | None = None,
+    full: bool = False,
+    lookups: CacheLookups = NO_LOOKUPS,
 ) -> list[Page]:
-    return list(client.read(stream, cursor, full=full, cancel=CancelToken()))
+    return list(client.read(stream, cursor, full=full, cancel=CancelToken(), lookups=lookups))
+
+
+@dataclass
+class Known:
+    """A cache that knows some invoice numbers and versions (`CacheLookups`); remembers what it was asked."""
+
+    numbers: dict[str, str] = field(default_factory=dict)
+    known_versions: dict[str, str] = field(default_factory=dict)
+    asked: list[tuple[str, list[str]]] = field(default_factory=list)
+
+    def invoice_numbers(self, invoice_ids: Collection[str]) -> dict[str, str]:
+        self.asked.append(("numbers", sorted(invoice_ids)))
+        return {i: self.numbers[i] for i in invoice_ids if i in self.numbers}
+
+    def versions(self, ids: Collection[str]) -> dict[str, str]:
+        self.asked.append(("versions", sorted(ids)))
+        return {i: self.known_versions[i] for i in ids if i in self.known_versions}
+
+    def credit_note_references(self, credit_note_ids: Collection[str]) -> dict[str, str]:
+        return {}
 
 
 def gets(admin: Admin, module: str) -> list[dict[str, Any]]:
@@ -91,8 +117,8 @@ def test_payments_map_with_invoice_numbers_from_this_run(ap_client: Accessplanit
 def test_payments_alone_look_up_unknown_invoice_numbers_in_chunks(
     ap_client: AccessplanitClient, ap_admin: Admin
 ) -> None:
-    ap_client.invoice_numbers = {"1000": "INV-0"}  # from the caller's cache: no lookup for this one
-    pages = read_all(ap_client, "payments", full=True)
+    cache = Known(numbers={"1000": "INV-0"})  # the caller's cache knows this one: no lookup for it
+    pages = read_all(ap_client, "payments", full=True, lookups=cache)
     payments = [r for p in pages for r in p.records]
     assert all(isinstance(p, Payment) for p in payments), [p for p in payments if isinstance(p, InvalidRecord)]
     assert {p.invoice_number for p in payments if isinstance(p, Payment)} == {f"INV-{i}" for i in range(0, 250, 5)}
@@ -100,6 +126,8 @@ def test_payments_alone_look_up_unknown_invoice_numbers_in_chunks(
     assert len(lookups) == 1  # 49 unknown ids fit one chunk of 100
     asked = parse_qs(lookups[0]["query"])["$filter"][0]
     assert asked.startswith("ID in (") and "'1005'" in asked and "'1000'" not in asked
+    # The cache was asked for the page's unknown invoice ids only, once; a full run asks it for no versions.
+    assert [what for what, _ in cache.asked] == ["numbers"] and "1000" in cache.asked[0][1]
 
 
 def test_cursor_resumes_mid_stream_without_gaps_or_repeats(
@@ -480,15 +508,17 @@ def test_unchanged_incremental_run_costs_one_call_per_stream(ap_client: Accesspl
     payments = read_all(ap_client, "payments", full=True)
     ap_admin.reset()
 
-    ap_client.known_versions = {str(r["ID"]): r["DateUpdated"] for p in invoices for r in p.raws}
-    again = read_all(ap_client, "invoices", invoices[-1].cursor)
-    ap_client.known_versions = {str(r["ID"]): r["DateUpdated"] for p in payments for r in p.raws}
-    again_pay = read_all(ap_client, "payments", payments[-1].cursor)
+    held = Known(known_versions={str(r["ID"]): r["DateUpdated"] for p in invoices for r in p.raws})
+    again = read_all(ap_client, "invoices", invoices[-1].cursor, lookups=held)
+    held_pay = Known(known_versions={str(r["ID"]): r["DateUpdated"] for p in payments for r in p.raws})
+    again_pay = read_all(ap_client, "payments", payments[-1].cursor, lookups=held_pay)
     read_all(ap_client, "transaction_methods", methods[-1].cursor)
 
     # The 5-minute overlap re-reads 6 invoices and 8 transactions: all unchanged, so none is kept and no lines.
-    assert again[-1].cursor["total"] == in_overlap(invoices) == 6
-    assert again_pay[-1].cursor["total"] == in_overlap(payments) == 8
+    assert again[-1].total == in_overlap(invoices) == 6 and "total" not in again[-1].cursor
+    assert again_pay[-1].total == in_overlap(payments) == 8
+    # The cache was asked for the versions of the ids the service sent back, nothing more.
+    assert [len(ids) for what, ids in held.asked if what == "versions"] == [6]
     assert [r for p in [*again, *again_pay] for r in p.records] == []
     assert [len(gets(ap_admin, m)) for m in ("Invoice", "InvoiceItem", "Transaction", "TransactionMethod")] == [
         1,
@@ -497,8 +527,10 @@ def test_unchanged_incremental_run_costs_one_call_per_stream(ap_client: Accesspl
         1,
     ]
     assert again[-1].cursor["done"] and again[-1].cursor["watermark"] == invoices[-1].cursor["watermark"]
-    # A full run ignores what the caller holds: everything is read again.
-    assert sum(len(p.records) for p in read_all(ap_client, "payments", full=True)) == 50
+    # A full run ignores what the caller holds: everything is read again, and every version rides on its page.
+    full = read_all(ap_client, "payments", full=True, lookups=held_pay)
+    assert sum(len(p.records) for p in full) == 50
+    assert [v for p in full for v in p.versions] == [r["DateUpdated"] for p in full for r in p.raws]
 
 
 def test_a_changed_invoice_in_the_overlap_is_read_again_with_its_lines(tmp_path: Path) -> None:
@@ -517,8 +549,8 @@ def test_a_changed_invoice_in_the_overlap_is_read_again_with_its_lines(tmp_path:
     with start_sandboxes(SandboxOptions(fixtures=str(root))) as sb:
         admin = Admin(sb.accessplanit.url)
         client = make_ap_client(sb.info["accessplanit"])
-        client.known_versions = {str(r["ID"]): r["DateUpdated"] for p in pages for r in p.raws}
-        again = read_all(client, "invoices", cursor)
+        held = Known(known_versions={str(r["ID"]): r["DateUpdated"] for p in pages for r in p.raws})
+        again = read_all(client, "invoices", cursor, lookups=held)
         invoice_calls = gets(admin, "Invoice")
         line_filters = [parse_qs(r["query"])["$filter"] for r in gets(admin, "InvoiceItem")]
     records = [r for p in again for r in p.records]

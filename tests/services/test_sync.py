@@ -9,7 +9,6 @@ resume after SIGKILL of a syncing process (the cache must equal an uninterrupted
 
 from __future__ import annotations
 
-import gc
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -20,12 +19,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.connectors.base import CallStats, CheckStep, MappedRecord, Page
+from app.connectors.base import NO_LOOKUPS, CacheLookups, CallStats, CheckStep, MappedRecord, Page
 from app.domain.errors import AuthenticationError, RateLimited, TransientError
 from app.domain.progress import CancelToken, ProgressEvent
 from app.domain.records import Invoice, Payment
 from app.domain.status import Direction, InvoiceState, ItemStatus, System
-from app.services import gcpace
 from app.services.reconciling import rules_digest
 from app.services.sync import sync_all
 from app.settings import Settings
@@ -82,15 +80,22 @@ class ListClient:
     fail: tuple[str, int, Exception] | None = None
     stats: CallStats = field(default_factory=CallStats)
     reads: list[tuple[str, Any, bool]] = field(default_factory=list)
-    invoice_numbers: dict[str, str] = field(default_factory=dict)
     numbers_seen: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def streams(self) -> list[str]:
         return list(self.pages)
 
-    def read(self, stream: str, cursor: Mapping[str, Any] | None, *, full: bool, cancel: CancelToken) -> Iterator[Page]:
+    def read(
+        self,
+        stream: str,
+        cursor: Mapping[str, Any] | None,
+        *,
+        full: bool,
+        cancel: CancelToken,
+        lookups: CacheLookups = NO_LOOKUPS,
+    ) -> Iterator[Page]:
         self.reads.append((stream, None if cursor is None else dict(cursor), full))
-        self.numbers_seen[stream] = dict(self.invoice_numbers)
+        self.numbers_seen[stream] = dict(lookups.invoice_numbers([f"a{n}" for n in range(9)]))
         pages = self.pages[stream]
         start = 0 if cursor is None or full else int(cursor["next"])
         total = sum(len(p) for p in pages)
@@ -105,9 +110,10 @@ class ListClient:
                 stream,
                 list(recs),
                 [{"n": i, "Amount": D("1.10")} for _ in recs],
-                {"next": i + 1, "total": total},
+                {"next": i + 1},
                 calls=1,
                 done=i == len(pages) - 1,
+                total=total,
             )
 
     def check(self) -> list[CheckStep]:
@@ -169,28 +175,9 @@ def test_full_sync_stores_pages_reconciles_and_logs(cache: Database) -> None:
         run = synclog.last_run(tx)
         assert run is not None and run.ok and run.full and run.counts == result.counts
         assert len(run.streams) == 5 and run.finished_at == T0
-        assert records.get_cursor(tx, AP, "invoices") == {"next": 2, "total": 6}
+        assert records.get_cursor(tx, AP, "invoices") == {"next": 2}
         assert records.reference_data(tx, XERO, "accounts") == [{"AccountID": "a1", "Code": "090"}]
         assert records.get_system_state(tx, AP).last_full_at == T0
-
-
-def test_a_sync_fetches_with_fewer_collector_passes_and_prompt_handoffs_then_restores_them(cache: Database) -> None:
-    before, interval = gc.get_threshold(), sys.getswitchinterval()
-    seen: list[tuple[str, int, float]] = []
-    result = sync_all(
-        cache,
-        _clients(),
-        Settings(),
-        progress=lambda e: seen.append((e.stage, gc.get_threshold()[0], sys.getswitchinterval())),
-        now=T0,
-    )
-    assert result.ok
-    fetching = {(young, switch) for stage, young, switch in seen if ": " in stage}  # "<System>: <stream>" events
-    assert fetching == {(max(before[0], gcpace.YOUNG), min(interval, gcpace.SWITCH_SECONDS))}
-    # The reconcile keeps the usual passes (its peak memory grew with fewer), and so does the app after the sync.
-    after_fetch = {(young, switch) for stage, young, switch in seen if stage in ("reconciling", "done")}
-    assert after_fetch == {(before[0], interval)}
-    assert gc.get_threshold() == before and sys.getswitchinterval() == interval
 
 
 def test_payments_stream_gets_the_cached_invoice_numbers(cache: Database) -> None:
@@ -219,7 +206,7 @@ def test_one_system_failing_keeps_its_pages_and_the_other_goes_on(cache: Databas
     assert result.errors[0].startswith("accessplanit: accessplanit did not answer")
     with cache.transaction(readonly=True) as tx:
         assert [i.id for i in records.load_invoices(tx, AP)] == ["a0", "a1", "a2"]  # page 1 kept
-        assert records.get_cursor(tx, AP, "invoices") == {"next": 1, "total": 6}
+        assert records.get_cursor(tx, AP, "invoices") == {"next": 1}
         assert len(records.load_invoices(tx, XERO)) == 6  # Xero went on
         assert records.get_system_state(tx, AP).full_pending  # the full pull is not finished
         run = synclog.last_run(tx)
@@ -231,7 +218,7 @@ def test_one_system_failing_keeps_its_pages_and_the_other_goes_on(cache: Databas
     clients = _clients()
     result = sync_all(cache, clients, Settings(), now=T0 + timedelta(minutes=5))
     assert result.ok
-    assert clients[AP].reads[0] == ("invoices", {"next": 1, "total": 6}, False)
+    assert clients[AP].reads[0] == ("invoices", {"next": 1}, False)
     with cache.transaction(readonly=True) as tx:
         assert not records.get_system_state(tx, AP).full_pending
 
@@ -273,7 +260,7 @@ def test_cancel_keeps_committed_pages_and_does_not_reconcile(cache: Database) ->
     assert result.cancelled and not result.ok
     assert [(r[0]) for r in clients[AP].reads] == ["invoices"] and XERO not in {s.system for s in result.streams}
     with cache.transaction(readonly=True) as tx:
-        assert records.get_cursor(tx, AP, "invoices") == {"next": 1, "total": 6}  # page 1 committed with its cursor
+        assert records.get_cursor(tx, AP, "invoices") == {"next": 1}  # page 1 committed with its cursor
         assert records.get_system_state(tx, AP).full_pending
         run = synclog.last_run(tx)
     assert run is not None and run.cancelled and run.finished_at is not None
@@ -440,8 +427,9 @@ def test_end_to_end_sync_agrees_with_the_generator(sandboxes: Sandboxes, tmp_pat
 def test_unchanged_incremental_sync_costs_one_accessplanit_call_per_stream(
     sandboxes: Sandboxes, tmp_path: Path, fresh_limits: None
 ) -> None:
-    """The sync service hands the cached versions to the connector (`known_versions`): the records the overlap
-    window re-reads are unchanged, so they are dropped before their lines are fetched. Counted by the emulator."""
+    """The sync service answers the connector's version lookups from the cache (`CacheLookups.versions`): the
+    records the overlap window re-reads are unchanged, so they are dropped before their lines are fetched. Counted
+    by the emulator."""
     import requests
 
     from app.connectors.http import loads
@@ -474,7 +462,7 @@ from test_sync import make_clients
 from app.services.sync import sync_all
 from app.settings import Settings
 from app.storage.db import Database
-info, url, after, child_writes = json.loads(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+info, url, after = json.loads(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 db = Database(url)
 db.migrate()
 clients = make_clients(info)
@@ -486,18 +474,14 @@ def progress(event):
         pages += 1
         if after and pages >= after:
             os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no finally blocks: like a power-cut of the process
-sync_all(db, clients, Settings(process_writes_from=child_writes), progress=progress)
+sync_all(db, clients, Settings(), progress=progress)
 print("finished")
 """
 
 
-# Where pages are written: in the syncing process, or (0: every full sync) by its child `PageWriter` process.
-IN_PROCESS, CHILD_WRITES = -1, 0
-
-
-def _child(sandboxes: Sandboxes, url: str, kill_after_pages: int, writes: int) -> subprocess.Popen[str]:
+def _child(sandboxes: Sandboxes, url: str, kill_after_pages: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", _CHILD, str(HERE), json.dumps(sandboxes.info), url, str(kill_after_pages), str(writes)],
+        [sys.executable, "-c", _CHILD, str(HERE), json.dumps(sandboxes.info), url, str(kill_after_pages)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -506,14 +490,13 @@ def _child(sandboxes: Sandboxes, url: str, kill_after_pages: int, writes: int) -
     )
 
 
-@pytest.mark.parametrize("writes", [IN_PROCESS, CHILD_WRITES], ids=["in-process", "child-writes"])
 @pytest.mark.parametrize("kill", ["pages:1", "pages:4", "pages:9", "time:0.05", "time:0.2", "time:0.4"])
 def test_sync_killed_with_sigkill_resumes_to_the_same_cache(
-    sandboxes: Sandboxes, reference_snapshot: Any, tmp_path: Path, kill: str, writes: int, fresh_limits: None
+    sandboxes: Sandboxes, reference_snapshot: Any, tmp_path: Path, kill: str, fresh_limits: None
 ) -> None:
     how, _, value = kill.partition(":")
     url = f"sqlite:///{tmp_path / 'cache.sqlite3'}"
-    proc = _child(sandboxes, url, int(value) if how == "pages" else 0, writes)
+    proc = _child(sandboxes, url, int(value) if how == "pages" else 0)
     if how == "time":
         # A kill at an arbitrary moment after the sync started: inside a page's transaction, between pages, or
         # while reconciling.
@@ -533,15 +516,14 @@ def test_sync_killed_with_sigkill_resumes_to_the_same_cache(
     if how == "pages":
         # The log shows the run never finished. (A timed kill may land after the run's end was committed.)
         assert run is not None and run.finished_at is None
-    result = sync_all(db, make_clients(sandboxes.info), Settings(process_writes_from=writes))
+    result = sync_all(db, make_clients(sandboxes.info), Settings())
     assert result.ok, result.errors
     assert _snapshot(db) == reference_snapshot
     db.dispose()
 
 
-@pytest.mark.parametrize("writes", [IN_PROCESS, CHILD_WRITES], ids=["in-process", "child-writes"])
 def test_cancel_over_http_then_sync_again(
-    sandboxes: Sandboxes, reference_snapshot: Any, tmp_path: Path, writes: int, fresh_limits: None
+    sandboxes: Sandboxes, reference_snapshot: Any, tmp_path: Path, fresh_limits: None
 ) -> None:
     db = _new_cache(tmp_path / "cache.sqlite3")
     token = CancelToken()
@@ -550,8 +532,7 @@ def test_cancel_over_http_then_sync_again(
         if event.stage == "Xero: invoices" and event.pages == 1:
             token.cancel()
 
-    settings = Settings(process_writes_from=writes)
-    first = sync_all(db, make_clients(sandboxes.info), settings, progress=on_progress, cancel=token)
+    first = sync_all(db, make_clients(sandboxes.info), Settings(), progress=on_progress, cancel=token)
     assert first.cancelled and not first.ok
     with db.transaction(readonly=True) as tx:
         assert records.get_cursor(tx, XERO, "invoices") is not None
@@ -588,54 +569,6 @@ def test_cancel_while_lining_up_keeps_every_record_and_the_next_sync_reconciles_
     db.dispose()
 
 
-def test_a_full_sync_written_by_a_child_process_makes_the_same_cache(
-    sandboxes: Sandboxes, reference_snapshot: Any, tmp_path: Path, fresh_limits: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`process_writes_from=0`: every stream's pages go to the `PageWriter` child; the cache (records, lines via the
-    items they reconcile to, cursors) is the one in-process writes make, and an incremental sync after it (which
-    writes in-process, to learn the keys it touched) changes nothing."""
-    import app.services.sync as sync_module
-
-    sent: list[str] = []
-
-    class CountingWriter(sync_module.PageWriter):
-        def write(self, page: records.PreparedPage, cursor: Any) -> None:
-            sent.append(f"{page.system.value}.{page.stream}")
-            super().write(page, cursor)
-
-    monkeypatch.setattr(sync_module, "PageWriter", CountingWriter)
-    db = _new_cache(tmp_path / "cache.sqlite3")
-    result = sync_all(db, make_clients(sandboxes.info), Settings(process_writes_from=0))
-    assert result.ok, result.errors
-    assert len(sent) == sum(s.pages for s in result.streams)  # every page went through the child
-    assert sum(s.fetched for s in result.streams) > 500 and sum(s.invalid for s in result.streams) > 0
-    assert _snapshot(db) == reference_snapshot
-    with db.transaction(readonly=True) as tx:
-        assert all(records.get_cursor(tx, s.system, s.stream) for s in result.streams)
-    sent.clear()
-    again = sync_all(db, make_clients(sandboxes.info), Settings(process_writes_from=0))
-    assert again.ok, again.errors
-    assert sent == []
-    assert _snapshot(db) == reference_snapshot
-    db.dispose()
-
-
-def test_a_page_writer_that_cannot_start_leaves_the_pages_to_this_process(
-    sandboxes: Sandboxes, reference_snapshot: Any, tmp_path: Path, fresh_limits: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import app.services.sync as sync_module
-
-    def no_process(url: str) -> None:
-        raise OSError("Resource temporarily unavailable")
-
-    monkeypatch.setattr(sync_module, "PageWriter", no_process)
-    db = _new_cache(tmp_path / "cache.sqlite3")
-    result = sync_all(db, make_clients(sandboxes.info), Settings(process_writes_from=0))
-    assert result.ok, result.errors
-    assert _snapshot(db) == reference_snapshot
-    db.dispose()
-
-
 def test_a_sync_after_the_matching_rules_changed_reconciles_every_item(cache: Database) -> None:
     # INV-9 is 1p apart between the systems: matched within the default tolerance of 0.01, different at 0.
     def clients() -> dict[System, ListClient]:
@@ -666,11 +599,8 @@ def test_a_sync_after_the_matching_rules_changed_reconciles_every_item(cache: Da
     assert last is not None and last.rules == rules_digest(Settings())
 
 
-def test_pages_account_for_every_call_while_the_connectors_read_ahead(sandboxes: Sandboxes, fresh_limits: None) -> None:
-    """The connectors fetch the next page while the caller works on this one: its calls must land on some page, not
-    fall between two (the run log's calls per stream). A slow caller gives the read-ahead every chance to."""
-    import time
-
+def test_pages_account_for_every_call(sandboxes: Sandboxes, fresh_limits: None) -> None:
+    """Every call a connector makes lands on some page, none between two (the run log's calls per stream)."""
     import requests
 
     from app.connectors.http import loads
@@ -685,7 +615,6 @@ def test_pages_account_for_every_call_while_the_connectors_read_ahead(sandboxes:
         for stream in client.streams():
             for page in client.read(stream, None, full=True, cancel=CancelToken()):
                 total += page.calls
-                time.sleep(0.02)  # the next page arrives meanwhile
         counted[system] = total
     served = {}
     for system, server in ((AP, sandboxes.accessplanit), (XERO, sandboxes.xero)):

@@ -19,7 +19,7 @@ def test_migration_matches_metadata_and_is_idempotent(db: Database) -> None:
     db.migrate()  # second time: nothing to do, nothing breaks
     with db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
         names = set(inspect(conn).get_table_names())
     assert set(metadata.tables) <= names
 
@@ -44,6 +44,41 @@ def test_a_cache_of_the_first_revision_is_upgraded_with_its_run_log(tmp_path: Pa
     database.dispose()
 
 
+def test_revision_3_places_the_refunds_already_cached_on_sqlite_and_postgresql(db: Database) -> None:
+    """A cache of revision 0002 holds a Xero refund on its own number and the credit note naming another invoice;
+    the upgrade places the refund (the later code no longer does it while reconciling). Down and up again."""
+    from alembic import command
+
+    from app.domain.status import System
+    from app.storage import records
+    from app.storage.migrate import alembic_config
+
+    cfg = alembic_config()
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0002")
+    row = (
+        "INSERT INTO records (system, kind, stream, remote_id, number, invoice_number, number_key, reference, "
+        "currency, amount_minor, total_minor, direction, credit_note_id, deleted, doc_date, state, raw) VALUES "
+    )
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                row + "('xero', 'credit_note', 'credit_notes', 'cn-1', 'CN-1', NULL, 'INV-7', ' inv-7 ', 'GBP', "
+                "NULL, 3000, NULL, NULL, false, '2026-10-20', 'PAID', '{}'), "
+                "('xero', 'payment', 'payments', 'r1', NULL, 'CN-OWN', 'CN-OWN', '', 'GBP', 3000, NULL, 'refund', "
+                "'cn-1', false, '2026-10-21', NULL, '{}'), "
+                "('xero', 'payment', 'payments', 'r2', NULL, 'INV-2', 'INV-2', '', 'GBP', 500, NULL, 'refund', "
+                "'cn-unknown', false, '2026-10-21', NULL, '{}')"
+            )
+        )
+    db.migrate()
+    with db.transaction(readonly=True) as tx:
+        placed = {p.id: p.invoice_number for p in records.load_payments(tx, System.XERO)}
+        assert placed == {"r1": "inv-7", "r2": "INV-2"}  # r2's credit note is not cached: its own number holds
+        assert records.ledger_refunds_on_key(tx, "INV-7") == 30 and records.ledger_refunds_on_key(tx, "CN-OWN") == 0
+
+
 def test_indexes_the_item_list_and_sync_rely_on(db: Database) -> None:
     with db.engine.connect() as conn:
         insp = inspect(conn)
@@ -53,6 +88,7 @@ def test_indexes_the_item_list_and_sync_rely_on(db: Database) -> None:
         rec_uq = {tuple(uq["column_names"]) for uq in insp.get_unique_constraints("records")}
     assert ("period", "status") in item_ix and ("kind", "key") in item_uq
     assert ("number_key",) in rec_ix and ("system", "kind", "remote_id") in rec_uq
+    assert ("credit_note_id",) in rec_ix  # refunds are placed through it
 
 
 def test_sqlite_pragmas(tmp_path: Path) -> None:

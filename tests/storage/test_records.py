@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -10,9 +11,8 @@ import pytest
 from sqlalchemy import func, select
 from storage_samples import credit_note, invalid, invoice, payment, raw_of
 
-from app.domain.records import Invoice
+from app.domain.records import Invoice, Payment
 from app.domain.status import Direction, InvoiceState, Kind, System
-from app.storage import bulk
 from app.storage import records as repo
 from app.storage.db import Database
 from app.storage.models import SystemState
@@ -45,7 +45,8 @@ def test_every_record_type_round_trips_exactly(db: Database) -> None:
         assert repo.load_invoices(tx, AP) == [inv, kwd, jpy]
         assert repo.load_payments(tx, AP) == pays
         assert repo.load_credit_notes(tx) == [cn]
-        assert repo.load_payments(tx, XERO) == [xpay]
+        # The refund is loaded on the invoice its credit note names (placed when stored), not on its own number.
+        assert repo.load_payments(tx, XERO) == [replace(xpay, invoice_number=cn.reference)]
         assert repo.load_invalid(tx) == [bad]
         loaded = repo.load_invoices(tx, AP)
     # Decimal exactness, not just numeric equality: the currency's exponent comes back.
@@ -161,7 +162,8 @@ def test_reference_data_and_invoice_numbers(db: Database) -> None:
     with db.transaction(readonly=True) as tx:
         assert repo.reference_data(tx, XERO, "accounts") == accounts
         assert str(repo.reference_data(tx, XERO, "accounts")[1]["Rate"]) == "20.0"
-        assert repo.invoice_numbers(tx, AP) == {"5": "INV-5", "6": "INV-6"}
+        assert repo.invoice_numbers(tx, AP, ["5", "6", "7"]) == {"5": "INV-5", "6": "INV-6"}
+        assert repo.invoice_numbers(tx, AP, ["6"]) == {"6": "INV-6"} and repo.invoice_numbers(tx, XERO, ["5"]) == {}
 
 
 def test_loading_one_invoice_with_its_payments_and_refunds(db: Database) -> None:
@@ -197,31 +199,110 @@ def test_system_state(db: Database) -> None:
     assert state.last_full_at == datetime(2026, 10, 2, 12) and state.full_pending is False
 
 
-def test_record_versions_are_the_exact_date_updated_text_of_the_stored_raw(db: Database) -> None:
+def test_record_versions_are_the_exact_text_the_connector_gave(db: Database) -> None:
     inv, other = invoice(), invoice("102", "INV-1002")
     pay, bad = payment(), invalid("78")  # the invalid one is a payment: it has a version too
-    raws = [
-        {"ID": "101", "DateUpdated": "2026-10-14T09:00:00.1234567", "Amount": Decimal("1.10")},
-        {"ID": "102"},  # no DateUpdated: nothing to compare, so no version
-        {"ID": "88", "DateUpdated": "2026-10-14T10:00:00"},
-        {"ID": "78", "DateUpdated": "2026-10-14T11:00:00+01:00"},
-    ]
+    versions = ["2026-10-14T09:00:00.1234567", None, "2026-10-14T10:00:00", "2026-10-14T11:00:00+01:00"]
     with db.transaction() as tx:
-        repo.upsert_page(tx, AP, "invoices", [inv, other, pay, bad], raws, {"skip": 4})
-        repo.upsert_page(tx, XERO, "invoices", [invoice("101", system=XERO)], [raws[0]], {"page": 2})
+        raws = [raw_of(r) for r in (inv, other, pay, bad)]
+        repo.upsert_page(tx, AP, "invoices", [inv, other, pay, bad], raws, {"skip": 4}, versions=versions)
+        repo.upsert_page(tx, XERO, "invoices", [invoice("101", system=XERO)], [{}], {"page": 2}, versions=["x"])
     with db.transaction(readonly=True) as tx:
-        # Seven fractional digits and the offset survive: updated_at could not hold them.
-        assert repo.record_versions(tx, AP, Kind.INVOICE) == {"101": "2026-10-14T09:00:00.1234567"}
-        assert repo.record_versions(tx, AP, "payment") == {
+        # Seven fractional digits and the offset survive: updated_at could not hold them. Only the ids asked for.
+        assert repo.record_versions(tx, AP, Kind.INVOICE, ["101", "102", "103"]) == {
+            "101": "2026-10-14T09:00:00.1234567"
+        }
+        assert repo.record_versions(tx, AP, "payment", ["88", "78"]) == {
             "88": "2026-10-14T10:00:00",
             "78": "2026-10-14T11:00:00+01:00",
         }
-        assert repo.record_versions(tx, XERO, Kind.PAYMENT) == {}
+        assert repo.record_versions(tx, AP, "payment", ["78"]) == {"78": "2026-10-14T11:00:00+01:00"}
+        assert repo.record_versions(tx, XERO, Kind.PAYMENT, ["101"]) == {}
+    with db.transaction() as tx:  # stored again without a version (a push's answer): unknown, so it counts as changed
+        repo.upsert_records(tx, AP, "push", [inv], [raw_of(inv)])
+        assert repo.record_versions(tx, AP, Kind.INVOICE, ["101"]) == {}
+
+
+def _refund(rid: str, own: str | None, note: str, amount: str = "30.00", deleted: bool = False) -> Payment:
+    r = payment(rid, own, system=XERO, direction=Direction.REFUND, credit_note_id=note, amount=amount)
+    return replace(r, deleted=deleted)
+
+
+def _keys_of(db: Database, *ids: str) -> list[tuple[str | None, str | None]]:
+    with db.transaction(readonly=True) as tx:
+        got = {p.id: p for p in repo.load_payments(tx, XERO)}
+        rows = dict(
+            tx.conn.execute(select(records.c.remote_id, records.c.number_key).where(records.c.kind == "payment")).all()
+        )
+    return [(got[i].invoice_number, rows[i]) for i in ids]
+
+
+def test_refunds_are_placed_by_their_credit_note_whichever_is_stored_first(db: Database) -> None:
+    with db.transaction() as tx:  # the refund first: its credit note is not known yet, so its own number holds
+        repo.upsert_records(tx, XERO, "payments", [_refund("r1", "CN-OWN", "cn-1")], [{}])
+    assert _keys_of(db, "r1") == [("CN-OWN", "CN-OWN")]
+    with db.transaction() as tx:  # then the credit note: the refund moves to the invoice it names
+        repo.upsert_records(tx, XERO, "credit_notes", [credit_note("cn-1", " inv-7 ")], [{}])
+    assert _keys_of(db, "r1") == [("inv-7", "INV-7")]
+    with db.transaction() as tx:  # the refund read again keeps its place; a second one lands there at once
+        repo.upsert_records(
+            tx, XERO, "payments", [_refund("r1", "CN-OWN", "cn-1"), _refund("r2", None, "cn-1")], [{}, {}]
+        )
+    assert _keys_of(db, "r1", "r2") == [("inv-7", "INV-7"), ("inv-7", "INV-7")]
+    with db.transaction() as tx:  # the credit note names another invoice: its refunds follow
+        repo.upsert_records(tx, XERO, "credit_notes", [credit_note("cn-1", "INV-8")], [{}])
+    assert _keys_of(db, "r1", "r2") == [("INV-8", "INV-8"), ("INV-8", "INV-8")]
+    with db.transaction() as tx:  # a credit note with no reference: on no invoice
+        repo.upsert_records(tx, XERO, "credit_notes", [credit_note("cn-1", "  ")], [{}])
+    assert _keys_of(db, "r1") == [(None, None)]
+    bad = replace(credit_note("cn-1", "INV-9"), total=Decimal("30.001"))  # cannot be stored exactly: invalid
+    with db.transaction() as tx:  # an unreadable credit note places nothing: back to their own numbers
+        repo.upsert_records(tx, XERO, "credit_notes", [bad], [{}])
+    assert _keys_of(db, "r1", "r2") == [("CN-OWN", "CN-OWN"), (None, None)]
+
+
+def test_ledger_refunds_on_a_key_are_summed_by_the_database(db: Database) -> None:
+    with db.transaction() as tx:
+        repo.upsert_records(
+            tx, XERO, "credit_notes", [credit_note("cn-1", "INV-7"), credit_note("cn-2", "INV-8")], [{}, {}]
+        )
+        refunds = [
+            _refund("r1", None, "cn-1", "30.00"),
+            _refund("r2", "INV-7", "cn-1", "0.05"),
+            _refund("r3", None, "cn-1", "99.00", deleted=True),  # deleted: adjusts nothing
+            _refund("r4", "INV-7", "cn-2", "5.00"),  # its credit note puts it on INV-8
+            payment("p1", "INV-7", system=XERO, amount="40.00"),  # a payment, not a refund
+        ]
+        repo.upsert_records(tx, XERO, "payments", refunds, [{} for _ in refunds])
+        repo.upsert_records(tx, AP, "payments", [_refund("s1", "INV-7", "cn-1")], [{}])  # the source's: not R
+    with db.transaction(readonly=True) as tx:
+        assert repo.ledger_refunds_on_key(tx, "INV-7") == Decimal("30.05")
+        assert repo.ledger_refunds_on_key(tx, "INV-8") == Decimal("5.00")
+        assert repo.ledger_refunds_on_key(tx, "INV-9") == Decimal(0) and repo.ledger_refunds_on_key(tx, "") == 0
+        assert repo.ledger_refunds_on_keys(tx, ["INV-7", "INV-8", "INV-9"]) == {
+            "INV-7": Decimal("30.05"),
+            "INV-8": Decimal("5.00"),
+        }
+
+
+def test_duplicate_numbers_are_found_among_the_keys_asked_for(db: Database) -> None:
+    recs = [invoice("1", "INV-1"), invoice("2", "inv-1"), invoice("3", "INV-3"), invoice("4", "INV-4")]
+    recs.append(invoice("5", "INV-4", deleted=True))  # a deleted one is no duplicate
+    with db.transaction() as tx:
+        repo.upsert_records(tx, AP, "invoices", recs, [{} for _ in recs])
+        repo.upsert_records(tx, AP, "payments", [replace(payment("p1", "INV-3"), invoice_id="2")], [{}])
+    with db.transaction(readonly=True) as tx:
+        assert {k: sorted(v) for k, v in repo.shared_invoice_keys(tx, AP).items()} == {"INV-1": ["1", "2"]}
+        assert repo.shared_invoice_keys(tx, AP, ["INV-3", "INV-4"]) == {}
+        assert {k: sorted(v) for k, v in repo.shared_invoice_keys(tx, AP, ["INV-1"]).items()} == {"INV-1": ["1", "2"]}
+        # Payment p1 (number INV-3) hangs by id on invoice 2, whose key is INV-1.
+        assert repo.invoice_keys_behind_payments(tx, AP, ["INV-3"]) == {"INV-1"}
+        assert repo.invoice_keys_behind_payments(tx, AP, ["INV-1"]) == set()
 
 
 def test_a_page_is_stored_exactly_as_core_inserts_of_the_same_rows_would_store_it(db: Database) -> None:
-    # The SQLite path sends driver-level statements: every stored value (dates, instants, booleans, money, raw
-    # text) must be what SQLAlchemy Core writes for the same row.
+    # Inserted, then updated in place: every stored value (dates, instants, booleans, money, raw text) is what a
+    # plain insert of the same row writes.
     from sqlalchemy import insert, text
 
     recs = [invoice(), payment(), credit_note(), invalid(), invoice("104", "INV-1004", deleted=True)]
@@ -282,7 +363,6 @@ def test_lines_left_under_an_id_are_not_given_to_a_new_record(tmp_path: object) 
     # A line row whose record row is gone (written before foreign keys were enforced, or by a faulty tool) must not
     # attach itself to the new record that takes the free id.
     import sqlite3
-    from pathlib import Path
 
     path = Path(str(tmp_path)) / "orphans.sqlite3"
     database = Database(f"sqlite:///{path}")
@@ -302,58 +382,3 @@ def test_lines_left_under_an_id_are_not_given_to_a_new_record(tmp_path: object) 
         assert repo.load_invoices(tx, AP) == [new]
     assert _count(database, record_lines) == len(new.lines)
     database.dispose()
-
-
-def test_sqlite_fast_binds_write_what_sqlalchemy_writes() -> None:
-    from datetime import date, datetime
-
-    from sqlalchemy.dialects import sqlite
-
-    dialect = sqlite.dialect()
-    samples = {
-        "doc_date": [date(2026, 10, 3), date(1, 1, 1), None],
-        "updated_at": [datetime(2026, 10, 3, 8, 5, 7), datetime(2026, 10, 3, 8, 5, 7, 120), None],
-        "deleted": [True, False, None],
-    }
-    for name, values in samples.items():
-        impl = records.c[name].type.dialect_impl(dialect)
-        standard = impl.bind_processor(dialect)
-        fast = next(f for kind, f in bulk.FAST_SQLITE_BINDS if isinstance(impl, kind))
-        assert [fast(v) for v in values] == [standard(v) for v in values], name
-
-
-def test_a_page_prepared_for_sqlite_stores_what_a_plain_one_stores(tmp_path: Path) -> None:
-    """`prepare_records(..., sqlite=True)` binds dates, instants and flags while building rows (the sync does, so the
-    child writer gets text, not date objects): the tables come out the same as from a plain page, updates included.
-    So do one-row statements (`single_rows=True`, as the child writer stores pages)."""
-    first = [invoice(), invoice("102", "INV-1002", deleted=True), payment(), invalid(), credit_note()]
-    again = [invoice(net="99.00"), payment(amount="5.00")]
-    caches = []
-    for sqlite, single_rows in ((False, False), (True, False), (True, True)):
-        db = Database(f"sqlite:///{tmp_path / f'bound-{sqlite}-{single_rows}.sqlite3'}")
-        db.migrate()
-        for n, recs in enumerate((first, again)):
-            page = repo.prepare_records(AP, "invoices", recs, [raw_of(r) for r in recs], sqlite=sqlite)
-            assert page.bound is sqlite
-            with db.transaction() as tx:
-                repo.upsert_page(tx, AP, "invoices", (), (), {"page": n}, prepared=page, single_rows=single_rows)
-        with db.transaction(readonly=True) as tx:
-            # As SQLite holds them (no result processing): the same text, numbers and NULLs.
-            caches.append(
-                [
-                    sorted(tuple(r) for r in tx.conn.exec_driver_sql(f"SELECT * FROM {t}"))
-                    for t in ("records", "record_lines")
-                ]
-            )
-        db.dispose()
-    assert caches[0] == caches[1] == caches[2]
-    assert "2026-10-03" in caches[1][0][0] and len(caches[1][0]) == 5
-
-
-@pytest.mark.postgres
-def test_a_page_prepared_for_sqlite_is_refused_elsewhere(pg_url: str) -> None:
-    db = Database(pg_url)
-    page = repo.prepare_records(AP, "invoices", [invoice()], [raw_of(invoice())], sqlite=True)
-    with pytest.raises(ValueError, match="prepared for SQLite"), db.transaction() as tx:
-        repo.store_prepared(tx, page)
-    db.dispose()

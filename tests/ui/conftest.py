@@ -19,9 +19,8 @@ DEMO_INVOICES = 60
 
 
 @pytest.fixture
-def demo(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Any, Any]]:
-    """(workspace, sandboxes): the real services over real HTTP and a real SQLite file, as `recondesk --demo`.
-    Indirect parameter: `settings.process_writes_from` (0: a full sync's pages are written by a child process)."""
+def demo(tmp_path: Path) -> Iterator[tuple[Any, Any]]:
+    """(workspace, sandboxes): the real services over real HTTP and a real SQLite file, as `recondesk --demo`."""
     from dataclasses import replace
 
     from app.composition import demo_workspace
@@ -29,7 +28,6 @@ def demo(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Any, 
 
     # The sandboxes' rate limits are lifted for speed, and our own pacing with them; both are tested elsewhere.
     fast = replace(Settings(), xero_calls_per_minute=100_000, accessplanit_calls_per_hour=10_000_000)
-    fast = replace(fast, process_writes_from=getattr(request, "param", fast.process_writes_from))
     ws, sandboxes = demo_workspace(
         tmp_path / "demo",
         invoices=DEMO_INVOICES,

@@ -12,7 +12,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
 from PySide6.QtCore import QSettings, Qt, QTimer
 from ui_helpers import TIMEOUT_MS, all_rows, set_faults, settle, sync
 
@@ -383,22 +382,6 @@ def test_the_sync_run_log_is_read_back_from_the_cache(qtbot, window, demo, ui_se
     assert runs[0].streams and sum(s.fetched for s in runs[0].streams) == sum(s.fetched for s in second.streams)
     assert reopened.sync_view.run_list.count() == len(runs)
     reopened.close()
-
-
-@pytest.mark.parametrize("demo", [0], indirect=True)
-def test_a_sync_whose_pages_a_child_process_writes_shows_the_whole_month(qtbot, window, demo, caplog):
-    """From the window's network lane, a full sync hands its pages to the page writer child process; the window
-    then shows the month the generator expects, as with in-process writes."""
-    _ws, sandboxes = demo
-    caplog.set_level("INFO", logger="app.services.sync")
-    result = sync(qtbot, window)
-    assert result.ok, result.errors
-    assert "pages are written by a child process" in caplog.text
-    want: dict[str, int] = {}
-    for item in sandboxes.expected:
-        want[item["status"]] = want.get(item["status"], 0) + 1
-    assert {k: v for k, v in result.counts.items() if v} == want
-    assert sorted(r.status.value for r in all_rows(qtbot, window)) == sorted(i["status"] for i in sandboxes.expected)
 
 
 def test_progress_text_says_what_is_counted() -> None:

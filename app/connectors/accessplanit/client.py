@@ -19,7 +19,7 @@ from app.connectors.accessplanit.auth import ApiKeyAuth, PasswordAuth
 from app.connectors.accessplanit.profile import ACCESSPLANIT
 from app.connectors.accessplanit.streams import STREAMS, AccessplanitStreams
 from app.connectors.accessplanit.streams import quote as odata_quote
-from app.connectors.base import CallStats, CheckStep, Page
+from app.connectors.base import NO_LOOKUPS, CacheLookups, CallStats, CheckStep, Page
 from app.connectors.http import Auth, HttpClient, HttpConfig, Pacer, PacerConfig
 from app.domain.errors import AuthenticationError, ConfigurationError, ConnectorError, RejectedError
 from app.domain.money import D
@@ -56,11 +56,9 @@ class AccessplanitConfig:
 class AccessplanitClient:
     """Implements `SystemClient` and `SourceWriter` for accessplanit.
 
-    `invoice_numbers` (invoice ID -> number) may be filled by the caller before an incremental run, so payments on
-    invoices not re-read this run map without a lookup; the invoices stream adds to it as it reads.
-    `known_versions` (record ID -> DateUpdated text as stored) may be set by the caller before each stream of an
-    incremental run, with the versions of that stream's records (invoices, or transactions): rows that come back
-    unchanged are dropped before their lines are fetched. A full run ignores it.
+    `read()` asks the `CacheLookups` it is given for the invoice numbers of payments on invoices not read this run
+    and, on an incremental run, for the stored versions of a page's records: rows that come back unchanged are
+    dropped before their lines are fetched. `invoice_numbers` is what this client learnt (invoice ID -> number).
     """
 
     system = System.ACCESSPLANIT
@@ -94,23 +92,19 @@ class AccessplanitClient:
     def invoice_numbers(self) -> dict[str, str]:
         return self._streams.invoice_numbers
 
-    @invoice_numbers.setter
-    def invoice_numbers(self, value: Mapping[str, str]) -> None:
-        self._streams.invoice_numbers = dict(value)
-
-    @property
-    def known_versions(self) -> dict[str, str]:
-        return self._streams.known_versions
-
-    @known_versions.setter
-    def known_versions(self, value: Mapping[str, str]) -> None:
-        self._streams.known_versions = dict(value)
-
     def streams(self) -> list[str]:
         return list(STREAMS)
 
-    def read(self, stream: str, cursor: Mapping[str, Any] | None, *, full: bool, cancel: CancelToken) -> Iterator[Page]:
-        return self._streams.read(stream, cursor, full=full, cancel=cancel)
+    def read(
+        self,
+        stream: str,
+        cursor: Mapping[str, Any] | None,
+        *,
+        full: bool,
+        cancel: CancelToken,
+        lookups: CacheLookups = NO_LOOKUPS,
+    ) -> Iterator[Page]:
+        return self._streams.read(stream, cursor, full=full, cancel=cancel, lookups=lookups)
 
     def _fetch(self, module: str, params: Mapping[str, str], cancel: CancelToken) -> list[dict[str, Any]]:
         reply = self.http.request(

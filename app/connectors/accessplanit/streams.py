@@ -10,7 +10,7 @@ Two read plans, chosen per run (docs/connectors.md, "Paging and streams"):
 
     {"v": 2, "by": "ID", "after_id": "5531" | null,   # last invoice ID read; lines are complete up to it too
      "skip": 0,                                        # rows read past `after_id` (only rows without an ID)
-     "last_id": "5531" | null, "watermark": "2026-10-14T09:00:00" | null, "total": 9939, "done": false}
+     "last_id": "5531" | null, "watermark": "2026-10-14T09:00:00" | null, "done": false}
 
 - **Incremental run** (a finished cursor exists), and every run of `payments`: `DateUpdated ge <from>` ordered by
   `DateUpdated,ID`, paged with `$top`/`$skip`. A keyset with a tie-breaking skip, so a record updated while we page
@@ -23,11 +23,15 @@ Two read plans, chosen per run (docs/connectors.md, "Paging and streams"):
      "incremental": true,                              # started from a watermark: unchanged records are skipped
      "done": false}                                    # true after the last page of a run
 
-  A new incremental run starts at `watermark - overlap`. Rows whose (ID, DateUpdated) equals `known_versions`
-  (set by the caller from its cache) are dropped before their lines are fetched, so a run with nothing changed
-  costs one call per stream. Lines of the changed invoices: `InvoiceID in ('1','2',...)` in chunks.
+  A new incremental run starts at `watermark - overlap`. Rows whose DateUpdated equals the version the cache holds
+  (`CacheLookups.versions`, asked for each page's ids) are dropped before their lines are fetched, so a run with
+  nothing changed costs one call per stream. Lines of the changed invoices: `InvoiceID in ('1','2',...)` in chunks.
 
-A cursor with `done: false` resumes the interrupted run in its own plan.
+A cursor with `done: false` resumes the interrupted run in its own plan. In here a cursor is typed (`IdCursor`,
+`KeysetCursor`, frozen); a `Page` carries its JSON form above, which the cache stores as it is.
+How many records a run reads (`$count`, asked once a run) is progress, not position: it rides on the `Page`
+(`total`), as does each record's version (its `DateUpdated` text, which the cache stores to compare on the next
+incremental run).
 Must not: build HTTP requests itself (it calls `Fetch`), or map fields (that is `mapping`).
 """
 
@@ -35,12 +39,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from app.connectors.accessplanit import mapping
-from app.connectors.ahead import ReadAhead
-from app.connectors.base import CallStats, Page
+from app.connectors.base import NO_LOOKUPS, CacheLookups, CallStats, Page
 from app.connectors.pagination import PAGE_SIZE, SkipTopPaging
 from app.domain.progress import CancelToken
 from app.domain.records import InvalidRecord, Invoice
@@ -87,103 +91,167 @@ def _row_id(row: Mapping[str, Any], name: str = "ID") -> str | None:
     return None if value in (None, "") or isinstance(value, dict | list | bool) else str(value)
 
 
-def _watermark(state: Mapping[str, Any], rows: Sequence[Row]) -> str | None:
-    """The highest DateUpdated of the state and these rows (ISO text without offset sorts as time)."""
+def _version(row: Mapping[str, Any]) -> str | None:
+    """The record's version as the service sent it (`DateUpdated` text: exact, never re-formatted)."""
+    value = row.get("DateUpdated")
+    return value if isinstance(value, str) and value else None
+
+
+def _watermark(mark: str | None, rows: Sequence[Row]) -> str | None:
+    """The highest DateUpdated of `mark` and these rows (ISO text without offset sorts as time)."""
     seen = [r["DateUpdated"] for r in rows if isinstance(r.get("DateUpdated"), str) and r["DateUpdated"]]
-    mark = state.get("watermark")
     return max([*seen, *([mark] if mark else [])]) if seen or mark else None
 
 
-def start_cursor(cursor: Mapping[str, Any] | None, *, full: bool, overlap: timedelta) -> dict[str, Any]:
+def _text(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class KeysetCursor:
+    """Where a DateUpdated-keyset run stands (incremental invoices, every payments run); JSON `v: 1`."""
+
+    after: str | None = None  # DateUpdated of the last row read: the next page's `ge`
+    skip: int = 0  # rows already read at `after` (tied DateUpdated)
+    last_id: str | None = None  # ID of the last row read (for people and logs)
+    watermark: str | None = None  # highest DateUpdated seen
+    incremental: bool = False  # started from a watermark: unchanged records are skipped
+    done: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"v": 1, "after": self.after, "skip": self.skip, "last_id": self.last_id}
+        out["watermark"] = self.watermark
+        if self.incremental:
+            out["incremental"] = True
+        out["done"] = self.done
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> KeysetCursor:
+        return cls(
+            after=_text(data.get("after")),
+            skip=int(data.get("skip") or 0),
+            last_id=_text(data.get("last_id")),
+            watermark=_text(data.get("watermark")),
+            incremental=bool(data.get("incremental")),
+            done=bool(data.get("done")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IdCursor:
+    """Where a full run of invoices in ID order stands; JSON `v: 2, by: "ID"`. Lines are complete up to `after_id`."""
+
+    after_id: str | None = None  # last invoice ID read
+    skip: int = 0  # rows read past `after_id` (only rows without an ID)
+    last_id: str | None = None
+    watermark: str | None = None
+    done: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": 2,
+            "by": "ID",
+            "after_id": self.after_id,
+            "skip": self.skip,
+            "last_id": self.last_id,
+            "watermark": self.watermark,
+            "done": self.done,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> IdCursor:
+        return cls(
+            after_id=_text(data.get("after_id")),
+            skip=int(data.get("skip") or 0),
+            last_id=_text(data.get("last_id")),
+            watermark=_text(data.get("watermark")),
+            done=bool(data.get("done")),
+        )
+
+
+DONE = {"v": 1, "done": True}  # the cursor of a stream read whole every time (transaction methods)
+
+
+def start_cursor(cursor: Mapping[str, Any] | None, *, full: bool, overlap: timedelta) -> KeysetCursor:
     """The DateUpdated-keyset cursor to read from: resume an interrupted run, start an incremental one, or start
     from scratch."""
     if full or not cursor:
-        return {"v": 1, "after": None, "skip": 0, "last_id": None, "watermark": None, "done": False}
-    state = dict(cursor)
-    if not state.get("done"):
+        return KeysetCursor()
+    state = KeysetCursor.from_json(cursor)
+    if not state.done:
         return state
     since: str | None = None
-    if state.get("watermark"):
-        mark = mapping.parse_datetime(state["watermark"], "watermark")
+    if state.watermark:
+        mark = mapping.parse_datetime(state.watermark, "watermark")
         since = _fmt(mark - overlap) if mark is not None else None
-    return {
-        "v": 1,
-        "after": since,
-        "skip": 0,
-        "last_id": None,
-        "watermark": state.get("watermark"),
-        "incremental": True,
-        "done": False,
-    }
-
-
-def start_id_cursor() -> dict[str, Any]:
-    """The cursor of a new full run in ID order (invoices with one ordered line walk)."""
-    return {"v": 2, "by": "ID", "after_id": None, "skip": 0, "last_id": None, "watermark": None, "done": False}
+    return KeysetCursor(after=since, watermark=state.watermark, incremental=True)
 
 
 def read_keyset(
-    fetch: Fetch, module: str, fields: Sequence[str], cursor: dict[str, Any], paging: SkipTopPaging, cancel: CancelToken
-) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any]]]:
-    """Pages of `module` from `cursor` as (rows, cursor after those rows); the last cursor has `done: true`."""
-    state = dict(cursor)
+    fetch: Fetch, module: str, fields: Sequence[str], cursor: KeysetCursor, paging: SkipTopPaging, cancel: CancelToken
+) -> Iterator[tuple[list[dict[str, Any]], KeysetCursor, int | None]]:
+    """Pages of `module` from `cursor` as (rows, cursor after those rows, records the run reads if the service
+    said); the last cursor is `done`."""
+    state = cursor
+    total: int | None = None
+    first = True
     while True:
-        params = {"$select": ",".join(fields), "$orderby": "DateUpdated,ID", **paging.params(int(state["skip"]))}
-        if state.get("after"):
-            params["$filter"] = f"DateUpdated ge {quote(state['after'])}"
-        if "total" not in state:
+        params = {"$select": ",".join(fields), "$orderby": "DateUpdated,ID", **paging.params(state.skip)}
+        if state.after:
+            params["$filter"] = f"DateUpdated ge {quote(state.after)}"
+        if first:
             params["$count"] = "true"  # once a run: how many records it will read, for progress and time left
         rows = fetch(module, params, cancel)
         received = len(rows)
-        state = dict(state)
         count = getattr(rows, "total", None)
-        if "total" not in state and isinstance(count, int):
-            state["total"] = count
+        if first and isinstance(count, int):
+            total = count
+        first = False
         if rows:
             tail = rows[-1].get("DateUpdated")
-            if isinstance(tail, str) and tail and tail != state.get("after"):
-                state["after"] = tail
-                state["skip"] = sum(1 for r in rows if r.get("DateUpdated") == tail)
+            if isinstance(tail, str) and tail and tail != state.after:
+                state = replace(state, after=tail, skip=sum(1 for r in rows if r.get("DateUpdated") == tail))
             else:
-                state["skip"] = int(state["skip"]) + received
-            state["last_id"] = mapping.record_id(rows[-1])
-            state["watermark"] = _watermark(state, rows)
-        state["done"] = paging.next(0, received) is None
-        yield rows, state
-        if state["done"]:
+                state = replace(state, skip=state.skip + received)
+            state = replace(state, last_id=mapping.record_id(rows[-1]), watermark=_watermark(state.watermark, rows))
+        state = replace(state, done=paging.next(0, received) is None)
+        yield rows, state, total
+        if state.done:
             return
 
 
 def read_by_id(
-    fetch: Fetch, module: str, fields: Sequence[str], cursor: dict[str, Any], paging: SkipTopPaging, cancel: CancelToken
-) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any]]]:
-    """Pages of `module` in ID order from a `start_id_cursor()` cursor: `ID gt '<after_id>'`, `$orderby=ID`.
+    fetch: Fetch, module: str, fields: Sequence[str], cursor: IdCursor, paging: SkipTopPaging, cancel: CancelToken
+) -> Iterator[tuple[list[dict[str, Any]], IdCursor, int | None]]:
+    """Pages of `module` in ID order from an `IdCursor`: `ID gt '<after_id>'`, `$orderby=ID`.
 
     IDs are unique and never change, so a record updated while we page keeps its place. Rows without an ID (a
     malformed record) match no `gt`; should a whole page hold none, `$skip` moves past it instead of looping."""
-    state = dict(cursor)
+    state = cursor
+    total: int | None = None
+    first = True
     while True:
-        params = {"$select": ",".join(fields), "$orderby": "ID", **paging.params(int(state.get("skip") or 0))}
-        if state.get("after_id"):
-            params["$filter"] = f"ID gt {quote(state['after_id'])}"
-        if "total" not in state:
+        params = {"$select": ",".join(fields), "$orderby": "ID", **paging.params(state.skip)}
+        if state.after_id:
+            params["$filter"] = f"ID gt {quote(state.after_id)}"
+        if first:
             params["$count"] = "true"
         rows = fetch(module, params, cancel)
-        state = dict(state)
         count = getattr(rows, "total", None)
-        if "total" not in state and isinstance(count, int):
-            state["total"] = count
+        if first and isinstance(count, int):
+            total = count
+        first = False
         ids = [i for i in (_row_id(r) for r in rows) if i is not None]
         if ids:
-            state["after_id"], state["skip"] = ids[-1], 0
+            state = replace(state, after_id=ids[-1], skip=0)
         else:
-            state["skip"] = int(state.get("skip") or 0) + len(rows)
+            state = replace(state, skip=state.skip + len(rows))
         if rows:
-            state["last_id"] = mapping.record_id(rows[-1])
-            state["watermark"] = _watermark(state, rows)
-        state["done"] = paging.next(0, len(rows)) is None
-        yield rows, state
-        if state["done"]:
+            state = replace(state, last_id=mapping.record_id(rows[-1]), watermark=_watermark(state.watermark, rows))
+        state = replace(state, done=paging.next(0, len(rows)) is None)
+        yield rows, state, total
+        if state.done:
             return
 
 
@@ -265,14 +333,15 @@ class LineWalk:
         self.exhausted = self.paging.next(0, len(rows)) is None
 
 
-Mapper = Callable[[list[Row], Mapping[str, Any], CancelToken], tuple[list[Any], list[Row]]]
+Mapper = Callable[[list[Row], bool, CancelToken, CacheLookups], tuple[list[Any], list[Row]]]
 
 
 class AccessplanitStreams:
-    """Reads the three streams through `fetch`; keeps the invoice id -> number map payments need.
+    """Reads the three streams through `fetch`; keeps the invoice id -> number map payments need (what this run
+    read, then what the cache knows, then asked of the service).
 
-    `known_versions` (record ID -> DateUpdated text as last stored) may be set by the caller before each stream of
-    an incremental run: rows that come back with the same DateUpdated are not read again (nor their lines)."""
+    On an incremental run, rows whose DateUpdated is the version the cache holds (`CacheLookups.versions`) are
+    not read again (nor their lines)."""
 
     def __init__(
         self,
@@ -291,21 +360,30 @@ class AccessplanitStreams:
         self.line_paging = SkipTopPaging(line_page_size)
         self.overlap = overlap
         self.invoice_numbers: dict[str, str] = {}
-        self.known_versions: dict[str, str] = {}
 
-    def read(self, stream: str, cursor: Mapping[str, Any] | None, *, full: bool, cancel: CancelToken) -> Iterator[Page]:
+    def read(
+        self,
+        stream: str,
+        cursor: Mapping[str, Any] | None,
+        *,
+        full: bool,
+        cancel: CancelToken,
+        lookups: CacheLookups = NO_LOOKUPS,
+    ) -> Iterator[Page]:
         if stream == "transaction_methods":
             yield from self._methods(cancel)
         elif stream == "invoices":
             if full or not cursor:
-                yield from self._invoices_by_id(start_id_cursor(), cancel)
+                yield from self._invoices_by_id(IdCursor(), cancel)
             elif cursor.get("by") == "ID" and not cursor.get("done"):
-                yield from self._invoices_by_id(dict(cursor), cancel)
+                yield from self._invoices_by_id(IdCursor.from_json(cursor), cancel)
             else:
-                yield from self._paged(stream, "Invoice", mapping.INVOICE_FIELDS, cursor, False, cancel, self._invoices)
+                yield from self._paged(
+                    stream, "Invoice", mapping.INVOICE_FIELDS, cursor, False, cancel, lookups, self._invoices
+                )
         elif stream == "payments":
             yield from self._paged(
-                stream, "Transaction", mapping.TRANSACTION_FIELDS, cursor, full, cancel, self._payments
+                stream, "Transaction", mapping.TRANSACTION_FIELDS, cursor, full, cancel, lookups, self._payments
             )
         else:
             raise ValueError(f"unknown accessplanit stream {stream!r}")
@@ -322,47 +400,42 @@ class AccessplanitStreams:
             "transaction_methods",
             list(rows),
             rows,
-            {"v": 1, "done": True},
+            dict(DONE),
             calls=self.stats.calls - calls,
             retries=self.stats.retries - retries,
             done=True,
         )
 
-    def _invoices_by_id(self, start: dict[str, Any], cancel: CancelToken) -> Iterator[Page]:
+    def _invoices_by_id(self, start: IdCursor, cancel: CancelToken) -> Iterator[Page]:
         """The full-run plan: invoice pages in ID order, each with its lines from one shared `LineWalk`."""
         walk: LineWalk | None = None
-        resumed = start.get("after_id")  # lines up to it were stored with their invoices before the stop
+        resumed = start.after_id  # lines up to it were stored with their invoices before the stop
         calls, retries = self.stats.calls, self.stats.retries
-        # The next invoice page is fetched (in a worker thread) while this one's lines are read and it is mapped.
-        pages = ReadAhead(
-            lambda token: read_by_id(self.fetch, "Invoice", mapping.INVOICE_FIELDS, start, self.paging, token),
-            cancel,
-            "accessplanit.invoices pages",
-        )
-        for rows, state in pages:
+        for rows, state, total in read_by_id(self.fetch, "Invoice", mapping.INVOICE_FIELDS, start, self.paging, cancel):
             ids = [i for i in (_row_id(r) for r in rows) if i is not None]
             items: dict[str, list[Row]] = {}
             if ids and walk is None:
                 low, inclusive = (str(resumed), False) if resumed else (min(ids, key=mapping.id_order), True)
                 walk = LineWalk(self.fetch, self.line_paging, low, inclusive=inclusive)
-            if walk is not None and (ids or state["done"]):
+            if walk is not None and (ids or state.done):
                 last = max(ids, key=mapping.id_order) if ids else None
-                items = walk.take_through(last, cancel, final=bool(state["done"]))
+                items = walk.take_through(last, cancel, final=state.done)
             late = walk.late(items) if walk is not None else []
             if late:  # lines of invoices created on earlier pages' turf after the walk ran out: store them again
                 extra = self._invoice_rows(late, cancel)
-                rows, state = [*rows, *extra], {**state, "watermark": _watermark(state, extra)}
+                rows, state = [*rows, *extra], replace(state, watermark=_watermark(state.watermark, extra))
             records = self._map_invoices(rows, items)
-            # Counted up to here: a call the read-ahead makes while this page is used belongs to the next.
             now_calls, now_retries = self.stats.calls, self.stats.retries
             yield Page(
                 "invoices",
                 records,
                 rows,
-                state,
+                state.to_json(),
                 calls=now_calls - calls,
                 retries=now_retries - retries,
-                done=bool(state["done"]),
+                done=state.done,
+                total=total,
+                versions=[_version(r) for r in rows],
             )
             calls, retries = now_calls, now_retries
 
@@ -374,34 +447,34 @@ class AccessplanitStreams:
         cursor: Mapping[str, Any] | None,
         full: bool,
         cancel: CancelToken,
+        lookups: CacheLookups,
         mapper: Mapper,
     ) -> Iterator[Page]:
         start = start_cursor(cursor, full=full, overlap=self.overlap)
-        known = self.known_versions if start.get("incremental") else {}
+        incremental = start.incremental
         calls, retries = self.stats.calls, self.stats.retries
-        # The next page is fetched (in a worker thread) while this one is mapped: the service's time overlaps ours.
-        pages = ReadAhead(
-            lambda token: read_keyset(self.fetch, module, fields, start, self.paging, token), cancel, f"{stream} pages"
-        )
-        for rows, state in pages:
-            records, raws = mapper(rows, known, cancel)
-            # Counted up to here: a call the read-ahead makes while this page is used belongs to the next.
+        for rows, state, total in read_keyset(self.fetch, module, fields, start, self.paging, cancel):
+            records, raws = mapper(rows, incremental, cancel, lookups)
             now_calls, now_retries = self.stats.calls, self.stats.retries
             yield Page(
                 stream,
                 records,
                 raws,
-                state,
+                state.to_json(),
                 calls=now_calls - calls,
                 retries=now_retries - retries,
-                done=bool(state["done"]),
+                done=state.done,
+                total=total,
+                versions=[_version(r) for r in raws],
             )
             calls, retries = now_calls, now_retries
 
     @staticmethod
-    def _changed(rows: list[Row], known: Mapping[str, Any]) -> list[Row]:
-        """Rows whose (ID, DateUpdated) is not the version the caller already holds (rows without an ID or
-        DateUpdated always count as changed: they cannot be compared)."""
+    def _changed(rows: list[Row], incremental: bool, lookups: CacheLookups) -> list[Row]:
+        """On an incremental run, the rows whose DateUpdated is not the version the cache holds (rows without an
+        ID or DateUpdated always count as changed: they cannot be compared)."""
+        ids = [i for i in (_row_id(r) for r in rows) if i is not None]
+        known = lookups.versions(ids) if incremental and ids else {}
         if not known:
             return rows
         out = []
@@ -411,8 +484,10 @@ class AccessplanitStreams:
                 out.append(row)
         return out
 
-    def _invoices(self, rows: list[Row], known: Mapping[str, Any], cancel: CancelToken) -> tuple[list[Any], list[Row]]:
-        changed = self._changed(rows, known)
+    def _invoices(
+        self, rows: list[Row], incremental: bool, cancel: CancelToken, lookups: CacheLookups
+    ) -> tuple[list[Any], list[Row]]:
+        changed = self._changed(rows, incremental, lookups)
         for row in rows:  # unchanged ones too: payments on them need their numbers
             rid, number = _row_id(row), row.get("Reference")
             if rid is not None and isinstance(number, str) and number.strip():
@@ -458,8 +533,10 @@ class AccessplanitStreams:
                 offset = self.lookup_paging.next(offset, len(page))
         return found
 
-    def _payments(self, rows: list[Row], known: Mapping[str, Any], cancel: CancelToken) -> tuple[list[Any], list[Row]]:
-        changed = self._changed(rows, known)
+    def _payments(
+        self, rows: list[Row], incremental: bool, cancel: CancelToken, lookups: CacheLookups
+    ) -> tuple[list[Any], list[Row]]:
+        changed = self._changed(rows, incremental, lookups)
         unknown = sorted(
             {
                 str(r["InvoiceID"])
@@ -467,6 +544,9 @@ class AccessplanitStreams:
                 if r.get("InvoiceID") not in (None, "") and str(r["InvoiceID"]) not in self.invoice_numbers
             }
         )
+        if unknown:  # the cache first; what it does not know, from the service
+            self.invoice_numbers.update(lookups.invoice_numbers(unknown))
+            unknown = [i for i in unknown if i not in self.invoice_numbers]
         if unknown:
             self.lookup_numbers(unknown, self.invoice_numbers, cancel)
         return [mapping.map_payment(row, self.invoice_numbers) for row in changed], changed

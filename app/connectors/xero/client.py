@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import quote as urlquote
 from urllib.parse import urlsplit
 
-from app.connectors.base import CallStats, CheckStep, Page, SecretBox
+from app.connectors.base import NO_LOOKUPS, CacheLookups, CallStats, CheckStep, Page, SecretBox
 from app.connectors.http import Auth, HttpClient, HttpConfig, Pacer, PacerConfig
 from app.connectors.xero import mapping
 from app.connectors.xero.auth import DEFAULT_SCOPES, ClientCredentialsAuth, OAuthAuth
@@ -151,11 +151,8 @@ class XeroClient:
 
     @property
     def credit_note_refs(self) -> dict[str, str]:
+        """CreditNoteID -> Reference, as this client learnt them (reads and pushes)."""
         return self._streams.credit_note_refs
-
-    @credit_note_refs.setter
-    def credit_note_refs(self, value: Mapping[str, str]) -> None:
-        self._streams.credit_note_refs = dict(value)
 
     def _need_tenant(self) -> None:
         if not self.auth.tenant_id:
@@ -211,8 +208,16 @@ class XeroClient:
     def streams(self) -> list[str]:
         return list(STREAMS)
 
-    def read(self, stream: str, cursor: Mapping[str, Any] | None, *, full: bool, cancel: CancelToken) -> Iterator[Page]:
-        return self._streams.read(stream, cursor, full=full, cancel=cancel)
+    def read(
+        self,
+        stream: str,
+        cursor: Mapping[str, Any] | None,
+        *,
+        full: bool,
+        cancel: CancelToken,
+        lookups: CacheLookups = NO_LOOKUPS,
+    ) -> Iterator[Page]:
+        return self._streams.read(stream, cursor, full=full, cancel=cancel, lookups=lookups)
 
     def list_tenants(self, cancel: CancelToken | None = None) -> list[dict[str, Any]]:
         """The organisations this sign-in can reach: `[{"tenantId", "tenantName", "tenantType", ...}]`."""

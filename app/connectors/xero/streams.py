@@ -10,18 +10,23 @@ are paged with `page`/`pageSize` (1,000), `order=UpdatedDateUTC ASC`, and on inc
      "watermark": "2026-10-14T09:12:31" | null,      # highest UpdatedDateUTC seen (naive UTC, ISO)
      "done": false}
 
+In here the cursor is typed (`PageCursor`, frozen); a `Page` carries its JSON form above, stored as it is.
+How many records a run reads (`pagination.itemCount`) is progress, not position: it rides on the `Page`, not in the
+cursor. Each record's version (`UpdatedDateUTC` as sent) rides on the page too, for the cache.
+
 Credit notes are read before payments so a refund (paid out of a credit note) can be tied to the invoice named in
-the credit note's `Reference`. Must not: build URLs or headers itself (it calls `Get`), or map fields.
+the credit note's `Reference`: read this run, else asked of the cache (`CacheLookups`), else of Xero.
+Must not: build URLs or headers itself (it calls `Get`), or map fields.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from app.connectors.ahead import ReadAhead
-from app.connectors.base import CallStats, MappedRecord, Page
+from app.connectors.base import NO_LOOKUPS, CacheLookups, CallStats, MappedRecord, Page
 from app.connectors.pagination import PageNumberPaging
 from app.connectors.wire import Unreadable
 from app.connectors.xero import mapping
@@ -54,17 +59,43 @@ def _fmt(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def start_cursor(cursor: Mapping[str, Any] | None, *, full: bool, overlap: timedelta) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class PageCursor:
+    """Where a run of a paged stream stands (the JSON of the module docstring, `v: 1`)."""
+
+    since: str | None = None  # If-Modified-Since of this run (None: everything)
+    page: int = 1  # next page to fetch in this run
+    watermark: str | None = None  # highest UpdatedDateUTC seen (naive UTC, ISO)
+    done: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"v": 1, "since": self.since, "page": self.page, "watermark": self.watermark, "done": self.done}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PageCursor:
+        since, mark = data.get("since"), data.get("watermark")
+        return cls(
+            since=str(since) if since else None,
+            page=int(data.get("page") or 1),
+            watermark=str(mark) if mark else None,
+            done=bool(data.get("done")),
+        )
+
+
+DONE = {"v": 1, "done": True}  # the cursor of a reference stream, read whole every time
+
+
+def start_cursor(cursor: Mapping[str, Any] | None, *, full: bool, overlap: timedelta) -> PageCursor:
     if full or not cursor:
-        return {"v": 1, "since": None, "page": 1, "watermark": None, "done": False}
-    state = dict(cursor)
-    if not state.get("done"):
+        return PageCursor()
+    state = PageCursor.from_json(cursor)
+    if not state.done:
         return state
     since = None
-    if state.get("watermark"):
-        mark = mapping.parse_instant(state["watermark"], "watermark")
+    if state.watermark:
+        mark = mapping.parse_instant(state.watermark, "watermark")
         since = _fmt(mark - overlap) if mark is not None else None
-    return {"v": 1, "since": since, "page": 1, "watermark": state.get("watermark"), "done": False}
+    return PageCursor(since=since, watermark=state.watermark)
 
 
 def collection(data: Any, key: str) -> list[dict[str, Any]]:
@@ -84,7 +115,15 @@ class XeroStreams:
         self.overlap = overlap
         self.credit_note_refs: dict[str, str] = {}
 
-    def read(self, stream: str, cursor: Mapping[str, Any] | None, *, full: bool, cancel: CancelToken) -> Iterator[Page]:
+    def read(
+        self,
+        stream: str,
+        cursor: Mapping[str, Any] | None,
+        *,
+        full: bool,
+        cancel: CancelToken,
+        lookups: CacheLookups = NO_LOOKUPS,
+    ) -> Iterator[Page]:
         if stream in REFERENCE:
             path, key = REFERENCE[stream]
             calls, retries = self.stats.calls, self.stats.retries
@@ -93,57 +132,56 @@ class XeroStreams:
                 stream,
                 list(rows),
                 rows,
-                {"v": 1, "done": True},
+                dict(DONE),
                 calls=self.stats.calls - calls,
                 retries=self.stats.retries - retries,
                 done=True,
             )
         elif stream in PAGED:
-            yield from self._paged(stream, cursor, full, cancel)
+            yield from self._paged(stream, cursor, full, cancel, lookups)
         else:
             raise ValueError(f"unknown Xero stream {stream!r}")
 
-    def _paged(self, stream: str, cursor: Mapping[str, Any] | None, full: bool, cancel: CancelToken) -> Iterator[Page]:
+    def _paged(
+        self, stream: str, cursor: Mapping[str, Any] | None, full: bool, cancel: CancelToken, lookups: CacheLookups
+    ) -> Iterator[Page]:
         path, key = PAGED[stream]
         state = start_cursor(cursor, full=full, overlap=self.overlap)
         calls, retries = self.stats.calls, self.stats.retries
-        # The next page is fetched (in a worker thread) while this one is mapped: Xero's time overlaps ours.
-        start = dict(state)
-        pages = ReadAhead(lambda token: self._pages(path, key, start, token), cancel, f"xero.{stream} pages")
-        for data, rows, following in pages:
-            records = self._map(stream, rows, cancel)
-            state = dict(state)
+        total: int | None = None
+        for data, rows, following in self._pages(path, key, state, cancel):
+            records = self._map(stream, rows, cancel, lookups)
             # The mapped records' instants (each parsed once); rows stored as they are, or invalid, read here.
             stamps = [m for m in map(_updated, records, rows) if m is not None]
             if stamps:
                 best = max(stamps)
-                old = mapping.parse_instant(state["watermark"]) if state.get("watermark") else None
-                state["watermark"] = _fmt(max(best, old) if old else best)
+                old = mapping.parse_instant(state.watermark) if state.watermark else None
+                state = replace(state, watermark=_fmt(max(best, old) if old else best))
             pagination = data.get("pagination") if isinstance(data, dict) else None
             if isinstance(pagination, dict) and isinstance(pagination.get("itemCount"), int):
                 # Records this run will read in all (for progress and time left); pages already read count too.
-                state["total"] = int(pagination["itemCount"])
-            state["done"] = following is None
-            state["page"] = following if following is not None else int(state["page"])
-            # Counted up to here: a call the read-ahead makes while this page is used belongs to the next.
+                total = int(pagination["itemCount"])
+            state = replace(state, done=following is None, page=following if following is not None else state.page)
             now_calls, now_retries = self.stats.calls, self.stats.retries
             yield Page(
                 stream,
                 records,
                 rows,
-                state,
+                state.to_json(),
                 calls=now_calls - calls,
                 retries=now_retries - retries,
-                done=bool(state["done"]),
+                done=state.done,
+                total=total,
+                versions=[_version(r) for r in rows],
             )
             calls, retries = now_calls, now_retries
 
     def _pages(
-        self, path: str, key: str, state: Mapping[str, Any], cancel: CancelToken
+        self, path: str, key: str, state: PageCursor, cancel: CancelToken
     ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]], int | None]]:
-        """The run's pages from `state["page"]` as (body, rows, next page number or None after the last)."""
-        page = int(state["page"])
-        headers = {"If-Modified-Since": if_modified_since(state["since"])} if state.get("since") else {}
+        """The run's pages from `state.page` as (body, rows, next page number or None after the last)."""
+        page = state.page
+        headers = {"If-Modified-Since": if_modified_since(state.since)} if state.since else {}
         while True:
             params = {**self.paging.params(page), "order": "UpdatedDateUTC ASC"}
             data = self.get(path, params, headers, cancel)
@@ -154,14 +192,16 @@ class XeroStreams:
                 return
             page = following
 
-    def _map(self, stream: str, rows: list[dict[str, Any]], cancel: CancelToken) -> list[MappedRecord]:
+    def _map(
+        self, stream: str, rows: list[dict[str, Any]], cancel: CancelToken, lookups: CacheLookups
+    ) -> list[MappedRecord]:
         mapper: Callable[[dict[str, Any]], MappedRecord | None]
         if stream == "invoices":
             mapper = mapping.map_invoice
         elif stream == "credit_notes":
             mapper = self._credit_note
         elif stream == "payments":
-            self._resolve_credit_notes(rows, cancel)
+            self._resolve_credit_notes(rows, cancel, lookups)
             refs = self.credit_note_refs
             mapper = lambda r: mapping.map_payment(r, refs)  # noqa: E731
         else:
@@ -175,8 +215,11 @@ class XeroStreams:
             self.credit_note_refs[record.id] = record.reference
         return record
 
-    def _resolve_credit_notes(self, rows: Sequence[dict[str, Any]], cancel: CancelToken) -> None:
-        """Look up the credit notes of refunds not seen in this run (incremental runs), 50 ids a call."""
+    def _resolve_credit_notes(
+        self, rows: Sequence[dict[str, Any]], cancel: CancelToken, lookups: CacheLookups = NO_LOOKUPS
+    ) -> None:
+        """The references of the credit notes of refunds not seen in this run (incremental runs): from the cache,
+        else from Xero, 50 ids a call."""
         missing = sorted(
             {
                 cid
@@ -192,6 +235,10 @@ class XeroStreams:
                 if cid and cid not in self.credit_note_refs
             }
         )
+        if missing:
+            cached = lookups.credit_note_references(missing)
+            self.credit_note_refs.update(cached)
+            missing = [cid for cid in missing if cid not in cached]
         for start in range(0, len(missing), ID_CHUNK):
             chunk = missing[start : start + ID_CHUNK]
             data = self.get("CreditNotes", {"IDs": ",".join(chunk), "page": "1", "pageSize": str(ID_CHUNK)}, {}, cancel)
@@ -200,6 +247,12 @@ class XeroStreams:
                     self.credit_note_refs[str(note["CreditNoteID"])] = str(note.get("Reference") or "").strip()
             for cid in chunk:  # unknown to Xero: remember, so we do not ask again
                 self.credit_note_refs.setdefault(cid, "")
+
+
+def _version(raw: Mapping[str, Any]) -> str | None:
+    """The record's version as Xero sent it (`UpdatedDateUTC` text), kept by the cache as it came."""
+    value = raw.get("UpdatedDateUTC")
+    return value if isinstance(value, str) and value else None
 
 
 def _updated(record: MappedRecord, raw: Mapping[str, Any]) -> datetime | None:
