@@ -47,6 +47,35 @@ class ItemRow:
 
 
 @dataclass(frozen=True, slots=True)
+class PageCursor:
+    """Where the next page of the item list starts: the last row's sort value and item id (opaque to callers)."""
+
+    value: object
+    item_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ItemPage:
+    """A page of the item list in the asked order; `next` is None after the last page."""
+
+    rows: tuple[ItemRow, ...]
+    next: PageCursor | None
+
+
+@dataclass(frozen=True, slots=True)
+class ListCounts:
+    """Counts for the item list from one aggregate query: items matching the whole filter, and per status for the
+    filter's month, kind and search (what the status picker shows next to each status)."""
+
+    total: int
+    by_status: dict[str, int]
+
+
+ORDERS = ("key", "kind", "invoice", "contact", "date", "currency", "amount", "status")
+"""Orders `Recondesk.page` accepts; a leading "-" reverses. Sorting is the database's."""
+
+
+@dataclass(frozen=True, slots=True)
 class FieldDiff:
     """One line of the side-by-side panel. Values are display strings ('' when absent)."""
 
@@ -177,7 +206,11 @@ class Recondesk(Protocol):
 
     def periods(self) -> Sequence[str]: ...
     def count_items(self, flt: ItemFilter) -> int: ...
-    def item_ids(self, flt: ItemFilter) -> Sequence[int]: ...
+    def page(self, flt: ItemFilter, order: str = "key", after: PageCursor | None = None, limit: int = 200) -> ItemPage:
+        """Up to `limit` rows matching `flt` in `order` (one of `ORDERS`), after `after` (None: the first page)."""
+        ...
+
+    def list_counts(self, flt: ItemFilter) -> ListCounts: ...
     def rows(self, item_ids: Sequence[int]) -> Sequence[ItemRow]: ...
     def item_detail(self, item_id: int) -> ItemDetail: ...
     def summary(self, period: str | None) -> Summary: ...

@@ -28,6 +28,7 @@ from app.reconcile.rules import INVOICE_FIELDS, PAYMENT_FIELDS, Rules
 from app.services import push as push_mod
 from app.services import report as report_mod
 from app.services.api import (
+    ORDERS,
     ActionResult,
     ActionSpec,
     AuditEntry,
@@ -36,7 +37,10 @@ from app.services.api import (
     FieldDiff,
     ItemDetail,
     ItemFilter,
+    ItemPage,
     ItemRow,
+    ListCounts,
+    PageCursor,
     PushRow,
     StreamStats,
     Summary,
@@ -246,6 +250,31 @@ class Workspace:
     def item_ids(self, flt: ItemFilter) -> Sequence[int]:
         with self.db.transaction(readonly=True) as tx:
             return list(items_repo.query_item_ids(tx, flt.period, flt.statuses, flt.kind, flt.search))
+
+    def page(self, flt: ItemFilter, order: str = "key", after: PageCursor | None = None, limit: int = 200) -> ItemPage:
+        if order.lstrip("-") not in ORDERS:
+            raise ValueError(f"unknown order {order!r}; use one of {ORDERS}")
+        with self.db.transaction(readonly=True) as tx:
+            found = items_repo.item_page(
+                tx,
+                flt.period,
+                flt.statuses,
+                flt.kind,
+                flt.search,
+                order,
+                (after.value, after.item_id) if after is not None else None,
+                limit + 1,  # one more than asked says whether another page follows, without a count
+            )
+        more = len(found) > limit
+        found = found[:limit]
+        last = PageCursor(found[-1][0], found[-1][1].id) if more and found else None
+        return ItemPage(tuple(to_row(r) for _v, r in found), last)
+
+    def list_counts(self, flt: ItemFilter) -> ListCounts:
+        with self.db.transaction(readonly=True) as tx:
+            by_status = items_repo.count_by_status(tx, flt.period, flt.kind, flt.search)
+        wanted = {str(s) for s in flt.statuses} or set(by_status)
+        return ListCounts(sum(n for s, n in by_status.items() if s in wanted), by_status)
 
     def rows(self, item_ids: Sequence[int]) -> Sequence[ItemRow]:
         with self.db.transaction(readonly=True) as tx:

@@ -33,7 +33,7 @@ from app import __version__
 from app.domain.errors import CancelledError
 from app.domain.progress import ProgressEvent
 from app.domain.status import ItemStatus
-from app.services.api import ActionResult, ItemRow, Recondesk, Summary, SyncResult
+from app.services.api import ActionResult, ItemRow, ListCounts, Recondesk, Summary, SyncResult
 from app.ui import style
 from app.ui.dialogs.connections_dialog import ConnectionsDialog, XeroSignIn
 from app.ui.tasks import TaskContext, TaskHandle, TaskRunner
@@ -285,6 +285,7 @@ class MainWindow(QMainWindow):
     def _wire(self) -> None:
         self.list_view.sig_item_selected.connect(self.detail_view.set_item)
         self.list_view.sig_summary_loaded.connect(self._summary_loaded)
+        self.list_view.model.sig_counts_loaded.connect(self._counts_loaded)
         self.list_view.model.sig_load_failed.connect(self.show_notice)
         self.detail_view.sig_item_changed.connect(self._item_changed)
         self.runner.sig_operation_finished.connect(self._data_changed)
@@ -341,13 +342,15 @@ class MainWindow(QMainWindow):
         if self.tabs.widget(index) is self.audit_view:
             self.audit_view.reload()
 
-    def _summary_loaded(self, summary: Summary) -> None:
-        self._last_summary = summary
+    def _counts_loaded(self, counts: ListCounts) -> None:
         parts = [
-            f"{style.STATUS_LOOK[s].marker} {style.STATUS_LOOK[s].label} {summary.counts.get(s.value, 0)}"
+            f"{style.STATUS_LOOK[s].marker} {style.STATUS_LOOK[s].label} {counts.by_status.get(s.value, 0)}"
             for s in ItemStatus
         ]
         self.counts_label.setText("   ".join(parts))
+
+    def _summary_loaded(self, summary: Summary) -> None:
+        self._last_summary = summary
         if summary.last_sync is not None:
             ok = "" if summary.last_sync_ok in (None, True) else " (with errors)"
             self.last_sync_label.setText(f"Last sync {style.local_time(summary.last_sync)}{ok}")

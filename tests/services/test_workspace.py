@@ -9,6 +9,7 @@ import io
 import json
 from pathlib import Path
 
+import pytest
 from services_world import MONTH, World
 
 from app.domain.status import ItemStatus, Kind, Resolution, System
@@ -165,3 +166,34 @@ def test_reports_and_no_secret_anywhere(world: World, tmp_path: Path) -> None:
             assert secret.encode() not in path.read_bytes(), path
     assert ws.credentials_description().startswith("memory")
     assert {c.system for c in ws.connections()} == {System.ACCESSPLANIT, System.XERO}
+
+
+def test_pages_in_every_order_cover_the_filter_once_in_order(world: World) -> None:
+    """Keyset pages in each order the list offers: together exactly the filter's items, none twice, sorted by the
+    database the way one sorted query would sort them; counts come from one aggregate."""
+    from app.services.api import ORDERS
+    from app.storage import items as items_repo
+
+    ws = world.ws
+    flt = ItemFilter(period=MONTH)
+    expected = set(ws.item_ids(flt))
+    counts = ws.list_counts(flt)
+    assert counts.total == len(expected) == sum(counts.by_status.values())
+    differs = ws.list_counts(ItemFilter(period=MONTH, statuses=(ItemStatus.DIFFERS,)))
+    assert (
+        differs.total
+        == counts.by_status[ItemStatus.DIFFERS.value]
+        == len(ws.item_ids(ItemFilter(period=MONTH, statuses=(ItemStatus.DIFFERS,))))
+    )
+    for order in (*ORDERS, *(f"-{o}" for o in ORDERS)):
+        got: list[int] = []
+        page = ws.page(flt, order, None, 7)
+        got.extend(r.item_id for r in page.rows)
+        while page.next is not None:
+            page = ws.page(flt, order, page.next, 7)
+            got.extend(r.item_id for r in page.rows)
+        assert len(got) == len(set(got)) and set(got) == expected, order
+        with ws.db.transaction(readonly=True) as tx:
+            assert got == items_repo.query_item_ids(tx, MONTH, order=order), order
+    with pytest.raises(ValueError):
+        ws.page(flt, "fingerprint")
