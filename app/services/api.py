@@ -88,13 +88,84 @@ class FieldDiff:
 
 
 @dataclass(frozen=True, slots=True)
-class ActionSpec:
-    """An action the user can take on an item. `id` is passed back to `act`."""
+class PushRecord:
+    """Create the item's record (an invoice, or a payment) in `to`, from the other system's."""
 
-    id: str  # e.g. "push_invoice_to_xero", "push_field:po_number:accessplanit", "retry:17"
+    item_id: int
+    to: System
+
+
+@dataclass(frozen=True, slots=True)
+class PushField:
+    """Copy one differing field of an invoice from the other system onto `to`."""
+
+    item_id: int
+    field: str
+    to: System
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPush:
+    """Send a failed, uncertain or interrupted push again (an uncertain one is read back first)."""
+
+    push_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resolve:
+    """A person's decision on an item that differs (ignore needs a note)."""
+
+    item_id: int
+    resolution: Resolution
+    note: str = ""
+
+
+Action = PushRecord | PushField | RetryPush | Resolve
+"""What a user can ask of an item: typed, so nothing parses strings (passed to `Recondesk.act`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSpec:
+    """An action the user can take on an item now, as offered by `item_detail`."""
+
+    action: Action
     label: str  # for people: "Push PO number to accessplanit"
     target: System | None = None
     field: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSet:
+    """What an operation changed, so views refresh only that (after Anki's `OpChanges`). Item ids are the items'
+    ids before (`removed`, `changed`) and after (`added`, `changed`) the operation."""
+
+    changed: frozenset[int] = frozenset()
+    added: frozenset[int] = frozenset()
+    removed: frozenset[int] = frozenset()
+    counts: bool = False  # some item's status changed, or items came or went: counts and filters may differ
+    periods: bool = False  # the months that have items may differ
+    audit: bool = False  # the audit log or an item's pushes have new entries
+    connections: bool = False  # a saved connection changed
+    everything: bool = False  # a sync or an unknown outcome: reload every view
+
+    @property
+    def items(self) -> frozenset[int]:
+        return self.changed | self.added | self.removed
+
+    def __or__(self, other: ChangeSet) -> ChangeSet:
+        return ChangeSet(
+            self.changed | other.changed,
+            self.added | other.added,
+            self.removed | other.removed,
+            self.counts or other.counts,
+            self.periods or other.periods,
+            self.audit or other.audit,
+            self.connections or other.connections,
+            self.everything or other.everything,
+        )
+
+
+EVERYTHING = ChangeSet(everything=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +236,7 @@ class ActionResult:
     ok: bool
     message: str  # for people
     item: ItemRow | None  # the item as it is now (status updated without a re-sync)
+    changes: ChangeSet = ChangeSet()  # what the action changed (nothing when it was refused before doing anything)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,8 +289,10 @@ class Recondesk(Protocol):
     def sync(
         self, *, full: bool = False, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
     ) -> SyncResult: ...
-    def act(self, item_id: int, action_id: str, note: str = "") -> ActionResult: ...
-    def resolve(self, item_id: int, resolution: Resolution, note: str) -> ActionResult: ...
+    def act(self, action: Action) -> ActionResult:
+        """Do `action` (one of the `ActionSpec.action`s `item_detail` offers, or a `Resolve`)."""
+        ...
+
     def retry_failed(self) -> Sequence[ActionResult]: ...
     def sync_runs(self, limit: int = 50) -> Sequence[SyncResult]:
         """The sync-run log, newest first (a run the process did not live to finish says so in its errors)."""

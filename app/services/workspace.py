@@ -22,16 +22,18 @@ from app.domain.keys import invoice_key
 from app.domain.money import fmt, from_minor
 from app.domain.progress import CancelToken, ProgressCallback
 from app.domain.records import Invoice, Line, Payment
-from app.domain.status import ItemStatus, Kind, PushState, Resolution, System
+from app.domain.status import ItemStatus, Kind, PushState, System
 from app.reconcile import diff
 from app.reconcile.rules import INVOICE_FIELDS, PAYMENT_FIELDS, Rules
 from app.services import push as push_mod
 from app.services import report as report_mod
 from app.services.api import (
     ORDERS,
+    Action,
     ActionResult,
     ActionSpec,
     AuditEntry,
+    ChangeSet,
     CheckResult,
     ConnectionInfo,
     FieldDiff,
@@ -41,7 +43,11 @@ from app.services.api import (
     ItemRow,
     ListCounts,
     PageCursor,
+    PushField,
+    PushRecord,
     PushRow,
+    Resolve,
+    RetryPush,
     StreamStats,
     Summary,
     SyncResult,
@@ -54,7 +60,8 @@ from app.storage import items as items_repo
 from app.storage import outbox
 from app.storage import records as records_repo
 from app.storage.db import Database
-from app.storage.models import ItemRecord, PushRecord
+from app.storage.models import ItemRecord
+from app.storage.models import PushRecord as StoredPush
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +145,7 @@ def to_row(item: ItemRecord) -> ItemRow:
     )
 
 
-def to_push_row(p: PushRecord) -> PushRow:
+def to_push_row(p: StoredPush) -> PushRow:
     return PushRow(
         push_id=p.id,
         action=p.action,
@@ -154,9 +161,6 @@ def to_push_row(p: PushRecord) -> PushRow:
 
 def _lines(lines: Sequence[Line], currency: str) -> tuple[tuple[str, str, str], ...]:
     return tuple((ln.description, fmt(ln.net, currency), fmt(ln.tax, currency)) for ln in diff.sorted_lines(lines))
-
-
-_ACTION_LABELS = {"push_invoice": "Create this invoice in {target}", "push_payment": "Record this payment in {target}"}
 
 
 class Workspace:
@@ -209,7 +213,7 @@ class Workspace:
         return src, led, bad
 
     @staticmethod
-    def _still_needed(push: PushRecord, item: ItemRecord | None) -> bool:
+    def _still_needed(push: StoredPush, item: ItemRecord | None) -> bool:
         """Whether resending a push makes sense. An `uncertain`/`sending` push always does (its retry reads back
         first). A `failed` one only while its item still shows the difference: after the user fixed it by hand
         and synced (item matched, resolved, or a payment paired under a new key), resending would duplicate."""
@@ -343,114 +347,106 @@ class Workspace:
             pushable_to=pushable.get(c.field, ()) if differs else (),
         )
 
-    def _actions(self, item: ItemRecord, a: object, b: object, pushes: Sequence[PushRecord]) -> list[ActionSpec]:
+    def _actions(self, item: ItemRecord, a: object, b: object, pushes: Sequence[StoredPush]) -> list[ActionSpec]:
         """What the user can do with this item now: pushes the rules allow, retries, resolutions."""
         out: list[ActionSpec] = []
         status = ItemStatus(item.status)
         if item.kind is Kind.INVOICE:
             if status is ItemStatus.ONLY_IN_SOURCE and isinstance(a, Invoice) and a.lines:
-                out.append(
-                    ActionSpec(f"{push_mod.PUSH_INVOICE}:{System.XERO}", "Create this invoice in Xero", System.XERO)
-                )
+                out.append(ActionSpec(PushRecord(item.id, System.XERO), "Create this invoice in Xero", System.XERO))
             if status is ItemStatus.DIFFERS and isinstance(a, Invoice) and isinstance(b, Invoice):
                 for rule in INVOICE_FIELDS:
                     if rule.name not in item.fields:
                         continue
                     for target in rule.pushable_to:
-                        other = target.other.label
-                        out.append(
-                            ActionSpec(
-                                f"{push_mod.PUSH_FIELD}:{rule.name}:{target}",
-                                f"Push {rule.label} from {other} to {target.label}",
-                                target,
-                                rule.name,
-                            )
-                        )
+                        label = f"Push {rule.label} from {target.other.label} to {target.label}"
+                        out.append(ActionSpec(PushField(item.id, rule.name, target), label, target, rule.name))
         elif item.kind is Kind.PAYMENT:
             if status is ItemStatus.ONLY_IN_SOURCE and isinstance(a, Payment):
                 if self._invoice_on(System.XERO, invoice_key(a.invoice_number)) is not None:
-                    out.append(
-                        ActionSpec(f"{push_mod.PUSH_PAYMENT}:{System.XERO}", "Record this payment in Xero", System.XERO)
-                    )
+                    out.append(ActionSpec(PushRecord(item.id, System.XERO), "Record this payment in Xero", System.XERO))
             if status is ItemStatus.ONLY_IN_LEDGER and isinstance(b, Payment):
                 if self._invoice_on(System.ACCESSPLANIT, invoice_key(b.invoice_number)) is not None:
                     out.append(
                         ActionSpec(
-                            f"{push_mod.PUSH_PAYMENT}:{System.ACCESSPLANIT}",
+                            PushRecord(item.id, System.ACCESSPLANIT),
                             "Record this payment in accessplanit",
                             System.ACCESSPLANIT,
                         )
                     )
-        latest: dict[str, PushRecord] = {}
+        latest: dict[str, StoredPush] = {}
         for p in sorted(pushes, key=lambda p: p.id):
             latest[p.action] = p
         for p in latest.values():
             if PushState(p.state) in _RETRYABLE and self._still_needed(p, item):
-                out.append(
-                    ActionSpec(f"retry:{p.id}", f"Retry: {_describe_action(p.action)} ({p.state})", System(p.target))
-                )
+                label = f"Retry: {_describe_push(p.action)} ({p.state})"
+                out.append(ActionSpec(RetryPush(p.id), label, System(p.target)))
         if status in RESOLVABLE:
             for res, label in RESOLUTION_LABELS.items():
-                out.append(ActionSpec(f"resolve:{res}", label))
+                out.append(ActionSpec(Resolve(item.id, res), label))
         return out
 
-    def act(self, item_id: int, action_id: str, note: str = "") -> ActionResult:
-        """Run action `action_id` (an `ActionSpec.id` from `item_detail`) on the item."""
+    def act(self, action: Action) -> ActionResult:
+        """Do `action`; the result says what changed (nothing when it was refused before anything was done)."""
+        item_id = action.item_id if not isinstance(action, RetryPush) else None
         try:
-            item = self._item(item_id)
-            if action_id.startswith("resolve:"):
-                return self.resolve(item_id, Resolution(action_id.split(":", 1)[1]), note)
-            if action_id.startswith("retry:"):
-                push_id = int(action_id.split(":", 1)[1])
-                with self.db.transaction(readonly=True) as tx:
-                    mine = {p.id for p in outbox.pushes_for(tx, item.kind, item.key)}
-                if push_id not in mine:
-                    raise push_mod.PushError(f"There is no push {push_id} for this item.", "Open the item again.")
-                with self.db.transaction(readonly=True) as tx:
-                    push = outbox.get_push(tx, push_id)
-                if not self._still_needed(push, item):
-                    raise push_mod.PushError(f"Not retried: the item is {item.status} now, so the push is not needed.")
-                return self._result(self.pusher.retry(push_id), item)
-            plan = self._plan(item, action_id)
-            return self._result(self.pusher.push(plan), item)
+            if isinstance(action, Resolve):
+                return self._resolve(action)
+            if isinstance(action, RetryPush):
+                push = self._push(action.push_id)
+                found = self._item_by_key(Kind(push.item_kind), push.item_key)
+                item_id = found.id if found is not None else None
+                if not self._still_needed(push, found):
+                    now = found.status if found is not None else "gone"
+                    raise push_mod.PushError(f"Not retried: the item is {now} now, so the push is not needed.")
+                before = self._snapshot(push.item_key)
+                return self._result(self.pusher.retry(action.push_id), found, push.item_key, before)
+            item = self._item(action.item_id)
+            plan = self._plan(item, action)
+            before = self._snapshot(item.invoice_key)
+            return self._result(self.pusher.push(plan), item, item.invoice_key, before)
         except (RecondeskError, ValueError) as exc:
-            text = exc.user_text() if isinstance(exc, RecondeskError) else f"Cannot do {action_id!r}: {exc}"
-            current = self._safe_row(item_id)
-            return ActionResult(False, text, current)
+            text = exc.user_text() if isinstance(exc, RecondeskError) else f"Cannot do that: {exc}"
+            return ActionResult(False, text, self._safe_row(item_id) if item_id is not None else None)
 
-    def _plan(self, item: ItemRecord, action_id: str) -> push_mod.PushPlan:
-        parts = action_id.split(":")
+    def _push(self, push_id: int) -> StoredPush:
+        with self.db.transaction(readonly=True) as tx:
+            try:
+                return outbox.get_push(tx, push_id)
+            except KeyError:
+                raise push_mod.PushError(f"There is no push {push_id}.", "Open the item again.") from None
+
+    def _plan(self, item: ItemRecord, action: PushRecord | PushField) -> push_mod.PushPlan:
         src, led, _ = self._records(item)
         a = src.record if src is not None else None
         b = led.record if led is not None else None
-        if parts[0] == push_mod.PUSH_INVOICE and parts[1:] == [str(System.XERO)]:
+        if isinstance(action, PushField):
+            rule = next((r for r in INVOICE_FIELDS if r.name == action.field), None)
+            if rule is None or action.to not in rule.pushable_to:
+                raise push_mod.PushError(f"{action.field} cannot be pushed to {action.to.label}.")
+            if not (isinstance(a, Invoice) and isinstance(b, Invoice)):
+                raise push_mod.PushError("A field can be pushed only when the invoice is in both systems.")
+            source, dest = (a, b) if action.to is System.XERO else (b, a)
+            return push_mod.plan_push_field(source, dest, action.field, item.key)
+        target = action.to
+        if item.kind is Kind.INVOICE:
+            if target is not System.XERO:
+                raise push_mod.PushError("An invoice can be created only in Xero.")
             if not isinstance(a, Invoice):
                 raise push_mod.PushError("This item has no accessplanit invoice to push.")
             if self._invoice_on(System.XERO, invoice_key(a.number)) is not None:
                 raise push_mod.PushError(f"Xero already has an invoice {a.number}.", "Sync to see it.")
             return push_mod.plan_push_invoice(a, self.settings, item.key)
-        if parts[0] == push_mod.PUSH_FIELD and len(parts) == 3:
-            field_name, target = parts[1], System(parts[2])
-            rule = next((r for r in INVOICE_FIELDS if r.name == field_name), None)
-            if rule is None or target not in rule.pushable_to:
-                raise push_mod.PushError(f"{field_name} cannot be pushed to {target.label}.")
-            if not (isinstance(a, Invoice) and isinstance(b, Invoice)):
-                raise push_mod.PushError("A field can be pushed only when the invoice is in both systems.")
-            source, dest = (a, b) if target is System.XERO else (b, a)
-            return push_mod.plan_push_field(source, dest, field_name, item.key)
-        if parts[0] == push_mod.PUSH_PAYMENT and len(parts) == 2:
-            target = System(parts[1])
-            pay = a if target is System.XERO else b
-            if not isinstance(pay, Payment):
-                raise push_mod.PushError(f"This item has no payment to record in {target.label}.")
-            inv = self._invoice_on(target, invoice_key(pay.invoice_number))
-            if inv is None:
-                raise push_mod.PushError(
-                    f"{target.label} has no invoice {pay.invoice_number or '?'} to record the payment on.",
-                    "Push or create the invoice first, sync, then push the payment.",
-                )
-            return push_mod.plan_push_payment(pay, inv, self.settings, item.key)
-        raise push_mod.PushError(f"Unknown action {action_id!r}.")
+        pay = a if target is System.XERO else b
+        if not isinstance(pay, Payment):
+            raise push_mod.PushError(f"This item has no payment to record in {target.label}.")
+        inv = self._invoice_on(target, invoice_key(pay.invoice_number))
+        if inv is None:
+            raise push_mod.PushError(
+                f"{target.label} has no invoice {pay.invoice_number or '?'} to record the payment on.",
+                "Push or create the invoice first, sync, then push the payment.",
+            )
+        return push_mod.plan_push_payment(pay, inv, self.settings, item.key)
 
     def _safe_row(self, item_id: int) -> ItemRow | None:
         try:
@@ -458,39 +454,68 @@ class Workspace:
         except RecondeskError:
             return None
 
-    def _result(self, outcome: push_mod.PushOutcome, before: ItemRecord) -> ActionResult:
-        now = self._safe_row(before.id)
-        if now is None and outcome.ok and before.kind is Kind.PAYMENT:
+    def _snapshot(self, key: str) -> dict[int, tuple[str, str | None]]:
+        """(status, period) of each item on one invoice key: a push re-reconciles that invoice and nothing else."""
+        with self.db.transaction(readonly=True) as tx:
+            return {r.id: (str(r.status), r.period) for r in items_repo.items_for_invoice(tx, key)}
+
+    def _changes(self, before: dict[int, tuple[str, str | None]], key: str, *, audit: bool = True) -> ChangeSet:
+        after = self._snapshot(key)
+        added, removed = after.keys() - before.keys(), before.keys() - after.keys()
+        kept = before.keys() & after.keys()
+        periods_before = {p for _s, p in before.values()}
+        periods_after = {p for _s, p in after.values()}
+        return ChangeSet(
+            changed=frozenset(kept),
+            added=frozenset(added),
+            removed=frozenset(removed),
+            counts=bool(added or removed) or any(before[i][0] != after[i][0] for i in kept),
+            periods=periods_before != periods_after,
+            audit=audit,
+        )
+
+    def _result(
+        self,
+        outcome: push_mod.PushOutcome,
+        before: ItemRecord | None,
+        key: str,
+        snapshot: dict[int, tuple[str, str | None]],
+    ) -> ActionResult:
+        changes = self._changes(snapshot, key)
+        now = self._safe_row(before.id) if before is not None else None
+        if now is None and outcome.ok and before is not None and before.kind is Kind.PAYMENT:
             # A pushed payment pairs up under a new key (it now has both ids): show that item.
-            with self.db.transaction(readonly=True) as tx:
-                push = outbox.get_push(tx, outcome.push_id)
+            push = self._push(outcome.push_id)
             ap_id = before.accessplanit_id or (push.result_remote_id if push.target == System.ACCESSPLANIT else None)
             xero_id = before.xero_id or (push.result_remote_id if push.target == System.XERO else None)
             from app.domain.keys import payment_key
 
             found = self._item_by_key(Kind.PAYMENT, payment_key(before.invoice_key, ap_id, xero_id))
             now = to_row(found) if found is not None else None
-        return ActionResult(outcome.ok, outcome.message, now)
+        return ActionResult(outcome.ok, outcome.message, now, changes)
 
-    def resolve(self, item_id: int, resolution: Resolution, note: str) -> ActionResult:
+    def _resolve(self, action: Resolve) -> ActionResult:
         try:
-            item = resolve_item(self.db, self.who, item_id, resolution, note)
+            before = self._item(action.item_id)
+            item = resolve_item(self.db, self.who, action.item_id, action.resolution, action.note)
         except ResolveError as exc:
-            return ActionResult(False, exc.user_text(), self._safe_row(item_id))
-        return ActionResult(True, f"Resolved: {RESOLUTION_LABELS[resolution]}.", to_row(item))
+            return ActionResult(False, exc.user_text(), self._safe_row(action.item_id))
+        changes = ChangeSet(changed=frozenset({item.id}), counts=item.status != before.status, audit=True)
+        return ActionResult(True, f"Resolved: {RESOLUTION_LABELS[action.resolution]}.", to_row(item), changes)
 
     def retry_failed(self) -> Sequence[ActionResult]:
         """Retry every failed, uncertain or interrupted push (uncertain ones are read back first)."""
         results: list[ActionResult] = []
         for push_id in self.pusher.retryable():
-            with self.db.transaction(readonly=True) as tx:
-                row = outbox.get_push(tx, push_id)
+            row = self._push(push_id)
             if not self._still_needed(row, self._item_by_key(Kind(row.item_kind), row.item_key)):
                 continue
+            before = self._snapshot(row.item_key)
             outcome = self.pusher.retry(push_id)
             item = self._item_by_key(Kind(row.item_kind), row.item_key)
-            label = f"{_describe_action(row.action)} for {row.item_key}: {outcome.message}"
-            results.append(ActionResult(outcome.ok, label, to_row(item) if item is not None else None))
+            label = f"{_describe_push(row.action)} for {row.item_key}: {outcome.message}"
+            row_now = to_row(item) if item is not None else None
+            results.append(ActionResult(outcome.ok, label, row_now, self._changes(before, row.item_key)))
         return results
 
     # --- summary, sync, audit ---
@@ -640,15 +665,15 @@ class Workspace:
         return report_mod.report_bytes(self.db, period, fmt_name, self.rules)
 
 
-def _describe_action(action: str) -> str:
-    parts = action.split(":")
-    target = System(parts[-1]).label if parts[-1] in {s.value for s in System} else parts[-1]
-    if parts[0] == push_mod.PUSH_FIELD and len(parts) == 3:
-        return f"push {parts[1].replace('_', ' ')} to {target}"
-    if parts[0] == push_mod.PUSH_INVOICE:
-        return f"create the invoice in {target}"
-    if parts[0] == push_mod.PUSH_PAYMENT:
-        return f"record the payment in {target}"
+def _describe_push(action: str) -> str:
+    """A stored push's action (the outbox's own format, read by `push.action_parts`) for people."""
+    kind, field_name, target = push_mod.action_parts(action)
+    if kind == push_mod.PUSH_FIELD and field_name:
+        return f"push {field_name.replace('_', ' ')} to {target.label}"
+    if kind == push_mod.PUSH_INVOICE:
+        return f"create the invoice in {target.label}"
+    if kind == push_mod.PUSH_PAYMENT:
+        return f"record the payment in {target.label}"
     return action
 
 

@@ -10,6 +10,8 @@ Must not: call the services on the GUI thread, or reach storage, connectors or k
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,7 +35,7 @@ from app import __version__
 from app.domain.errors import CancelledError
 from app.domain.progress import ProgressEvent
 from app.domain.status import ItemStatus
-from app.services.api import ActionResult, ItemRow, ListCounts, Recondesk, Summary, SyncResult
+from app.services.api import EVERYTHING, ActionResult, ChangeSet, ItemRow, ListCounts, Recondesk, Summary, SyncResult
 from app.ui import style
 from app.ui.dialogs.connections_dialog import ConnectionsDialog, XeroSignIn
 from app.ui.tasks import TaskContext, TaskHandle, TaskRunner
@@ -329,10 +331,24 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     # -- reactions --------------------------------------------------------------------------------------------
-    def _data_changed(self, _name: str) -> None:
-        self.list_view.refresh()
-        self.detail_view.reload()
-        self.audit_view.reload()
+    def _data_changed(self, changes: ChangeSet) -> None:
+        """Refresh what an operation changed: the list's rows or the whole list, the shown item, the audit log."""
+        if changes.everything:
+            self.list_view.refresh()
+            self.detail_view.reload()
+            self.audit_view.reload()
+            return
+        if changes.added or changes.removed or changes.counts or changes.periods:
+            self.list_view.refresh()  # membership of the filter or the counts may differ: page and counts again
+        elif changes.changed:
+            self.list_view.reload_rows(changes.changed)
+        elif changes.connections:
+            self.list_view.reload_summary()
+        shown = self.detail_view.item_id
+        if shown is not None and shown in changes.items:
+            self.detail_view.reload()
+        if changes.audit:
+            self.audit_view.reload()
 
     def _item_changed(self, row: ItemRow) -> None:
         self.list_view.model.update_row(row)
@@ -392,7 +408,7 @@ class MainWindow(QMainWindow):
         self._sync_handle = self.runner.network(
             "full sync" if full else "sync",
             work,
-            changes_data=True,
+            changes=lambda _result: EVERYTHING,
             on_result=self._sync_done,
             on_error=self._sync_failed,
             on_progress=self._sync_progress,
@@ -471,7 +487,13 @@ class MainWindow(QMainWindow):
             self.show_notice(f"Retrying failed pushes did not work: {message}")
             self.sig_retry_finished.emit([])
 
-        self.runner.network("retry failed pushes", work, changes_data=True, on_result=done, on_error=failed)
+        self.runner.network(
+            "retry failed pushes",
+            work,
+            changes=lambda results: functools.reduce(operator.or_, (r.changes for r in results), ChangeSet()),
+            on_result=done,
+            on_error=failed,
+        )
 
     def open_connections(self) -> ConnectionsDialog:
         """Open Edit → Connections… (non-blocking, so tests and the sync keep running)."""

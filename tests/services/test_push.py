@@ -17,17 +17,17 @@ import pytest
 from services_world import World
 
 from app.domain.status import Direction, ItemStatus, Kind, PushState, System
-from app.services.api import ItemRow
+from app.services.api import Action, ItemRow, PushField, PushRecord, RetryPush
 from app.services.push import idempotency_key
 from app.settings import Settings
 from app.storage import audit, outbox
 from app.storage.db import Database
 
 
-def _act(w: World, row: ItemRow, action: str) -> Any:
-    actions = [a.id for a in w.ws.item_detail(row.item_id).actions]
+def _act(w: World, row: ItemRow, action: Action) -> Any:
+    actions = [a.action for a in w.ws.item_detail(row.item_id).actions]
     assert action in actions, actions
-    return w.ws.act(row.item_id, action)
+    return w.ws.act(action)
 
 
 def _pushes(db: Database, kind: Kind, key: str) -> list[Any]:
@@ -41,7 +41,7 @@ def _pushes(db: Database, kind: Kind, key: str) -> list[Any]:
 def test_push_invoice_to_xero_matches_and_audits(world: World) -> None:
     number = world.number("only_in_source")
     row = world.item(number, Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
-    result = _act(world, row, "push_invoice:xero")
+    result = _act(world, row, PushRecord(row.item_id, System.XERO))
     assert result.ok, result.message
     assert result.item is not None and result.item.status is ItemStatus.MATCHED, result.item
     assert len(world.xero_invoices(number)) == 1
@@ -80,7 +80,7 @@ def test_push_field_either_way(world: World, scenario: str, field: str, target: 
     diff = next(d for d in detail.diffs if d.field == field)
     assert diff.differs and set(diff.pushable_to) == {System.ACCESSPLANIT, System.XERO}
     wanted = diff.accessplanit if target is System.XERO else diff.xero
-    result = _act(world, row, f"push_field:{field}:{target}")
+    result = _act(world, row, PushField(row.item_id, field, System(target)))
     assert result.ok, result.message
     assert result.item is not None and result.item.status is ItemStatus.MATCHED and result.item.item_id == row.item_id
     if target is System.XERO:
@@ -96,7 +96,7 @@ def test_push_payment_to_xero_pairs_it_and_fixes_the_invoice(world: World) -> No
     number = world.number("payment_only_in_source")
     pay = world.item(number, Kind.PAYMENT, ItemStatus.ONLY_IN_SOURCE)
     assert world.item(number, Kind.INVOICE).status is ItemStatus.DIFFERS  # paid/due/state until Xero has it
-    result = _act(world, pay, "push_payment:xero")
+    result = _act(world, pay, PushRecord(pay.item_id, System.XERO))
     assert result.ok, result.message
     assert result.item is not None and result.item.status is ItemStatus.MATCHED and result.item.xero_id
     assert result.item.key == f"{number}:P{pay.accessplanit_id}:X{result.item.xero_id}"
@@ -110,7 +110,7 @@ def test_push_payment_to_accessplanit_pairs_it_and_fixes_the_invoice(world: Worl
     pay = world.item(number, Kind.PAYMENT, ItemStatus.ONLY_IN_LEDGER)
     ap_invoice = world.item(number, Kind.INVOICE).accessplanit_id
     assert ap_invoice is not None and world.ap_transactions(ap_invoice) == []
-    result = _act(world, pay, "push_payment:accessplanit")
+    result = _act(world, pay, PushRecord(pay.item_id, System.ACCESSPLANIT))
     assert result.ok, result.message
     assert result.item is not None and result.item.status is ItemStatus.MATCHED, result.item
     assert world.item(number, Kind.INVOICE).status is ItemStatus.MATCHED
@@ -125,7 +125,7 @@ def test_refusal_is_failed_with_reasons_and_a_fixed_retry_succeeds(world: World)
     number = world.number("only_in_source")
     bad = world.workspace(replace(Settings(), sales_account_code="999"))
     row = world.item(number, Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
-    result = bad.act(row.item_id, "push_invoice:xero")
+    result = bad.act(PushRecord(row.item_id, System.XERO))
     assert not result.ok and "refused" in result.message and "999" in result.message, result.message
     assert result.item is not None and result.item.push is PushState.FAILED
     assert world.xero_invoices(number) == []
@@ -136,7 +136,7 @@ def test_refusal_is_failed_with_reasons_and_a_fixed_retry_succeeds(world: World)
 
     # The user fixes the setting and pushes again: a different payload, so a new row and a new key.
     fixed = world.workspace(Settings())
-    ok = fixed.act(row.item_id, "push_invoice:xero")
+    ok = fixed.act(PushRecord(row.item_id, System.XERO))
     assert ok.ok, ok.message
     assert len(world.xero_invoices(number)) == 1
     pushes = _pushes(world.db, Kind.INVOICE, number)
@@ -148,13 +148,13 @@ def test_failed_push_retried_as_is_goes_out_under_a_new_key(world: World) -> Non
     number = world.number("payment_only_in_source")
     pay = world.item(number, Kind.PAYMENT, ItemStatus.ONLY_IN_SOURCE)
     world.faults(System.XERO, "burst429=6x,retry_after=0")  # refused: slow down, more often than the client retries
-    result = world.ws.act(pay.item_id, "push_payment:xero")
+    result = world.ws.act(PushRecord(pay.item_id, System.XERO))
     assert not result.ok and result.item is not None and result.item.push is PushState.FAILED, result
     [failed] = _pushes(world.db, Kind.PAYMENT, pay.key)
-    actions = [a.id for a in world.ws.item_detail(pay.item_id).actions]
-    assert f"retry:{failed.id}" in actions
+    actions = [a.action for a in world.ws.item_detail(pay.item_id).actions]
+    assert RetryPush(failed.id) in actions
     world.faults(System.XERO, "")
-    retried = world.ws.act(pay.item_id, f"retry:{failed.id}")
+    retried = world.ws.act(RetryPush(failed.id))
     assert retried.ok, retried.message
     assert retried.item is not None and retried.item.status is ItemStatus.MATCHED
     first, second = _pushes(world.db, Kind.PAYMENT, pay.key)
@@ -170,7 +170,7 @@ def test_lost_answer_from_xero_is_uncertain_and_the_retry_reads_back(world: Worl
     row = world.item(number, Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
     # Every attempt of the client lands in Xero and loses its answer.
     world.faults(System.XERO, "drop_after_commit=3x")
-    result = world.ws.act(row.item_id, "push_invoice:xero")
+    result = world.ws.act(PushRecord(row.item_id, System.XERO))
     assert not result.ok and "may or may not" in result.message, result.message
     [push] = _pushes(world.db, Kind.INVOICE, number)
     assert push.state is PushState.UNCERTAIN
@@ -188,7 +188,7 @@ def test_lost_xero_payment_is_not_paid_twice(world: World) -> None:
     number = world.number("payment_only_in_source")
     pay = world.item(number, Kind.PAYMENT, ItemStatus.ONLY_IN_SOURCE)
     world.faults(System.XERO, "drop_after_commit=3x")
-    first = world.ws.act(pay.item_id, "push_payment:xero")
+    first = world.ws.act(PushRecord(pay.item_id, System.XERO))
     assert not first.ok
     world.faults(System.XERO, "")
     [retried] = world.ws.retry_failed()
@@ -202,7 +202,7 @@ def test_request_that_never_arrived_is_resent_with_the_same_key(world: World) ->
     number = world.number("only_in_source")
     row = world.item(number, Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
     world.faults(System.XERO, "reset=3x")  # the connection drops before Xero sees the request
-    assert not world.ws.act(row.item_id, "push_invoice:xero").ok
+    assert not world.ws.act(PushRecord(row.item_id, System.XERO)).ok
     assert world.xero_invoices(number) == []
     world.faults(System.XERO, "")
     [retried] = world.ws.retry_failed()
@@ -224,12 +224,12 @@ def test_lost_answer_from_accessplanit_is_read_back_not_reposted(world: World) -
     ap_invoice = world.item(number, Kind.INVOICE).accessplanit_id
     assert ap_invoice is not None
     world.faults(System.ACCESSPLANIT, "drop_after_commit=1x")
-    first = world.ws.act(pay.item_id, "push_payment:accessplanit")
+    first = world.ws.act(PushRecord(pay.item_id, System.ACCESSPLANIT))
     assert not first.ok and first.item is not None and first.item.push is PushState.UNCERTAIN, first
     assert len(world.ap_transactions(ap_invoice)) == 1  # it landed; accessplanit has no idempotency key
     world.faults(System.ACCESSPLANIT, "")
     [push] = _pushes(world.db, Kind.PAYMENT, pay.key)
-    retried = world.ws.act(pay.item_id, f"retry:{push.id}")
+    retried = world.ws.act(RetryPush(push.id))
     assert retried.ok, retried.message
     assert len(world.ap_transactions(ap_invoice)) == 1
     posts = [
@@ -285,7 +285,7 @@ def test_refund_taken_in_accessplanit_is_pushed_as_a_xero_credit_note_refund(wor
     assert world.ws.sync().ok
     assert world.item(number, Kind.INVOICE).status is ItemStatus.DIFFERS
     refund = world.item(number, Kind.PAYMENT, ItemStatus.ONLY_IN_SOURCE)
-    result = _act(world, refund, "push_payment:xero")
+    result = _act(world, refund, PushRecord(refund.item_id, System.XERO))
     assert result.ok, result.message
     assert result.item is not None and result.item.status is ItemStatus.MATCHED
     assert world.item(number, Kind.INVOICE).status is ItemStatus.MATCHED
@@ -313,7 +313,7 @@ def test_refund_recorded_in_xero_is_pushed_to_accessplanit(world: World) -> None
     )
     assert world.ws.sync().ok
     refund = world.item(number, Kind.PAYMENT, ItemStatus.ONLY_IN_LEDGER)
-    result = _act(world, refund, "push_payment:accessplanit")
+    result = _act(world, refund, PushRecord(refund.item_id, System.ACCESSPLANIT))
     assert result.ok, result.message
     assert result.item is not None and result.item.status is ItemStatus.MATCHED
     assert world.item(number, Kind.INVOICE).status is ItemStatus.MATCHED
@@ -325,14 +325,14 @@ def test_a_read_back_that_fails_never_resends_blindly(world: World) -> None:
     number = world.number("only_in_source")
     row = world.item(number, Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
     world.faults(System.XERO, "drop_after_commit=3x")
-    assert not world.ws.act(row.item_id, "push_invoice:xero").ok
+    assert not world.ws.act(PushRecord(row.item_id, System.XERO)).ok
     [push] = _pushes(world.db, Kind.INVOICE, number)
     world.faults(System.XERO, "error503=50x")  # Xero is down when the user retries: the check itself fails
-    down = world.ws.act(row.item_id, f"retry:{push.id}")
+    down = world.ws.act(RetryPush(push.id))
     assert not down.ok and "Could not check" in down.message, down.message
     assert _pushes(world.db, Kind.INVOICE, number)[0].state is PushState.UNCERTAIN
     world.faults(System.XERO, "")
-    assert world.ws.act(row.item_id, f"retry:{push.id}").ok
+    assert world.ws.act(RetryPush(push.id)).ok
     assert len(world.xero_invoices(number)) == 1
     puts = [r for r in world.admin(System.XERO, "requests") if r["method"] == "PUT" and r["path"].endswith("/Invoices")]
     assert len(puts) == 3  # the three dropped attempts of the first push; nothing after
@@ -342,7 +342,7 @@ def test_failed_push_fixed_by_hand_is_not_resent(world: World) -> None:
     number = world.number("payment_only_in_source")
     pay = world.item(number, Kind.PAYMENT, ItemStatus.ONLY_IN_SOURCE)
     world.faults(System.XERO, "burst429=6x,retry_after=0")
-    assert not world.ws.act(pay.item_id, "push_payment:xero").ok
+    assert not world.ws.act(PushRecord(pay.item_id, System.XERO)).ok
     world.faults(System.XERO, "")
     # The accountant gives up on Recondesk and enters the payment in Xero by hand, then syncs.
     xero_invoice = world.item(number, Kind.INVOICE).xero_id

@@ -14,7 +14,15 @@ from services_world import MONTH, World
 
 from app.domain.status import ItemStatus, Kind, Resolution, System
 from app.reconcile.rules import INVOICE_FIELD_NAMES, PAYMENT_FIELD_NAMES
-from app.services.api import ItemFilter, Recondesk
+from app.services.api import (
+    ChangeSet,
+    ItemFilter,
+    PushField,
+    PushRecord,
+    Recondesk,
+    Resolve,
+    RetryPush,
+)
 from app.services.workspace import Workspace
 
 
@@ -59,12 +67,12 @@ def test_detail_of_a_differing_invoice(world: World) -> None:
     assert po.differs and po.accessplanit != po.xero and po.label == "PO number"
     assert [f.field for f in d.diffs if f.differs] == ["po_number"]
     assert d.lines_accessplanit and len(d.lines_accessplanit) == len(d.lines_xero)
-    assert {a.id for a in d.actions} >= {
-        "push_field:po_number:xero",
-        "push_field:po_number:accessplanit",
-        "resolve:accept_accessplanit",
-        "resolve:accept_xero",
-        "resolve:ignore",
+    assert {a.action for a in d.actions} >= {
+        PushField(row.item_id, "po_number", System.XERO),
+        PushField(row.item_id, "po_number", System.ACCESSPLANIT),
+        Resolve(row.item_id, Resolution.ACCEPT_SOURCE),
+        Resolve(row.item_id, Resolution.ACCEPT_LEDGER),
+        Resolve(row.item_id, Resolution.IGNORE),
     }
     assert number in d.raw_accessplanit and number in d.raw_xero
     assert json.loads(d.raw_xero)["InvoiceNumber"] == number
@@ -85,13 +93,13 @@ def test_detail_of_one_sided_and_invalid_items(world: World) -> None:
     d = world.ws.item_detail(only.item_id)
     assert all(not f.differs and f.xero == "" for f in d.diffs)
     assert next(f for f in d.diffs if f.field == "total").accessplanit == only.amount
-    assert "push_invoice:xero" in {a.id for a in d.actions} and d.raw_xero == ""
+    assert PushRecord(only.item_id, System.XERO) in {a.action for a in d.actions} and d.raw_xero == ""
 
     pay = world.item(world.number("payment_reference_differs"), Kind.PAYMENT, ItemStatus.DIFFERS)
     dp = world.ws.item_detail(pay.item_id)
     assert [f.field for f in dp.diffs] == list(PAYMENT_FIELD_NAMES)
     assert [f.field for f in dp.diffs if f.differs] == ["reference"]
-    assert not any(a.id.startswith("push_") for a in dp.actions)  # a Xero payment cannot be edited
+    assert not any(isinstance(a.action, (PushRecord, PushField)) for a in dp.actions)  # Xero payments are read-only
 
     invalid = [r for r in world.ws.rows(world.ws.item_ids(ItemFilter(statuses=(ItemStatus.INVALID,))))]
     assert {r.key.split(":")[1] for r in invalid} == {"accessplanit", "xero"}
@@ -104,13 +112,15 @@ def test_detail_of_one_sided_and_invalid_items(world: World) -> None:
 def test_resolve_through_act_survives_a_resync(world: World) -> None:
     ws = world.ws
     row = world.item(world.number("amounts_differ"), Kind.INVOICE, ItemStatus.DIFFERS)
-    refused = ws.act(row.item_id, "resolve:ignore", "")
+    refused = ws.act(Resolve(row.item_id, Resolution.IGNORE, ""))
     assert not refused.ok and "note" in refused.message and refused.item is not None
-    assert refused.item.status is ItemStatus.DIFFERS
-    done = ws.act(row.item_id, "resolve:ignore", "Xero has the discounted price; agreed with the customer")
+    assert refused.item.status is ItemStatus.DIFFERS and refused.changes == ChangeSet()
+    done = ws.act(Resolve(row.item_id, Resolution.IGNORE, "Xero has the discounted price; agreed with the customer"))
     assert done.ok and done.item is not None and done.item.status is ItemStatus.RESOLVED
-    accepted = ws.resolve(
-        world.item(world.number("only_in_ledger"), Kind.INVOICE).item_id, Resolution.ACCEPT_LEDGER, ""
+    # What changed: that one item, in place; its status moved, so the counts; the audit log has a line.
+    assert done.changes == ChangeSet(changed=frozenset({row.item_id}), counts=True, audit=True)
+    accepted = ws.act(
+        Resolve(world.item(world.number("only_in_ledger"), Kind.INVOICE).item_id, Resolution.ACCEPT_LEDGER)
     )
     assert accepted.ok
     assert ws.sync(full=True).ok
@@ -127,10 +137,15 @@ def test_resolve_through_act_survives_a_resync(world: World) -> None:
 def test_unknown_actions_are_refused_for_people(world: World) -> None:
     row = world.item(world.number("matched_open"), Kind.INVOICE, ItemStatus.MATCHED)
     assert world.ws.item_detail(row.item_id).actions == ()
-    for action in ("push_invoice:xero", "push_field:contact:xero", "frobnicate", "retry:99999"):
-        result = world.ws.act(row.item_id, action)
-        assert not result.ok and result.message, action
-    assert not world.ws.act(10**9, "resolve:ignore", "x").ok
+    for action in (
+        PushRecord(row.item_id, System.XERO),
+        PushRecord(row.item_id, System.ACCESSPLANIT),
+        PushField(row.item_id, "contact", System.XERO),
+        RetryPush(99999),
+    ):
+        result = world.ws.act(action)
+        assert not result.ok and result.message and result.changes == ChangeSet(), action
+    assert not world.ws.act(Resolve(10**9, Resolution.IGNORE, "x")).ok
 
 
 def test_summary(world: World) -> None:
@@ -146,7 +161,7 @@ def test_reports_and_no_secret_anywhere(world: World, tmp_path: Path) -> None:
     secrets = [world.boxes.info["accessplanit"]["password"], world.boxes.info["xero"]["client_secret"]]
     # push something so the outbox and the audit have rows too
     only = world.item(world.number("only_in_source"), Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
-    assert ws.act(only.item_id, "push_invoice:xero").ok
+    assert ws.act(PushRecord(only.item_id, System.XERO)).ok
     data = json.loads(ws.report_bytes(MONTH, "json"))
     assert data["period"] == MONTH and data["totals"]["accessplanit"]["invoices"] > 0
     assert len(data["items"]) == ws.count_items(ItemFilter(period=MONTH))
@@ -197,3 +212,19 @@ def test_pages_in_every_order_cover_the_filter_once_in_order(world: World) -> No
             assert got == items_repo.query_item_ids(tx, MONTH, order=order), order
     with pytest.raises(ValueError):
         ws.page(flt, "fingerprint")
+
+
+def test_a_push_says_what_it_changed(world: World) -> None:
+    """Creating an invoice in Xero re-reconciles that invoice only: its item changed in place (status and counts),
+    nothing else in the cache is named, and the change set matches what the list shows afterwards."""
+    ws = world.ws
+    only = world.item(world.number("only_in_source"), Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
+    others = {i for i in ws.item_ids(ItemFilter()) if i != only.item_id}
+    result = ws.act(PushRecord(only.item_id, System.XERO))
+    assert result.ok, result.message
+    assert result.item is not None and result.item.status is ItemStatus.MATCHED
+    assert only.item_id in result.changes.changed and result.changes.counts and result.changes.audit
+    assert not result.changes.everything
+    # Only items of the same invoice (the invoice and its payments) may be named.
+    assert {r.invoice for r in ws.rows(sorted(result.changes.items - {only.item_id}))} <= {only.invoice}
+    assert len(result.changes.items & others) < len(others)

@@ -16,7 +16,8 @@ import pytest
 from PySide6.QtCore import QSettings, Qt, QTimer
 from ui_helpers import TIMEOUT_MS, all_rows, set_faults, settle, sync
 
-from app.domain.status import ItemStatus, Kind, PushState
+from app.domain.status import ItemStatus, Kind, PushState, System
+from app.services.api import PushField, PushRecord
 from app.ui import style
 from app.ui.main_window import MainWindow
 from app.ui.models.item_table_model import COLUMN_INDEX
@@ -65,8 +66,7 @@ def test_sync_then_push_a_differing_invoice_turns_its_row_matched(qtbot, window,
     detail = _select(qtbot, window, row.item_id)
     assert window.detail_view.diff_model.differing_fields() == list(row.fields)
     for field in row.fields:
-        action_id = f"push_field:{field}:xero"
-        button = window.detail_view.action_buttons[action_id]
+        button = window.detail_view.action_buttons[PushField(row.item_id, field, System.XERO)]
         assert button.isEnabled()
         with qtbot.waitSignal(window.detail_view.sig_action_finished, timeout=TIMEOUT_MS) as blocker:
             qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
@@ -131,9 +131,14 @@ def test_ignore_with_a_note_resolves_the_item_and_logs_the_note(qtbot, window):
     assert "Resolved 1" in window.counts_label.text()
 
     # A refused action is shown, in words, under the buttons; the window carries on.
+    reloads: list[int] = []
+    window.list_view.model.sig_list_loaded.connect(reloads.append)
+    window.list_view.model.sig_rows_reloaded.connect(reloads.append)
     with qtbot.waitSignal(window.detail_view.sig_action_finished, timeout=TIMEOUT_MS) as blocker:
-        window.detail_view.act("push_field:no_such_field:xero")
+        window.detail_view.act(PushField(row.item_id, "no_such_field", System.XERO))
     assert blocker.args[0] is False and blocker.args[1]
+    settle(qtbot, window)
+    assert reloads == []  # it changed nothing, so the list read nothing again
     assert blocker.args[1].split()[0] in window.detail_view.message.text()
 
     with qtbot.waitSignal(window.sig_retry_finished, timeout=TIMEOUT_MS) as blocker:
@@ -320,12 +325,12 @@ def test_pushing_a_payment_follows_it_to_its_matched_item(qtbot, window):
     target = None
     for r in payments:
         detail = _select(qtbot, window, r.item_id)
-        if any(a.id == "push_payment:xero" for a in detail.actions):
+        if PushRecord(r.item_id, System.XERO) in {a.action for a in detail.actions}:
             target = r
             break
     assert target is not None, "the demo month should have a payment taken in accessplanit but not in Xero"
 
-    button = window.detail_view.action_buttons["push_payment:xero"]
+    button = window.detail_view.action_buttons[PushRecord(target.item_id, System.XERO)]
     with qtbot.waitSignal(window.detail_view.sig_action_finished, timeout=TIMEOUT_MS) as blocker:
         qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     assert blocker.args[0] is True, blocker.args[1]

@@ -9,7 +9,7 @@ Must not: call the services on the GUI thread, ask for every matching id, or sor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +76,8 @@ class ItemTableModel(QAbstractTableModel):
     """Counts for the current filter arrived with its first page: (ListCounts)."""
     sig_rows_loaded = Signal(int)
     """A further page arrived and was appended: (number of rows in it)."""
+    sig_rows_reloaded = Signal(int)
+    """Rows changed in place were read again and repainted: (number of rows)."""
     sig_load_failed = Signal(str)
     """Loading a page failed: (message for people)."""
 
@@ -207,6 +209,29 @@ class ItemTableModel(QAbstractTableModel):
         if generation == self._generation:
             self._fetching = False
         self.sig_load_failed.emit(message)
+
+    def reload_rows(self, item_ids: Collection[int]) -> None:
+        """Re-read the loaded rows of these items (an operation changed them in place) on the DB lane."""
+        wanted = [i for i in item_ids if i in self._row_of]
+        if not wanted:
+            return
+        generation = self._generation
+
+        def fetch(_ctx: TaskContext) -> list[ItemRow]:
+            return list(self._ws.rows(wanted))
+
+        self._runner.db(
+            "reload item rows",
+            fetch,
+            on_result=lambda rows: self._rows_reloaded(generation, rows),
+            on_error=lambda msg, _exc: self.sig_load_failed.emit(msg),
+        )
+
+    def _rows_reloaded(self, generation: int, rows: list[ItemRow]) -> None:
+        if generation == self._generation:
+            for row in rows:
+                self.update_row(row)
+            self.sig_rows_reloaded.emit(len(rows))
 
     def update_row(self, row: ItemRow) -> None:
         """Show a row the services just returned (after an action), without waiting for a refresh."""

@@ -8,6 +8,8 @@ Must not: call the services on the GUI thread.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -222,6 +224,10 @@ class ItemListView(QWidget):
         self.model.refresh()
         self.reload_summary()
         self.reload_periods()
+
+    def reload_rows(self, item_ids: Collection[int]) -> None:
+        """Items changed in place (their filter membership and counts did not): re-read only those rows."""
+        self.model.reload_rows(item_ids)
 
     def reload_periods(self) -> None:
         def fetch(_ctx: TaskContext) -> list[str]:
