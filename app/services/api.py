@@ -41,8 +41,8 @@ class ItemRow:
     status: ItemStatus
     fields: tuple[str, ...]  # canonical names of differing fields
     push: PushState | None
-    accessplanit_id: str | None
-    xero_id: str | None
+    source_id: str | None  # the record's id in the source system (accessplanit)
+    ledger_id: str | None  # ... and in the ledger (Xero)
     note: str = ""
 
 
@@ -81,8 +81,8 @@ class FieldDiff:
 
     field: str  # canonical name
     label: str  # for people: "PO number"
-    accessplanit: str
-    xero: str
+    source: str
+    ledger: str
     differs: bool
     pushable_to: tuple[System, ...] = ()  # systems this field can be pushed to, from the other side
 
@@ -196,14 +196,22 @@ class AuditEntry:
 class ItemDetail:
     row: ItemRow
     diffs: tuple[FieldDiff, ...]
-    lines_accessplanit: tuple[tuple[str, str, str], ...]  # (description, net, tax)
-    lines_xero: tuple[tuple[str, str, str], ...]
+    lines_source: tuple[tuple[str, str, str], ...]  # (description, net, tax)
+    lines_ledger: tuple[tuple[str, str, str], ...]
     actions: tuple[ActionSpec, ...]
     pushes: tuple[PushRow, ...]
     audit: tuple[AuditEntry, ...]
     error: str = ""  # for invalid items: why the record could not be read
-    raw_accessplanit: str = ""  # pretty JSON of the stored payload, for people who need to see it
-    raw_xero: str = ""
+    raw_source: str = ""  # pretty JSON of the stored payload, for people who need to see it
+    raw_ledger: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Roles:
+    """Which system plays each role; views take their words ("accessplanit", "Xero") from here, not from code."""
+
+    source: System
+    ledger: System
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +284,7 @@ class CheckResult:
 class Recondesk(Protocol):
     """Everything the GUI can ask of the services. Implemented by `app.services.workspace.Workspace`."""
 
+    def roles(self) -> Roles: ...
     def periods(self) -> Sequence[str]: ...
     def count_items(self, flt: ItemFilter) -> int: ...
     def page(self, flt: ItemFilter, order: str = "key", after: PageCursor | None = None, limit: int = 200) -> ItemPage:

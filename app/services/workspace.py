@@ -48,6 +48,7 @@ from app.services.api import (
     PushRow,
     Resolve,
     RetryPush,
+    Roles,
     StreamStats,
     Summary,
     SyncResult,
@@ -64,6 +65,9 @@ from app.storage.models import ItemRecord
 from app.storage.models import PushRecord as StoredPush
 
 log = logging.getLogger(__name__)
+
+SOURCE, LEDGER = System.ACCESSPLANIT, System.XERO
+"""The systems playing each role (the clients below are made for these)."""
 
 _RETRYABLE = (PushState.FAILED, PushState.UNCERTAIN, PushState.SENDING)
 
@@ -104,14 +108,14 @@ class _Clients:
     def source(self) -> SourceClient:
         with self._lock:
             if self._source is None:
-                info, box = self._connections.get(System.ACCESSPLANIT)
+                info, box = self._connections.get(SOURCE)
                 self._source = self._factory.source(info, box)
             return self._source
 
     def ledger(self) -> LedgerClient:
         with self._lock:
             if self._ledger is None:
-                info, box = self._connections.get(System.XERO)
+                info, box = self._connections.get(LEDGER)
                 self._ledger = self._factory.ledger(info, box)
             return self._ledger
 
@@ -139,8 +143,8 @@ def to_row(item: ItemRecord) -> ItemRow:
         status=ItemStatus(item.status),
         fields=tuple(item.fields),
         push=PushState(item.push_state) if item.push_state is not None else None,
-        accessplanit_id=item.accessplanit_id,
-        xero_id=item.xero_id,
+        source_id=item.accessplanit_id,
+        ledger_id=item.xero_id,
         note=item.note,
     )
 
@@ -243,6 +247,9 @@ class Workspace:
 
     # --- item list ---
 
+    def roles(self) -> Roles:
+        return Roles(SOURCE, LEDGER)
+
     def periods(self) -> Sequence[str]:
         with self.db.transaction(readonly=True) as tx:
             return list(items_repo.periods(tx))
@@ -325,14 +332,14 @@ class Workspace:
         return ItemDetail(
             row=to_row(item),
             diffs=tuple(diffs),
-            lines_accessplanit=lines_a,
-            lines_xero=lines_b,
+            lines_source=lines_a,
+            lines_ledger=lines_b,
             actions=tuple(self._actions(item, a, b, pushes)),
             pushes=tuple(to_push_row(p) for p in pushes),
             audit=tuple(_audit_entry(e) for e in audit),
             error=error,
-            raw_accessplanit=raw_a,
-            raw_xero=raw_b,
+            raw_source=raw_a,
+            raw_ledger=raw_b,
         )
 
     @staticmethod
@@ -341,8 +348,8 @@ class Workspace:
         return FieldDiff(
             field=c.field,
             label=c.label,
-            accessplanit=c.source_value,
-            xero=c.ledger_value,
+            source=c.source_value,
+            ledger=c.ledger_value,
             differs=differs,
             pushable_to=pushable.get(c.field, ()) if differs else (),
         )

@@ -296,6 +296,7 @@ class MainWindow(QMainWindow):
     # -- life cycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
         """Load the first screen (months, counts, ids, audit). Call once after `show()`."""
+        self.runner.db("load roles", lambda _ctx: self._ws.roles(), on_result=self.detail_view.set_roles)
         self.list_view.start()
         self.audit_view.reload()
         self.runner.db("load sync runs", lambda _ctx: list(self._ws.sync_runs()), on_result=self.sync_view.set_runs)

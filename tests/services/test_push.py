@@ -46,14 +46,14 @@ def test_push_invoice_to_xero_matches_and_audits(world: World) -> None:
     assert result.item is not None and result.item.status is ItemStatus.MATCHED, result.item
     assert len(world.xero_invoices(number)) == 1
     [push] = _pushes(world.db, Kind.INVOICE, number)
-    assert push.state is PushState.SUCCEEDED and push.attempts == 1 and push.result_remote_id == result.item.xero_id
+    assert push.state is PushState.SUCCEEDED and push.attempts == 1 and push.result_remote_id == result.item.ledger_id
     assert push.idempotency_key == idempotency_key("test", "invoice", number, "push_invoice:xero", push.payload)
     sent = [r for r in world.admin(System.XERO, "requests") if r["method"] == "PUT" and r["path"].endswith("/Invoices")]
     assert [r["idempotency_key"] for r in sent] == [push.idempotency_key]
     with world.db.transaction() as tx:
         [entry] = audit.list_audit(tx, item_key=number)
     assert entry.action == "push_invoice:xero" and entry.who == "tester"
-    assert json.loads(entry.after)["remote_id"] == result.item.xero_id
+    assert json.loads(entry.after)["remote_id"] == result.item.ledger_id
     # Pushing again finds the row in the outbox: nothing is sent twice.
     again = world.ws.pusher.retry(push.id)
     assert again.ok and "Already pushed" in again.message
@@ -79,7 +79,7 @@ def test_push_field_either_way(world: World, scenario: str, field: str, target: 
     detail = world.ws.item_detail(row.item_id)
     diff = next(d for d in detail.diffs if d.field == field)
     assert diff.differs and set(diff.pushable_to) == {System.ACCESSPLANIT, System.XERO}
-    wanted = diff.accessplanit if target is System.XERO else diff.xero
+    wanted = diff.source if target is System.XERO else diff.ledger
     result = _act(world, row, PushField(row.item_id, field, System(target)))
     assert result.ok, result.message
     assert result.item is not None and result.item.status is ItemStatus.MATCHED and result.item.item_id == row.item_id
@@ -98,17 +98,17 @@ def test_push_payment_to_xero_pairs_it_and_fixes_the_invoice(world: World) -> No
     assert world.item(number, Kind.INVOICE).status is ItemStatus.DIFFERS  # paid/due/state until Xero has it
     result = _act(world, pay, PushRecord(pay.item_id, System.XERO))
     assert result.ok, result.message
-    assert result.item is not None and result.item.status is ItemStatus.MATCHED and result.item.xero_id
-    assert result.item.key == f"{number}:P{pay.accessplanit_id}:X{result.item.xero_id}"
+    assert result.item is not None and result.item.status is ItemStatus.MATCHED and result.item.ledger_id
+    assert result.item.key == f"{number}:P{pay.source_id}:X{result.item.ledger_id}"
     assert world.item(number, Kind.INVOICE).status is ItemStatus.MATCHED
-    xero_id = world.item(number, Kind.INVOICE).xero_id
+    xero_id = world.item(number, Kind.INVOICE).ledger_id
     assert xero_id is not None and len(world.xero_payments(xero_id)) == 1
 
 
 def test_push_payment_to_accessplanit_pairs_it_and_fixes_the_invoice(world: World) -> None:
     number = world.number("payment_only_in_ledger")
     pay = world.item(number, Kind.PAYMENT, ItemStatus.ONLY_IN_LEDGER)
-    ap_invoice = world.item(number, Kind.INVOICE).accessplanit_id
+    ap_invoice = world.item(number, Kind.INVOICE).source_id
     assert ap_invoice is not None and world.ap_transactions(ap_invoice) == []
     result = _act(world, pay, PushRecord(pay.item_id, System.ACCESSPLANIT))
     assert result.ok, result.message
@@ -160,7 +160,7 @@ def test_failed_push_retried_as_is_goes_out_under_a_new_key(world: World) -> Non
     first, second = _pushes(world.db, Kind.PAYMENT, pay.key)
     assert first.state is PushState.FAILED and second.state is PushState.SUCCEEDED
     assert second.payload["retry_of"] == first.id and second.idempotency_key != first.idempotency_key
-    xero_invoice = world.item(number, Kind.INVOICE).xero_id
+    xero_invoice = world.item(number, Kind.INVOICE).ledger_id
     assert xero_invoice is not None and len(world.xero_payments(xero_invoice)) == 1
     assert world.ws.retry_failed() == []  # the failed row is superseded, not retried again
 
@@ -193,7 +193,7 @@ def test_lost_xero_payment_is_not_paid_twice(world: World) -> None:
     world.faults(System.XERO, "")
     [retried] = world.ws.retry_failed()
     assert retried.ok, retried.message
-    xero_invoice = world.item(number, Kind.INVOICE).xero_id
+    xero_invoice = world.item(number, Kind.INVOICE).ledger_id
     assert xero_invoice is not None and len(world.xero_payments(xero_invoice)) == 1
     assert world.item(number, Kind.INVOICE).status is ItemStatus.MATCHED
 
@@ -221,7 +221,7 @@ def test_request_that_never_arrived_is_resent_with_the_same_key(world: World) ->
 def test_lost_answer_from_accessplanit_is_read_back_not_reposted(world: World) -> None:
     number = world.number("payment_only_in_ledger")
     pay = world.item(number, Kind.PAYMENT, ItemStatus.ONLY_IN_LEDGER)
-    ap_invoice = world.item(number, Kind.INVOICE).accessplanit_id
+    ap_invoice = world.item(number, Kind.INVOICE).source_id
     assert ap_invoice is not None
     world.faults(System.ACCESSPLANIT, "drop_after_commit=1x")
     first = world.ws.act(PushRecord(pay.item_id, System.ACCESSPLANIT))
@@ -248,7 +248,7 @@ def test_push_left_sending_by_a_dead_process_is_finished_on_retry(world: World, 
     from app.services.push import plan_push_invoice
 
     src = world.ws.item_detail(row.item_id)
-    assert src.row.accessplanit_id
+    assert src.row.source_id
     with world.db.transaction() as tx:
         from app.storage import records
 
@@ -272,10 +272,10 @@ def test_push_left_sending_by_a_dead_process_is_finished_on_retry(world: World, 
 def test_refund_taken_in_accessplanit_is_pushed_as_a_xero_credit_note_refund(world: World) -> None:
     number = world.number("matched_paid")
     inv = world.item(number, Kind.INVOICE, ItemStatus.MATCHED)
-    assert inv.accessplanit_id is not None and inv.xero_id is not None
+    assert inv.source_id is not None and inv.ledger_id is not None
     # A refund logged in accessplanit after the last sync.
     world.ws._clients.source().create_transaction(
-        invoice_id=inv.accessplanit_id,
+        invoice_id=inv.source_id,
         direction=Direction.REFUND,
         amount=Decimal("12.00"),
         day=date(2026, 10, 25),
@@ -298,9 +298,9 @@ def test_refund_taken_in_accessplanit_is_pushed_as_a_xero_credit_note_refund(wor
 def test_refund_recorded_in_xero_is_pushed_to_accessplanit(world: World) -> None:
     number = world.number("matched_paid")
     inv = world.item(number, Kind.INVOICE, ItemStatus.MATCHED)
-    assert inv.accessplanit_id is not None and inv.xero_id is not None
+    assert inv.source_id is not None and inv.ledger_id is not None
     world.ws._clients.ledger().create_payment(
-        invoice_id=inv.xero_id,
+        invoice_id=inv.ledger_id,
         invoice_number=number,
         direction=Direction.REFUND,
         amount=Decimal("30.00"),
@@ -317,7 +317,7 @@ def test_refund_recorded_in_xero_is_pushed_to_accessplanit(world: World) -> None
     assert result.ok, result.message
     assert result.item is not None and result.item.status is ItemStatus.MATCHED
     assert world.item(number, Kind.INVOICE).status is ItemStatus.MATCHED
-    [txn] = [t for t in world.ap_transactions(inv.accessplanit_id) if t.get("TransactionType") == "Refund"]
+    [txn] = [t for t in world.ap_transactions(inv.source_id) if t.get("TransactionType") == "Refund"]
     assert txn["Reference"] == "XR-1" and txn["TransactionMethodLabel"] == "Card"
 
 
@@ -345,7 +345,7 @@ def test_failed_push_fixed_by_hand_is_not_resent(world: World) -> None:
     assert not world.ws.act(PushRecord(pay.item_id, System.XERO)).ok
     world.faults(System.XERO, "")
     # The accountant gives up on Recondesk and enters the payment in Xero by hand, then syncs.
-    xero_invoice = world.item(number, Kind.INVOICE).xero_id
+    xero_invoice = world.item(number, Kind.INVOICE).ledger_id
     assert xero_invoice is not None
     detail = world.ws.item_detail(pay.item_id)
     world.ws._clients.ledger().create_payment(
@@ -354,14 +354,14 @@ def test_failed_push_fixed_by_hand_is_not_resent(world: World) -> None:
         direction=Direction.PAYMENT,
         amount=Decimal(pay.amount),
         day=date.fromisoformat(pay.date),
-        account_code="090" if "BACS" in next(f.accessplanit for f in detail.diffs if f.field == "method") else "091",
-        reference=next(f.accessplanit for f in detail.diffs if f.field == "reference"),
+        account_code="090" if "BACS" in next(f.source for f in detail.diffs if f.field == "method") else "091",
+        reference=next(f.source for f in detail.diffs if f.field == "reference"),
         currency=pay.currency,
         contact=world.item(number, Kind.INVOICE).contact,
         idempotency_key="by-hand-1",
     )
     assert world.ws.sync().ok
     paired = world.items(number, Kind.PAYMENT)
-    assert pay.key not in {r.key for r in paired} and all(r.xero_id and r.accessplanit_id for r in paired)
+    assert pay.key not in {r.key for r in paired} and all(r.ledger_id and r.source_id for r in paired)
     assert world.ws.retry_failed() == []  # the failed push is not needed any more: nothing is sent
     assert len(world.xero_payments(xero_invoice)) == 1

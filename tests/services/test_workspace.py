@@ -64,9 +64,9 @@ def test_detail_of_a_differing_invoice(world: World) -> None:
     d = world.ws.item_detail(row.item_id)
     assert [f.field for f in d.diffs] == list(INVOICE_FIELD_NAMES)
     po = next(f for f in d.diffs if f.field == "po_number")
-    assert po.differs and po.accessplanit != po.xero and po.label == "PO number"
+    assert po.differs and po.source != po.ledger and po.label == "PO number"
     assert [f.field for f in d.diffs if f.differs] == ["po_number"]
-    assert d.lines_accessplanit and len(d.lines_accessplanit) == len(d.lines_xero)
+    assert d.lines_source and len(d.lines_source) == len(d.lines_ledger)
     assert {a.action for a in d.actions} >= {
         PushField(row.item_id, "po_number", System.XERO),
         PushField(row.item_id, "po_number", System.ACCESSPLANIT),
@@ -74,8 +74,8 @@ def test_detail_of_a_differing_invoice(world: World) -> None:
         Resolve(row.item_id, Resolution.ACCEPT_LEDGER),
         Resolve(row.item_id, Resolution.IGNORE),
     }
-    assert number in d.raw_accessplanit and number in d.raw_xero
-    assert json.loads(d.raw_xero)["InvoiceNumber"] == number
+    assert number in d.raw_source and number in d.raw_ledger
+    assert json.loads(d.raw_ledger)["InvoiceNumber"] == number
     assert d.error == "" and d.pushes == () and d.audit == ()
 
 
@@ -85,15 +85,15 @@ def test_detail_shows_xero_paid_net_of_refunds(world: World) -> None:
     row = world.item(number, Kind.INVOICE, ItemStatus.MATCHED)
     d = world.ws.item_detail(row.item_id)
     paid = next(f for f in d.diffs if f.field == "paid")
-    assert not paid.differs and paid.accessplanit == paid.xero
+    assert not paid.differs and paid.source == paid.ledger
 
 
 def test_detail_of_one_sided_and_invalid_items(world: World) -> None:
     only = world.item(world.number("only_in_source"), Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
     d = world.ws.item_detail(only.item_id)
-    assert all(not f.differs and f.xero == "" for f in d.diffs)
-    assert next(f for f in d.diffs if f.field == "total").accessplanit == only.amount
-    assert PushRecord(only.item_id, System.XERO) in {a.action for a in d.actions} and d.raw_xero == ""
+    assert all(not f.differs and f.ledger == "" for f in d.diffs)
+    assert next(f for f in d.diffs if f.field == "total").source == only.amount
+    assert PushRecord(only.item_id, System.XERO) in {a.action for a in d.actions} and d.raw_ledger == ""
 
     pay = world.item(world.number("payment_reference_differs"), Kind.PAYMENT, ItemStatus.DIFFERS)
     dp = world.ws.item_detail(pay.item_id)
@@ -105,7 +105,7 @@ def test_detail_of_one_sided_and_invalid_items(world: World) -> None:
     assert {r.key.split(":")[1] for r in invalid} == {"accessplanit", "xero"}
     for r in invalid:
         di = world.ws.item_detail(r.item_id)
-        assert di.error and (di.raw_accessplanit or di.raw_xero), di
+        assert di.error and (di.raw_source or di.raw_ledger), di
         assert di.actions == ()
 
 

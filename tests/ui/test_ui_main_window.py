@@ -91,7 +91,7 @@ def test_sync_then_push_a_differing_invoice_turns_its_row_matched(qtbot, window,
     assert window.detail_view.push_model.rowCount() == len(row.fields)
 
     # The ledger really has the accessplanit value now.
-    want = {d.field: d.accessplanit for d in detail.diffs}
+    want = {d.field: d.source for d in detail.diffs}
     state = _admin_state(sandboxes.info["xero"]["identity_url"])
     invoice = next(i for i in state["Invoices"]["Invoices"] if i["InvoiceNumber"] == row.invoice)
     if "po_number" in row.fields:
@@ -224,6 +224,19 @@ def test_status_kind_and_search_filters_ask_the_database(qtbot, window):
     assert len(found) < len(everything)
 
 
+def test_the_panel_names_each_side_after_its_system(qtbot, window):
+    """The API speaks of source and ledger; the words on screen come from the systems playing those roles."""
+    settle(qtbot, window)
+    d = window.detail_view
+    assert [d.diff_model.headerData(i, Qt.Orientation.Horizontal) for i in range(3)] == [
+        "Field",
+        "accessplanit",
+        "Xero",
+    ]
+    assert d.accept_source_button.text() == "Accept &accessplanit" and d.accept_ledger_button.text() == "Accept &Xero"
+    assert "accessplanit and Xero" in d.title.text()
+
+
 def test_every_model_passes_the_model_tester(qtbot, qtmodeltester, window):
     sync(qtbot, window)
     rows = all_rows(qtbot, window)
@@ -341,7 +354,7 @@ def test_pushing_a_payment_follows_it_to_its_matched_item(qtbot, window):
     )
     now = window.detail_view.detail.row
     assert now.kind == Kind.PAYMENT and now.invoice == target.invoice
-    assert now.accessplanit_id == target.accessplanit_id and now.xero_id
+    assert now.source_id == target.source_id and now.ledger_id
     assert window.list_view.selected_item_id() == now.item_id
 
 

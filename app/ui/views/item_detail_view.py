@@ -37,6 +37,7 @@ from app.services.api import (
     Recondesk,
     Resolve,
     RetryPush,
+    Roles,
 )
 from app.ui import style
 from app.ui.dialogs.note_dialog import NoteDialog
@@ -140,8 +141,9 @@ class ItemDetailView(QWidget):
         self._detail: ItemDetail | None = None
         self._generation = 0
         self._busy = False
+        self._names = ("the source", "the ledger")  # the systems' names, once `set_roles` gives them
 
-        self.title = QLabel("Select an item to see how accessplanit and Xero compare.", self)
+        self.title = QLabel(self._placeholder(), self)
         self.title.setObjectName("detailTitle")
         self.title.setWordWrap(True)
         self.title.setTextFormat(Qt.TextFormat.RichText)
@@ -159,10 +161,8 @@ class ItemDetailView(QWidget):
         self.actions_layout = QHBoxLayout(self.actions_box)
         self.actions_layout.setContentsMargins(0, 0, 0, 0)
         self.action_buttons: dict[Action, QPushButton] = {}
-        self.accept_source_button = QPushButton("Accept &accessplanit", self)
-        self.accept_source_button.setToolTip("Resolve: accessplanit is right; nothing is sent")
-        self.accept_ledger_button = QPushButton("Accept &Xero", self)
-        self.accept_ledger_button.setToolTip("Resolve: Xero is right; nothing is sent")
+        self.accept_source_button = QPushButton("Accept &source", self)
+        self.accept_ledger_button = QPushButton("Accept &ledger", self)
         self.ignore_button = QPushButton("&Ignore…", self)
         self.ignore_button.setToolTip("Resolve without changing either side; a note is required")
         self.accept_source_button.clicked.connect(lambda: self.resolve(Resolution.ACCEPT_SOURCE))
@@ -181,12 +181,12 @@ class ItemDetailView(QWidget):
         lines = QWidget(self)
         lines_layout = QHBoxLayout(lines)
         lines_layout.setContentsMargins(0, 0, 0, 0)
-        for caption, model, name in (
-            ("accessplanit", self.lines_source_model, "linesSource"),
-            ("Xero", self.lines_ledger_model, "linesLedger"),
-        ):
+        self.lines_captions: list[QLabel] = []
+        for model, name in ((self.lines_source_model, "linesSource"), (self.lines_ledger_model, "linesLedger")):
             box = QVBoxLayout()
-            box.addWidget(QLabel(f"<b>{caption}</b>", lines))
+            caption = QLabel("", lines)
+            self.lines_captions.append(caption)
+            box.addWidget(caption)
             table = _table(model, lines, name, stretch=0)
             box.addWidget(table)
             lines_layout.addLayout(box)
@@ -223,6 +223,22 @@ class ItemDetailView(QWidget):
         self._update_buttons()
 
     # -- loading ----------------------------------------------------------------------------------------------
+    def set_roles(self, roles: Roles) -> None:
+        """Name the systems playing each role (from the services) wherever the panel speaks of a side."""
+        source, ledger = self._names = (roles.source.label, roles.ledger.label)
+        self.diff_model.set_roles(roles)
+        self.accept_source_button.setText(f"Accept &{source}")
+        self.accept_source_button.setToolTip(f"Resolve: {source} is right; nothing is sent")
+        self.accept_ledger_button.setText(f"Accept &{ledger}")
+        self.accept_ledger_button.setToolTip(f"Resolve: {ledger} is right; nothing is sent")
+        for caption, name in zip(self.lines_captions, self._names, strict=True):
+            caption.setText(f"<b>{_esc(name)}</b>")
+        if self._detail is None:
+            self.title.setText(self._placeholder())
+
+    def _placeholder(self) -> str:
+        return f"Select an item to see how {self._names[0]} and {self._names[1]} compare."
+
     @property
     def item_id(self) -> int | None:
         return self._item_id
@@ -269,7 +285,7 @@ class ItemDetailView(QWidget):
     def _show(self, detail: ItemDetail | None) -> None:
         self._detail = detail
         if detail is None:
-            self.title.setText("Select an item to see how accessplanit and Xero compare.")
+            self.title.setText(self._placeholder())
             self.diff_model.set_diffs(())
             for m in (self.lines_source_model, self.lines_ledger_model):
                 m.set_rows(())
@@ -295,12 +311,12 @@ class ItemDetailView(QWidget):
                 f"<b>{kind} {_esc(row.key)}</b> &nbsp; {_esc(row.contact)} &nbsp; {amount} &nbsp; {badge}{extra}"
             )
             self.diff_model.set_diffs(detail.diffs)
-            self.lines_source_model.set_rows(detail.lines_accessplanit)
-            self.lines_ledger_model.set_rows(detail.lines_xero)
+            self.lines_source_model.set_rows(detail.lines_source)
+            self.lines_ledger_model.set_rows(detail.lines_ledger)
             self.push_model.set_rows(detail.pushes)
             self.audit_model.set_rows(detail.audit)
-            self.raw_source.setPlainText(detail.raw_accessplanit or "(not in accessplanit)")
-            self.raw_ledger.setPlainText(detail.raw_xero or "(not in Xero)")
+            self.raw_source.setPlainText(detail.raw_source or f"(not in {self._names[0]})")
+            self.raw_ledger.setPlainText(detail.raw_ledger or f"(not in {self._names[1]})")
         self._rebuild_actions()
         self._update_buttons()
 
