@@ -57,8 +57,8 @@ def build(path: Path, n: int) -> None:
         keys.clear()
 
     for i in range(n):
-        number = f"INV-{i // 5:07d}"
         kind = Kind.PAYMENT if i % 5 == 4 else Kind.INVOICE
+        number = f"INV-{i - 1 if kind is Kind.PAYMENT else i:07d}"  # a payment is on the invoice before it
         status = ItemStatus(rnd.choice(STATUSES))
         d = date(2026, 1 + i % 12, 1 + i % 28)
         chunk.append(
