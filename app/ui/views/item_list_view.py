@@ -202,7 +202,9 @@ class ItemListView(QWidget):
         """First load: months and the summary in one task, then the list once, for the newest month."""
 
         def fetch(_ctx: TaskContext) -> tuple[list[str], Summary]:
-            return list(self._ws.periods()), self._ws.summary(None)
+            periods = list(self._ws.periods())
+            # The summary of the month shown first: counting one month reads its index range, not the whole cache.
+            return periods, self._ws.summary(periods[0] if periods else None)
 
         self._runner.db("load months", fetch, on_result=lambda got: self._started(*got))
 
