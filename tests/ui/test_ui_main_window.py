@@ -197,6 +197,7 @@ def test_status_kind_and_search_filters_ask_the_database(qtbot, window):
     assert first_rows and first_rows[0] is not None
     everything = all_rows(qtbot, window)
     bar = window.list_view.filter_bar
+    assert bar.period_combo.currentIndex() == 1  # the newest month, chosen when the first sync brought months
     differs = [r for r in everything if r.status == ItemStatus.DIFFERS]
     assert differs and len(differs) < len(everything)
 

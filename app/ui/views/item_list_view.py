@@ -269,7 +269,9 @@ class ItemListView(QWidget):
         self.model.set_filter(flt)
 
     def _periods_loaded(self, periods: list[str]) -> None:
-        self.filter_bar.set_periods(periods)
+        # The newest month is the usual month-end target: chosen when months first appear (the first sync).
+        first = self.filter_bar.period_combo.count() <= 1
+        self.filter_bar.set_periods(periods, select=periods[0] if first and periods else None)
 
     def _summary_loaded(self, summary: Summary) -> None:
         self._summary = summary
