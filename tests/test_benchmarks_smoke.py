@@ -99,3 +99,14 @@ def test_sync_paced_times_paced_syncs_and_a_keyed_reconcile() -> None:
     big = out["big_cache"]
     assert big["fill"]["ok"] and big["no_change"]["ok"] and big["fill"]["waiting_for_limits_seconds"] == 0
     assert big["reconcile_keys"]["keys"] == 7 and big["reconcile_keys"]["seconds"] > 0
+
+
+def test_item_list_measures_the_window_on_a_cache_it_built() -> None:
+    out = run("item_list.py", "--sizes", "3000")
+    figures = out["sizes"]["3000"]
+    assert figures["baseline_all_ids_query"]["all_ids"] == 3000  # every item built is in the cache
+    # The window holds one page, not the filter: the newest month has more items than a page.
+    assert figures["items_in_filter"] == figures["baseline_all_ids_query"]["newest_month_ids"] > 0
+    assert figures["rows_in_memory"] == min(200, figures["items_in_filter"])
+    assert set(figures["filter_or_sort_change_s"]) >= {"status_differs", "search", "sort_amount_desc"}
+    assert figures["item_click_median_s"] > 0 and figures["memory"]["peak_rss_mib"] > 0

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from app.domain.progress import CancelToken, ProgressCallback
-from app.domain.status import ItemStatus, Kind, PushState, Resolution, System
+from app.domain.status import ItemStatus, Kind, PushState, Resolution, Role, System
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +41,38 @@ class ItemRow:
     status: ItemStatus
     fields: tuple[str, ...]  # canonical names of differing fields
     push: PushState | None
-    accessplanit_id: str | None
-    xero_id: str | None
+    source_id: str | None  # the record's id in the source system (accessplanit)
+    ledger_id: str | None  # ... and in the ledger (Xero)
     note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PageCursor:
+    """Where the next page of the item list starts: the last row's sort value and item id (opaque to callers)."""
+
+    value: object
+    item_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ItemPage:
+    """A page of the item list in the asked order; `next` is None after the last page."""
+
+    rows: tuple[ItemRow, ...]
+    next: PageCursor | None
+
+
+@dataclass(frozen=True, slots=True)
+class ListCounts:
+    """Counts for the item list from one aggregate query: items matching the whole filter, and per status for the
+    filter's month, kind and search (what the status picker shows next to each status)."""
+
+    total: int
+    by_status: dict[str, int]
+
+
+ORDERS = ("key", "kind", "invoice", "contact", "date", "currency", "amount", "status")
+"""Orders `Recondesk.page` accepts; a leading "-" reverses. Sorting is the database's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,20 +81,91 @@ class FieldDiff:
 
     field: str  # canonical name
     label: str  # for people: "PO number"
-    accessplanit: str
-    xero: str
+    source: str
+    ledger: str
     differs: bool
     pushable_to: tuple[System, ...] = ()  # systems this field can be pushed to, from the other side
 
 
 @dataclass(frozen=True, slots=True)
-class ActionSpec:
-    """An action the user can take on an item. `id` is passed back to `act`."""
+class PushRecord:
+    """Create the item's record (an invoice, or a payment) in `to`, from the other system's."""
 
-    id: str  # e.g. "push_invoice_to_xero", "push_field:po_number:accessplanit", "retry:17"
+    item_id: int
+    to: System
+
+
+@dataclass(frozen=True, slots=True)
+class PushField:
+    """Copy one differing field of an invoice from the other system onto `to`."""
+
+    item_id: int
+    field: str
+    to: System
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPush:
+    """Send a failed, uncertain or interrupted push again (an uncertain one is read back first)."""
+
+    push_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resolve:
+    """A person's decision on an item that differs (ignore needs a note)."""
+
+    item_id: int
+    resolution: Resolution
+    note: str = ""
+
+
+Action = PushRecord | PushField | RetryPush | Resolve
+"""What a user can ask of an item: typed, so nothing parses strings (passed to `Recondesk.act`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSpec:
+    """An action the user can take on an item now, as offered by `item_detail`."""
+
+    action: Action
     label: str  # for people: "Push PO number to accessplanit"
     target: System | None = None
     field: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSet:
+    """What an operation changed, so views refresh only that (after Anki's `OpChanges`). Item ids are the items'
+    ids before (`removed`, `changed`) and after (`added`, `changed`) the operation."""
+
+    changed: frozenset[int] = frozenset()
+    added: frozenset[int] = frozenset()
+    removed: frozenset[int] = frozenset()
+    counts: bool = False  # some item's status changed, or items came or went: counts and filters may differ
+    periods: bool = False  # the months that have items may differ
+    audit: bool = False  # the audit log or an item's pushes have new entries
+    connections: bool = False  # a saved connection changed
+    everything: bool = False  # a sync or an unknown outcome: reload every view
+
+    @property
+    def items(self) -> frozenset[int]:
+        return self.changed | self.added | self.removed
+
+    def __or__(self, other: ChangeSet) -> ChangeSet:
+        return ChangeSet(
+            self.changed | other.changed,
+            self.added | other.added,
+            self.removed | other.removed,
+            self.counts or other.counts,
+            self.periods or other.periods,
+            self.audit or other.audit,
+            self.connections or other.connections,
+            self.everything or other.everything,
+        )
+
+
+EVERYTHING = ChangeSet(everything=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +196,28 @@ class AuditEntry:
 class ItemDetail:
     row: ItemRow
     diffs: tuple[FieldDiff, ...]
-    lines_accessplanit: tuple[tuple[str, str, str], ...]  # (description, net, tax)
-    lines_xero: tuple[tuple[str, str, str], ...]
+    lines_source: tuple[tuple[str, str, str], ...]  # (description, net, tax)
+    lines_ledger: tuple[tuple[str, str, str], ...]
     actions: tuple[ActionSpec, ...]
     pushes: tuple[PushRow, ...]
     audit: tuple[AuditEntry, ...]
     error: str = ""  # for invalid items: why the record could not be read
-    raw_accessplanit: str = ""  # pretty JSON of the stored payload, for people who need to see it
-    raw_xero: str = ""
+    raw_source: str = ""  # pretty JSON of the stored payload, for people who need to see it
+    raw_ledger: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Roles:
+    """Which system plays each role; views take their words ("accessplanit", "Xero") from here, not from code."""
+
+    source: System
+    ledger: System
+
+    def system(self, role: Role) -> System:
+        return self.source if role is Role.SOURCE else self.ledger
+
+    def systems(self, roles: Sequence[Role]) -> tuple[System, ...]:
+        return tuple(self.system(r) for r in roles)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +250,7 @@ class ActionResult:
     ok: bool
     message: str  # for people
     item: ItemRow | None  # the item as it is now (status updated without a re-sync)
+    changes: ChangeSet = ChangeSet()  # what the action changed (nothing when it was refused before doing anything)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,17 +290,24 @@ class CheckResult:
 class Recondesk(Protocol):
     """Everything the GUI can ask of the services. Implemented by `app.services.workspace.Workspace`."""
 
+    def roles(self) -> Roles: ...
     def periods(self) -> Sequence[str]: ...
     def count_items(self, flt: ItemFilter) -> int: ...
-    def item_ids(self, flt: ItemFilter) -> Sequence[int]: ...
+    def page(self, flt: ItemFilter, order: str = "key", after: PageCursor | None = None, limit: int = 200) -> ItemPage:
+        """Up to `limit` rows matching `flt` in `order` (one of `ORDERS`), after `after` (None: the first page)."""
+        ...
+
+    def list_counts(self, flt: ItemFilter) -> ListCounts: ...
     def rows(self, item_ids: Sequence[int]) -> Sequence[ItemRow]: ...
     def item_detail(self, item_id: int) -> ItemDetail: ...
     def summary(self, period: str | None) -> Summary: ...
     def sync(
         self, *, full: bool = False, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
     ) -> SyncResult: ...
-    def act(self, item_id: int, action_id: str, note: str = "") -> ActionResult: ...
-    def resolve(self, item_id: int, resolution: Resolution, note: str) -> ActionResult: ...
+    def act(self, action: Action) -> ActionResult:
+        """Do `action` (one of the `ActionSpec.action`s `item_detail` offers, or a `Resolve`)."""
+        ...
+
     def retry_failed(self) -> Sequence[ActionResult]: ...
     def sync_runs(self, limit: int = 50) -> Sequence[SyncResult]:
         """The sync-run log, newest first (a run the process did not live to finish says so in its errors)."""

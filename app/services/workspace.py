@@ -12,49 +12,43 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any, Protocol
 
 from app.connectors.base import CheckStep, LedgerWriter, SecretBox, SourceWriter, SystemClient
 from app.credentials import CredentialStore
 from app.domain.errors import ConfigurationError, RecondeskError
-from app.domain.keys import invoice_key
-from app.domain.money import fmt, from_minor
 from app.domain.progress import CancelToken, ProgressCallback
-from app.domain.records import Invoice, Line, Payment
-from app.domain.status import ItemStatus, Kind, PushState, Resolution, Role, System
-from app.reconcile import diff
-from app.reconcile.rules import INVOICE_FIELDS, PAYMENT_FIELDS, Rules
+from app.domain.status import System
+from app.reconcile.rules import Rules
 from app.services import push as push_mod
 from app.services import report as report_mod
+from app.services.actions import ItemActions
 from app.services.api import (
+    Action,
     ActionResult,
-    ActionSpec,
     AuditEntry,
     CheckResult,
     ConnectionInfo,
-    FieldDiff,
     ItemDetail,
     ItemFilter,
+    ItemPage,
     ItemRow,
-    PushRow,
+    ListCounts,
+    PageCursor,
+    Roles,
     StreamStats,
     Summary,
     SyncResult,
 )
 from app.services.connections import SECRET_FIELD, Connections, MemorySecretBox
-from app.services.resolve import RESOLUTION_LABELS, RESOLVABLE, ResolveError, resolve_item
+from app.services.item_detail import ItemDetails, audit_entry
+from app.services.item_queries import LEDGER, SOURCE, ItemQueries
 from app.settings import Settings
 from app.storage import audit as audit_repo
 from app.storage import items as items_repo
-from app.storage import outbox
-from app.storage import records as records_repo
 from app.storage.db import Database
-from app.storage.models import ItemRecord, PushRecord
 
 log = logging.getLogger(__name__)
-
-_RETRYABLE = (PushState.FAILED, PushState.UNCERTAIN, PushState.SENDING)
 
 
 class SourceClient(SystemClient, SourceWriter, Protocol):
@@ -93,14 +87,14 @@ class _Clients:
     def source(self) -> SourceClient:
         with self._lock:
             if self._source is None:
-                info, box = self._connections.get(System.ACCESSPLANIT)
+                info, box = self._connections.get(SOURCE)
                 self._source = self._factory.source(info, box)
             return self._source
 
     def ledger(self) -> LedgerClient:
         with self._lock:
             if self._ledger is None:
-                info, box = self._connections.get(System.XERO)
+                info, box = self._connections.get(LEDGER)
                 self._ledger = self._factory.ledger(info, box)
             return self._ledger
 
@@ -109,55 +103,6 @@ class _Clients:
 
     def ledger_writer(self) -> LedgerWriter:
         return self.ledger()
-
-
-def _money_text(minor: int | None, currency: str) -> str:
-    return "" if minor is None else fmt(from_minor(minor, currency or None), currency or None)
-
-
-def to_row(item: ItemRecord) -> ItemRow:
-    return ItemRow(
-        item_id=item.id,
-        kind=Kind(item.kind),
-        key=item.key,
-        invoice=item.invoice or item.invoice_key,
-        contact=item.contact,
-        date=item.date.isoformat() if item.date else "",
-        currency=item.currency,
-        amount=_money_text(item.amount_minor, item.currency),
-        status=ItemStatus(item.status),
-        fields=tuple(item.fields),
-        push=PushState(item.push_state) if item.push_state is not None else None,
-        accessplanit_id=item.accessplanit_id,
-        xero_id=item.xero_id,
-        note=item.note,
-    )
-
-
-def to_push_row(p: PushRecord) -> PushRow:
-    return PushRow(
-        push_id=p.id,
-        action=p.action,
-        target=System(p.target),
-        state=PushState(p.state),
-        attempts=p.attempts,
-        last_error=p.last_error,
-        idempotency_key=p.idempotency_key,
-        created_at=p.created_at,
-        updated_at=p.updated_at,
-    )
-
-
-def _lines(lines: Sequence[Line], currency: str) -> tuple[tuple[str, str, str], ...]:
-    return tuple((ln.description, fmt(ln.net, currency), fmt(ln.tax, currency)) for ln in diff.sorted_lines(lines))
-
-
-def _systems(roles: Sequence[Role]) -> tuple[System, ...]:
-    """The connected systems playing these roles (one per role today)."""
-    return tuple(s for role in roles for s in System if s.role is role)
-
-
-_ACTION_LABELS = {"push_invoice": "Create this invoice in {target}", "push_payment": "Record this payment in {target}"}
 
 
 class Workspace:
@@ -182,292 +127,47 @@ class Workspace:
         self._connections = Connections(db, credentials, profile)
         self._clients = _Clients(self._connections, clients)
         self.pusher = push_mod.PushService(db, settings, profile, self.who, self._clients, self._reconcile_invoice)
+        self.items = ItemQueries(db)
+        self.details = ItemDetails(db, self.rules)
+        self.actions = ItemActions(db, settings, self.who, self.pusher)
 
-    # --- helpers ---
+    # --- the parts: item list, item panel, actions (each its own module) ---
+
+    def roles(self) -> Roles:
+        return self.items.roles()
+
+    def periods(self) -> Sequence[str]:
+        return self.items.periods()
+
+    def count_items(self, flt: ItemFilter) -> int:
+        return self.items.count_items(flt)
+
+    def item_ids(self, flt: ItemFilter) -> Sequence[int]:
+        """Every matching id (the command line and tests; the GUI pages instead)."""
+        return self.items.item_ids(flt)
+
+    def page(self, flt: ItemFilter, order: str = "key", after: PageCursor | None = None, limit: int = 200) -> ItemPage:
+        return self.items.page(flt, order, after, limit)
+
+    def list_counts(self, flt: ItemFilter) -> ListCounts:
+        return self.items.list_counts(flt)
+
+    def rows(self, item_ids: Sequence[int]) -> Sequence[ItemRow]:
+        return self.items.rows(item_ids)
+
+    def item_detail(self, item_id: int) -> ItemDetail:
+        return self.details.item_detail(item_id)
+
+    def act(self, action: Action) -> ActionResult:
+        return self.actions.act(action)
+
+    def retry_failed(self) -> Sequence[ActionResult]:
+        return self.actions.retry_failed()
 
     def _reconcile_invoice(self, key: str) -> None:
         from app.services.reconciling import reconcile_invoice
 
         reconcile_invoice(self.db, self.settings, key)
-
-    def _item(self, item_id: int) -> ItemRecord:
-        with self.db.transaction(readonly=True) as tx:
-            found = items_repo.item_rows(tx, [item_id])
-        if not found:
-            raise RecondeskError("That item no longer exists.", "Sync again and pick it from the list.")
-        return found[0]
-
-    def _item_by_key(self, kind: Kind, key: str) -> ItemRecord | None:
-        with self.db.transaction(readonly=True) as tx:
-            return items_repo.item_by_key(tx, kind, key)
-
-    def _records(self, item: ItemRecord) -> tuple[Any, Any, Any]:
-        """(source stored record, ledger stored record, invalid stored record); None where absent."""
-        with self.db.transaction(readonly=True) as tx:
-            src = records_repo.get_record(tx, item.source_record_id) if item.source_record_id else None
-            led = records_repo.get_record(tx, item.ledger_record_id) if item.ledger_record_id else None
-            bad = records_repo.get_record(tx, item.invalid_record_id) if item.invalid_record_id else None
-        return src, led, bad
-
-    @staticmethod
-    def _still_needed(push: PushRecord, item: ItemRecord | None) -> bool:
-        """Whether resending a push makes sense. An `uncertain`/`sending` push always does (its retry reads back
-        first). A `failed` one only while its item still shows the difference: after the user fixed it by hand
-        and synced (item matched, resolved, or a payment paired under a new key), resending would duplicate."""
-        if PushState(push.state) is not PushState.FAILED:
-            return True
-        if item is None or item.status not in (
-            ItemStatus.DIFFERS,
-            ItemStatus.ONLY_IN_SOURCE,
-            ItemStatus.ONLY_IN_LEDGER,
-        ):
-            return False
-        kind, field_name, _ = push_mod.action_parts(push.action)
-        return kind != push_mod.PUSH_FIELD or field_name in item.fields
-
-    def _invoice_on(self, system: System, number_key: str) -> Invoice | None:
-        """The invoice with this normalized number on `system` (the first, as matching takes it)."""
-        if not number_key or number_key == "?":
-            return None
-        with self.db.transaction(readonly=True) as tx:
-            found = [i for i in records_repo.load_invoices(tx, system, number_key=number_key) if not i.deleted]
-        return found[0] if found else None
-
-    def _ledger_refunds(self, number_key: str) -> Decimal:
-        """R of docs/reconciliation.md section 4 for one invoice, for the diff panel's canonical Xero values."""
-        with self.db.transaction(readonly=True) as tx:
-            return report_mod.xero_refunds(tx).get(number_key, Decimal(0))
-
-    # --- item list ---
-
-    def periods(self) -> Sequence[str]:
-        with self.db.transaction(readonly=True) as tx:
-            return list(items_repo.periods(tx))
-
-    def count_items(self, flt: ItemFilter) -> int:
-        with self.db.transaction(readonly=True) as tx:
-            return int(items_repo.count_items(tx, flt.period, flt.statuses, flt.kind, flt.search))
-
-    def item_ids(self, flt: ItemFilter) -> Sequence[int]:
-        with self.db.transaction(readonly=True) as tx:
-            return list(items_repo.query_item_ids(tx, flt.period, flt.statuses, flt.kind, flt.search))
-
-    def rows(self, item_ids: Sequence[int]) -> Sequence[ItemRow]:
-        with self.db.transaction(readonly=True) as tx:
-            found = {r.id: r for r in items_repo.item_rows(tx, list(item_ids))}
-        return [to_row(found[i]) for i in item_ids if i in found]
-
-    # --- detail and actions ---
-
-    def item_detail(self, item_id: int) -> ItemDetail:
-        item = self._item(item_id)
-        src, led, bad = self._records(item)
-        a = src.record if src is not None else None
-        b = led.record if led is not None else None
-        diffs: list[FieldDiff] = []
-        lines_a: tuple[tuple[str, str, str], ...] = ()
-        lines_b: tuple[tuple[str, str, str], ...] = ()
-        if item.kind is Kind.INVOICE and (isinstance(a, Invoice) or isinstance(b, Invoice)):
-            ia = a if isinstance(a, Invoice) else None
-            ib = b if isinstance(b, Invoice) else None
-            refunds = self._ledger_refunds(item.invoice_key) if ib is not None else Decimal(0)
-            comps = diff.compare_invoice(ia, ib, self.rules, ledger_refunds=refunds)
-            pushable = {r.name: _systems(r.pushable_to) for r in INVOICE_FIELDS}
-            diffs = [self._field_diff(c, pushable, both=ia is not None and ib is not None) for c in comps]
-            lines_a = _lines(ia.lines, ia.currency) if ia else ()
-            lines_b = _lines(ib.lines, ib.currency) if ib else ()
-        elif item.kind is Kind.PAYMENT and (isinstance(a, Payment) or isinstance(b, Payment)):
-            pa = a if isinstance(a, Payment) else None
-            pb = b if isinstance(b, Payment) else None
-            pushable = {r.name: _systems(r.pushable_to) for r in PAYMENT_FIELDS}
-            comps = diff.compare_payment(pa, pb, self.rules)
-            diffs = [self._field_diff(c, pushable, both=pa is not None and pb is not None) for c in comps]
-        with self.db.transaction(readonly=True) as tx:
-            pushes = outbox.pushes_for(tx, item.kind, item.key)
-            audit = audit_repo.list_audit(tx, 200, item_key=item.key)
-        raw_a = _pretty(src.raw) if src is not None else ""
-        raw_b = _pretty(led.raw) if led is not None else ""
-        error = ""
-        if bad is not None:
-            error = bad.invalid_reason or ""
-            if bad.system is System.ACCESSPLANIT:
-                raw_a = _pretty(bad.raw)
-            else:
-                raw_b = _pretty(bad.raw)
-        return ItemDetail(
-            row=to_row(item),
-            diffs=tuple(diffs),
-            lines_accessplanit=lines_a,
-            lines_xero=lines_b,
-            actions=tuple(self._actions(item, a, b, pushes)),
-            pushes=tuple(to_push_row(p) for p in pushes),
-            audit=tuple(_audit_entry(e) for e in audit),
-            error=error,
-            raw_accessplanit=raw_a,
-            raw_xero=raw_b,
-        )
-
-    @staticmethod
-    def _field_diff(c: diff.FieldComparison, pushable: dict[str, tuple[System, ...]], *, both: bool) -> FieldDiff:
-        differs = both and not c.equal
-        return FieldDiff(
-            field=c.field,
-            label=c.label,
-            accessplanit=c.source_value,
-            xero=c.ledger_value,
-            differs=differs,
-            pushable_to=pushable.get(c.field, ()) if differs else (),
-        )
-
-    def _actions(self, item: ItemRecord, a: object, b: object, pushes: Sequence[PushRecord]) -> list[ActionSpec]:
-        """What the user can do with this item now: pushes the rules allow, retries, resolutions."""
-        out: list[ActionSpec] = []
-        status = ItemStatus(item.status)
-        if item.kind is Kind.INVOICE:
-            if status is ItemStatus.ONLY_IN_SOURCE and isinstance(a, Invoice) and a.lines:
-                out.append(
-                    ActionSpec(f"{push_mod.PUSH_INVOICE}:{System.XERO}", "Create this invoice in Xero", System.XERO)
-                )
-            if status is ItemStatus.DIFFERS and isinstance(a, Invoice) and isinstance(b, Invoice):
-                for rule in INVOICE_FIELDS:
-                    if rule.name not in item.fields:
-                        continue
-                    for target in _systems(rule.pushable_to):
-                        other = target.other.label
-                        out.append(
-                            ActionSpec(
-                                f"{push_mod.PUSH_FIELD}:{rule.name}:{target}",
-                                f"Push {rule.label} from {other} to {target.label}",
-                                target,
-                                rule.name,
-                            )
-                        )
-        elif item.kind is Kind.PAYMENT:
-            if status is ItemStatus.ONLY_IN_SOURCE and isinstance(a, Payment):
-                if self._invoice_on(System.XERO, invoice_key(a.invoice_number)) is not None:
-                    out.append(
-                        ActionSpec(f"{push_mod.PUSH_PAYMENT}:{System.XERO}", "Record this payment in Xero", System.XERO)
-                    )
-            if status is ItemStatus.ONLY_IN_LEDGER and isinstance(b, Payment):
-                if self._invoice_on(System.ACCESSPLANIT, invoice_key(b.invoice_number)) is not None:
-                    out.append(
-                        ActionSpec(
-                            f"{push_mod.PUSH_PAYMENT}:{System.ACCESSPLANIT}",
-                            "Record this payment in accessplanit",
-                            System.ACCESSPLANIT,
-                        )
-                    )
-        latest: dict[str, PushRecord] = {}
-        for p in sorted(pushes, key=lambda p: p.id):
-            latest[p.action] = p
-        for p in latest.values():
-            if PushState(p.state) in _RETRYABLE and self._still_needed(p, item):
-                out.append(
-                    ActionSpec(f"retry:{p.id}", f"Retry: {_describe_action(p.action)} ({p.state})", System(p.target))
-                )
-        if status in RESOLVABLE:
-            for res, label in RESOLUTION_LABELS.items():
-                out.append(ActionSpec(f"resolve:{res}", label))
-        return out
-
-    def act(self, item_id: int, action_id: str, note: str = "") -> ActionResult:
-        """Run action `action_id` (an `ActionSpec.id` from `item_detail`) on the item."""
-        try:
-            item = self._item(item_id)
-            if action_id.startswith("resolve:"):
-                return self.resolve(item_id, Resolution(action_id.split(":", 1)[1]), note)
-            if action_id.startswith("retry:"):
-                push_id = int(action_id.split(":", 1)[1])
-                with self.db.transaction(readonly=True) as tx:
-                    mine = {p.id for p in outbox.pushes_for(tx, item.kind, item.key)}
-                if push_id not in mine:
-                    raise push_mod.PushError(f"There is no push {push_id} for this item.", "Open the item again.")
-                with self.db.transaction(readonly=True) as tx:
-                    push = outbox.get_push(tx, push_id)
-                if not self._still_needed(push, item):
-                    raise push_mod.PushError(f"Not retried: the item is {item.status} now, so the push is not needed.")
-                return self._result(self.pusher.retry(push_id), item)
-            plan = self._plan(item, action_id)
-            return self._result(self.pusher.push(plan), item)
-        except (RecondeskError, ValueError) as exc:
-            text = exc.user_text() if isinstance(exc, RecondeskError) else f"Cannot do {action_id!r}: {exc}"
-            current = self._safe_row(item_id)
-            return ActionResult(False, text, current)
-
-    def _plan(self, item: ItemRecord, action_id: str) -> push_mod.PushPlan:
-        parts = action_id.split(":")
-        src, led, _ = self._records(item)
-        a = src.record if src is not None else None
-        b = led.record if led is not None else None
-        if parts[0] == push_mod.PUSH_INVOICE and parts[1:] == [str(System.XERO)]:
-            if not isinstance(a, Invoice):
-                raise push_mod.PushError("This item has no accessplanit invoice to push.")
-            if self._invoice_on(System.XERO, invoice_key(a.number)) is not None:
-                raise push_mod.PushError(f"Xero already has an invoice {a.number}.", "Sync to see it.")
-            return push_mod.plan_push_invoice(a, self.settings, item.key)
-        if parts[0] == push_mod.PUSH_FIELD and len(parts) == 3:
-            field_name, target = parts[1], System(parts[2])
-            rule = next((r for r in INVOICE_FIELDS if r.name == field_name), None)
-            if rule is None or target not in _systems(rule.pushable_to):
-                raise push_mod.PushError(f"{field_name} cannot be pushed to {target.label}.")
-            if not (isinstance(a, Invoice) and isinstance(b, Invoice)):
-                raise push_mod.PushError("A field can be pushed only when the invoice is in both systems.")
-            source, dest = (a, b) if target is System.XERO else (b, a)
-            return push_mod.plan_push_field(source, dest, field_name, item.key)
-        if parts[0] == push_mod.PUSH_PAYMENT and len(parts) == 2:
-            target = System(parts[1])
-            pay = a if target is System.XERO else b
-            if not isinstance(pay, Payment):
-                raise push_mod.PushError(f"This item has no payment to record in {target.label}.")
-            inv = self._invoice_on(target, invoice_key(pay.invoice_number))
-            if inv is None:
-                raise push_mod.PushError(
-                    f"{target.label} has no invoice {pay.invoice_number or '?'} to record the payment on.",
-                    "Push or create the invoice first, sync, then push the payment.",
-                )
-            return push_mod.plan_push_payment(pay, inv, self.settings, item.key)
-        raise push_mod.PushError(f"Unknown action {action_id!r}.")
-
-    def _safe_row(self, item_id: int) -> ItemRow | None:
-        try:
-            return to_row(self._item(item_id))
-        except RecondeskError:
-            return None
-
-    def _result(self, outcome: push_mod.PushOutcome, before: ItemRecord) -> ActionResult:
-        now = self._safe_row(before.id)
-        if now is None and outcome.ok and before.kind is Kind.PAYMENT:
-            # A pushed payment pairs up under a new key (it now has both ids): show that item.
-            with self.db.transaction(readonly=True) as tx:
-                push = outbox.get_push(tx, outcome.push_id)
-            ap_id = before.accessplanit_id or (push.result_remote_id if push.target == System.ACCESSPLANIT else None)
-            xero_id = before.xero_id or (push.result_remote_id if push.target == System.XERO else None)
-            from app.domain.keys import payment_key
-
-            found = self._item_by_key(Kind.PAYMENT, payment_key(before.invoice_key, ap_id, xero_id))
-            now = to_row(found) if found is not None else None
-        return ActionResult(outcome.ok, outcome.message, now)
-
-    def resolve(self, item_id: int, resolution: Resolution, note: str) -> ActionResult:
-        try:
-            item = resolve_item(self.db, self.who, item_id, resolution, note)
-        except ResolveError as exc:
-            return ActionResult(False, exc.user_text(), self._safe_row(item_id))
-        return ActionResult(True, f"Resolved: {RESOLUTION_LABELS[resolution]}.", to_row(item))
-
-    def retry_failed(self) -> Sequence[ActionResult]:
-        """Retry every failed, uncertain or interrupted push (uncertain ones are read back first)."""
-        results: list[ActionResult] = []
-        for push_id in self.pusher.retryable():
-            with self.db.transaction(readonly=True) as tx:
-                row = outbox.get_push(tx, push_id)
-            if not self._still_needed(row, self._item_by_key(Kind(row.item_kind), row.item_key)):
-                continue
-            outcome = self.pusher.retry(push_id)
-            item = self._item_by_key(Kind(row.item_kind), row.item_key)
-            label = f"{_describe_action(row.action)} for {row.item_key}: {outcome.message}"
-            results.append(ActionResult(outcome.ok, label, to_row(item) if item is not None else None))
-        return results
 
     # --- summary, sync, audit ---
 
@@ -534,7 +234,7 @@ class Workspace:
 
     def audit(self, limit: int = 500) -> Sequence[AuditEntry]:
         with self.db.transaction(readonly=True) as tx:
-            return [_audit_entry(e) for e in audit_repo.list_audit(tx, limit)]
+            return [audit_entry(e) for e in audit_repo.list_audit(tx, limit)]
 
     # --- connections ---
 
@@ -614,34 +314,3 @@ class Workspace:
 
     def report_bytes(self, period: str | None, fmt_name: str) -> bytes:
         return report_mod.report_bytes(self.db, period, fmt_name, self.rules)
-
-
-def _describe_action(action: str) -> str:
-    parts = action.split(":")
-    target = System(parts[-1]).label if parts[-1] in {s.value for s in System} else parts[-1]
-    if parts[0] == push_mod.PUSH_FIELD and len(parts) == 3:
-        return f"push {parts[1].replace('_', ' ')} to {target}"
-    if parts[0] == push_mod.PUSH_INVOICE:
-        return f"create the invoice in {target}"
-    if parts[0] == push_mod.PUSH_PAYMENT:
-        return f"record the payment in {target}"
-    return action
-
-
-def _audit_entry(e: Any) -> AuditEntry:
-    return AuditEntry(
-        at=e.at, who=e.who, action=e.action, item_key=e.item_key, before=e.before, after=e.after, note=e.note
-    )
-
-
-def _pretty(raw: str) -> str:
-    """The stored payload as indented JSON for people (Decimals kept digit for digit)."""
-    import json
-
-    from app.storage.jsontext import loads
-
-    try:
-        data = loads(raw)
-    except ValueError:
-        return raw
-    return json.dumps(data, indent=2, ensure_ascii=False, default=str)

@@ -13,7 +13,7 @@ import operator
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, func, insert, or_, select, tuple_, update
 
 from app.domain.status import ItemStatus, Kind, PushState
 from app.storage.db import Tx
@@ -202,13 +202,60 @@ def query_item_ids(
     order: str = "key",
 ) -> list[int]:
     """Ids of the items matching the filter, in `order` (a key of `ORDERS`, "-" prefix for descending)."""
+    col, desc = _order(order)
+    q = _filtered(select(items.c.id), period, statuses, kind, search)
+    q = q.order_by(*_order_by(col, desc))
+    return [i for (i,) in tx.conn.execute(q)]
+
+
+def _order(order: str) -> tuple[Any, bool]:
     desc = order.startswith("-")
     col = ORDERS.get(order.lstrip("-"))
     if col is None:
         raise ValueError(f"unknown order {order!r}; use one of {sorted(ORDERS)}")
-    q = _filtered(select(items.c.id), period, statuses, kind, search)
-    q = q.order_by(col.desc() if desc else col.asc(), items.c.id.desc() if desc else items.c.id.asc())
-    return [i for (i,) in tx.conn.execute(q)]
+    return col, desc
+
+
+def _order_by(col: Any, desc: bool) -> tuple[Any, Any]:
+    # Explicit NULL placement: SQLite's default, and the same order on PostgreSQL.
+    if desc:
+        return col.desc().nulls_last(), items.c.id.desc()
+    return col.asc().nulls_first(), items.c.id.asc()
+
+
+def _after(col: Any, desc: bool, value: Any, last_id: int) -> ColumnElement[bool]:
+    """Rows after (value, last_id) in the order `col` (NULLs first ascending, last descending), id breaking ties."""
+    if not desc:
+        if value is None:
+            return or_(and_(col.is_(None), items.c.id > last_id), col.is_not(None))
+        return tuple_(col, items.c.id) > tuple_(value, last_id)
+    if value is None:
+        return and_(col.is_(None), items.c.id < last_id)
+    return or_(tuple_(col, items.c.id) < tuple_(value, last_id), col.is_(None))
+
+
+def item_page(
+    tx: Tx,
+    period: str | None = None,
+    statuses: Sequence[ItemStatus | str] = (),
+    kind: Kind | str | None = None,
+    search: str = "",
+    order: str = "key",
+    after: tuple[Any, int] | None = None,
+    limit: int = 200,
+) -> list[tuple[Any, ItemRecord]]:
+    """One page of the item list: up to `limit` items matching the filter in `order`, after the row whose
+    (order value, id) is `after` (None: from the first). Keyset paging: a page deep in the list costs what the
+    first costs, and rows added or removed meanwhile never shift a page. Returns (order value, item) pairs; the
+    last pair's (value, item.id) is the `after` of the next page."""
+    col, desc = _order(order)
+    q = _filtered(
+        select(items, _latest_push_state().label("push_state"), col.label("_order")), period, statuses, kind, search
+    )
+    if after is not None:
+        q = q.where(_after(col, desc, after[0], after[1]))
+    q = q.order_by(*_order_by(col, desc)).limit(limit)
+    return [(r._order, _record(r)) for r in tx.conn.execute(q)]
 
 
 def count_items(
@@ -222,11 +269,11 @@ def count_items(
     return int(tx.conn.execute(q).scalar_one())
 
 
-def count_by_status(tx: Tx, period: str | None = None) -> dict[str, int]:
-    """Item count per status (every status present, zeros included)."""
-    q = select(items.c.status, func.count()).group_by(items.c.status)
-    if period:
-        q = q.where(or_(items.c.period == period, items.c.period.is_(None)))
+def count_by_status(
+    tx: Tx, period: str | None = None, kind: Kind | str | None = None, search: str = ""
+) -> dict[str, int]:
+    """Item count per status (every status present, zeros included), in one aggregate query."""
+    q = _filtered(select(items.c.status, func.count()), period, (), kind, search).group_by(items.c.status)
     out = {s.value: 0 for s in ItemStatus}
     for status, n in tx.conn.execute(q):
         out[status] = int(n)

@@ -160,6 +160,12 @@ items = Table(
     Index(None, "period", "status"),
     Index(None, "status"),
     Index(None, "invoice_key"),
+    # The item list sorts by these in the database and pages by (value, id): one index each keeps the first page
+    # of any order a short index walk (migration 0004).
+    Index(None, "key", "id"),
+    Index(None, "contact", "id"),
+    Index(None, "doc_date", "id"),
+    Index(None, "amount_minor", "id"),
 )
 
 # People's decisions, append-only: the newest per (kind, key) is the active one.

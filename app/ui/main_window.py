@@ -10,6 +10,8 @@ Must not: call the services on the GUI thread, or reach storage, connectors or k
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,7 +35,7 @@ from app import __version__
 from app.domain.errors import CancelledError
 from app.domain.progress import ProgressEvent
 from app.domain.status import ItemStatus
-from app.services.api import ActionResult, ItemRow, Recondesk, Summary, SyncResult
+from app.services.api import EVERYTHING, ActionResult, ChangeSet, ItemRow, ListCounts, Recondesk, Summary, SyncResult
 from app.ui import style
 from app.ui.dialogs.connections_dialog import ConnectionsDialog, XeroSignIn
 from app.ui.tasks import TaskContext, TaskHandle, TaskRunner
@@ -285,6 +287,7 @@ class MainWindow(QMainWindow):
     def _wire(self) -> None:
         self.list_view.sig_item_selected.connect(self.detail_view.set_item)
         self.list_view.sig_summary_loaded.connect(self._summary_loaded)
+        self.list_view.model.sig_counts_loaded.connect(self._counts_loaded)
         self.list_view.model.sig_load_failed.connect(self.show_notice)
         self.detail_view.sig_item_changed.connect(self._item_changed)
         self.runner.sig_operation_finished.connect(self._data_changed)
@@ -293,6 +296,7 @@ class MainWindow(QMainWindow):
     # -- life cycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
         """Load the first screen (months, counts, ids, audit). Call once after `show()`."""
+        self.runner.db("load roles", lambda _ctx: self._ws.roles(), on_result=self.detail_view.set_roles)
         self.list_view.start()
         self.audit_view.reload()
         self.runner.db("load sync runs", lambda _ctx: list(self._ws.sync_runs()), on_result=self.sync_view.set_runs)
@@ -328,10 +332,24 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     # -- reactions --------------------------------------------------------------------------------------------
-    def _data_changed(self, _name: str) -> None:
-        self.list_view.refresh()
-        self.detail_view.reload()
-        self.audit_view.reload()
+    def _data_changed(self, changes: ChangeSet) -> None:
+        """Refresh what an operation changed: the list's rows or the whole list, the shown item, the audit log."""
+        if changes.everything:
+            self.list_view.refresh()
+            self.detail_view.reload()
+            self.audit_view.reload()
+            return
+        if changes.added or changes.removed or changes.counts or changes.periods:
+            self.list_view.refresh()  # membership of the filter or the counts may differ: page and counts again
+        elif changes.changed:
+            self.list_view.reload_rows(changes.changed)
+        elif changes.connections:
+            self.list_view.reload_summary()
+        shown = self.detail_view.item_id
+        if shown is not None and shown in changes.items:
+            self.detail_view.reload()
+        if changes.audit:
+            self.audit_view.reload()
 
     def _item_changed(self, row: ItemRow) -> None:
         self.list_view.model.update_row(row)
@@ -341,13 +359,15 @@ class MainWindow(QMainWindow):
         if self.tabs.widget(index) is self.audit_view:
             self.audit_view.reload()
 
-    def _summary_loaded(self, summary: Summary) -> None:
-        self._last_summary = summary
+    def _counts_loaded(self, counts: ListCounts) -> None:
         parts = [
-            f"{style.STATUS_LOOK[s].marker} {style.STATUS_LOOK[s].label} {summary.counts.get(s.value, 0)}"
+            f"{style.STATUS_LOOK[s].marker} {style.STATUS_LOOK[s].label} {counts.by_status.get(s.value, 0)}"
             for s in ItemStatus
         ]
         self.counts_label.setText("   ".join(parts))
+
+    def _summary_loaded(self, summary: Summary) -> None:
+        self._last_summary = summary
         if summary.last_sync is not None:
             ok = "" if summary.last_sync_ok in (None, True) else " (with errors)"
             self.last_sync_label.setText(f"Last sync {style.local_time(summary.last_sync)}{ok}")
@@ -389,7 +409,7 @@ class MainWindow(QMainWindow):
         self._sync_handle = self.runner.network(
             "full sync" if full else "sync",
             work,
-            changes_data=True,
+            changes=lambda _result: EVERYTHING,
             on_result=self._sync_done,
             on_error=self._sync_failed,
             on_progress=self._sync_progress,
@@ -468,7 +488,13 @@ class MainWindow(QMainWindow):
             self.show_notice(f"Retrying failed pushes did not work: {message}")
             self.sig_retry_finished.emit([])
 
-        self.runner.network("retry failed pushes", work, changes_data=True, on_result=done, on_error=failed)
+        self.runner.network(
+            "retry failed pushes",
+            work,
+            changes=lambda results: functools.reduce(operator.or_, (r.changes for r in results), ChangeSet()),
+            on_result=done,
+            on_error=failed,
+        )
 
     def open_connections(self) -> ConnectionsDialog:
         """Open Edit → Connections… (non-blocking, so tests and the sync keep running)."""

@@ -4,8 +4,9 @@ and Orange's concurrent utils).
 A task is a plain callable `fn(ctx) -> result` that runs on a worker thread; `ctx.cancel` is a `CancelToken` it
 may poll and `ctx.progress(event)` reports `ProgressEvent`s. Progress, results and errors come back to the GUI
 thread as queued signals, so callbacks given to `run` always execute on the GUI thread and may touch widgets.
-After a task that changed data, `sig_operation_finished` fires once: views listen to it and refresh themselves
-(Anki's "operation did execute"), instead of tasks knowing which views to poke.
+After a task that changed data, `sig_operation_finished` fires once with the task's `ChangeSet` (what its result
+says it changed; everything when it failed): views listen to it and refresh what changed (Anki's "operation did
+execute" with its `OpChanges`), instead of tasks knowing which views to poke.
 
 Must not: touch widgets from a worker thread, call the services itself, or swallow an error silently (every
 failure reaches `on_error` or, without one, `sig_task_failed`).
@@ -24,6 +25,7 @@ from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 
 from app.domain.errors import CancelledError, RecondeskError
 from app.domain.progress import CancelToken, ProgressEvent
+from app.services.api import EVERYTHING, ChangeSet
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,8 @@ class TaskContext:
 ResultCallback = Callable[[Any], None]
 ErrorCallback = Callable[[str, BaseException], None]
 ProgressSlot = Callable[[ProgressEvent], None]
+ChangesOf = Callable[[Any], ChangeSet]
+"""What a data-changing task changed, read off its result."""
 
 
 @dataclass
@@ -68,7 +72,7 @@ class TaskHandle:
     on_result: ResultCallback | None = None
     on_error: ErrorCallback | None = None
     on_progress: ProgressSlot | None = None
-    changes_data: bool = False
+    changes: ChangesOf | None = None
     finished: bool = field(default=False)
 
     def cancel(self) -> None:
@@ -117,8 +121,8 @@ class TaskRunner(QObject):
     """A task returned: (task id, name, result)."""
     sig_task_failed = Signal(int, str, str)
     """A task raised: (task id, name, message for people). Cancellation is reported here too."""
-    sig_operation_finished = Signal(str)
-    """Data may have changed (a task run with `changes_data=True` ended, well or not): (task name)."""
+    sig_operation_finished = Signal(object)
+    """A task run with `changes` ended: (ChangeSet from its result; `EVERYTHING` when it failed or was cancelled)."""
     sig_tasks_changed = Signal(int)
     """The number of unfinished tasks changed: (count)."""
 
@@ -145,13 +149,13 @@ class TaskRunner(QObject):
         on_result: ResultCallback | None = None,
         on_error: ErrorCallback | None = None,
         on_progress: ProgressSlot | None = None,
-        changes_data: bool = False,
+        changes: ChangesOf | None = None,
         token: CancelToken | None = None,
     ) -> TaskHandle:
         """Queue `fn` on `lane`. Callbacks run later on the GUI thread, never before this returns; after
         `shutdown` nothing runs and the returned handle is already finished."""
         task_id = next(self._ids)
-        handle = TaskHandle(task_id, name, lane, token or CancelToken(), on_result, on_error, on_progress, changes_data)
+        handle = TaskHandle(task_id, name, lane, token or CancelToken(), on_result, on_error, on_progress, changes)
         if self._closed:
             # A view reacting to a late signal while the window closes: nothing will run or report back.
             handle.token.cancel()
@@ -217,7 +221,7 @@ class TaskRunner(QObject):
                 handle.on_result(result)
             self.sig_task_succeeded.emit(task_id, handle.name, result)
         finally:
-            self._after(handle)
+            self._after(handle, result)
 
     @Slot(int, object)
     def _on_failed(self, task_id: int, exc: object) -> None:
@@ -235,7 +239,7 @@ class TaskRunner(QObject):
                 handle.on_error(message, exc)
             self.sig_task_failed.emit(task_id, handle.name, message)
         finally:
-            self._after(handle)
+            self._after(handle, None, failed=True)
 
     def _finish(self, task_id: int) -> TaskHandle | None:
         handle = self._live.pop(task_id, None)
@@ -244,7 +248,8 @@ class TaskRunner(QObject):
         handle.finished = True
         return handle
 
-    def _after(self, handle: TaskHandle) -> None:
+    def _after(self, handle: TaskHandle, result: object, *, failed: bool = False) -> None:
         self.sig_tasks_changed.emit(len(self._live))
-        if handle.changes_data:
-            self.sig_operation_finished.emit(handle.name)
+        if handle.changes is not None:
+            # A failed task may have done part of its work: only a whole reload is sure to show it.
+            self.sig_operation_finished.emit(EVERYTHING if failed else handle.changes(result))

@@ -19,7 +19,7 @@ from services_world import World
 
 from app.credentials import MemoryCredentialStore
 from app.domain.status import Direction, ItemStatus, Kind, PushState, System
-from app.services.api import ConnectionInfo, ItemFilter, ItemRow
+from app.services.api import Action, ConnectionInfo, ItemFilter, ItemRow, PushField, PushRecord, RetryPush
 from app.services.push import idempotency_key, plan_push_field, target_scope
 from app.services.workspace import Workspace
 from app.settings import Settings
@@ -28,10 +28,10 @@ from app.storage import connections as connections_repo
 from app.storage.db import Database
 
 
-def _act(w: World, row: ItemRow, action: str) -> Any:
-    actions = [a.id for a in w.ws.item_detail(row.item_id).actions]
+def _act(w: World, row: ItemRow, action: Action) -> Any:
+    actions = [a.action for a in w.ws.item_detail(row.item_id).actions]
     assert action in actions, actions
-    return w.ws.act(row.item_id, action)
+    return w.ws.act(action)
 
 
 def _key(db: Database, target: System, action: str, payload: dict[str, Any]) -> str:
@@ -53,19 +53,19 @@ def _pushes(db: Database, kind: Kind, key: str) -> list[Any]:
 def test_push_invoice_to_xero_matches_and_audits(world: World) -> None:
     number = world.number("only_in_source")
     row = world.item(number, Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
-    result = _act(world, row, "push_invoice:xero")
+    result = _act(world, row, PushRecord(row.item_id, System.XERO))
     assert result.ok, result.message
     assert result.item is not None and result.item.status is ItemStatus.MATCHED, result.item
     assert len(world.xero_invoices(number)) == 1
     [push] = _pushes(world.db, Kind.INVOICE, number)
-    assert push.state is PushState.SUCCEEDED and push.attempts == 1 and push.result_remote_id == result.item.xero_id
+    assert push.state is PushState.SUCCEEDED and push.attempts == 1 and push.result_remote_id == result.item.ledger_id
     assert push.idempotency_key == _key(world.db, System.XERO, "push_invoice:xero", push.payload)
     sent = [r for r in world.admin(System.XERO, "requests") if r["method"] == "PUT" and r["path"].endswith("/Invoices")]
     assert [r["idempotency_key"] for r in sent] == [push.idempotency_key]
     with world.db.transaction() as tx:
         [entry] = audit.list_audit(tx, item_key=number)
     assert entry.action == "push_invoice:xero" and entry.who == "tester"
-    assert json.loads(entry.after)["remote_id"] == result.item.xero_id
+    assert json.loads(entry.after)["remote_id"] == result.item.ledger_id
     # Pushing again finds the row in the outbox: nothing is sent twice.
     again = world.ws.pusher.retry(push.id)
     assert again.ok and "Already pushed" in again.message
@@ -91,8 +91,8 @@ def test_push_field_either_way(world: World, scenario: str, field: str, target: 
     detail = world.ws.item_detail(row.item_id)
     diff = next(d for d in detail.diffs if d.field == field)
     assert diff.differs and set(diff.pushable_to) == {System.ACCESSPLANIT, System.XERO}
-    wanted = diff.accessplanit if target is System.XERO else diff.xero
-    result = _act(world, row, f"push_field:{field}:{target}")
+    wanted = diff.source if target is System.XERO else diff.ledger
+    result = _act(world, row, PushField(row.item_id, field, System(target)))
     assert result.ok, result.message
     assert result.item is not None and result.item.status is ItemStatus.MATCHED and result.item.item_id == row.item_id
     if target is System.XERO:
@@ -108,21 +108,21 @@ def test_push_payment_to_xero_pairs_it_and_fixes_the_invoice(world: World) -> No
     number = world.number("payment_only_in_source")
     pay = world.item(number, Kind.PAYMENT, ItemStatus.ONLY_IN_SOURCE)
     assert world.item(number, Kind.INVOICE).status is ItemStatus.DIFFERS  # paid/due/state until Xero has it
-    result = _act(world, pay, "push_payment:xero")
+    result = _act(world, pay, PushRecord(pay.item_id, System.XERO))
     assert result.ok, result.message
-    assert result.item is not None and result.item.status is ItemStatus.MATCHED and result.item.xero_id
-    assert result.item.key == f"{number}:P{pay.accessplanit_id}:X{result.item.xero_id}"
+    assert result.item is not None and result.item.status is ItemStatus.MATCHED and result.item.ledger_id
+    assert result.item.key == f"{number}:P{pay.source_id}:X{result.item.ledger_id}"
     assert world.item(number, Kind.INVOICE).status is ItemStatus.MATCHED
-    xero_id = world.item(number, Kind.INVOICE).xero_id
+    xero_id = world.item(number, Kind.INVOICE).ledger_id
     assert xero_id is not None and len(world.xero_payments(xero_id)) == 1
 
 
 def test_push_payment_to_accessplanit_pairs_it_and_fixes_the_invoice(world: World) -> None:
     number = world.number("payment_only_in_ledger")
     pay = world.item(number, Kind.PAYMENT, ItemStatus.ONLY_IN_LEDGER)
-    ap_invoice = world.item(number, Kind.INVOICE).accessplanit_id
+    ap_invoice = world.item(number, Kind.INVOICE).source_id
     assert ap_invoice is not None and world.ap_transactions(ap_invoice) == []
-    result = _act(world, pay, "push_payment:accessplanit")
+    result = _act(world, pay, PushRecord(pay.item_id, System.ACCESSPLANIT))
     assert result.ok, result.message
     assert result.item is not None and result.item.status is ItemStatus.MATCHED, result.item
     assert world.item(number, Kind.INVOICE).status is ItemStatus.MATCHED
@@ -137,7 +137,7 @@ def test_refusal_is_failed_with_reasons_and_a_fixed_retry_succeeds(world: World)
     number = world.number("only_in_source")
     bad = world.workspace(replace(Settings(), sales_account_code="999"))
     row = world.item(number, Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
-    result = bad.act(row.item_id, "push_invoice:xero")
+    result = bad.act(PushRecord(row.item_id, System.XERO))
     assert not result.ok and "refused" in result.message and "999" in result.message, result.message
     assert result.item is not None and result.item.push is PushState.FAILED
     assert world.xero_invoices(number) == []
@@ -148,7 +148,7 @@ def test_refusal_is_failed_with_reasons_and_a_fixed_retry_succeeds(world: World)
 
     # The user fixes the setting and pushes again: a different payload, so a new row and a new key.
     fixed = world.workspace(Settings())
-    ok = fixed.act(row.item_id, "push_invoice:xero")
+    ok = fixed.act(PushRecord(row.item_id, System.XERO))
     assert ok.ok, ok.message
     assert len(world.xero_invoices(number)) == 1
     pushes = _pushes(world.db, Kind.INVOICE, number)
@@ -160,13 +160,13 @@ def test_failed_push_retried_as_is_goes_out_under_a_new_key(world: World) -> Non
     number = world.number("payment_only_in_source")
     pay = world.item(number, Kind.PAYMENT, ItemStatus.ONLY_IN_SOURCE)
     world.faults(System.XERO, "burst429=6x,retry_after=0")  # refused: slow down, more often than the client retries
-    result = world.ws.act(pay.item_id, "push_payment:xero")
+    result = world.ws.act(PushRecord(pay.item_id, System.XERO))
     assert not result.ok and result.item is not None and result.item.push is PushState.FAILED, result
     [failed] = _pushes(world.db, Kind.PAYMENT, pay.key)
-    actions = [a.id for a in world.ws.item_detail(pay.item_id).actions]
-    assert f"retry:{failed.id}" in actions
+    actions = [a.action for a in world.ws.item_detail(pay.item_id).actions]
+    assert RetryPush(failed.id) in actions
     world.faults(System.XERO, "")
-    retried = world.ws.act(pay.item_id, f"retry:{failed.id}")
+    retried = world.ws.act(RetryPush(failed.id))
     assert retried.ok, retried.message
     assert retried.item is not None and retried.item.status is ItemStatus.MATCHED
     first, second = _pushes(world.db, Kind.PAYMENT, pay.key)
@@ -174,7 +174,7 @@ def test_failed_push_retried_as_is_goes_out_under_a_new_key(world: World) -> Non
     assert second.payload["retry_of"] == first.id and second.payload["attempt"] == 1
     assert second.idempotency_key != first.idempotency_key
     assert second.idempotency_key == _key(world.db, System.XERO, second.action, {**first.payload, "attempt": 1})
-    xero_invoice = world.item(number, Kind.INVOICE).xero_id
+    xero_invoice = world.item(number, Kind.INVOICE).ledger_id
     assert xero_invoice is not None and len(world.xero_payments(xero_invoice)) == 1
     assert world.ws.retry_failed() == []  # the failed row is superseded, not retried again
 
@@ -184,7 +184,7 @@ def test_lost_answer_from_xero_is_uncertain_and_the_retry_reads_back(world: Worl
     row = world.item(number, Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
     # Every attempt of the client lands in Xero and loses its answer.
     world.faults(System.XERO, "drop_after_commit=3x")
-    result = world.ws.act(row.item_id, "push_invoice:xero")
+    result = world.ws.act(PushRecord(row.item_id, System.XERO))
     assert not result.ok and "may or may not" in result.message, result.message
     [push] = _pushes(world.db, Kind.INVOICE, number)
     assert push.state is PushState.UNCERTAIN
@@ -202,12 +202,12 @@ def test_lost_xero_payment_is_not_paid_twice(world: World) -> None:
     number = world.number("payment_only_in_source")
     pay = world.item(number, Kind.PAYMENT, ItemStatus.ONLY_IN_SOURCE)
     world.faults(System.XERO, "drop_after_commit=3x")
-    first = world.ws.act(pay.item_id, "push_payment:xero")
+    first = world.ws.act(PushRecord(pay.item_id, System.XERO))
     assert not first.ok
     world.faults(System.XERO, "")
     [retried] = world.ws.retry_failed()
     assert retried.ok, retried.message
-    xero_invoice = world.item(number, Kind.INVOICE).xero_id
+    xero_invoice = world.item(number, Kind.INVOICE).ledger_id
     assert xero_invoice is not None and len(world.xero_payments(xero_invoice)) == 1
     assert world.item(number, Kind.INVOICE).status is ItemStatus.MATCHED
 
@@ -216,7 +216,7 @@ def test_request_that_never_arrived_is_resent_with_the_same_key(world: World) ->
     number = world.number("only_in_source")
     row = world.item(number, Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
     world.faults(System.XERO, "reset=3x")  # the connection drops before Xero sees the request
-    assert not world.ws.act(row.item_id, "push_invoice:xero").ok
+    assert not world.ws.act(PushRecord(row.item_id, System.XERO)).ok
     assert world.xero_invoices(number) == []
     world.faults(System.XERO, "")
     [retried] = world.ws.retry_failed()
@@ -235,15 +235,15 @@ def test_request_that_never_arrived_is_resent_with_the_same_key(world: World) ->
 def test_lost_answer_from_accessplanit_is_read_back_not_reposted(world: World) -> None:
     number = world.number("payment_only_in_ledger")
     pay = world.item(number, Kind.PAYMENT, ItemStatus.ONLY_IN_LEDGER)
-    ap_invoice = world.item(number, Kind.INVOICE).accessplanit_id
+    ap_invoice = world.item(number, Kind.INVOICE).source_id
     assert ap_invoice is not None
     world.faults(System.ACCESSPLANIT, "drop_after_commit=1x")
-    first = world.ws.act(pay.item_id, "push_payment:accessplanit")
+    first = world.ws.act(PushRecord(pay.item_id, System.ACCESSPLANIT))
     assert not first.ok and first.item is not None and first.item.push is PushState.UNCERTAIN, first
     assert len(world.ap_transactions(ap_invoice)) == 1  # it landed; accessplanit has no idempotency key
     world.faults(System.ACCESSPLANIT, "")
     [push] = _pushes(world.db, Kind.PAYMENT, pay.key)
-    retried = world.ws.act(pay.item_id, f"retry:{push.id}")
+    retried = world.ws.act(RetryPush(push.id))
     assert retried.ok, retried.message
     assert len(world.ap_transactions(ap_invoice)) == 1
     posts = [
@@ -262,7 +262,7 @@ def test_push_left_sending_by_a_dead_process_is_finished_on_retry(world: World, 
     from app.services.push import plan_push_invoice
 
     src = world.ws.item_detail(row.item_id)
-    assert src.row.accessplanit_id
+    assert src.row.source_id
     with world.db.transaction() as tx:
         from app.storage import records
 
@@ -309,8 +309,8 @@ def test_same_push_from_two_profiles_on_two_caches_is_one_key_and_one_invoice(wo
         mine = world.item(number, Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
         [theirs] = [r for r in other.rows(other.item_ids(ItemFilter(kind=Kind.INVOICE, search=number)))]
         assert theirs.invoice == number and theirs.status is ItemStatus.ONLY_IN_SOURCE
-        assert _act(world, mine, "push_invoice:xero").ok
-        result = other.act(theirs.item_id, "push_invoice:xero")
+        assert _act(world, mine, PushRecord(mine.item_id, System.XERO)).ok
+        result = other.act(PushRecord(theirs.item_id, System.XERO))
         assert result.ok, result.message
         [first] = _pushes(world.db, Kind.INVOICE, number)
         [second] = _pushes(other_db, Kind.INVOICE, number)
@@ -355,10 +355,10 @@ def test_key_changes_with_the_value_the_account_and_the_attempt_only(world: Worl
 def test_refund_taken_in_accessplanit_is_pushed_as_a_xero_credit_note_refund(world: World) -> None:
     number = world.number("matched_paid")
     inv = world.item(number, Kind.INVOICE, ItemStatus.MATCHED)
-    assert inv.accessplanit_id is not None and inv.xero_id is not None
+    assert inv.source_id is not None and inv.ledger_id is not None
     # A refund logged in accessplanit after the last sync.
     world.ws._clients.source().create_transaction(
-        invoice_id=inv.accessplanit_id,
+        invoice_id=inv.source_id,
         direction=Direction.REFUND,
         amount=Decimal("12.00"),
         day=date(2026, 10, 25),
@@ -368,7 +368,7 @@ def test_refund_taken_in_accessplanit_is_pushed_as_a_xero_credit_note_refund(wor
     assert world.ws.sync().ok
     assert world.item(number, Kind.INVOICE).status is ItemStatus.DIFFERS
     refund = world.item(number, Kind.PAYMENT, ItemStatus.ONLY_IN_SOURCE)
-    result = _act(world, refund, "push_payment:xero")
+    result = _act(world, refund, PushRecord(refund.item_id, System.XERO))
     assert result.ok, result.message
     assert result.item is not None and result.item.status is ItemStatus.MATCHED
     assert world.item(number, Kind.INVOICE).status is ItemStatus.MATCHED
@@ -381,9 +381,9 @@ def test_refund_taken_in_accessplanit_is_pushed_as_a_xero_credit_note_refund(wor
 def test_refund_recorded_in_xero_is_pushed_to_accessplanit(world: World) -> None:
     number = world.number("matched_paid")
     inv = world.item(number, Kind.INVOICE, ItemStatus.MATCHED)
-    assert inv.accessplanit_id is not None and inv.xero_id is not None
+    assert inv.source_id is not None and inv.ledger_id is not None
     world.ws._clients.ledger().create_payment(
-        invoice_id=inv.xero_id,
+        invoice_id=inv.ledger_id,
         invoice_number=number,
         direction=Direction.REFUND,
         amount=Decimal("30.00"),
@@ -396,11 +396,11 @@ def test_refund_recorded_in_xero_is_pushed_to_accessplanit(world: World) -> None
     )
     assert world.ws.sync().ok
     refund = world.item(number, Kind.PAYMENT, ItemStatus.ONLY_IN_LEDGER)
-    result = _act(world, refund, "push_payment:accessplanit")
+    result = _act(world, refund, PushRecord(refund.item_id, System.ACCESSPLANIT))
     assert result.ok, result.message
     assert result.item is not None and result.item.status is ItemStatus.MATCHED
     assert world.item(number, Kind.INVOICE).status is ItemStatus.MATCHED
-    [txn] = [t for t in world.ap_transactions(inv.accessplanit_id) if t.get("TransactionType") == "Refund"]
+    [txn] = [t for t in world.ap_transactions(inv.source_id) if t.get("TransactionType") == "Refund"]
     assert txn["Reference"] == "XR-1" and txn["TransactionMethodLabel"] == "Card"
 
 
@@ -408,14 +408,14 @@ def test_a_read_back_that_fails_never_resends_blindly(world: World) -> None:
     number = world.number("only_in_source")
     row = world.item(number, Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
     world.faults(System.XERO, "drop_after_commit=3x")
-    assert not world.ws.act(row.item_id, "push_invoice:xero").ok
+    assert not world.ws.act(PushRecord(row.item_id, System.XERO)).ok
     [push] = _pushes(world.db, Kind.INVOICE, number)
     world.faults(System.XERO, "error503=50x")  # Xero is down when the user retries: the check itself fails
-    down = world.ws.act(row.item_id, f"retry:{push.id}")
+    down = world.ws.act(RetryPush(push.id))
     assert not down.ok and "Could not check" in down.message, down.message
     assert _pushes(world.db, Kind.INVOICE, number)[0].state is PushState.UNCERTAIN
     world.faults(System.XERO, "")
-    assert world.ws.act(row.item_id, f"retry:{push.id}").ok
+    assert world.ws.act(RetryPush(push.id)).ok
     assert len(world.xero_invoices(number)) == 1
     puts = [r for r in world.admin(System.XERO, "requests") if r["method"] == "PUT" and r["path"].endswith("/Invoices")]
     assert len(puts) == 3  # the three dropped attempts of the first push; nothing after
@@ -425,10 +425,10 @@ def test_failed_push_fixed_by_hand_is_not_resent(world: World) -> None:
     number = world.number("payment_only_in_source")
     pay = world.item(number, Kind.PAYMENT, ItemStatus.ONLY_IN_SOURCE)
     world.faults(System.XERO, "burst429=6x,retry_after=0")
-    assert not world.ws.act(pay.item_id, "push_payment:xero").ok
+    assert not world.ws.act(PushRecord(pay.item_id, System.XERO)).ok
     world.faults(System.XERO, "")
     # The accountant gives up on Recondesk and enters the payment in Xero by hand, then syncs.
-    xero_invoice = world.item(number, Kind.INVOICE).xero_id
+    xero_invoice = world.item(number, Kind.INVOICE).ledger_id
     assert xero_invoice is not None
     detail = world.ws.item_detail(pay.item_id)
     world.ws._clients.ledger().create_payment(
@@ -437,14 +437,14 @@ def test_failed_push_fixed_by_hand_is_not_resent(world: World) -> None:
         direction=Direction.PAYMENT,
         amount=Decimal(pay.amount),
         day=date.fromisoformat(pay.date),
-        account_code="090" if "BACS" in next(f.accessplanit for f in detail.diffs if f.field == "method") else "091",
-        reference=next(f.accessplanit for f in detail.diffs if f.field == "reference"),
+        account_code="090" if "BACS" in next(f.source for f in detail.diffs if f.field == "method") else "091",
+        reference=next(f.source for f in detail.diffs if f.field == "reference"),
         currency=pay.currency,
         contact=world.item(number, Kind.INVOICE).contact,
         idempotency_key="by-hand-1",
     )
     assert world.ws.sync().ok
     paired = world.items(number, Kind.PAYMENT)
-    assert pay.key not in {r.key for r in paired} and all(r.xero_id and r.accessplanit_id for r in paired)
+    assert pay.key not in {r.key for r in paired} and all(r.ledger_id and r.source_id for r in paired)
     assert world.ws.retry_failed() == []  # the failed push is not needed any more: nothing is sent
     assert len(world.xero_payments(xero_invoice)) == 1

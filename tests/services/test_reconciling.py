@@ -486,11 +486,11 @@ def test_keys_a_page_touches_cover_records_that_move(cache: Database) -> None:
 def test_incremental_sync_reconciles_only_the_invoices_it_read(world: World) -> None:
     rows = world.ws.rows(world.ws.item_ids(ItemFilter(kind=Kind.INVOICE, statuses=(ItemStatus.MATCHED,))))
     changed, untouched = rows[0], rows[1]
-    assert changed.xero_id and untouched.xero_id
+    assert changed.ledger_id and untouched.ledger_id
     before = _items(world.db)
     # A real change in Xero, which the incremental sync reads back ...
     ledger = world.ws._clients.ledger()  # the workspace's own connector: the same emulator and token
-    ledger.update_invoice(changed.xero_id, po_number="PO-CHANGED", idempotency_key="test-incremental-1")
+    ledger.update_invoice(changed.ledger_id, po_number="PO-CHANGED", idempotency_key="test-incremental-1")
     # ... and a record put in the cache behind the sync's back (no sync reads it): an incremental run leaves it.
     _store(world.db, XERO, [_inv(XERO, "local-1", "INV-LOCAL-1")])
     result = world.ws.sync()

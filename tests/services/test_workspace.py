@@ -9,11 +9,20 @@ import io
 import json
 from pathlib import Path
 
+import pytest
 from services_world import MONTH, World
 
 from app.domain.status import ItemStatus, Kind, Resolution, System
 from app.reconcile.rules import INVOICE_FIELD_NAMES, PAYMENT_FIELD_NAMES
-from app.services.api import ItemFilter, Recondesk
+from app.services.api import (
+    ChangeSet,
+    ItemFilter,
+    PushField,
+    PushRecord,
+    Recondesk,
+    Resolve,
+    RetryPush,
+)
 from app.services.workspace import Workspace
 
 
@@ -55,18 +64,18 @@ def test_detail_of_a_differing_invoice(world: World) -> None:
     d = world.ws.item_detail(row.item_id)
     assert [f.field for f in d.diffs] == list(INVOICE_FIELD_NAMES)
     po = next(f for f in d.diffs if f.field == "po_number")
-    assert po.differs and po.accessplanit != po.xero and po.label == "PO number"
+    assert po.differs and po.source != po.ledger and po.label == "PO number"
     assert [f.field for f in d.diffs if f.differs] == ["po_number"]
-    assert d.lines_accessplanit and len(d.lines_accessplanit) == len(d.lines_xero)
-    assert {a.id for a in d.actions} >= {
-        "push_field:po_number:xero",
-        "push_field:po_number:accessplanit",
-        "resolve:accept_accessplanit",
-        "resolve:accept_xero",
-        "resolve:ignore",
+    assert d.lines_source and len(d.lines_source) == len(d.lines_ledger)
+    assert {a.action for a in d.actions} >= {
+        PushField(row.item_id, "po_number", System.XERO),
+        PushField(row.item_id, "po_number", System.ACCESSPLANIT),
+        Resolve(row.item_id, Resolution.ACCEPT_SOURCE),
+        Resolve(row.item_id, Resolution.ACCEPT_LEDGER),
+        Resolve(row.item_id, Resolution.IGNORE),
     }
-    assert number in d.raw_accessplanit and number in d.raw_xero
-    assert json.loads(d.raw_xero)["InvoiceNumber"] == number
+    assert number in d.raw_source and number in d.raw_ledger
+    assert json.loads(d.raw_ledger)["InvoiceNumber"] == number
     assert d.error == "" and d.pushes == () and d.audit == ()
 
 
@@ -76,40 +85,42 @@ def test_detail_shows_xero_paid_net_of_refunds(world: World) -> None:
     row = world.item(number, Kind.INVOICE, ItemStatus.MATCHED)
     d = world.ws.item_detail(row.item_id)
     paid = next(f for f in d.diffs if f.field == "paid")
-    assert not paid.differs and paid.accessplanit == paid.xero
+    assert not paid.differs and paid.source == paid.ledger
 
 
 def test_detail_of_one_sided_and_invalid_items(world: World) -> None:
     only = world.item(world.number("only_in_source"), Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
     d = world.ws.item_detail(only.item_id)
-    assert all(not f.differs and f.xero == "" for f in d.diffs)
-    assert next(f for f in d.diffs if f.field == "total").accessplanit == only.amount
-    assert "push_invoice:xero" in {a.id for a in d.actions} and d.raw_xero == ""
+    assert all(not f.differs and f.ledger == "" for f in d.diffs)
+    assert next(f for f in d.diffs if f.field == "total").source == only.amount
+    assert PushRecord(only.item_id, System.XERO) in {a.action for a in d.actions} and d.raw_ledger == ""
 
     pay = world.item(world.number("payment_reference_differs"), Kind.PAYMENT, ItemStatus.DIFFERS)
     dp = world.ws.item_detail(pay.item_id)
     assert [f.field for f in dp.diffs] == list(PAYMENT_FIELD_NAMES)
     assert [f.field for f in dp.diffs if f.differs] == ["reference"]
-    assert not any(a.id.startswith("push_") for a in dp.actions)  # a Xero payment cannot be edited
+    assert not any(isinstance(a.action, (PushRecord, PushField)) for a in dp.actions)  # Xero payments are read-only
 
     invalid = [r for r in world.ws.rows(world.ws.item_ids(ItemFilter(statuses=(ItemStatus.INVALID,))))]
     assert {r.key.split(":")[1] for r in invalid} == {"accessplanit", "xero"}
     for r in invalid:
         di = world.ws.item_detail(r.item_id)
-        assert di.error and (di.raw_accessplanit or di.raw_xero), di
+        assert di.error and (di.raw_source or di.raw_ledger), di
         assert di.actions == ()
 
 
 def test_resolve_through_act_survives_a_resync(world: World) -> None:
     ws = world.ws
     row = world.item(world.number("amounts_differ"), Kind.INVOICE, ItemStatus.DIFFERS)
-    refused = ws.act(row.item_id, "resolve:ignore", "")
+    refused = ws.act(Resolve(row.item_id, Resolution.IGNORE, ""))
     assert not refused.ok and "note" in refused.message and refused.item is not None
-    assert refused.item.status is ItemStatus.DIFFERS
-    done = ws.act(row.item_id, "resolve:ignore", "Xero has the discounted price; agreed with the customer")
+    assert refused.item.status is ItemStatus.DIFFERS and refused.changes == ChangeSet()
+    done = ws.act(Resolve(row.item_id, Resolution.IGNORE, "Xero has the discounted price; agreed with the customer"))
     assert done.ok and done.item is not None and done.item.status is ItemStatus.RESOLVED
-    accepted = ws.resolve(
-        world.item(world.number("only_in_ledger"), Kind.INVOICE).item_id, Resolution.ACCEPT_LEDGER, ""
+    # What changed: that one item, in place; its status moved, so the counts; the audit log has a line.
+    assert done.changes == ChangeSet(changed=frozenset({row.item_id}), counts=True, audit=True)
+    accepted = ws.act(
+        Resolve(world.item(world.number("only_in_ledger"), Kind.INVOICE).item_id, Resolution.ACCEPT_LEDGER)
     )
     assert accepted.ok
     assert ws.sync(full=True).ok
@@ -126,10 +137,15 @@ def test_resolve_through_act_survives_a_resync(world: World) -> None:
 def test_unknown_actions_are_refused_for_people(world: World) -> None:
     row = world.item(world.number("matched_open"), Kind.INVOICE, ItemStatus.MATCHED)
     assert world.ws.item_detail(row.item_id).actions == ()
-    for action in ("push_invoice:xero", "push_field:contact:xero", "frobnicate", "retry:99999"):
-        result = world.ws.act(row.item_id, action)
-        assert not result.ok and result.message, action
-    assert not world.ws.act(10**9, "resolve:ignore", "x").ok
+    for action in (
+        PushRecord(row.item_id, System.XERO),
+        PushRecord(row.item_id, System.ACCESSPLANIT),
+        PushField(row.item_id, "contact", System.XERO),
+        RetryPush(99999),
+    ):
+        result = world.ws.act(action)
+        assert not result.ok and result.message and result.changes == ChangeSet(), action
+    assert not world.ws.act(Resolve(10**9, Resolution.IGNORE, "x")).ok
 
 
 def test_summary(world: World) -> None:
@@ -145,7 +161,7 @@ def test_reports_and_no_secret_anywhere(world: World, tmp_path: Path) -> None:
     secrets = [world.boxes.info["accessplanit"]["password"], world.boxes.info["xero"]["client_secret"]]
     # push something so the outbox and the audit have rows too
     only = world.item(world.number("only_in_source"), Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
-    assert ws.act(only.item_id, "push_invoice:xero").ok
+    assert ws.act(PushRecord(only.item_id, System.XERO)).ok
     data = json.loads(ws.report_bytes(MONTH, "json"))
     assert data["period"] == MONTH and data["totals"]["accessplanit"]["invoices"] > 0
     assert len(data["items"]) == ws.count_items(ItemFilter(period=MONTH))
@@ -165,3 +181,50 @@ def test_reports_and_no_secret_anywhere(world: World, tmp_path: Path) -> None:
             assert secret.encode() not in path.read_bytes(), path
     assert ws.credentials_description().startswith("memory")
     assert {c.system for c in ws.connections()} == {System.ACCESSPLANIT, System.XERO}
+
+
+def test_pages_in_every_order_cover_the_filter_once_in_order(world: World) -> None:
+    """Keyset pages in each order the list offers: together exactly the filter's items, none twice, sorted by the
+    database the way one sorted query would sort them; counts come from one aggregate."""
+    from app.services.api import ORDERS
+    from app.storage import items as items_repo
+
+    ws = world.ws
+    flt = ItemFilter(period=MONTH)
+    expected = set(ws.item_ids(flt))
+    counts = ws.list_counts(flt)
+    assert counts.total == len(expected) == sum(counts.by_status.values())
+    differs = ws.list_counts(ItemFilter(period=MONTH, statuses=(ItemStatus.DIFFERS,)))
+    assert (
+        differs.total
+        == counts.by_status[ItemStatus.DIFFERS.value]
+        == len(ws.item_ids(ItemFilter(period=MONTH, statuses=(ItemStatus.DIFFERS,))))
+    )
+    for order in (*ORDERS, *(f"-{o}" for o in ORDERS)):
+        got: list[int] = []
+        page = ws.page(flt, order, None, 7)
+        got.extend(r.item_id for r in page.rows)
+        while page.next is not None:
+            page = ws.page(flt, order, page.next, 7)
+            got.extend(r.item_id for r in page.rows)
+        assert len(got) == len(set(got)) and set(got) == expected, order
+        with ws.db.transaction(readonly=True) as tx:
+            assert got == items_repo.query_item_ids(tx, MONTH, order=order), order
+    with pytest.raises(ValueError):
+        ws.page(flt, "fingerprint")
+
+
+def test_a_push_says_what_it_changed(world: World) -> None:
+    """Creating an invoice in Xero re-reconciles that invoice only: its item changed in place (status and counts),
+    nothing else in the cache is named, and the change set matches what the list shows afterwards."""
+    ws = world.ws
+    only = world.item(world.number("only_in_source"), Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
+    others = {i for i in ws.item_ids(ItemFilter()) if i != only.item_id}
+    result = ws.act(PushRecord(only.item_id, System.XERO))
+    assert result.ok, result.message
+    assert result.item is not None and result.item.status is ItemStatus.MATCHED
+    assert only.item_id in result.changes.changed and result.changes.counts and result.changes.audit
+    assert not result.changes.everything
+    # Only items of the same invoice (the invoice and its payments) may be named.
+    assert {r.invoice for r in ws.rows(sorted(result.changes.items - {only.item_id}))} <= {only.invoice}
+    assert len(result.changes.items & others) < len(others)

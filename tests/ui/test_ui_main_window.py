@@ -12,13 +12,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PySide6.QtCore import QSettings, Qt, QTimer
 from ui_helpers import TIMEOUT_MS, all_rows, set_faults, settle, sync
 
-from app.domain.status import ItemStatus, Kind, PushState
+from app.domain.status import ItemStatus, Kind, PushState, System
+from app.services.api import PushField, PushRecord
 from app.ui import style
 from app.ui.main_window import MainWindow
-from app.ui.models.item_table_model import COLUMN_INDEX, LOADING
+from app.ui.models.item_table_model import COLUMN_INDEX
 
 PUSHABLE = {"po_number", "due_date"}
 
@@ -64,8 +66,7 @@ def test_sync_then_push_a_differing_invoice_turns_its_row_matched(qtbot, window,
     detail = _select(qtbot, window, row.item_id)
     assert window.detail_view.diff_model.differing_fields() == list(row.fields)
     for field in row.fields:
-        action_id = f"push_field:{field}:xero"
-        button = window.detail_view.action_buttons[action_id]
+        button = window.detail_view.action_buttons[PushField(row.item_id, field, System.XERO)]
         assert button.isEnabled()
         with qtbot.waitSignal(window.detail_view.sig_action_finished, timeout=TIMEOUT_MS) as blocker:
             qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
@@ -90,7 +91,7 @@ def test_sync_then_push_a_differing_invoice_turns_its_row_matched(qtbot, window,
     assert window.detail_view.push_model.rowCount() == len(row.fields)
 
     # The ledger really has the accessplanit value now.
-    want = {d.field: d.accessplanit for d in detail.diffs}
+    want = {d.field: d.source for d in detail.diffs}
     state = _admin_state(sandboxes.info["xero"]["identity_url"])
     invoice = next(i for i in state["Invoices"]["Invoices"] if i["InvoiceNumber"] == row.invoice)
     if "po_number" in row.fields:
@@ -130,9 +131,14 @@ def test_ignore_with_a_note_resolves_the_item_and_logs_the_note(qtbot, window):
     assert "Resolved 1" in window.counts_label.text()
 
     # A refused action is shown, in words, under the buttons; the window carries on.
+    reloads: list[int] = []
+    window.list_view.model.sig_list_loaded.connect(reloads.append)
+    window.list_view.model.sig_rows_reloaded.connect(reloads.append)
     with qtbot.waitSignal(window.detail_view.sig_action_finished, timeout=TIMEOUT_MS) as blocker:
-        window.detail_view.act("push_field:no_such_field:xero")
+        window.detail_view.act(PushField(row.item_id, "no_such_field", System.XERO))
     assert blocker.args[0] is False and blocker.args[1]
+    settle(qtbot, window)
+    assert reloads == []  # it changed nothing, so the list read nothing again
     assert blocker.args[1].split()[0] in window.detail_view.message.text()
 
     with qtbot.waitSignal(window.sig_retry_finished, timeout=TIMEOUT_MS) as blocker:
@@ -179,43 +185,57 @@ def test_cancelling_a_slow_sync_keeps_the_window_responsive(qtbot, window, demo)
 
 def test_status_kind_and_search_filters_ask_the_database(qtbot, window):
     model = window.list_view.model
-    first_cells: list[object] = []
+    first_rows: list[object] = []
 
-    def on_ids(count: int) -> None:
-        # At the moment the ids arrive no row has been read yet: the model shows placeholders, then fetches.
-        if count and not first_cells:
-            first_cells.append(model.data(model.index(0, COLUMN_INDEX["invoice"])))
+    def on_list(count: int) -> None:
+        # The first page arrives whole with its count: the rows are there the moment the list is.
+        if count and not first_rows:
+            first_rows.append(model.item_row(model.item_id_at(0)))
 
-    model.sig_ids_loaded.connect(on_ids)
+    model.sig_list_loaded.connect(on_list)
     sync(qtbot, window)
-    assert first_cells == [LOADING]
+    assert first_rows and first_rows[0] is not None
     everything = all_rows(qtbot, window)
     bar = window.list_view.filter_bar
+    assert bar.period_combo.currentIndex() == 1  # the newest month, chosen when the first sync brought months
     differs = [r for r in everything if r.status == ItemStatus.DIFFERS]
     assert differs and len(differs) < len(everything)
 
-    with qtbot.waitSignal(window.list_view.model.sig_ids_loaded, timeout=TIMEOUT_MS) as blocker:
+    with qtbot.waitSignal(window.list_view.model.sig_list_loaded, timeout=TIMEOUT_MS) as blocker:
         bar.set_status(ItemStatus.DIFFERS)
     assert blocker.args[0] == len(differs)
     shown = all_rows(qtbot, window)
     assert {r.item_id for r in shown} == {r.item_id for r in differs}
     assert f"({len(differs)})" in bar.status_combo.currentText()
 
-    with qtbot.waitSignal(window.list_view.model.sig_ids_loaded, timeout=TIMEOUT_MS):
+    with qtbot.waitSignal(window.list_view.model.sig_list_loaded, timeout=TIMEOUT_MS):
         bar.set_status(None)
-    with qtbot.waitSignal(window.list_view.model.sig_ids_loaded, timeout=TIMEOUT_MS):
+    with qtbot.waitSignal(window.list_view.model.sig_list_loaded, timeout=TIMEOUT_MS):
         bar.kind_combo.setCurrentIndex(bar.kind_combo.findData(Kind.PAYMENT))
     payments = all_rows(qtbot, window)
     assert payments and all(r.kind == Kind.PAYMENT for r in payments)
 
-    with qtbot.waitSignal(window.list_view.model.sig_ids_loaded, timeout=TIMEOUT_MS):
+    with qtbot.waitSignal(window.list_view.model.sig_list_loaded, timeout=TIMEOUT_MS):
         bar.kind_combo.setCurrentIndex(0)
     target = next(r for r in everything if r.kind == Kind.INVOICE)
-    with qtbot.waitSignal(window.list_view.model.sig_ids_loaded, timeout=TIMEOUT_MS):
+    with qtbot.waitSignal(window.list_view.model.sig_list_loaded, timeout=TIMEOUT_MS):
         qtbot.keyClicks(bar.search_edit, target.invoice.lower())  # one query after the debounce, not one per key
     found = all_rows(qtbot, window)
     assert target.item_id in {r.item_id for r in found}
     assert len(found) < len(everything)
+
+
+def test_the_panel_names_each_side_after_its_system(qtbot, window):
+    """The API speaks of source and ledger; the words on screen come from the systems playing those roles."""
+    settle(qtbot, window)
+    d = window.detail_view
+    assert [d.diff_model.headerData(i, Qt.Orientation.Horizontal) for i in range(3)] == [
+        "Field",
+        "accessplanit",
+        "Xero",
+    ]
+    assert d.accept_source_button.text() == "Accept &accessplanit" and d.accept_ledger_button.text() == "Accept &Xero"
+    assert "accessplanit and Xero" in d.title.text()
 
 
 def test_every_model_passes_the_model_tester(qtbot, qtmodeltester, window):
@@ -319,12 +339,12 @@ def test_pushing_a_payment_follows_it_to_its_matched_item(qtbot, window):
     target = None
     for r in payments:
         detail = _select(qtbot, window, r.item_id)
-        if any(a.id == "push_payment:xero" for a in detail.actions):
+        if PushRecord(r.item_id, System.XERO) in {a.action for a in detail.actions}:
             target = r
             break
     assert target is not None, "the demo month should have a payment taken in accessplanit but not in Xero"
 
-    button = window.detail_view.action_buttons["push_payment:xero"]
+    button = window.detail_view.action_buttons[PushRecord(target.item_id, System.XERO)]
     with qtbot.waitSignal(window.detail_view.sig_action_finished, timeout=TIMEOUT_MS) as blocker:
         qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     assert blocker.args[0] is True, blocker.args[1]
@@ -335,34 +355,61 @@ def test_pushing_a_payment_follows_it_to_its_matched_item(qtbot, window):
     )
     now = window.detail_view.detail.row
     assert now.kind == Kind.PAYMENT and now.invoice == target.invoice
-    assert now.accessplanit_id == target.accessplanit_id and now.xero_id
+    assert now.source_id == target.source_id and now.ledger_id
     assert window.list_view.selected_item_id() == now.item_id
 
 
-def test_the_row_cache_stays_bounded_and_evicted_rows_are_read_again(qtbot, window, monkeypatch):
+def test_the_list_pages_in_as_the_user_scrolls(qtbot, window, monkeypatch):
     import app.ui.models.item_table_model as item_model
 
     sync(qtbot, window)
     model = window.list_view.model
     table = window.list_view.table
-    monkeypatch.setattr(item_model, "CACHE_LIMIT", 60)  # more than a screenful, fewer than the month's items
-    monkeypatch.setattr(item_model, "BATCH", 10)
-    model.refresh()
+    monkeypatch.setattr(item_model, "PAGE", 10)
+    assert model.total > 30
+    with qtbot.waitSignal(model.sig_list_loaded, timeout=TIMEOUT_MS):
+        model.set_filter(model.item_filter)  # a new filter starts again from one page
+    assert model.rowCount() == 10 and model.canFetchMore()
+    while model.rowCount() < model.total:  # scroll to the end as a user would: the view asks for the next page
+        before = model.rowCount()
+        table.scrollToBottom()
+        qtbot.waitUntil(lambda before=before: model.rowCount() > before, timeout=TIMEOUT_MS)
     settle(qtbot, window)
-    assert model.rowCount() > 90
-    for r in range(0, model.rowCount(), 10):  # scroll through everything as a user would
-        table.scrollTo(model.index(r, 0))
-        qtbot.waitUntil(lambda r=r: model.item_row(model.item_id_at(r)) is not None, timeout=TIMEOUT_MS)
-    last = model.rowCount() - 1
-    table.scrollTo(model.index(last, 0))
-    qtbot.waitUntil(lambda: model.item_row(model.item_id_at(last)) is not None, timeout=TIMEOUT_MS)
-    settle(qtbot, window)
-    assert len(model._rows) <= 60 + 10
-    first = model.item_id_at(0)
-    assert model.item_row(first) is None  # dropped: far from where the user is looking
-    assert model.data(model.index(0, COLUMN_INDEX["invoice"])) == LOADING
-    table.scrollTo(model.index(0, 0))
-    qtbot.waitUntil(lambda: model.item_row(first) is not None, timeout=TIMEOUT_MS)
+    assert model.rowCount() == model.total and not model.canFetchMore()
+    keys = [model.item_row(i).key for i in model.ids()]
+    assert len(set(model.ids())) == len(keys)  # no row twice across page boundaries
+    assert keys == sorted(keys)  # the default order, by key, kept across pages
+
+
+@pytest.mark.parametrize("column", ["contact", "date", "amount", "status", "kind"])
+def test_a_header_click_sorts_in_the_database_across_pages(qtbot, window, monkeypatch, column):
+    import app.ui.models.item_table_model as item_model
+
+    sync(qtbot, window)
+    monkeypatch.setattr(item_model, "PAGE", 7)  # several pages, so a sort that only sorted one page would show
+    model = window.list_view.model
+    every = {r.item_id: r for r in all_rows(qtbot, window)}
+    section = COLUMN_INDEX[column]
+    value = {
+        "contact": lambda r: r.contact,
+        "date": lambda r: r.date,
+        "amount": lambda r: r.amount,
+        "status": lambda r: r.status.value,
+        "kind": lambda r: r.kind.value,
+    }[column]
+    for order in (Qt.SortOrder.AscendingOrder, Qt.SortOrder.DescendingOrder):
+        with qtbot.waitSignal(model.sig_list_loaded, timeout=TIMEOUT_MS):
+            window.list_view.table.sortByColumn(section, order)
+        assert model.rowCount() == 7  # the first page at once, not every row
+        rows = all_rows(qtbot, window)
+        assert {r.item_id for r in rows} == set(every)
+        if column == "amount":  # the database sorts minor units: amounts of one currency are in order
+            for currency in {r.currency for r in rows}:
+                got = [Decimal(r.amount.replace(",", "")) for r in rows if r.currency == currency and r.amount]
+                assert got == sorted(got, reverse=order == Qt.SortOrder.DescendingOrder)
+        else:
+            got = [value(r) for r in rows]
+            assert got == sorted(got, reverse=order == Qt.SortOrder.DescendingOrder)
 
 
 def test_the_sync_run_log_is_read_back_from_the_cache(qtbot, window, demo, ui_settings):

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.domain.errors import CancelledError, ConfigurationError
 from app.domain.progress import ProgressEvent
+from app.services.api import EVERYTHING, ChangeSet
 from app.ui.tasks import Lane, TaskContext, TaskRunner
 
 
@@ -113,19 +114,21 @@ def test_the_db_lane_is_serial_and_the_network_lane_overlaps(qtbot):
 
 def test_data_changing_tasks_announce_once_even_when_they_fail(qtbot):
     runner = TaskRunner()
-    names: list[str] = []
-    runner.sig_operation_finished.connect(names.append)
+    changes: list[ChangeSet] = []
+    runner.sig_operation_finished.connect(changes.append)
+    pushed = ChangeSet(changed=frozenset({7}), audit=True)
 
     def fail(_ctx: TaskContext) -> None:
         raise ConfigurationError("nope")
 
     with qtbot.waitSignal(runner.sig_operation_finished, timeout=5000):
-        runner.db("push", lambda _ctx: None, changes_data=True)
+        runner.db("push", lambda _ctx: pushed, changes=lambda result: result)
     with qtbot.waitSignal(runner.sig_operation_finished, timeout=5000):
-        runner.db("resolve", fail, changes_data=True)
+        runner.db("resolve", fail, changes=lambda result: result)
     with qtbot.waitSignal(runner.sig_task_succeeded, timeout=5000):
         runner.db("read", lambda _ctx: 1)
-    assert names == ["push", "resolve"]
+    # The push's own change set; a failure may have done part of its work, so every view reloads.
+    assert changes == [pushed, EVERYTHING]
     runner.shutdown()
 
 

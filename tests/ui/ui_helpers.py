@@ -14,7 +14,7 @@ TIMEOUT_MS = 30000
 
 
 def settle(qtbot: Any, w: MainWindow) -> None:
-    """Wait until no background task is pending and the item list has ids for the current filter."""
+    """Wait until no background task is pending and the item list has its first page for the current filter."""
     qtbot.waitUntil(lambda: w.runner.pending() == 0 and w.list_view.model.loaded, timeout=TIMEOUT_MS)
 
 
@@ -26,11 +26,12 @@ def sync(qtbot: Any, w: MainWindow, *, full: bool = False) -> Any:
 
 
 def all_rows(qtbot: Any, w: MainWindow) -> list[ItemRow]:
-    """Every row of the current filter, loaded through the model's on-demand batches."""
+    """Every row of the current filter, loaded page by page as scrolling to the end would (`fetchMore`)."""
     model = w.list_view.model
-    for r in range(model.rowCount()):
-        model.data(model.index(r, 0))  # asks for the row's batch if it is not loaded
-    qtbot.waitUntil(model.all_loaded, timeout=TIMEOUT_MS)
+    while model.canFetchMore():
+        with qtbot.waitSignal(model.sig_rows_loaded, timeout=TIMEOUT_MS):
+            model.fetchMore()
+    assert model.rowCount() == model.total
     rows = [model.item_row(i) for i in model.ids()]
     assert all(r is not None for r in rows)
     return [r for r in rows if r is not None]

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from app.domain.errors import KeyringUnavailable
 from app.domain.status import System
-from app.services.api import CheckResult, ConnectionInfo, Recondesk
+from app.services.api import ChangeSet, CheckResult, ConnectionInfo, Recondesk
 from app.ui.tasks import TaskContext, TaskRunner
 
 XERO_API_URL = "https://api.xero.com/api.xro/2.0"
@@ -400,7 +400,7 @@ class ConnectionsDialog(QDialog):
             self.sig_connection_failed.emit(system.value, message)
 
         self._runner.network(
-            f"save {system.value} connection", work, on_result=done, on_error=failed, changes_data=True
+            f"save {system.value} connection", work, on_result=done, on_error=failed, changes=_connections_changed
         )
 
     def test(self, system: System) -> None:
@@ -476,7 +476,7 @@ class ConnectionsDialog(QDialog):
             self._busy(System.XERO, False, f"✗ {message}", ok=False)
             self.sig_connection_failed.emit(System.XERO.value, message)
 
-        self._runner.network("sign in with Xero", work, on_result=done, on_error=failed, changes_data=True)
+        self._runner.network("sign in with Xero", work, on_result=done, on_error=failed, changes=_connections_changed)
 
     def _busy(self, system: System, busy: bool, text: str, ok: bool = True) -> None:
         pane = self._panes[system]
@@ -491,3 +491,7 @@ class ConnectionsDialog(QDialog):
 
     def status_text(self, system: System) -> str:
         return self._panes[system].status.text()
+
+
+def _connections_changed(_result: object) -> ChangeSet:
+    return ChangeSet(connections=True)

@@ -1,16 +1,15 @@
-"""The item list: a table model that holds only item ids and builds the visible rows on demand (after Anki's
-browser table model).
+"""The item list: a table model that pages through the database (Qt's canFetchMore/fetchMore, after Anki's
+browser table model building rows on demand).
 
-`set_filter` asks the services for the ids matching an `ItemFilter` (filtering happens in the database, never by
-hiding rows). `data()` for a row not yet loaded returns a placeholder and asks for that row's batch of
-`ItemRow`s on the DB lane; when the batch arrives the rows are cached and `dataChanged` repaints them. Rows keep
-the order the services give (by key), because sorting a million ids by another column would mean loading them all.
-Must not: call the services on the GUI thread, or keep anything but ids and the rows it was given.
+`set_filter` and `sort` ask the services for the first page of an `ItemFilter` in an order, with the counts, in
+one task on the DB lane; scrolling near the end asks for the next page (keyset paging: a page starts after the
+last row shown). Filtering and sorting happen in the database, never by hiding or sorting rows here.
+Must not: call the services on the GUI thread, ask for every matching id, or sort rows itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,24 +17,22 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QColor, QFont
 
 from app.domain.status import Kind
-from app.services.api import ItemFilter, ItemRow, Recondesk
+from app.services.api import ItemFilter, ItemPage, ItemRow, ListCounts, PageCursor, Recondesk
 from app.ui import style
 from app.ui.models.record_table_model import LEFT, RIGHT
 from app.ui.tasks import TaskContext, TaskRunner
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
-BATCH = 100
-"""Rows fetched per call: a screenful or two, so scrolling is one round trip per page."""
-CACHE_LIMIT = 5000
-"""Rows kept in memory; beyond this, rows far from where the user is looking are dropped (and re-read if needed)."""
+PAGE = 200
+"""Rows fetched per page: several screenfuls, so scrolling is one round trip now and then."""
 
 ItemIdRole = Qt.ItemDataRole.UserRole + 1
-"""`data(index, ItemIdRole)` is the item id of the row (available before the row itself is loaded)."""
+"""`data(index, ItemIdRole)` is the item id of the row."""
 ItemRowRole = Qt.ItemDataRole.UserRole + 2
-"""`data(index, ItemRowRole)` is the `ItemRow`, or None while it is loading."""
+"""`data(index, ItemRowRole)` is the `ItemRow`."""
 
-LOADING = "Loading…"
+DEFAULT_ORDER = "key"
 
 
 @dataclass(frozen=True)
@@ -45,6 +42,7 @@ class ItemColumn:
     text: Callable[[ItemRow], str]
     align: Qt.AlignmentFlag = LEFT
     width: int = 110  # a sensible initial width in pixels, used by the view
+    order: str | None = None  # the services' order for sorting by this column; None: not sortable
 
 
 def _kind(row: ItemRow) -> str:
@@ -56,13 +54,13 @@ def _push(row: ItemRow) -> str:
 
 
 COLUMNS: tuple[ItemColumn, ...] = (
-    ItemColumn("kind", "Kind", _kind, width=62),
-    ItemColumn("invoice", "Invoice", lambda r: r.invoice or r.key, width=90),
-    ItemColumn("contact", "Contact", lambda r: r.contact, width=170),
-    ItemColumn("date", "Date", lambda r: r.date, width=82),
-    ItemColumn("currency", "Cur.", lambda r: r.currency, width=40),
-    ItemColumn("amount", "Amount", lambda r: style.money_text(r.amount), RIGHT, width=88),
-    ItemColumn("status", "Status", lambda r: style.status_text(r.status), width=140),
+    ItemColumn("kind", "Kind", _kind, width=62, order="kind"),
+    ItemColumn("invoice", "Invoice", lambda r: r.invoice or r.key, width=90, order="invoice"),
+    ItemColumn("contact", "Contact", lambda r: r.contact, width=170, order="contact"),
+    ItemColumn("date", "Date", lambda r: r.date, width=82, order="date"),
+    ItemColumn("currency", "Cur.", lambda r: r.currency, width=40, order="currency"),
+    ItemColumn("amount", "Amount", lambda r: style.money_text(r.amount), RIGHT, width=88, order="amount"),
+    ItemColumn("status", "Status", lambda r: style.status_text(r.status), width=140, order="status"),
     ItemColumn("push", "Push", _push, width=72),
     ItemColumn("fields", "Differs in", lambda r: style.fields_text(r.fields), width=160),
 )
@@ -70,154 +68,196 @@ COLUMN_INDEX = {c.key: i for i, c in enumerate(COLUMNS)}
 
 
 class ItemTableModel(QAbstractTableModel):
-    """Ids of the items matching the current filter; rows loaded in batches on the DB lane."""
+    """The rows of the pages loaded so far for the current filter and order; more on `fetchMore`."""
 
-    sig_ids_loaded = Signal(int)
-    """The id list for a new filter (or a refresh) is in place: (row count)."""
+    sig_list_loaded = Signal(int)
+    """The first page of a new filter, order or refresh is in place: (items matching the filter in all)."""
+    sig_counts_loaded = Signal(object)
+    """Counts for the current filter arrived with its first page: (ListCounts)."""
     sig_rows_loaded = Signal(int)
-    """A batch of rows arrived and was painted: (number of rows in the batch)."""
+    """A further page arrived and was appended: (number of rows in it)."""
+    sig_rows_reloaded = Signal(int)
+    """Rows changed in place were read again and repainted: (number of rows)."""
     sig_load_failed = Signal(str)
-    """Loading ids or rows failed: (message for people)."""
+    """Loading a page failed: (message for people)."""
 
     def __init__(self, workspace: Recondesk, runner: TaskRunner, parent: Any = None) -> None:
         super().__init__(parent)
         self._ws = workspace
         self._runner = runner
         self._filter = ItemFilter()
-        self._ids: list[int] = []
+        self._order = DEFAULT_ORDER
+        self._rows: list[ItemRow] = []
         self._row_of: dict[int, int] = {}
-        self._rows: dict[int, ItemRow] = {}  # may hold stale rows after a refresh; they show until replaced
-        self._fresh: set[int] = set()  # ids whose row was fetched since the last refresh
-        self._inflight: set[int] = set()  # batch numbers being fetched for the current generation
-        self._generation = 0  # bumps on every new id list; late answers for an old one are dropped
+        self._next: PageCursor | None = None  # where the next page starts; None: everything is loaded
+        self._fetching = False
+        self._total = 0
+        self._generation = 0  # bumps on every new first page; late answers for an old one are dropped
+        self._started = False
         self._loaded_once = False
 
-    # -- filter and refresh -----------------------------------------------------------------------------------
+    # -- filter, order and refresh ----------------------------------------------------------------------------
     @property
     def item_filter(self) -> ItemFilter:
         return self._filter
 
     @property
+    def order(self) -> str:
+        return self._order
+
+    @property
+    def total(self) -> int:
+        """Items matching the current filter in all (loaded or not)."""
+        return self._total
+
+    @property
     def loaded(self) -> bool:
-        """True once the first id list arrived."""
+        """True once the first page arrived."""
         return self._loaded_once
 
     def set_filter(self, flt: ItemFilter) -> None:
         """Show the items matching `flt` (the database does the filtering)."""
         self._filter = flt
-        self._reload_ids()
+        self._started = True
+        self._reload(PAGE)
+
+    def set_order(self, order: str) -> None:
+        """Sort by `order` (an `app.services.api.ORDERS` name, "-" for descending); the database sorts."""
+        if order == self._order:
+            return
+        self._order = order
+        if self._started:
+            self._reload(PAGE)
 
     def refresh(self) -> None:
-        """Data changed: fetch the id list again and re-read visible rows, keeping the old ones on screen meanwhile."""
-        self._reload_ids()
+        """Data changed: read again as many rows as are loaded, keeping the old ones on screen meanwhile."""
+        if self._started:
+            self._reload(max(PAGE, len(self._rows)))
 
-    def _reload_ids(self) -> None:
-        flt = self._filter
+    def _reload(self, limit: int) -> None:
+        flt, order = self._filter, self._order
         self._generation += 1
         generation = self._generation
 
-        def fetch(_ctx: TaskContext) -> list[int]:
-            return list(self._ws.item_ids(flt))
+        def fetch(_ctx: TaskContext) -> tuple[ItemPage, ListCounts]:
+            return self._ws.page(flt, order, None, limit), self._ws.list_counts(flt)
 
         self._runner.db(
-            "load item ids",
+            "load item list",
             fetch,
-            on_result=lambda ids: self._ids_arrived(generation, ids),
+            on_result=lambda got: self._list_arrived(generation, *got),
             on_error=lambda msg, _exc: self.sig_load_failed.emit(msg),
         )
 
-    def _ids_arrived(self, generation: int, ids: list[int]) -> None:
+    def _list_arrived(self, generation: int, page: ItemPage, counts: ListCounts) -> None:
         if generation != self._generation:
             return
-        self._inflight.clear()
-        self._fresh.clear()
-        if ids == self._ids:
-            if ids:  # same rows: repaint in place so the selection and scroll position stay put
-                self.dataChanged.emit(self.index(0, 0), self.index(len(ids) - 1, len(COLUMNS) - 1))
+        rows = list(page.rows)
+        if [r.item_id for r in rows] == [r.item_id for r in self._rows]:
+            self._rows = rows  # same rows: repaint in place so the selection and scroll position stay put
+            if rows:
+                self.dataChanged.emit(self.index(0, 0), self.index(len(rows) - 1, len(COLUMNS) - 1))
         else:
             self.beginResetModel()
-            self._ids = ids
-            self._row_of = {item_id: i for i, item_id in enumerate(ids)}
-            keep = set(ids)
-            self._rows = {k: v for k, v in self._rows.items() if k in keep}
+            self._rows = rows
+            self._row_of = {r.item_id: i for i, r in enumerate(rows)}
             self.endResetModel()
+        self._next = page.next
+        self._fetching = False
+        self._total = counts.total
         self._loaded_once = True
-        self.sig_ids_loaded.emit(len(ids))
+        self.sig_counts_loaded.emit(counts)
+        self.sig_list_loaded.emit(counts.total)
 
-    # -- rows on demand ---------------------------------------------------------------------------------------
-    def _request_batch(self, row: int) -> None:
-        batch = row // BATCH
-        if batch in self._inflight:
+    # -- further pages ----------------------------------------------------------------------------------------
+    def canFetchMore(self, parent: AnyIndex = QModelIndex()) -> bool:  # Qt override
+        return not parent.isValid() and self._next is not None
+
+    def fetchMore(self, parent: AnyIndex = QModelIndex()) -> None:  # Qt override
+        if parent.isValid() or self._next is None or self._fetching:
             return
-        self._inflight.add(batch)
-        ids = self._ids[batch * BATCH : (batch + 1) * BATCH]
-        generation = self._generation
+        self._fetching = True
+        flt, order, after, generation = self._filter, self._order, self._next, self._generation
 
-        def fetch(_ctx: TaskContext) -> list[ItemRow]:
-            return list(self._ws.rows(ids))
+        def fetch(_ctx: TaskContext) -> ItemPage:
+            return self._ws.page(flt, order, after, PAGE)
 
         self._runner.db(
             "load item rows",
             fetch,
-            on_result=lambda rows: self._rows_arrived(generation, batch, ids, rows),
-            on_error=lambda msg, _exc: self._rows_failed(generation, batch, msg),
+            on_result=lambda page: self._page_arrived(generation, page),
+            on_error=lambda msg, _exc: self._page_failed(generation, msg),
         )
 
-    def _rows_arrived(self, generation: int, batch: int, ids: list[int], rows: Sequence[ItemRow]) -> None:
+    def _page_arrived(self, generation: int, page: ItemPage) -> None:
         if generation != self._generation:
             return
-        self._inflight.discard(batch)
-        for r in rows:
-            self._rows[r.item_id] = r
-        # Ids the services no longer know (deleted meanwhile) count as fresh too, so we do not ask forever.
-        self._fresh.update(ids)
-        positions = [self._row_of[i] for i in ids if i in self._row_of]
-        if positions and len(self._rows) > CACHE_LIMIT:
-            self._evict(positions[0])
-        if positions:
-            self.dataChanged.emit(self.index(min(positions), 0), self.index(max(positions), len(COLUMNS) - 1))
-        self.sig_rows_loaded.emit(len(rows))
+        self._fetching = False
+        self._next = page.next
+        # An item can reappear in a later page if it changed meanwhile (a refresh will settle it): shown once.
+        new = [r for r in page.rows if r.item_id not in self._row_of]
+        if new:
+            first = len(self._rows)
+            self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
+            for i, r in enumerate(new, start=first):
+                self._rows.append(r)
+                self._row_of[r.item_id] = i
+            self.endInsertRows()
+        self.sig_rows_loaded.emit(len(new))
 
-    def _evict(self, around: int) -> None:
-        """Keep the rows within half the cache limit of row `around`; the rest will be re-read on demand."""
-        half = CACHE_LIMIT // 2
-        keep = set(self._ids[max(0, around - half) : around + half])
-        self._rows = {k: v for k, v in self._rows.items() if k in keep}
-        self._fresh &= keep
-
-    def _rows_failed(self, generation: int, batch: int, message: str) -> None:
+    def _page_failed(self, generation: int, message: str) -> None:
         if generation == self._generation:
-            self._inflight.discard(batch)
+            self._fetching = False
         self.sig_load_failed.emit(message)
+
+    def reload_rows(self, item_ids: Collection[int]) -> None:
+        """Re-read the loaded rows of these items (an operation changed them in place) on the DB lane."""
+        wanted = [i for i in item_ids if i in self._row_of]
+        if not wanted:
+            return
+        generation = self._generation
+
+        def fetch(_ctx: TaskContext) -> list[ItemRow]:
+            return list(self._ws.rows(wanted))
+
+        self._runner.db(
+            "reload item rows",
+            fetch,
+            on_result=lambda rows: self._rows_reloaded(generation, rows),
+            on_error=lambda msg, _exc: self.sig_load_failed.emit(msg),
+        )
+
+    def _rows_reloaded(self, generation: int, rows: list[ItemRow]) -> None:
+        if generation == self._generation:
+            for row in rows:
+                self.update_row(row)
+            self.sig_rows_reloaded.emit(len(rows))
 
     def update_row(self, row: ItemRow) -> None:
         """Show a row the services just returned (after an action), without waiting for a refresh."""
-        self._rows[row.item_id] = row
-        self._fresh.add(row.item_id)
         pos = self._row_of.get(row.item_id)
         if pos is not None:
+            self._rows[pos] = row
             self.dataChanged.emit(self.index(pos, 0), self.index(pos, len(COLUMNS) - 1))
 
     # -- lookups ----------------------------------------------------------------------------------------------
     def item_id_at(self, row: int) -> int | None:
-        return self._ids[row] if 0 <= row < len(self._ids) else None
+        return self._rows[row].item_id if 0 <= row < len(self._rows) else None
 
     def row_of(self, item_id: int) -> int | None:
         return self._row_of.get(item_id)
 
     def item_row(self, item_id: int) -> ItemRow | None:
-        return self._rows.get(item_id)
+        pos = self._row_of.get(item_id)
+        return self._rows[pos] if pos is not None else None
 
     def ids(self) -> list[int]:
-        return list(self._ids)
-
-    def all_loaded(self) -> bool:
-        """True when every id has a fresh row (tests, and "select all" style actions)."""
-        return all(i in self._fresh for i in self._ids)
+        """Ids of the rows loaded so far, in order."""
+        return [r.item_id for r in self._rows]
 
     # -- Qt overrides -----------------------------------------------------------------------------------------
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._ids)
+        return 0 if parent.isValid() else len(self._rows)
 
     def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(COLUMNS)
@@ -228,25 +268,16 @@ class ItemTableModel(QAbstractTableModel):
         return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not (0 <= index.row() < len(self._ids)):
+        if not index.isValid() or not (0 <= index.row() < len(self._rows)):
             return None
-        item_id = self._ids[index.row()]
+        row = self._rows[index.row()]
         if role == ItemIdRole:
-            return item_id
-        if item_id not in self._fresh:
-            self._request_batch(index.row())
-        row = self._rows.get(item_id)
+            return row.item_id
         if role == ItemRowRole:
             return row
         column = COLUMNS[index.column()]
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return int(column.align.value)
-        if row is None:
-            if role == Qt.ItemDataRole.DisplayRole:
-                return LOADING if column.key == "invoice" else ""
-            if role == Qt.ItemDataRole.ForegroundRole:
-                return QColor("#808080")
-            return None
         if role == Qt.ItemDataRole.DisplayRole:
             return column.text(row)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -282,3 +313,11 @@ class ItemTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return int(COLUMNS[section].align.value)
         return None
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:  # Qt override
+        """Sort by a column in the database; a column it cannot sort by (or -1) means the default order."""
+        name = COLUMNS[column].order if 0 <= column < len(COLUMNS) else None
+        if name is None:
+            self.set_order(DEFAULT_ORDER)
+        else:
+            self.set_order(("-" if order == Qt.SortOrder.DescendingOrder else "") + name)

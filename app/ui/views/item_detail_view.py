@@ -25,7 +25,20 @@ from PySide6.QtWidgets import (
 )
 
 from app.domain.status import ItemStatus, Resolution
-from app.services.api import ActionResult, AuditEntry, ItemDetail, PushRow, Recondesk
+from app.services.api import (
+    Action,
+    ActionResult,
+    AuditEntry,
+    ChangeSet,
+    ItemDetail,
+    PushField,
+    PushRecord,
+    PushRow,
+    Recondesk,
+    Resolve,
+    RetryPush,
+    Roles,
+)
 from app.ui import style
 from app.ui.dialogs.note_dialog import NoteDialog
 from app.ui.models.diff_model import DiffModel
@@ -59,7 +72,18 @@ AUDIT_COLUMNS: tuple[Column[AuditEntry], ...] = (
 # Resolving makes sense while a person still has something to decide.
 _RESOLVABLE = frozenset({ItemStatus.DIFFERS, ItemStatus.ONLY_IN_SOURCE, ItemStatus.ONLY_IN_LEDGER, ItemStatus.INVALID})
 
-RESOLVE_PREFIX = "resolve:"
+
+def action_name(action: Action) -> str:
+    """A stable object name for an action's button (tests and accessibility tools find buttons by it)."""
+    if isinstance(action, PushField):
+        return f"push_field:{action.field}:{action.to.value}"
+    if isinstance(action, PushRecord):
+        return f"push_record:{action.to.value}"
+    if isinstance(action, RetryPush):
+        return f"retry:{action.push_id}"
+    return f"resolve:{action.resolution.value}"
+
+
 """Action ids the services use for resolutions; shown as the fixed Accept/Ignore buttons, not as extra ones."""
 
 NoteProvider = Callable[[QWidget, str], "str | None"]
@@ -117,8 +141,9 @@ class ItemDetailView(QWidget):
         self._detail: ItemDetail | None = None
         self._generation = 0
         self._busy = False
+        self._names = ("the source", "the ledger")  # the systems' names, once `set_roles` gives them
 
-        self.title = QLabel("Select an item to see how accessplanit and Xero compare.", self)
+        self.title = QLabel(self._placeholder(), self)
         self.title.setObjectName("detailTitle")
         self.title.setWordWrap(True)
         self.title.setTextFormat(Qt.TextFormat.RichText)
@@ -135,11 +160,9 @@ class ItemDetailView(QWidget):
         self.actions_box = QWidget(self)
         self.actions_layout = QHBoxLayout(self.actions_box)
         self.actions_layout.setContentsMargins(0, 0, 0, 0)
-        self.action_buttons: dict[str, QPushButton] = {}
-        self.accept_source_button = QPushButton("Accept &accessplanit", self)
-        self.accept_source_button.setToolTip("Resolve: accessplanit is right; nothing is sent")
-        self.accept_ledger_button = QPushButton("Accept &Xero", self)
-        self.accept_ledger_button.setToolTip("Resolve: Xero is right; nothing is sent")
+        self.action_buttons: dict[Action, QPushButton] = {}
+        self.accept_source_button = QPushButton("Accept &source", self)
+        self.accept_ledger_button = QPushButton("Accept &ledger", self)
         self.ignore_button = QPushButton("&Ignore…", self)
         self.ignore_button.setToolTip("Resolve without changing either side; a note is required")
         self.accept_source_button.clicked.connect(lambda: self.resolve(Resolution.ACCEPT_SOURCE))
@@ -158,12 +181,12 @@ class ItemDetailView(QWidget):
         lines = QWidget(self)
         lines_layout = QHBoxLayout(lines)
         lines_layout.setContentsMargins(0, 0, 0, 0)
-        for caption, model, name in (
-            ("accessplanit", self.lines_source_model, "linesSource"),
-            ("Xero", self.lines_ledger_model, "linesLedger"),
-        ):
+        self.lines_captions: list[QLabel] = []
+        for model, name in ((self.lines_source_model, "linesSource"), (self.lines_ledger_model, "linesLedger")):
             box = QVBoxLayout()
-            box.addWidget(QLabel(f"<b>{caption}</b>", lines))
+            caption = QLabel("", lines)
+            self.lines_captions.append(caption)
+            box.addWidget(caption)
             table = _table(model, lines, name, stretch=0)
             box.addWidget(table)
             lines_layout.addLayout(box)
@@ -200,6 +223,22 @@ class ItemDetailView(QWidget):
         self._update_buttons()
 
     # -- loading ----------------------------------------------------------------------------------------------
+    def set_roles(self, roles: Roles) -> None:
+        """Name the systems playing each role (from the services) wherever the panel speaks of a side."""
+        source, ledger = self._names = (roles.source.label, roles.ledger.label)
+        self.diff_model.set_roles(roles)
+        self.accept_source_button.setText(f"Accept &{source}")
+        self.accept_source_button.setToolTip(f"Resolve: {source} is right; nothing is sent")
+        self.accept_ledger_button.setText(f"Accept &{ledger}")
+        self.accept_ledger_button.setToolTip(f"Resolve: {ledger} is right; nothing is sent")
+        for caption, name in zip(self.lines_captions, self._names, strict=True):
+            caption.setText(f"<b>{_esc(name)}</b>")
+        if self._detail is None:
+            self.title.setText(self._placeholder())
+
+    def _placeholder(self) -> str:
+        return f"Select an item to see how {self._names[0]} and {self._names[1]} compare."
+
     @property
     def item_id(self) -> int | None:
         return self._item_id
@@ -246,7 +285,7 @@ class ItemDetailView(QWidget):
     def _show(self, detail: ItemDetail | None) -> None:
         self._detail = detail
         if detail is None:
-            self.title.setText("Select an item to see how accessplanit and Xero compare.")
+            self.title.setText(self._placeholder())
             self.diff_model.set_diffs(())
             for m in (self.lines_source_model, self.lines_ledger_model):
                 m.set_rows(())
@@ -272,12 +311,12 @@ class ItemDetailView(QWidget):
                 f"<b>{kind} {_esc(row.key)}</b> &nbsp; {_esc(row.contact)} &nbsp; {amount} &nbsp; {badge}{extra}"
             )
             self.diff_model.set_diffs(detail.diffs)
-            self.lines_source_model.set_rows(detail.lines_accessplanit)
-            self.lines_ledger_model.set_rows(detail.lines_xero)
+            self.lines_source_model.set_rows(detail.lines_source)
+            self.lines_ledger_model.set_rows(detail.lines_ledger)
             self.push_model.set_rows(detail.pushes)
             self.audit_model.set_rows(detail.audit)
-            self.raw_source.setPlainText(detail.raw_accessplanit or "(not in accessplanit)")
-            self.raw_ledger.setPlainText(detail.raw_xero or "(not in Xero)")
+            self.raw_source.setPlainText(detail.raw_source or f"(not in {self._names[0]})")
+            self.raw_ledger.setPlainText(detail.raw_ledger or f"(not in {self._names[1]})")
         self._rebuild_actions()
         self._update_buttons()
 
@@ -291,25 +330,25 @@ class ItemDetailView(QWidget):
         if self._detail is None:
             return
         for spec in self._detail.actions:
-            if spec.id.startswith(RESOLVE_PREFIX):
+            if isinstance(spec.action, Resolve):
                 continue  # resolutions have their own fixed buttons below the diff
             button = QPushButton(spec.label, self.actions_box)
-            button.setObjectName(f"action:{spec.id}")
+            button.setObjectName(f"action:{action_name(spec.action)}")
             button.setToolTip(spec.label)
-            button.clicked.connect(lambda _checked=False, action_id=spec.id: self.act(action_id))
+            button.clicked.connect(lambda _checked=False, action=spec.action: self.act(action))
             self.actions_layout.addWidget(button)
-            self.action_buttons[spec.id] = button
+            self.action_buttons[spec.action] = button
         self.actions_layout.addStretch(1)
 
     def _allowed_resolutions(self) -> set[Resolution]:
-        """The resolutions the services offer for the item (as `resolve:<resolution>` actions); when they offer
-        none that way, every resolution for an item that still needs a decision."""
+        """The resolutions the services offer for the item (as `Resolve` actions); when they offer none that way,
+        every resolution for an item that still needs a decision."""
         detail = self._detail
         if detail is None:
             return set()
-        offered = {a.id[len(RESOLVE_PREFIX) :] for a in detail.actions if a.id.startswith(RESOLVE_PREFIX)}
+        offered = {a.action.resolution for a in detail.actions if isinstance(a.action, Resolve)}
         if offered:
-            return {r for r in Resolution if r.value in offered}
+            return offered
         return set(Resolution) if detail.row.status in _RESOLVABLE else set()
 
     def _update_buttons(self) -> None:
@@ -322,21 +361,23 @@ class ItemDetailView(QWidget):
             b.setEnabled(detail is not None and not self._busy)
 
     # -- actions ----------------------------------------------------------------------------------------------
-    def act(self, action_id: str) -> None:
+    def act(self, action: Action) -> None:
         """Run one of the item's actions (a push, a retry) on the network lane."""
-        item_id = self._item_id
-        if item_id is None or self._busy:
+        if self._item_id is None or self._busy:
             return
-        label = (
-            next((a.label for a in self._detail.actions if a.id == action_id), action_id) if self._detail else action_id
-        )
+        offered = self._detail.actions if self._detail else ()
+        label = next((a.label for a in offered if a.action == action), action_name(action))
         self._set_busy(True, f"{label}…")
 
         def work(_ctx: TaskContext) -> ActionResult:
-            return self._ws.act(item_id, action_id)
+            return self._ws.act(action)
 
         self._runner.network(
-            f"action {action_id}", work, changes_data=True, on_result=self._action_done, on_error=self._action_failed
+            f"action {action_name(action)}",
+            work,
+            changes=_changes_of,
+            on_result=self._action_done,
+            on_error=self._action_failed,
         )
 
     def resolve(self, resolution: Resolution, note: str = "") -> None:
@@ -350,12 +391,12 @@ class ItemDetailView(QWidget):
         self._set_busy(True, "Resolving…")
 
         def work(_ctx: TaskContext) -> ActionResult:
-            return self._ws.resolve(item_id, resolution, note.strip())
+            return self._ws.act(Resolve(item_id, resolution, note.strip()))
 
         self._runner.db(
             f"resolve {resolution.value}",
             work,
-            changes_data=True,
+            changes=_changes_of,
             on_result=self._action_done,
             on_error=self._action_failed,
         )
@@ -392,3 +433,7 @@ class ItemDetailView(QWidget):
 
 def _esc(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _changes_of(result: ActionResult) -> ChangeSet:
+    return result.changes

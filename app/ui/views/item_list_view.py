@@ -1,11 +1,14 @@
 """The item list with its filter bar: month, status (with counts), kind and a search box.
 
-Every filter change becomes a new `ItemFilter` handed to the model, which asks the database for matching ids;
-rows are never hidden client-side. The search box waits a moment after the last keystroke (debounce) so typing
-"INV-10" runs one query, not six. Must not: call the services on the GUI thread.
+Every filter change becomes a new `ItemFilter` handed to the model, which asks the database for the first page
+and the counts; a click on a column header sorts in the database. Rows are never hidden or sorted client-side.
+The search box waits a moment after the last keystroke (debounce) so typing "INV-10" runs one query, not six.
+Must not: call the services on the GUI thread.
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -21,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.domain.status import ItemStatus, Kind
-from app.services.api import ItemFilter, Recondesk, Summary
+from app.services.api import ItemFilter, ListCounts, Recondesk, Summary
 from app.ui import style
 from app.ui.models.item_table_model import COLUMNS, ItemTableModel
 from app.ui.tasks import TaskContext, TaskRunner
@@ -88,8 +91,9 @@ class FilterBar(QWidget):
             search=self.search_edit.text().strip(),
         )
 
-    def set_periods(self, periods: list[str], select: str | None = None) -> None:
-        """Fill the month picker; keeps the current month if it is still there, else `select`."""
+    def set_periods(self, periods: list[str], select: str | None = None, *, emit: bool = True) -> None:
+        """Fill the month picker; keeps the current month if it is still there, else `select`. With `emit` False
+        the caller loads the list itself (start-up: one load, for the month chosen here)."""
         current = self.period_combo.currentData()
         self._updating = True
         try:
@@ -102,7 +106,7 @@ class FilterBar(QWidget):
             self.period_combo.setCurrentIndex(max(pos, 0))
         finally:
             self._updating = False
-        if self.period_combo.currentData() != current:
+        if emit and self.period_combo.currentData() != current:
             self._emit()
 
     def set_status(self, status: ItemStatus | None) -> None:
@@ -166,8 +170,10 @@ class ItemListView(QWidget):
         self.table.setWordWrap(False)
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(24)
-        self.table.setSortingEnabled(False)  # order is the database's (by key); see the model's docstring
         header = self.table.horizontalHeader()
+        # No indicator at first (the default order, by key); a click sorts in the database (the model's `sort`).
+        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.table.setSortingEnabled(True)
         header.setHighlightSections(False)
         # "Differs in" is last and takes what is left, so the fixed columns never push it out of sight.
         header.setStretchLastSection(True)
@@ -188,14 +194,24 @@ class ItemListView(QWidget):
 
         self.filter_bar.sig_filter_changed.connect(self._filter_changed)
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
-        self.model.sig_ids_loaded.connect(self._ids_loaded)
+        self.model.sig_list_loaded.connect(self._list_loaded)
+        self.model.sig_counts_loaded.connect(self._counts_loaded)
 
     # -- public -----------------------------------------------------------------------------------------------
     def start(self) -> None:
-        """First load: months, counts, ids."""
-        # Counts first: the DB lane is serial, so the empty-list message knows whether a sync ever ran.
-        self.reload_summary()
-        self.reload_periods()
+        """First load: months and the summary in one task, then the list once, for the newest month."""
+
+        def fetch(_ctx: TaskContext) -> tuple[list[str], Summary]:
+            periods = list(self._ws.periods())
+            # The summary of the month shown first: counting one month reads its index range, not the whole cache.
+            return periods, self._ws.summary(periods[0] if periods else None)
+
+        self._runner.db("load months", fetch, on_result=lambda got: self._started(*got))
+
+    def _started(self, periods: list[str], summary: Summary) -> None:
+        self._summary_loaded(summary)
+        # The newest month is the usual month-end target, so it is chosen the first time.
+        self.filter_bar.set_periods(periods, select=periods[0] if periods else None, emit=False)
         self.model.set_filter(self.filter_bar.current_filter())
 
     def follow(self, item_id: int) -> None:
@@ -204,12 +220,16 @@ class ItemListView(QWidget):
         self._follow = item_id
 
     def refresh(self) -> None:
-        """Data changed somewhere: reload ids, counts and months; keep the selection if the item is still shown."""
+        """Data changed somewhere: reload the rows shown, counts and months; keep the selection if still shown."""
         self._want_selected = self._follow if self._follow is not None else self.selected_item_id()
         self._follow = None
         self.model.refresh()
         self.reload_summary()
         self.reload_periods()
+
+    def reload_rows(self, item_ids: Collection[int]) -> None:
+        """Items changed in place (their filter membership and counts did not): re-read only those rows."""
+        self.model.reload_rows(item_ids)
 
     def reload_periods(self) -> None:
         def fetch(_ctx: TaskContext) -> list[str]:
@@ -247,19 +267,20 @@ class ItemListView(QWidget):
     def _filter_changed(self, flt: ItemFilter) -> None:
         self._want_selected = self.selected_item_id()
         self.model.set_filter(flt)
-        self.reload_summary()
 
     def _periods_loaded(self, periods: list[str]) -> None:
-        # The newest month is the usual month-end target, so it is chosen the first time.
+        # The newest month is the usual month-end target: chosen when months first appear (the first sync).
         first = self.filter_bar.period_combo.count() <= 1
         self.filter_bar.set_periods(periods, select=periods[0] if first and periods else None)
 
     def _summary_loaded(self, summary: Summary) -> None:
         self._summary = summary
-        self.filter_bar.set_counts(summary.counts)
         self.sig_summary_loaded.emit(summary)
 
-    def _ids_loaded(self, count: int) -> None:
+    def _counts_loaded(self, counts: ListCounts) -> None:
+        self.filter_bar.set_counts(counts.by_status)
+
+    def _list_loaded(self, count: int) -> None:
         if count == 0:
             never_synced = self._summary is not None and self._summary.last_sync is None
             self.empty_label.setText(

@@ -1,0 +1,200 @@
+"""The item panel: one item's side-by-side diff, lines, raw payloads, pushes, audit and the actions offered now.
+
+Must not: write anything, or decide what differs (the reconcile rule table and `diff` do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from app.domain.keys import invoice_key
+from app.domain.money import fmt
+from app.domain.records import Invoice, Line, Payment
+from app.domain.status import ItemStatus, Kind, PushState, System
+from app.reconcile import diff
+from app.reconcile.rules import INVOICE_FIELDS, PAYMENT_FIELDS, Rules
+from app.services import push as push_mod
+from app.services.api import (
+    ActionSpec,
+    AuditEntry,
+    FieldDiff,
+    ItemDetail,
+    PushField,
+    PushRecord,
+    PushRow,
+    Resolve,
+    RetryPush,
+)
+from app.services.item_queries import ROLES, ItemAccess, to_row
+from app.services.resolve import RESOLUTION_LABELS, RESOLVABLE
+from app.storage import audit as audit_repo
+from app.storage import outbox
+from app.storage import records as records_repo
+from app.storage.db import Database
+from app.storage.models import ItemRecord
+from app.storage.models import PushRecord as StoredPush
+
+_RETRYABLE = (PushState.FAILED, PushState.UNCERTAIN, PushState.SENDING)
+
+
+def to_push_row(p: StoredPush) -> PushRow:
+    return PushRow(
+        push_id=p.id,
+        action=p.action,
+        target=System(p.target),
+        state=PushState(p.state),
+        attempts=p.attempts,
+        last_error=p.last_error,
+        idempotency_key=p.idempotency_key,
+        created_at=p.created_at,
+        updated_at=p.updated_at,
+    )
+
+
+def _lines(lines: Sequence[Line], currency: str) -> tuple[tuple[str, str, str], ...]:
+    return tuple((ln.description, fmt(ln.net, currency), fmt(ln.tax, currency)) for ln in diff.sorted_lines(lines))
+
+
+class ItemDetails(ItemAccess):
+    """Builds `ItemDetail`s with the matching rules in force."""
+
+    def __init__(self, db: Database, rules: Rules) -> None:
+        super().__init__(db)
+        self.rules = rules
+
+    def _ledger_refunds(self, number_key: str) -> Decimal:
+        """R of docs/reconciliation.md section 4 for one invoice, for the diff panel's canonical ledger values."""
+        with self.db.transaction(readonly=True) as tx:
+            return records_repo.ledger_refunds_on_key(tx, number_key)
+
+    def item_detail(self, item_id: int) -> ItemDetail:
+        item = self._item(item_id)
+        src, led, bad = self._records(item)
+        a = src.record if src is not None else None
+        b = led.record if led is not None else None
+        diffs: list[FieldDiff] = []
+        lines_a: tuple[tuple[str, str, str], ...] = ()
+        lines_b: tuple[tuple[str, str, str], ...] = ()
+        if item.kind is Kind.INVOICE and (isinstance(a, Invoice) or isinstance(b, Invoice)):
+            ia = a if isinstance(a, Invoice) else None
+            ib = b if isinstance(b, Invoice) else None
+            refunds = self._ledger_refunds(item.invoice_key) if ib is not None else Decimal(0)
+            comps = diff.compare_invoice(ia, ib, self.rules, ledger_refunds=refunds)
+            pushable = {r.name: ROLES.systems(r.pushable_to) for r in INVOICE_FIELDS}
+            diffs = [self._field_diff(c, pushable, both=ia is not None and ib is not None) for c in comps]
+            lines_a = _lines(ia.lines, ia.currency) if ia else ()
+            lines_b = _lines(ib.lines, ib.currency) if ib else ()
+        elif item.kind is Kind.PAYMENT and (isinstance(a, Payment) or isinstance(b, Payment)):
+            pa = a if isinstance(a, Payment) else None
+            pb = b if isinstance(b, Payment) else None
+            pushable = {r.name: ROLES.systems(r.pushable_to) for r in PAYMENT_FIELDS}
+            comps = diff.compare_payment(pa, pb, self.rules)
+            diffs = [self._field_diff(c, pushable, both=pa is not None and pb is not None) for c in comps]
+        with self.db.transaction(readonly=True) as tx:
+            pushes = outbox.pushes_for(tx, item.kind, item.key)
+            audit = audit_repo.list_audit(tx, 200, item_key=item.key)
+        raw_a = _pretty(src.raw) if src is not None else ""
+        raw_b = _pretty(led.raw) if led is not None else ""
+        error = ""
+        if bad is not None:
+            error = bad.invalid_reason or ""
+            if bad.system is System.ACCESSPLANIT:
+                raw_a = _pretty(bad.raw)
+            else:
+                raw_b = _pretty(bad.raw)
+        return ItemDetail(
+            row=to_row(item),
+            diffs=tuple(diffs),
+            lines_source=lines_a,
+            lines_ledger=lines_b,
+            actions=tuple(self._actions(item, a, b, pushes)),
+            pushes=tuple(to_push_row(p) for p in pushes),
+            audit=tuple(audit_entry(e) for e in audit),
+            error=error,
+            raw_source=raw_a,
+            raw_ledger=raw_b,
+        )
+
+    @staticmethod
+    def _field_diff(c: diff.FieldComparison, pushable: dict[str, tuple[System, ...]], *, both: bool) -> FieldDiff:
+        differs = both and not c.equal
+        return FieldDiff(
+            field=c.field,
+            label=c.label,
+            source=c.source_value,
+            ledger=c.ledger_value,
+            differs=differs,
+            pushable_to=pushable.get(c.field, ()) if differs else (),
+        )
+
+    def _actions(self, item: ItemRecord, a: object, b: object, pushes: Sequence[StoredPush]) -> list[ActionSpec]:
+        """What the user can do with this item now: pushes the rules allow, retries, resolutions."""
+        out: list[ActionSpec] = []
+        status = ItemStatus(item.status)
+        if item.kind is Kind.INVOICE:
+            if status is ItemStatus.ONLY_IN_SOURCE and isinstance(a, Invoice) and a.lines:
+                out.append(ActionSpec(PushRecord(item.id, System.XERO), "Create this invoice in Xero", System.XERO))
+            if status is ItemStatus.DIFFERS and isinstance(a, Invoice) and isinstance(b, Invoice):
+                for rule in INVOICE_FIELDS:
+                    if rule.name not in item.fields:
+                        continue
+                    for target in ROLES.systems(rule.pushable_to):
+                        label = f"Push {rule.label} from {target.other.label} to {target.label}"
+                        out.append(ActionSpec(PushField(item.id, rule.name, target), label, target, rule.name))
+        elif item.kind is Kind.PAYMENT:
+            if status is ItemStatus.ONLY_IN_SOURCE and isinstance(a, Payment):
+                if self._invoice_on(System.XERO, invoice_key(a.invoice_number)) is not None:
+                    out.append(ActionSpec(PushRecord(item.id, System.XERO), "Record this payment in Xero", System.XERO))
+            if status is ItemStatus.ONLY_IN_LEDGER and isinstance(b, Payment):
+                if self._invoice_on(System.ACCESSPLANIT, invoice_key(b.invoice_number)) is not None:
+                    out.append(
+                        ActionSpec(
+                            PushRecord(item.id, System.ACCESSPLANIT),
+                            "Record this payment in accessplanit",
+                            System.ACCESSPLANIT,
+                        )
+                    )
+        latest: dict[str, StoredPush] = {}
+        for p in sorted(pushes, key=lambda p: p.id):
+            latest[p.action] = p
+        for p in latest.values():
+            if PushState(p.state) in _RETRYABLE and self._still_needed(p, item):
+                label = f"Retry: {describe_push(p.action)} ({p.state})"
+                out.append(ActionSpec(RetryPush(p.id), label, System(p.target)))
+        if status in RESOLVABLE:
+            for res, label in RESOLUTION_LABELS.items():
+                out.append(ActionSpec(Resolve(item.id, res), label))
+        return out
+
+
+def describe_push(action: str) -> str:
+    """A stored push's action (the outbox's own format, read by `push.action_parts`) for people."""
+    kind, field_name, target = push_mod.action_parts(action)
+    if kind == push_mod.PUSH_FIELD and field_name:
+        return f"push {field_name.replace('_', ' ')} to {target.label}"
+    if kind == push_mod.PUSH_INVOICE:
+        return f"create the invoice in {target.label}"
+    if kind == push_mod.PUSH_PAYMENT:
+        return f"record the payment in {target.label}"
+    return action
+
+
+def audit_entry(e: Any) -> AuditEntry:
+    return AuditEntry(
+        at=e.at, who=e.who, action=e.action, item_key=e.item_key, before=e.before, after=e.after, note=e.note
+    )
+
+
+def _pretty(raw: str) -> str:
+    """The stored payload as indented JSON for people (Decimals kept digit for digit)."""
+    import json
+
+    from app.storage.jsontext import loads
+
+    try:
+        data = loads(raw)
+    except ValueError:
+        return raw
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str)

@@ -1,0 +1,157 @@
+"""Item queries: the item list's pages and counts, the months, and reading one item; plus `ItemAccess`, the
+lookups the item panel and the actions share.
+
+Must not: write anything, or hold every item of a filter (pages are keyset queries in the database).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from app.domain.errors import RecondeskError
+from app.domain.money import fmt, from_minor
+from app.domain.records import Invoice
+from app.domain.status import ItemStatus, Kind, PushState, System
+from app.services import push as push_mod
+from app.services.api import ORDERS, ItemFilter, ItemPage, ItemRow, ListCounts, PageCursor, Roles
+from app.storage import items as items_repo
+from app.storage import records as records_repo
+from app.storage.db import Database
+from app.storage.models import ItemRecord
+from app.storage.models import PushRecord as StoredPush
+
+SOURCE, LEDGER = System.ACCESSPLANIT, System.XERO
+"""The systems playing each role (the workspace's clients are made for these)."""
+ROLES = Roles(SOURCE, LEDGER)
+
+
+def _money_text(minor: int | None, currency: str) -> str:
+    return "" if minor is None else fmt(from_minor(minor, currency or None), currency or None)
+
+
+def to_row(item: ItemRecord) -> ItemRow:
+    return ItemRow(
+        item_id=item.id,
+        kind=Kind(item.kind),
+        key=item.key,
+        invoice=item.invoice or item.invoice_key,
+        contact=item.contact,
+        date=item.date.isoformat() if item.date else "",
+        currency=item.currency,
+        amount=_money_text(item.amount_minor, item.currency),
+        status=ItemStatus(item.status),
+        fields=tuple(item.fields),
+        push=PushState(item.push_state) if item.push_state is not None else None,
+        source_id=item.accessplanit_id,
+        ledger_id=item.xero_id,
+        note=item.note,
+    )
+
+
+class ItemAccess:
+    """Reading one item and what lies behind it, shared by the item panel and the actions."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def _item(self, item_id: int) -> ItemRecord:
+        with self.db.transaction(readonly=True) as tx:
+            found = items_repo.item_rows(tx, [item_id])
+        if not found:
+            raise RecondeskError("That item no longer exists.", "Sync again and pick it from the list.")
+        return found[0]
+
+    def _item_by_key(self, kind: Kind, key: str) -> ItemRecord | None:
+        with self.db.transaction(readonly=True) as tx:
+            return items_repo.item_by_key(tx, kind, key)
+
+    def _records(self, item: ItemRecord) -> tuple[Any, Any, Any]:
+        """(source stored record, ledger stored record, invalid stored record); None where absent."""
+        with self.db.transaction(readonly=True) as tx:
+            src = records_repo.get_record(tx, item.source_record_id) if item.source_record_id else None
+            led = records_repo.get_record(tx, item.ledger_record_id) if item.ledger_record_id else None
+            bad = records_repo.get_record(tx, item.invalid_record_id) if item.invalid_record_id else None
+        return src, led, bad
+
+    @staticmethod
+    def _still_needed(push: StoredPush, item: ItemRecord | None) -> bool:
+        """Whether resending a push makes sense. An `uncertain`/`sending` push always does (its retry reads back
+        first). A `failed` one only while its item still shows the difference: after the user fixed it by hand
+        and synced (item matched, resolved, or a payment paired under a new key), resending would duplicate."""
+        if PushState(push.state) is not PushState.FAILED:
+            return True
+        if item is None or item.status not in (
+            ItemStatus.DIFFERS,
+            ItemStatus.ONLY_IN_SOURCE,
+            ItemStatus.ONLY_IN_LEDGER,
+        ):
+            return False
+        kind, field_name, _ = push_mod.action_parts(push.action)
+        return kind != push_mod.PUSH_FIELD or field_name in item.fields
+
+    def _invoice_on(self, system: System, number_key: str) -> Invoice | None:
+        """The invoice with this normalized number on `system` (the first, as matching takes it)."""
+        if not number_key or number_key == "?":
+            return None
+        with self.db.transaction(readonly=True) as tx:
+            found = [i for i in records_repo.load_invoices(tx, system, number_key=number_key) if not i.deleted]
+        return found[0] if found else None
+
+    def _safe_row(self, item_id: int) -> ItemRow | None:
+        try:
+            return to_row(self._item(item_id))
+        except RecondeskError:
+            return None
+
+
+class ItemQueries:
+    """The item list: pages in any order, counts from one aggregate, the months."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def roles(self) -> Roles:
+        return ROLES
+
+    def periods(self) -> Sequence[str]:
+        with self.db.transaction(readonly=True) as tx:
+            return list(items_repo.periods(tx))
+
+    def count_items(self, flt: ItemFilter) -> int:
+        with self.db.transaction(readonly=True) as tx:
+            return int(items_repo.count_items(tx, flt.period, flt.statuses, flt.kind, flt.search))
+
+    def item_ids(self, flt: ItemFilter) -> Sequence[int]:
+        with self.db.transaction(readonly=True) as tx:
+            return list(items_repo.query_item_ids(tx, flt.period, flt.statuses, flt.kind, flt.search))
+
+    def page(self, flt: ItemFilter, order: str = "key", after: PageCursor | None = None, limit: int = 200) -> ItemPage:
+        if order.lstrip("-") not in ORDERS:
+            raise ValueError(f"unknown order {order!r}; use one of {ORDERS}")
+        with self.db.transaction(readonly=True) as tx:
+            found = items_repo.item_page(
+                tx,
+                flt.period,
+                flt.statuses,
+                flt.kind,
+                flt.search,
+                order,
+                (after.value, after.item_id) if after is not None else None,
+                limit + 1,  # one more than asked says whether another page follows, without a count
+            )
+        more = len(found) > limit
+        found = found[:limit]
+        last = PageCursor(found[-1][0], found[-1][1].id) if more and found else None
+        return ItemPage(tuple(to_row(r) for _v, r in found), last)
+
+    def list_counts(self, flt: ItemFilter) -> ListCounts:
+        with self.db.transaction(readonly=True) as tx:
+            by_status = items_repo.count_by_status(tx, flt.period, flt.kind, flt.search)
+        wanted = {str(s) for s in flt.statuses} or set(by_status)
+        return ListCounts(sum(n for s, n in by_status.items() if s in wanted), by_status)
+
+    def rows(self, item_ids: Sequence[int]) -> Sequence[ItemRow]:
+        with self.db.transaction(readonly=True) as tx:
+            found = {r.id: r for r in items_repo.item_rows(tx, list(item_ids))}
+        return [to_row(found[i]) for i in item_ids if i in found]
