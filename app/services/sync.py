@@ -156,14 +156,21 @@ def _sync_system(
             pages = client.read(stream, None if from_start else cursor, full=from_start, cancel=cancel, lookups=lookups)
             for page in pages:
                 with db.transaction() as tx:
-                    if touched is not None:  # the keys these records were on, before and after (they can move)
-                        touched |= record_repo.touched_invoice_keys(tx, system, page.records)
-                    counts = record_repo.upsert_page(
-                        tx, system, stream, page.records, page.raws, page.cursor, versions=page.versions
-                    )
+                    recs, raws, versions = page.records, page.raws, page.versions
                     if touched is not None:
-                        touched |= record_repo.touched_invoice_keys(tx, system, page.records)
-                tally.fetched += counts.fetched
+                        # Incremental: what the service sent again unchanged is neither stored nor reconciled. (A
+                        # full re-read stores everything: it exists for changes that do not move a version.)
+                        same = record_repo.unchanged_on_page(tx, system, recs, versions)
+                        if same:
+                            keep = [i for i in range(len(recs)) if i not in same]
+                            recs, raws = [recs[i] for i in keep], [raws[i] for i in keep]
+                            versions = [versions[i] for i in keep] if versions else versions
+                        # the keys these records were on, before and after (they can move)
+                        touched |= record_repo.touched_invoice_keys(tx, system, recs)
+                    counts = record_repo.upsert_page(tx, system, stream, recs, raws, page.cursor, versions=versions)
+                    if touched is not None:
+                        touched |= record_repo.touched_invoice_keys(tx, system, recs)
+                tally.fetched += len(page.records)  # read, whether stored again or not
                 tally.invalid += counts.invalid
                 tally.pages += 1
                 tally.calls += page.calls

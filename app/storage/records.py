@@ -807,6 +807,25 @@ def invoice_numbers(tx: Tx, system: System, invoice_ids: Collection[str]) -> dic
     return out
 
 
+def unchanged_on_page(tx: Tx, system: System, recs: Sequence[Any], versions: Sequence[str | None]) -> set[int]:
+    """Positions of the page's records whose stored version equals the one the service sent now: nothing of them
+    changed, so an incremental sync neither stores them again nor reconciles their invoice (a service's overlap
+    window sends records again). Records without a version are never skipped. Through the unique index."""
+    wanted: dict[str, dict[str, int]] = {}
+    for i, rec in enumerate(recs):
+        version = versions[i] if i < len(versions) else None
+        if version is None or isinstance(rec, dict):
+            continue
+        kind = CREDIT_NOTE if isinstance(rec, CreditNote) else rec.kind.value
+        wanted.setdefault(kind, {})[rec.id] = i
+    same: set[int] = set()
+    for kind, positions in wanted.items():
+        for rid, stored in record_versions(tx, system, kind, positions).items():
+            if stored == versions[positions[rid]]:
+                same.add(positions[rid])
+    return same
+
+
 def record_versions(tx: Tx, system: System, kind: Kind | str, ids: Collection[str]) -> dict[str, str]:
     """remote id -> the stored version text (the service's own, as it sent it), for the records of `kind` among
     these ids that have one; invalid records too. A connector compares it with what it reads again, to skip

@@ -623,3 +623,61 @@ def test_pages_account_for_every_call(sandboxes: Sandboxes, fresh_limits: None) 
         served[system] = len([e for e in log if not str(e["path"]).endswith(("/token", "/connect/token"))])
     # accessplanit's sign-in is a call of its client (on its first page) and has a log of its own.
     assert counted == {AP: served[AP] + 1, XERO: served[XERO]} and served[XERO] >= 12
+
+
+@dataclass
+class OverlapClient(ListClient):
+    """Sends each record's version, and on an incremental read sends the last page again (as Xero's
+    If-Modified-Since overlap does)."""
+
+    version: dict[str, str] = field(default_factory=dict)
+
+    def read(
+        self,
+        stream: str,
+        cursor: Mapping[str, Any] | None,
+        *,
+        full: bool,
+        cancel: CancelToken,
+        lookups: CacheLookups = NO_LOOKUPS,
+    ) -> Iterator[Page]:
+        pages = self.pages[stream]
+        start = 0 if cursor is None or full else max(0, int(cursor["next"]) - 1)
+        for i in range(start, len(pages)):
+            recs = list(pages[i])
+            versions: list[str | None] = [self.version.get(getattr(r, "id", ""), "v1") for r in recs]
+            yield Page(stream, recs, [{"n": i} for _ in recs], {"next": i + 1}, versions=versions)
+
+
+def test_an_incremental_sync_skips_what_the_service_sent_again_unchanged(
+    cache: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.services.sync as sync_mod
+
+    pages = {"invoices": [[_inv(XERO, 1), _inv(XERO, 2)], [_inv(XERO, 3)]]}
+    client = OverlapClient(XERO, pages)
+    assert sync_all(cache, {XERO: client}, Settings(), now=T0).ok
+    stored: list[list[str]] = []
+    touched: list[object] = []
+    real_upsert, real_reconcile = sync_mod.record_repo.upsert_page, sync_mod.reconcile_all
+
+    def upsert(tx: Any, system: System, stream: str, recs: Any, *args: Any, **kw: Any) -> Any:
+        stored.append([r.id for r in recs])
+        return real_upsert(tx, system, stream, recs, *args, **kw)
+
+    def reconcile(db: Database, settings: Settings, keys: Any, **kw: Any) -> Any:
+        touched.append(None if keys is None else set(keys))
+        return real_reconcile(db, settings, keys, **kw)
+
+    monkeypatch.setattr(sync_mod.record_repo, "upsert_page", upsert)
+    monkeypatch.setattr(sync_mod, "reconcile_all", reconcile)
+    before = _snapshot(cache)
+    again = sync_all(cache, {XERO: client}, Settings(), now=T0 + timedelta(hours=1))
+    assert again.ok and sum(s.fetched for s in again.streams) == 1  # read again...
+    assert stored == [[]] and touched == [set()]  # ...but neither stored nor reconciled
+    assert _snapshot(cache) == before
+
+    client.version["x3"] = "v2"  # the service changed it: stored, and its invoice reconciled
+    stored.clear(), touched.clear()
+    assert sync_all(cache, {XERO: client}, Settings(), now=T0 + timedelta(hours=2)).ok
+    assert stored == [["x3"]] and touched == [{"INV-3"}]
