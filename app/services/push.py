@@ -449,14 +449,12 @@ class PushService:
         self,
         db: Database,
         settings: Settings,
-        profile: str,
         who: str,
         writers: Writers,
         reconcile_invoice: Callable[[str], None],
     ) -> None:
         self.db = db
         self.settings = settings
-        del profile  # not part of any key (see `idempotency_key`); the parameter goes when its caller drops it
         self.who = who
         self.writers = writers
         self._reconcile = reconcile_invoice

@@ -126,7 +126,7 @@ class Workspace:
         self.rules = Rules(settings.money_tolerance, dict(settings.method_accounts))
         self._connections = Connections(db, credentials, profile)
         self._clients = _Clients(self._connections, clients)
-        self.pusher = push_mod.PushService(db, settings, profile, self.who, self._clients, self._reconcile_invoice)
+        self.pusher = push_mod.PushService(db, settings, self.who, self._clients, self._reconcile_invoice)
         self.items = ItemQueries(db)
         self.details = ItemDetails(db, self.rules)
         self.actions = ItemActions(db, settings, self.who, self.pusher)
