@@ -75,8 +75,8 @@ def build(path: Path, n: int) -> None:
                 currency="GBP",
                 amount_minor=rnd.randrange(100, 500_000),
                 reference=f"PO-{i}",
-                accessplanit_id=str(i),
-                xero_id=f"x-{i}" if status is not ItemStatus.ONLY_IN_SOURCE else None,
+                source_id=str(i),
+                ledger_id=f"x-{i}" if status is not ItemStatus.ONLY_IN_SOURCE else None,
                 fingerprint=str(i),
             )
         )

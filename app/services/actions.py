@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from app.domain.errors import RecondeskError
 from app.domain.keys import invoice_key
 from app.domain.records import Invoice, Payment
-from app.domain.status import Kind, System
+from app.domain.status import Kind, Role, System
 from app.reconcile.rules import INVOICE_FIELDS
 from app.services import push as push_mod
 from app.services.api import Action, ActionResult, ChangeSet, PushField, PushRecord, Resolve, RetryPush
@@ -129,11 +129,12 @@ class ItemActions(ItemAccess):
         if now is None and outcome.ok and before is not None and before.kind is Kind.PAYMENT:
             # A pushed payment pairs up under a new key (it now has both ids): show that item.
             push = self._push(outcome.push_id)
-            ap_id = before.accessplanit_id or (push.result_remote_id if push.target == System.ACCESSPLANIT else None)
-            xero_id = before.xero_id or (push.result_remote_id if push.target == System.XERO else None)
+            target = System(push.target).role
+            source_id = before.source_id or (push.result_remote_id if target is Role.SOURCE else None)
+            ledger_id = before.ledger_id or (push.result_remote_id if target is Role.LEDGER else None)
             from app.domain.keys import payment_key
 
-            found = self._item_by_key(Kind.PAYMENT, payment_key(before.invoice_key, ap_id, xero_id))
+            found = self._item_by_key(Kind.PAYMENT, payment_key(before.invoice_key, source_id, ledger_id))
             now = to_row(found) if found is not None else None
         return ActionResult(outcome.ok, outcome.message, now, changes)
 

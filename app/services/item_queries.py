@@ -43,8 +43,8 @@ def to_row(item: ItemRecord) -> ItemRow:
         status=ItemStatus(item.status),
         fields=tuple(item.fields),
         push=PushState(item.push_state) if item.push_state is not None else None,
-        source_id=item.accessplanit_id,
-        ledger_id=item.xero_id,
+        source_id=item.source_id,
+        ledger_id=item.ledger_id,
         note=item.note,
     )
 

@@ -25,7 +25,7 @@ from app.domain.keys import invoice_key as normalize
 from app.domain.money import MoneyError, fmt, to_minor
 from app.domain.progress import CancelToken, ProgressEvent
 from app.domain.records import Invoice, Payment
-from app.domain.status import ItemStatus, System
+from app.domain.status import ItemStatus, Role, System
 from app.reconcile.engine import ItemResult, reconcile
 from app.reconcile.rules import Rules, natural_id
 from app.settings import Settings
@@ -127,15 +127,15 @@ def to_item_data(
     def rid(rec: Invoice | Payment | None) -> int | None:
         return None if rec is None else record_ids.get((rec.system.value, rec.kind.value, rec.id))
 
-    ap_id = src.id if src is not None else None
-    xero_id = led.id if led is not None else None
+    source_id = src.id if src is not None else None
+    ledger_id = led.id if led is not None else None
     invalid_id = None
     if bad is not None:
         invalid_id = record_ids.get((bad.system.value, bad.kind.value, bad.id))
-        if bad.system is System.ACCESSPLANIT:
-            ap_id = bad.id
+        if bad.system.role is Role.SOURCE:
+            source_id = bad.id
         else:
-            xero_id = bad.id
+            ledger_id = bad.id
     return ItemData(
         kind=result.kind,
         key=result.key,
@@ -149,8 +149,8 @@ def to_item_data(
         currency=currency,
         amount_minor=amount,
         reference=reference,
-        accessplanit_id=ap_id,
-        xero_id=xero_id,
+        source_id=source_id,
+        ledger_id=ledger_id,
         source_record_id=rid(src),
         ledger_record_id=rid(led),
         invalid_record_id=invalid_id,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from app.domain.money import decimals, fmt, from_minor
-from app.domain.status import ItemStatus, Kind, System
+from app.domain.status import ItemStatus, Kind, Role, System
 from app.reconcile.diff import canonical_ledger_invoice
 from app.reconcile.rules import Rules
 from app.storage import items as items_repo
@@ -58,8 +58,8 @@ def report_item(item: ItemRecord) -> dict[str, Any]:
         "key": item.key,
         "status": str(item.status),
         "fields": list(item.fields),
-        "accessplanit_id": item.accessplanit_id,
-        "xero_id": item.xero_id,
+        "accessplanit_id": item.source_id,
+        "xero_id": item.ledger_id,
         "push": str(item.push_state) if item.push_state is not None else None,
         "invoice": item.invoice or item.invoice_key or None,
         "contact": item.contact,
@@ -101,7 +101,7 @@ def build_report(db: Database, period: str | None, rules: Rules | None = None) -
         for item in rows:
             if item.kind is not Kind.INVOICE or item.status is ItemStatus.INVALID:
                 continue
-            remote = item.accessplanit_id if system is System.ACCESSPLANIT else item.xero_id
+            remote = item.source_id if system.role is Role.SOURCE else item.ledger_id
             inv = invoices[system].get(remote) if remote else None
             if inv is None:
                 continue

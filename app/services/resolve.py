@@ -45,8 +45,8 @@ def item_fingerprint(item: ItemRecord) -> str:
         "kind": str(item.kind),
         "key": item.key,
         "fields": list(item.fields),
-        "accessplanit_id": item.accessplanit_id,
-        "xero_id": item.xero_id,
+        "source_id": item.source_id,
+        "ledger_id": item.ledger_id,
         "amount_minor": item.amount_minor,
     }
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode("utf-8")).hexdigest()

@@ -54,8 +54,8 @@ class ItemData:
     currency: str = ""
     amount_minor: int | None = None
     reference: str = ""
-    accessplanit_id: str | None = None
-    xero_id: str | None = None
+    source_id: str | None = None
+    ledger_id: str | None = None
     source_record_id: int | None = None
     ledger_record_id: int | None = None
     invalid_record_id: int | None = None
@@ -84,8 +84,8 @@ class ItemRecord:
     date: date | None
     currency: str
     amount_minor: int | None
-    accessplanit_id: str | None
-    xero_id: str | None
+    source_id: str | None
+    ledger_id: str | None
     reference: str = ""
     fingerprint: str = ""
 

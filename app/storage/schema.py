@@ -148,8 +148,8 @@ items = Table(
     Column("currency", String(3), nullable=False),
     Column("amount_minor", BigInteger),
     Column("reference", String(255), nullable=False),
-    Column("accessplanit_id", String(ID)),
-    Column("xero_id", String(ID)),
+    Column("source_id", String(ID)),  # the source record's remote id (report key `accessplanit_id`)
+    Column("ledger_id", String(ID)),  # the ledger record's remote id (report key `xero_id`)
     Column("source_record_id", Integer, ForeignKey("records.id", ondelete="SET NULL")),
     Column("ledger_record_id", Integer, ForeignKey("records.id", ondelete="SET NULL")),
     Column("invalid_record_id", Integer, ForeignKey("records.id", ondelete="SET NULL")),

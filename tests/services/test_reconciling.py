@@ -123,7 +123,7 @@ def test_statuses_links_and_display_fields(cache: Database) -> None:
     assert counts == {"matched": 2, "differs": 1, "only_in_source": 1, "only_in_ledger": 1, "resolved": 0, "invalid": 1}
     got = _items(cache)
     assert got["INV-2"].status is ItemStatus.DIFFERS and got["INV-2"].fields == ("po_number",)
-    assert got["INV-1"].accessplanit_id == "1" and got["INV-1"].xero_id == "x1" and got["INV-1"].period == "2026-10"
+    assert got["INV-1"].source_id == "1" and got["INV-1"].ledger_id == "x1" and got["INV-1"].period == "2026-10"
     assert got["INV-1"].amount_minor == 12000 and got["INV-1"].contact == "Acme Ltd"
     pay = got["INV-1:P88:Xxp1"]
     assert pay.status is ItemStatus.MATCHED and pay.contact == "Acme Ltd" and pay.invoice == "INV-1"
@@ -308,8 +308,8 @@ def _stored(db: Database) -> dict[tuple[str, str], tuple[int, ItemData]]:
                 currency=r.currency,
                 amount_minor=r.amount_minor,
                 reference=r.reference,
-                accessplanit_id=r.accessplanit_id,
-                xero_id=r.xero_id,
+                source_id=r.source_id,
+                ledger_id=r.ledger_id,
                 source_record_id=r.source_record_id,
                 ledger_record_id=r.ledger_record_id,
                 invalid_record_id=r.invalid_record_id,

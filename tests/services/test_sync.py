@@ -148,7 +148,7 @@ def _snapshot(db: Database) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]
     with db.transaction(readonly=True) as tx:
         recs = sorted(tuple(r[1:]) for r in tx.conn.execute(select(records_table)))
         its = sorted(
-            tuple(v for k, v in r._mapping.items() if not k.endswith("id") or k in ("accessplanit_id", "xero_id"))
+            tuple(v for k, v in r._mapping.items() if not k.endswith("id") or k in ("source_id", "ledger_id"))
             for r in tx.conn.execute(select(items_table))
         )
     return recs, its

@@ -36,8 +36,8 @@ def _inv(
         date=date(int(period[:4]), int(period[5:]), day),
         currency="GBP",
         amount_minor=amount,
-        accessplanit_id="1",
-        xero_id="x",
+        source_id="1",
+        ledger_id="x",
         fingerprint="f" + key,
     )
 
