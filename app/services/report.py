@@ -23,7 +23,7 @@ from app.reconcile.diff import canonical_ledger_invoice
 from app.reconcile.rules import Rules
 from app.storage import items as items_repo
 from app.storage import records as records_repo
-from app.storage.db import Database, Tx
+from app.storage.db import Database
 from app.storage.models import ItemRecord
 
 FORMATS = ("json", "csv", "xlsx", "pdf")
@@ -76,12 +76,6 @@ def _sum_text(amounts: dict[str, Decimal]) -> str:
     currencies = list(amounts)
     places = decimals(currencies[0]) if len(currencies) == 1 else max((decimals(c) for c in currencies), default=2)
     return f"{total:.{places}f}"
-
-
-def xero_refunds(tx: Tx) -> dict[str, Decimal]:
-    """R of docs/reconciliation.md section 4 for every invoice key of the cache. Kept for `Workspace` until it asks
-    `records.ledger_refunds_on_key` for the one invoice it shows; summed by the database, placement done on store."""
-    return records_repo.ledger_refunds_on_keys(tx, records_repo.invoice_keys(tx))
 
 
 def build_report(db: Database, period: str | None, rules: Rules | None = None) -> dict[str, Any]:
