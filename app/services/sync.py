@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from app.connectors.base import SystemClient
 from app.domain.errors import AuthenticationError, CancelledError, ConnectorError, RateLimited, RecondeskError
 from app.domain.progress import CancelToken, ProgressCallback, ProgressEvent, no_progress
-from app.domain.status import Kind, System
+from app.domain.status import Kind, Role, System
 from app.services.api import StreamStats, SyncResult
 from app.services.reconciling import LINING_UP, RECONCILING, reconcile_all, rules_digest
 from app.settings import Settings
@@ -37,7 +37,6 @@ from app.storage.models import SystemState
 
 log = logging.getLogger(__name__)
 
-ORDER = (System.ACCESSPLANIT, System.XERO)  # the source first: its invoice numbers are needed by its payments
 PAYMENTS_STREAM = "payments"
 # Streams whose records a connector may skip when unchanged (`CacheLookups.versions`), and the kind they store.
 VERSIONED_STREAMS = {"invoices": Kind.INVOICE, PAYMENTS_STREAM: Kind.PAYMENT}
@@ -222,7 +221,8 @@ def sync_all(
     report = progress or no_progress
     token = cancel or CancelToken()
     started = clock()
-    systems = [s for s in ORDER if s in clients] + [s for s in clients if s not in ORDER]
+    # The source first: the numbers of its invoices are what its payments are read against.
+    systems = sorted(clients, key=lambda s: s.role is not Role.SOURCE)
     fulls = {s: _plan_full(db, s, full, started, settings) for s in systems}
     with db.transaction() as tx:
         previous = synclog.last_run(tx)

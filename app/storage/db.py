@@ -8,7 +8,6 @@ table's meaning.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -171,11 +170,3 @@ class Database:
 
     def __repr__(self) -> str:
         return f"Database({self.url_for_display!r})"
-
-
-def is_postgres_url(url: str) -> bool:
-    return make_url(url).get_backend_name() == "postgresql"
-
-
-def env_test_pg_url() -> str | None:
-    return os.environ.get("RECONDESK_TEST_PG_URL") or None
