@@ -90,6 +90,17 @@ def _money(value: object, what: str) -> Decimal:
     return result
 
 
+def _date_text(value: object, what: str, optional: bool) -> str | None:
+    """The text of a date field; None when it is missing and may be; unreadable when it must be there or is not text."""
+    if value is None or value == "":
+        if optional:
+            return None
+        raise _Unreadable(f"{what} is missing")
+    if not isinstance(value, str):
+        raise _Unreadable(f"{what} is not a date: {value!r}")
+    return value
+
+
 class _Dates:
     """Cached date parsing: the month has ~31 distinct dates, the records have millions of copies of them."""
 
@@ -99,12 +110,9 @@ class _Dates:
 
     def iso(self, value: object, what: str, *, optional: bool = False) -> date | None:
         """Date part of an accessplanit ISO datetime (`2026-10-14T00:00:00`, no offset)."""
-        if value is None or value == "":
-            if optional:
-                return None
-            raise _Unreadable(f"{what} is missing")
-        if not isinstance(value, str):
-            raise _Unreadable(f"{what} is not a date: {value!r}")
+        value = _date_text(value, what, optional)
+        if value is None:
+            return None
         cached = self._iso.get(value)
         if cached is None:
             try:
@@ -116,12 +124,9 @@ class _Dates:
 
     def ms(self, value: object, what: str, *, optional: bool = False) -> date | None:
         """UTC date of a Xero `/Date(ms+zzzz)/`; the offset is ignored (Xero's date-only fields are UTC midnight)."""
-        if value is None or value == "":
-            if optional:
-                return None
-            raise _Unreadable(f"{what} is missing")
-        if not isinstance(value, str):
-            raise _Unreadable(f"{what} is not a date: {value!r}")
+        value = _date_text(value, what, optional)
+        if value is None:
+            return None
         cached = self._ms.get(value)
         if cached is None:
             match = _MSDATE.match(value)
