@@ -13,6 +13,7 @@ from app.domain.keys import invoice_key
 from app.domain.records import Invoice, Payment
 from app.domain.status import Kind, Role, System
 from app.reconcile.rules import INVOICE_FIELDS
+from app.services import plans
 from app.services import push as push_mod
 from app.services.api import Action, ActionResult, ChangeSet, PushField, PushRecord, Resolve, RetryPush
 from app.services.item_detail import describe_push
@@ -47,7 +48,7 @@ class ItemActions(ItemAccess):
                 item_id = found.id if found is not None else None
                 if not self._still_needed(push, found):
                     now = found.status if found is not None else "gone"
-                    raise push_mod.PushError(f"Not retried: the item is {now} now, so the push is not needed.")
+                    raise plans.PushError(f"Not retried: the item is {now} now, so the push is not needed.")
                 before = self._snapshot(push.item_key)
                 return self._result(self.pusher.retry(action.push_id), found, push.item_key, before)
             item = self._item(action.item_id)
@@ -63,39 +64,39 @@ class ItemActions(ItemAccess):
             try:
                 return outbox.get_push(tx, push_id)
             except KeyError:
-                raise push_mod.PushError(f"There is no push {push_id}.", "Open the item again.") from None
+                raise plans.PushError(f"There is no push {push_id}.", "Open the item again.") from None
 
-    def _plan(self, item: ItemRecord, action: PushRecord | PushField) -> push_mod.PushPlan:
+    def _plan(self, item: ItemRecord, action: PushRecord | PushField) -> plans.PushPlan:
         src, led, _ = self._records(item)
         a = src.record if src is not None else None
         b = led.record if led is not None else None
         if isinstance(action, PushField):
             rule = next((r for r in INVOICE_FIELDS if r.name == action.field), None)
             if rule is None or action.to not in ROLES.systems(rule.pushable_to):
-                raise push_mod.PushError(f"{action.field} cannot be pushed to {action.to.label}.")
+                raise plans.PushError(f"{action.field} cannot be pushed to {action.to.label}.")
             if not (isinstance(a, Invoice) and isinstance(b, Invoice)):
-                raise push_mod.PushError("A field can be pushed only when the invoice is in both systems.")
+                raise plans.PushError("A field can be pushed only when the invoice is in both systems.")
             source, dest = (a, b) if action.to is System.XERO else (b, a)
-            return push_mod.plan_push_field(source, dest, action.field, item.key)
+            return plans.plan_push_field(source, dest, action.field, item.key)
         target = action.to
         if item.kind is Kind.INVOICE:
             if target is not System.XERO:
-                raise push_mod.PushError("An invoice can be created only in Xero.")
+                raise plans.PushError("An invoice can be created only in Xero.")
             if not isinstance(a, Invoice):
-                raise push_mod.PushError("This item has no accessplanit invoice to push.")
+                raise plans.PushError("This item has no accessplanit invoice to push.")
             if self._invoice_on(System.XERO, invoice_key(a.number)) is not None:
-                raise push_mod.PushError(f"Xero already has an invoice {a.number}.", "Sync to see it.")
-            return push_mod.plan_push_invoice(a, self.settings, item.key)
+                raise plans.PushError(f"Xero already has an invoice {a.number}.", "Sync to see it.")
+            return plans.plan_push_invoice(a, self.settings, item.key)
         pay = a if target is System.XERO else b
         if not isinstance(pay, Payment):
-            raise push_mod.PushError(f"This item has no payment to record in {target.label}.")
+            raise plans.PushError(f"This item has no payment to record in {target.label}.")
         inv = self._invoice_on(target, invoice_key(pay.invoice_number))
         if inv is None:
-            raise push_mod.PushError(
+            raise plans.PushError(
                 f"{target.label} has no invoice {pay.invoice_number or '?'} to record the payment on.",
                 "Push or create the invoice first, sync, then push the payment.",
             )
-        return push_mod.plan_push_payment(pay, inv, self.settings, item.key)
+        return plans.plan_push_payment(pay, inv, self.settings, item.key)
 
     def _snapshot(self, key: str) -> dict[int, tuple[str, str | None]]:
         """(status, period) of each item on one invoice key: a push re-reconciles that invoice and nothing else."""

@@ -15,7 +15,7 @@ from app.domain.records import Invoice, Line, Payment
 from app.domain.status import ItemStatus, Kind, PushState, System
 from app.reconcile import diff
 from app.reconcile.rules import INVOICE_FIELDS, PAYMENT_FIELDS, Rules
-from app.services import push as push_mod
+from app.services import plans
 from app.services.api import (
     ActionSpec,
     AuditEntry,
@@ -171,12 +171,12 @@ class ItemDetails(ItemAccess):
 
 def describe_push(action: str) -> str:
     """A stored push's action (the outbox's own format, read by `push.action_parts`) for people."""
-    kind, field_name, target = push_mod.action_parts(action)
-    if kind == push_mod.PUSH_FIELD and field_name:
+    kind, field_name, target = plans.action_parts(action)
+    if kind == plans.PUSH_FIELD and field_name:
         return f"push {field_name.replace('_', ' ')} to {target.label}"
-    if kind == push_mod.PUSH_INVOICE:
+    if kind == plans.PUSH_INVOICE:
         return f"create the invoice in {target.label}"
-    if kind == push_mod.PUSH_PAYMENT:
+    if kind == plans.PUSH_PAYMENT:
         return f"record the payment in {target.label}"
     return action
 

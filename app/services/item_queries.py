@@ -13,7 +13,7 @@ from app.domain.errors import RecondeskError
 from app.domain.money import fmt, from_minor
 from app.domain.records import Invoice
 from app.domain.status import ItemStatus, Kind, PushState, System
-from app.services import push as push_mod
+from app.services import plans
 from app.services.api import ORDERS, ItemFilter, ItemPage, ItemRow, ListCounts, PageCursor, Roles
 from app.storage import items as items_repo
 from app.storage import records as records_repo
@@ -87,8 +87,8 @@ class ItemAccess:
             ItemStatus.ONLY_IN_LEDGER,
         ):
             return False
-        kind, field_name, _ = push_mod.action_parts(push.action)
-        return kind != push_mod.PUSH_FIELD or field_name in item.fields
+        kind, field_name, _ = plans.action_parts(push.action)
+        return kind != plans.PUSH_FIELD or field_name in item.fields
 
     def _invoice_on(self, system: System, number_key: str) -> Invoice | None:
         """The invoice with this normalized number on `system` (the first, as matching takes it)."""

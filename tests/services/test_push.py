@@ -20,7 +20,7 @@ from services_world import World
 from app.credentials import MemoryCredentialStore
 from app.domain.status import Direction, ItemStatus, Kind, PushState, System
 from app.services.api import Action, ConnectionInfo, ItemFilter, ItemRow, PushField, PushRecord, RetryPush
-from app.services.push import idempotency_key, plan_push_field, target_scope
+from app.services.plans import idempotency_key, plan_push_field, target_scope
 from app.services.workspace import Workspace
 from app.settings import Settings
 from app.storage import audit, outbox
@@ -259,7 +259,7 @@ def test_push_left_sending_by_a_dead_process_is_finished_on_retry(world: World, 
     number = world.number("only_in_source")
     row = world.item(number, Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
     # What a process that died right after committing `sending` leaves behind.
-    from app.services.push import plan_push_invoice
+    from app.services.plans import plan_push_invoice
 
     src = world.ws.item_detail(row.item_id)
     assert src.row.source_id
