@@ -44,6 +44,8 @@ class ItemRow:
     source_id: str | None  # the record's id in the source system (accessplanit)
     ledger_id: str | None  # ... and in the ledger (Xero)
     note: str = ""
+    flags: tuple[str, ...] = ()  # product.md section 7: possible_duplicate, reopened, blocked
+    reason: str = ""  # one sentence for people: why the item has its status (and flags)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,7 @@ class PushRecord:
 
     item_id: int
     to: System
+    override_note: str = ""  # non-empty: a person allows a flagged push (possible_duplicate), with this note
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +105,8 @@ class PushField:
     item_id: int
     field: str
     to: System
+    override_note: str = ""  # non-empty: a person allows a flagged push, with this note
+    clear: bool = False  # the person chose to write an empty value over a non-empty one
 
 
 @dataclass(frozen=True, slots=True)
