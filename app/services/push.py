@@ -234,7 +234,7 @@ def _exact_payment(p: Mapping[str, Any], pay: Payment) -> bool:
 
 
 def _batchable(row: PushRecord) -> str | None:
-    """"invoice" / "payment" when the row goes to Xero in a batch create; None: one call of its own."""
+    """ "invoice" / "payment" when the row goes to Xero in a batch create; None: one call of its own."""
     kind, _field, target = action_parts(row.action)
     if target is not System.XERO:
         return None

@@ -27,6 +27,8 @@ from app.services.api import (
     Action,
     ActionResult,
     AuditEntry,
+    BulkAction,
+    BulkPreview,
     CheckResult,
     ConnectionInfo,
     ItemDetail,
@@ -40,6 +42,7 @@ from app.services.api import (
     Summary,
     SyncResult,
 )
+from app.services.bulk import BulkActions
 from app.services.connections import SECRET_FIELD, Connections, MemorySecretBox
 from app.services.item_detail import ItemDetails, audit_entry
 from app.services.item_queries import LEDGER, SOURCE, ItemQueries
@@ -130,6 +133,7 @@ class Workspace:
         self.items = ItemQueries(db)
         self.details = ItemDetails(db, self.rules)
         self.actions = ItemActions(db, settings, self.who, self.pusher)
+        self.bulk = BulkActions(self.actions)
 
     # --- the parts: item list, item panel, actions (each its own module) ---
 
@@ -163,6 +167,17 @@ class Workspace:
 
     def retry_failed(self) -> Sequence[ActionResult]:
         return self.actions.retry_failed()
+
+    def plan_many(self, actions: Sequence[BulkAction]) -> BulkPreview:
+        return self.bulk.plan_many(actions)
+
+    def act_many(
+        self,
+        actions: Sequence[BulkAction],
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Sequence[ActionResult]:
+        return self.bulk.act_many(actions, progress, cancel)
 
     def _reconcile_invoice(self, key: str) -> None:
         from app.services.reconciling import reconcile_invoice

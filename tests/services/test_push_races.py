@@ -116,7 +116,9 @@ def test_a_second_process_leaves_a_row_being_sent_alone(world: World) -> None:
     try:
         settings = Settings(write_settle_seconds=0.05)
         a = world.workspace(settings)
-        b = Workspace(other_db, world.ws.credentials, settings, services_clients.SandboxClientFactory(), "test", who="b")
+        b = Workspace(
+            other_db, world.ws.credentials, settings, services_clients.SandboxClientFactory(), "test", who="b"
+        )
         number = world.number("payment_only_in_ledger")
         pay = world.item(number, Kind.PAYMENT, ItemStatus.ONLY_IN_LEDGER)
         ap_invoice = world.item(number, Kind.INVOICE).source_id
@@ -156,7 +158,9 @@ def test_two_retry_processes_over_uncertain_pushes_send_each_once(world: World) 
         assert not world.ws.act(PushRecord(pay.item_id, System.ACCESSPLANIT)).ok
         world.faults(System.ACCESSPLANIT, "write_latency=0.5,only=/Transaction")
         a = world.workspace(settings)
-        b = Workspace(other_db, world.ws.credentials, settings, services_clients.SandboxClientFactory(), "test", who="b")
+        b = Workspace(
+            other_db, world.ws.credentials, settings, services_clients.SandboxClientFactory(), "test", who="b"
+        )
         out: dict[str, list[ActionResult]] = {}
         threads = [
             threading.Thread(target=lambda n=n, w=w: out.__setitem__(n, list(w.retry_failed())))
