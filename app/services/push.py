@@ -337,6 +337,18 @@ class PushService:
             and not (r.claimed_by and r.lease_until is not None and r.lease_until > now)
         ]
 
+    def refused(self) -> list[PushRecord]:
+        """Failed pushes the service refused for good: left for a person (a change, or an explicit retry)."""
+        with self.db.transaction(readonly=True) as tx:
+            return [
+                r
+                for r in outbox.pushes_in_state(tx, [PushState.FAILED])
+                if r.refused
+                and not any(
+                    p.action == r.action and p.id > r.id for p in outbox.pushes_for(tx, r.item_kind, r.item_key)
+                )
+            ]
+
     def push_many(
         self,
         plans: Sequence[PushPlan],

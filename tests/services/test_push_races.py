@@ -189,6 +189,7 @@ def test_a_permanent_refusal_stays_one_failed_row_and_is_not_retried_for_ever(wo
     assert failed.state is PushState.FAILED and failed.refused and "999" in failed.last_error
     # `recondesk retry` leaves it alone (it needs a change first), so it does not fail on every run.
     assert bad.retry_failed() == [] and bad.retry_failed() == []
+    assert [p.id for p in bad.pusher.refused()] == [failed.id]  # listed by `recondesk retry` as needing a change
     # A person pushes it again unchanged: the same row, under the next attempt's key (Xero would only replay the
     # stored refusal for the old one), refused again, still one row.
     again = bad.act(PushRecord(row.item_id, System.XERO))
@@ -202,4 +203,4 @@ def test_a_permanent_refusal_stays_one_failed_row_and_is_not_retried_for_ever(wo
     assert ok.ok, ok.message
     assert [p.state for p in _pushes(world.db, Kind.INVOICE, number)] == [PushState.FAILED, PushState.SUCCEEDED]
     assert len(world.xero_invoices(number)) == 1
-    assert world.ws.retry_failed() == []
+    assert world.ws.retry_failed() == [] and world.ws.pusher.refused() == []
