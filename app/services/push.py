@@ -33,7 +33,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -250,6 +250,31 @@ def _refusal(exc: BaseException) -> bool:
     return isinstance(exc, RejectedError | NotFoundError | PushError)
 
 
+class _Taken:
+    """`exclude` of a read-back: succeeded pushes' remote ids (`linked`), and records the cache pairs with another
+    record (`pairs`: id -> the other side's id) unless that other record is the one this row copies."""
+
+    def __init__(self, linked: set[str], pairs: dict[str, str], copied: str = "") -> None:
+        self.linked, self.pairs, self.copied = linked, pairs, copied
+
+    def for_row(self, row: PushRecord) -> _Taken:
+        copied = str(row.payload.get("source_id", "")) if row.item_kind is Kind.PAYMENT else ""
+        linked = self.linked - ({row.result_remote_id} if row.result_remote_id else set())
+        return _Taken(linked, self.pairs if copied else {}, copied)
+
+    def __contains__(self, record_id: object) -> bool:
+        if record_id in self.linked:
+            return True
+        other = self.pairs.get(str(record_id))
+        return other is not None and other != self.copied
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({*self.linked, *(k for k, v in self.pairs.items() if v != self.copied)})
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -437,17 +462,12 @@ class PushService:
         if wait > 0:
             self.sleep(min(wait, settle))
 
-    def _taken(self, row: PushRecord) -> set[str]:
-        """Records a read-back of `row` must never take: results of other succeeded pushes to the same system,
-        and records the cache already pairs with a record other than the one `row` copies."""
-        target = System(row.target)
+    def _taken(self, target: System) -> _Taken:
+        """Records a read-back to `target` must never take: results of succeeded pushes, and records the cache
+        already pairs with a record other than the one a row copies (see `_Taken`)."""
         column = "source_id" if target.role.value == "source" else "ledger_id"
         with self.db.transaction(readonly=True) as tx:
-            taken = outbox.linked_remote_ids(tx, target, exclude=row.id)
-            copied = str(row.payload.get("source_id", ""))
-            if copied and row.item_kind is Kind.PAYMENT:
-                taken |= outbox.paired_elsewhere(tx, Kind.PAYMENT, column, copied)
-        return taken
+            return _Taken(outbox.linked_remote_ids(tx, target), outbox.pairs(tx, Kind.PAYMENT, column))
 
     # -- the state machine, one row --
 
@@ -478,7 +498,8 @@ class PushService:
         if state in (PushState.UNCERTAIN, PushState.SENDING):
             self._settle([row])
             try:
-                found = _read_back(self.writers, row.action, row.payload, self._taken(row))
+                taken = self._taken(System(row.target)).for_row(row)
+                found = _read_back(self.writers, row.action, row.payload, taken)
             except Exception as exc:  # any failure of the read-back leaves the outcome unknown
                 msg = f"Could not check whether the earlier attempt arrived: {_people_error(exc)} Try again later."
                 with self.db.transaction() as tx:
@@ -638,17 +659,15 @@ class PushService:
                         left.append(row)
                 return outcomes, left
             payments = writer.find_payments([str(r.payload["invoice_id"]) for r in rows])
-            taken = self._taken(rows[0])
+            taken = self._taken(System.XERO)
             matched: dict[int, Payment] = {}
             for row in rows:
-                pay = next(
-                    (p for p in payments if p.id not in taken and _exact_payment(row.payload, p)),
-                    None,
-                )
+                mine = taken.for_row(row)
+                pay = next((p for p in payments if p.id not in mine and _exact_payment(row.payload, p)), None)
                 if pay is None:
                     left.append(row)
                 else:
-                    taken.add(pay.id)
+                    taken.linked.add(pay.id)  # one record answers for one row of the batch
                     matched[row.id] = pay
             refreshed = self._refetch_many([r for r in rows if r.id in matched])
         except Exception as exc:  # the check itself failed: the outcome stays unknown, nothing is sent

@@ -162,20 +162,18 @@ def restart(tx: Tx, push_id: int, payload: dict[str, Any]) -> None:
     )
 
 
-def linked_remote_ids(tx: Tx, target: System | str, exclude: int | None = None) -> set[str]:
+def linked_remote_ids(tx: Tx, target: System | str) -> set[str]:
     """Remote ids that succeeded pushes to `target` already produced (a read-back must never take one of them)."""
     q = select(pushes.c.result_remote_id).where(
         pushes.c.target == str(target), pushes.c.state == PushState.SUCCEEDED.value
     )
-    if exclude is not None:
-        q = q.where(pushes.c.id != exclude)
     return {str(r) for r in tx.conn.execute(q).scalars() if r}
 
 
-def paired_elsewhere(tx: Tx, kind: Kind | str, column: str, copied_id: str) -> set[str]:
-    """Ids in the items' `column` ("source_id" or "ledger_id") of items already paired with a record other than
-    `copied_id`: a read-back of a copy of `copied_id` must never take one of them."""
+def pairs(tx: Tx, kind: Kind | str, column: str) -> dict[str, str]:
+    """Items the cache pairs: the id in `column` ("source_id" or "ledger_id") -> the other side's id. A read-back
+    of a copy of record R must never take a record paired with something other than R."""
     own = items.c[column]
     other = items.c["ledger_id" if column == "source_id" else "source_id"]
-    q = select(own).where(items.c.kind == str(kind), own.is_not(None), other.is_not(None), other != copied_id)
-    return {str(r) for r in tx.conn.execute(q).scalars() if r}
+    q = select(own, other).where(items.c.kind == str(kind), own.is_not(None), other.is_not(None))
+    return {str(a): str(b) for a, b in tx.conn.execute(q)}

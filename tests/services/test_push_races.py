@@ -204,3 +204,37 @@ def test_a_permanent_refusal_stays_one_failed_row_and_is_not_retried_for_ever(wo
     assert [p.state for p in _pushes(world.db, Kind.INVOICE, number)] == [PushState.FAILED, PushState.SUCCEEDED]
     assert len(world.xero_invoices(number)) == 1
     assert world.ws.retry_failed() == [] and world.ws.pusher.refused() == []
+
+
+def test_a_same_day_twin_is_not_taken_for_ours_in_xero(world: World) -> None:
+    """Two accessplanit payments of 10.00 on the same day with the same reference: after the first is in Xero, the
+    second's lost request is read back; the first's Xero payment (linked to the first push) is not ours."""
+    number = world.number("matched_open")
+    inv = world.item(number, Kind.INVOICE)
+    assert inv.source_id is not None and inv.ledger_id is not None
+    for _ in range(2):
+        world.ws._clients.source().create_transaction(
+            invoice_id=inv.source_id,
+            direction=Direction.PAYMENT,
+            amount=Decimal("10.00"),
+            day=date(2026, 10, 21),
+            method_label="BACS",
+            reference="TWIN-1",
+        )
+    assert world.ws.sync().ok
+    first, second = sorted(
+        (r for r in world.items(number, Kind.PAYMENT) if r.status is ItemStatus.ONLY_IN_SOURCE), key=lambda r: r.key
+    )
+    assert world.ws.act(PushRecord(first.item_id, System.XERO)).ok
+    world.faults(System.XERO, "reset=3x,only=/Payments")  # the second never reaches Xero
+    lost = world.ws.act(PushRecord(second.item_id, System.XERO))
+    assert not lost.ok and lost.item is not None and lost.item.push is PushState.UNCERTAIN, lost
+    world.faults(System.XERO, "")
+    [push] = _pushes(world.db, Kind.PAYMENT, second.key)
+    retried = world.ws.act(RetryPush(push.id))
+    assert retried.ok and "read-back" not in retried.message, retried.message
+    twins = [p for p in world.xero_payments(inv.ledger_id) if p.get("Reference") == "TWIN-1"]
+    assert len(twins) == 2
+    [first_push] = _pushes(world.db, Kind.PAYMENT, first.key)
+    [second_push] = _pushes(world.db, Kind.PAYMENT, second.key)
+    assert first_push.result_remote_id != second_push.result_remote_id
