@@ -275,6 +275,10 @@ class _Taken:
         return sum(1 for _ in self)
 
 
+def _batch_key(wire_keys: Iterable[str]) -> str:
+    return hashlib.sha256(("recondesk-batch-1|" + "|".join(sorted(wire_keys))).encode()).hexdigest()
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -383,10 +387,25 @@ class PushService:
         """Push every plan: all go into the outbox first (committed), then Xero invoices and payments are claimed
         and sent in batches of up to `BATCH_SIZE` per request, everything else one per call. One outcome per plan,
         in order; what a cancel stops stays `pending` (a retry sends it)."""
+        ids = [self._add(plan) for plan in plans]
+        return self._drive_many(ids, {pid: plan.before for pid, plan in zip(ids, plans, strict=True)}, progress, cancel)
+
+    def retry_many(
+        self, push_ids: Sequence[int], progress: ProgressCallback | None = None, cancel: CancelToken | None = None
+    ) -> list[PushOutcome]:
+        """Retry many pushes as `push_many` sends them: Xero invoices and payments in batches, so the rows a lost
+        batch answer (or a crash) left unknown are read back in bulk. One outcome per id, in order."""
+        return self._drive_many(list(push_ids), {}, progress, cancel)
+
+    def _drive_many(
+        self,
+        ids: list[int],
+        before: Mapping[int, dict[str, Any]],
+        progress: ProgressCallback | None,
+        cancel: CancelToken | None,
+    ) -> list[PushOutcome]:
         report = progress or no_progress
         cancel = cancel or CancelToken()
-        ids = [self._add(plan) for plan in plans]
-        before = {pid: plan.before for pid, plan in zip(ids, plans, strict=True)}
         with self.db.transaction() as tx:
             rows = {pid: outbox.get_push(tx, pid) for pid in dict.fromkeys(ids)}
         groups: dict[str, list[int]] = {"invoice": [], "payment": []}
@@ -406,12 +425,12 @@ class PushService:
         for pid in singles:
             if cancel.cancelled:
                 break
-            outcomes[pid] = self._drive(pid, before=before[pid])
+            outcomes[pid] = self._drive(pid, before=before.get(pid, {}))
             done += 1
             report(ProgressEvent("Pushing", done, total, unit="records"))
-        for pid in rows:
+        for pid, row in rows.items():
             if pid not in outcomes:
-                outcomes[pid] = PushOutcome(pid, PushState.PENDING, "Cancelled before it was sent; nothing was sent.")
+                outcomes[pid] = PushOutcome(pid, row.state, "Cancelled before it was sent; nothing was sent for it.")
         return [outcomes[pid] for pid in ids]
 
     # -- the outbox and claims --
@@ -686,7 +705,9 @@ class PushService:
 
     def _send_batch(self, rows: list[PushRecord], before: Mapping[int, dict[str, Any]]) -> dict[int, PushOutcome]:
         wire = [self._wire_key(r) for r in rows]
-        batch_key = hashlib.sha256(("recondesk-batch-1|" + "|".join(sorted(wire))).encode()).hexdigest()
+        # One key per batch from its rows' keys; a batch of one is sent under that row's own key (the same request
+        # as a single push, so an uncertain single push resent in a batch keeps its key).
+        batch_key = wire[0] if len(wire) == 1 else _batch_key(wire)
         with self.db.transaction() as tx:
             for row in rows:
                 outbox.mark_push(tx, row.id, PushState.SENDING)

@@ -139,6 +139,16 @@ def test_a_thousand_records_under_lost_answers_and_a_crash_leave_no_duplicate_an
     with world.db.transaction() as tx:
         states = Counter(p.state for p in outbox.pushes_in_state(tx, list(PushState)))
     assert states[PushState.SENDING] >= 1 and states[PushState.SUCCEEDED] < 600, states
+    # A second process resumes as `recondesk retry` does, once the dead one's claims have lapsed: the rows left
+    # `sending` are read back in bulk (one lookup for the whole batch), the pending ones go out in batches.
+    resumed = service()
+    time.sleep(settings.push_lease_seconds + 0.05)
+    left = resumed.retryable()
+    assert len(left) == 600 - states[PushState.SUCCEEDED]
+    reads_before = sum(1 for r in _xero_requests(world)[before_xero:] if r["method"] == "GET")
+    resumed.retry_many(left)
+    reads = sum(1 for r in _xero_requests(world)[before_xero:] if r["method"] == "GET") - reads_before
+    assert reads <= 2, reads
     _until_done(service, invoice_plans)
 
     with world.db.transaction() as tx:

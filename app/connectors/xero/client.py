@@ -382,14 +382,16 @@ class XeroClient:
 
     def create_payments(self, payments: Sequence[PaymentCreate], *, idempotency_key: str) -> list[BatchResult]:
         """Up to `BATCH_SIZE` payments (not refunds) in one PUT under one key; a result per payment, in order."""
+        # Each element exactly as `create_payment` writes it, so a batch of one is the same request as a single
+        # push and a resend under the same key is recognised as a repeat.
         body = {
             "Payments": [
                 {
-                    "Invoice": {"InvoiceID": p.invoice_id},
                     "Account": {"Code": p.account_code},
                     "Date": mapping.wire_date(p.day),
                     "Amount": p.amount,
                     "Reference": p.reference,
+                    "Invoice": {"InvoiceID": p.invoice_id},
                 }
                 for p in payments
             ]
