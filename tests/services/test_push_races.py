@@ -238,3 +238,25 @@ def test_a_same_day_twin_is_not_taken_for_ours_in_xero(world: World) -> None:
     [first_push] = _pushes(world.db, Kind.PAYMENT, first.key)
     [second_push] = _pushes(world.db, Kind.PAYMENT, second.key)
     assert first_push.result_remote_id != second_push.result_remote_id
+
+
+def test_recondesk_retry_lists_a_permanent_refusal_and_does_not_fail_for_it(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app import cli, composition
+
+    for name in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME"):
+        monkeypatch.setenv(name, str(tmp_path / name))
+    monkeypatch.setattr(composition, "system_credentials", lambda: world.ws.credentials)
+    number = world.number("only_in_source")
+    row = world.item(number, Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
+    assert (
+        not world.workspace(replace(Settings(), sales_account_code="999")).act(PushRecord(row.item_id, System.XERO)).ok
+    )
+    capsys.readouterr()
+    for _ in range(2):  # every run, not only the first
+        assert cli.main(["retry", "--db", world.db.url, "--profile", "test"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("needs a change first") == 2 and "999" in out and "Nothing to retry." in out
+    [push] = _pushes(world.db, Kind.INVOICE, number)
+    assert push.state is PushState.FAILED and push.attempts == 1  # not sent again
