@@ -50,6 +50,9 @@ def test_push_selected_invoices_previews_skips_and_reports_each_record(qtbot: An
     matched = next(r for r in rows if r.kind is Kind.INVOICE and r.status is ItemStatus.MATCHED)
     assert len(one_sided) == 2
     picked = [one_sided[0].item_id, matched.item_id, one_sided[1].item_id]
+    window.list_view.table.setFocus()
+    qtbot.keyClick(window.list_view.table, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    assert len(window.list_view.selected_ids()) == window.list_view.model.rowCount()  # Ctrl+A: the loaded rows
     _ctrl_select(window, picked)
     assert sorted(window.list_view.selected_ids()) == sorted(picked)
     assert window.list_view.selection_label.text() == "3 selected"
