@@ -81,6 +81,8 @@ def action_name(action: Action) -> str:
         return f"push_record:{action.to.value}"
     if isinstance(action, RetryPush):
         return f"retry:{action.push_id}"
+    if isinstance(action, Revert):
+        return f"revert:{action.push_id}"
     return f"resolve:{action.resolution.value}"
 
 
