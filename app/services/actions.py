@@ -78,7 +78,11 @@ class ItemActions(ItemAccess):
             return self._result(self.pusher.push(plan), item, item.invoice_key, before)
         except (RecondeskError, ValueError) as exc:
             text = exc.user_text() if isinstance(exc, RecondeskError) else f"Cannot do that: {exc}"
-            return ActionResult(False, text, self._safe_row(item_id) if item_id is not None else None)
+            flag = exc.flag if isinstance(exc, plans.PushRefused) else ""
+            row = self._safe_row(item_id) if item_id is not None else None
+            # A refusal may have set or cleared the item's `blocked` reason: that row changed.
+            changes = ChangeSet(changed=frozenset({row.item_id})) if flag and row is not None else ChangeSet()
+            return ActionResult(False, text, row, changes, flag)
 
     def _push(self, push_id: int) -> StoredPush:
         with self.db.transaction(readonly=True) as tx:

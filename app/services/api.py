@@ -304,6 +304,7 @@ class ActionResult:
     message: str  # for people
     item: ItemRow | None  # the item as it is now (status updated without a re-sync)
     changes: ChangeSet = ChangeSet()  # what the action changed (nothing when it was refused before doing anything)
+    refused: str = ""  # the rule's flag when a rule refused it before anything was sent (blocked, blanking, ...)
 
 
 @dataclass(frozen=True, slots=True)

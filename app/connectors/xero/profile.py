@@ -81,9 +81,7 @@ def ledger_facts(reference: Mapping[str, Any]) -> PushFacts:
         for r in reference.get("accounts") or []
         if r.get("Code")
     }
-    live = [
-        c for c in reference.get("contacts") or [] if str(c.get("ContactStatus", "ACTIVE")).upper() != "ARCHIVED"
-    ]
+    live = [c for c in reference.get("contacts") or [] if str(c.get("ContactStatus", "ACTIVE")).upper() != "ARCHIVED"]
     contacts = {normalised_name(str(c.get("Name", ""))): str(c.get("ContactID", "")) for c in live if c.get("Name")}
     ids = frozenset(str(c.get("ContactID")) for c in live if c.get("ContactID"))
     return PushFacts(tuple(locks), tax_types, accounts, contacts, ids)

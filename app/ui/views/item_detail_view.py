@@ -37,6 +37,7 @@ from app.services.api import (
     Recondesk,
     Resolve,
     RetryPush,
+    Revert,
     Roles,
 )
 from app.ui import style
