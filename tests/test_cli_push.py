@@ -6,6 +6,7 @@ into a locked period is blocked before any call, and a pushed field is reverted.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,7 +16,15 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from test_cli_flow import ROOT, _connect_and_sync, _run, cli_env  # noqa: F401 (a fixture)
+from test_cli_flow import ROOT, _connect_and_sync, _run
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    for var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+        env[var] = str(tmp_path / var.lower())
+    return env
 
 
 @pytest.fixture
