@@ -26,6 +26,7 @@ from app.services.api import (
     PushRow,
     Resolve,
     RetryPush,
+    Revert,
 )
 from app.services.item_queries import ROLES, ItemAccess, to_row
 from app.services.resolve import RESOLUTION_LABELS, RESOLVABLE
@@ -163,6 +164,14 @@ class ItemDetails(ItemAccess):
             if PushState(p.state) in _RETRYABLE and self._still_needed(p, item):
                 label = f"Retry: {describe_push(p.action)} ({p.state})"
                 out.append(ActionSpec(RetryPush(p.id), label, System(p.target)))
+            kind, field_name, target = plans.action_parts(p.action)
+            if (
+                kind == plans.PUSH_FIELD
+                and PushState(p.state) is PushState.SUCCEEDED
+                and not p.payload.get("revert_of")
+            ):
+                label = f"Revert: {describe_push(p.action)}"
+                out.append(ActionSpec(Revert(p.id), label, target, field_name))
         if status in RESOLVABLE:
             for res, label in RESOLUTION_LABELS.items():
                 out.append(ActionSpec(Resolve(item.id, res), label))
