@@ -326,6 +326,8 @@ class ItemDetailView(QWidget):
                 extra = f"<br><span style='color:#8a1c1c'>Could not be read: {_esc(detail.error)}</span>"
             elif row.note:
                 extra = f"<br>Note: {_esc(row.note)}"
+            if "blocked" in row.flags and row.reason:
+                extra += f"<br><span style='color:#8a1c1c'>Blocked: {_esc(row.reason)}</span>"
             self.title.setText(
                 f"<b>{kind} {_esc(row.key)}</b> &nbsp; {_esc(row.contact)} &nbsp; {amount} &nbsp; {badge}{extra}"
             )
