@@ -46,6 +46,8 @@ def to_row(item: ItemRecord) -> ItemRow:
         source_id=item.source_id,
         ledger_id=item.ledger_id,
         note=item.note,
+        flags=("blocked",) if item.blocked else (),
+        reason=item.blocked,
     )
 
 

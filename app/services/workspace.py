@@ -35,6 +35,9 @@ from app.services.api import (
     ItemRow,
     ListCounts,
     PageCursor,
+    PlannedWrite,
+    PushField,
+    PushRecord,
     Roles,
     StreamStats,
     Summary,
@@ -160,6 +163,9 @@ class Workspace:
 
     def act(self, action: Action) -> ActionResult:
         return self.actions.act(action)
+
+    def preview(self, action: PushRecord | PushField) -> PlannedWrite:
+        return self.actions.preview(action)
 
     def retry_failed(self) -> Sequence[ActionResult]:
         return self.actions.retry_failed()
