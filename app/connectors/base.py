@@ -152,6 +152,7 @@ class InvoiceCreate:
     lines: tuple[Line, ...]
     account_code: str
     tax_type: str | None
+    contact_id: str = ""  # the ledger's contact, when one was matched; else the invoice's contact name
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +169,24 @@ class PaymentCreate:
 
 BatchResult = Invoice | Payment | InvalidRecord | RejectedError
 """A batch write answers per record: the record created, or the service's refusal of that record."""
+
+
+@dataclass(frozen=True, slots=True)
+class PushFacts:
+    """What the checks before a push need from a system's cached reference data, in the system's own words read by
+    its connector: lock dates (`(name for people, last locked day)`), tax types and account codes (code -> active)
+    and contacts (normalised name -> id, plus every id). Empty maps mean "not known": nothing is checked then."""
+
+    locks: tuple[tuple[str, date], ...] = ()
+    tax_types: Mapping[str, bool] = field(default_factory=dict)
+    accounts: Mapping[str, bool] = field(default_factory=dict)
+    contacts: Mapping[str, str] = field(default_factory=dict)
+    contact_ids: frozenset[str] = frozenset()
+
+
+def normalised_name(name: str) -> str:
+    """A contact's name compared without case or repeated spaces ("ACME  Ltd" == "acme ltd")."""
+    return " ".join(name.split()).casefold()
 
 
 class LedgerWriter(Protocol):
@@ -192,6 +211,7 @@ class LedgerWriter(Protocol):
         idempotency_key: str,
         account_code: str,
         tax_type: str | None,
+        contact_id: str = "",  # the ledger's contact, when one was matched; else the invoice's contact name
     ) -> Invoice | InvalidRecord: ...
 
     def create_invoices(self, invoices: Sequence[InvoiceCreate], *, idempotency_key: str) -> list[BatchResult]: ...

@@ -2,8 +2,9 @@
 items are skipped and why, how many calls and how long at the configured pacing) and then done (`act_many`: pushes
 through `PushService.push_many`, so Xero gets batches of up to 50; resolves one by one), with a result per action.
 
-Planning goes through `ItemActions._plan`, the same as a single push: a planning `PushError` means "skipped, with
-its message". Must not: send anything the outbox has not recorded first, or import connectors, PySide6 or sqlalchemy.
+Planning and the checks before sending go through `ItemActions._checked_plan` / `plans.check_plan`, the same as a
+single push: a planning `PushError` or a rule's refusal means "skipped, with its message".
+Must not: send anything the outbox has not recorded first, or import connectors, PySide6 or sqlalchemy.
 """
 
 from __future__ import annotations
@@ -41,10 +42,11 @@ class BulkActions:
     def __init__(self, actions: ItemActions) -> None:
         self.actions = actions
 
-    def _plan_all(self, wanted: Sequence[BulkAction]) -> tuple[list[Planned], dict[int, str], list[int]]:
-        """(index, item, plan) of every push that can be planned; index -> why not for the others; resolves."""
+    def _plan_all(self, wanted: Sequence[BulkAction]) -> tuple[list[Planned], dict[int, tuple[str, str]], list[int]]:
+        """(index, item, plan) of every push that can be planned and passes the checks before sending; index ->
+        (why not, the rule's flag) for the others; the indexes of resolves."""
         planned: list[Planned] = []
-        skipped: dict[int, str] = {}
+        skipped: dict[int, tuple[str, str]] = {}
         resolves: list[int] = []
         for i, action in enumerate(wanted):
             if isinstance(action, Resolve):
@@ -52,9 +54,16 @@ class BulkActions:
                 continue
             try:
                 item = self.actions._item(action.item_id)
-                planned.append((i, item, self.actions._plan(item, action)))
+                plan, ctx = self.actions._checked_plan(item, action)
+                problems = plans.check_plan(plan, ctx)
+                self.actions._remember_blocked(item, problems)
+                refused = plans.refusal(problems)
+                if refused is not None:
+                    raise refused
+                planned.append((i, item, plan))
             except (RecondeskError, ValueError) as exc:
-                skipped[i] = exc.user_text() if isinstance(exc, RecondeskError) else f"Cannot do that: {exc}"
+                text = exc.user_text() if isinstance(exc, RecondeskError) else f"Cannot do that: {exc}"
+                skipped[i] = (text, exc.flag if isinstance(exc, plans.PushRefused) else "")
         return planned, skipped, resolves
 
     def plan_many(self, wanted: Sequence[BulkAction]) -> BulkPreview:
@@ -76,7 +85,7 @@ class BulkActions:
         seconds += source_calls * 3600.0 / max(1, settings.accessplanit_calls_per_hour)
         return BulkPreview(
             writes=len(planned) + len(resolves),
-            skipped=tuple((wanted[i].item_id, why) for i, why in sorted(skipped.items())),
+            skipped=tuple((wanted[i].item_id, why) for i, (why, _flag) in sorted(skipped.items())),
             calls=xero_calls + source_calls,
             seconds=round(seconds, 1),
         )
@@ -90,8 +99,8 @@ class BulkActions:
         cancel = cancel or CancelToken()
         planned, skipped, resolves = self._plan_all(wanted)
         results: dict[int, ActionResult] = {
-            i: ActionResult(False, f"Skipped: {why}", self.actions._safe_row(wanted[i].item_id))
-            for i, why in skipped.items()
+            i: ActionResult(False, f"Skipped: {why}", self.actions._safe_row(wanted[i].item_id), refused=flag)
+            for i, (why, flag) in skipped.items()
         }
         for i in resolves:
             if cancel.cancelled:

@@ -149,6 +149,7 @@ def _send(
             idempotency_key=wire_key,
             account_code=str(p["account_code"]),
             tax_type=str(p["tax_type"]) or None,
+            contact_id=str(p.get("ledger_contact_id") or ""),
         )
     if kind == PUSH_FIELD:
         po = str(p["value"]) if field_name == "po_number" else None
@@ -720,7 +721,11 @@ class PushService:
                     invoice, lines = _invoice_from_payload(row.payload)
                     creates.append(
                         InvoiceCreate(
-                            invoice, lines, str(row.payload["account_code"]), str(row.payload["tax_type"]) or None
+                            invoice,
+                            lines,
+                            str(row.payload["account_code"]),
+                            str(row.payload["tax_type"]) or None,
+                            str(row.payload.get("ledger_contact_id") or ""),
                         )
                     )
                 results = writer.create_invoices(creates, idempotency_key=batch_key)

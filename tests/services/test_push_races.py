@@ -45,6 +45,16 @@ def _wait_until(check: Any, limit: float = 10.0) -> None:
         time.sleep(0.02)
 
 
+def _account_999_gone(world: World) -> Settings:
+    """Xero had an account 999 at the last sync and has since removed it: the checks before sending pass, and Xero
+    refuses every push to it for good (a permanent refusal). The settings that push to it."""
+    accounts = world.boxes.xero_app.ledger.accounts
+    accounts.append({**accounts[0], "AccountID": "acc-999", "Code": "999", "Name": "Gone soon"})
+    assert world.ws.sync().ok
+    accounts.pop()
+    return replace(Settings(), sales_account_code="999")
+
+
 def _xero_payment(world: World, number: str, amount: str, day: date, reference: str) -> None:
     inv = world.item(number, Kind.INVOICE)
     assert inv.ledger_id is not None
@@ -182,7 +192,7 @@ def test_two_retry_processes_over_uncertain_pushes_send_each_once(world: World) 
 
 def test_a_permanent_refusal_stays_one_failed_row_and_is_not_retried_for_ever(world: World) -> None:
     number = world.number("only_in_source")
-    bad = world.workspace(replace(Settings(), sales_account_code="999"))
+    bad = world.workspace(_account_999_gone(world))
     row = world.item(number, Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
     assert not bad.act(PushRecord(row.item_id, System.XERO)).ok
     [failed] = _pushes(world.db, Kind.INVOICE, number)
@@ -250,9 +260,7 @@ def test_recondesk_retry_lists_a_permanent_refusal_and_does_not_fail_for_it(
     monkeypatch.setattr(composition, "system_credentials", lambda: world.ws.credentials)
     number = world.number("only_in_source")
     row = world.item(number, Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
-    assert (
-        not world.workspace(replace(Settings(), sales_account_code="999")).act(PushRecord(row.item_id, System.XERO)).ok
-    )
+    assert not world.workspace(_account_999_gone(world)).act(PushRecord(row.item_id, System.XERO)).ok
     capsys.readouterr()
     for _ in range(2):  # every run, not only the first
         assert cli.main(["retry", "--db", world.db.url, "--profile", "test"]) == 0

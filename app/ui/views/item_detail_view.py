@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QPlainTextEdit,
     QPushButton,
@@ -31,16 +32,19 @@ from app.services.api import (
     AuditEntry,
     ChangeSet,
     ItemDetail,
+    PlannedWrite,
     PushField,
     PushRecord,
     PushRow,
     Recondesk,
     Resolve,
     RetryPush,
+    Revert,
     Roles,
 )
 from app.ui import style
 from app.ui.dialogs.note_dialog import NoteDialog
+from app.ui.dialogs.preview_dialog import PreviewDialog
 from app.ui.models.diff_model import DiffModel
 from app.ui.models.record_table_model import RIGHT, Column, RecordTableModel
 from app.ui.tasks import TaskContext, TaskRunner
@@ -81,12 +85,22 @@ def action_name(action: Action) -> str:
         return f"push_record:{action.to.value}"
     if isinstance(action, RetryPush):
         return f"retry:{action.push_id}"
+    if isinstance(action, Revert):
+        return f"revert:{action.push_id}"
     return f"resolve:{action.resolution.value}"
 
 
 """Action ids the services use for resolutions; shown as the fixed Accept/Ignore buttons, not as extra ones."""
 
 NoteProvider = Callable[[QWidget, str], "str | None"]
+PreviewProvider = Callable[[QWidget, PlannedWrite, "PushRecord | PushField"], "PushRecord | PushField | None"]
+"""Shows a push's preview and returns the action to send (with the person's choices), or None to cancel."""
+
+
+def ask_revert_note(parent: QWidget, label: str) -> str | None:
+    """Why a push is undone (kept in the audit log); None when cancelled."""
+    text, ok = QInputDialog.getText(parent, "Revert", f"{label}\n\nWhy is it undone? (kept in the audit log)")
+    return text.strip() if ok else None
 
 
 def _table(model: object, parent: QWidget, name: str, stretch: int | None = None) -> QTableView:
@@ -131,12 +145,17 @@ class ItemDetailView(QWidget):
         parent: QWidget | None = None,
         *,
         note_provider: NoteProvider | None = None,
+        preview_provider: PreviewProvider | None = None,
     ) -> None:
         super().__init__(parent)
         self._ws = workspace
         self._runner = runner
         self.note_provider: NoteProvider = note_provider or NoteDialog.ask
         """Asks for the note when Ignore… is pressed; replaceable (tests, scripted use)."""
+        self.preview_provider: PreviewProvider = preview_provider or PreviewDialog.ask
+        """Shows every push's preview before it is sent; replaceable (tests, scripted use)."""
+        self.revert_note_provider: NoteProvider = ask_revert_note
+        """Asks why a push is reverted; replaceable (tests, scripted use)."""
         self._item_id: int | None = None
         self._detail: ItemDetail | None = None
         self._generation = 0
@@ -307,6 +326,8 @@ class ItemDetailView(QWidget):
                 extra = f"<br><span style='color:#8a1c1c'>Could not be read: {_esc(detail.error)}</span>"
             elif row.note:
                 extra = f"<br>Note: {_esc(row.note)}"
+            if "blocked" in row.flags and row.reason:
+                extra += f"<br><span style='color:#8a1c1c'>Blocked: {_esc(row.reason)}</span>"
             self.title.setText(
                 f"<b>{kind} {_esc(row.key)}</b> &nbsp; {_esc(row.contact)} &nbsp; {amount} &nbsp; {badge}{extra}"
             )
@@ -362,11 +383,45 @@ class ItemDetailView(QWidget):
 
     # -- actions ----------------------------------------------------------------------------------------------
     def act(self, action: Action) -> None:
-        """Run one of the item's actions (a push, a retry) on the network lane."""
+        """Run one of the item's actions on the network lane: a push is previewed first (nothing is sent unless the
+        person confirms it in the preview), a revert asks why; retries run as they are."""
         if self._item_id is None or self._busy:
             return
         offered = self._detail.actions if self._detail else ()
         label = next((a.label for a in offered if a.action == action), action_name(action))
+        if isinstance(action, PushRecord | PushField):
+            self._preview(action, label)
+            return
+        if isinstance(action, Revert) and not action.note:
+            note = self.revert_note_provider(self, label)
+            if note is None:
+                return
+            action = Revert(action.push_id, note)
+        self._send(action, label)
+
+    def _preview(self, action: PushRecord | PushField, label: str) -> None:
+        self._set_busy(True, f"Checking: {label}…")
+
+        def work(_ctx: TaskContext) -> PlannedWrite:
+            return self._ws.preview(action)
+
+        self._runner.network(
+            f"preview {action_name(action)}",
+            work,
+            on_result=lambda plan: self._previewed(plan, action, label),
+            on_error=self._action_failed,
+        )
+
+    def _previewed(self, plan: PlannedWrite, action: PushRecord | PushField, label: str) -> None:
+        self._set_busy(False, "")
+        chosen = self.preview_provider(self, plan, action)
+        if chosen is None:
+            self.message.setText("Nothing was sent.")
+            self.sig_action_finished.emit(False, "Cancelled: nothing was sent.")
+            return
+        self._send(chosen, label)
+
+    def _send(self, action: Action, label: str) -> None:
         self._set_busy(True, f"{label}…")
 
         def work(_ctx: TaskContext) -> ActionResult:
