@@ -51,7 +51,7 @@ def _plans(prefix: str, count: int) -> tuple[list[Any], list[Any]]:
         )
         for i in range(count)
     ]
-    return [plans.plan_push_invoice(inv, settings, inv.number) for inv in invoices], invoices
+    return [plans.plan_push_invoice(inv, settings, inv.number, System.XERO) for inv in invoices], invoices
 
 
 def _payment_plans(ws: Any, invoices: list[Any]) -> list[Any]:

@@ -121,7 +121,7 @@ def test_a_thousand_records_under_lost_answers_and_a_crash_leave_no_duplicate_an
 
     # 600 invoices, then 300 payments on them to Xero, and 100 transactions to accessplanit on the month's invoices.
     invoices = [_invoice(i) for i in range(600)]
-    invoice_plans = [plans.plan_push_invoice(inv, settings, inv.number) for inv in invoices]
+    invoice_plans = [plans.plan_push_invoice(inv, settings, inv.number, System.XERO) for inv in invoices]
     with world.db.transaction() as tx:
         ap_invoices = [i for i in records_repo.load_invoices(tx, System.ACCESSPLANIT) if not i.deleted]
     assert ap_invoices
