@@ -180,6 +180,11 @@ decisions = Table(
     Column("who", String(255), nullable=False),
     Column("fingerprint", String(64), nullable=False),
     Column("at", DateTime, nullable=False),
+    # A manual match (resolution "match"): the two records' remote ids, and the invoice key of the ledger's record
+    # (reconciled together with `key`'s). NULL for every other decision.
+    Column("source_id", String(ID)),
+    Column("ledger_id", String(ID)),
+    Column("link_key", String(100)),
     Index(None, "kind", "key"),
 )
 
@@ -217,7 +222,21 @@ audit = Table(
     Column("before", Text, nullable=False),
     Column("after", Text, nullable=False),
     Column("note", Text, nullable=False),
+    # The hash chain (storage/audit.py): `hash` covers this row and `prev_hash`, the previous row's `hash`.
+    Column("prev_hash", String(64), nullable=False, default=""),
+    Column("hash", String(64), nullable=False, default=""),
     Index(None, "item_key"),
+)
+
+# The chain's head, one row (id 1), updated in the same transaction as each audit append: it catches the deletion
+# of the last entries, which no successor's link can.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("count", Integer, nullable=False),
+    Column("last_id", Integer, nullable=False),
+    Column("last_hash", String(64), nullable=False),
 )
 
 sync_runs = Table(
