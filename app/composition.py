@@ -145,12 +145,19 @@ class ConnectorFactory:
 
 
 def build_workspace(
-    db_url: str | None, profile: str, credentials: CredentialStore, settings: Settings | None = None
+    db_url: str | None,
+    profile: str,
+    credentials: CredentialStore,
+    settings: Settings | None = None,
+    *,
+    who: str | None = None,
 ) -> Workspace:
+    """`who`: the name decisions are recorded under (default: the saved name, else the OS login)."""
     settings = settings or load_settings(profile)
     db = open_database(db_url, profile)
     lock_dir = data_dir(profile) / "locks"
-    return Workspace(db, credentials, settings, ConnectorFactory(settings, lock_dir), profile)
+    saver = SettingsFile(config_dir(profile)).save
+    return Workspace(db, credentials, settings, ConnectorFactory(settings, lock_dir), profile, who, saver)
 
 
 def _is_loopback(url: str) -> bool:

@@ -2,14 +2,17 @@
 
 It decides `matched`, `differs`, `only_in_source`, `only_in_ledger` and `invalid` (docs/reconciliation.md).
 It does NOT decide `resolved`: people's decisions live in the services, which apply them on top of these
-results (and drop a decision when the data it was made on has changed). Deleted records take no part.
+results (and drop a decision when the data it was made on has changed). The one decision it honours itself is a
+manual match (`manual_pairs`): two one-sided items of the same kind and currency that a person paired become one
+item, compared field by field like any pair (under the source's key); a pair whose records are gone or already
+paired is left alone. Deleted records take no part.
 Everything is grouped through dicts, so 100,000 invoices and 150,000 payments take seconds, not hours.
 Must not: do I/O, read settings or the clock, or keep state between calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -49,6 +52,7 @@ class ItemResult:
     tier: int | None = None  # payment pairs: the matching tier (1-4) that paired them
     ledger_refunds: Decimal = Decimal(0)  # invoices: R of section 4 used in the comparison
     rules: Rules | None = None  # the rules the item was reconciled with (for `comparisons`)
+    manual: bool = False  # paired by a person's match decision, not by the matching rules
 
     @property
     def comparisons(self) -> tuple[FieldComparison, ...]:
@@ -89,12 +93,14 @@ def reconcile(
     invalid: Iterable[InvalidRecord],
     rules: Rules,
     ledger_refunds_by_invoice: Mapping[str, Decimal] | None = None,
+    manual_pairs: Collection[tuple[Kind, str, str]] = (),
 ) -> list[ItemResult]:
     """Reconcile everything. Order of the result: invoices by key, then payments by (invoice key, direction),
     then invalid items (those made here, by kind, system and natural id; then the given ones, in their order).
 
     `ledger_refunds_by_invoice` (keys are invoice numbers, normalized here) overrides R of section 4; when
-    None it is computed from `ledger_payments`."""
+    None it is computed from `ledger_payments`. `manual_pairs`: (kind, source record id, ledger record id) of
+    the manual matches to honour."""
     ledger_payments = list(ledger_payments)
     if ledger_refunds_by_invoice is None:
         refunds = ledger_refunds(ledger_payments)
@@ -192,6 +198,8 @@ def reconcile(
             )
         )
 
+    if manual_pairs:
+        items = _pair_by_hand(items, manual_pairs, refunds, rules)
     # Deterministic whatever the input order: by kind, system and natural id.
     made_invalid.sort(key=_invalid_order)
     items.extend(made_invalid)
@@ -210,6 +218,44 @@ def reconcile(
             )
         )
     return items
+
+
+def _pair_by_hand(
+    items: list[ItemResult],
+    pairs: Collection[tuple[Kind, str, str]],
+    refunds: Mapping[str, Decimal],
+    rules: Rules,
+) -> list[ItemResult]:
+    """Join the one-sided items a person matched; each pair takes the place of its source item."""
+    only_source = {
+        (i.kind, i.source.id): n for n, i in enumerate(items) if i.status is ItemStatus.ONLY_IN_SOURCE and i.source
+    }
+    only_ledger = {
+        (i.kind, i.ledger.id): n for n, i in enumerate(items) if i.status is ItemStatus.ONLY_IN_LEDGER and i.ledger
+    }
+    out: dict[int, ItemResult | None] = dict(enumerate(items))
+    for kind, source_id, ledger_id in pairs:
+        ns, nl = only_source.get((kind, source_id)), only_ledger.get((kind, ledger_id))
+        if ns is None or nl is None or out[ns] is None or out[nl] is None:
+            continue  # a record is gone, or the rules (or another match) already paired it
+        s_item, l_item = items[ns], items[nl]
+        s, g = s_item.source, l_item.ledger
+        if isinstance(s, Invoice) and isinstance(g, Invoice) and s.currency == g.currency:
+            r = refunds.get(l_item.key, Decimal(0))
+            fields = invoice_differences(s, g, rules, ledger_refunds=r)
+            key, tier = s_item.key, None
+        elif isinstance(s, Payment) and isinstance(g, Payment) and s.currency == g.currency:
+            r = Decimal(0)
+            fields = payment_differences(s, g, rules)
+            key, tier = payment_key(s_item.invoice_key, s.id, g.id), None
+        else:
+            continue
+        status = ItemStatus.DIFFERS if fields else ItemStatus.MATCHED
+        out[ns] = ItemResult(
+            kind, key, status, fields, s, g, s_item.invoice_key, s_item.period, None, tier, r, rules, manual=True
+        )
+        out[nl] = None
+    return [i for i in out.values() if i is not None]
 
 
 def _invalid_order(item: ItemResult) -> tuple[str, str, tuple[int, int, str]]:

@@ -15,10 +15,29 @@ from app.domain.status import Kind, Role, System
 from app.reconcile.rules import INVOICE_FIELDS
 from app.services import plans
 from app.services import push as push_mod
-from app.services.api import Action, ActionResult, ChangeSet, PushField, PushRecord, Resolve, RetryPush
+from app.services.api import (
+    Action,
+    ActionResult,
+    ChangeSet,
+    Match,
+    PushField,
+    PushRecord,
+    Reopen,
+    Resolve,
+    RetryPush,
+    Unmatch,
+)
 from app.services.item_detail import describe_push
 from app.services.item_queries import ROLES, ItemAccess, to_row
-from app.services.resolve import RESOLUTION_LABELS, ResolveError, resolve_item
+from app.services.resolve import (
+    RESOLUTION_LABELS,
+    ResolveError,
+    linked_keys,
+    match_items,
+    reopen_item,
+    resolve_item,
+    unmatch_item,
+)
 from app.settings import Settings
 from app.storage import items as items_repo
 from app.storage import outbox
@@ -42,6 +61,8 @@ class ItemActions(ItemAccess):
         try:
             if isinstance(action, Resolve):
                 return self._resolve(action)
+            if isinstance(action, Reopen | Match | Unmatch):
+                return self._decide(action)
             if isinstance(action, RetryPush):
                 push = self._push(action.push_id)
                 found = self._item_by_key(Kind(push.item_kind), push.item_key)
@@ -147,6 +168,28 @@ class ItemActions(ItemAccess):
             return ActionResult(False, exc.user_text(), self._safe_row(action.item_id))
         changes = ChangeSet(changed=frozenset({item.id}), counts=item.status != before.status, audit=True)
         return ActionResult(True, f"Resolved: {RESOLUTION_LABELS[action.resolution]}.", to_row(item), changes)
+
+    def _decide(self, action: Reopen | Match | Unmatch) -> ActionResult:
+        """Reopen, match or unmatch: a decision that re-reconciles the invoice keys it spans (two for a match)."""
+        ids = [action.item_id] + ([action.other_item_id] if isinstance(action, Match) else [])
+        with self.db.transaction(readonly=True) as tx:
+            found = items_repo.item_rows(tx, ids)
+        keys = sorted({k for item in found for k in linked_keys(self.db, item)})
+        before = {key: self._snapshot(key) for key in keys}
+        try:
+            if isinstance(action, Reopen):
+                now, done = reopen_item(self.db, self.settings, self.who, action.item_id, action.note), "Reopened"
+            elif isinstance(action, Match):
+                now = match_items(self.db, self.settings, self.who, action.item_id, action.other_item_id, action.note)
+                done = "Matched by hand"
+            else:
+                now, done = unmatch_item(self.db, self.settings, self.who, action.item_id, action.note), "Unmatched"
+        except ResolveError as exc:
+            return ActionResult(False, exc.user_text(), self._safe_row(action.item_id))
+        changes = ChangeSet(audit=True)
+        for key in keys:
+            changes = changes | self._changes(before[key], key)
+        return ActionResult(True, f"{done}: {now.key} is {now.status} now.", to_row(now), changes)
 
     def retry_failed(self) -> Sequence[ActionResult]:
         """Retry every failed, uncertain or interrupted push (uncertain ones are read back first)."""

@@ -125,7 +125,33 @@ class Resolve:
     note: str = ""
 
 
-Action = PushRecord | PushField | RetryPush | Resolve
+@dataclass(frozen=True, slots=True)
+class Reopen:
+    """Undo a resolve (accept or ignore) or a manual match: the item shows its computed status again (note needed)."""
+
+    item_id: int
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """Pair two one-sided items of the same kind and currency by hand (one only in each system; note needed); every
+    later sync honours it while both records stay one-sided."""
+
+    item_id: int
+    other_item_id: int
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Unmatch:
+    """Undo a manual match: both records show as one-sided again."""
+
+    item_id: int
+    note: str = ""
+
+
+Action = PushRecord | PushField | RetryPush | Resolve | Reopen | Match | Unmatch
 """What a user can ask of an item: typed, so nothing parses strings (passed to `Recondesk.act`)."""
 
 
@@ -195,6 +221,17 @@ class AuditEntry:
     before: str  # JSON text
     after: str  # JSON text
     note: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditState:
+    """The audit log's hash chain as `audit verify` finds it. `first_broken_id` names the first entry that does not
+    hold (None when intact); `message` says so for people, naming the entry (id, when, action, item)."""
+
+    ok: bool
+    checked: int
+    first_broken_id: int | None
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +356,23 @@ class Recondesk(Protocol):
         ...
 
     def audit(self, limit: int = 500) -> Sequence[AuditEntry]: ...
+    def verify_audit(self) -> AuditState:
+        """Walk the audit log's hash chain (reads every entry)."""
+        ...
+
+    def user_name(self) -> str:
+        """The name saved in settings for the audit log ('' when none was given yet)."""
+        ...
+
+    def set_user_name(self, name: str) -> None:
+        """Save the person's name in settings; decisions from now on are recorded under it."""
+        ...
+
+    def one_sided_candidates(self, item_id: int) -> Sequence[ItemRow]:
+        """Items a one-sided item could be matched with by hand: one-sided on the other system, same kind and
+        currency (at most 500, nearest amount first)."""
+        ...
+
     def connections(self) -> Sequence[ConnectionInfo]: ...
     def save_connection(self, info: ConnectionInfo, secret: str | None) -> None: ...
     def test_connection(self, system: System) -> CheckResult: ...

@@ -21,14 +21,17 @@ from app.services.api import (
     AuditEntry,
     FieldDiff,
     ItemDetail,
+    Match,
     PushField,
     PushRecord,
     PushRow,
+    Reopen,
     Resolve,
     RetryPush,
+    Unmatch,
 )
 from app.services.item_queries import ROLES, ItemAccess, to_row
-from app.services.resolve import RESOLUTION_LABELS, RESOLVABLE
+from app.services.resolve import RESOLUTION_LABELS, RESOLVABLE, is_matched_by_hand
 from app.storage import audit as audit_repo
 from app.storage import outbox
 from app.storage import records as records_repo
@@ -166,6 +169,13 @@ class ItemDetails(ItemAccess):
         if status in RESOLVABLE:
             for res, label in RESOLUTION_LABELS.items():
                 out.append(ActionSpec(Resolve(item.id, res), label))
+        by_hand = is_matched_by_hand(self.db, item)
+        if status is ItemStatus.RESOLVED or by_hand:
+            out.append(ActionSpec(Reopen(item.id), "Reopen (undo the decision)"))
+        if by_hand:
+            out.append(ActionSpec(Unmatch(item.id), "Unmatch"))
+        if status in (ItemStatus.ONLY_IN_SOURCE, ItemStatus.ONLY_IN_LEDGER):
+            out.append(ActionSpec(Match(item.id, 0), "Match with…"))  # 0: the person picks the other item
         return out
 
 

@@ -7,6 +7,8 @@ what they need (duplicate numbers, linked keys) is found through indexes on thos
 A decision holds while its fingerprint equals the item's: a hash of the item's status and of what was decided on
 (the differing fields' values on both sides; for a one-sided item, the record's own key values; for an invalid one,
 its reason). When the data changes, the fingerprint changes, the decision lapses and the item shows its new status.
+A manual match is handed to the engine (which pairs the two records); the invoice keys of its two records are
+reconciled in the same chunk, like the keys `_key_groups` links.
 Must not: talk to the network, import Qt, or compare fields itself (the engine does).
 """
 
@@ -17,7 +19,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -111,6 +113,8 @@ def to_item_data(
     status, note = result.status, ""
     if decision is not None and decision.fingerprint == fp and result.status in RESOLVABLE:
         status, note = ItemStatus.RESOLVED, decision.note
+    elif result.manual:
+        note = "Matched by hand"
     number, contact, day, currency, amount, reference = "", "", None, "", None, ""
     if isinstance(first, Invoice):
         number, contact, day, currency = first.number, first.contact, first.issue_date, first.currency
@@ -170,7 +174,13 @@ def _contacts(*invoice_lists: Sequence[Invoice]) -> dict[str, str]:
 CHUNK_KEYS = 2000  # invoice keys reconciled at a time: bounds a run's memory, whatever the size of the cache
 
 
-def _key_groups(tx: Tx, keys: Collection[str] | None) -> dict[str, frozenset[str]]:
+def match_keys(match: Decision) -> tuple[str, str]:
+    """The invoice keys of a manual match's two records: the source's (from the item key) and the ledger's."""
+    own = match.key if match.kind.value == "invoice" else match.key.rsplit(":", 2)[0]
+    return normalize(own), normalize(match.link_key or own)
+
+
+def _key_groups(tx: Tx, keys: Collection[str] | None, matches: Iterable[Decision] = ()) -> dict[str, frozenset[str]]:
     """Invoice keys that must be reconciled in the same chunk. The engine sets aside an accessplanit payment that
     hangs (by invoice id) on an invoice set aside as a duplicate, even when the payment's own invoice number has
     another key (a number changed since the payment was read): both keys then go together. Rare; usually empty.
@@ -179,6 +189,12 @@ def _key_groups(tx: Tx, keys: Collection[str] | None) -> dict[str, frozenset[str
     the indexes on those keys; None: every group of the cache."""
     ap = System.ACCESSPLANIT
     scope = None if keys is None else set(keys)
+    match_links: dict[str, set[str]] = defaultdict(set)
+    for m in matches:
+        a, b = match_keys(m)
+        if a != b:
+            match_links[a].add(b)
+            match_links[b].add(a)
     while True:
         duplicate_of: dict[str, str] = {}  # remote id of a duplicate accessplanit invoice -> its key
         for key, ids in record_repo.shared_invoice_keys(tx, ap, scope).items():
@@ -186,6 +202,11 @@ def _key_groups(tx: Tx, keys: Collection[str] | None) -> dict[str, frozenset[str
                 for rid in sorted(ids, key=natural_id)[1:]:  # the lowest id takes part (match._by_key)
                     duplicate_of[rid] = key
         neighbours: dict[str, set[str]] = defaultdict(set)
+        for a, linked in match_links.items():
+            if scope is None or a in scope:
+                neighbours[a] |= linked
+                for b in linked:
+                    neighbours[b].add(a)
         for iid, payment_keys in record_repo.payment_keys_on_invoice_ids(tx, ap, duplicate_of).items():
             for pk in payment_keys:
                 if pk != duplicate_of[iid]:
@@ -239,10 +260,15 @@ class _Context:
 
     rules: Rules
     decisions: Mapping[tuple[str, str], Decision]
+    matches: Sequence[Decision] = ()
 
 
 def _context(tx: Tx, settings: Settings) -> _Context:
-    return _Context(rules=rules_from(settings), decisions=decision_repo.active_decisions(tx))
+    return _Context(
+        rules=rules_from(settings),
+        decisions=decision_repo.active_decisions(tx),
+        matches=tuple(decision_repo.active_matches(tx).values()),
+    )
 
 
 def _run_keys(tx: Tx, ctx: _Context, keys: Sequence[str]) -> list[ItemData]:
@@ -261,6 +287,7 @@ def _run_keys(tx: Tx, ctx: _Context, keys: Sequence[str]) -> list[ItemData]:
         ledger_payments=found.payments[xero],
         invalid=found.invalid,
         rules=ctx.rules,
+        manual_pairs=[(m.kind, m.source_id, m.ledger_id) for m in ctx.matches if m.source_id and m.ledger_id],
     )
     contacts = _contacts(src_inv, led_inv)
     return [to_item_data(r, found.ids, contacts, ctx.decisions.get((r.kind.value, r.key))) for r in results]
@@ -289,45 +316,65 @@ def reconcile_all(
     before each chunk: a cancelled run raises `CancelledError` and its transaction is rolled back, so the items stay
     exactly as the last complete reconcile left them."""
     with db.transaction() as tx:
-        ctx = _context(tx, settings)
-        if keys is None:
-            groups = _key_groups(tx, None)
-            todo = record_repo.invoice_keys(tx)
-        else:
-            asked = {normalize(k) for k in keys}
-            groups = _key_groups(tx, asked)
-            todo = sorted(asked.union(*(groups.get(k, frozenset()) for k in asked)))
-        token = cancel or CancelToken()
+        return reconcile_in(tx, settings, keys, chunk_keys=chunk_keys, progress=progress, cancel=cancel)
+
+
+def reconcile_in(
+    tx: Tx,
+    settings: Settings,
+    keys: Collection[str] | None = None,
+    *,
+    chunk_keys: int = CHUNK_KEYS,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> dict[str, int]:
+    """`reconcile_all` inside the caller's transaction (a decision and the items it changes commit together)."""
+    ctx = _context(tx, settings)
+    if keys is None:
+        groups = _key_groups(tx, None, ctx.matches)
+        todo = record_repo.invoice_keys(tx)
+    else:
+        asked = {normalize(k) for k in keys}
+        groups = _key_groups(tx, asked, ctx.matches)
+        todo = sorted(asked.union(*(groups.get(k, frozenset()) for k in asked)))
+    token = cancel or CancelToken()
+    token.check()
+    total, started, done = len(todo), time.monotonic(), 0
+
+    def tell(eta: float | None = None) -> None:
+        if progress is not None:
+            event = ProgressEvent(RECONCILING, done, total, eta_seconds=eta, message=LINING_UP, unit="invoices")
+            progress(event)
+
+    tell()
+    stale: set[int] = set()
+    for chunk in _chunks(todo, groups, max(1, chunk_keys)):
         token.check()
-        total, started, done = len(todo), time.monotonic(), 0
-
-        def tell(eta: float | None = None) -> None:
-            if progress is not None:
-                event = ProgressEvent(RECONCILING, done, total, eta_seconds=eta, message=LINING_UP, unit="invoices")
-                progress(event)
-
-        tell()
-        stale: set[int] = set()
-        for chunk in _chunks(todo, groups, max(1, chunk_keys)):
-            token.check()
-            gone, claimed = item_repo.upsert_items_for_keys(tx, chunk, _run_keys(tx, ctx, chunk))
-            # An item dropped by one chunk may reappear in a later one (an invalid record whose number changed):
-            # it is deleted only when no chunk produced it.
-            stale = (stale - claimed) | gone
-            done += len(chunk)
-            tell((time.monotonic() - started) / done * (total - done) if done else None)
-        item_repo.delete_items(tx, stale)
-        if keys is None:
-            item_repo.delete_items_on_keys(tx, item_repo.item_invoice_keys(tx) - set(todo))
-        return item_repo.count_by_status(tx)
+        gone, claimed = item_repo.upsert_items_for_keys(tx, chunk, _run_keys(tx, ctx, chunk))
+        # An item dropped by one chunk may reappear in a later one (an invalid record whose number changed):
+        # it is deleted only when no chunk produced it.
+        stale = (stale - claimed) | gone
+        done += len(chunk)
+        tell((time.monotonic() - started) / done * (total - done) if done else None)
+    item_repo.delete_items(tx, stale)
+    if keys is None:
+        item_repo.delete_items_on_keys(tx, item_repo.item_invoice_keys(tx) - set(todo))
+    return item_repo.count_by_status(tx)
 
 
 def reconcile_invoice(db: Database, settings: Settings, invoice_key: str) -> list[ItemData]:
     """Re-reconcile one invoice and its payments (after a push) and store those items only."""
     key = normalize(invoice_key)
     with db.transaction() as tx:
+        ctx = _context(tx, settings)
+        if key and any(key in match_keys(m) for m in ctx.matches):
+            linked = sorted(_key_groups(tx, [key], ctx.matches).get(key, frozenset({key})))
+            data = _run_keys(tx, ctx, linked)
+            stale, _claimed = item_repo.upsert_items_for_keys(tx, linked, data)  # a match spans two invoice keys
+            item_repo.delete_items(tx, stale)
+            return data
         if key:
-            data = _run_keys(tx, _context(tx, settings), [key])
+            data = _run_keys(tx, ctx, [key])
         else:
             data = []  # records without a readable number (key "") only take part in a full reconcile
         item_repo.upsert_items_for_invoice(tx, key, data)

@@ -30,6 +30,9 @@ from app.storage.models import AuditRecord
 from app.storage.schema import audit, audit_head
 
 HEAD_ID = 1
+_HEAD = select(audit_head.c.count.label("n"), audit_head.c.last_id, audit_head.c.last_hash).where(
+    audit_head.c.id == HEAD_ID
+)  # `count` is labelled: a result row's `.count` is the tuple method
 
 
 def entry_hash(
@@ -46,7 +49,18 @@ def entry_hash(
 ) -> str:
     """The chain hash of one entry (also used by the migration that hashes entries written before the chain)."""
     text = json.dumps(
-        [entry_id, at.replace(tzinfo=None).isoformat(), who, action, item_kind, item_key, before, after, note, prev_hash],
+        [
+            entry_id,
+            at.replace(tzinfo=None).isoformat(),
+            who,
+            action,
+            item_kind,
+            item_key,
+            before,
+            after,
+            note,
+            prev_hash,
+        ],
         ensure_ascii=False,
         separators=(",", ":"),
     )
@@ -55,11 +69,11 @@ def entry_hash(
 
 def _head(tx: Tx) -> tuple[int, int, str]:
     """(count, last id, last hash), locking the head row where the database can; a missing head is an empty log."""
-    row = tx.conn.execute(select(audit_head).where(audit_head.c.id == HEAD_ID).with_for_update()).first()
+    row = tx.conn.execute(_HEAD.with_for_update()).first()
     if row is None:
         tx.conn.execute(insert(audit_head).values(id=HEAD_ID, count=0, last_id=0, last_hash=""))
         return 0, 0, ""
-    return int(row.count), int(row.last_id), str(row.last_hash)
+    return int(row.n), int(row.last_id), str(row.last_hash)
 
 
 def append_audit(
@@ -76,17 +90,18 @@ def append_audit(
     count, last_id, last_hash = _head(tx)
     entry_id = last_id + 1
     when = (at or datetime.now(UTC)).replace(tzinfo=None)
+    before_text, after_text = jsontext.dumps(before), jsontext.dumps(after)
+    digest = entry_hash(entry_id, when, who, action, str(item_kind), item_key, before_text, after_text, note, last_hash)
     values = {
         "at": when,
         "who": who,
         "action": action,
         "item_kind": str(item_kind),
         "item_key": item_key,
-        "before": jsontext.dumps(before),
-        "after": jsontext.dumps(after),
+        "before": before_text,
+        "after": after_text,
         "note": note,
     }
-    digest = entry_hash(entry_id, prev_hash=last_hash, **values)
     tx.conn.execute(insert(audit).values(id=entry_id, prev_hash=last_hash, hash=digest, **values))
     tx.conn.execute(
         _update(audit_head)
@@ -140,24 +155,23 @@ def verify(tx: Tx) -> AuditCheck:
     prev_hash, prev_id, checked = "", 0, 0
     q = select(audit).order_by(audit.c.id).execution_options(yield_per=2000)
     for r in tx.conn.execute(q):
-
-        def broken(why: str, r: Any = r) -> AuditCheck:
-            return AuditCheck(False, checked, r.id, f"{_entry_text(r)}: {why}", r.at, r.action, r.item_key)
-
+        why = ""
         if r.prev_hash != prev_hash:
             if r.id != prev_id + 1:
                 gone = f"entry {prev_id + 1}" if r.id == prev_id + 2 else f"entries {prev_id + 1}-{r.id - 1}"
-                return broken(f"does not follow the entry before it: {gone} was deleted")
-            return broken("does not follow the entry before it: it was inserted, or the one before it was replaced")
-        expected = entry_hash(
+                why = f"does not follow the entry before it: {gone} was deleted"
+            else:
+                why = "does not follow the entry before it: it was inserted, or the one before it was replaced"
+        elif r.hash != entry_hash(
             r.id, r.at, r.who, r.action, r.item_kind, r.item_key, r.before, r.after, r.note, r.prev_hash
-        )
-        if r.hash != expected:
-            return broken("its content was changed after it was written")
+        ):
+            why = "its content was changed after it was written"
+        if why:
+            return AuditCheck(False, checked, r.id, f"{_entry_text(r)}: {why}", r.at, r.action, r.item_key)
         prev_hash, prev_id = r.hash, r.id
         checked += 1
-    head = tx.conn.execute(select(audit_head).where(audit_head.c.id == HEAD_ID)).first()
-    count, last_id, last_hash = (0, 0, "") if head is None else (head.count, head.last_id, head.last_hash)
+    head = tx.conn.execute(_HEAD).first()
+    count, last_id, last_hash = (0, 0, "") if head is None else (head.n, head.last_id, head.last_hash)
     if (count, last_id, last_hash) == (checked, prev_id, prev_hash):
         return AuditCheck(True, checked, message=f"The audit log is intact ({checked} entries).")
     if last_id > prev_id:

@@ -353,3 +353,14 @@ def periods(tx: Tx) -> list[str]:
     """The months that have items, newest first."""
     q = select(items.c.period).where(items.c.period.is_not(None)).distinct().order_by(items.c.period.desc())
     return [p for (p,) in tx.conn.execute(q)]
+
+
+def one_sided_items(tx: Tx, kind: Kind | str, status: ItemStatus | str, currency: str, limit: int) -> list[ItemRecord]:
+    """Items of one kind, one-sided status and currency (the candidates of a match by hand), by key."""
+    q = (
+        select(items, _latest_push_state().label("push_state"))
+        .where(items.c.kind == str(kind), items.c.status == str(status), items.c.currency == currency)
+        .order_by(items.c.key)
+        .limit(limit)
+    )
+    return [_record(r) for r in tx.conn.execute(q)]

@@ -100,6 +100,9 @@ class Decision:
     who: str
     fingerprint: str
     at: datetime
+    source_id: str | None = None  # a manual match: the source record's remote id
+    ledger_id: str | None = None  # ... the ledger record's
+    link_key: str | None = None  # ... and the invoice key of the ledger record (reconciled together with `key`'s)
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,6 +81,12 @@ def action_name(action: Action) -> str:
         return f"push_record:{action.to.value}"
     if isinstance(action, RetryPush):
         return f"retry:{action.push_id}"
+    if isinstance(action, Reopen):
+        return "reopen"
+    if isinstance(action, Unmatch):
+        return "unmatch"
+    if isinstance(action, Match):
+        return "match"
     return f"resolve:{action.resolution.value}"
 
 
