@@ -7,7 +7,7 @@ view refreshes afterwards. Must not: call the services on the GUI thread or comp
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -31,15 +31,20 @@ from app.services.api import (
     AuditEntry,
     ChangeSet,
     ItemDetail,
+    ItemRow,
+    Match,
     PushField,
     PushRecord,
     PushRow,
     Recondesk,
+    Reopen,
     Resolve,
     RetryPush,
     Roles,
+    Unmatch,
 )
 from app.ui import style
+from app.ui.dialogs.match_dialog import MatchDialog
 from app.ui.dialogs.note_dialog import NoteDialog
 from app.ui.models.diff_model import DiffModel
 from app.ui.models.record_table_model import RIGHT, Column, RecordTableModel
@@ -93,6 +98,10 @@ def action_name(action: Action) -> str:
 """Action ids the services use for resolutions; shown as the fixed Accept/Ignore buttons, not as extra ones."""
 
 NoteProvider = Callable[[QWidget, str], "str | None"]
+ReasonProvider = Callable[[QWidget, str, str], "str | None"]
+"""(parent, item key, verb: "Reopen" / "Unmatch") -> the note, or None when cancelled."""
+MatchProvider = Callable[[QWidget, ItemRow, Sequence[ItemRow]], "tuple[int, str] | None"]
+"""(parent, the item, its candidates) -> (the other item's id, the note), or None when cancelled."""
 
 
 def _table(model: object, parent: QWidget, name: str, stretch: int | None = None) -> QTableView:
@@ -143,6 +152,10 @@ class ItemDetailView(QWidget):
         self._runner = runner
         self.note_provider: NoteProvider = note_provider or NoteDialog.ask
         """Asks for the note when Ignore… is pressed; replaceable (tests, scripted use)."""
+        self.reason_provider: ReasonProvider = NoteDialog.ask
+        """Asks why a decision is undone (Reopen, Unmatch); replaceable."""
+        self.match_provider: MatchProvider = MatchDialog.ask
+        """Asks which item to match with, and why; replaceable."""
         self._item_id: int | None = None
         self._detail: ItemDetail | None = None
         self._generation = 0
@@ -368,8 +381,12 @@ class ItemDetailView(QWidget):
 
     # -- actions ----------------------------------------------------------------------------------------------
     def act(self, action: Action) -> None:
-        """Run one of the item's actions (a push, a retry) on the network lane."""
+        """Run one of the item's actions (a push, a retry) on the network lane; a decision (reopen, unmatch, match)
+        asks for its note (and the other item) first and runs on the DB lane."""
         if self._item_id is None or self._busy:
+            return
+        if isinstance(action, Reopen | Unmatch | Match):
+            self._decide(action)
             return
         offered = self._detail.actions if self._detail else ()
         label = next((a.label for a in offered if a.action == action), action_name(action))
@@ -401,6 +418,43 @@ class ItemDetailView(QWidget):
 
         self._runner.db(
             f"resolve {resolution.value}",
+            work,
+            changes=_changes_of,
+            on_result=self._action_done,
+            on_error=self._action_failed,
+        )
+
+    def _decide(self, action: Reopen | Unmatch | Match) -> None:
+        detail = self._detail
+        if detail is None:
+            return
+        if isinstance(action, Match) and not action.other_item_id:
+            row = detail.row
+
+            def fetch(_ctx: TaskContext) -> list[ItemRow]:
+                return list(self._ws.one_sided_candidates(row.item_id))
+
+            def chosen(candidates: list[ItemRow]) -> None:
+                picked = self.match_provider(self, row, candidates)
+                if picked is not None:
+                    self._decide(Match(row.item_id, picked[0], picked[1]))
+
+            self._runner.db("match candidates", fetch, on_result=chosen, on_error=self._action_failed)
+            return
+        if isinstance(action, Reopen | Unmatch) and not action.note:
+            verb = "Reopen" if isinstance(action, Reopen) else "Unmatch"
+            note = self.reason_provider(self, detail.row.key, verb)
+            if not note:
+                return
+            action = Reopen(action.item_id, note) if isinstance(action, Reopen) else Unmatch(action.item_id, note)
+        self._set_busy(True, "Saving the decision…")
+        decision = action
+
+        def work(_ctx: TaskContext) -> ActionResult:
+            return self._ws.act(decision)
+
+        self._runner.db(
+            f"decision {action_name(action)}",
             work,
             changes=_changes_of,
             on_result=self._action_done,
