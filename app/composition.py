@@ -151,12 +151,14 @@ def build_workspace(
     settings: Settings | None = None,
     *,
     who: str | None = None,
+    keep_settings: bool = True,
 ) -> Workspace:
-    """`who`: the name decisions are recorded under (default: the saved name, else the OS login)."""
+    """`who`: the name decisions are recorded under (default: the saved name, else the OS login).
+    `keep_settings`: a name the person gives is saved in the profile's settings file (not for the demo)."""
     settings = settings or load_settings(profile)
     db = open_database(db_url, profile)
     lock_dir = data_dir(profile) / "locks"
-    saver = SettingsFile(config_dir(profile)).save
+    saver = SettingsFile(config_dir(profile)).save if keep_settings else None
     return Workspace(db, credentials, settings, ConnectorFactory(settings, lock_dir), profile, who, saver)
 
 
@@ -289,6 +291,7 @@ def demo_workspace(
             "demo",
             credentials or MemoryCredentialStore(),
             settings or Settings(),
+            keep_settings=False,
         )
         connect_to_sandboxes(ws, sandboxes.info)
     except BaseException:
