@@ -142,6 +142,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("retry", help="retry failed or uncertain pushes")
     _common(p, top=False)
+
+    p = sub.add_parser("push", help="push a record or one field of an item to one side (checked first)")
+    _common(p, top=False)
+    p.add_argument("item_id", type=int, metavar="ITEM_ID")
+    p.add_argument("--field", metavar="F", default=None, help="push only this field (po_number, due_date)")
+    p.add_argument("--to", required=True, choices=["accessplanit", "xero"], help="the system written to")
+    p.add_argument("--dry-run", action="store_true", help="print the exact write as JSON and send nothing")
+    p.add_argument("--override", action="store_true", help="allow a flagged push (needs --note)")
+    p.add_argument("--note", metavar="TEXT", default="", help="why the override is right")
+    p.add_argument("--clear", action="store_true", help="allow writing an empty value over a non-empty one")
+    p.add_argument("--new-contact", action="store_true", help="allow creating a new contact in the ledger")
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+
+    p = sub.add_parser("revert", help="undo a pushed field, if the target still holds what was written")
+    _common(p, top=False)
+    p.add_argument("push_id", type=int, metavar="PUSH_ID")
+    p.add_argument("--note", metavar="TEXT", required=True, help="why it is undone")
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON")
     _decision_parsers(sub)
     return parser
 
@@ -219,6 +237,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_sync(ws, args)
         if args.command == "report":
             return _cmd_report(ws, args)
+        if args.command == "push":
+            return _cmd_push(ws, args)
+        if args.command == "revert":
+            return _cmd_revert(ws, args)
         if args.command == "retry":
             results = ws.retry_failed()
             for r in results:
@@ -429,6 +451,71 @@ def _cmd_report(ws: Any, args: argparse.Namespace) -> int:
         if not data.endswith(b"\n"):
             sys.stdout.write("\n")
     return EXIT_OK
+
+
+def _cmd_push(ws: Any, args: argparse.Namespace) -> int:
+    """Preview (checked), then send unless `--dry-run`; a write a rule refuses exits 3 with one line."""
+    from app.domain.status import System
+    from app.services.api import PushField, PushRecord
+
+    if args.override and not args.note.strip():
+        print("recondesk: --override needs --note saying why.", file=sys.stderr)
+        return EXIT_USAGE
+    target, note = System(args.to), args.note.strip() if args.override else ""
+    action: PushField | PushRecord = (
+        PushField(args.item_id, args.field, target, override_note=note, clear=args.clear)
+        if args.field
+        else PushRecord(args.item_id, target, override_note=note, new_contact=args.new_contact)
+    )
+    plan = ws.preview(action)
+    if args.dry_run:
+        print(json.dumps(_plan_json(plan), indent=2, ensure_ascii=False))
+    if plan.problems:
+        choice = {"clear": " (--clear allows it)", "new_contact": " (--new-contact allows it)"}.get(plan.needs, "")
+        print(f"recondesk: refused: {' '.join(plan.problems)}{choice}", file=sys.stderr)
+        return EXIT_REFUSED
+    if args.dry_run:
+        return EXIT_OK
+    result = ws.act(action)
+    return _print_result(result, args.json)
+
+
+def _cmd_revert(ws: Any, args: argparse.Namespace) -> int:
+    from app.services.api import Revert
+
+    if not args.note.strip():
+        print("recondesk: revert needs --note saying why.", file=sys.stderr)
+        return EXIT_USAGE
+    return _print_result(ws.act(Revert(args.push_id, args.note.strip())), args.json)
+
+
+def _plan_json(plan: Any) -> dict[str, Any]:
+    """A `PlannedWrite` as product.md's dry-run JSON: target, method, path, body, before -> after per field."""
+    return {
+        "item_id": plan.item_id,
+        "target": plan.target.value,
+        "method": plan.method,
+        "path": plan.path,
+        "body": json.loads(plan.body, parse_float=str),
+        "changes": [{"field": c.field, "label": c.label, "before": c.before, "after": c.after} for c in plan.changes],
+        "problems": list(plan.problems),
+        "needs": plan.needs,
+        "blocked": plan.blocked,
+        "sent": False,
+    }
+
+
+def _print_result(result: Any, as_json: bool) -> int:
+    code = EXIT_OK if result.ok else (EXIT_REFUSED if result.refused else EXIT_FAILED)
+    if as_json:
+        row = result.item
+        item = None if row is None else {"id": row.item_id, "key": row.key, "status": row.status.value}
+        print(json.dumps({"ok": result.ok, "message": result.message, "refused": result.refused, "item": item}))
+    elif result.ok:
+        print(result.message)
+    else:
+        print(f"recondesk: {result.message}", file=sys.stderr)
+    return code
 
 
 # --- decisions and the audit log (product.md section 8) ---------------------------------------------------------

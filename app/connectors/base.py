@@ -134,6 +134,24 @@ class SourceWriter(Protocol):
     ) -> Payment | InvalidRecord: ...
 
 
+@dataclass(frozen=True, slots=True)
+class PushFacts:
+    """What the checks before a push need from a system's cached reference data, in the system's own words read by
+    its connector: lock dates (`(name for people, last locked day)`), tax types and account codes (code -> active)
+    and contacts (normalised name -> id, plus every id). Empty maps mean "not known": nothing is checked then."""
+
+    locks: tuple[tuple[str, date], ...] = ()
+    tax_types: Mapping[str, bool] = field(default_factory=dict)
+    accounts: Mapping[str, bool] = field(default_factory=dict)
+    contacts: Mapping[str, str] = field(default_factory=dict)
+    contact_ids: frozenset[str] = frozenset()
+
+
+def normalised_name(name: str) -> str:
+    """A contact's name compared without case or repeated spaces ("ACME  Ltd" == "acme ltd")."""
+    return " ".join(name.split()).casefold()
+
+
 class LedgerWriter(Protocol):
     """Xero writes, each with a deterministic `Idempotency-Key` supplied by the outbox."""
 
@@ -147,6 +165,7 @@ class LedgerWriter(Protocol):
         idempotency_key: str,
         account_code: str,
         tax_type: str | None,
+        contact_id: str = "",  # the ledger's contact, when one was matched; else the invoice's contact name
     ) -> Invoice | InvalidRecord: ...
 
     def update_invoice(

@@ -96,6 +96,7 @@ class PushRecord:
     item_id: int
     to: System
     override_note: str = ""  # non-empty: a person allows a flagged push (possible_duplicate), with this note
+    new_contact: bool = False  # the person confirmed that the ledger gets a new contact (no existing one matched)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +152,15 @@ class Unmatch:
     note: str = ""
 
 
-Action = PushRecord | PushField | RetryPush | Resolve | Reopen | Match | Unmatch
+@dataclass(frozen=True, slots=True)
+class Revert:
+    """Undo a succeeded field push: write back what the target held before, if it still holds what we wrote."""
+
+    push_id: int
+    note: str = ""
+
+
+Action = PushRecord | PushField | RetryPush | Resolve | Revert | Reopen | Match | Unmatch
 """What a user can ask of an item: typed, so nothing parses strings (passed to `Recondesk.act`)."""
 
 
@@ -163,6 +172,45 @@ class ActionSpec:
     label: str  # for people: "Push PO number to accessplanit"
     target: System | None = None
     field: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One field a write changes in the target, as display strings ('' when empty)."""
+
+    field: str  # canonical name, or the target's own word for a record's part ("Contact")
+    label: str  # for people
+    before: str
+    after: str
+
+
+NEEDS = ("", "override", "clear", "new_contact")
+"""What a person must choose before a previewed write may be sent: nothing; an override with a note (a possible
+duplicate); "Clear the value" (an empty value over a non-empty one); that the ledger gets a new contact."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedWrite:
+    """What a push will send, before anything is sent (`Recondesk.preview`). `method`, `path` and `body` are exactly
+    the request the connector makes (path under the service's API root; body as indented JSON text); a write made of
+    two calls (a Xero refund: credit note, then its payment) joins the paths with ", then " and lists both bodies.
+    `problems` say why it is refused or blocked; `needs` is what a person must choose to allow it ("" when nothing,
+    see `NEEDS`). `blocked`: a rule of the target forbids it; no choice allows it."""
+
+    item_id: int
+    target: System
+    method: str
+    path: str
+    body: str
+    changes: tuple[FieldChange, ...]
+    problems: tuple[str, ...] = ()
+    needs: str = ""
+    blocked: bool = False
+
+    @property
+    def sendable(self) -> bool:
+        """True when it may be sent as it is (nothing blocks it, nothing left to choose)."""
+        return not self.blocked and not self.needs and not self.problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +341,7 @@ class ActionResult:
     message: str  # for people
     item: ItemRow | None  # the item as it is now (status updated without a re-sync)
     changes: ChangeSet = ChangeSet()  # what the action changed (nothing when it was refused before doing anything)
+    refused: str = ""  # the rule's flag when a rule refused it before anything was sent (blocked, blanking, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +397,11 @@ class Recondesk(Protocol):
     ) -> SyncResult: ...
     def act(self, action: Action) -> ActionResult:
         """Do `action` (one of the `ActionSpec.action`s `item_detail` offers, or a `Resolve`)."""
+        ...
+
+    def preview(self, action: PushRecord | PushField) -> PlannedWrite:
+        """What `act(action)` would send, worked out from the cache with the checks before sending; sends nothing.
+        Raises `RecondeskError` when the push cannot even be planned."""
         ...
 
     def retry_failed(self) -> Sequence[ActionResult]: ...

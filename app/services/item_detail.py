@@ -28,6 +28,7 @@ from app.services.api import (
     Reopen,
     Resolve,
     RetryPush,
+    Revert,
     Unmatch,
 )
 from app.services.item_queries import ROLES, ItemAccess, to_row
@@ -103,7 +104,7 @@ class ItemDetails(ItemAccess):
         error = ""
         if bad is not None:
             error = bad.invalid_reason or ""
-            if bad.system is System.ACCESSPLANIT:
+            if bad.system is ROLES.source:
                 raw_a = _pretty(bad.raw)
             else:
                 raw_b = _pretty(bad.raw)
@@ -136,9 +137,10 @@ class ItemDetails(ItemAccess):
         """What the user can do with this item now: pushes the rules allow, retries, resolutions."""
         out: list[ActionSpec] = []
         status = ItemStatus(item.status)
+        source, ledger = ROLES.source, ROLES.ledger
         if item.kind is Kind.INVOICE:
             if status is ItemStatus.ONLY_IN_SOURCE and isinstance(a, Invoice) and a.lines:
-                out.append(ActionSpec(PushRecord(item.id, System.XERO), "Create this invoice in Xero", System.XERO))
+                out.append(ActionSpec(PushRecord(item.id, ledger), f"Create this invoice in {ledger.label}", ledger))
             if status is ItemStatus.DIFFERS and isinstance(a, Invoice) and isinstance(b, Invoice):
                 for rule in INVOICE_FIELDS:
                     if rule.name not in item.fields:
@@ -148,16 +150,14 @@ class ItemDetails(ItemAccess):
                         out.append(ActionSpec(PushField(item.id, rule.name, target), label, target, rule.name))
         elif item.kind is Kind.PAYMENT:
             if status is ItemStatus.ONLY_IN_SOURCE and isinstance(a, Payment):
-                if self._invoice_on(System.XERO, invoice_key(a.invoice_number)) is not None:
-                    out.append(ActionSpec(PushRecord(item.id, System.XERO), "Record this payment in Xero", System.XERO))
-            if status is ItemStatus.ONLY_IN_LEDGER and isinstance(b, Payment):
-                if self._invoice_on(System.ACCESSPLANIT, invoice_key(b.invoice_number)) is not None:
+                if self._invoice_on(ledger, invoice_key(a.invoice_number)) is not None:
                     out.append(
-                        ActionSpec(
-                            PushRecord(item.id, System.ACCESSPLANIT),
-                            "Record this payment in accessplanit",
-                            System.ACCESSPLANIT,
-                        )
+                        ActionSpec(PushRecord(item.id, ledger), f"Record this payment in {ledger.label}", ledger)
+                    )
+            if status is ItemStatus.ONLY_IN_LEDGER and isinstance(b, Payment):
+                if self._invoice_on(source, invoice_key(b.invoice_number)) is not None:
+                    out.append(
+                        ActionSpec(PushRecord(item.id, source), f"Record this payment in {source.label}", source)
                     )
         latest: dict[str, StoredPush] = {}
         for p in sorted(pushes, key=lambda p: p.id):
@@ -166,6 +166,14 @@ class ItemDetails(ItemAccess):
             if PushState(p.state) in _RETRYABLE and self._still_needed(p, item):
                 label = f"Retry: {describe_push(p.action)} ({p.state})"
                 out.append(ActionSpec(RetryPush(p.id), label, System(p.target)))
+            kind, field_name, target = plans.action_parts(p.action)
+            if (
+                kind == plans.PUSH_FIELD
+                and PushState(p.state) is PushState.SUCCEEDED
+                and not p.payload.get("revert_of")
+            ):
+                label = f"Revert: {describe_push(p.action)}"
+                out.append(ActionSpec(Revert(p.id), label, target, field_name))
         if status in RESOLVABLE:
             for res, label in RESOLUTION_LABELS.items():
                 out.append(ActionSpec(Resolve(item.id, res), label))

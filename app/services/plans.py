@@ -17,11 +17,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from app.connectors.base import PushFacts, normalised_name
 from app.domain.errors import RecondeskError
 from app.domain.keys import invoice_key
 from app.domain.money import fmt
 from app.domain.records import Invoice, Payment
-from app.domain.status import Kind, System
+from app.domain.status import Direction, Kind, Role, System
 from app.settings import Settings
 
 PUSH_INVOICE = "push_invoice"
@@ -36,6 +37,21 @@ PO_NUMBER_MAX = 50  # accessplanit refuses longer PO numbers; we say so before s
 
 class PushError(RecondeskError):
     """A push that cannot even be planned (missing invoice on the other side, unmapped payment method...)."""
+
+
+FLAGS = ("blocked", "possible_duplicate", "blanking")
+
+
+class PushRefused(PushError):
+    """A push refused by a rule before anything is sent (exit 3 on the command line). `flag` says which:
+    "blocked" (a rule of the target: lock date, unknown tax type or account, amount over what is due, PO too long,
+    number taken; `needs` "new_contact" when only a person's confirmation of a new contact is missing),
+    "possible_duplicate" (needs an override with a note) or "blanking" (needs the choice to clear the value)."""
+
+    def __init__(self, flag: str, message: str, hint: str = "", *, needs: str = "") -> None:
+        super().__init__(message, hint)
+        self.flag = flag
+        self.needs = needs
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +117,13 @@ def _money(value: Decimal, currency: str) -> str:
     return fmt(value, currency)
 
 
-def plan_push_invoice(invoice: Invoice, settings: Settings, item_key: str) -> PushPlan:
-    """Create the accessplanit invoice `invoice` in Xero as an ACCREC invoice with its lines."""
-    if invoice.system is not System.ACCESSPLANIT:
-        raise PushError("Only invoices from accessplanit can be pushed to Xero.")
+def plan_push_invoice(
+    invoice: Invoice, settings: Settings, item_key: str, target: System, ledger_contact_id: str = ""
+) -> PushPlan:
+    """Create the source's invoice `invoice` in the ledger `target` with its lines; the ledger's contact by its id
+    when one was matched (`match_contact`), else by name."""
+    if invoice.system.role is not Role.SOURCE or target.role is not Role.LEDGER:
+        raise PushError(f"Only invoices from {invoice.system.label} can be pushed, to the ledger.")
     if not invoice.lines:
         raise PushError(
             f"Invoice {invoice.number} has no lines in the cache, so it cannot be created in Xero.",
@@ -129,6 +148,7 @@ def plan_push_invoice(invoice: Invoice, settings: Settings, item_key: str) -> Pu
         "number": invoice.number,
         "contact": invoice.contact,
         "contact_id": invoice.contact_id or "",
+        **({"ledger_contact_id": ledger_contact_id} if ledger_contact_id else {}),
         "issue_date": _d(invoice.issue_date),
         "due_date": _d(invoice.due_date),
         "po_number": invoice.po_number,
@@ -140,9 +160,7 @@ def plan_push_invoice(invoice: Invoice, settings: Settings, item_key: str) -> Pu
         "account_code": settings.sales_account_code,
         "tax_type": settings.sales_tax_type,
     }
-    return PushPlan(
-        Kind.INVOICE, item_key, f"{PUSH_INVOICE}:{System.XERO}", System.XERO, payload, before={"xero": None}
-    )
+    return PushPlan(Kind.INVOICE, item_key, f"{PUSH_INVOICE}:{target}", target, payload, before={str(target): None})
 
 
 def plan_push_field(source: Invoice, target: Invoice, field_name: str, item_key: str) -> PushPlan:
@@ -154,11 +172,6 @@ def plan_push_field(source: Invoice, target: Invoice, field_name: str, item_key:
     if field_name == "po_number":
         value = source.po_number.strip()
         old = target.po_number
-        if target.system is System.ACCESSPLANIT and len(value) > PO_NUMBER_MAX:
-            raise PushError(
-                f"The PO number {value!r} is longer than accessplanit's {PO_NUMBER_MAX} characters.",
-                "Shorten it in Xero, sync, and push again.",
-            )
     else:
         if source.due_date is None:
             raise PushError("There is no due date to push.")
@@ -203,13 +216,13 @@ def plan_push_payment(payment: Payment, target_invoice: Invoice, settings: Setti
         "date": payment.date.isoformat(),
         "currency": payment.currency or target_invoice.currency,
     }
-    if target_invoice.system is System.XERO:
+    if target_invoice.system.role is Role.LEDGER:
         from app.reconcile.rules import Rules
 
         code = Rules(settings.money_tolerance, settings.method_accounts).account_for(payment.method)
         if code is None:
             raise PushError(
-                f"The payment method {payment.method!r} has no Xero account.",
+                f"The payment method {payment.method!r} has no {target_invoice.system.label} account.",
                 "Add it to the method-to-account mapping in Settings, then push again.",
             )
         payload = {**base, "account_code": code, "reference": payment.reference, "contact": target_invoice.contact}
@@ -217,7 +230,7 @@ def plan_push_payment(payment: Payment, target_invoice: Invoice, settings: Setti
         label = method_label_for(payment.method, settings.method_accounts)
         if label is None:
             raise PushError(
-                f"No accessplanit payment method is mapped to the Xero account {payment.method!r}.",
+                f"No {target_invoice.system.label} payment method is mapped to the account {payment.method!r}.",
                 "Add the account to the method-to-account mapping in Settings, then push again.",
             )
         # The reference carries Xero's, or the Xero payment id when it has none, so the read-back after a lost
@@ -237,3 +250,136 @@ def action_parts(action: str) -> tuple[str, str | None, System]:
     """`push_field:po_number:xero` -> ("push_field", "po_number", System.XERO); no field for the other kinds."""
     parts = action.split(":")
     return parts[0], (parts[1] if len(parts) == 3 else None), System(parts[-1])
+
+
+# --- checks before sending ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One broken rule of a plan: `flag` as in `PushRefused`, `needs` what a person could choose to allow it."""
+
+    flag: str
+    text: str
+    needs: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the checks know besides the plan, all from the cache: the target's reference data read by its connector
+    (`facts`), the invoice the write lands on in the target (None when it creates one), whether the target already
+    holds an invoice with the number (any state, deleted and voided included: such a number stays taken), and what
+    the person chose (`clear`, `new_contact`)."""
+
+    facts: PushFacts
+    target_invoice: Invoice | None = None
+    number_taken: str = ""  # the state of the target's invoice holding the number ("" when none)
+    clear: bool = False
+    new_contact: bool = False
+
+
+def match_contact(name: str, facts: PushFacts) -> str:
+    """The ledger's contact id for an invoice's contact: the exact normalised name (`normalised_name`); '' if none."""
+    return facts.contacts.get(normalised_name(name), "")
+
+
+def _lock_problem(target: System, facts: PushFacts, day: date | None, what: str) -> Problem | None:
+    if day is None:
+        return None
+    hit = [(name, locked) for name, locked in facts.locks if day <= locked]
+    if not hit:
+        return None
+    name, locked = max(hit, key=lambda h: h[1])
+    return Problem(
+        "blocked",
+        f"{target.label} is locked by its {name} ({locked.isoformat()}): {what} dated {day.isoformat()} cannot be "
+        f"written. An adviser can move the {name} in {target.label}'s settings; then push again.",
+    )
+
+
+def _code_problem(kind: str, code: str, known: Mapping[str, bool], target: System) -> Problem | None:
+    if not known or not code:
+        return None  # nothing fetched to check against
+    if code not in known:
+        return Problem("blocked", f"The {kind} {code!r} does not exist in {target.label}; map one that does.")
+    if not known[code]:
+        return Problem("blocked", f"The {kind} {code!r} is archived in {target.label}; map an active one.")
+    return None
+
+
+def check_plan(plan: PushPlan, ctx: Context) -> list[Problem]:
+    """Every rule a plan breaks, in one place, from what was fetched: no blanking; lock dates; tax type and account
+    exist and are active; amount not above what is due; PO number length; invoice number free; contact matched."""
+    kind, field_name, target = action_parts(plan.action)
+    p, facts, inv = plan.payload, ctx.facts, ctx.target_invoice
+    out: list[Problem | None] = []
+    if kind == PUSH_FIELD and field_name:
+        old, new = str(plan.before.get(field_name) or ""), str(p.get("value") or "")
+        label = field_name.replace("_", " ")
+        if not new.strip() and old.strip() and not ctx.clear:
+            out.append(
+                Problem(
+                    "blanking",
+                    f"This would blank the {label} in {target.label}, which holds {old!r}; "
+                    "choose to clear the value if that is what you mean.",
+                    "clear",
+                )
+            )
+        if field_name == "po_number" and target.role is Role.SOURCE and len(new) > PO_NUMBER_MAX:
+            out.append(
+                Problem(
+                    "blocked",
+                    f"The PO number {new!r} is longer than {target.label}'s {PO_NUMBER_MAX} characters; "
+                    f"shorten it in {target.other.label}, sync, and push again.",
+                )
+            )
+        out.append(_lock_problem(target, facts, inv.issue_date if inv else None, f"invoice {p.get('number')}"))
+    elif kind == PUSH_INVOICE:
+        day = date.fromisoformat(p["issue_date"]) if p.get("issue_date") else None
+        out.append(_lock_problem(target, facts, day, f"invoice {p['number']}"))
+        for code in sorted({str(ln.get("tax_type") or "") for ln in p["lines"]}):
+            out.append(_code_problem("tax type", code, facts.tax_types, target))
+        for code in sorted({str(ln.get("account_code") or "") for ln in p["lines"]}):
+            out.append(_code_problem("account", code, facts.accounts, target))
+        if ctx.number_taken:
+            out.append(
+                Problem(
+                    "blocked",
+                    f"{target.label} already holds an invoice numbered {p['number']} ({ctx.number_taken.lower()}); "
+                    f"{target.label} refuses a number that is taken, even by a deleted or voided invoice.",
+                )
+            )
+        if facts.contacts and not p.get("ledger_contact_id") and not ctx.new_contact:
+            out.append(
+                Problem(
+                    "blocked",
+                    f"No contact named {p['contact']!r} exists in {target.label}; pushing creates a new one. "
+                    "Confirm the new contact, or rename the contact on one side to match.",
+                    "new_contact",
+                )
+            )
+    elif kind == PUSH_PAYMENT:
+        day = date.fromisoformat(p["date"])
+        out.append(_lock_problem(target, facts, day, "a payment"))
+        if p.get("account_code"):
+            out.append(_code_problem("account", str(p["account_code"]), facts.accounts, target))
+        amount = Decimal(p["amount"])
+        if inv is not None and p.get("direction") == str(Direction.PAYMENT) and amount > inv.due:
+            out.append(
+                Problem(
+                    "blocked",
+                    f"The payment of {p['amount']} is more than the {fmt(inv.due, inv.currency)} due on invoice "
+                    f"{inv.number} in {target.label}.",
+                )
+            )
+    return [x for x in out if x is not None]
+
+
+def refusal(problems: list[Problem]) -> PushRefused | None:
+    """The refusal a plan's problems amount to (the first problem's flag names it), or None when there are none."""
+    if not problems:
+        return None
+    blocked = [x for x in problems if x.flag == "blocked" and not x.needs]
+    first = blocked[0] if blocked else problems[0]
+    text = " ".join(x.text for x in problems)
+    return PushRefused(first.flag, text, needs="" if blocked else first.needs)

@@ -135,6 +135,7 @@ def _send(
             idempotency_key=wire_key,
             account_code=str(p["account_code"]),
             tax_type=str(p["tax_type"]) or None,
+            contact_id=str(p.get("ledger_contact_id") or ""),
         )
     if kind == PUSH_FIELD:
         po = str(p["value"]) if field_name == "po_number" else None

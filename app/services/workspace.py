@@ -36,6 +36,9 @@ from app.services.api import (
     ItemRow,
     ListCounts,
     PageCursor,
+    PlannedWrite,
+    PushField,
+    PushRecord,
     Roles,
     StreamStats,
     Summary,
@@ -165,6 +168,9 @@ class Workspace:
     def act(self, action: Action) -> ActionResult:
         return self.actions.act(action)
 
+    def preview(self, action: PushRecord | PushField) -> PlannedWrite:
+        return self.actions.preview(action)
+
     def retry_failed(self) -> Sequence[ActionResult]:
         return self.actions.retry_failed()
 
@@ -225,10 +231,10 @@ class Workspace:
 
         clients: dict[System, SystemClient] = {}
         configured = {c.system for c in self._connections.list() if c.has_secret or c.auth == "oauth"}
-        if System.ACCESSPLANIT in configured:
-            clients[System.ACCESSPLANIT] = self._clients.source()
-        if System.XERO in configured:
-            clients[System.XERO] = self._clients.ledger()
+        if SOURCE in configured:
+            clients[SOURCE] = self._clients.source()
+        if LEDGER in configured:
+            clients[LEDGER] = self._clients.ledger()
         if not clients:
             raise ConfigurationError(
                 "There is nothing to sync yet: no connection is set up.",

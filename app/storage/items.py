@@ -61,7 +61,8 @@ def _row(data: ItemData) -> dict[str, Any]:
     }
 
 
-_DATA_COLUMNS = [c for c in items.columns if c.name != "id"]
+_DATA_COLUMNS = [c for c in items.columns if c.name not in ("id", "blocked")]
+"""What reconciling writes; `blocked` is the checks' (cleared when an item's data changes, see `_upsert`)."""
 _DATA_NAMES = [c.name for c in _DATA_COLUMNS]
 
 
@@ -81,7 +82,7 @@ def _upsert(tx: Tx, results: Sequence[ItemData], existing: dict[tuple[str, str],
         if k not in existing:
             new.append(row)
         elif current.get(existing[k]) != values(row):
-            ups.append({**row, "_id": existing[k]})
+            ups.append({**row, "blocked": "", "_id": existing[k]})
     if ups:
         tx.conn.execute(update(items).where(items.c.id == bindparam("_id")), ups)
     if new:
@@ -314,6 +315,7 @@ def _record(r: Any) -> ItemRecord:
         ledger_id=r.ledger_id,
         reference=r.reference,
         fingerprint=r.fingerprint,
+        blocked=r.blocked,
     )
 
 
@@ -347,6 +349,11 @@ def set_item_status(tx: Tx, item_id: int, status: ItemStatus | str, note: str = 
     done = tx.conn.execute(update(items).where(items.c.id == item_id).values(status=str(status), note=note))
     if done.rowcount == 0:
         raise KeyError(f"no item {item_id}")
+
+
+def set_item_blocked(tx: Tx, item_id: int, reason: str) -> None:
+    """Remember why a push of the item would break a rule of its target ("" clears it)."""
+    tx.conn.execute(update(items).where(items.c.id == item_id).values(blocked=reason))
 
 
 def periods(tx: Tx) -> list[str]:

@@ -88,6 +88,7 @@ class ItemRecord:
     ledger_id: str | None
     reference: str = ""
     fingerprint: str = ""
+    blocked: str = ""  # why a push would break a rule of its target, as the checks before sending last found
 
 
 @dataclass(frozen=True, slots=True)

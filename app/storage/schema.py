@@ -156,6 +156,9 @@ items = Table(
     Column("note", Text, nullable=False),
     Column("fingerprint", String(64), nullable=False),
     Column("search_text", Text, nullable=False),  # lower-cased key, invoice, contact, reference for search
+    # Why a push of this item would break a rule of its target ("" when none was found): set by the checks before
+    # sending (a preview or a push), shown as the item's `blocked` flag (migration 0007).
+    Column("blocked", Text, nullable=False, server_default=""),
     UniqueConstraint("kind", "key"),
     Index(None, "period", "status"),
     Index(None, "status"),

@@ -3,7 +3,6 @@ refunds, periods, and that it scales by grouping rather than by comparing everyt
 
 from __future__ import annotations
 
-import time
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -235,10 +234,9 @@ def test_result_order_is_invoices_then_payments_then_invalid() -> None:
     ]
 
 
-def test_scales_by_grouping() -> None:
-    # 10,000 invoices and 15,000 payments. A quadratic step would take minutes here; grouping takes well under
-    # a second (the full 100k/150k run is in docs/reconcile-engine.md). The bound is loose for a busy 2-core
-    # box.
+def test_a_large_month_reconciles_exactly() -> None:
+    # 10,000 invoices and 15,000 payments, counted exactly. How long it takes is a benchmark's question
+    # (benchmarks/sync_paced.py, figures in docs/figures.md), not a unit test's.
     n = 10_000
     si = [ap_inv(f"INV-{i}", str(i)) for i in range(n)]
     li = [xe_inv(f"INV-{i}", f"x{i}", po_number="PO-2" if i % 7 == 0 else "PO-1") for i in range(n)]
@@ -248,13 +246,10 @@ def test_scales_by_grouping() -> None:
         xe_pay(f"p{m}", f"INV-{m % n}", date=day0 + timedelta(m % 28), reference=f"R{m}" if m % 5 else "")
         for m in range(15_000)
     ]
-    started = time.perf_counter()
     items = reconcile(
         source_invoices=si, ledger_invoices=li, source_payments=sp, ledger_payments=lp, invalid=[], rules=RULES
     )
-    elapsed = time.perf_counter() - started
     assert len(items) == n + 15_000
     differs = [i for i in items if i.status is ItemStatus.DIFFERS]
     assert sum(i.kind is Kind.INVOICE for i in differs) == len(range(0, n, 7))  # PO numbers
     assert sum(i.fields == ("reference",) for i in differs) == 15_000 // 5  # Xero lost the reference: tier 3
-    assert elapsed < 4.0, f"reconcile took {elapsed:.1f}s for {len(items)} items"

@@ -73,6 +73,7 @@ class MemoryLedger:
         idempotency_key: str,
         account_code: str,
         tax_type: str | None,
+        contact_id: str = "",
     ) -> Invoice | InvalidRecord:
         if idempotency_key in self.answers:
             answer = self.answers[idempotency_key]

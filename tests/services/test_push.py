@@ -135,6 +135,11 @@ def test_push_payment_to_accessplanit_pairs_it_and_fixes_the_invoice(world: Worl
 
 def test_refusal_is_failed_with_reasons_and_a_fixed_retry_succeeds(world: World) -> None:
     number = world.number("only_in_source")
+    # Xero had an account 999 at the last sync and has since removed it: the checks pass, Xero refuses.
+    accounts = world.boxes.xero_app.ledger.accounts
+    accounts.append({**accounts[0], "AccountID": "acc-999", "Code": "999", "Name": "Gone soon"})
+    assert world.ws.sync().ok
+    accounts.pop()
     bad = world.workspace(replace(Settings(), sales_account_code="999"))
     row = world.item(number, Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
     result = bad.act(PushRecord(row.item_id, System.XERO))
@@ -267,7 +272,7 @@ def test_push_left_sending_by_a_dead_process_is_finished_on_retry(world: World, 
         from app.storage import records
 
         [inv] = records.load_invoices(tx, System.ACCESSPLANIT, number_key=number)
-    plan = plan_push_invoice(inv, Settings(), row.key)
+    plan = plan_push_invoice(inv, Settings(), row.key, System.XERO)
     key = _key(world.db, System.XERO, plan.action, plan.payload)
     with world.db.transaction() as tx:
         pid = outbox.add_push(tx, "invoice", row.key, plan.action, "xero", plan.payload, key)

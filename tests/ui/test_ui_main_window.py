@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QSettings, Qt, QTimer
-from ui_helpers import TIMEOUT_MS, all_rows, set_faults, settle, sync
+from ui_helpers import TIMEOUT_MS, all_rows, confirm_previews, set_faults, settle, sync
 
 from app.domain.status import ItemStatus, Kind, PushState, System
 from app.services.api import PushField, PushRecord
@@ -65,12 +65,14 @@ def test_sync_then_push_a_differing_invoice_turns_its_row_matched(qtbot, window,
 
     detail = _select(qtbot, window, row.item_id)
     assert window.detail_view.diff_model.differing_fields() == list(row.fields)
+    previews = confirm_previews(window)
     for field in row.fields:
         button = window.detail_view.action_buttons[PushField(row.item_id, field, System.XERO)]
         assert button.isEnabled()
         with qtbot.waitSignal(window.detail_view.sig_action_finished, timeout=TIMEOUT_MS) as blocker:
             qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
         assert blocker.args[0] is True, blocker.args[1]
+        assert previews[-1].changes[0].field == field  # the push was previewed first
         settle(qtbot, window)
         qtbot.waitUntil(
             lambda f=field: (
@@ -345,6 +347,7 @@ def test_pushing_a_payment_follows_it_to_its_matched_item(qtbot, window):
     assert target is not None, "the demo month should have a payment taken in accessplanit but not in Xero"
 
     button = window.detail_view.action_buttons[PushRecord(target.item_id, System.XERO)]
+    confirm_previews(window)
     with qtbot.waitSignal(window.detail_view.sig_action_finished, timeout=TIMEOUT_MS) as blocker:
         qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     assert blocker.args[0] is True, blocker.args[1]

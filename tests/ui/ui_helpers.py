@@ -47,3 +47,26 @@ def set_faults(server_url: str, settings: dict[str, str]) -> None:
     )
     with urllib.request.urlopen(request, timeout=5) as response:
         assert response.status == 200
+
+
+def confirm_previews(w: MainWindow) -> list[Any]:
+    """Answer every push preview as a person who reads it and presses Push (ticking "Clear the value" or "new
+    contact" when the preview asks for that choice); returns the previews shown, in order."""
+    from dataclasses import replace
+
+    from app.services.api import PushField
+
+    shown: list[Any] = []
+
+    def confirm(_parent: Any, plan: Any, action: Any) -> Any:
+        shown.append(plan)
+        if plan.blocked:
+            return None
+        if plan.needs == "clear" and isinstance(action, PushField):
+            return replace(action, clear=True)
+        if plan.needs == "new_contact" and not isinstance(action, PushField):
+            return replace(action, new_contact=True)
+        return action
+
+    w.detail_view.preview_provider = confirm
+    return shown

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote as urlquote
 
 from app.connectors.accessplanit import mapping
+from app.connectors.accessplanit import requests as wire
 from app.connectors.accessplanit.auth import ApiKeyAuth, PasswordAuth
 from app.connectors.accessplanit.profile import ACCESSPLANIT
 from app.connectors.accessplanit.streams import STREAMS, AccessplanitStreams
 from app.connectors.accessplanit.streams import quote as odata_quote
-from app.connectors.base import NO_LOOKUPS, CacheLookups, CallStats, CheckStep, Page
+from app.connectors.base import NO_LOOKUPS, CacheLookups, CallStats, CheckStep, Page, PushFacts
 from app.connectors.http import Auth, HttpClient, HttpConfig, Pacer, PacerConfig
 from app.domain.errors import AuthenticationError, ConfigurationError, ConnectorError, RejectedError
 from app.domain.money import D
@@ -174,27 +174,17 @@ class AccessplanitClient:
         self, invoice_id: str, *, po_number: str | None = None, due_date: date | None = None
     ) -> Invoice | InvalidRecord:
         """PUT only the changed fields (PONumber, DateDue), then read the invoice back."""
-        body: dict[str, Any] = {}
-        if po_number is not None:
-            if len(po_number) > PO_MAX:
-                raise RejectedError(
-                    f"The PO number is longer than accessplanit allows ({PO_MAX} characters).",
-                    "Shorten it in Xero, then push again.",
-                    system="accessplanit",
-                    details=(f"PONumber: more than {PO_MAX} characters",),
-                )
-            body["PONumber"] = po_number
-        if due_date is not None:
-            body["DateDue"] = f"{due_date.isoformat()}T00:00:00"
+        if po_number is not None and len(po_number) > PO_MAX:
+            raise RejectedError(
+                f"The PO number is longer than accessplanit allows ({PO_MAX} characters).",
+                "Shorten it in Xero, then push again.",
+                system="accessplanit",
+                details=(f"PONumber: more than {PO_MAX} characters",),
+            )
+        method, path, body = wire.update_invoice(invoice_id, po_number=po_number, due_date=due_date)
         if not body:
             raise ValueError("nothing to update")
-        self.http.request(
-            "PUT",
-            f"{self.config.api}/Invoice/{urlquote(invoice_id, safe='')}",
-            json_body=body,
-            auth=self.auth,
-            pace_key="Invoice",
-        )
+        self.http.request(method, f"{self.config.api}/{path}", json_body=body, auth=self.auth, pace_key="Invoice")
         record = self.fetch_invoice(invoice_id)
         if record is None:
             raise ConnectorError(
@@ -242,7 +232,7 @@ class AccessplanitClient:
     ) -> Payment | InvalidRecord:
         """POST a Transaction. Not retried after an ambiguous failure (it could duplicate): the error says the
         outcome is unknown, and the caller reads back with `find_transaction` first."""
-        body = mapping.transaction_body(
+        method, path, body = wire.create_transaction(
             invoice_id=invoice_id,
             direction=direction,
             amount=amount,
@@ -251,8 +241,8 @@ class AccessplanitClient:
             reference=reference,
         )
         reply = self.http.request(
-            "POST",
-            f"{self.config.api}/Transaction",
+            method,
+            f"{self.config.api}/{path}",
             json_body=body,
             auth=self.auth,
             pace_key="Transaction",
@@ -271,6 +261,15 @@ class AccessplanitClient:
                 system="accessplanit",
             )
         return found
+
+    # what the writes above send, for a preview (pure: no call is made)
+    describe_update_invoice = staticmethod(wire.update_invoice)
+    describe_create_transaction = staticmethod(wire.create_transaction)
+
+    @staticmethod
+    def push_facts(reference: Mapping[str, Any]) -> PushFacts:
+        """accessplanit has no lock dates, tax or account vocabulary to check before a push."""
+        return PushFacts()
 
 
 class Results(list[dict[str, Any]]):

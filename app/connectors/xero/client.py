@@ -19,9 +19,10 @@ from typing import Any
 from urllib.parse import quote as urlquote
 from urllib.parse import urlsplit
 
-from app.connectors.base import NO_LOOKUPS, CacheLookups, CallStats, CheckStep, Page, SecretBox
+from app.connectors.base import NO_LOOKUPS, CacheLookups, CallStats, CheckStep, Page, PushFacts, SecretBox
 from app.connectors.http import Auth, HttpClient, HttpConfig, Pacer, PacerConfig
-from app.connectors.xero import mapping
+from app.connectors.xero import mapping, profile
+from app.connectors.xero import requests as wire
 from app.connectors.xero.auth import DEFAULT_SCOPES, ClientCredentialsAuth, OAuthAuth
 from app.connectors.xero.profile import XERO
 from app.connectors.xero.streams import STREAMS, XeroStreams, collection
@@ -315,23 +316,67 @@ class XeroClient:
         idempotency_key: str,
         account_code: str,
         tax_type: str | None,
+        contact_id: str = "",
     ) -> Invoice | InvalidRecord:
-        body = {"Invoices": [mapping.invoice_body(invoice, lines, account_code=account_code, tax_type=tax_type)]}
-        element = self._write("PUT", "Invoices", body, idempotency_key, "Invoices")
+        method, path, body = wire.create_invoice(
+            invoice, lines, account_code=account_code, tax_type=tax_type, contact_id=contact_id
+        )
+        element = self._write(method, path, body, idempotency_key, "Invoices")
         return self._as_invoice(element)
 
     def update_invoice(
         self, invoice_id: str, *, po_number: str | None = None, due_date: date | None = None, idempotency_key: str
     ) -> Invoice | InvalidRecord:
-        change: dict[str, Any] = {"InvoiceID": invoice_id}
-        if po_number is not None:
-            change["Reference"] = po_number
-        if due_date is not None:
-            change["DueDate"] = mapping.wire_date(due_date)
-        element = self._write(
-            "POST", f"Invoices/{urlquote(invoice_id, safe='')}", {"Invoices": [change]}, idempotency_key, "Invoices"
-        )
+        method, path, body = wire.update_invoice(invoice_id, po_number=po_number, due_date=due_date)
+        element = self._write(method, path, body, idempotency_key, "Invoices")
         return self._as_invoice(element)
+
+    # what the writes above send, for a preview (pure: no call is made)
+    describe_create_invoice = staticmethod(wire.create_invoice)
+    describe_update_invoice = staticmethod(wire.update_invoice)
+
+    def describe_create_payment(
+        self,
+        *,
+        invoice_id: str,
+        invoice_number: str,
+        direction: Direction,
+        amount: Decimal,
+        day: date,
+        account_code: str,
+        reference: str,
+        currency: str,
+        contact: str,
+    ) -> list[wire.WriteRequest]:
+        """The calls `create_payment` makes: one for a payment; a credit note, then its payment, for a refund."""
+        if direction is Direction.PAYMENT:
+            return [
+                wire.create_payment(
+                    invoice_id=invoice_id, amount=amount, day=day, account_code=account_code, reference=reference
+                )
+            ]
+        note = wire.refund_credit_note(
+            invoice_number=invoice_number,
+            contact=contact,
+            amount=amount,
+            day=day,
+            currency=currency,
+            account_code=self.config.refund_account_code,
+        )
+        pay = wire.create_payment(
+            invoice_id=invoice_id,
+            amount=amount,
+            day=day,
+            account_code=account_code,
+            reference=reference,
+            credit_note_id=wire.NEW_CREDIT_NOTE,
+        )
+        return [note, pay]
+
+    @staticmethod
+    def push_facts(reference: Mapping[str, Any]) -> PushFacts:
+        """What the checks before a push need from the cached reference data (see `profile.ledger_facts`)."""
+        return profile.ledger_facts(reference)
 
     def _as_invoice(self, element: dict[str, Any]) -> Invoice | InvalidRecord:
         record = mapping.map_invoice(element)
@@ -392,17 +437,11 @@ class XeroClient:
     ) -> Payment | InvalidRecord:
         """A payment on the invoice; a refund is an ACCRECCREDIT credit note (Reference = invoice number) plus an
         ARCREDITPAYMENT out of it, each with its own key derived from `idempotency_key`."""
-        payment: dict[str, Any] = {
-            "Account": {"Code": account_code},
-            "Date": mapping.wire_date(day),
-            "Amount": amount,
-            "Reference": reference,
-        }
         if direction is Direction.PAYMENT:
-            payment["Invoice"] = {"InvoiceID": invoice_id}
             key = idempotency_key
+            credit_note_id = ""
         else:
-            note_body = mapping.refund_credit_note_body(
+            method, path, note_body = wire.refund_credit_note(
                 invoice_number=invoice_number,
                 contact=contact,
                 amount=amount,
@@ -410,18 +449,19 @@ class XeroClient:
                 currency=currency,
                 account_code=self.config.refund_account_code,
             )
-            note = self._write(
-                "PUT",
-                "CreditNotes",
-                {"CreditNotes": [note_body]},
-                derived_key(idempotency_key, "credit-note"),
-                "CreditNotes",
-            )
-            note_id = str(note.get("CreditNoteID", ""))
-            self.credit_note_refs[note_id] = invoice_number
-            payment["CreditNote"] = {"CreditNoteID": note_id}
+            note = self._write(method, path, note_body, derived_key(idempotency_key, "credit-note"), "CreditNotes")
+            credit_note_id = str(note.get("CreditNoteID", ""))
+            self.credit_note_refs[credit_note_id] = invoice_number
             key = derived_key(idempotency_key, "refund-payment")
-        element = self._write("PUT", "Payments", {"Payments": [payment]}, key, "Payments")
+        method, path, body = wire.create_payment(
+            invoice_id=invoice_id,
+            amount=amount,
+            day=day,
+            account_code=account_code,
+            reference=reference,
+            credit_note_id=credit_note_id,
+        )
+        element = self._write(method, path, body, key, "Payments")
         if direction is Direction.REFUND and not element.get("PaymentType"):
             element = {**element, "PaymentType": "ARCREDITPAYMENT"}
         record = mapping.map_payment(element, self.credit_note_refs)

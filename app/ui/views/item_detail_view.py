@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QPlainTextEdit,
     QPushButton,
@@ -33,6 +34,7 @@ from app.services.api import (
     ItemDetail,
     ItemRow,
     Match,
+    PlannedWrite,
     PushField,
     PushRecord,
     PushRow,
@@ -40,12 +42,14 @@ from app.services.api import (
     Reopen,
     Resolve,
     RetryPush,
+    Revert,
     Roles,
     Unmatch,
 )
 from app.ui import style
 from app.ui.dialogs.match_dialog import MatchDialog
 from app.ui.dialogs.note_dialog import NoteDialog
+from app.ui.dialogs.preview_dialog import PreviewDialog
 from app.ui.models.diff_model import DiffModel
 from app.ui.models.record_table_model import RIGHT, Column, RecordTableModel
 from app.ui.tasks import TaskContext, TaskRunner
@@ -92,6 +96,8 @@ def action_name(action: Action) -> str:
         return "unmatch"
     if isinstance(action, Match):
         return "match"
+    if isinstance(action, Revert):
+        return f"revert:{action.push_id}"
     return f"resolve:{action.resolution.value}"
 
 
@@ -102,6 +108,14 @@ ReasonProvider = Callable[[QWidget, str, str], "str | None"]
 """(parent, item key, verb: "Reopen" / "Unmatch") -> the note, or None when cancelled."""
 MatchProvider = Callable[[QWidget, ItemRow, Sequence[ItemRow]], "tuple[int, str] | None"]
 """(parent, the item, its candidates) -> (the other item's id, the note), or None when cancelled."""
+PreviewProvider = Callable[[QWidget, PlannedWrite, "PushRecord | PushField"], "PushRecord | PushField | None"]
+"""Shows a push's preview and returns the action to send (with the person's choices), or None to cancel."""
+
+
+def ask_revert_note(parent: QWidget, label: str) -> str | None:
+    """Why a push is undone (kept in the audit log); None when cancelled."""
+    text, ok = QInputDialog.getText(parent, "Revert", f"{label}\n\nWhy is it undone? (kept in the audit log)")
+    return text.strip() if ok else None
 
 
 def _table(model: object, parent: QWidget, name: str, stretch: int | None = None) -> QTableView:
@@ -146,6 +160,7 @@ class ItemDetailView(QWidget):
         parent: QWidget | None = None,
         *,
         note_provider: NoteProvider | None = None,
+        preview_provider: PreviewProvider | None = None,
     ) -> None:
         super().__init__(parent)
         self._ws = workspace
@@ -156,6 +171,10 @@ class ItemDetailView(QWidget):
         """Asks why a decision is undone (Reopen, Unmatch); replaceable."""
         self.match_provider: MatchProvider = MatchDialog.ask
         """Asks which item to match with, and why; replaceable."""
+        self.preview_provider: PreviewProvider = preview_provider or PreviewDialog.ask
+        """Shows every push's preview before it is sent; replaceable (tests, scripted use)."""
+        self.revert_note_provider: NoteProvider = ask_revert_note
+        """Asks why a push is reverted; replaceable (tests, scripted use)."""
         self._item_id: int | None = None
         self._detail: ItemDetail | None = None
         self._generation = 0
@@ -326,6 +345,8 @@ class ItemDetailView(QWidget):
                 extra = f"<br><span style='color:#8a1c1c'>Could not be read: {_esc(detail.error)}</span>"
             elif row.note:
                 extra = f"<br>Note: {_esc(row.note)}"
+            if "blocked" in row.flags and row.reason:
+                extra += f"<br><span style='color:#8a1c1c'>Blocked: {_esc(row.reason)}</span>"
             self.title.setText(
                 f"<b>{kind} {_esc(row.key)}</b> &nbsp; {_esc(row.contact)} &nbsp; {amount} &nbsp; {badge}{extra}"
             )
@@ -381,8 +402,9 @@ class ItemDetailView(QWidget):
 
     # -- actions ----------------------------------------------------------------------------------------------
     def act(self, action: Action) -> None:
-        """Run one of the item's actions (a push, a retry) on the network lane; a decision (reopen, unmatch, match)
-        asks for its note (and the other item) first and runs on the DB lane."""
+        """Run one of the item's actions on the network lane: a push is previewed first (nothing is sent unless the
+        person confirms it in the preview), a revert asks why; retries run as they are. A decision (reopen, unmatch,
+        match) asks for its note (and the other item) first and runs on the DB lane."""
         if self._item_id is None or self._busy:
             return
         if isinstance(action, Reopen | Unmatch | Match):
@@ -390,6 +412,39 @@ class ItemDetailView(QWidget):
             return
         offered = self._detail.actions if self._detail else ()
         label = next((a.label for a in offered if a.action == action), action_name(action))
+        if isinstance(action, PushRecord | PushField):
+            self._preview(action, label)
+            return
+        if isinstance(action, Revert) and not action.note:
+            note = self.revert_note_provider(self, label)
+            if note is None:
+                return
+            action = Revert(action.push_id, note)
+        self._send(action, label)
+
+    def _preview(self, action: PushRecord | PushField, label: str) -> None:
+        self._set_busy(True, f"Checking: {label}…")
+
+        def work(_ctx: TaskContext) -> PlannedWrite:
+            return self._ws.preview(action)
+
+        self._runner.network(
+            f"preview {action_name(action)}",
+            work,
+            on_result=lambda plan: self._previewed(plan, action, label),
+            on_error=self._action_failed,
+        )
+
+    def _previewed(self, plan: PlannedWrite, action: PushRecord | PushField, label: str) -> None:
+        self._set_busy(False, "")
+        chosen = self.preview_provider(self, plan, action)
+        if chosen is None:
+            self.message.setText("Nothing was sent.")
+            self.sig_action_finished.emit(False, "Cancelled: nothing was sent.")
+            return
+        self._send(chosen, label)
+
+    def _send(self, action: Action, label: str) -> None:
         self._set_busy(True, f"{label}…")
 
         def work(_ctx: TaskContext) -> ActionResult:

@@ -6,7 +6,7 @@ The hash is computed as `app.storage.audit.entry_hash` computes it; it is copied
 was when later code changes.
 
 Revision ID: 0008_audit_chain
-Revises: 0005
+Revises: 0007_push_checks
 Create Date: 2026-12-05 07:20:00
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_audit_chain"
-down_revision = "0005"
+down_revision = "0007_push_checks"
 branch_labels = None
 depends_on = None
 
