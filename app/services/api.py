@@ -24,6 +24,7 @@ class ItemFilter:
     statuses: tuple[ItemStatus, ...] = ()  # empty: all
     kind: Kind | None = None
     search: str = ""  # matches key, invoice number, contact, reference (case-insensitive substring)
+    flag: str | None = None  # only items carrying this flag (product.md section 7), e.g. "possible_duplicate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,7 @@ class ItemRow:
     note: str = ""
     flags: tuple[str, ...] = ()  # product.md section 7: possible_duplicate, reopened, blocked
     reason: str = ""  # one sentence for people: why the item has its status (and flags)
+    twin: str | None = None  # a `possible_duplicate`'s twin: the other record's id, in the same system
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,9 @@ class ItemData:
     invalid_record_id: int | None = None
     note: str = ""
     fingerprint: str = ""
+    flags: tuple[str, ...] = ()  # product.md section 7
+    twin: str | None = None  # a `possible_duplicate`'s twin: the other record's remote id (same system)
+    reason: str = ""  # one sentence for people: why the item has its status
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,9 @@ class ItemRecord:
     ledger_id: str | None
     reference: str = ""
     fingerprint: str = ""
+    flags: tuple[str, ...] = ()
+    twin: str | None = None
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

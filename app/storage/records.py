@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, tuple_, update
 
 from app.domain.keys import invoice_key
 from app.domain.money import MoneyError, from_minor, to_minor
@@ -748,6 +748,47 @@ def shared_invoice_keys(tx: Tx, system: System, number_keys: Collection[str] | N
         for key, rid in tx.conn.execute(q):
             out[key or ""].append(rid)
     return dict(out)
+
+
+def same_date_and_total(
+    tx: Tx, number_keys: Collection[str] | None = None
+) -> dict[tuple[str, Any, int, str], list[tuple[str, str]]]:
+    """Readable, live, not void invoices with a number that share one system, issue date, total and currency with
+    another: (system, date, total minor, currency) -> [(invoice key, contact)], the candidates of invoices that may
+    repeat each other under other numbers (the services compare the contacts as the rules do). With `number_keys`,
+    only the groups an invoice on those keys belongs to, found through the (system, kind, doc_date, total_minor)
+    index; None: every group of the cache, from one aggregate query."""
+    live = and_(
+        records.c.kind == Kind.INVOICE.value,
+        records.c.invalid_reason.is_(None),
+        records.c.deleted.is_(False),
+        records.c.doc_date.is_not(None),
+        records.c.total_minor.is_not(None),
+        func.coalesce(records.c.number_key, "") != "",
+    )
+    signature = (records.c.system, records.c.doc_date, records.c.total_minor)
+    if number_keys is None:
+        shared = select(*signature).where(live).group_by(*signature).having(func.count() > 1)
+        wanted: set[tuple[Any, ...]] = {tuple(r) for r in tx.conn.execute(shared)}
+    else:
+        wanted = set()
+        for chunk in _chunks(sorted(k for k in set(number_keys) if k)):
+            q = select(*signature).where(live, records.c.number_key.in_(list(chunk)))
+            wanted.update(tuple(r) for r in tx.conn.execute(q))
+    groups: dict[tuple[str, Any, int, str], list[tuple[str, str]]] = defaultdict(list)
+    for system in sorted({w[0] for w in wanted}):
+        pairs = sorted((w[1], w[2]) for w in wanted if w[0] == system)
+        for chunk in _chunks(pairs):
+            columns = (records.c.number_key, records.c.doc_date, records.c.total_minor, records.c.currency)
+            members = select(*columns, records.c.contact).where(
+                live,
+                records.c.system == system,
+                tuple_(records.c.doc_date, records.c.total_minor).in_(list(chunk)),
+                func.coalesce(records.c.state, "") != InvoiceState.VOID.value,
+            )
+            for key, day, total, currency, contact in tx.conn.execute(members):
+                groups[(system, day, total, (currency or "").upper())].append((key, contact or ""))
+    return {sig: found for sig, found in groups.items() if len({k for k, _c in found}) > 1}
 
 
 def payment_keys_on_invoice_ids(tx: Tx, system: System, invoice_ids: Collection[str]) -> dict[str, set[str]]:
