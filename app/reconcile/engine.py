@@ -229,9 +229,9 @@ def flag_duplicates(items: list[ItemResult], rules: Rules) -> list[ItemResult]:
     (`rules.payments_repeat`, `rules.invoices_repeat`) among `items`; `twin` is that other record.
 
     Of two records that repeat each other, the one left one-sided by matching is the duplicate: its twin is a record
-    that was matched, or else the earlier one (date, then natural id), so exactly one of a pair is flagged. Payments
-    are compared within their (invoice key, direction, system) group, invoices within (system, contact, issue date):
-    the cost grows with the groups, not the square of the items."""
+    that was matched, or else the earlier one (date, amount, then natural id), so exactly one of a pair is flagged.
+    Payments are compared within their (invoice key, direction, system) group, invoices within (system, contact,
+    issue date): the cost grows with the groups, not the square of the items."""
     groups: dict[tuple[object, ...], list[tuple[Invoice | Payment, bool]]] = {}
     for item in items:
         if item.invalid is not None:
@@ -270,9 +270,10 @@ def flag_duplicates(items: list[ItemResult], rules: Rules) -> list[ItemResult]:
     return out
 
 
-def _when(rec: Invoice | Payment) -> date:
-    day = rec.date if isinstance(rec, Payment) else rec.issue_date
-    return day if day is not None else date.min
+def _when(rec: Invoice | Payment) -> tuple[date, Decimal]:
+    if isinstance(rec, Payment):
+        return (rec.date, rec.amount)
+    return (rec.issue_date or date.min, rec.total)
 
 
 def _repeats(a: Invoice | Payment, b: Invoice | Payment, rules: Rules) -> bool:
