@@ -182,15 +182,30 @@ CHUNK_KEYS = 2000  # invoice keys reconciled at a time: bounds a run's memory, w
 
 
 def _repeat_invoice_keys(tx: Tx, scope: Collection[str] | None) -> list[set[str]]:
-    """Sets of invoice keys whose invoices may repeat each other (`rules.invoices_repeat`: one system, issue date,
-    total, currency and contact as compared), among those an invoice in `scope` (None: any) takes part in."""
+    """Sets of invoice keys the engine must see together to flag invoices that repeat each other under other numbers
+    (`rules.invoices_repeat`: one system, issue date, total, currency and contact as compared), among those an
+    invoice in `scope` (None: any) takes part in. Only a one-sided invoice is flagged, and its twin is the first
+    matched one (lowest id) or an earlier one-sided one: a set is the one-sided keys and that first matched key."""
     out: list[set[str]] = []
-    for found in record_repo.same_date_and_total(tx, scope).values():
-        by_contact: dict[str, set[str]] = defaultdict(set)
-        for key, contact in found:
+    for (system, *_rest), found in record_repo.same_date_and_total(tx, scope).items():
+        by_contact: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for key, contact, rid in found:
             if norm_ci(contact):
-                by_contact[norm_ci(contact)].add(key)
-        out.extend(keys for keys in by_contact.values() if len(keys) > 1)
+                by_contact[norm_ci(contact)].append((key, rid))
+        other = System.XERO if system == System.ACCESSPLANIT.value else System.ACCESSPLANIT
+        for members in by_contact.values():
+            keys = {k for k, _r in members}
+            if len(keys) < 2:
+                continue
+            in_both = record_repo.keys_with_invoices(tx, other, keys)
+            linked = keys - in_both
+            if not linked:
+                continue  # every one is matched: nothing to flag
+            paired = [(natural_id(rid), k) for k, rid in members if k in in_both]
+            if paired:
+                linked.add(min(paired)[1])
+            if len(linked) > 1:
+                out.append(linked)
     return out
 
 

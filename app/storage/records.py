@@ -752,9 +752,9 @@ def shared_invoice_keys(tx: Tx, system: System, number_keys: Collection[str] | N
 
 def same_date_and_total(
     tx: Tx, number_keys: Collection[str] | None = None
-) -> dict[tuple[str, Any, int, str], list[tuple[str, str]]]:
+) -> dict[tuple[str, Any, int, str], list[tuple[str, str, str]]]:
     """Readable, live, not void invoices with a number that share one system, issue date, total and currency with
-    another: (system, date, total minor, currency) -> [(invoice key, contact)], the candidates of invoices that may
+    another: (system, date, total minor, currency) -> [(invoice key, contact, remote id)], the candidates of invoices that may
     repeat each other under other numbers (the services compare the contacts as the rules do). With `number_keys`,
     only the groups an invoice on those keys belongs to, found through the (system, kind, doc_date, total_minor)
     index; None: every group of the cache, from one aggregate query."""
@@ -775,20 +775,35 @@ def same_date_and_total(
         for chunk in _chunks(sorted(k for k in set(number_keys) if k)):
             q = select(*signature).where(live, records.c.number_key.in_(list(chunk)))
             wanted.update(tuple(r) for r in tx.conn.execute(q))
-    groups: dict[tuple[str, Any, int, str], list[tuple[str, str]]] = defaultdict(list)
+    groups: dict[tuple[str, Any, int, str], list[tuple[str, str, str]]] = defaultdict(list)
     for system in sorted({w[0] for w in wanted}):
         pairs = sorted((w[1], w[2]) for w in wanted if w[0] == system)
         for chunk in _chunks(pairs):
             columns = (records.c.number_key, records.c.doc_date, records.c.total_minor, records.c.currency)
-            members = select(*columns, records.c.contact).where(
+            members = select(*columns, records.c.contact, records.c.remote_id).where(
                 live,
                 records.c.system == system,
                 tuple_(records.c.doc_date, records.c.total_minor).in_(list(chunk)),
                 func.coalesce(records.c.state, "") != InvoiceState.VOID.value,
             )
-            for key, day, total, currency, contact in tx.conn.execute(members):
-                groups[(system, day, total, (currency or "").upper())].append((key, contact or ""))
-    return {sig: found for sig, found in groups.items() if len({k for k, _c in found}) > 1}
+            for key, day, total, currency, contact, rid in tx.conn.execute(members):
+                groups[(system, day, total, (currency or "").upper())].append((key, contact or "", rid))
+    return {sig: found for sig, found in groups.items() if len({k for k, _c, _r in found}) > 1}
+
+
+def keys_with_invoices(tx: Tx, system: System, number_keys: Collection[str]) -> set[str]:
+    """Those of `number_keys` that a readable, live invoice of `system` is on (through the `number_key` index)."""
+    out: set[str] = set()
+    for chunk in _chunks(sorted(set(number_keys))):
+        q = select(records.c.number_key).where(
+            records.c.system == system.value,
+            records.c.kind == Kind.INVOICE.value,
+            records.c.invalid_reason.is_(None),
+            records.c.deleted.is_(False),
+            records.c.number_key.in_(list(chunk)),
+        )
+        out.update(k for (k,) in tx.conn.execute(q))
+    return out
 
 
 def payment_keys_on_invoice_ids(tx: Tx, system: System, invoice_ids: Collection[str]) -> dict[str, set[str]]:
