@@ -756,8 +756,8 @@ def same_date_and_total(
     """Readable, live, not void invoices with a number that share one system, issue date, total and currency with
     another: (system, date, total minor, currency) -> [(invoice key, contact, remote id)], the candidates of invoices
     that may repeat each other under other numbers (the services compare the contacts as the rules do). With
-    `number_keys`, only the groups an invoice on those keys belongs to, found through the (system, kind, doc_date, total_minor)
-    index; None: every group of the cache, from one aggregate query."""
+    `number_keys`, only the groups an invoice on those keys belongs to, found through the (system, kind, doc_date,
+    total_minor) index; None: every group of the cache, from one aggregate query."""
     live = and_(
         records.c.kind == Kind.INVOICE.value,
         records.c.invalid_reason.is_(None),
