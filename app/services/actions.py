@@ -20,6 +20,7 @@ from app.services.item_detail import describe_push
 from app.services.item_queries import ROLES, ItemAccess, to_row
 from app.services.resolve import RESOLUTION_LABELS, ResolveError, resolve_item
 from app.settings import Settings
+from app.storage import audit as audit_repo
 from app.storage import items as items_repo
 from app.storage import outbox
 from app.storage.db import Database
@@ -52,12 +53,29 @@ class ItemActions(ItemAccess):
                 before = self._snapshot(push.item_key)
                 return self._result(self.pusher.retry(action.push_id), found, push.item_key, before)
             item = self._item(action.item_id)
+            plans.refuse_flagged(item.flags, action.override_note, f"{item.kind.value} {item.key}", item.twin)
             plan = self._plan(item, action)
+            if item.flags:
+                self._audit_override(item, plan, action.override_note)
             before = self._snapshot(item.invoice_key)
             return self._result(self.pusher.push(plan), item, item.invoice_key, before)
         except (RecondeskError, ValueError) as exc:
             text = exc.user_text() if isinstance(exc, RecondeskError) else f"Cannot do that: {exc}"
             return ActionResult(False, text, self._safe_row(item_id) if item_id is not None else None)
+
+    def _audit_override(self, item: ItemRecord, plan: plans.PushPlan, note: str) -> None:
+        """A person allowed a flagged push: decision `override` (product.md section 7), with their note."""
+        with self.db.transaction() as tx:
+            audit_repo.append_audit(
+                tx,
+                self.who,
+                "override",
+                item.kind.value,
+                item.key,
+                {"flags": list(item.flags), "twin": item.twin},
+                {"push": plan.action},
+                note.strip(),
+            )
 
     def _push(self, push_id: int) -> StoredPush:
         with self.db.transaction(readonly=True) as tx:

@@ -211,6 +211,9 @@ class ItemDetail:
     error: str = ""  # for invalid items: why the record could not be read
     raw_source: str = ""  # pretty JSON of the stored payload, for people who need to see it
     raw_ledger: str = ""
+    twin_label: str = ""  # a `possible_duplicate`'s twin for people: "accessplanit payment 88059"
+    twin_values: tuple[tuple[str, str], ...] = ()  # the twin's (field label, value), to show beside the item's
+    held_back: tuple[ActionSpec, ...] = ()  # pushes a flag holds back: allowed only with an `override_note`
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from app.domain.keys import invoice_key
 from app.domain.money import fmt
 from app.domain.records import Invoice, Payment
 from app.domain.status import Kind, System
+from app.reconcile.rules import POSSIBLE_DUPLICATE
 from app.settings import Settings
 
 PUSH_INVOICE = "push_invoice"
@@ -36,6 +37,26 @@ PO_NUMBER_MAX = 50  # accessplanit refuses longer PO numbers; we say so before s
 
 class PushError(RecondeskError):
     """A push that cannot even be planned (missing invoice on the other side, unmapped payment method...)."""
+
+
+class PushRefused(PushError):
+    """A push a rule refuses (product.md section 7-8: exit 3): `flag` names the rule, e.g. `possible_duplicate`."""
+
+    def __init__(self, flag: str, message: str, hint: str = "") -> None:
+        super().__init__(message, hint)
+        self.flag = flag
+        self.message = message
+
+
+def refuse_flagged(flags: tuple[str, ...], override_note: str, what: str, twin: str | None) -> None:
+    """Refuse a push of a `possible_duplicate` unless a person overrides it with a note (`PushRefused`)."""
+    if POSSIBLE_DUPLICATE in flags and not override_note.strip():
+        of = f" of {twin}" if twin else ""
+        raise PushRefused(
+            POSSIBLE_DUPLICATE,
+            f"Not pushed: {what} is a possible duplicate{of}, so pushing it could record it twice.",
+            "Check the twin; to push anyway, override with a note saying why.",
+        )
 
 
 @dataclass(frozen=True, slots=True)

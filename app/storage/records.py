@@ -640,6 +640,15 @@ def get_record(tx: Tx, record_id: int) -> StoredRecord:
     )
 
 
+def find_record(tx: Tx, system: System, kind: Kind | str, remote_id: str) -> StoredRecord | None:
+    """One stored record by its remote id (through the unique index), None when the cache has none."""
+    q = select(records.c.id).where(
+        records.c.system == system.value, records.c.kind == str(kind), records.c.remote_id == remote_id
+    )
+    found = tx.conn.execute(q).scalar()
+    return None if found is None else get_record(tx, int(found))
+
+
 @dataclass(frozen=True, slots=True)
 class KeyRecords:
     """Everything the cache holds on some invoice keys, read in one pass (`load_on_keys`): readable invoices and
