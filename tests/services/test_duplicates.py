@@ -6,14 +6,19 @@ offered for push, refused without an override note (nothing reaches Xero), and p
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
 from decimal import Decimal
 
 from services_world import World
 
-from app.domain.status import ItemStatus, Kind, System
+from app.domain.records import Invoice, Line
+from app.domain.status import InvoiceState, ItemStatus, Kind, System
 from app.services.api import ItemFilter, PushField, PushRecord
+from app.services.reconciling import reconcile_all
 from app.services.report import build_report
-from app.storage import audit
+from app.settings import Settings
+from app.storage import audit, items, records
+from app.storage.db import Database
 
 FLAG = "possible_duplicate"
 
@@ -79,3 +84,61 @@ def test_report_items_carry_flags_reason_twin_and_difference(world: World) -> No
     assert Decimal(differs["difference"]) == Decimal(total.ledger) - Decimal(total.source) != 0
     matched = items[world.number("matched_open")]
     assert "difference" not in matched and matched["reason"].endswith("agrees in accessplanit and Xero.")
+
+
+# --- invoices repeated under other numbers, through chunked and incremental reconciles --------------------------
+
+
+def _invoice(system: System, rid: str, number: str, total: str = "120.00") -> Invoice:
+    return Invoice(
+        system=system,
+        id=rid,
+        number=number,
+        contact="Acme Ltd",
+        issue_date=date(2026, 10, 3),
+        due_date=date(2026, 11, 2),
+        po_number="",
+        currency="GBP",
+        net=Decimal(total) - Decimal("20.00"),
+        tax=Decimal("20.00"),
+        total=Decimal(total),
+        paid=Decimal(0),
+        due=Decimal(total),
+        state=InvoiceState.OPEN,
+        lines=(Line("Course", Decimal(total) - Decimal("20.00"), Decimal("20.00")),),
+    )
+
+
+def _put(db: Database, system: System, *recs: Invoice) -> None:
+    with db.transaction() as tx:
+        records.upsert_records(tx, system, "test", list(recs), [{} for _ in recs])
+
+
+def _twins(db: Database) -> dict[str, str | None]:
+    with db.transaction(readonly=True) as tx:
+        rows = items.item_rows(tx, items.query_item_ids(tx, flag=FLAG))
+    return {r.key: r.twin for r in rows}
+
+
+def test_repeat_invoices_are_flagged_across_chunks_and_kept_right_by_incremental_reconciles(cache: Database) -> None:
+    ap, xero = System.ACCESSPLANIT, System.XERO
+    others = [_invoice(ap, str(10 + n), f"INV-{10 + n}", total=f"{200 + n}.00") for n in range(6)]
+    _put(cache, ap, _invoice(ap, "1", "INV-1"), _invoice(ap, "2", "INV-2"), *others)
+    _put(cache, xero, _invoice(xero, "x1", "INV-1"))
+    reconcile_all(cache, Settings(), chunk_keys=1)  # one key a chunk: the two are still compared
+    assert _twins(cache) == {"INV-2": "1"}
+
+    # A new look-alike arrives: only its key is touched, and it is flagged against the matched one.
+    _put(cache, ap, _invoice(ap, "3", "INV-3"))
+    reconcile_all(cache, Settings(), keys=["INV-3"], chunk_keys=1)
+    assert _twins(cache) == {"INV-2": "1", "INV-3": "1"}
+
+    # The twin changes (only its key is touched): the items flagged against it are redone with it.
+    _put(cache, ap, _invoice(ap, "1", "INV-1", total="130.00"))
+    reconcile_all(cache, Settings(), keys=["INV-1"], chunk_keys=1)
+    assert _twins(cache) == {"INV-3": "2"}  # INV-2 and INV-3 still repeat each other: the later one is flagged
+
+    # A flagged one changes: it is no longer a repeat.
+    _put(cache, ap, _invoice(ap, "3", "INV-3", total="99.00"))
+    reconcile_all(cache, Settings(), keys=["inv-3"])
+    assert _twins(cache) == {}
