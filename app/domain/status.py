@@ -44,6 +44,12 @@ _ROLES = {"accessplanit": Role.SOURCE, "xero": Role.LEDGER}
 _LABELS = {"accessplanit": "accessplanit", "xero": "Xero"}
 
 
+def system_for(role: Role) -> System:
+    """The system that plays `role` in this build. The generic layers ask this instead of naming a vendor; a second
+    ledger makes it a choice of the profile (its saved connection) in the composition root."""
+    return next(System(value) for value, r in _ROLES.items() if r is role)
+
+
 class Kind(StrEnum):
     INVOICE = "invoice"
     PAYMENT = "payment"

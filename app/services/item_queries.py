@@ -12,7 +12,7 @@ from typing import Any
 from app.domain.errors import RecondeskError
 from app.domain.money import fmt, from_minor
 from app.domain.records import Invoice
-from app.domain.status import ItemStatus, Kind, PushState, System
+from app.domain.status import ItemStatus, Kind, PushState, Role, System, system_for
 from app.services import plans
 from app.services.api import ORDERS, ItemFilter, ItemPage, ItemRow, ListCounts, PageCursor, Roles
 from app.storage import items as items_repo
@@ -21,7 +21,7 @@ from app.storage.db import Database
 from app.storage.models import ItemRecord
 from app.storage.models import PushRecord as StoredPush
 
-SOURCE, LEDGER = System.ACCESSPLANIT, System.XERO
+SOURCE, LEDGER = system_for(Role.SOURCE), system_for(Role.LEDGER)
 """The systems playing each role (the workspace's clients are made for these)."""
 ROLES = Roles(SOURCE, LEDGER)
 

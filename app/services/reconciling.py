@@ -26,7 +26,7 @@ from app.domain.keys import invoice_key as normalize
 from app.domain.money import MoneyError, fmt, to_minor
 from app.domain.progress import CancelToken, ProgressEvent
 from app.domain.records import Invoice, Payment
-from app.domain.status import ItemStatus, Role, System
+from app.domain.status import ItemStatus, Role, system_for
 from app.reconcile.engine import ItemResult, reconcile
 from app.reconcile.explain import Sides, item_reason
 from app.reconcile.rules import Rules, natural_id, norm_ci
@@ -218,7 +218,7 @@ def _key_groups(tx: Tx, keys: Collection[str] | None) -> dict[str, frozenset[str
 
     `keys`: only the groups these keys take part in (closed over: a linked key brings its own links), found through
     the indexes on those keys; None: every group of the cache."""
-    ap = System.ACCESSPLANIT
+    ap = system_for(Role.SOURCE)
     scope = None if keys is None else set(keys)
     while True:
         duplicate_of: dict[str, str] = {}  # remote id of a duplicate accessplanit invoice -> its key
@@ -303,7 +303,7 @@ def _run_keys(tx: Tx, ctx: _Context, keys: Sequence[str]) -> list[ItemData]:
     Every rule of the engine looks within one invoice key, so a run over all keys in chunks gives exactly the items
     of one run over everything (the one exception is linked by `_key_groups`). A Xero refund is stored on the key of
     its credit note's reference (`records.place_refunds`), wherever its own invoice number points."""
-    ap, xero = System.ACCESSPLANIT, System.XERO
+    ap, xero = system_for(Role.SOURCE), system_for(Role.LEDGER)
     found = record_repo.load_on_keys(tx, set(keys))
     src_inv, led_inv = found.invoices[ap], found.invoices[xero]
     results = reconcile(

@@ -128,7 +128,7 @@ def build_report(db: Database, period: str | None, rules: Rules | None = None) -
             inv = invoices[system].get(remote) if remote else None
             if inv is None:
                 continue
-            if system is System.XERO:
+            if system.role is Role.LEDGER:
                 # Xero's paid as the rules compare it (docs/reconciliation.md section 4): minus its refunds.
                 inv = canonical_ledger_invoice(inv, rules, refunds.get(item.invoice_key, Decimal(0)))
             count += 1

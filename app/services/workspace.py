@@ -221,10 +221,10 @@ class Workspace:
 
         clients: dict[System, SystemClient] = {}
         configured = {c.system for c in self._connections.list() if c.has_secret or c.auth == "oauth"}
-        if System.ACCESSPLANIT in configured:
-            clients[System.ACCESSPLANIT] = self._clients.source()
-        if System.XERO in configured:
-            clients[System.XERO] = self._clients.ledger()
+        if SOURCE in configured:
+            clients[SOURCE] = self._clients.source()
+        if LEDGER in configured:
+            clients[LEDGER] = self._clients.ledger()
         if not clients:
             raise ConfigurationError(
                 "There is nothing to sync yet: no connection is set up.",

@@ -22,7 +22,7 @@ from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, 
 from app.domain.keys import invoice_key
 from app.domain.money import MoneyError, from_minor, to_minor
 from app.domain.records import CreditNote, InvalidRecord, Invoice, Line, Payment
-from app.domain.status import Direction, InvoiceState, Kind, System
+from app.domain.status import Direction, InvoiceState, Kind, Role, System, system_for
 from app.storage import jsontext
 from app.storage.db import Tx
 from app.storage.models import PageCounts, StoredRecord, SystemState
@@ -588,7 +588,9 @@ def load_payments(
     return [_payment(r) for r in tx.conn.execute(select(*_FIELDS).where(cond).order_by(records.c.id))]
 
 
-def load_credit_notes(tx: Tx, system: System = System.XERO) -> list[CreditNote]:
+def load_credit_notes(tx: Tx, system: System | None = None) -> list[CreditNote]:
+    """The ledger's readable credit notes (or `system`'s)."""
+    system = system or system_for(Role.LEDGER)
     cond = and_(records.c.system == system.value, records.c.kind == CREDIT_NOTE, records.c.invalid_reason.is_(None))
     return [_credit_note(r) for r in tx.conn.execute(select(*_FIELDS).where(cond).order_by(records.c.id))]
 
@@ -908,10 +910,11 @@ def record_versions(tx: Tx, system: System, kind: Kind | str, ids: Collection[st
     return out
 
 
-def ledger_refunds_on_keys(tx: Tx, number_keys: Collection[str], system: System = System.XERO) -> dict[str, Decimal]:
+def ledger_refunds_on_keys(tx: Tx, number_keys: Collection[str], system: System | None = None) -> dict[str, Decimal]:
     """R of docs/reconciliation.md section 4 for these invoice keys: the sum of the readable, non-deleted refunds of
     the ledger placed on each (`place_refunds`), summed by the database through the `number_key` index. Keys
     without refunds are left out; key "" (no invoice) adjusts nothing."""
+    system = system or system_for(Role.LEDGER)
     out: dict[str, Decimal] = {}
     for chunk in _chunks(sorted(k for k in set(number_keys) if k)):
         q = (
@@ -931,7 +934,7 @@ def ledger_refunds_on_keys(tx: Tx, number_keys: Collection[str], system: System 
     return out
 
 
-def ledger_refunds_on_key(tx: Tx, number_key: str, system: System = System.XERO) -> Decimal:
+def ledger_refunds_on_key(tx: Tx, number_key: str, system: System | None = None) -> Decimal:
     """R of docs/reconciliation.md section 4 for one invoice key (the diff panel's canonical ledger values)."""
     return ledger_refunds_on_keys(tx, [number_key], system).get(number_key, Decimal(0))
 

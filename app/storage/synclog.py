@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import insert, select, update
 
 from app.domain.status import System
 from app.storage.db import Tx
@@ -56,10 +56,6 @@ def _stat_row(run_id: int, s: StreamStatsLike) -> dict[str, Any]:
     }
 
 
-def add_stream_stats(tx: Tx, run_id: int, stats: StreamStatsLike) -> None:
-    tx.conn.execute(insert(sync_stream_stats).values(_stat_row(run_id, stats)))
-
-
 def finish_run(
     tx: Tx,
     run_id: int,
@@ -71,7 +67,7 @@ def finish_run(
     budget: Mapping[str, str] | None = None,
     finished_at: datetime | None = None,
 ) -> None:
-    """Write the end of a run. `stats` replaces any stream statistics added during the run."""
+    """Write the end of a run with its stream statistics."""
     tx.conn.execute(
         update(sync_runs)
         .where(sync_runs.c.id == run_id)
@@ -84,7 +80,6 @@ def finish_run(
             budget=json.dumps(dict(budget or {}), sort_keys=True),
         )
     )
-    tx.conn.execute(delete(sync_stream_stats).where(sync_stream_stats.c.run_id == run_id))
     if stats:
         tx.conn.execute(insert(sync_stream_stats), [_stat_row(run_id, s) for s in stats])
 

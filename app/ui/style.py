@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PySide6.QtGui import QColor, QIcon
 
-from app.domain.status import ItemStatus, PushState
+from app.domain.status import ItemStatus, PushState, Role, system_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +28,8 @@ class StatusLook:
 STATUS_LOOK: dict[ItemStatus, StatusLook] = {
     ItemStatus.MATCHED: StatusLook("Matched", "✓", "#e3f1e5", "#1d5e2a"),
     ItemStatus.DIFFERS: StatusLook("Differs", "≠", "#fdebc8", "#7a4b00"),
-    ItemStatus.ONLY_IN_SOURCE: StatusLook("Only in accessplanit", "◧", "#e0ebf8", "#1b4a80"),
-    ItemStatus.ONLY_IN_LEDGER: StatusLook("Only in Xero", "◨", "#ece3f6", "#4f2a7a"),
+    ItemStatus.ONLY_IN_SOURCE: StatusLook(f"Only in {system_for(Role.SOURCE).label}", "◧", "#e0ebf8", "#1b4a80"),
+    ItemStatus.ONLY_IN_LEDGER: StatusLook(f"Only in {system_for(Role.LEDGER).label}", "◨", "#ece3f6", "#4f2a7a"),
     ItemStatus.RESOLVED: StatusLook("Resolved", "◆", "#ebebeb", "#3d3d3d"),
     ItemStatus.INVALID: StatusLook("Invalid", "⚠", "#f8dcdc", "#8a1c1c"),
 }
