@@ -26,7 +26,7 @@ from app.domain.keys import invoice_key as normalize
 from app.domain.money import MoneyError, fmt, to_minor
 from app.domain.progress import CancelToken, ProgressEvent
 from app.domain.records import Invoice, Payment
-from app.domain.status import ItemStatus, Role, system_for
+from app.domain.status import ItemStatus, Role, System, system_for
 from app.reconcile.engine import ItemResult, reconcile
 from app.reconcile.explain import Sides, item_reason
 from app.reconcile.rules import Rules, natural_id, norm_ci
@@ -39,7 +39,7 @@ from app.storage.models import Decision, ItemData
 
 log = logging.getLogger(__name__)
 
-SIDES = Sides(System.ACCESSPLANIT.label, System.XERO.label)
+SIDES = Sides(system_for(Role.SOURCE).label, system_for(Role.LEDGER).label)
 
 RESOLVABLE = frozenset({ItemStatus.DIFFERS, ItemStatus.ONLY_IN_SOURCE, ItemStatus.ONLY_IN_LEDGER})
 
@@ -192,7 +192,8 @@ def _repeat_invoice_keys(tx: Tx, scope: Collection[str] | None) -> list[set[str]
         for key, contact, rid in found:
             if norm_ci(contact):
                 by_contact[norm_ci(contact)].append((key, rid))
-        other = System.XERO if system == System.ACCESSPLANIT.value else System.ACCESSPLANIT
+        role = System(system).role
+        other = system_for(Role.LEDGER if role is Role.SOURCE else Role.SOURCE)
         for members in by_contact.values():
             keys = {k for k, _r in members}
             if len(keys) < 2:

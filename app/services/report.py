@@ -19,7 +19,7 @@ from typing import Any
 
 from app.domain.money import decimals, fmt, from_minor
 from app.domain.records import Invoice, Payment
-from app.domain.status import ItemStatus, Kind, Role, System
+from app.domain.status import ItemStatus, Kind, Role, System, system_for
 from app.reconcile.diff import canonical_ledger_invoice
 from app.reconcile.rules import Rules
 from app.storage import items as items_repo
@@ -148,8 +148,8 @@ def build_report(db: Database, period: str | None, rules: Rules | None = None) -
         if not any(f in item.fields for f in _AMOUNT_FIELDS):
             continue
         if item.kind is Kind.INVOICE:
-            src = invoices[System.ACCESSPLANIT].get(item.source_id or "")
-            led = invoices[System.XERO].get(item.ledger_id or "")
+            src = invoices[system_for(Role.SOURCE)].get(item.source_id or "")
+            led = invoices[system_for(Role.LEDGER)].get(item.ledger_id or "")
             if led is not None:
                 led = canonical_ledger_invoice(led, rules, refunds.get(item.invoice_key, Decimal(0)))
             differences[item.id] = _difference(item, src, led)
