@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
+import pytest
 from services_world import World
 
 from app.domain.records import Invoice, Line
@@ -121,6 +122,15 @@ def _twins(db: Database) -> dict[str, str | None]:
 
 
 def test_repeat_invoices_are_flagged_across_chunks_and_kept_right_by_incremental_reconciles(cache: Database) -> None:
+    _repeat_invoices_story(cache)
+
+
+@pytest.mark.postgres
+def test_repeat_invoices_on_postgresql(pg_cache: Database) -> None:
+    _repeat_invoices_story(pg_cache)  # the look-up by (date, total) row values and the flag index, on PostgreSQL
+
+
+def _repeat_invoices_story(cache: Database) -> None:
     ap, xero = System.ACCESSPLANIT, System.XERO
     others = [_invoice(ap, str(10 + n), f"INV-{10 + n}", total=f"{200 + n}.00") for n in range(6)]
     _put(cache, ap, _invoice(ap, "1", "INV-1"), _invoice(ap, "2", "INV-2"), *others)
