@@ -190,8 +190,9 @@ def _repeat_invoice_keys(tx: Tx, scope: Collection[str] | None) -> list[set[str]
     for (system, *_rest), found in record_repo.same_date_and_total(tx, scope).items():
         by_contact: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for key, contact, rid in found:
-            if norm_ci(contact):
-                by_contact[norm_ci(contact)].append((key, rid))
+            who = norm_ci(contact)
+            if who:
+                by_contact[who].append((key, rid))
         role = System(system).role
         other = system_for(Role.LEDGER if role is Role.SOURCE else Role.SOURCE)
         for members in by_contact.values():

@@ -13,9 +13,9 @@ import operator
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, case, delete, func, insert, or_, select, tuple_, update
 
-from app.domain.status import ItemStatus, Kind, PushState
+from app.domain.status import ItemStatus, Kind, PushState, Role, system_for
 from app.storage.db import Tx
 from app.storage.models import ItemData, ItemRecord
 from app.storage.schema import items, pushes, records
@@ -378,14 +378,17 @@ def set_item_status(tx: Tx, item_id: int, status: ItemStatus | str, note: str = 
 def invoice_twin_keys(tx: Tx) -> list[tuple[str, str]]:
     """(invoice key of a flagged invoice item, invoice key of its twin record), for every invoice item with a twin:
     few, read off the `flags` index. A reconcile of the twin's key redoes the flagged item with it."""
-    q = (
-        select(items.c.invoice_key, records.c.number_key)
-        .select_from(
-            items.join(records, and_(records.c.kind == Kind.INVOICE.value, records.c.remote_id == items.c.twin))
-        )
-        .where(items.c.flags > "", items.c.kind == Kind.INVOICE.value)
+    # The twin is in the flagged record's system: the item's source system when it has a source id.
+    twin_system = case(
+        (items.c.source_id.is_not(None), system_for(Role.SOURCE).value), else_=system_for(Role.LEDGER).value
     )
-    return [(a, b or "") for a, b in tx.conn.execute(q)]
+    on = and_(
+        records.c.system == twin_system, records.c.kind == Kind.INVOICE.value, records.c.remote_id == items.c.twin
+    )
+    # Only `flags > ''` in the WHERE: with the kind there too, SQLite walks every invoice item by the kind index.
+    q = select(items.c.kind, items.c.invoice_key, records.c.number_key).select_from(items.join(records, on))
+    rows = tx.conn.execute(q.where(items.c.flags > ""))
+    return [(a, b or "") for kind, a, b in rows if kind == Kind.INVOICE.value]
 
 
 def periods(tx: Tx) -> list[str]:

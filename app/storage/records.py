@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, update
 
 from app.domain.keys import invoice_key
 from app.domain.money import MoneyError, from_minor, to_minor
@@ -768,7 +768,8 @@ def same_date_and_total(
     another: (system, date, total minor, currency) -> [(invoice key, contact, remote id)], the candidates of invoices
     that may repeat each other under other numbers (the services compare the contacts as the rules do). With
     `number_keys`, only the groups an invoice on those keys belongs to, found through the (system, kind, doc_date,
-    total_minor) index; None: every group of the cache, from one aggregate query."""
+    total_minor) index; None: every group of the cache, from one pass over the invoices (a full reconcile reads
+    them all anyway)."""
     live = and_(
         records.c.kind == Kind.INVOICE.value,
         records.c.invalid_reason.is_(None),
@@ -776,29 +777,38 @@ def same_date_and_total(
         records.c.doc_date.is_not(None),
         records.c.total_minor.is_not(None),
         func.coalesce(records.c.number_key, "") != "",
+        func.coalesce(records.c.state, "") != InvoiceState.VOID.value,
     )
-    signature = (records.c.system, records.c.doc_date, records.c.total_minor)
+    columns = (
+        records.c.system,
+        records.c.doc_date,
+        records.c.total_minor,
+        records.c.currency,
+        records.c.number_key,
+        records.c.contact,
+        records.c.remote_id,
+    )
+    queries: list[Any] = []
     if number_keys is None:
-        shared = select(*signature).where(live).group_by(*signature).having(func.count() > 1)
-        wanted: set[tuple[Any, ...]] = {tuple(r) for r in tx.conn.execute(shared)}
+        queries.append(select(*columns).where(live))
     else:
-        wanted = set()
+        # The signatures of the invoices on these keys, then every invoice with one of them: per system and date,
+        # an index seek on (system, kind, doc_date, total_minor IN ...).
+        wanted: dict[tuple[str, Any], set[int]] = defaultdict(set)
         for chunk in _chunks(sorted(k for k in set(number_keys) if k)):
-            q = select(*signature).where(live, records.c.number_key.in_(list(chunk)))
-            wanted.update(tuple(r) for r in tx.conn.execute(q))
-    groups: dict[tuple[str, Any, int, str], list[tuple[str, str, str]]] = defaultdict(list)
-    for system in sorted({w[0] for w in wanted}):
-        pairs = sorted((w[1], w[2]) for w in wanted if w[0] == system)
-        for chunk in _chunks(pairs):
-            columns = (records.c.number_key, records.c.doc_date, records.c.total_minor, records.c.currency)
-            members = select(*columns, records.c.contact, records.c.remote_id).where(
-                live,
-                records.c.system == system,
-                tuple_(records.c.doc_date, records.c.total_minor).in_(list(chunk)),
-                func.coalesce(records.c.state, "") != InvoiceState.VOID.value,
+            q = select(records.c.system, records.c.doc_date, records.c.total_minor).where(
+                live, records.c.number_key.in_(list(chunk))
             )
-            for key, day, total, currency, contact, rid in tx.conn.execute(members):
-                groups[(system, day, total, (currency or "").upper())].append((key, contact or "", rid))
+            for system, day, total in tx.conn.execute(q):
+                wanted[(system, day)].add(total)
+        for (system, day), totals in sorted(wanted.items()):
+            for part in _chunks(sorted(totals)):
+                where = (records.c.system == system, records.c.doc_date == day, records.c.total_minor.in_(list(part)))
+                queries.append(select(*columns).where(live, *where))
+    groups: dict[tuple[str, Any, int, str], list[tuple[str, str, str]]] = defaultdict(list)
+    for q in queries:
+        for system, day, total, currency, key, contact, rid in tx.conn.execute(q):
+            groups[(system, day, total, (currency or "").upper())].append((key, contact or "", rid))
     return {sig: found for sig, found in groups.items() if len({k for k, _c, _r in found}) > 1}
 
 
@@ -806,14 +816,12 @@ def keys_with_invoices(tx: Tx, system: System, number_keys: Collection[str]) -> 
     """Those of `number_keys` that a readable, live invoice of `system` is on (through the `number_key` index)."""
     out: set[str] = set()
     for chunk in _chunks(sorted(set(number_keys))):
-        q = select(records.c.number_key).where(
-            records.c.system == system.value,
-            records.c.kind == Kind.INVOICE.value,
-            records.c.invalid_reason.is_(None),
-            records.c.deleted.is_(False),
-            records.c.number_key.in_(list(chunk)),
-        )
-        out.update(k for (k,) in tx.conn.execute(q))
+        # Only the key in the WHERE: with the system and kind there too, SQLite prefers an index on those and walks
+        # every invoice of the system. A key holds a handful of records; the rest is checked here.
+        q = select(records.c.number_key, records.c.system, records.c.kind, records.c.invalid_reason, records.c.deleted)
+        for key, sys_, kind, bad, deleted in tx.conn.execute(q.where(records.c.number_key.in_(list(chunk)))):
+            if sys_ == system.value and kind == Kind.INVOICE.value and bad is None and not deleted:
+                out.add(key)
     return out
 
 

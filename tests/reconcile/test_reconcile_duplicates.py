@@ -10,7 +10,7 @@ from reconcile_builders import D, ap_inv, ap_pay, xe_inv, xe_pay
 
 from app.domain.status import Direction, InvoiceState, ItemStatus, Kind
 from app.reconcile.engine import ItemResult, reconcile
-from app.reconcile.explain import Sides, item_reason
+from app.reconcile.explain import Sides, explain_item, item_reason
 from app.reconcile.rules import POSSIBLE_DUPLICATE, Rules, invoices_repeat, payments_repeat
 
 RULES = Rules()
@@ -168,3 +168,12 @@ def test_an_invoice_repeated_under_another_number_is_flagged_against_the_matched
 def test_two_one_sided_invoices_alike_flag_the_higher_id() -> None:
     items = _run(source_invoices=[ap_inv("INV-9", "9"), ap_inv("INV-10", "10")])
     assert _flagged(items) == {"INV-10": "9"}
+
+
+def test_the_reason_of_a_differing_item_is_the_explanations_headline() -> None:
+    items = _run(source_invoices=[ap_inv(po_number="PO-1")], ledger_invoices=[xe_inv(po_number="PO-2", due=D("1"))])
+    sides = Sides("accessplanit", "Xero")
+    item = items["INV-1"]
+    assert (
+        item_reason(item, sides) == explain_item(item, sides)[0] == "Invoice INV-1 differs in 2 fields: PO number, Due."
+    )
