@@ -50,13 +50,13 @@ def _kind(row: ItemRow) -> str:
 
 
 FLAG_LABEL = {"possible_duplicate": "Possible duplicate", "reopened": "Reopened", "blocked": "Blocked"}
-"""Flags (product.md section 7) for people; a flagged row's status shows FLAG_MARK and says which in its tooltip."""
+"""Flags (product.md section 7) for people; a flagged row's status starts with FLAG_MARK, its tooltip says which."""
 FLAG_MARK = "⚑"
 
 
 def _status(row: ItemRow) -> str:
     text = style.status_text(row.status)
-    return f"{text} {FLAG_MARK}" if row.flags else text
+    return f"{FLAG_MARK} {text}" if row.flags else text  # the mark first: a narrow column still shows it
 
 
 def flags_text(row: ItemRow) -> str:
