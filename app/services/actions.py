@@ -15,7 +15,7 @@ from app.domain.errors import RecondeskError
 from app.domain.keys import invoice_key
 from app.domain.records import Invoice, Payment
 from app.domain.status import Kind, PushState, Role, System
-from app.reconcile.rules import INVOICE_FIELDS
+from app.reconcile.rules import INVOICE_FIELDS, POSSIBLE_DUPLICATE
 from app.services import plans, previews
 from app.services import push as push_mod
 from app.services.api import (
@@ -83,10 +83,13 @@ class ItemActions(ItemAccess):
                 return self._result(self.pusher.retry(action.push_id), found, push.item_key, before)
             item = self._item(action.item_id)
             plan, ctx = self._checked_plan(item, action)
-            refused = plans.refusal(plans.check_plan(plan, ctx))
-            self._remember_blocked(item, plans.check_plan(plan, ctx))
+            problems = plans.check_plan(plan, ctx)
+            self._remember_blocked(item, problems)
+            refused = plans.refusal(problems)
             if refused is not None:
                 raise refused
+            if ctx.duplicate_of:
+                self._audit_override(item, plan, action.override_note)
             before = self._snapshot(item.invoice_key)
             return self._result(self.pusher.push(plan), item, item.invoice_key, before)
         except (RecondeskError, ValueError) as exc:
@@ -96,6 +99,20 @@ class ItemActions(ItemAccess):
             # A refusal may have set or cleared the item's `blocked` reason: that row changed.
             changes = ChangeSet(changed=frozenset({row.item_id})) if flag and row is not None else ChangeSet()
             return ActionResult(False, text, row, changes, flag)
+
+    def _audit_override(self, item: ItemRecord, plan: plans.PushPlan, note: str) -> None:
+        """A person allowed a flagged push: decision `override` (product.md section 7), with their note."""
+        with self.db.transaction() as tx:
+            audit_repo.append_audit(
+                tx,
+                self.who,
+                "override",
+                item.kind.value,
+                item.key,
+                {"flags": list(item.flags), "twin": item.twin},
+                {"push": plan.action},
+                note.strip(),
+            )
 
     def _push(self, push_id: int) -> StoredPush:
         with self.db.transaction(readonly=True) as tx:
@@ -141,7 +158,16 @@ class ItemActions(ItemAccess):
             with self.db.transaction(readonly=True) as tx:
                 held = records_repo.load_invoices(tx, plan.target, number_key=plan.invoice_key)
             taken = next(("deleted" if i.deleted else str(i.state) for i in held), "")
-        ctx = plans.Context(facts, target_invoice, taken, clear=clear, new_contact=new_contact)
+        duplicate_of = (item.twin or "another record") if POSSIBLE_DUPLICATE in item.flags else ""
+        ctx = plans.Context(
+            facts,
+            target_invoice,
+            taken,
+            clear=clear,
+            new_contact=new_contact,
+            duplicate_of=duplicate_of,
+            override_note=action.override_note,
+        )
         return plan, ctx
 
     def _plan(

@@ -24,6 +24,7 @@ class ItemFilter:
     statuses: tuple[ItemStatus, ...] = ()  # empty: all
     kind: Kind | None = None
     search: str = ""  # matches key, invoice number, contact, reference (case-insensitive substring)
+    flag: str | None = None  # only items carrying this flag (product.md section 7), e.g. "possible_duplicate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,7 @@ class ItemRow:
     note: str = ""
     flags: tuple[str, ...] = ()  # product.md section 7: possible_duplicate, reopened, blocked
     reason: str = ""  # one sentence for people: why the item has its status (and flags)
+    twin: str | None = None  # a `possible_duplicate`'s twin: the other record's id, in the same system
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +296,9 @@ class ItemDetail:
     error: str = ""  # for invalid items: why the record could not be read
     raw_source: str = ""  # pretty JSON of the stored payload, for people who need to see it
     raw_ledger: str = ""
+    twin_label: str = ""  # a `possible_duplicate`'s twin for people: "accessplanit payment 88059"
+    twin_values: tuple[tuple[str, str], ...] = ()  # the twin's (field label, value), to show beside the item's
+    held_back: tuple[ActionSpec, ...] = ()  # pushes a flag holds back: allowed only with an `override_note`
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,14 +22,16 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import pairwise
 
 from app.domain.keys import invoice_key as normalize
 from app.domain.money import MoneyError, fmt, to_minor
 from app.domain.progress import CancelToken, ProgressEvent
 from app.domain.records import Invoice, Payment
-from app.domain.status import ItemStatus, Role, system_for
+from app.domain.status import ItemStatus, Role, System, system_for
 from app.reconcile.engine import ItemResult, reconcile
-from app.reconcile.rules import Rules, natural_id
+from app.reconcile.explain import Sides, item_reason
+from app.reconcile.rules import Rules, natural_id, norm_ci
 from app.settings import Settings
 from app.storage import decisions as decision_repo
 from app.storage import items as item_repo
@@ -39,17 +41,23 @@ from app.storage.models import Decision, ItemData
 
 log = logging.getLogger(__name__)
 
+SIDES = Sides(system_for(Role.SOURCE).label, system_for(Role.LEDGER).label)
+
 RESOLVABLE = frozenset({ItemStatus.DIFFERS, ItemStatus.ONLY_IN_SOURCE, ItemStatus.ONLY_IN_LEDGER})
 
 
 def rules_from(settings: Settings) -> Rules:
-    return Rules(money_tolerance=settings.money_tolerance, method_accounts=dict(settings.method_accounts))
+    return Rules(
+        money_tolerance=settings.money_tolerance,
+        method_accounts=dict(settings.method_accounts),
+        duplicate_window_days=max(0, settings.duplicate_window_days),
+    )
 
 
 def rules_digest(settings: Settings) -> str:
     """A short name for the matching rules (tolerance, method accounts): equal rules, equal digest."""
     rules = rules_from(settings)
-    text = json.dumps([str(rules.money_tolerance), sorted(rules.method_accounts.items())])
+    text = json.dumps([str(rules.money_tolerance), sorted(rules.method_accounts.items()), rules.duplicate_window_days])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -160,6 +168,9 @@ def to_item_data(
         invalid_record_id=invalid_id,
         note=note,
         fingerprint=fp,
+        flags=result.flags,
+        twin=result.twin.id if result.twin is not None else None,
+        reason=item_reason(result, SIDES),
     )
 
 
@@ -180,10 +191,42 @@ def match_keys(match: Decision) -> tuple[str, str]:
     return normalize(own), normalize(match.link_key or own)
 
 
+def _repeat_invoice_keys(tx: Tx, scope: Collection[str] | None) -> list[set[str]]:
+    """Sets of invoice keys the engine must see together to flag invoices that repeat each other under other numbers
+    (`rules.invoices_repeat`: one system, issue date, total, currency and contact as compared), among those an
+    invoice in `scope` (None: any) takes part in. Only a one-sided invoice is flagged, and its twin is the first
+    matched one (lowest id) or an earlier one-sided one: a set is the one-sided keys and that first matched key."""
+    out: list[set[str]] = []
+    for (system, *_rest), found in record_repo.same_date_and_total(tx, scope).items():
+        by_contact: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for key, contact, rid in found:
+            who = norm_ci(contact)
+            if who:
+                by_contact[who].append((key, rid))
+        role = System(system).role
+        other = system_for(Role.LEDGER if role is Role.SOURCE else Role.SOURCE)
+        for members in by_contact.values():
+            keys = {k for k, _r in members}
+            if len(keys) < 2:
+                continue
+            in_both = record_repo.keys_with_invoices(tx, other, keys)
+            linked = keys - in_both
+            if not linked:
+                continue  # every one is matched: nothing to flag
+            paired = [(natural_id(rid), k) for k, rid in members if k in in_both]
+            if paired:
+                linked.add(min(paired)[1])
+            if len(linked) > 1:
+                out.append(linked)
+    return out
+
+
 def _key_groups(tx: Tx, keys: Collection[str] | None, matches: Iterable[Decision] = ()) -> dict[str, frozenset[str]]:
     """Invoice keys that must be reconciled in the same chunk. The engine sets aside an accessplanit payment that
     hangs (by invoice id) on an invoice set aside as a duplicate, even when the payment's own invoice number has
-    another key (a number changed since the payment was read): both keys then go together. Rare; usually empty.
+    another key (a number changed since the payment was read): both keys then go together. Invoices that may repeat
+    each other under different numbers (same system, contact, issue date and total) go together too, so the engine
+    sees both and flags one `possible_duplicate`. Rare; usually empty.
 
     `keys`: only the groups these keys take part in (closed over: a linked key brings its own links), found through
     the indexes on those keys; None: every group of the cache."""
@@ -212,8 +255,19 @@ def _key_groups(tx: Tx, keys: Collection[str] | None, matches: Iterable[Decision
                 if pk != duplicate_of[iid]:
                     neighbours[pk].add(duplicate_of[iid])
                     neighbours[duplicate_of[iid]].add(pk)
+        # Invoices that may repeat each other under other numbers (the engine's `possible_duplicate`) are compared in
+        # one chunk; an item flagged against an invoice in scope is redone with it (the twin may have changed).
+        for repeats in _repeat_invoice_keys(tx, scope):
+            ordered = sorted(repeats)
+            for a, b in pairwise(ordered):
+                neighbours[a].add(b)
+                neighbours[b].add(a)
         if scope is None:
             break
+        for flagged, twin_key in item_repo.invoice_twin_keys(tx):
+            if twin_key in scope and flagged != twin_key:
+                neighbours[flagged].add(twin_key)
+                neighbours[twin_key].add(flagged)
         # A payment on a key in scope may hang on a duplicate on a key outside it: take that key in and look again.
         wider = scope | set(neighbours) | record_repo.invoice_keys_behind_payments(tx, ap, scope)
         if wider == scope:

@@ -61,6 +61,9 @@ class ItemData:
     invalid_record_id: int | None = None
     note: str = ""
     fingerprint: str = ""
+    flags: tuple[str, ...] = ()  # product.md section 7
+    twin: str | None = None  # a `possible_duplicate`'s twin: the other record's remote id (same system)
+    reason: str = ""  # one sentence for people: why the item has its status
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,9 @@ class ItemRecord:
     reference: str = ""
     fingerprint: str = ""
     blocked: str = ""  # why a push would break a rule of its target, as the checks before sending last found
+    flags: tuple[str, ...] = ()
+    twin: str | None = None
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,6 +81,8 @@ records = Table(
     UniqueConstraint("system", "kind", "remote_id"),
     Index(None, "number_key"),
     Index(None, "credit_note_id"),
+    # Invoices that may repeat each other under other numbers are found by issue date and total (migration 0009).
+    Index(None, "system", "kind", "doc_date", "total_minor"),
 )
 
 record_lines = Table(
@@ -159,6 +161,11 @@ items = Table(
     # Why a push of this item would break a rule of its target ("" when none was found): set by the checks before
     # sending (a preview or a push), shown as the item's `blocked` flag (migration 0007).
     Column("blocked", Text, nullable=False, server_default=""),
+    # product.md section 7 (migration 0009): flags as a comma list ("" for none), the twin record's remote id of a
+    # `possible_duplicate` (same system as the item's record), and the one sentence for people of the report.
+    Column("flags", String(255), nullable=False, server_default=""),
+    Column("twin", String(ID)),
+    Column("reason", Text, nullable=False, server_default=""),
     UniqueConstraint("kind", "key"),
     Index(None, "period", "status"),
     Index(None, "status"),
@@ -169,6 +176,7 @@ items = Table(
     Index(None, "contact", "id"),
     Index(None, "doc_date", "id"),
     Index(None, "amount_minor", "id"),
+    Index(None, "flags"),  # flagged items are few: `flags > ''` and the flag filter walk only them
 )
 
 # People's decisions, append-only: the newest per (kind, key) is the active one.

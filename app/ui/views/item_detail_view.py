@@ -8,10 +8,13 @@ view refreshes afterwards. Must not: call the services on the GUI thread or comp
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
@@ -118,6 +121,23 @@ def ask_revert_note(parent: QWidget, label: str) -> str | None:
     return text.strip() if ok else None
 
 
+def ask_override_note(parent: QWidget, item_key: str) -> str | None:
+    """The note a person gives to push a flagged item anyway (None: cancelled); the dialog defaults to Cancel."""
+    dialog = NoteDialog(item_key, parent)
+    dialog.setWindowTitle(f"Override: {item_key}")
+    label = dialog.findChild(QLabel)
+    if label is not None:
+        label.setText(
+            f"<b>{_esc(item_key)}</b> may be a duplicate. Why should it be pushed anyway? "
+            "The note is kept in the audit log."
+        )
+    dialog.ok_button.setText("&Override and push")
+    dialog.ok_button.setDefault(False)
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel).setDefault(True)
+    ok = dialog.exec() == QDialog.DialogCode.Accepted
+    return dialog.note() if ok and dialog.note() else None
+
+
 def _table(model: object, parent: QWidget, name: str, stretch: int | None = None) -> QTableView:
     view = QTableView(parent)
     view.setObjectName(name)
@@ -175,6 +195,8 @@ class ItemDetailView(QWidget):
         """Shows every push's preview before it is sent; replaceable (tests, scripted use)."""
         self.revert_note_provider: NoteProvider = ask_revert_note
         """Asks why a push is reverted; replaceable (tests, scripted use)."""
+        self.override_note_provider: NoteProvider = ask_override_note
+        """Asks for the note of "Override and push…" on a flagged item; replaceable like `note_provider`."""
         self._item_id: int | None = None
         self._detail: ItemDetail | None = None
         self._generation = 0
@@ -185,6 +207,11 @@ class ItemDetailView(QWidget):
         self.title.setObjectName("detailTitle")
         self.title.setWordWrap(True)
         self.title.setTextFormat(Qt.TextFormat.RichText)
+        self.duplicate_label = QLabel("", self)
+        self.duplicate_label.setObjectName("duplicateOf")
+        self.duplicate_label.setWordWrap(True)
+        self.duplicate_label.setTextFormat(Qt.TextFormat.RichText)
+        self.duplicate_label.setVisible(False)
         self.message = QLabel("", self)
         self.message.setObjectName("detailMessage")
         self.message.setWordWrap(True)
@@ -246,6 +273,7 @@ class ItemDetailView(QWidget):
         top_layout = QVBoxLayout(top)
         top_layout.setContentsMargins(0, 0, 0, 0)
         top_layout.addWidget(self.title)
+        top_layout.addWidget(self.duplicate_label)
         top_layout.addWidget(self.diff_table, 1)
         top_layout.addWidget(self.actions_box)
         top_layout.addLayout(resolve_row)
@@ -357,8 +385,22 @@ class ItemDetailView(QWidget):
             self.audit_model.set_rows(detail.audit)
             self.raw_source.setPlainText(detail.raw_source or f"(not in {self._names[0]})")
             self.raw_ledger.setPlainText(detail.raw_ledger or f"(not in {self._names[1]})")
+        self._show_twin(detail)
         self._rebuild_actions()
         self._update_buttons()
+
+    def _show_twin(self, detail: ItemDetail | None) -> None:
+        """A `possible_duplicate`: "Possible duplicate of <twin>" with the twin's values, beside the item's own."""
+        if detail is None or not detail.twin_label:
+            self.duplicate_label.setText("")
+            self.duplicate_label.setVisible(False)
+            return
+        values = " &nbsp;·&nbsp; ".join(f"{_esc(label)} <b>{_esc(value)}</b>" for label, value in detail.twin_values)
+        self.duplicate_label.setText(
+            f"<span style='color:#8a4b00'>⚑ Possible duplicate of {_esc(detail.twin_label)}</span>"
+            f"{': ' + values if values else ''}<br>Not offered for push: check the twin, or override with a note."
+        )
+        self.duplicate_label.setVisible(True)
 
     def _rebuild_actions(self) -> None:
         for button in self.action_buttons.values():
@@ -378,7 +420,21 @@ class ItemDetailView(QWidget):
             button.clicked.connect(lambda _checked=False, action=spec.action: self.act(action))
             self.actions_layout.addWidget(button)
             self.action_buttons[spec.action] = button
+        for spec in self._detail.held_back:  # pushes a flag holds back: only with a note
+            button = QPushButton("Override and push…", self.actions_box)
+            button.setObjectName(f"override:{action_name(spec.action)}")
+            button.setToolTip(f"{spec.label}, although it may be a duplicate (a note is required)")
+            button.clicked.connect(lambda _checked=False, action=spec.action: self._override_clicked(action))
+            self.actions_layout.addWidget(button)
+            self.action_buttons[spec.action] = button
         self.actions_layout.addStretch(1)
+
+    def _override_clicked(self, action: Action) -> None:
+        if self._detail is None or not isinstance(action, (PushRecord, PushField)):
+            return
+        note = self.override_note_provider(self, self._detail.row.key)
+        if note and note.strip():
+            self.act(replace(action, override_note=note.strip()))
 
     def _allowed_resolutions(self) -> set[Resolution]:
         """The resolutions the services offer for the item (as `Resolve` actions); when they offer none that way,
@@ -410,7 +466,7 @@ class ItemDetailView(QWidget):
         if isinstance(action, Reopen | Unmatch | Match):
             self._decide(action)
             return
-        offered = self._detail.actions if self._detail else ()
+        offered = (*self._detail.actions, *self._detail.held_back) if self._detail else ()
         label = next((a.label for a in offered if a.action == action), action_name(action))
         if isinstance(action, PushRecord | PushField):
             self._preview(action, label)
