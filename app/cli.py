@@ -1,7 +1,8 @@
 """Composition root for the command line: parses arguments, wires concrete classes, runs a command or the GUI.
 
-Commands and options are fixed by `../shared/docs/product.md` section 4. Exit codes: 0 success, 1 the work failed
-(sync errors, a failed check), 2 bad usage, 3 a configuration problem (no connection, no keyring).
+Commands and options are fixed by `../shared/docs/product.md` sections 4 and 8. Exit codes: 0 success, 1 the work
+failed (sync errors, a failed check), 2 bad usage (one line), 3 refused by a rule or a configuration problem (no
+connection, no keyring), 4 the audit log's chain is broken, 130 interrupted.
 Must not: hold business logic (that lives in services) or print a secret (secrets are read from stdin only).
 """
 
@@ -25,7 +26,15 @@ from app.domain.errors import RecondeskError
 log = logging.getLogger("recondesk")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 3
-EXIT_REFUSED = 3  # refused by a rule (product.md section 8)
+EXIT_REFUSED, EXIT_AUDIT_BROKEN = 3, 4
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad usage is one line on standard error and exit 2 (argparse would print the whole usage first)."""
+
+    def error(self, message: str) -> Any:
+        print(f"{self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
 
 
 def _common(p: argparse.ArgumentParser, *, top: bool) -> None:
@@ -45,7 +54,7 @@ def _common(p: argparse.ArgumentParser, *, top: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="recondesk", description="Reconcile accessplanit with Xero.")
+    parser = _Parser(prog="recondesk", description="Reconcile accessplanit with Xero.")
     parser.add_argument("--version", action="version", version=f"recondesk {__version__}")
     parser.add_argument("--demo", action="store_true", help="open the GUI on the built-in sandboxes")
     parser.add_argument("--demo-invoices", type=int, default=400, help=argparse.SUPPRESS)
@@ -151,7 +160,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("push_id", type=int, metavar="PUSH_ID")
     p.add_argument("--note", metavar="TEXT", required=True, help="why it is undone")
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    _decision_parsers(sub)
     return parser
+
+
+def _decision_parsers(sub: Any) -> None:
+    """`items`, `resolve`, `reopen`, `match`, `unmatch`, `audit verify` (product.md section 8)."""
+
+    def who(p: argparse.ArgumentParser) -> None:
+        _common(p, top=False)
+        p.add_argument(
+            "--who", metavar="NAME", default=None, help="your name in the audit log (default: the saved one)"
+        )
+        p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+    p = sub.add_parser("items", help="list items (id, kind, key, status, flags, fields, reason)")
+    _common(p, top=False)
+    p.add_argument("--period", metavar="YYYY-MM", default=None, help="one month (default: all)")
+    p.add_argument("--status", metavar="S", action="append", default=[], help="only this status (repeatable)")
+    p.add_argument("--flag", metavar="F", action="append", default=[], help="only items with this flag (repeatable)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser("resolve", help="resolve an item: accept a side, or ignore it with a note")
+    who(p)
+    p.add_argument("item_id", type=int, metavar="ITEM_ID")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--accept", choices=["accessplanit", "xero"], help="this system is right; nothing is sent")
+    g.add_argument("--ignore", action="store_true", help="leave the difference as it is (needs --note)")
+    p.add_argument("--note", default="", help="why (needed with --ignore)")
+
+    p = sub.add_parser("reopen", help="undo a resolve or a manual match")
+    who(p)
+    p.add_argument("item_id", type=int, metavar="ITEM_ID")
+    p.add_argument("--note", required=True, help="why the decision is undone")
+
+    p = sub.add_parser("match", help="pair two one-sided items of the same kind by hand")
+    who(p)
+    p.add_argument("item_id", type=int, metavar="ITEM_ID")
+    p.add_argument("other_item_id", type=int, metavar="OTHER_ITEM_ID")
+    p.add_argument("--note", required=True, help="why these two records are the same")
+
+    p = sub.add_parser("unmatch", help="undo a manual match")
+    who(p)
+    p.add_argument("item_id", type=int, metavar="ITEM_ID")
+    p.add_argument("--note", default="", help="why (optional)")
+
+    p = sub.add_parser("audit", help="the audit log")
+    asub = p.add_subparsers(dest="audit_command", metavar="verify", required=True)
+    v = asub.add_parser("verify", help="check the audit log's hash chain (exit 4 when broken)")
+    _common(v, top=False)
+    v.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -170,7 +228,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if args.command == "connect":
             return _cmd_connect(args, profile)
-        ws = composition.build_workspace(args.db, profile, composition.system_credentials())
+        ws = composition.build_workspace(
+            args.db, profile, composition.system_credentials(), who=getattr(args, "who", None)
+        )
+        if args.command in _DECISION_COMMANDS:
+            return _DECISION_COMMANDS[args.command](ws, args)
         if args.command == "sync":
             return _cmd_sync(ws, args)
         if args.command == "report":
@@ -460,3 +522,165 @@ def _print_result(result: Any, as_json: bool) -> int:
     else:
         print(f"recondesk: {result.message}", file=sys.stderr)
     return code
+
+
+# --- decisions and the audit log (product.md section 8) ---------------------------------------------------------
+
+
+def _reason(row: Any, roles: Any) -> str:
+    """One sentence for people: why the item has its status (the services' own reason when they gave one)."""
+    if row.reason:
+        return str(row.reason)
+    what = f"{row.kind.value.capitalize()} {row.key}"
+    status = row.status.value
+    if status == "matched":
+        return f"{what}: both systems agree" + (f" ({row.note.lower()})." if row.note else ".")
+    if status == "differs":
+        return f"{what}: {roles.source.label} and {roles.ledger.label} differ in {', '.join(row.fields)}."
+    if status == "only_in_source":
+        return f"{what} is in {roles.source.label} only."
+    if status == "only_in_ledger":
+        return f"{what} is in {roles.ledger.label} only."
+    if status == "resolved":
+        return f"{what} was resolved by a person: {row.note}."
+    return f"{what} could not be read" + (f": {row.note}." if row.note else ".")
+
+
+def _item_json(row: Any, roles: Any) -> dict[str, Any]:
+    return {
+        "id": row.item_id,
+        "kind": row.kind.value,
+        "key": row.key,
+        "status": row.status.value,
+        "flags": list(row.flags),
+        "fields": list(row.fields),
+        "reason": _reason(row, roles),
+        "invoice": row.invoice,
+        "contact": row.contact,
+        "date": row.date,
+        "currency": row.currency,
+        "amount": row.amount,
+        "accessplanit_id": row.source_id,
+        "xero_id": row.ledger_id,
+        "note": row.note,
+    }
+
+
+def _cmd_items(ws: Any, args: argparse.Namespace) -> int:
+    from app.domain.status import ItemStatus
+    from app.services.api import ItemFilter
+
+    try:
+        statuses = tuple(ItemStatus(s) for s in args.status)
+    except ValueError:
+        known = ", ".join(s.value for s in ItemStatus)
+        print(f"recondesk: unknown status in {args.status}; use one of {known}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.period is not None and not _is_period(args.period):
+        print(f"recondesk: --period must be YYYY-MM, not {args.period!r}", file=sys.stderr)
+        return EXIT_USAGE
+    roles, flt, after = ws.roles(), ItemFilter(period=args.period, statuses=statuses), None
+    rows: list[Any] = []
+    while True:
+        page = ws.page(flt, "key", after, 1000)
+        rows.extend(r for r in page.rows if all(f in r.flags for f in args.flag))
+        if page.next is None:
+            break
+        after = page.next
+    if args.json:
+        print(json.dumps({"items": [_item_json(r, roles) for r in rows]}, indent=1))
+    else:
+        for r in rows:
+            flags = f" [{', '.join(r.flags)}]" if r.flags else ""
+            print(f"{r.item_id}\t{r.kind.value}\t{r.key}\t{r.status.value}{flags}\t{_reason(r, roles)}")
+    return EXIT_OK
+
+
+def _is_period(text: str) -> bool:
+    return len(text) == 7 and text[4] == "-" and text[:4].isdigit() and text[5:].isdigit() and 1 <= int(text[5:]) <= 12
+
+
+def _decide(ws: Any, args: argparse.Namespace, action: Any, ids: Sequence[int]) -> int:
+    """Run one decision; exit 2 for an unknown item, 3 when a rule refuses it."""
+    known = {r.item_id for r in ws.rows(list(ids))}
+    missing = [i for i in ids if i not in known]
+    if missing:
+        print(f"recondesk: there is no item {missing[0]} (see `recondesk items`)", file=sys.stderr)
+        return EXIT_USAGE
+    result = ws.act(action)
+    if args.json:
+        item = _item_json(result.item, ws.roles()) if result.item is not None else None
+        print(json.dumps({"ok": result.ok, "message": result.message, "who": ws.who, "item": item}, indent=1))
+    elif result.ok:
+        print(result.message)
+    else:
+        print(f"recondesk: {result.message}", file=sys.stderr)
+    return EXIT_OK if result.ok else EXIT_REFUSED
+
+
+def _cmd_resolve(ws: Any, args: argparse.Namespace) -> int:
+    from app.domain.status import Resolution
+    from app.services.api import Resolve
+
+    if args.ignore and not args.note.strip():
+        print("recondesk: --ignore needs --note TEXT saying why", file=sys.stderr)
+        return EXIT_USAGE
+    if args.ignore:
+        resolution = Resolution.IGNORE
+    else:
+        resolution = Resolution.ACCEPT_SOURCE if args.accept == ws.roles().source.value else Resolution.ACCEPT_LEDGER
+    return _decide(ws, args, Resolve(args.item_id, resolution, args.note), [args.item_id])
+
+
+def _cmd_reopen(ws: Any, args: argparse.Namespace) -> int:
+    from app.services.api import Reopen
+
+    if not args.note.strip():
+        print("recondesk: --note must say why the decision is undone", file=sys.stderr)
+        return EXIT_USAGE
+    return _decide(ws, args, Reopen(args.item_id, args.note), [args.item_id])
+
+
+def _cmd_match(ws: Any, args: argparse.Namespace) -> int:
+    from app.services.api import Match
+
+    if not args.note.strip():
+        print("recondesk: --note must say why these two records are the same", file=sys.stderr)
+        return EXIT_USAGE
+    return _decide(ws, args, Match(args.item_id, args.other_item_id, args.note), [args.item_id, args.other_item_id])
+
+
+def _cmd_unmatch(ws: Any, args: argparse.Namespace) -> int:
+    from app.services.api import Unmatch
+
+    return _decide(ws, args, Unmatch(args.item_id, args.note), [args.item_id])
+
+
+def _cmd_audit(ws: Any, args: argparse.Namespace) -> int:
+    found = ws.verify_audit()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "ok": found.ok,
+                    "checked": found.checked,
+                    "first_broken_id": found.first_broken_id,
+                    "message": found.message,
+                }
+            )
+        )
+    elif found.ok:
+        print(found.message)
+    else:
+        print(f"recondesk: the audit log is broken at {found.message}", file=sys.stderr)
+    return EXIT_OK if found.ok else EXIT_AUDIT_BROKEN
+
+
+_DECISION_COMMANDS = {
+    "items": _cmd_items,
+    "resolve": _cmd_resolve,
+    "reopen": _cmd_reopen,
+    "match": _cmd_match,
+    "unmatch": _cmd_unmatch,
+    "audit": _cmd_audit,
+}

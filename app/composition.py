@@ -145,12 +145,21 @@ class ConnectorFactory:
 
 
 def build_workspace(
-    db_url: str | None, profile: str, credentials: CredentialStore, settings: Settings | None = None
+    db_url: str | None,
+    profile: str,
+    credentials: CredentialStore,
+    settings: Settings | None = None,
+    *,
+    who: str | None = None,
+    keep_settings: bool = True,
 ) -> Workspace:
+    """`who`: the name decisions are recorded under (default: the saved name, else the OS login).
+    `keep_settings`: a name the person gives is saved in the profile's settings file (not for the demo)."""
     settings = settings or load_settings(profile)
     db = open_database(db_url, profile)
     lock_dir = data_dir(profile) / "locks"
-    return Workspace(db, credentials, settings, ConnectorFactory(settings, lock_dir), profile)
+    saver = SettingsFile(config_dir(profile)).save if keep_settings else None
+    return Workspace(db, credentials, settings, ConnectorFactory(settings, lock_dir), profile, who, saver)
 
 
 def _is_loopback(url: str) -> bool:
@@ -282,6 +291,7 @@ def demo_workspace(
             "demo",
             credentials or MemoryCredentialStore(),
             settings or Settings(),
+            keep_settings=False,
         )
         connect_to_sandboxes(ws, sandboxes.info)
     except BaseException:

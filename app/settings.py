@@ -37,6 +37,8 @@ class Settings:
     """Largest difference between two amounts that still counts as equal (per field)."""
     method_accounts: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_METHOD_ACCOUNTS))
     """accessplanit payment method label -> Xero bank account code used for and compared with payments."""
+    duplicate_window_days: int = 3
+    """Two payments of one invoice in one system, same amount, this many days apart or fewer: a possible duplicate."""
     sales_account_code: str = "200"
     """Xero account code for lines of invoices pushed from accessplanit."""
     sales_tax_type: str = "OUTPUT2"

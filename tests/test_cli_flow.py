@@ -45,7 +45,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def sandbox_proc(tmp_path: Path, cli_env: dict[str, str], request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     param = getattr(request, "param", 300)
-    invoices, instalments = param if isinstance(param, tuple) else (param, 1.0)
+    invoices, instalments, seed = (*param, 7)[:3] if isinstance(param, tuple) else (param, 1.0, 7)
     expected = tmp_path / "expected.json"
     proc = subprocess.Popen(
         [
@@ -58,7 +58,7 @@ def sandbox_proc(tmp_path: Path, cli_env: dict[str, str], request: pytest.Fixtur
             "--month",
             "2026-10",
             "--seed",
-            "7",
+            str(seed),
             "--expected",
             str(expected),
             "--paid-instalments",
@@ -155,6 +155,12 @@ def _compare(report: dict[str, Any], expected: list[dict[str, Any]]) -> None:
         for k in set(want) & set(got)
         if want[k]["status"] != got[k]["status"] or list(want[k].get("fields", [])) != list(got[k]["fields"])
     )
+    # Possible duplicates (product.md section 7): the oracle labels only the flagged items.
+    wrong += sorted(
+        (k, want[k].get("flags", []), got[k]["flags"], want[k].get("twin"), got[k].get("twin"))
+        for k in set(want) & set(got)
+        if list(want[k].get("flags", [])) != got[k]["flags"] or want[k].get("twin") != got[k].get("twin")
+    )
     assert not missing and not extra and not wrong, (
         f"{len(missing)} missing, {len(extra)} extra, {len(wrong)} wrong of {len(want)}:\n"
         f"missing {missing[:10]}\nextra {extra[:10]}\nwrong {wrong[:10]}"
@@ -236,6 +242,21 @@ def test_cli_flow_exact_with_invoices_paid_in_instalments(
     payments = [i for i in report["items"] if i["kind"] == "payment"]
     assert len(payments) > 600  # more than one payment item per invoice
     _compare(report, sandbox_proc["expected"])
+
+
+@pytest.mark.parametrize("sandbox_proc", [(400, 1.0, 1)], indirect=True)
+def test_cli_flow_demo_month_flags_every_generated_duplicate_and_nothing_else(
+    sandbox_proc: dict[str, Any], tmp_path: Path, cli_env: dict[str, str], secret_service: object
+) -> None:
+    # The demo's month (seed 1, 400 invoices): P88060 on INV-1112 repeats the matched P88059 (same Stripe reference),
+    # and INV-1156, INV-1214 and INV-1284 hold the same pattern.
+    report = _synced_report(sandbox_proc, tmp_path, cli_env)
+    _compare(report, sandbox_proc["expected"])  # statuses, fields, flags and twins, item by item
+    flagged = {i["key"]: i for i in report["items"] if i["flags"]}
+    assert {k.split(":")[0] for k in flagged} == {"INV-1112", "INV-1156", "INV-1214", "INV-1284"}
+    assert flagged["INV-1112:P88060:-"]["twin"] == "88059"
+    assert all(i["status"] == "only_in_source" and i["flags"] == ["possible_duplicate"] for i in flagged.values())
+    assert "possible duplicate of accessplanit payment 88059" in flagged["INV-1112:P88060:-"]["reason"]
 
 
 @pytest.mark.slow

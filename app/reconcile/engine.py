@@ -1,15 +1,20 @@
 """The reconciliation engine: records of both systems in, one `ItemResult` per item out.
 
 It decides `matched`, `differs`, `only_in_source`, `only_in_ledger` and `invalid` (docs/reconciliation.md).
+It also flags possible duplicates (`flag_duplicates`: a one-sided record that repeats another of its own system).
 It does NOT decide `resolved`: people's decisions live in the services, which apply them on top of these
-results (and drop a decision when the data it was made on has changed). Deleted records take no part.
+results (and drop a decision when the data it was made on has changed). The one decision it honours itself is a
+manual match (`manual_pairs`): two one-sided items of the same kind and currency that a person paired become one
+item, compared field by field like any pair (under the source's key); a pair whose records are gone or already
+paired is left alone. Deleted records take no part.
 Everything is grouped through dicts, so 100,000 invoices and 150,000 payments take seconds, not hours.
 Must not: do I/O, read settings or the clock, or keep state between calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import dataclasses
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -25,7 +30,14 @@ from app.reconcile.diff import (
     payment_differences,
 )
 from app.reconcile.match import match_invoices, match_payments
-from app.reconcile.rules import Rules, natural_id
+from app.reconcile.rules import (
+    POSSIBLE_DUPLICATE,
+    Rules,
+    invoices_repeat,
+    natural_id,
+    norm_ci,
+    payments_repeat,
+)
 
 REASON_DUPLICATE = "duplicate invoice number"
 REASON_NO_NUMBER = "missing invoice number"
@@ -49,6 +61,9 @@ class ItemResult:
     tier: int | None = None  # payment pairs: the matching tier (1-4) that paired them
     ledger_refunds: Decimal = Decimal(0)  # invoices: R of section 4 used in the comparison
     rules: Rules | None = None  # the rules the item was reconciled with (for `comparisons`)
+    manual: bool = False  # paired by a person's match decision, not by the matching rules
+    flags: tuple[str, ...] = ()  # product.md section 7; the engine sets `possible_duplicate` only
+    twin: Invoice | Payment | None = None  # the record a `possible_duplicate` repeats (same system)
 
     @property
     def comparisons(self) -> tuple[FieldComparison, ...]:
@@ -89,12 +104,14 @@ def reconcile(
     invalid: Iterable[InvalidRecord],
     rules: Rules,
     ledger_refunds_by_invoice: Mapping[str, Decimal] | None = None,
+    manual_pairs: Collection[tuple[Kind, str, str]] = (),
 ) -> list[ItemResult]:
     """Reconcile everything. Order of the result: invoices by key, then payments by (invoice key, direction),
     then invalid items (those made here, by kind, system and natural id; then the given ones, in their order).
 
     `ledger_refunds_by_invoice` (keys are invoice numbers, normalized here) overrides R of section 4; when
-    None it is computed from `ledger_payments`."""
+    None it is computed from `ledger_payments`. `manual_pairs`: (kind, source record id, ledger record id) of
+    the manual matches to honour."""
     ledger_payments = list(ledger_payments)
     if ledger_refunds_by_invoice is None:
         refunds = ledger_refunds(ledger_payments)
@@ -192,6 +209,9 @@ def reconcile(
             )
         )
 
+    if manual_pairs:
+        items = _pair_by_hand(items, manual_pairs, refunds, rules)
+    items = flag_duplicates(items, rules)
     # Deterministic whatever the input order: by kind, system and natural id.
     made_invalid.sort(key=_invalid_order)
     items.extend(made_invalid)
@@ -210,6 +230,104 @@ def reconcile(
             )
         )
     return items
+
+
+def _pair_by_hand(
+    items: list[ItemResult],
+    pairs: Collection[tuple[Kind, str, str]],
+    refunds: Mapping[str, Decimal],
+    rules: Rules,
+) -> list[ItemResult]:
+    """Join the one-sided items a person matched; each pair takes the place of its source item."""
+    only_source = {
+        (i.kind, i.source.id): n for n, i in enumerate(items) if i.status is ItemStatus.ONLY_IN_SOURCE and i.source
+    }
+    only_ledger = {
+        (i.kind, i.ledger.id): n for n, i in enumerate(items) if i.status is ItemStatus.ONLY_IN_LEDGER and i.ledger
+    }
+    out: dict[int, ItemResult | None] = dict(enumerate(items))
+    for kind, source_id, ledger_id in pairs:
+        ns, nl = only_source.get((kind, source_id)), only_ledger.get((kind, ledger_id))
+        if ns is None or nl is None or out[ns] is None or out[nl] is None:
+            continue  # a record is gone, or the rules (or another match) already paired it
+        s_item, l_item = items[ns], items[nl]
+        s, g = s_item.source, l_item.ledger
+        if isinstance(s, Invoice) and isinstance(g, Invoice) and s.currency == g.currency:
+            r = refunds.get(l_item.key, Decimal(0))
+            fields = invoice_differences(s, g, rules, ledger_refunds=r)
+            key, tier = s_item.key, None
+        elif isinstance(s, Payment) and isinstance(g, Payment) and s.currency == g.currency:
+            r = Decimal(0)
+            fields = payment_differences(s, g, rules)
+            key, tier = payment_key(s_item.invoice_key, s.id, g.id), None
+        else:
+            continue
+        status = ItemStatus.DIFFERS if fields else ItemStatus.MATCHED
+        out[ns] = ItemResult(
+            kind, key, status, fields, s, g, s_item.invoice_key, s_item.period, None, tier, r, rules, manual=True
+        )
+        out[nl] = None
+    return [i for i in out.values() if i is not None]
+
+
+def flag_duplicates(items: list[ItemResult], rules: Rules) -> list[ItemResult]:
+    """Flag `possible_duplicate` on each one-sided item whose record repeats another record of its system
+    (`rules.payments_repeat`, `rules.invoices_repeat`) among `items`; `twin` is that other record.
+
+    Of two records that repeat each other, the one left one-sided by matching is the duplicate: its twin is a record
+    that was matched, or else the earlier one (date, amount, then natural id), so exactly one of a pair is flagged.
+    Payments are compared within their (invoice key, direction, system) group, invoices within (system, contact,
+    issue date): the cost grows with the groups, not the square of the items."""
+    groups: dict[tuple[object, ...], list[tuple[Invoice | Payment, bool]]] = {}
+    for item in items:
+        if item.invalid is not None:
+            continue
+        paired = item.source is not None and item.ledger is not None
+        for rec in (item.source, item.ledger):
+            if isinstance(rec, Payment):
+                group: tuple[object, ...] = (Kind.PAYMENT, item.invoice_key, rec.direction, rec.system)
+            elif isinstance(rec, Invoice) and rec.issue_date is not None:
+                group = (Kind.INVOICE, rec.system, norm_ci(rec.contact), rec.issue_date)
+            else:
+                continue
+            groups.setdefault(group, []).append((rec, paired))
+    twins: dict[tuple[str, str, str], Invoice | Payment] = {}  # (system, kind, id) of a flagged record -> its twin
+    for members in groups.values():
+        if len(members) < 2 or all(paired for _r, paired in members):
+            continue
+        members.sort(key=lambda m: (0 if m[1] else 1, _when(m[0]), natural_id(m[0].id)))
+        for pos, (rec, paired) in enumerate(members):
+            if paired:
+                continue
+            # Matched records first, then the one-sided records before this one: the first that repeats it.
+            for other, _ in members[:pos]:
+                if _repeats(rec, other, rules):
+                    twins[(rec.system.value, rec.kind.value, rec.id)] = other
+                    break
+    if not twins:
+        return items
+    out: list[ItemResult] = []
+    for item in items:
+        rec = item.source if item.source is not None else item.ledger
+        twin = None
+        if item.invalid is None and (item.source is None or item.ledger is None) and rec is not None:
+            twin = twins.get((rec.system.value, rec.kind.value, rec.id))
+        out.append(item if twin is None else dataclasses.replace(item, flags=(POSSIBLE_DUPLICATE,), twin=twin))
+    return out
+
+
+def _when(rec: Invoice | Payment) -> tuple[date, Decimal]:
+    if isinstance(rec, Payment):
+        return (rec.date, rec.amount)
+    return (rec.issue_date or date.min, rec.total)
+
+
+def _repeats(a: Invoice | Payment, b: Invoice | Payment, rules: Rules) -> bool:
+    if isinstance(a, Payment) and isinstance(b, Payment):
+        return payments_repeat(a, b, rules)
+    if isinstance(a, Invoice) and isinstance(b, Invoice):
+        return invoices_repeat(a, b, rules)
+    return False
 
 
 def _invalid_order(item: ItemResult) -> tuple[str, str, tuple[int, int, str]]:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from app.domain.records import Payment
 from app.domain.status import ItemStatus, Kind
 from app.reconcile.diff import FieldComparison
 from app.reconcile.engine import ItemResult
+from app.reconcile.rules import INVOICE_FIELDS, PAYMENT_FIELDS, norm_ref
 
 
 class Sides(NamedTuple):
@@ -64,6 +66,42 @@ def explain_item(item: ItemResult, sides: Sides) -> list[str]:
     if item.status is ItemStatus.MATCHED:
         return [f"{what} agrees in {sides.source} and {sides.ledger}."]
     differing = [c for c in item.comparisons if not c.equal]
-    noun = "field" if len(differing) == 1 else "fields"
-    head = f"{what} differs in {len(differing)} {noun}: {', '.join(c.label for c in differing)}."
+    head = _differs(what, [c.label for c in differing])
     return [head, *(explain_comparison(c, sides) for c in differing)]
+
+
+def _differs(what: str, labels: list[str]) -> str:
+    noun = "field" if len(labels) == 1 else "fields"
+    return f"{what} differs in {len(labels)} {noun}: {', '.join(labels)}."
+
+
+_LABELS: dict[str, str] = {f.name: f.label for f in INVOICE_FIELDS} | {f.name: f.label for f in PAYMENT_FIELDS}
+
+
+def duplicate_note(item: ItemResult) -> str:
+    """Why a `possible_duplicate` is one: "a possible duplicate of accessplanit payment 88059 (same amount and
+    reference)"; "" when the item has no twin."""
+    twin, rec = item.twin, item.source if item.source is not None else item.ledger
+    if twin is None or rec is None:
+        return ""
+    if isinstance(rec, Payment) and isinstance(twin, Payment):
+        ref = norm_ref(rec.reference)
+        why = "same amount and reference" if ref and ref == norm_ref(twin.reference) else "same amount, dates close"
+        what = f"{twin.system.label} {twin.direction.value} {twin.id}"
+    else:
+        why = "same contact, date and total"
+        what = f"{twin.system.label} invoice {getattr(twin, 'number', '') or twin.id}"
+    return f"a possible duplicate of {what} ({why})"
+
+
+def item_reason(item: ItemResult, sides: Sides) -> str:
+    """One sentence for people: why the item has its status, and its duplicate flag if any (the report's `reason`)."""
+    if item.status is ItemStatus.DIFFERS and item.invalid is None:
+        # The labels of `fields` are the headline's: no need to format every compared value (most of a run's cost).
+        head = _differs(_what(item), [_LABELS.get(f, f) for f in item.fields])
+    else:
+        head = explain_item(item, sides)[0]
+    note = duplicate_note(item)
+    if not note:
+        return head
+    return f"{head[:-1]} and is {note}: it is not pushed unless a person overrides it with a note."

@@ -17,6 +17,7 @@ from operator import attrgetter
 from types import MappingProxyType
 from typing import Generic, Literal, TypeVar
 
+from app.domain.keys import invoice_key
 from app.domain.records import Invoice, Payment
 from app.domain.status import InvoiceState, Role
 
@@ -24,6 +25,11 @@ FieldKind = Literal["text", "text_ci", "reference", "date", "money", "code", "st
 """How a field is compared; see `docs/reconciliation.md` section 2 and 3 for the meaning of each."""
 
 DEFAULT_TOLERANCE = Decimal("0.01")
+DEFAULT_DUPLICATE_WINDOW_DAYS = 3
+
+POSSIBLE_DUPLICATE = "possible_duplicate"
+"""The flag (product.md section 7) of a record that repeats another of its system (`payments_repeat`,
+`invoices_repeat`)."""
 
 DEFAULT_METHOD_ACCOUNTS: Mapping[str, str] = MappingProxyType(
     {"BACS": "090", "Card": "091", "Cheque": "092", "Cash": "093", "Stripe": "094", "PayPal": "095"}
@@ -38,10 +44,12 @@ class Rules:
     money_tolerance: Decimal = DEFAULT_TOLERANCE
     """Largest absolute difference (record's currency) between two amounts that still count as equal."""
     method_accounts: Mapping[str, str] = field(default_factory=lambda: DEFAULT_METHOD_ACCOUNTS)
+    duplicate_window_days: int = DEFAULT_DUPLICATE_WINDOW_DAYS
+    """Two payments of one invoice and system, same amount, this many days apart or fewer: a possible duplicate."""
 
     def __hash__(self) -> int:
         # A mapping is not hashable; its items are. Rules (and the items that carry them) can then be dict keys.
-        return hash((self.money_tolerance, frozenset(self.method_accounts.items())))
+        return hash((self.money_tolerance, frozenset(self.method_accounts.items()), self.duplicate_window_days))
 
     def account_for(self, method_label: str) -> str | None:
         """The ledger account code a source method label maps to, or None when unmapped.
@@ -162,3 +170,36 @@ def natural_id(record_id: str) -> tuple[int, int, str]:
 def money_equal(a: Decimal, b: Decimal, tolerance: Decimal) -> bool:
     """Two amounts are equal when their absolute difference is at most the tolerance (inclusive)."""
     return abs(a - b) <= tolerance
+
+
+# --- possible duplicates (doc section 7): a record that repeats another of its own system ----------------------
+
+
+def payments_repeat(a: Payment, b: Payment, rules: Rules) -> bool:
+    """Whether two payments of one system repeat each other: on the same invoice, in the same direction, the same
+    amount, and either the same (non-empty) reference or dates at most `duplicate_window_days` apart.
+
+    Which of the two is flagged is the engine's choice (the one left one-sided; see `engine.flag_duplicates`)."""
+    if a.system is not b.system or a.id == b.id or a.direction is not b.direction:
+        return False
+    if invoice_key(a.invoice_number) != invoice_key(b.invoice_number):
+        return False
+    if not money_equal(a.amount, b.amount, rules.money_tolerance):
+        return False
+    ref = norm_ref(a.reference)
+    if ref and ref == norm_ref(b.reference):
+        return True
+    return abs((a.date - b.date).days) <= rules.duplicate_window_days
+
+
+def invoices_repeat(a: Invoice, b: Invoice, rules: Rules) -> bool:
+    """Whether two invoices of one system repeat each other under different numbers: the same contact (as compared),
+    currency, issue date and total (exactly: the cache finds candidates by it). A void invoice repeats nothing (void
+    and re-issue is the normal correction)."""
+    if a.system is not b.system or a.id == b.id or InvoiceState.VOID in (a.state, b.state):
+        return False
+    if a.issue_date is None or a.issue_date != b.issue_date or not norm_ci(a.contact):
+        return False
+    if norm_ci(a.contact) != norm_ci(b.contact) or norm_code(a.currency) != norm_code(b.currency):
+        return False
+    return a.total == b.total

@@ -15,23 +15,34 @@ from app.domain.errors import RecondeskError
 from app.domain.keys import invoice_key
 from app.domain.records import Invoice, Payment
 from app.domain.status import Kind, PushState, Role, System
-from app.reconcile.rules import INVOICE_FIELDS
+from app.reconcile.rules import INVOICE_FIELDS, POSSIBLE_DUPLICATE
 from app.services import plans, previews
 from app.services import push as push_mod
 from app.services.api import (
     Action,
     ActionResult,
     ChangeSet,
+    Match,
     PlannedWrite,
     PushField,
     PushRecord,
+    Reopen,
     Resolve,
     RetryPush,
     Revert,
+    Unmatch,
 )
 from app.services.item_detail import describe_push
 from app.services.item_queries import ROLES, ItemAccess, to_row
-from app.services.resolve import RESOLUTION_LABELS, ResolveError, resolve_item
+from app.services.resolve import (
+    RESOLUTION_LABELS,
+    ResolveError,
+    linked_keys,
+    match_items,
+    reopen_item,
+    resolve_item,
+    unmatch_item,
+)
 from app.settings import Settings
 from app.storage import audit as audit_repo
 from app.storage import items as items_repo
@@ -57,6 +68,8 @@ class ItemActions(ItemAccess):
         try:
             if isinstance(action, Resolve):
                 return self._resolve(action)
+            if isinstance(action, Reopen | Match | Unmatch):
+                return self._decide(action)
             if isinstance(action, Revert):
                 return self._revert(action)
             if isinstance(action, RetryPush):
@@ -70,10 +83,13 @@ class ItemActions(ItemAccess):
                 return self._result(self.pusher.retry(action.push_id), found, push.item_key, before)
             item = self._item(action.item_id)
             plan, ctx = self._checked_plan(item, action)
-            refused = plans.refusal(plans.check_plan(plan, ctx))
-            self._remember_blocked(item, plans.check_plan(plan, ctx))
+            problems = plans.check_plan(plan, ctx)
+            self._remember_blocked(item, problems)
+            refused = plans.refusal(problems)
             if refused is not None:
                 raise refused
+            if ctx.duplicate_of:
+                self._audit_override(item, plan, action.override_note)
             before = self._snapshot(item.invoice_key)
             return self._result(self.pusher.push(plan), item, item.invoice_key, before)
         except (RecondeskError, ValueError) as exc:
@@ -83,6 +99,20 @@ class ItemActions(ItemAccess):
             # A refusal may have set or cleared the item's `blocked` reason: that row changed.
             changes = ChangeSet(changed=frozenset({row.item_id})) if flag and row is not None else ChangeSet()
             return ActionResult(False, text, row, changes, flag)
+
+    def _audit_override(self, item: ItemRecord, plan: plans.PushPlan, note: str) -> None:
+        """A person allowed a flagged push: decision `override` (product.md section 7), with their note."""
+        with self.db.transaction() as tx:
+            audit_repo.append_audit(
+                tx,
+                self.who,
+                "override",
+                item.kind.value,
+                item.key,
+                {"flags": list(item.flags), "twin": item.twin},
+                {"push": plan.action},
+                note.strip(),
+            )
 
     def _push(self, push_id: int) -> StoredPush:
         with self.db.transaction(readonly=True) as tx:
@@ -128,7 +158,16 @@ class ItemActions(ItemAccess):
             with self.db.transaction(readonly=True) as tx:
                 held = records_repo.load_invoices(tx, plan.target, number_key=plan.invoice_key)
             taken = next(("deleted" if i.deleted else str(i.state) for i in held), "")
-        ctx = plans.Context(facts, target_invoice, taken, clear=clear, new_contact=new_contact)
+        duplicate_of = (item.twin or "another record") if POSSIBLE_DUPLICATE in item.flags else ""
+        ctx = plans.Context(
+            facts,
+            target_invoice,
+            taken,
+            clear=clear,
+            new_contact=new_contact,
+            duplicate_of=duplicate_of,
+            override_note=action.override_note,
+        )
         return plan, ctx
 
     def _plan(
@@ -311,6 +350,28 @@ class ItemActions(ItemAccess):
             return ActionResult(False, exc.user_text(), self._safe_row(action.item_id))
         changes = ChangeSet(changed=frozenset({item.id}), counts=item.status != before.status, audit=True)
         return ActionResult(True, f"Resolved: {RESOLUTION_LABELS[action.resolution]}.", to_row(item), changes)
+
+    def _decide(self, action: Reopen | Match | Unmatch) -> ActionResult:
+        """Reopen, match or unmatch: a decision that re-reconciles the invoice keys it spans (two for a match)."""
+        ids = [action.item_id] + ([action.other_item_id] if isinstance(action, Match) else [])
+        with self.db.transaction(readonly=True) as tx:
+            found = items_repo.item_rows(tx, ids)
+        keys = sorted({k for item in found for k in linked_keys(self.db, item)})
+        before = {key: self._snapshot(key) for key in keys}
+        try:
+            if isinstance(action, Reopen):
+                now, done = reopen_item(self.db, self.settings, self.who, action.item_id, action.note), "Reopened"
+            elif isinstance(action, Match):
+                now = match_items(self.db, self.settings, self.who, action.item_id, action.other_item_id, action.note)
+                done = "Matched by hand"
+            else:
+                now, done = unmatch_item(self.db, self.settings, self.who, action.item_id, action.note), "Unmatched"
+        except ResolveError as exc:
+            return ActionResult(False, exc.user_text(), self._safe_row(action.item_id))
+        changes = ChangeSet(audit=True)
+        for key in keys:
+            changes = changes | self._changes(before[key], key)
+        return ActionResult(True, f"{done}: {now.key} is {now.status} now.", to_row(now), changes)
 
     def retry_failed(self) -> Sequence[ActionResult]:
         """Retry every failed, uncertain or interrupted push (uncertain ones are read back first, Xero's in bulk)."""

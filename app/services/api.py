@@ -24,6 +24,7 @@ class ItemFilter:
     statuses: tuple[ItemStatus, ...] = ()  # empty: all
     kind: Kind | None = None
     search: str = ""  # matches key, invoice number, contact, reference (case-insensitive substring)
+    flag: str | None = None  # only items carrying this flag (product.md section 7), e.g. "possible_duplicate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,7 @@ class ItemRow:
     note: str = ""
     flags: tuple[str, ...] = ()  # product.md section 7: possible_duplicate, reopened, blocked
     reason: str = ""  # one sentence for people: why the item has its status (and flags)
+    twin: str | None = None  # a `possible_duplicate`'s twin: the other record's id, in the same system
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +129,32 @@ class Resolve:
 
 
 @dataclass(frozen=True, slots=True)
+class Reopen:
+    """Undo a resolve (accept or ignore) or a manual match: the item shows its computed status again (note needed)."""
+
+    item_id: int
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """Pair two one-sided items of the same kind and currency by hand (one only in each system; note needed); every
+    later sync honours it while both records stay one-sided."""
+
+    item_id: int
+    other_item_id: int
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Unmatch:
+    """Undo a manual match: both records show as one-sided again."""
+
+    item_id: int
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Revert:
     """Undo a succeeded field push: write back what the target held before, if it still holds what we wrote."""
 
@@ -134,7 +162,7 @@ class Revert:
     note: str = ""
 
 
-Action = PushRecord | PushField | RetryPush | Resolve | Revert
+Action = PushRecord | PushField | RetryPush | Resolve | Revert | Reopen | Match | Unmatch
 """What a user can ask of an item: typed, so nothing parses strings (passed to `Recondesk.act`)."""
 
 BulkAction = PushRecord | PushField | Resolve
@@ -260,6 +288,17 @@ class AuditEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditState:
+    """The audit log's hash chain as `audit verify` finds it. `first_broken_id` names the first entry that does not
+    hold (None when intact); `message` says so for people, naming the entry (id, when, action, item)."""
+
+    ok: bool
+    checked: int
+    first_broken_id: int | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class ItemDetail:
     row: ItemRow
     diffs: tuple[FieldDiff, ...]
@@ -271,6 +310,9 @@ class ItemDetail:
     error: str = ""  # for invalid items: why the record could not be read
     raw_source: str = ""  # pretty JSON of the stored payload, for people who need to see it
     raw_ledger: str = ""
+    twin_label: str = ""  # a `possible_duplicate`'s twin for people: "accessplanit payment 88059"
+    twin_values: tuple[tuple[str, str], ...] = ()  # the twin's (field label, value), to show beside the item's
+    held_back: tuple[ActionSpec, ...] = ()  # pushes a flag holds back: allowed only with an `override_note`
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,6 +446,23 @@ class Recondesk(Protocol):
         ...
 
     def audit(self, limit: int = 500) -> Sequence[AuditEntry]: ...
+    def verify_audit(self) -> AuditState:
+        """Walk the audit log's hash chain (reads every entry)."""
+        ...
+
+    def user_name(self) -> str:
+        """The name saved in settings for the audit log ('' when none was given yet)."""
+        ...
+
+    def set_user_name(self, name: str) -> None:
+        """Save the person's name in settings; decisions from now on are recorded under it."""
+        ...
+
+    def one_sided_candidates(self, item_id: int) -> Sequence[ItemRow]:
+        """Items a one-sided item could be matched with by hand: one-sided on the other system, same kind and
+        currency (at most 500, nearest amount first)."""
+        ...
+
     def connections(self) -> Sequence[ConnectionInfo]: ...
     def save_connection(self, info: ConnectionInfo, secret: str | None) -> None: ...
     def test_connection(self, system: System) -> CheckResult: ...

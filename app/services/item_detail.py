@@ -21,15 +21,18 @@ from app.services.api import (
     AuditEntry,
     FieldDiff,
     ItemDetail,
+    Match,
     PushField,
     PushRecord,
     PushRow,
+    Reopen,
     Resolve,
     RetryPush,
     Revert,
+    Unmatch,
 )
 from app.services.item_queries import ROLES, ItemAccess, to_row
-from app.services.resolve import RESOLUTION_LABELS, RESOLVABLE
+from app.services.resolve import RESOLUTION_LABELS, RESOLVABLE, is_matched_by_hand
 from app.storage import audit as audit_repo
 from app.storage import outbox
 from app.storage import records as records_repo
@@ -105,18 +108,43 @@ class ItemDetails(ItemAccess):
                 raw_a = _pretty(bad.raw)
             else:
                 raw_b = _pretty(bad.raw)
+        actions = self._actions(item, a, b, pushes)
+        # A flagged item is never offered for push: its pushes are held back, to be overridden with a note.
+        held = [s for s in actions if item.flags and isinstance(s.action, (PushRecord, PushField))]
+        twin_label, twin_values = self._twin(item, a if a is not None else b)
         return ItemDetail(
             row=to_row(item),
             diffs=tuple(diffs),
             lines_source=lines_a,
             lines_ledger=lines_b,
-            actions=tuple(self._actions(item, a, b, pushes)),
+            actions=tuple(s for s in actions if s not in held),
             pushes=tuple(to_push_row(p) for p in pushes),
             audit=tuple(audit_entry(e) for e in audit),
             error=error,
             raw_source=raw_a,
             raw_ledger=raw_b,
+            twin_label=twin_label,
+            twin_values=twin_values,
+            held_back=tuple(held),
         )
+
+    def _twin(self, item: ItemRecord, rec: object) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """A flagged item's twin for people ("accessplanit payment 88059") and its values, field by field."""
+        if item.twin is None or not isinstance(rec, (Invoice, Payment)):
+            return "", ()
+        with self.db.transaction(readonly=True) as tx:
+            found = records_repo.find_record(tx, rec.system, item.kind, item.twin)
+        twin = found.record if found is not None else None
+        what = f"{rec.system.label} {item.kind.value} {item.twin}"
+        if isinstance(twin, Invoice):
+            what = f"{rec.system.label} invoice {twin.number}"
+            comps = diff.compare_invoice(twin, None, self.rules)
+        elif isinstance(twin, Payment):
+            comps = diff.compare_payment(twin, None, self.rules)
+        else:
+            return what, ()
+        # compare_* put the first record's values on the source side, whatever its system.
+        return what, tuple((c.label, c.source_value) for c in comps if c.field != "lines")
 
     @staticmethod
     def _field_diff(c: diff.FieldComparison, pushable: dict[str, tuple[System, ...]], *, both: bool) -> FieldDiff:
@@ -174,6 +202,13 @@ class ItemDetails(ItemAccess):
         if status in RESOLVABLE:
             for res, label in RESOLUTION_LABELS.items():
                 out.append(ActionSpec(Resolve(item.id, res), label))
+        by_hand = is_matched_by_hand(self.db, item)
+        if status is ItemStatus.RESOLVED or by_hand:
+            out.append(ActionSpec(Reopen(item.id), "Reopen (undo the decision)"))
+        if by_hand:
+            out.append(ActionSpec(Unmatch(item.id), "Unmatch"))
+        if status in (ItemStatus.ONLY_IN_SOURCE, ItemStatus.ONLY_IN_LEDGER):
+            out.append(ActionSpec(Match(item.id, 0), "Match with…"))  # 0: the person picks the other item
         return out
 
 

@@ -46,8 +46,9 @@ def to_row(item: ItemRecord) -> ItemRow:
         source_id=item.source_id,
         ledger_id=item.ledger_id,
         note=item.note,
-        flags=("blocked",) if item.blocked else (),
-        reason=item.blocked,
+        flags=tuple(item.flags) + (("blocked",) if item.blocked else ()),
+        reason=item.blocked or item.reason,
+        twin=item.twin,
     )
 
 
@@ -122,11 +123,11 @@ class ItemQueries:
 
     def count_items(self, flt: ItemFilter) -> int:
         with self.db.transaction(readonly=True) as tx:
-            return int(items_repo.count_items(tx, flt.period, flt.statuses, flt.kind, flt.search))
+            return int(items_repo.count_items(tx, flt.period, flt.statuses, flt.kind, flt.search, flt.flag))
 
     def item_ids(self, flt: ItemFilter) -> Sequence[int]:
         with self.db.transaction(readonly=True) as tx:
-            return list(items_repo.query_item_ids(tx, flt.period, flt.statuses, flt.kind, flt.search))
+            return list(items_repo.query_item_ids(tx, flt.period, flt.statuses, flt.kind, flt.search, flag=flt.flag))
 
     def page(self, flt: ItemFilter, order: str = "key", after: PageCursor | None = None, limit: int = 200) -> ItemPage:
         if order.lstrip("-") not in ORDERS:
@@ -141,6 +142,7 @@ class ItemQueries:
                 order,
                 (after.value, after.item_id) if after is not None else None,
                 limit + 1,  # one more than asked says whether another page follows, without a count
+                flt.flag,
             )
         more = len(found) > limit
         found = found[:limit]
@@ -149,7 +151,7 @@ class ItemQueries:
 
     def list_counts(self, flt: ItemFilter) -> ListCounts:
         with self.db.transaction(readonly=True) as tx:
-            by_status = items_repo.count_by_status(tx, flt.period, flt.kind, flt.search)
+            by_status = items_repo.count_by_status(tx, flt.period, flt.kind, flt.search, flt.flag)
         wanted = {str(s) for s in flt.statuses} or set(by_status)
         return ListCounts(sum(n for s, n in by_status.items() if s in wanted), by_status)
 

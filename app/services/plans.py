@@ -23,6 +23,7 @@ from app.domain.keys import invoice_key
 from app.domain.money import fmt
 from app.domain.records import Invoice, Payment
 from app.domain.status import Direction, Kind, Role, System
+from app.reconcile.rules import POSSIBLE_DUPLICATE
 from app.settings import Settings
 
 PUSH_INVOICE = "push_invoice"
@@ -276,6 +277,8 @@ class Context:
     number_taken: str = ""  # the state of the target's invoice holding the number ("" when none)
     clear: bool = False
     new_contact: bool = False
+    duplicate_of: str = ""  # the item is flagged `possible_duplicate`: its twin, for people ("" when not flagged)
+    override_note: str = ""  # a person's note allowing a flagged push
 
 
 def match_contact(name: str, facts: PushFacts) -> str:
@@ -313,6 +316,15 @@ def check_plan(plan: PushPlan, ctx: Context) -> list[Problem]:
     kind, field_name, target = action_parts(plan.action)
     p, facts, inv = plan.payload, ctx.facts, ctx.target_invoice
     out: list[Problem | None] = []
+    if ctx.duplicate_of and not ctx.override_note.strip():
+        out.append(
+            Problem(
+                POSSIBLE_DUPLICATE,
+                f"This record is a possible duplicate of {ctx.duplicate_of}, so pushing it could record it twice; "
+                "check the twin, and to push anyway override with a note saying why.",
+                "override",
+            )
+        )
     if kind == PUSH_FIELD and field_name:
         old, new = str(plan.before.get(field_name) or ""), str(p.get("value") or "")
         label = field_name.replace("_", " ")

@@ -7,6 +7,8 @@ what they need (duplicate numbers, linked keys) is found through indexes on thos
 A decision holds while its fingerprint equals the item's: a hash of the item's status and of what was decided on
 (the differing fields' values on both sides; for a one-sided item, the record's own key values; for an invalid one,
 its reason). When the data changes, the fingerprint changes, the decision lapses and the item shows its new status.
+A manual match is handed to the engine (which pairs the two records); the invoice keys of its two records are
+reconciled in the same chunk, like the keys `_key_groups` links.
 Must not: talk to the network, import Qt, or compare fields itself (the engine does).
 """
 
@@ -17,17 +19,19 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import pairwise
 
 from app.domain.keys import invoice_key as normalize
 from app.domain.money import MoneyError, fmt, to_minor
 from app.domain.progress import CancelToken, ProgressEvent
 from app.domain.records import Invoice, Payment
-from app.domain.status import ItemStatus, Role, system_for
+from app.domain.status import ItemStatus, Role, System, system_for
 from app.reconcile.engine import ItemResult, reconcile
-from app.reconcile.rules import Rules, natural_id
+from app.reconcile.explain import Sides, item_reason
+from app.reconcile.rules import Rules, natural_id, norm_ci
 from app.settings import Settings
 from app.storage import decisions as decision_repo
 from app.storage import items as item_repo
@@ -37,17 +41,23 @@ from app.storage.models import Decision, ItemData
 
 log = logging.getLogger(__name__)
 
+SIDES = Sides(system_for(Role.SOURCE).label, system_for(Role.LEDGER).label)
+
 RESOLVABLE = frozenset({ItemStatus.DIFFERS, ItemStatus.ONLY_IN_SOURCE, ItemStatus.ONLY_IN_LEDGER})
 
 
 def rules_from(settings: Settings) -> Rules:
-    return Rules(money_tolerance=settings.money_tolerance, method_accounts=dict(settings.method_accounts))
+    return Rules(
+        money_tolerance=settings.money_tolerance,
+        method_accounts=dict(settings.method_accounts),
+        duplicate_window_days=max(0, settings.duplicate_window_days),
+    )
 
 
 def rules_digest(settings: Settings) -> str:
     """A short name for the matching rules (tolerance, method accounts): equal rules, equal digest."""
     rules = rules_from(settings)
-    text = json.dumps([str(rules.money_tolerance), sorted(rules.method_accounts.items())])
+    text = json.dumps([str(rules.money_tolerance), sorted(rules.method_accounts.items()), rules.duplicate_window_days])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -111,6 +121,8 @@ def to_item_data(
     status, note = result.status, ""
     if decision is not None and decision.fingerprint == fp and result.status in RESOLVABLE:
         status, note = ItemStatus.RESOLVED, decision.note
+    elif result.manual:
+        note = "Matched by hand"
     number, contact, day, currency, amount, reference = "", "", None, "", None, ""
     if isinstance(first, Invoice):
         number, contact, day, currency = first.number, first.contact, first.issue_date, first.currency
@@ -156,6 +168,9 @@ def to_item_data(
         invalid_record_id=invalid_id,
         note=note,
         fingerprint=fp,
+        flags=result.flags,
+        twin=result.twin.id if result.twin is not None else None,
+        reason=item_reason(result, SIDES),
     )
 
 
@@ -170,15 +185,59 @@ def _contacts(*invoice_lists: Sequence[Invoice]) -> dict[str, str]:
 CHUNK_KEYS = 2000  # invoice keys reconciled at a time: bounds a run's memory, whatever the size of the cache
 
 
-def _key_groups(tx: Tx, keys: Collection[str] | None) -> dict[str, frozenset[str]]:
+def match_keys(match: Decision) -> tuple[str, str]:
+    """The invoice keys of a manual match's two records: the source's (from the item key) and the ledger's."""
+    own = match.key if match.kind.value == "invoice" else match.key.rsplit(":", 2)[0]
+    return normalize(own), normalize(match.link_key or own)
+
+
+def _repeat_invoice_keys(tx: Tx, scope: Collection[str] | None) -> list[set[str]]:
+    """Sets of invoice keys the engine must see together to flag invoices that repeat each other under other numbers
+    (`rules.invoices_repeat`: one system, issue date, total, currency and contact as compared), among those an
+    invoice in `scope` (None: any) takes part in. Only a one-sided invoice is flagged, and its twin is the first
+    matched one (lowest id) or an earlier one-sided one: a set is the one-sided keys and that first matched key."""
+    out: list[set[str]] = []
+    for (system, *_rest), found in record_repo.same_date_and_total(tx, scope).items():
+        by_contact: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for key, contact, rid in found:
+            who = norm_ci(contact)
+            if who:
+                by_contact[who].append((key, rid))
+        role = System(system).role
+        other = system_for(Role.LEDGER if role is Role.SOURCE else Role.SOURCE)
+        for members in by_contact.values():
+            keys = {k for k, _r in members}
+            if len(keys) < 2:
+                continue
+            in_both = record_repo.keys_with_invoices(tx, other, keys)
+            linked = keys - in_both
+            if not linked:
+                continue  # every one is matched: nothing to flag
+            paired = [(natural_id(rid), k) for k, rid in members if k in in_both]
+            if paired:
+                linked.add(min(paired)[1])
+            if len(linked) > 1:
+                out.append(linked)
+    return out
+
+
+def _key_groups(tx: Tx, keys: Collection[str] | None, matches: Iterable[Decision] = ()) -> dict[str, frozenset[str]]:
     """Invoice keys that must be reconciled in the same chunk. The engine sets aside an accessplanit payment that
     hangs (by invoice id) on an invoice set aside as a duplicate, even when the payment's own invoice number has
-    another key (a number changed since the payment was read): both keys then go together. Rare; usually empty.
+    another key (a number changed since the payment was read): both keys then go together. Invoices that may repeat
+    each other under different numbers (same system, contact, issue date and total) go together too, so the engine
+    sees both and flags one `possible_duplicate`. Rare; usually empty.
 
     `keys`: only the groups these keys take part in (closed over: a linked key brings its own links), found through
     the indexes on those keys; None: every group of the cache."""
     ap = system_for(Role.SOURCE)
     scope = None if keys is None else set(keys)
+    match_links: dict[str, set[str]] = defaultdict(set)
+    for m in matches:
+        a, b = match_keys(m)
+        if a != b:
+            match_links[a].add(b)
+            match_links[b].add(a)
     while True:
         duplicate_of: dict[str, str] = {}  # remote id of a duplicate accessplanit invoice -> its key
         for key, ids in record_repo.shared_invoice_keys(tx, ap, scope).items():
@@ -186,13 +245,29 @@ def _key_groups(tx: Tx, keys: Collection[str] | None) -> dict[str, frozenset[str
                 for rid in sorted(ids, key=natural_id)[1:]:  # the lowest id takes part (match._by_key)
                     duplicate_of[rid] = key
         neighbours: dict[str, set[str]] = defaultdict(set)
+        for a, linked in match_links.items():
+            if scope is None or a in scope:
+                neighbours[a] |= linked
+                for b in linked:
+                    neighbours[b].add(a)
         for iid, payment_keys in record_repo.payment_keys_on_invoice_ids(tx, ap, duplicate_of).items():
             for pk in payment_keys:
                 if pk != duplicate_of[iid]:
                     neighbours[pk].add(duplicate_of[iid])
                     neighbours[duplicate_of[iid]].add(pk)
+        # Invoices that may repeat each other under other numbers (the engine's `possible_duplicate`) are compared in
+        # one chunk; an item flagged against an invoice in scope is redone with it (the twin may have changed).
+        for repeats in _repeat_invoice_keys(tx, scope):
+            ordered = sorted(repeats)
+            for a, b in pairwise(ordered):
+                neighbours[a].add(b)
+                neighbours[b].add(a)
         if scope is None:
             break
+        for flagged, twin_key in item_repo.invoice_twin_keys(tx):
+            if twin_key in scope and flagged != twin_key:
+                neighbours[flagged].add(twin_key)
+                neighbours[twin_key].add(flagged)
         # A payment on a key in scope may hang on a duplicate on a key outside it: take that key in and look again.
         wider = scope | set(neighbours) | record_repo.invoice_keys_behind_payments(tx, ap, scope)
         if wider == scope:
@@ -239,10 +314,15 @@ class _Context:
 
     rules: Rules
     decisions: Mapping[tuple[str, str], Decision]
+    matches: Sequence[Decision] = ()
 
 
 def _context(tx: Tx, settings: Settings) -> _Context:
-    return _Context(rules=rules_from(settings), decisions=decision_repo.active_decisions(tx))
+    return _Context(
+        rules=rules_from(settings),
+        decisions=decision_repo.active_decisions(tx),
+        matches=tuple(decision_repo.active_matches(tx).values()),
+    )
 
 
 def _run_keys(tx: Tx, ctx: _Context, keys: Sequence[str]) -> list[ItemData]:
@@ -261,6 +341,7 @@ def _run_keys(tx: Tx, ctx: _Context, keys: Sequence[str]) -> list[ItemData]:
         ledger_payments=found.payments[xero],
         invalid=found.invalid,
         rules=ctx.rules,
+        manual_pairs=[(m.kind, m.source_id, m.ledger_id) for m in ctx.matches if m.source_id and m.ledger_id],
     )
     contacts = _contacts(src_inv, led_inv)
     return [to_item_data(r, found.ids, contacts, ctx.decisions.get((r.kind.value, r.key))) for r in results]
@@ -289,45 +370,65 @@ def reconcile_all(
     before each chunk: a cancelled run raises `CancelledError` and its transaction is rolled back, so the items stay
     exactly as the last complete reconcile left them."""
     with db.transaction() as tx:
-        ctx = _context(tx, settings)
-        if keys is None:
-            groups = _key_groups(tx, None)
-            todo = record_repo.invoice_keys(tx)
-        else:
-            asked = {normalize(k) for k in keys}
-            groups = _key_groups(tx, asked)
-            todo = sorted(asked.union(*(groups.get(k, frozenset()) for k in asked)))
-        token = cancel or CancelToken()
+        return reconcile_in(tx, settings, keys, chunk_keys=chunk_keys, progress=progress, cancel=cancel)
+
+
+def reconcile_in(
+    tx: Tx,
+    settings: Settings,
+    keys: Collection[str] | None = None,
+    *,
+    chunk_keys: int = CHUNK_KEYS,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> dict[str, int]:
+    """`reconcile_all` inside the caller's transaction (a decision and the items it changes commit together)."""
+    ctx = _context(tx, settings)
+    if keys is None:
+        groups = _key_groups(tx, None, ctx.matches)
+        todo = record_repo.invoice_keys(tx)
+    else:
+        asked = {normalize(k) for k in keys}
+        groups = _key_groups(tx, asked, ctx.matches)
+        todo = sorted(asked.union(*(groups.get(k, frozenset()) for k in asked)))
+    token = cancel or CancelToken()
+    token.check()
+    total, started, done = len(todo), time.monotonic(), 0
+
+    def tell(eta: float | None = None) -> None:
+        if progress is not None:
+            event = ProgressEvent(RECONCILING, done, total, eta_seconds=eta, message=LINING_UP, unit="invoices")
+            progress(event)
+
+    tell()
+    stale: set[int] = set()
+    for chunk in _chunks(todo, groups, max(1, chunk_keys)):
         token.check()
-        total, started, done = len(todo), time.monotonic(), 0
-
-        def tell(eta: float | None = None) -> None:
-            if progress is not None:
-                event = ProgressEvent(RECONCILING, done, total, eta_seconds=eta, message=LINING_UP, unit="invoices")
-                progress(event)
-
-        tell()
-        stale: set[int] = set()
-        for chunk in _chunks(todo, groups, max(1, chunk_keys)):
-            token.check()
-            gone, claimed = item_repo.upsert_items_for_keys(tx, chunk, _run_keys(tx, ctx, chunk))
-            # An item dropped by one chunk may reappear in a later one (an invalid record whose number changed):
-            # it is deleted only when no chunk produced it.
-            stale = (stale - claimed) | gone
-            done += len(chunk)
-            tell((time.monotonic() - started) / done * (total - done) if done else None)
-        item_repo.delete_items(tx, stale)
-        if keys is None:
-            item_repo.delete_items_on_keys(tx, item_repo.item_invoice_keys(tx) - set(todo))
-        return item_repo.count_by_status(tx)
+        gone, claimed = item_repo.upsert_items_for_keys(tx, chunk, _run_keys(tx, ctx, chunk))
+        # An item dropped by one chunk may reappear in a later one (an invalid record whose number changed):
+        # it is deleted only when no chunk produced it.
+        stale = (stale - claimed) | gone
+        done += len(chunk)
+        tell((time.monotonic() - started) / done * (total - done) if done else None)
+    item_repo.delete_items(tx, stale)
+    if keys is None:
+        item_repo.delete_items_on_keys(tx, item_repo.item_invoice_keys(tx) - set(todo))
+    return item_repo.count_by_status(tx)
 
 
 def reconcile_invoice(db: Database, settings: Settings, invoice_key: str) -> list[ItemData]:
     """Re-reconcile one invoice and its payments (after a push) and store those items only."""
     key = normalize(invoice_key)
     with db.transaction() as tx:
+        ctx = _context(tx, settings)
+        if key and any(key in match_keys(m) for m in ctx.matches):
+            linked = sorted(_key_groups(tx, [key], ctx.matches).get(key, frozenset({key})))
+            data = _run_keys(tx, ctx, linked)
+            stale, _claimed = item_repo.upsert_items_for_keys(tx, linked, data)  # a match spans two invoice keys
+            item_repo.delete_items(tx, stale)
+            return data
         if key:
-            data = _run_keys(tx, _context(tx, settings), [key])
+            data = _run_keys(tx, ctx, [key])
         else:
             data = []  # records without a readable number (key "") only take part in a full reconcile
         item_repo.upsert_items_for_invoice(tx, key, data)

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from app.domain.money import decimals, fmt, from_minor
-from app.domain.status import ItemStatus, Kind, Role, System
+from app.domain.records import Invoice, Payment
+from app.domain.status import ItemStatus, Kind, Role, System, system_for
 from app.reconcile.diff import canonical_ledger_invoice
 from app.reconcile.rules import Rules
 from app.storage import items as items_repo
@@ -42,6 +43,10 @@ CSV_COLUMNS = (
     "xero_id",
     "push",
     "note",
+    "flags",
+    "twin",
+    "difference",
+    "reason",
 )
 
 
@@ -51,9 +56,10 @@ def _amount(item: ItemRecord) -> str | None:
     return fmt(from_minor(item.amount_minor, item.currency or None), item.currency or None)
 
 
-def report_item(item: ItemRecord) -> dict[str, Any]:
-    """One item in the report's shape (section 5); payments and invoices both carry invoice/date/amount."""
-    return {
+def report_item(item: ItemRecord, difference: str | None = None) -> dict[str, Any]:
+    """One item in the report's shape (section 5) with section 7's `flags`, `reason`, `twin` (flagged items) and
+    `difference` (where an amount differs); payments and invoices both carry invoice/date/amount."""
+    out = {
         "kind": str(item.kind),
         "key": item.key,
         "status": str(item.status),
@@ -67,7 +73,30 @@ def report_item(item: ItemRecord) -> dict[str, Any]:
         "amount": _amount(item),
         "currency": item.currency or None,
         "note": item.note,
+        "flags": list(item.flags),
+        "reason": item.reason,
     }
+    if item.twin is not None:
+        out["twin"] = item.twin
+    if difference is not None:
+        out["difference"] = difference
+    return out
+
+
+# The amounts whose difference the report gives (`difference`: ledger minus source), first differing one wins.
+_AMOUNT_FIELDS = ("total", "net", "tax", "paid", "due", "amount")
+
+
+def _difference(item: ItemRecord, source: Invoice | Payment | None, ledger: Invoice | Payment | None) -> str | None:
+    """Ledger minus source of the item's first differing amount, with the currency's decimals; None when no amount
+    differs or a side is missing. `ledger` is the canonical one (refunds applied) for invoices."""
+    name = next((f for f in _AMOUNT_FIELDS if f in item.fields), None)
+    if name is None or source is None or ledger is None or type(source) is not type(ledger):
+        return None
+    a, b = getattr(source, name, None), getattr(ledger, name, None)
+    if not isinstance(a, Decimal) or not isinstance(b, Decimal):
+        return None
+    return fmt(b - a, source.currency or None)
 
 
 def _sum_text(amounts: dict[str, Decimal]) -> str:
@@ -114,7 +143,23 @@ def build_report(db: Database, period: str | None, rules: Rules | None = None) -
     counts: dict[str, int] = {}
     for item in rows:
         counts[str(item.status)] = counts.get(str(item.status), 0) + 1
-    return {"period": period, "totals": totals, "counts": counts, "items": [report_item(r) for r in rows]}
+    differences: dict[int, str | None] = {}
+    for item in rows:
+        if not any(f in item.fields for f in _AMOUNT_FIELDS):
+            continue
+        if item.kind is Kind.INVOICE:
+            src = invoices[system_for(Role.SOURCE)].get(item.source_id or "")
+            led = invoices[system_for(Role.LEDGER)].get(item.ledger_id or "")
+            if led is not None:
+                led = canonical_ledger_invoice(led, rules, refunds.get(item.invoice_key, Decimal(0)))
+            differences[item.id] = _difference(item, src, led)
+        elif item.source_record_id is not None and item.ledger_record_id is not None:
+            with db.transaction(readonly=True) as tx:  # differing payment amounts: few
+                pay_src = records_repo.get_record(tx, item.source_record_id).record
+                pay_led = records_repo.get_record(tx, item.ledger_record_id).record
+            differences[item.id] = _difference(item, pay_src, pay_led)
+    items = [report_item(r, differences.get(r.id)) for r in rows]
+    return {"period": period, "totals": totals, "counts": counts, "items": items}
 
 
 # --- writers ------------------------------------------------------------------------------------------------
@@ -126,7 +171,7 @@ def to_json(report: dict[str, Any]) -> bytes:
 
 def _cell(item: dict[str, Any], column: str) -> str:
     value = item.get(column)
-    if column == "fields":
+    if column in ("fields", "flags"):
         return ";".join(value or [])
     return "" if value is None else str(value)
 
@@ -158,7 +203,8 @@ def to_xlsx(report: dict[str, Any]) -> bytes:
         ws.append([_cell(item, c) for c in CSV_COLUMNS])
         ws.cell(row=ws.max_row, column=amount_col).alignment = right
     ws.freeze_panes = "A2"
-    for letter, width in zip("ABCDEFGHIJKLM", (8, 28, 15, 24, 14, 30, 11, 12, 8, 14, 38, 10, 30), strict=True):
+    widths = (8, 28, 15, 24, 14, 30, 11, 12, 8, 14, 38, 10, 30, 18, 14, 12, 60)
+    for letter, width in zip("ABCDEFGHIJKLMNOPQ", widths, strict=True):
         ws.column_dimensions[letter].width = width
     tot = wb.create_sheet("Totals")
     tot.append(["period", report.get("period") or "all"])

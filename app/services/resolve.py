@@ -1,4 +1,5 @@
-"""Resolve an item by a person's decision: accept accessplanit, accept Xero, or ignore with a note.
+"""Resolve an item by a person's decision: accept accessplanit, accept Xero, or ignore with a note; undo that
+(`reopen`); pair two one-sided items by hand (`match`) and undo it (`unmatch`, or `reopen` on the pair).
 
 A decision is appended (never edited) with a fingerprint of what was decided on, the item becomes `resolved`, and
 the audit log gets a row with the item before and after. The reconciling service keeps an item `resolved` while its
@@ -14,16 +15,23 @@ import json
 from typing import Any
 
 from app.domain.errors import RecondeskError
-from app.domain.status import ItemStatus, Resolution
+from app.domain.keys import payment_key
+from app.domain.status import ItemStatus, Kind, Resolution
+from app.services import reconciling
+from app.services.api import ItemRow
+from app.services.item_queries import to_row
+from app.settings import Settings
 from app.storage import audit as audit_repo
 from app.storage import decisions as decisions_repo
 from app.storage import items as items_repo
-from app.storage.db import Database
-from app.storage.models import ItemRecord
+from app.storage.db import Database, Tx
+from app.storage.models import Decision, ItemRecord
 
 RESOLVABLE = frozenset({ItemStatus.DIFFERS, ItemStatus.ONLY_IN_SOURCE, ItemStatus.ONLY_IN_LEDGER})
 """Statuses a person can decide on. `invalid` is not one: the record must be fixed in its system and synced
 (the reconciling service would bring it back as invalid at the next sync anyway)."""
+
+ONE_SIDED = frozenset({ItemStatus.ONLY_IN_SOURCE, ItemStatus.ONLY_IN_LEDGER})
 
 RESOLUTION_LABELS: dict[Resolution, str] = {
     Resolution.ACCEPT_SOURCE: "Accept accessplanit",
@@ -90,3 +98,131 @@ def resolve_item(db: Database, who: str, item_id: int, resolution: Resolution, n
             note,
         )
     return now
+
+
+def _one(tx: Tx, item_id: int) -> ItemRecord:
+    found = items_repo.item_rows(tx, [item_id])
+    if not found:
+        raise ResolveError(f"There is no item {item_id}.", "Sync again and pick it from the list.")
+    return found[0]
+
+
+def _match_of(tx: Tx, item: ItemRecord) -> Decision | None:
+    return decisions_repo.active_matches(tx).get((item.kind.value, item.key))
+
+
+def is_matched_by_hand(db: Database, item: ItemRecord) -> bool:
+    with db.transaction(readonly=True) as tx:
+        return _match_of(tx, item) is not None
+
+
+def linked_keys(db: Database, item: ItemRecord) -> list[str]:
+    """The invoice keys a decision on `item` re-reconciles: its own, and the other record's under a manual match."""
+    with db.transaction(readonly=True) as tx:
+        match = _match_of(tx, item)
+    return sorted({item.invoice_key, *(reconciling.match_keys(match) if match is not None else ())})
+
+
+def reopen_item(db: Database, settings: Settings, who: str, item_id: int, note: str) -> ItemRecord:
+    """Undo the resolve (accept or ignore) of a resolved item, or else the manual match that made it; the item shows
+    its computed status again. Returns the item as it is now (for an undone match: its source side)."""
+    note = (note or "").strip()
+    if not note:
+        raise ResolveError("Reopening needs a note.", "Say why the decision is undone, for the audit log.")
+    with db.transaction() as tx:
+        item = _one(tx, item_id)
+        if item.status is ItemStatus.RESOLVED:
+            decisions_repo.add_decision(tx, item.kind, item.key, decisions_repo.REOPEN, note, who, "")
+            reconciling.reconcile_in(tx, settings, [item.invoice_key])
+            now = items_repo.item_by_key(tx, item.kind, item.key)
+            after = item_snapshot(now) if now is not None else {"status": "gone"}
+            audit_repo.append_audit(tx, who, "reopen", str(item.kind), item.key, item_snapshot(item), after, note)
+            return now if now is not None else item
+        match = _match_of(tx, item)
+        if match is None:
+            raise ResolveError(f"The item {item.key} is {item.status}: it was neither resolved nor matched by hand.")
+        return _unmatch(tx, settings, who, item, match, note, "reopen")
+
+
+def unmatch_item(db: Database, settings: Settings, who: str, item_id: int, note: str) -> ItemRecord:
+    """Undo a manual match: both records show as one-sided again. Returns the source side's item."""
+    with db.transaction() as tx:
+        item = _one(tx, item_id)
+        match = _match_of(tx, item)
+        if match is None:
+            raise ResolveError(f"The item {item.key} was not matched by hand; there is nothing to unmatch.")
+        return _unmatch(tx, settings, who, item, match, (note or "").strip(), "unmatch")
+
+
+def _unmatch(
+    tx: Tx, settings: Settings, who: str, item: ItemRecord, match: Decision, note: str, action: str
+) -> ItemRecord:
+    decisions_repo.add_decision(
+        tx, item.kind, item.key, decisions_repo.UNMATCH, note, who, "", source_id=match.source_id,
+        ledger_id=match.ledger_id, link_key=match.link_key,
+    )  # fmt: skip
+    own, other = reconciling.match_keys(match)
+    reconciling.reconcile_in(tx, settings, [own, other])
+    source_key = own if item.kind is Kind.INVOICE else payment_key(own, match.source_id, None)
+    now = items_repo.item_by_key(tx, item.kind, source_key)
+    after = {
+        **(item_snapshot(now) if now is not None else {"status": "gone"}),
+        "source_id": match.source_id,
+        "ledger_id": match.ledger_id,
+    }
+    audit_repo.append_audit(tx, who, action, str(item.kind), item.key, item_snapshot(item), after, note)
+    return now if now is not None else item
+
+
+def match_items(db: Database, settings: Settings, who: str, item_id: int, other_id: int, note: str) -> ItemRecord:
+    """Pair two one-sided items of the same kind and currency (one only in the source, one only in the ledger) by
+    hand. The pair is reconciled as one item on every later sync while both records stay one-sided."""
+    note = (note or "").strip()
+    if not note:
+        raise ResolveError(
+            "A match by hand needs a note.", "Say why these two records are the same, for the audit log."
+        )
+    if item_id == other_id:
+        raise ResolveError("An item cannot be matched with itself.")
+    with db.transaction() as tx:
+        a, b = _one(tx, item_id), _one(tx, other_id)
+        for it in (a, b):
+            if it.status not in ONE_SIDED:
+                hint = "Reopen it first." if it.status is ItemStatus.RESOLVED else ""
+                raise ResolveError(f"The item {it.key} is {it.status}; only one-sided items can be matched.", hint)
+        if a.kind is not b.kind:
+            raise ResolveError(f"{a.key} is an item of kind {a.kind}, {b.key} of kind {b.kind}; match the same kind.")
+        if a.status is b.status:
+            raise ResolveError(f"Both items are {a.status}: match a record of one system with one of the other.")
+        src, led = (a, b) if a.status is ItemStatus.ONLY_IN_SOURCE else (b, a)
+        if src.currency != led.currency:
+            raise ResolveError(f"{src.key} is in {src.currency} and {led.key} in {led.currency}; they cannot match.")
+        assert src.source_id is not None and led.ledger_id is not None
+        key = src.key if src.kind is Kind.INVOICE else payment_key(src.invoice_key, src.source_id, led.ledger_id)
+        decisions_repo.add_decision(
+            tx, src.kind, key, decisions_repo.MATCH, note, who, "", source_id=src.source_id,
+            ledger_id=led.ledger_id, link_key=led.invoice_key,
+        )  # fmt: skip
+        reconciling.reconcile_in(tx, settings, [src.invoice_key, led.invoice_key])
+        now = items_repo.item_by_key(tx, src.kind, key)
+        if now is None:
+            raise ResolveError(f"{src.key} and {led.key} could not be paired.", "Sync again and retry.")
+        before = {"source": {**item_snapshot(src), "key": src.key}, "ledger": {**item_snapshot(led), "key": led.key}}
+        after = {**item_snapshot(now), "source_id": src.source_id, "ledger_id": led.ledger_id}
+        audit_repo.append_audit(tx, who, "match", str(src.kind), key, before, after, note)
+        return now
+
+
+def match_candidates(db: Database, item_id: int, limit: int = 500) -> list[ItemRow]:
+    """One-sided items of the other system, same kind and currency, that `item_id` could be matched with (nearest
+    amount first; an empty list for an item that is not one-sided)."""
+    with db.transaction(readonly=True) as tx:
+        found = items_repo.item_rows(tx, [item_id])
+        if not found or found[0].status not in ONE_SIDED:
+            return []
+        item = found[0]
+        other = ItemStatus.ONLY_IN_LEDGER if item.status is ItemStatus.ONLY_IN_SOURCE else ItemStatus.ONLY_IN_SOURCE
+        rows = items_repo.one_sided_items(tx, item.kind, other, item.currency, limit)
+    mine = item.amount_minor or 0
+    rows.sort(key=lambda r: (abs((r.amount_minor or 0) - mine), r.key))
+    return [to_row(r) for r in rows]

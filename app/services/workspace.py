@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from app.connectors.base import CheckStep, LedgerWriter, SecretBox, SourceWriter, SystemClient
@@ -27,6 +27,7 @@ from app.services.api import (
     Action,
     ActionResult,
     AuditEntry,
+    AuditState,
     BulkAction,
     BulkPreview,
     CheckResult,
@@ -49,6 +50,7 @@ from app.services.bulk import BulkActions
 from app.services.connections import SECRET_FIELD, Connections, MemorySecretBox
 from app.services.item_detail import ItemDetails, audit_entry
 from app.services.item_queries import LEDGER, SOURCE, ItemQueries
+from app.services.resolve import match_candidates
 from app.settings import Settings
 from app.storage import audit as audit_repo
 from app.storage import items as items_repo
@@ -122,12 +124,14 @@ class Workspace:
         clients: ClientFactory,
         profile: str,
         who: str | None = None,
+        save_settings: Callable[[Settings], None] | None = None,
     ) -> None:
         self.db = db
         self.credentials = credentials
         self.settings = settings
         self.profile = profile
         self.who = who or settings.who()
+        self._save_settings = save_settings
         self.factory = clients
         self.rules = Rules(settings.money_tolerance, dict(settings.method_accounts))
         self._connections = Connections(db, credentials, profile)
@@ -256,6 +260,27 @@ class Workspace:
     def audit(self, limit: int = 500) -> Sequence[AuditEntry]:
         with self.db.transaction(readonly=True) as tx:
             return [audit_entry(e) for e in audit_repo.list_audit(tx, limit)]
+
+    def verify_audit(self) -> AuditState:
+        with self.db.transaction(readonly=True) as tx:
+            found = audit_repo.verify(tx)
+        return AuditState(found.ok, found.checked, found.first_broken_id, found.message)
+
+    def user_name(self) -> str:
+        return self.settings.user_name
+
+    def set_user_name(self, name: str) -> None:
+        """Save the name (settings) and record decisions under it from now on."""
+        name = " ".join(name.split())
+        if not name:
+            raise ValueError("a name is needed")
+        self.settings = dataclasses.replace(self.settings, user_name=name)
+        if self._save_settings is not None:
+            self._save_settings(self.settings)
+        self.who = self.pusher.who = self.actions.who = name
+
+    def one_sided_candidates(self, item_id: int) -> Sequence[ItemRow]:
+        return match_candidates(self.db, item_id)
 
     # --- connections ---
 

@@ -13,12 +13,12 @@ import operator
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, case, delete, func, insert, or_, select, tuple_, update
 
-from app.domain.status import ItemStatus, Kind, PushState
+from app.domain.status import ItemStatus, Kind, PushState, Role, system_for
 from app.storage.db import Tx
 from app.storage.models import ItemData, ItemRecord
-from app.storage.schema import items, pushes
+from app.storage.schema import items, pushes, records
 
 # Orders the item list offers, by name; a leading "-" reverses. Ties broken by id so paging is stable.
 ORDERS: dict[str, Any] = {
@@ -58,6 +58,9 @@ def _row(data: ItemData) -> dict[str, Any]:
         "note": data.note,
         "fingerprint": data.fingerprint,
         "search_text": search,
+        "flags": ",".join(data.flags),
+        "twin": data.twin,
+        "reason": data.reason,
     }
 
 
@@ -177,8 +180,20 @@ def _filtered(
     statuses: Sequence[ItemStatus | str],
     kind: Kind | str | None,
     search: str,
+    flag: str | None = None,
 ) -> Select[Any]:
     conds = []
+    if flag:
+        # A comma list: the flag alone, first, last or between others.
+        f, esc = items.c.flags, flag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conds.append(
+            or_(
+                f == flag,
+                f.like(f"{esc},%", escape="\\"),
+                f.like(f"%,{esc}", escape="\\"),
+                f.like(f"%,{esc},%", escape="\\"),
+            )
+        )
     if period:
         # Items with no readable date (invalid records) belong to no month: they show in every month, so picking a
         # month can never hide a record that could not be read.
@@ -201,10 +216,11 @@ def query_item_ids(
     kind: Kind | str | None = None,
     search: str = "",
     order: str = "key",
+    flag: str | None = None,
 ) -> list[int]:
     """Ids of the items matching the filter, in `order` (a key of `ORDERS`, "-" prefix for descending)."""
     col, desc = _order(order)
-    q = _filtered(select(items.c.id), period, statuses, kind, search)
+    q = _filtered(select(items.c.id), period, statuses, kind, search, flag)
     q = q.order_by(*_order_by(col, desc))
     return [i for (i,) in tx.conn.execute(q)]
 
@@ -244,6 +260,7 @@ def item_page(
     order: str = "key",
     after: tuple[Any, int] | None = None,
     limit: int = 200,
+    flag: str | None = None,
 ) -> list[tuple[Any, ItemRecord]]:
     """One page of the item list: up to `limit` items matching the filter in `order`, after the row whose
     (order value, id) is `after` (None: from the first). Keyset paging: a page deep in the list costs what the
@@ -251,7 +268,12 @@ def item_page(
     last pair's (value, item.id) is the `after` of the next page."""
     col, desc = _order(order)
     q = _filtered(
-        select(items, _latest_push_state().label("push_state"), col.label("_order")), period, statuses, kind, search
+        select(items, _latest_push_state().label("push_state"), col.label("_order")),
+        period,
+        statuses,
+        kind,
+        search,
+        flag,
     )
     if after is not None:
         q = q.where(_after(col, desc, after[0], after[1]))
@@ -265,16 +287,17 @@ def count_items(
     statuses: Sequence[ItemStatus | str] = (),
     kind: Kind | str | None = None,
     search: str = "",
+    flag: str | None = None,
 ) -> int:
-    q = _filtered(select(func.count()).select_from(items), period, statuses, kind, search)
+    q = _filtered(select(func.count()).select_from(items), period, statuses, kind, search, flag)
     return int(tx.conn.execute(q).scalar_one())
 
 
 def count_by_status(
-    tx: Tx, period: str | None = None, kind: Kind | str | None = None, search: str = ""
+    tx: Tx, period: str | None = None, kind: Kind | str | None = None, search: str = "", flag: str | None = None
 ) -> dict[str, int]:
     """Item count per status (every status present, zeros included), in one aggregate query."""
-    q = _filtered(select(items.c.status, func.count()), period, (), kind, search).group_by(items.c.status)
+    q = _filtered(select(items.c.status, func.count()), period, (), kind, search, flag).group_by(items.c.status)
     out = {s.value: 0 for s in ItemStatus}
     for status, n in tx.conn.execute(q):
         out[status] = int(n)
@@ -316,6 +339,9 @@ def _record(r: Any) -> ItemRecord:
         reference=r.reference,
         fingerprint=r.fingerprint,
         blocked=r.blocked,
+        flags=tuple(f for f in (r.flags or "").split(",") if f),
+        twin=r.twin,
+        reason=r.reason or "",
     )
 
 
@@ -356,7 +382,34 @@ def set_item_blocked(tx: Tx, item_id: int, reason: str) -> None:
     tx.conn.execute(update(items).where(items.c.id == item_id).values(blocked=reason))
 
 
+def invoice_twin_keys(tx: Tx) -> list[tuple[str, str]]:
+    """(invoice key of a flagged invoice item, invoice key of its twin record), for every invoice item with a twin:
+    few, read off the `flags` index. A reconcile of the twin's key redoes the flagged item with it."""
+    # The twin is in the flagged record's system: the item's source system when it has a source id.
+    twin_system = case(
+        (items.c.source_id.is_not(None), system_for(Role.SOURCE).value), else_=system_for(Role.LEDGER).value
+    )
+    on = and_(
+        records.c.system == twin_system, records.c.kind == Kind.INVOICE.value, records.c.remote_id == items.c.twin
+    )
+    # Only `flags > ''` in the WHERE: with the kind there too, SQLite walks every invoice item by the kind index.
+    q = select(items.c.kind, items.c.invoice_key, records.c.number_key).select_from(items.join(records, on))
+    rows = tx.conn.execute(q.where(items.c.flags > ""))
+    return [(a, b or "") for kind, a, b in rows if kind == Kind.INVOICE.value]
+
+
 def periods(tx: Tx) -> list[str]:
     """The months that have items, newest first."""
     q = select(items.c.period).where(items.c.period.is_not(None)).distinct().order_by(items.c.period.desc())
     return [p for (p,) in tx.conn.execute(q)]
+
+
+def one_sided_items(tx: Tx, kind: Kind | str, status: ItemStatus | str, currency: str, limit: int) -> list[ItemRecord]:
+    """Items of one kind, one-sided status and currency (the candidates of a match by hand), by key."""
+    q = (
+        select(items, _latest_push_state().label("push_state"))
+        .where(items.c.kind == str(kind), items.c.status == str(status), items.c.currency == currency)
+        .order_by(items.c.key)
+        .limit(limit)
+    )
+    return [_record(r) for r in tx.conn.execute(q)]

@@ -61,6 +61,9 @@ class ItemData:
     invalid_record_id: int | None = None
     note: str = ""
     fingerprint: str = ""
+    flags: tuple[str, ...] = ()  # product.md section 7
+    twin: str | None = None  # a `possible_duplicate`'s twin: the other record's remote id (same system)
+    reason: str = ""  # one sentence for people: why the item has its status
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,9 @@ class ItemRecord:
     reference: str = ""
     fingerprint: str = ""
     blocked: str = ""  # why a push would break a rule of its target, as the checks before sending last found
+    flags: tuple[str, ...] = ()
+    twin: str | None = None
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +107,9 @@ class Decision:
     who: str
     fingerprint: str
     at: datetime
+    source_id: str | None = None  # a manual match: the source record's remote id
+    ledger_id: str | None = None  # ... the ledger record's
+    link_key: str | None = None  # ... and the invoice key of the ledger record (reconciled together with `key`'s)
 
 
 @dataclass(frozen=True, slots=True)

@@ -642,6 +642,15 @@ def get_record(tx: Tx, record_id: int) -> StoredRecord:
     )
 
 
+def find_record(tx: Tx, system: System, kind: Kind | str, remote_id: str) -> StoredRecord | None:
+    """One stored record by its remote id (through the unique index), None when the cache has none."""
+    q = select(records.c.id).where(
+        records.c.system == system.value, records.c.kind == str(kind), records.c.remote_id == remote_id
+    )
+    found = tx.conn.execute(q).scalar()
+    return None if found is None else get_record(tx, int(found))
+
+
 @dataclass(frozen=True, slots=True)
 class KeyRecords:
     """Everything the cache holds on some invoice keys, read in one pass (`load_on_keys`): readable invoices and
@@ -750,6 +759,70 @@ def shared_invoice_keys(tx: Tx, system: System, number_keys: Collection[str] | N
         for key, rid in tx.conn.execute(q):
             out[key or ""].append(rid)
     return dict(out)
+
+
+def same_date_and_total(
+    tx: Tx, number_keys: Collection[str] | None = None
+) -> dict[tuple[str, Any, int, str], list[tuple[str, str, str]]]:
+    """Readable, live, not void invoices with a number that share one system, issue date, total and currency with
+    another: (system, date, total minor, currency) -> [(invoice key, contact, remote id)], the candidates of invoices
+    that may repeat each other under other numbers (the services compare the contacts as the rules do). With
+    `number_keys`, only the groups an invoice on those keys belongs to, found through the (system, kind, doc_date,
+    total_minor) index; None: every group of the cache, from one pass over the invoices (a full reconcile reads
+    them all anyway)."""
+    live = and_(
+        records.c.kind == Kind.INVOICE.value,
+        records.c.invalid_reason.is_(None),
+        records.c.deleted.is_(False),
+        records.c.doc_date.is_not(None),
+        records.c.total_minor.is_not(None),
+        func.coalesce(records.c.number_key, "") != "",
+        func.coalesce(records.c.state, "") != InvoiceState.VOID.value,
+    )
+    columns = (
+        records.c.system,
+        records.c.doc_date,
+        records.c.total_minor,
+        records.c.currency,
+        records.c.number_key,
+        records.c.contact,
+        records.c.remote_id,
+    )
+    queries: list[Any] = []
+    if number_keys is None:
+        queries.append(select(*columns).where(live))
+    else:
+        # The signatures of the invoices on these keys, then every invoice with one of them: per system and date,
+        # an index seek on (system, kind, doc_date, total_minor IN ...).
+        wanted: dict[tuple[str, Any], set[int]] = defaultdict(set)
+        for chunk in _chunks(sorted(k for k in set(number_keys) if k)):
+            q = select(records.c.system, records.c.doc_date, records.c.total_minor).where(
+                live, records.c.number_key.in_(list(chunk))
+            )
+            for system, day, total in tx.conn.execute(q):
+                wanted[(system, day)].add(total)
+        for (system, day), totals in sorted(wanted.items()):
+            for part in _chunks(sorted(totals)):
+                where = (records.c.system == system, records.c.doc_date == day, records.c.total_minor.in_(list(part)))
+                queries.append(select(*columns).where(live, *where))
+    groups: dict[tuple[str, Any, int, str], list[tuple[str, str, str]]] = defaultdict(list)
+    for q in queries:
+        for system, day, total, currency, key, contact, rid in tx.conn.execute(q):
+            groups[(system, day, total, (currency or "").upper())].append((key, contact or "", rid))
+    return {sig: found for sig, found in groups.items() if len({k for k, _c, _r in found}) > 1}
+
+
+def keys_with_invoices(tx: Tx, system: System, number_keys: Collection[str]) -> set[str]:
+    """Those of `number_keys` that a readable, live invoice of `system` is on (through the `number_key` index)."""
+    out: set[str] = set()
+    for chunk in _chunks(sorted(set(number_keys))):
+        # Only the key in the WHERE: with the system and kind there too, SQLite prefers an index on those and walks
+        # every invoice of the system. A key holds a handful of records; the rest is checked here.
+        q = select(records.c.number_key, records.c.system, records.c.kind, records.c.invalid_reason, records.c.deleted)
+        for key, sys_, kind, bad, deleted in tx.conn.execute(q.where(records.c.number_key.in_(list(chunk)))):
+            if sys_ == system.value and kind == Kind.INVOICE.value and bad is None and not deleted:
+                out.add(key)
+    return out
 
 
 def payment_keys_on_invoice_ids(tx: Tx, system: System, invoice_ids: Collection[str]) -> dict[str, set[str]]:

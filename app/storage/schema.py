@@ -81,6 +81,8 @@ records = Table(
     UniqueConstraint("system", "kind", "remote_id"),
     Index(None, "number_key"),
     Index(None, "credit_note_id"),
+    # Invoices that may repeat each other under other numbers are found by issue date and total (migration 0009).
+    Index(None, "system", "kind", "doc_date", "total_minor"),
 )
 
 record_lines = Table(
@@ -159,6 +161,11 @@ items = Table(
     # Why a push of this item would break a rule of its target ("" when none was found): set by the checks before
     # sending (a preview or a push), shown as the item's `blocked` flag (migration 0007).
     Column("blocked", Text, nullable=False, server_default=""),
+    # product.md section 7 (migration 0009): flags as a comma list ("" for none), the twin record's remote id of a
+    # `possible_duplicate` (same system as the item's record), and the one sentence for people of the report.
+    Column("flags", String(255), nullable=False, server_default=""),
+    Column("twin", String(ID)),
+    Column("reason", Text, nullable=False, server_default=""),
     UniqueConstraint("kind", "key"),
     Index(None, "period", "status"),
     Index(None, "status"),
@@ -169,6 +176,7 @@ items = Table(
     Index(None, "contact", "id"),
     Index(None, "doc_date", "id"),
     Index(None, "amount_minor", "id"),
+    Index(None, "flags"),  # flagged items are few: `flags > ''` and the flag filter walk only them
 )
 
 # People's decisions, append-only: the newest per (kind, key) is the active one.
@@ -183,6 +191,11 @@ decisions = Table(
     Column("who", String(255), nullable=False),
     Column("fingerprint", String(64), nullable=False),
     Column("at", DateTime, nullable=False),
+    # A manual match (resolution "match"): the two records' remote ids, and the invoice key of the ledger's record
+    # (reconciled together with `key`'s). NULL for every other decision.
+    Column("source_id", String(ID)),
+    Column("ledger_id", String(ID)),
+    Column("link_key", String(100)),
     Index(None, "kind", "key"),
 )
 
@@ -225,7 +238,21 @@ audit = Table(
     Column("before", Text, nullable=False),
     Column("after", Text, nullable=False),
     Column("note", Text, nullable=False),
+    # The hash chain (storage/audit.py): `hash` covers this row and `prev_hash`, the previous row's `hash`.
+    Column("prev_hash", String(64), nullable=False, default=""),
+    Column("hash", String(64), nullable=False, default=""),
     Index(None, "item_key"),
+)
+
+# The chain's head, one row (id 1), updated in the same transaction as each audit append: it catches the deletion
+# of the last entries, which no successor's link can.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("count", Integer, nullable=False),
+    Column("last_id", Integer, nullable=False),
+    Column("last_hash", String(64), nullable=False),
 )
 
 sync_runs = Table(

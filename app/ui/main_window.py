@@ -19,7 +19,9 @@ from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
+    QHBoxLayout,
     QLabel,
+    QLineEdit,
     QMainWindow,
     QMessageBox,
     QProgressBar,
@@ -35,7 +37,17 @@ from app import __version__
 from app.domain.errors import CancelledError
 from app.domain.progress import ProgressEvent
 from app.domain.status import ItemStatus
-from app.services.api import EVERYTHING, ActionResult, ChangeSet, ItemRow, ListCounts, Recondesk, Summary, SyncResult
+from app.services.api import (
+    EVERYTHING,
+    ActionResult,
+    AuditState,
+    ChangeSet,
+    ItemRow,
+    ListCounts,
+    Recondesk,
+    Summary,
+    SyncResult,
+)
 from app.ui import style
 from app.ui.dialogs.connections_dialog import ConnectionsDialog, XeroSignIn
 from app.ui.tasks import TaskContext, TaskHandle, TaskRunner
@@ -86,6 +98,8 @@ class MainWindow(QMainWindow):
     """A report file was written: (path)."""
     sig_retry_finished = Signal(object)
     """Retry of failed pushes ended: (list of ActionResult)."""
+    sig_name_saved = Signal(str)
+    """The person's name for the audit log was saved: (name)."""
 
     def __init__(
         self,
@@ -128,9 +142,11 @@ class MainWindow(QMainWindow):
         self.notice.setWordWrap(True)
         self.notice.setVisible(False)
         self.notice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._build_name_bar()
         central = QWidget(self)
         layout = QVBoxLayout(central)
         layout.setContentsMargins(6, 4, 6, 0)
+        layout.addWidget(self.name_bar)
         layout.addWidget(self.notice)
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
@@ -258,6 +274,50 @@ class MainWindow(QMainWindow):
         self.addToolBar(toolbar)
         self.toolbar = toolbar
 
+    def _build_name_bar(self) -> None:
+        """Asks once, without blocking, for the name the audit log records decisions under (while none is saved)."""
+        self.name_bar = QWidget(self)
+        self.name_bar.setObjectName("nameBar")
+        row = QHBoxLayout(self.name_bar)
+        row.setContentsMargins(0, 0, 0, 0)
+        label = QLabel("Your &name, for the audit log (asked once; saved in the settings):", self.name_bar)
+        self.name_edit = QLineEdit(self.name_bar)
+        self.name_edit.setObjectName("nameEdit")
+        self.name_edit.setPlaceholderText("e.g. Ann Smith")
+        label.setBuddy(self.name_edit)
+        self.name_button = QPushButton("Save", self.name_bar)
+        self.name_button.setObjectName("nameSave")
+        self.name_button.clicked.connect(self.save_name)
+        self.name_edit.returnPressed.connect(self.save_name)
+        row.addWidget(label)
+        row.addWidget(self.name_edit, 1)
+        row.addWidget(self.name_button)
+        self.name_bar.setVisible(False)
+
+    def _chain_checked(self, state: AuditState) -> None:
+        if not state.ok:
+            self.show_notice(f"The audit log's chain is broken at {state.message} (see the Audit log tab).")
+
+    def _name_loaded(self, name: str) -> None:
+        self.name_bar.setVisible(not name)
+
+    def save_name(self) -> None:
+        name = " ".join(self.name_edit.text().split())
+        if not name:
+            return
+
+        def saved(_none: object) -> None:
+            self.name_bar.setVisible(False)
+            self.statusBar().showMessage(f"Decisions are recorded as {name}.", 8000)
+            self.sig_name_saved.emit(name)
+
+        self.runner.db(
+            "save name", lambda _ctx: self._ws.set_user_name(name), on_result=saved, on_error=self._name_failed
+        )
+
+    def _name_failed(self, message: str, _exc: BaseException) -> None:
+        self.show_notice(f"Your name was not saved: {message}")
+
     def _build_status_bar(self) -> None:
         status = self.statusBar()
         self.counts_label = QLabel("", self)
@@ -292,11 +352,13 @@ class MainWindow(QMainWindow):
         self.detail_view.sig_item_changed.connect(self._item_changed)
         self.runner.sig_operation_finished.connect(self._data_changed)
         self.tabs.currentChanged.connect(self._tab_changed)
+        self.audit_view.sig_chain_checked.connect(self._chain_checked)
 
     # -- life cycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
         """Load the first screen (months, counts, ids, audit). Call once after `show()`."""
         self.runner.db("load roles", lambda _ctx: self._ws.roles(), on_result=self.detail_view.set_roles)
+        self.runner.db("load name", lambda _ctx: self._ws.user_name(), on_result=self._name_loaded)
         self.list_view.start()
         self.audit_view.reload()
         self.runner.db("load sync runs", lambda _ctx: list(self._ws.sync_runs()), on_result=self.sync_view.set_runs)

@@ -314,6 +314,9 @@ def _stored(db: Database) -> dict[tuple[str, str], tuple[int, ItemData]]:
                 ledger_record_id=r.ledger_record_id,
                 invalid_record_id=r.invalid_record_id,
                 note=r.note,
+                flags=r.flags,
+                twin=r.twin,
+                reason=r.reason,
                 fingerprint=r.fingerprint,
             ),
         )

@@ -7,6 +7,9 @@ it at 100% agreement, so it is a second, independent implementation of the rules
 `app` outside this module (not `app.reconcile`, not the rest of the sandbox: an oracle that shares the engine's code
 shares its bugs), must not use float for money, and must stay linear in the size of the month (a million invoices).
 It never looks at which scenario a record was built from.
+
+Possible duplicates (docs/reconciliation.md, product.md section 7) are labelled on the items they flag only:
+`"flags": ["possible_duplicate"]` and `"twin"` (the repeated record's id); other items carry neither key.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ METHOD_ACCOUNTS: dict[str, str] = {
     "PayPal": "095",
 }
 BASE_CURRENCY = "GBP"
+DUPLICATE_WINDOW_DAYS = 3  # section 7: same amount this many days apart or fewer is a possible duplicate
+POSSIBLE_DUPLICATE = "possible_duplicate"
 
 _ZERO = Decimal("0.00")
 
@@ -280,6 +285,7 @@ def expected_items(
     *,
     tolerance: Decimal = MONEY_TOLERANCE,
     method_accounts: Mapping[str, str] = METHOD_ACCOUNTS,
+    duplicate_window_days: int = DUPLICATE_WINDOW_DAYS,
 ) -> list[dict[str, Any]]:
     """The report items (product.md section 5) the rules of docs/reconciliation.md give for these wire records.
 
@@ -288,7 +294,7 @@ def expected_items(
     items last. The order carries no meaning; compare by `key`.
     """
     with no_gc():
-        return _expected_items(accessplanit, xero, tolerance, method_accounts)
+        return _expected_items(accessplanit, xero, tolerance, method_accounts, duplicate_window_days)
 
 
 def _expected_items(
@@ -296,6 +302,7 @@ def _expected_items(
     xero: Mapping[str, Mapping[str, Any]],
     tol: Decimal,
     method_accounts: Mapping[str, str],
+    window: int,
 ) -> list[dict[str, Any]]:
     dates = _Dates()
     iso, ms = dates.iso, dates.ms
@@ -512,7 +519,13 @@ def _expected_items(
         found_items = payment_items.get(key)
         if found_items is None:
             found_items = payment_items[key] = []
-        found_items.extend(_match_payments(key, s_list, x_list, tol, method_accounts, currency))
+        found_items.extend(_match_payments(key, s_list, x_list, tol, method_accounts, currency, window))
+
+    # ---- invoices repeated under another number: same system, contact, issue date, currency and total ----
+    invoice_twins = {
+        **_repeated_invoices(source, ledger, "accessplanit"),
+        **_repeated_invoices(ledger, source, "xero"),
+    }
 
     # ---- invoice items, each followed by its payments ----
     items: list[dict[str, Any]] = []
@@ -533,15 +546,18 @@ def _expected_items(
             )
         else:
             items.append(
-                {
-                    "kind": "invoice",
-                    "key": key,
-                    "status": "only_in_source",
-                    "fields": [],
-                    "accessplanit_id": s.id,
-                    "xero_id": None,
-                    "push": None,
-                }
+                _flagged(
+                    {
+                        "kind": "invoice",
+                        "key": key,
+                        "status": "only_in_source",
+                        "fields": [],
+                        "accessplanit_id": s.id,
+                        "xero_id": None,
+                        "push": None,
+                    },
+                    invoice_twins.get(("accessplanit", s.id)),
+                )
             )
         more = payment_items.pop(key, None)
         if more:
@@ -550,15 +566,18 @@ def _expected_items(
         if key in source:
             continue
         items.append(
-            {
-                "kind": "invoice",
-                "key": key,
-                "status": "only_in_ledger",
-                "fields": [],
-                "accessplanit_id": None,
-                "xero_id": x.id,
-                "push": None,
-            }
+            _flagged(
+                {
+                    "kind": "invoice",
+                    "key": key,
+                    "status": "only_in_ledger",
+                    "fields": [],
+                    "accessplanit_id": None,
+                    "xero_id": x.id,
+                    "push": None,
+                },
+                invoice_twins.get(("xero", x.id)),
+            )
         )
         more = payment_items.pop(key, None)
         if more:
@@ -578,7 +597,13 @@ def _reference(p: _Pay) -> str:
 
 
 def _match_payments(
-    key: str, s_list: list[_Pay], x_list: list[_Pay], tol: Decimal, method_accounts: Mapping[str, str], currency: str
+    key: str,
+    s_list: list[_Pay],
+    x_list: list[_Pay],
+    tol: Decimal,
+    method_accounts: Mapping[str, str],
+    currency: str,
+    window: int = DUPLICATE_WINDOW_DAYS,
 ) -> list[dict[str, Any]]:
     """Pair one group's payments in the four tiers of reconciliation.md section 3 and diff the pairs.
 
@@ -614,16 +639,71 @@ def _match_payments(
                         pair_of[i] = j
                         x_free[j] = False
                         break
+    paired_x = {j for j, free in enumerate(x_free) if not free}
+    s_twins = _repeated_payments(s_sorted, set(pair_of), tol, window)
+    x_twins = _repeated_payments(x_sorted, paired_x, tol, window)
     out: list[dict[str, Any]] = []
     for i, s in enumerate(s_sorted):
         partner = pair_of.get(i)
         if partner is None:
-            out.append(_payment_item(key, s, None, "only_in_source", [], currency))
+            out.append(_flagged(_payment_item(key, s, None, "only_in_source", [], currency), s_twins.get(i)))
             continue
         out.append(_paired_item(key, s, x_sorted[partner], tol, method_accounts, currency))
     for j, x in enumerate(x_sorted):
         if x_free[j]:
-            out.append(_payment_item(key, None, x, "only_in_ledger", [], currency))
+            out.append(_flagged(_payment_item(key, None, x, "only_in_ledger", [], currency), x_twins.get(j)))
+    return out
+
+
+def _flagged(item: dict[str, Any], twin: str | None) -> dict[str, Any]:
+    if twin is not None:
+        item["flags"] = [POSSIBLE_DUPLICATE]
+        item["twin"] = twin
+    return item
+
+
+def _repeated_payments(pays: list[_Pay], paired: set[int], tol: Decimal, window: int) -> dict[int, str]:
+    """Index of each unpaired payment of one side that repeats another of that side's group -> that one's id.
+
+    Two payments repeat each other with the same amount and either the same non-empty reference or dates at most
+    `window` days apart. The unpaired one is the duplicate; its twin is a paired payment if one repeats it, else the
+    earliest unpaired one before it (`pays` is in date, amount, id order)."""
+    out: dict[int, str] = {}
+    if len(pays) < 2 or len(paired) == len(pays):
+        return out
+    for i, p in enumerate(pays):
+        if i in paired:
+            continue
+        earlier = [j for j in range(i) if j not in paired]
+        for j in [*sorted(paired, key=lambda n: (pays[n].date, _natural(pays[n].id))), *earlier]:
+            q = pays[j]
+            if abs(p.amount - q.amount) > tol:
+                continue
+            ref = _reference(p)
+            if (ref and ref == _reference(q)) or abs((p.date - q.date).days) <= window:
+                out[i] = q.id
+                break
+    return out
+
+
+def _repeated_invoices(side: dict[str, _Canon], other: dict[str, _Canon], system: str) -> dict[tuple[str, str], str]:
+    """(system, id) of each invoice of `side` that the other side lacks and that repeats another invoice of `side`
+    under another number (same contact, issue date, currency and total; void ones repeat nothing) -> that one's id.
+    Its twin is one the other side has too (matched), if any, else the lowest id before it."""
+    buckets: dict[tuple[str, date, str, Decimal], list[_Canon]] = {}
+    for canon in side.values():
+        if canon.state == "void" or not canon.contact or canon.issue_date is None:
+            continue
+        sig = (canon.contact, canon.issue_date, canon.currency, canon.total)
+        buckets.setdefault(sig, []).append(canon)
+    out: dict[tuple[str, str], str] = {}
+    for members in buckets.values():
+        if len(members) < 2:
+            continue
+        members.sort(key=lambda c: (0 if invoice_key(c.number) in other else 1, _natural(c.id)))
+        for pos, canon in enumerate(members):
+            if pos > 0 and invoice_key(canon.number) not in other:
+                out[(system, canon.id)] = members[0].id
     return out
 
 

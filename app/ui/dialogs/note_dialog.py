@@ -1,5 +1,6 @@
-"""Asks for the note that ignoring an item requires. The OK button stays disabled until a note is typed, because
-an ignored difference with no reason is useless to the auditor who reads the log next year.
+"""Asks for the note that ignoring an item (or undoing a decision: reopen, unmatch) requires. The OK button stays
+disabled until a note is typed, because a decision with no reason is useless to the auditor who reads the log next
+year.
 
 Must not: call the services (the caller resolves the item with the note it gets back).
 """
@@ -12,13 +13,20 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit,
 class NoteDialog(QDialog):
     """`NoteDialog.ask(parent, key)` returns the trimmed note, or None if the user cancelled."""
 
-    def __init__(self, item_key: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        item_key: str,
+        parent: QWidget | None = None,
+        *,
+        title: str = "",
+        question: str = "",
+        ok_text: str = "&Ignore with this note",
+    ) -> None:
         super().__init__(parent)
-        self.setWindowTitle(f"Ignore {item_key}")
+        self.setWindowTitle(title or f"Ignore {item_key}")
         self.setModal(True)
-        label = QLabel(
-            f"Why is the difference on <b>{item_key}</b> being ignored? The note is kept in the audit log.", self
-        )
+        question = question or f"Why is the difference on <b>{item_key}</b> being ignored?"
+        label = QLabel(f"{question} The note is kept in the audit log.", self)
         label.setWordWrap(True)
         self.edit = QPlainTextEdit(self)
         self.edit.setObjectName("noteEdit")
@@ -29,7 +37,7 @@ class NoteDialog(QDialog):
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
         )
         self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.ok_button.setText("&Ignore with this note")
+        self.ok_button.setText(ok_text)
         self.ok_button.setEnabled(False)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
@@ -48,7 +56,17 @@ class NoteDialog(QDialog):
             super().accept()
 
     @classmethod
-    def ask(cls, parent: QWidget | None, item_key: str) -> str | None:
-        dialog = cls(item_key, parent)
+    def ask(cls, parent: QWidget | None, item_key: str, verb: str = "") -> str | None:
+        """`verb` "" asks why a difference is ignored; "Reopen" or "Unmatch" asks why that decision is undone."""
+        if verb:
+            dialog = cls(
+                item_key,
+                parent,
+                title=f"{verb} {item_key}",
+                question=f"Why {verb.lower()} <b>{item_key}</b>?",
+                ok_text=f"&{verb} with this note",
+            )
+        else:
+            dialog = cls(item_key, parent)
         ok = dialog.exec() == QDialog.DialogCode.Accepted
         return dialog.note() if ok and dialog.note() else None

@@ -49,6 +49,25 @@ def _kind(row: ItemRow) -> str:
     return "Invoice" if row.kind == Kind.INVOICE else "Payment"
 
 
+FLAG_LABEL = {"possible_duplicate": "Possible duplicate", "reopened": "Reopened", "blocked": "Blocked"}
+"""Flags (product.md section 7) for people; a flagged row's status starts with FLAG_MARK, its tooltip says which."""
+FLAG_MARK = "⚑"
+
+
+def _status(row: ItemRow) -> str:
+    text = style.status_text(row.status)
+    return f"{FLAG_MARK} {text}" if row.flags else text  # the mark first: a narrow column still shows it
+
+
+def flags_text(row: ItemRow) -> str:
+    """ "Possible duplicate of 88059" (and any other flags), "" for none."""
+    parts = []
+    for flag in row.flags:
+        label = FLAG_LABEL.get(flag, flag.replace("_", " ").capitalize())
+        parts.append(f"{label} of {row.twin}" if flag == "possible_duplicate" and row.twin else label)
+    return "; ".join(parts)
+
+
 def _push(row: ItemRow) -> str:
     return style.PUSH_LABEL[row.push] if row.push is not None else ""
 
@@ -60,7 +79,7 @@ COLUMNS: tuple[ItemColumn, ...] = (
     ItemColumn("date", "Date", lambda r: r.date, width=82, order="date"),
     ItemColumn("currency", "Cur.", lambda r: r.currency, width=40, order="currency"),
     ItemColumn("amount", "Amount", lambda r: style.money_text(r.amount), RIGHT, width=88, order="amount"),
-    ItemColumn("status", "Status", lambda r: style.status_text(r.status), width=140, order="status"),
+    ItemColumn("status", "Status", _status, width=150, order="status"),
     ItemColumn("push", "Push", _push, width=72),
     ItemColumn("fields", "Differs in", lambda r: style.fields_text(r.fields), width=160),
 )
@@ -299,6 +318,10 @@ class ItemTableModel(QAbstractTableModel):
 
     def _tooltip(self, row: ItemRow) -> str:
         parts = [f"{row.key} — {style.STATUS_LOOK[row.status].label}"]
+        if row.flags:
+            parts.append(f"{FLAG_MARK} {flags_text(row)}: not offered for push")
+        if row.reason:
+            parts.append(row.reason)
         if row.fields:
             parts.append("Differs in: " + style.fields_text(row.fields))
         if row.note:

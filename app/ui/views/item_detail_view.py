@@ -7,11 +7,14 @@ view refreshes afterwards. Must not: call the services on the GUI thread or comp
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
@@ -32,17 +35,22 @@ from app.services.api import (
     AuditEntry,
     ChangeSet,
     ItemDetail,
+    ItemRow,
+    Match,
     PlannedWrite,
     PushField,
     PushRecord,
     PushRow,
     Recondesk,
+    Reopen,
     Resolve,
     RetryPush,
     Revert,
     Roles,
+    Unmatch,
 )
 from app.ui import style
+from app.ui.dialogs.match_dialog import MatchDialog
 from app.ui.dialogs.note_dialog import NoteDialog
 from app.ui.dialogs.preview_dialog import PreviewDialog
 from app.ui.models.diff_model import DiffModel
@@ -85,6 +93,12 @@ def action_name(action: Action) -> str:
         return f"push_record:{action.to.value}"
     if isinstance(action, RetryPush):
         return f"retry:{action.push_id}"
+    if isinstance(action, Reopen):
+        return "reopen"
+    if isinstance(action, Unmatch):
+        return "unmatch"
+    if isinstance(action, Match):
+        return "match"
     if isinstance(action, Revert):
         return f"revert:{action.push_id}"
     return f"resolve:{action.resolution.value}"
@@ -93,6 +107,10 @@ def action_name(action: Action) -> str:
 """Action ids the services use for resolutions; shown as the fixed Accept/Ignore buttons, not as extra ones."""
 
 NoteProvider = Callable[[QWidget, str], "str | None"]
+ReasonProvider = Callable[[QWidget, str, str], "str | None"]
+"""(parent, item key, verb: "Reopen" / "Unmatch") -> the note, or None when cancelled."""
+MatchProvider = Callable[[QWidget, ItemRow, Sequence[ItemRow]], "tuple[int, str] | None"]
+"""(parent, the item, its candidates) -> (the other item's id, the note), or None when cancelled."""
 PreviewProvider = Callable[[QWidget, PlannedWrite, "PushRecord | PushField"], "PushRecord | PushField | None"]
 """Shows a push's preview and returns the action to send (with the person's choices), or None to cancel."""
 
@@ -101,6 +119,23 @@ def ask_revert_note(parent: QWidget, label: str) -> str | None:
     """Why a push is undone (kept in the audit log); None when cancelled."""
     text, ok = QInputDialog.getText(parent, "Revert", f"{label}\n\nWhy is it undone? (kept in the audit log)")
     return text.strip() if ok else None
+
+
+def ask_override_note(parent: QWidget, item_key: str) -> str | None:
+    """The note a person gives to push a flagged item anyway (None: cancelled); the dialog defaults to Cancel."""
+    dialog = NoteDialog(item_key, parent)
+    dialog.setWindowTitle(f"Override: {item_key}")
+    label = dialog.findChild(QLabel)
+    if label is not None:
+        label.setText(
+            f"<b>{_esc(item_key)}</b> may be a duplicate. Why should it be pushed anyway? "
+            "The note is kept in the audit log."
+        )
+    dialog.ok_button.setText("&Override and push")
+    dialog.ok_button.setDefault(False)
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel).setDefault(True)
+    ok = dialog.exec() == QDialog.DialogCode.Accepted
+    return dialog.note() if ok and dialog.note() else None
 
 
 def _table(model: object, parent: QWidget, name: str, stretch: int | None = None) -> QTableView:
@@ -152,10 +187,16 @@ class ItemDetailView(QWidget):
         self._runner = runner
         self.note_provider: NoteProvider = note_provider or NoteDialog.ask
         """Asks for the note when Ignore… is pressed; replaceable (tests, scripted use)."""
+        self.reason_provider: ReasonProvider = NoteDialog.ask
+        """Asks why a decision is undone (Reopen, Unmatch); replaceable."""
+        self.match_provider: MatchProvider = MatchDialog.ask
+        """Asks which item to match with, and why; replaceable."""
         self.preview_provider: PreviewProvider = preview_provider or PreviewDialog.ask
         """Shows every push's preview before it is sent; replaceable (tests, scripted use)."""
         self.revert_note_provider: NoteProvider = ask_revert_note
         """Asks why a push is reverted; replaceable (tests, scripted use)."""
+        self.override_note_provider: NoteProvider = ask_override_note
+        """Asks for the note of "Override and push…" on a flagged item; replaceable like `note_provider`."""
         self._item_id: int | None = None
         self._detail: ItemDetail | None = None
         self._generation = 0
@@ -166,6 +207,11 @@ class ItemDetailView(QWidget):
         self.title.setObjectName("detailTitle")
         self.title.setWordWrap(True)
         self.title.setTextFormat(Qt.TextFormat.RichText)
+        self.duplicate_label = QLabel("", self)
+        self.duplicate_label.setObjectName("duplicateOf")
+        self.duplicate_label.setWordWrap(True)
+        self.duplicate_label.setTextFormat(Qt.TextFormat.RichText)
+        self.duplicate_label.setVisible(False)
         self.message = QLabel("", self)
         self.message.setObjectName("detailMessage")
         self.message.setWordWrap(True)
@@ -227,6 +273,7 @@ class ItemDetailView(QWidget):
         top_layout = QVBoxLayout(top)
         top_layout.setContentsMargins(0, 0, 0, 0)
         top_layout.addWidget(self.title)
+        top_layout.addWidget(self.duplicate_label)
         top_layout.addWidget(self.diff_table, 1)
         top_layout.addWidget(self.actions_box)
         top_layout.addLayout(resolve_row)
@@ -338,8 +385,22 @@ class ItemDetailView(QWidget):
             self.audit_model.set_rows(detail.audit)
             self.raw_source.setPlainText(detail.raw_source or f"(not in {self._names[0]})")
             self.raw_ledger.setPlainText(detail.raw_ledger or f"(not in {self._names[1]})")
+        self._show_twin(detail)
         self._rebuild_actions()
         self._update_buttons()
+
+    def _show_twin(self, detail: ItemDetail | None) -> None:
+        """A `possible_duplicate`: "Possible duplicate of <twin>" with the twin's values, beside the item's own."""
+        if detail is None or not detail.twin_label:
+            self.duplicate_label.setText("")
+            self.duplicate_label.setVisible(False)
+            return
+        values = " &nbsp;·&nbsp; ".join(f"{_esc(label)} <b>{_esc(value)}</b>" for label, value in detail.twin_values)
+        self.duplicate_label.setText(
+            f"<span style='color:#8a4b00'>⚑ Possible duplicate of {_esc(detail.twin_label)}</span>"
+            f"{': ' + values if values else ''}<br>Not offered for push: check the twin, or override with a note."
+        )
+        self.duplicate_label.setVisible(True)
 
     def _rebuild_actions(self) -> None:
         for button in self.action_buttons.values():
@@ -359,7 +420,21 @@ class ItemDetailView(QWidget):
             button.clicked.connect(lambda _checked=False, action=spec.action: self.act(action))
             self.actions_layout.addWidget(button)
             self.action_buttons[spec.action] = button
+        for spec in self._detail.held_back:  # pushes a flag holds back: only with a note
+            button = QPushButton("Override and push…", self.actions_box)
+            button.setObjectName(f"override:{action_name(spec.action)}")
+            button.setToolTip(f"{spec.label}, although it may be a duplicate (a note is required)")
+            button.clicked.connect(lambda _checked=False, action=spec.action: self._override_clicked(action))
+            self.actions_layout.addWidget(button)
+            self.action_buttons[spec.action] = button
         self.actions_layout.addStretch(1)
+
+    def _override_clicked(self, action: Action) -> None:
+        if self._detail is None or not isinstance(action, (PushRecord, PushField)):
+            return
+        note = self.override_note_provider(self, self._detail.row.key)
+        if note and note.strip():
+            self.act(replace(action, override_note=note.strip()))
 
     def _allowed_resolutions(self) -> set[Resolution]:
         """The resolutions the services offer for the item (as `Resolve` actions); when they offer none that way,
@@ -384,10 +459,14 @@ class ItemDetailView(QWidget):
     # -- actions ----------------------------------------------------------------------------------------------
     def act(self, action: Action) -> None:
         """Run one of the item's actions on the network lane: a push is previewed first (nothing is sent unless the
-        person confirms it in the preview), a revert asks why; retries run as they are."""
+        person confirms it in the preview), a revert asks why; retries run as they are. A decision (reopen, unmatch,
+        match) asks for its note (and the other item) first and runs on the DB lane."""
         if self._item_id is None or self._busy:
             return
-        offered = self._detail.actions if self._detail else ()
+        if isinstance(action, Reopen | Unmatch | Match):
+            self._decide(action)
+            return
+        offered = (*self._detail.actions, *self._detail.held_back) if self._detail else ()
         label = next((a.label for a in offered if a.action == action), action_name(action))
         if isinstance(action, PushRecord | PushField):
             self._preview(action, label)
@@ -450,6 +529,43 @@ class ItemDetailView(QWidget):
 
         self._runner.db(
             f"resolve {resolution.value}",
+            work,
+            changes=_changes_of,
+            on_result=self._action_done,
+            on_error=self._action_failed,
+        )
+
+    def _decide(self, action: Reopen | Unmatch | Match) -> None:
+        detail = self._detail
+        if detail is None:
+            return
+        if isinstance(action, Match) and not action.other_item_id:
+            row = detail.row
+
+            def fetch(_ctx: TaskContext) -> list[ItemRow]:
+                return list(self._ws.one_sided_candidates(row.item_id))
+
+            def chosen(candidates: list[ItemRow]) -> None:
+                picked = self.match_provider(self, row, candidates)
+                if picked is not None:
+                    self._decide(Match(row.item_id, picked[0], picked[1]))
+
+            self._runner.db("match candidates", fetch, on_result=chosen, on_error=self._action_failed)
+            return
+        if isinstance(action, Reopen | Unmatch) and not action.note:
+            verb = "Reopen" if isinstance(action, Reopen) else "Unmatch"
+            note = self.reason_provider(self, detail.row.key, verb)
+            if not note:
+                return
+            action = Reopen(action.item_id, note) if isinstance(action, Reopen) else Unmatch(action.item_id, note)
+        self._set_busy(True, "Saving the decision…")
+        decision = action
+
+        def work(_ctx: TaskContext) -> ActionResult:
+            return self._ws.act(decision)
+
+        self._runner.db(
+            f"decision {action_name(action)}",
             work,
             changes=_changes_of,
             on_result=self._action_done,

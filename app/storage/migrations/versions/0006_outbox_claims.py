@@ -2,7 +2,7 @@
 with a lease), and `refused` (a definitive refusal that automatic retries leave alone).
 
 Revision ID: 0006_outbox_claims
-Revises: 0007_push_checks (chained after main's 0007 when main was merged in; written against 0005)
+Revises: 0009_item_flags (chained after main's head when main was merged in; written against 0005)
 Create Date: 2026-12-05 07:00:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_outbox_claims"
-down_revision = "0007_push_checks"
+down_revision = "0009_item_flags"
 branch_labels = None
 depends_on = None
 
