@@ -85,7 +85,8 @@ def test_a_same_amount_instalment_with_the_same_reference_is_not_taken_for_ours(
     assert first.status is second.status is ItemStatus.ONLY_IN_LEDGER
     assert world.ws.act(PushRecord(first.item_id, System.ACCESSPLANIT)).ok
     world.faults(System.ACCESSPLANIT, "reset=1x,only=/Transaction")  # the second POST never reaches the service
-    lost = world.ws.act(PushRecord(second.item_id, System.ACCESSPLANIT))
+    # Flagged a possible duplicate of the first (same amount and reference): a person overrides it with a note.
+    lost = world.ws.act(PushRecord(second.item_id, System.ACCESSPLANIT, override_note="second instalment"))
     assert not lost.ok and lost.item is not None and lost.item.push is PushState.UNCERTAIN, lost
     world.faults(System.ACCESSPLANIT, "")
     [push] = _pushes(world.db, Kind.PAYMENT, second.key)
@@ -237,7 +238,8 @@ def test_a_same_day_twin_is_not_taken_for_ours_in_xero(world: World) -> None:
     )
     assert world.ws.act(PushRecord(first.item_id, System.XERO)).ok
     world.faults(System.XERO, "reset=3x,only=/Payments")  # the second never reaches Xero
-    lost = world.ws.act(PushRecord(second.item_id, System.XERO))
+    # Flagged a possible duplicate of the first (same amount and reference): a person overrides it with a note.
+    lost = world.ws.act(PushRecord(second.item_id, System.XERO, override_note="two seats, paid separately"))
     assert not lost.ok and lost.item is not None and lost.item.push is PushState.UNCERTAIN, lost
     world.faults(System.XERO, "")
     [push] = _pushes(world.db, Kind.PAYMENT, second.key)
