@@ -1,8 +1,8 @@
 """Outbox claims: one sender per push row across processes (`claimed_by`, `lease_until`: a compare-and-set claim
 with a lease), and `refused` (a definitive refusal that automatic retries leave alone).
 
-Revision ID: 0006_outbox_claims
-Revises: 0009_item_flags (chained after main's head when main was merged in; written against 0005)
+Revision ID: 0010_outbox_claims
+Revises: 0009_item_flags
 Create Date: 2026-12-05 07:00:00
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_outbox_claims"
+revision = "0010_outbox_claims"
 down_revision = "0009_item_flags"
 branch_labels = None
 depends_on = None
