@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from app.connectors.base import BATCH_SIZE
 from app.domain.errors import RecondeskError
 from app.domain.progress import CancelToken, ProgressCallback
-from app.domain.status import Direction, System
+from app.domain.status import Direction, Role
 from app.services import plans
 from app.services.actions import ItemActions
 from app.services.api import ActionResult, BulkAction, BulkPreview, PushField, PushRecord, Resolve
@@ -25,9 +25,9 @@ Planned = tuple[int, ItemRecord, plans.PushPlan]
 
 
 def _batch_group(plan: plans.PushPlan) -> str | None:
-    """Pushes that go to Xero in batch creates: new invoices and payments (refunds need two calls each)."""
+    """Pushes that go to the ledger in batch creates: new invoices and payments (refunds need two calls each)."""
     kind, _field, target = plans.action_parts(plan.action)
-    if target is not System.XERO:
+    if target.role is not Role.LEDGER:
         return None
     if kind == plans.PUSH_INVOICE:
         return "invoice"
@@ -74,7 +74,7 @@ class BulkActions:
             group = _batch_group(plan)
             if group is not None:
                 groups[group] = groups.get(group, 0) + 1
-            elif plan.target is System.XERO:
+            elif plan.target.role is Role.LEDGER:
                 xero_single += 2 if plan.payload.get("direction") == str(Direction.REFUND) else 1
             else:
                 source_calls += 1

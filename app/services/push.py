@@ -50,7 +50,7 @@ from app.domain.errors import (
 )
 from app.domain.progress import CancelToken, ProgressCallback, ProgressEvent, no_progress
 from app.domain.records import InvalidRecord, Invoice, Line, Payment
-from app.domain.status import Direction, Kind, PushState, System
+from app.domain.status import Direction, Kind, PushState, Role, System, system_for
 from app.services.plans import (
     PUSH_FIELD,
     PUSH_INVOICE,
@@ -116,7 +116,7 @@ def _invoice_from_payload(p: Mapping[str, Any]) -> tuple[Invoice, tuple[Line, ..
     from app.domain.status import InvoiceState
 
     invoice = Invoice(
-        system=System.ACCESSPLANIT,
+        system=system_for(Role.SOURCE),
         id=str(p["source_id"]),
         number=str(p["number"]),
         contact=str(p["contact"]),
@@ -154,14 +154,14 @@ def _send(
     if kind == PUSH_FIELD:
         po = str(p["value"]) if field_name == "po_number" else None
         due = date.fromisoformat(str(p["value"])) if field_name == "due_date" else None
-        if target is System.XERO:
+        if target.role is Role.LEDGER:
             return writers.ledger_writer().update_invoice(
                 str(p["invoice_id"]), po_number=po, due_date=due, idempotency_key=wire_key
             )
         return writers.source_writer().update_invoice(str(p["invoice_id"]), po_number=po, due_date=due)
     if kind == PUSH_PAYMENT:
         direction = Direction(p["direction"])
-        if target is System.XERO:
+        if target.role is Role.LEDGER:
             return writers.ledger_writer().create_payment(
                 invoice_id=str(p["invoice_id"]),
                 invoice_number=str(p["invoice_number"]),
@@ -201,7 +201,7 @@ def _read_back(
     if kind == PUSH_PAYMENT:
         direction = Direction(p["direction"])
         day = date.fromisoformat(p["date"])
-        if target is System.XERO:
+        if target.role is Role.LEDGER:
             pay = writers.ledger_writer().find_payment(
                 str(p["invoice_id"]), Decimal(p["amount"]), day, str(p["reference"]), direction, exclude
             )
@@ -210,7 +210,7 @@ def _read_back(
                 str(p["invoice_id"]), Decimal(p["amount"]), str(p["reference"]), direction, day, exclude
             )
         return pay if pay is not None and not pay.deleted else _RESEND
-    if kind == PUSH_FIELD and target is System.XERO:
+    if kind == PUSH_FIELD and target.role is Role.LEDGER:
         found = writers.ledger_writer().find_invoice(str(p["number"]))
         if isinstance(found, Invoice):
             current = (
@@ -237,7 +237,7 @@ def _exact_payment(p: Mapping[str, Any], pay: Payment) -> bool:
 def _batchable(row: PushRecord) -> str | None:
     """ "invoice" / "payment" when the row goes to Xero in a batch create; None: one call of its own."""
     kind, _field, target = action_parts(row.action)
-    if target is not System.XERO:
+    if target.role is not Role.LEDGER:
         return None
     if kind == PUSH_INVOICE:
         return "invoice"
@@ -679,7 +679,7 @@ class PushService:
                         left.append(row)
                 return outcomes, left
             payments = writer.find_payments([str(r.payload["invoice_id"]) for r in rows])
-            taken = self._taken(System.XERO)
+            taken = self._taken(system_for(Role.LEDGER))
             matched: dict[int, Payment] = {}
             for row in rows:
                 mine = taken.for_row(row)
@@ -772,7 +772,7 @@ class PushService:
 
     def _refetch_invoice(self, target: System, payload: Mapping[str, Any]) -> Invoice | None:
         try:
-            if target is System.XERO:
+            if target.role is Role.LEDGER:
                 found = self.writers.ledger_writer().find_invoice(str(payload.get("invoice_number", "")))
             else:
                 # Not part of `SourceWriter`: accessplanit's connector has it, a writer without it just skips this.
