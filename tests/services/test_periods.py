@@ -1,4 +1,5 @@
-"""Picking a month never hides a record that could not be read (invalid items have no date, so no month)."""
+"""Picking a month never hides a record that could not be read (invalid items have no date, so no month); the
+report lists such records in a separate `unreadable` section of every period, not among its items."""
 
 from __future__ import annotations
 
@@ -32,7 +33,12 @@ def test_invalid_items_show_in_every_month_and_in_the_period_report(tmp_path: Pa
         shown = set(ws.item_ids(ItemFilter(period=period, statuses=(ItemStatus.INVALID,))))
         assert {r.item_id for r in undated} <= shown
         assert ws.summary(period).counts.get("invalid", 0) >= len(undated)
-    report = ws.report("2026-10")
-    assert {i["key"] for i in report["items"] if i["status"] == "invalid"} >= {r.key for r in undated}
+    for period in ("2026-10", "2026-09"):
+        # The report lists them apart, with their reason, in every period: never among the period's items.
+        report = ws.report(period)
+        unreadable = {u["key"]: u for u in report["unreadable"]}
+        assert set(unreadable) == {r.key for r in undated}
+        assert all(u["reason"] for u in unreadable.values())
+        assert not {i["key"] for i in report["items"]} & set(unreadable)
     # A month with no activity shows only the undated invalid items, nothing else.
     assert {r.status for r in ws.rows(ws.item_ids(ItemFilter(period="2026-09")))} == {ItemStatus.INVALID}
