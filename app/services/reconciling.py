@@ -135,7 +135,7 @@ def to_item_data(
         day, currency, reference = first.date, first.currency, first.reference
         amount = _minor(first.amount, currency)
     elif bad is not None:
-        number = bad.number or ""
+        number, day = bad.number or "", bad.date
         contact = contacts.get(result.invoice_key, "")
 
     def rid(rec: Invoice | Payment | None) -> int | None:
