@@ -4,6 +4,8 @@ into json, csv, xlsx (openpyxl) or pdf (fpdf2) bytes.
 Amounts are strings with the currency's decimals from the cache's integer minor units to the file: never a float.
 In xlsx they are text cells, because openpyxl writes a Decimal through float (84512.40 would become
 84512.39999999999 in the file).
+Money is never added across currencies: totals are per system and currency (`control_totals`), and a system's
+top-level `total`/`paid` is null when the period holds several currencies. Periods are checked (`check_period`).
 Must not: query remote systems, hold secrets (the report has no connection data at all), or change the cache.
 """
 
