@@ -205,6 +205,12 @@ def _decision_parsers(sub: Any) -> None:
     p.add_argument("item_id", type=int, metavar="ITEM_ID")
     p.add_argument("--note", default="", help="why (optional)")
 
+    p = sub.add_parser("signoff", help="sign a period off (refused while items are open, unless --with-exceptions)")
+    who(p)
+    p.add_argument("--period", metavar="YYYY-MM", required=True, help="the month to sign off")
+    p.add_argument("--with-exceptions", action="store_true", help="sign off with the open items listed as exceptions")
+    p.add_argument("--note", required=True, help="what was checked (kept with the sign-off)")
+
     p = sub.add_parser("audit", help="the audit log")
     asub = p.add_subparsers(dest="audit_command", metavar="verify", required=True)
     v = asub.add_parser("verify", help="check the audit log's hash chain (exit 4 when broken)")
@@ -446,6 +452,8 @@ def _cmd_sync(ws: Any, args: argparse.Namespace) -> int:
 
 
 def _cmd_report(ws: Any, args: argparse.Namespace) -> int:
+    if _bad_period(args.period):
+        return EXIT_USAGE
     data = ws.report_bytes(args.period, args.format)
     if args.output:
         Path(args.output).write_bytes(data)
@@ -576,8 +584,7 @@ def _cmd_items(ws: Any, args: argparse.Namespace) -> int:
         known = ", ".join(s.value for s in ItemStatus)
         print(f"recondesk: unknown status in {args.status}; use one of {known}", file=sys.stderr)
         return EXIT_USAGE
-    if args.period is not None and not _is_period(args.period):
-        print(f"recondesk: --period must be YYYY-MM, not {args.period!r}", file=sys.stderr)
+    if _bad_period(args.period):
         return EXIT_USAGE
     roles, flt, after = ws.roles(), ItemFilter(period=args.period, statuses=statuses), None
     rows: list[Any] = []
@@ -596,8 +603,16 @@ def _cmd_items(ws: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _is_period(text: str) -> bool:
-    return len(text) == 7 and text[4] == "-" and text[:4].isdigit() and text[5:].isdigit() and 1 <= int(text[5:]) <= 12
+def _bad_period(period: str | None) -> bool:
+    """True (after one line on standard error) when `--period` is given and is not YYYY-MM with a month 1-12."""
+    from app.services.report import PeriodError, check_period
+
+    try:
+        check_period(period)
+    except PeriodError as exc:
+        print(f"recondesk: --period: {exc}", file=sys.stderr)
+        return True
+    return False
 
 
 def _decide(ws: Any, args: argparse.Namespace, action: Any, ids: Sequence[int]) -> int:
@@ -676,7 +691,49 @@ def _cmd_audit(ws: Any, args: argparse.Namespace) -> int:
     return EXIT_OK if found.ok else EXIT_AUDIT_BROKEN
 
 
+def _cmd_signoff(ws: Any, args: argparse.Namespace) -> int:
+    """Sign a period off; exit 2 for a bad period or note, 3 while items are open without --with-exceptions."""
+    if _bad_period(args.period):
+        return EXIT_USAGE
+    if not args.note.strip():
+        print("recondesk: --note must say what was checked", file=sys.stderr)
+        return EXIT_USAGE
+    result = ws.sign_off(args.period, args.note, args.with_exceptions)
+    code = EXIT_OK if result.ok else (EXIT_REFUSED if result.refused else EXIT_USAGE)
+    if args.json:
+        state = result.state
+        out: dict[str, Any] = {"ok": result.ok, "message": result.message, "period": args.period}
+        if state is not None:
+            out.update(
+                by=state.by,
+                at=state.at.isoformat(),
+                note=state.note,
+                with_exceptions=state.with_exceptions,
+                hash=state.hash,
+                exceptions=list(state.exceptions),
+                items=result.items,
+                totals=[
+                    {
+                        "system": t.system.value,
+                        "currency": t.currency,
+                        "invoices": t.invoices,
+                        "total": t.total,
+                        "paid": t.paid,
+                        "due": t.due,
+                    }
+                    for t in result.totals
+                ],
+            )
+        print(json.dumps(out, indent=1))
+    elif result.ok:
+        print(result.message)
+    else:
+        print(f"recondesk: {result.message}", file=sys.stderr)
+    return code
+
+
 _DECISION_COMMANDS = {
+    "signoff": _cmd_signoff,
     "items": _cmd_items,
     "resolve": _cmd_resolve,
     "reopen": _cmd_reopen,

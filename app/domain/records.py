@@ -100,6 +100,7 @@ class InvalidRecord:
     id: str  # the system's id if it could be read, else a stable digest of the payload
     reason: str
     number: str | None = None  # the invoice number, when that much could be read
+    date: date | None = None  # the record's own date (issue or payment date), when that much could be read
 
 
 Record = Invoice | Payment

@@ -225,7 +225,7 @@ def reconcile(
                 None,
                 None,
                 invoice_key(rec.number),
-                None,
+                month(rec.date),
                 rec,
             )
         )

@@ -313,6 +313,66 @@ class ItemDetail:
     twin_label: str = ""  # a `possible_duplicate`'s twin for people: "accessplanit payment 88059"
     twin_values: tuple[tuple[str, str], ...] = ()  # the twin's (field label, value), to show beside the item's
     held_back: tuple[ActionSpec, ...] = ()  # pushes a flag holds back: allowed only with an `override_note`
+    drift: tuple[DriftRow, ...] = ()  # a `reopened` item: each moved field at sign-off and on each side now
+    drift_note: str = ""  # for people: "Signed off by Ann on 2026-11-03; accessplanit moved since."
+
+
+@dataclass(frozen=True, slots=True)
+class DriftRow:
+    """One field of a reopened item, three ways: the value agreed at sign-off, each side now, and which moved."""
+
+    label: str
+    agreed: str  # the agreed value ("source / ledger" when the two sides differed at sign-off)
+    source_now: str
+    ledger_now: str
+    moved: tuple[Role, ...]  # the roles whose value is no longer the agreed one
+
+
+@dataclass(frozen=True, slots=True)
+class CurrencyTotals:
+    """One system's control totals in one currency (amounts as strings with the currency's decimals)."""
+
+    system: System
+    currency: str
+    invoices: int
+    total: str
+    paid: str
+    due: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignoffState:
+    """The sign-off in force for a period; `reopened_keys`: items a later sync changed (drift)."""
+
+    period: str
+    by: str
+    at: datetime
+    note: str
+    with_exceptions: bool
+    hash: str
+    exceptions: tuple[str, ...] = ()  # keys of the open items signed off as exceptions
+    reopened_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SignoffPreview:
+    """What the sign-off dialog shows before anything is signed."""
+
+    period: str
+    totals: tuple[CurrencyTotals, ...]
+    open_items: tuple[ItemRow, ...]
+    items: int  # how many items the period holds
+    current: SignoffState | None  # the sign-off in force, if any
+
+
+@dataclass(frozen=True, slots=True)
+class SignoffResult:
+    ok: bool
+    message: str  # for people
+    refused: bool = False  # a rule refused it (open items without `with_exceptions`)
+    state: SignoffState | None = None
+    totals: tuple[CurrencyTotals, ...] = ()
+    items: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,6 +521,14 @@ class Recondesk(Protocol):
     def one_sided_candidates(self, item_id: int) -> Sequence[ItemRow]:
         """Items a one-sided item could be matched with by hand: one-sided on the other system, same kind and
         currency (at most 500, nearest amount first)."""
+        ...
+
+    def signoff_preview(self, period: str) -> SignoffPreview:
+        """The period's control totals per system and currency, its open items and the sign-off in force."""
+        ...
+
+    def sign_off(self, period: str, note: str, with_exceptions: bool = False) -> SignoffResult:
+        """Sign the period off (audited); refused while items are open unless `with_exceptions`."""
         ...
 
     def connections(self) -> Sequence[ConnectionInfo]: ...

@@ -12,13 +12,14 @@ from typing import Any
 from app.domain.keys import invoice_key
 from app.domain.money import fmt
 from app.domain.records import Invoice, Line, Payment
-from app.domain.status import ItemStatus, Kind, PushState, System
+from app.domain.status import ItemStatus, Kind, PushState, Role, System
 from app.reconcile import diff
 from app.reconcile.rules import INVOICE_FIELDS, PAYMENT_FIELDS, Rules
-from app.services import plans
+from app.services import plans, signoff
 from app.services.api import (
     ActionSpec,
     AuditEntry,
+    DriftRow,
     FieldDiff,
     ItemDetail,
     Match,
@@ -36,6 +37,7 @@ from app.services.resolve import RESOLUTION_LABELS, RESOLVABLE, is_matched_by_ha
 from app.storage import audit as audit_repo
 from app.storage import outbox
 from app.storage import records as records_repo
+from app.storage import signoffs as signoff_repo
 from app.storage.db import Database
 from app.storage.models import ItemRecord
 from app.storage.models import PushRecord as StoredPush
@@ -126,7 +128,39 @@ class ItemDetails(ItemAccess):
             twin_label=twin_label,
             twin_values=twin_values,
             held_back=tuple(held),
+            **self._drift(item),
         )
+
+    def _drift(self, item: ItemRecord) -> dict[str, Any]:
+        """A `reopened` item's three-way view: per moved field, the agreed value at sign-off, each side now, and
+        which side moved (`signoff.field_drift`); nothing for other items."""
+        if signoff.REOPENED not in item.flags or item.period is None:
+            return {}
+        with self.db.transaction(readonly=True) as tx:
+            record = signoff_repo.current_signoff(tx, item.period)
+            if record is None:
+                return {}
+            agreed = signoff_repo.agreed_items(tx, record.id, [(item.kind.value, item.key)])
+            now = signoff.current_values(tx, [item], self.rules)[item.id]
+        was = agreed.get((item.kind.value, item.key))
+        labels = {f.name: f.label for f in INVOICE_FIELDS} | {f.name: f.label for f in PAYMENT_FIELDS}
+        rows = []
+        for f in signoff.field_drift(was.agreed if was else None, now):
+            same = f.agreed_source == f.agreed_ledger
+            rows.append(
+                DriftRow(
+                    label=labels.get(f.field, f.field),
+                    agreed=f.agreed_source if same else f"{f.agreed_source} / {f.agreed_ledger}",
+                    source_now=f.source_now,
+                    ledger_now=f.ledger_now,
+                    moved=tuple(Role.SOURCE if s == signoff.SOURCE else Role.LEDGER for s in f.moved),
+                )
+            )
+        moved = sorted({ROLES.system(r).label for d in rows for r in d.moved})
+        when = record.at.strftime("%Y-%m-%d %H:%M")
+        note = f"Signed off by {record.who} on {when} UTC"
+        note += f"; {' and '.join(moved)} moved since." if moved else "; new in the period since."
+        return {"drift": tuple(rows), "drift_note": note}
 
     def _twin(self, item: ItemRecord, rec: object) -> tuple[str, tuple[tuple[str, str], ...]]:
         """A flagged item's twin for people ("accessplanit payment 88059") and its values, field by field."""

@@ -20,7 +20,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import pairwise
 
@@ -32,10 +32,12 @@ from app.domain.status import ItemStatus, Role, System, system_for
 from app.reconcile.engine import ItemResult, reconcile
 from app.reconcile.explain import Sides, item_reason
 from app.reconcile.rules import Rules, natural_id, norm_ci
+from app.services.signoff import flag_drift
 from app.settings import Settings
 from app.storage import decisions as decision_repo
 from app.storage import items as item_repo
 from app.storage import records as record_repo
+from app.storage import signoffs as signoff_repo
 from app.storage.db import Database, Tx
 from app.storage.models import Decision, ItemData
 
@@ -133,7 +135,7 @@ def to_item_data(
         day, currency, reference = first.date, first.currency, first.reference
         amount = _minor(first.amount, currency)
     elif bad is not None:
-        number = bad.number or ""
+        number, day = bad.number or "", bad.date
         contact = contacts.get(result.invoice_key, "")
 
     def rid(rec: Invoice | Payment | None) -> int | None:
@@ -315,6 +317,7 @@ class _Context:
     rules: Rules
     decisions: Mapping[tuple[str, str], Decision]
     matches: Sequence[Decision] = ()
+    signed: Mapping[str, signoff_repo.SignoffRecord] = field(default_factory=dict)  # period -> sign-off in force
 
 
 def _context(tx: Tx, settings: Settings) -> _Context:
@@ -322,6 +325,7 @@ def _context(tx: Tx, settings: Settings) -> _Context:
         rules=rules_from(settings),
         decisions=decision_repo.active_decisions(tx),
         matches=tuple(decision_repo.active_matches(tx).values()),
+        signed=signoff_repo.current_signoffs(tx),
     )
 
 
@@ -344,7 +348,9 @@ def _run_keys(tx: Tx, ctx: _Context, keys: Sequence[str]) -> list[ItemData]:
         manual_pairs=[(m.kind, m.source_id, m.ledger_id) for m in ctx.matches if m.source_id and m.ledger_id],
     )
     contacts = _contacts(src_inv, led_inv)
-    return [to_item_data(r, found.ids, contacts, ctx.decisions.get((r.kind.value, r.key))) for r in results]
+    data = [to_item_data(r, found.ids, contacts, ctx.decisions.get((r.kind.value, r.key))) for r in results]
+    # Drift: items of a signed-off period whose values moved since get `reopened` (these keys only, no rescan).
+    return flag_drift(tx, ctx.signed, results, data, ctx.rules)
 
 
 RECONCILING = "reconciling"  # the stage of its progress events

@@ -4,6 +4,8 @@ into json, csv, xlsx (openpyxl) or pdf (fpdf2) bytes.
 Amounts are strings with the currency's decimals from the cache's integer minor units to the file: never a float.
 In xlsx they are text cells, because openpyxl writes a Decimal through float (84512.40 would become
 84512.39999999999 in the file).
+Money is never added across currencies: totals are per system and currency (`control_totals`), and a system's
+top-level `total`/`paid` is null when the period holds several currencies. Periods are checked (`check_period`).
 Must not: query remote systems, hold secrets (the report has no connection data at all), or change the cache.
 """
 
@@ -12,19 +14,21 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from app.domain.money import decimals, fmt, from_minor
+from app.domain.money import fmt, from_minor
 from app.domain.records import Invoice, Payment
 from app.domain.status import ItemStatus, Kind, Role, System, system_for
 from app.reconcile.diff import canonical_ledger_invoice
 from app.reconcile.rules import Rules
+from app.services import signoff
 from app.storage import items as items_repo
 from app.storage import records as records_repo
-from app.storage.db import Database
+from app.storage import signoffs as signoff_repo
+from app.storage.db import Database, Tx
 from app.storage.models import ItemRecord
 
 FORMATS = ("json", "csv", "xlsx", "pdf")
@@ -99,28 +103,40 @@ def _difference(item: ItemRecord, source: Invoice | Payment | None, ledger: Invo
     return fmt(b - a, source.currency or None)
 
 
-def _sum_text(amounts: dict[str, Decimal]) -> str:
-    """One figure for the totals line: exact when all invoices share a currency (the normal case)."""
-    total = sum(amounts.values(), Decimal(0))
-    currencies = list(amounts)
-    places = decimals(currencies[0]) if len(currencies) == 1 else max((decimals(c) for c in currencies), default=2)
-    return f"{total:.{places}f}"
+class PeriodError(ValueError):
+    """A period that is not `YYYY-MM` with a month 1-12; the message is one line for people."""
 
 
-def build_report(db: Database, period: str | None, rules: Rules | None = None) -> dict[str, Any]:
-    """The report of `period` (`YYYY-MM`, or None for everything in the cache)."""
-    rules = rules or Rules()
-    with db.transaction(readonly=True) as tx:
-        ids = items_repo.query_item_ids(tx, period)
-        rows = items_repo.item_rows(tx, list(ids))
-        invoices = {system: {inv.id: inv for inv in records_repo.load_invoices(tx, system)} for system in System}
-        refunds = records_repo.ledger_refunds_on_keys(tx, {r.invoice_key for r in rows if r.kind is Kind.INVOICE})
-    rows = sorted(rows, key=lambda r: (0 if r.kind is Kind.INVOICE else 1, r.key))
+def check_period(period: str | None) -> str | None:
+    """`period` when it is `YYYY-MM` (month 1-12) or None; raises `PeriodError` otherwise."""
+    if period is None:
+        return None
+    text = period.strip()
+    ok = len(text) == 7 and text[4] == "-" and text[:4].isdigit() and text[5:].isdigit()
+    if not ok or not 1 <= int(text[5:]) <= 12 or int(text[:4]) < 1:
+        raise PeriodError(f"a period is YYYY-MM with a month from 01 to 12 (e.g. 2026-10), not {period!r}")
+    return text
+
+
+Invoices = dict[System, dict[str, Invoice]]
+
+
+def _invoices(tx: Tx) -> Invoices:
+    return {system: {inv.id: inv for inv in records_repo.load_invoices(tx, system)} for system in System}
+
+
+def control_totals(
+    tx: Tx, rows: Sequence[ItemRecord], rules: Rules, invoices: Invoices | None = None
+) -> dict[str, Any]:
+    """Per system: `invoices` (count), `total` and `paid` (null when the invoices are in more than one currency:
+    never a sum across currencies) and `by_currency.<CODE>` = {invoices, total, paid, due} as strings. Counts the
+    invoice items of `rows` that are not invalid, each system's own record; Xero's paid/due are the canonical ones
+    (refunds paid out of credit notes applied, docs/reconciliation.md section 4)."""
+    invoices = invoices if invoices is not None else _invoices(tx)
+    refunds = records_repo.ledger_refunds_on_keys(tx, {r.invoice_key for r in rows if r.kind is Kind.INVOICE})
     totals: dict[str, Any] = {}
     for system in System:
-        count = 0
-        total: dict[str, Decimal] = {}
-        paid: dict[str, Decimal] = {}
+        sums: dict[str, list[Any]] = {}  # currency -> [count, total, paid, due]
         for item in rows:
             if item.kind is not Kind.INVOICE or item.status is ItemStatus.INVALID:
                 continue
@@ -129,17 +145,75 @@ def build_report(db: Database, period: str | None, rules: Rules | None = None) -
             if inv is None:
                 continue
             if system.role is Role.LEDGER:
-                # Xero's paid as the rules compare it (docs/reconciliation.md section 4): minus its refunds.
                 inv = canonical_ledger_invoice(inv, rules, refunds.get(item.invoice_key, Decimal(0)))
-            count += 1
-            total[inv.currency] = total.get(inv.currency, Decimal(0)) + inv.total
-            paid[inv.currency] = paid.get(inv.currency, Decimal(0)) + inv.paid
-        totals[str(system)] = {
-            "invoices": count,
-            "total": _sum_text(total) if total else "0.00",
-            "paid": _sum_text(paid) if paid else "0.00",
-            "by_currency": {c: {"total": fmt(total[c], c), "paid": fmt(paid[c], c)} for c in sorted(total)},
+            acc = sums.setdefault(inv.currency, [0, Decimal(0), Decimal(0), Decimal(0)])
+            acc[0] += 1
+            acc[1] += inv.total
+            acc[2] += inv.paid
+            acc[3] += inv.due
+        by_currency = {
+            c: {"invoices": str(n), "total": fmt(t, c), "paid": fmt(p, c), "due": fmt(d, c)}
+            for c, (n, t, p, d) in sorted(sums.items())
         }
+        single = next(iter(by_currency.values())) if len(by_currency) == 1 else None
+        totals[str(system)] = {
+            "invoices": sum(n for n, *_ in sums.values()),
+            "total": single["total"] if single else (None if by_currency else "0.00"),
+            "paid": single["paid"] if single else (None if by_currency else "0.00"),
+            "by_currency": by_currency,
+        }
+    return totals
+
+
+def _unreadable(item: ItemRecord) -> dict[str, Any]:
+    return {
+        "kind": str(item.kind),
+        "key": item.key,
+        "accessplanit_id": item.source_id,
+        "xero_id": item.ledger_id,
+        "invoice": item.invoice or item.invoice_key or None,
+        "reason": item.reason or item.note,
+    }
+
+
+def _signoff(tx: Tx, period: str | None, rows: Sequence[ItemRecord]) -> dict[str, Any] | None:
+    """Section 8's `signoff` (by, at, note, with_exceptions, hash), plus whether a later sync reopened it."""
+    if period is None:
+        return None
+    found = signoff_repo.current_signoff(tx, period)
+    if found is None:
+        return None
+    reopened = [r.key for r in rows if signoff.REOPENED in r.flags]
+    return {
+        "by": found.who,
+        "at": found.at.isoformat(),
+        "note": found.note,
+        "with_exceptions": found.with_exceptions,
+        "hash": found.hash,
+        "exceptions": found.exceptions,
+        "totals": found.totals,
+        "reopened": bool(reopened),
+        "reopened_keys": reopened,
+    }
+
+
+def build_report(db: Database, period: str | None, rules: Rules | None = None) -> dict[str, Any]:
+    """The report of `period` (`YYYY-MM`, or None for everything in the cache). Records that could not be read and
+    have no readable date belong to no month: they are listed under `unreadable` (with their reason) in every
+    period's report, never among its items. Raises `PeriodError` for a period that is not `YYYY-MM`."""
+    period = check_period(period)
+    rules = rules or Rules()
+    with db.transaction(readonly=True) as tx:
+        ids = items_repo.query_item_ids(tx, period)
+        every = items_repo.item_rows(tx, list(ids))
+        rows = [r for r in every if r.period is not None or r.status is not ItemStatus.INVALID]
+        loose = [r for r in every if r.period is None and r.status is ItemStatus.INVALID]
+        invoices = _invoices(tx)
+        totals = control_totals(tx, rows, rules, invoices)
+        refunds = records_repo.ledger_refunds_on_keys(tx, {r.invoice_key for r in rows if r.kind is Kind.INVOICE})
+        signed = _signoff(tx, period, rows)
+        since = signoff.drift_since(tx, period, rows, rules) if signed is not None and period else {}
+    rows = sorted(rows, key=lambda r: (0 if r.kind is Kind.INVOICE else 1, r.key))
     counts: dict[str, int] = {}
     for item in rows:
         counts[str(item.status)] = counts.get(str(item.status), 0) + 1
@@ -158,8 +232,20 @@ def build_report(db: Database, period: str | None, rules: Rules | None = None) -
                 pay_src = records_repo.get_record(tx, item.source_record_id).record
                 pay_led = records_repo.get_record(tx, item.ledger_record_id).record
             differences[item.id] = _difference(item, pay_src, pay_led)
-    items = [report_item(r, differences.get(r.id)) for r in rows]
-    return {"period": period, "totals": totals, "counts": counts, "items": items}
+    items = []
+    for r in rows:
+        out = report_item(r, differences.get(r.id))
+        if r.id in since:
+            out["since"] = since[r.id]
+        items.append(out)
+    return {
+        "period": period,
+        "totals": totals,
+        "counts": counts,
+        "signoff": signed,
+        "items": items,
+        "unreadable": [_unreadable(r) for r in sorted(loose, key=lambda r: r.key)],
+    }
 
 
 # --- writers ------------------------------------------------------------------------------------------------

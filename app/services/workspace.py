@@ -22,6 +22,7 @@ from app.domain.status import System
 from app.reconcile.rules import Rules
 from app.services import push as push_mod
 from app.services import report as report_mod
+from app.services import signoff as signoff_mod
 from app.services.actions import ItemActions
 from app.services.api import (
     Action,
@@ -32,6 +33,7 @@ from app.services.api import (
     BulkPreview,
     CheckResult,
     ConnectionInfo,
+    CurrencyTotals,
     ItemDetail,
     ItemFilter,
     ItemPage,
@@ -42,6 +44,9 @@ from app.services.api import (
     PushField,
     PushRecord,
     Roles,
+    SignoffPreview,
+    SignoffResult,
+    SignoffState,
     StreamStats,
     Summary,
     SyncResult,
@@ -49,11 +54,12 @@ from app.services.api import (
 from app.services.bulk import BulkActions
 from app.services.connections import SECRET_FIELD, Connections, MemorySecretBox
 from app.services.item_detail import ItemDetails, audit_entry
-from app.services.item_queries import LEDGER, SOURCE, ItemQueries
+from app.services.item_queries import LEDGER, SOURCE, ItemQueries, to_row
 from app.services.resolve import match_candidates
 from app.settings import Settings
 from app.storage import audit as audit_repo
 from app.storage import items as items_repo
+from app.storage import signoffs as signoff_repo
 from app.storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -360,3 +366,66 @@ class Workspace:
 
     def report_bytes(self, period: str | None, fmt_name: str) -> bytes:
         return report_mod.report_bytes(self.db, period, fmt_name, self.rules)
+
+    # --- sign-off (services/signoff.py) ---
+
+    def signoff_preview(self, period: str) -> SignoffPreview:
+        checked = report_mod.check_period(period) or ""
+        with self.db.transaction(readonly=True) as tx:
+            rows = signoff_mod.period_rows(tx, checked)
+            totals = report_mod.control_totals(tx, rows, self.rules)
+            current = signoff_repo.current_signoff(tx, checked)
+        return SignoffPreview(
+            period=checked,
+            totals=_currency_totals(totals),
+            open_items=tuple(to_row(r) for r in rows if r.status in signoff_mod.OPEN),
+            items=len(rows),
+            current=None if current is None else _signoff_state(current, rows),
+        )
+
+    def sign_off(self, period: str, note: str, with_exceptions: bool = False) -> SignoffResult:
+        checked = report_mod.check_period(period) or ""
+        try:
+            done = signoff_mod.sign_off(
+                self.db,
+                self.rules,
+                checked,
+                self.who,
+                note,
+                with_exceptions,
+                lambda tx, rows: report_mod.control_totals(tx, rows, self.rules),
+            )
+        except signoff_mod.SignoffRefused as exc:
+            return SignoffResult(False, str(exc), refused=True)
+        except ValueError as exc:
+            return SignoffResult(False, str(exc))
+        rec = done.record
+        extra = f" with {len(rec.exceptions)} exception(s)" if rec.exceptions else ""
+        return SignoffResult(
+            True,
+            f"{checked} signed off by {rec.who}{extra} ({done.items} items).",
+            state=_signoff_state(rec, ()),
+            totals=_currency_totals(rec.totals),
+            items=done.items,
+        )
+
+
+def _currency_totals(totals: dict[str, Any]) -> tuple[CurrencyTotals, ...]:
+    out = []
+    for system in System:
+        for code, t in totals.get(str(system), {}).get("by_currency", {}).items():
+            out.append(CurrencyTotals(system, code, int(t["invoices"]), t["total"], t["paid"], t["due"]))
+    return tuple(out)
+
+
+def _signoff_state(rec: signoff_repo.SignoffRecord, rows: Sequence[Any]) -> SignoffState:
+    return SignoffState(
+        period=rec.period,
+        by=rec.who,
+        at=rec.at,
+        note=rec.note,
+        with_exceptions=rec.with_exceptions,
+        hash=rec.hash,
+        exceptions=tuple(e["key"] for e in rec.exceptions),
+        reopened_keys=tuple(r.key for r in rows if signoff_mod.REOPENED in r.flags),
+    )

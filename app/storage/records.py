@@ -105,6 +105,7 @@ def _record_row(system: System, stream: str, rec: Any, raw: dict[str, Any]) -> t
         row["number"] = rec.number
         row["number_key"] = invoice_key(rec.number) or None
         row["invalid_reason"] = rec.reason
+        row["doc_date"] = rec.date
         return row, []
     try:
         if isinstance(rec, Invoice):
@@ -616,6 +617,7 @@ def _invalid(r: Row[Any]) -> InvalidRecord:
         id=r.remote_id,
         reason=r.invalid_reason,
         number=r.number or r.invoice_number,
+        date=r.doc_date,
     )
 
 

@@ -302,3 +302,35 @@ connections = Table(
     Column("has_secret", Boolean(create_constraint=False), nullable=False),
     Column("updated_at", DateTime, nullable=False),
 )
+
+# Sign-offs of a period (append-only; the newest per period is the one in force): who, when, the note, whether
+# open items were signed off as exceptions (`exceptions`: JSON list of {kind, key, status}), the per-currency control
+# totals (JSON) and a digest of the period's items (`hash`).
+signoffs = Table(
+    "signoffs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("period", String(7), nullable=False),
+    Column("at", DateTime, nullable=False),
+    Column("who", String(255), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("with_exceptions", Boolean(create_constraint=False), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("totals", Text, nullable=False),
+    Column("exceptions", Text, nullable=False),
+    Index(None, "period"),
+)
+
+# What each item of a signed-off period held at sign-off (JSON of each side's compared values): the drift check's
+# reference and the third column of the item panel.
+signoff_items = Table(
+    "signoff_items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("signoff_id", Integer, ForeignKey("signoffs.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("agreed", Text, nullable=False),
+    Index(None, "signoff_id", "kind", "key"),
+)

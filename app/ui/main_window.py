@@ -45,11 +45,14 @@ from app.services.api import (
     ItemRow,
     ListCounts,
     Recondesk,
+    SignoffPreview,
+    SignoffResult,
     Summary,
     SyncResult,
 )
 from app.ui import style
 from app.ui.dialogs.connections_dialog import ConnectionsDialog, XeroSignIn
+from app.ui.dialogs.signoff_dialog import SignoffDialog
 from app.ui.tasks import TaskContext, TaskHandle, TaskRunner
 from app.ui.views.audit_log_view import AuditLogView
 from app.ui.views.item_detail_view import ItemDetailView
@@ -196,6 +199,12 @@ class MainWindow(QMainWindow):
             "Save the reconciliation report as JSON, CSV, Excel or PDF",
             "export",
         )
+        self.signoff_action = self._action(
+            "Sign &off period…",
+            self.sign_off_period,
+            None,
+            "Sign the chosen month off, with its control totals per currency",
+        )
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit, "Close Recondesk")
         self.connections_action = self._action(
             "&Connections…",
@@ -243,6 +252,7 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         file_menu.addAction(self.export_action)
+        file_menu.addAction(self.signoff_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         edit_menu = bar.addMenu("&Edit")
@@ -615,6 +625,36 @@ class MainWindow(QMainWindow):
             work,
             on_result=done,
             on_error=lambda msg, _exc: self.show_notice(f"The report was not saved: {msg}"),
+        )
+
+    def sign_off_period(self) -> None:
+        """Read the chosen month's control totals and open items, ask in `SignoffDialog`, then sign it off."""
+        period = self.list_view.filter_bar.current_filter().period
+        if not period:
+            self.show_notice("Choose a month in the period list first, then sign it off.")
+            return
+        self.runner.db(
+            "sign-off preview",
+            lambda _ctx: self._ws.signoff_preview(period),
+            on_result=self._ask_signoff,
+            on_error=lambda msg, _exc: self.show_notice(f"The sign-off could not be prepared: {msg}"),
+        )
+
+    def _ask_signoff(self, preview: SignoffPreview) -> None:
+        dialog = SignoffDialog(preview, self)
+        if dialog.exec() != SignoffDialog.DialogCode.Accepted:
+            return
+        note, with_exceptions = dialog.values()
+
+        def done(result: SignoffResult) -> None:
+            self.show_notice(result.message, error=not result.ok)
+
+        self.runner.db(
+            "sign off",
+            lambda _ctx: self._ws.sign_off(preview.period, note, with_exceptions),
+            on_result=done,
+            on_error=lambda msg, _exc: self.show_notice(f"The period was not signed off: {msg}"),
+            changes=lambda _r: EVERYTHING,
         )
 
     def _about(self) -> None:

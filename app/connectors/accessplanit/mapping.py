@@ -92,6 +92,14 @@ def parse_date(value: Any, name: str) -> date | None:
     return parsed.date() if parsed is not None else None
 
 
+def _readable_date(raw: Mapping[str, Any], name: str) -> date | None:
+    """An unreadable record's own date when that much can be read (its item then belongs to that month)."""
+    try:
+        return parse_date(raw.get(name), name)
+    except Unreadable:
+        return None
+
+
 def map_line(raw: Mapping[str, Any]) -> Line:
     gross = money(raw, "Amount", required=False)
     tax = money(raw, "Tax", required=False)
@@ -142,7 +150,8 @@ def map_invoice(raw: Mapping[str, Any], items: Sequence[Mapping[str, Any]] = ())
             updated_at=parse_datetime(raw.get("DateUpdated"), "DateUpdated"),
         )
     except Unreadable as exc:
-        return InvalidRecord(System.ACCESSPLANIT, Kind.INVOICE, rid, str(exc), number=number or None)
+        day = _readable_date(raw, "DateCreated")
+        return InvalidRecord(System.ACCESSPLANIT, Kind.INVOICE, rid, str(exc), number=number or None, date=day)
 
 
 def map_payment(raw: Mapping[str, Any], invoice_numbers: Mapping[str, str]) -> Payment | InvalidRecord:
@@ -179,7 +188,8 @@ def map_payment(raw: Mapping[str, Any], invoice_numbers: Mapping[str, str]) -> P
             updated_at=parse_datetime(raw.get("DateUpdated"), "DateUpdated"),
         )
     except Unreadable as exc:
-        return InvalidRecord(System.ACCESSPLANIT, Kind.PAYMENT, rid, str(exc), number=number)
+        day = _readable_date(raw, "TransactionDate")
+        return InvalidRecord(System.ACCESSPLANIT, Kind.PAYMENT, rid, str(exc), number=number, date=day)
 
 
 def id_order(value: Any) -> tuple[int, int, str]:

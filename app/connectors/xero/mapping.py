@@ -53,6 +53,14 @@ def parse_instant(value: Any, name: str = "date") -> datetime | None:
     return parsed
 
 
+def _readable_date(raw: Mapping[str, Any]) -> date | None:
+    """An unreadable record's own `Date` when that much can be read (its item then belongs to that month)."""
+    try:
+        return pick_date(raw, "Date")
+    except Unreadable:
+        return None
+
+
 def pick_date(raw: Mapping[str, Any], name: str) -> date | None:
     """A date-only field: `<name>String` when present, else `<name>` as a UTC date."""
     text = raw.get(f"{name}String")
@@ -157,7 +165,7 @@ def map_invoice(raw: Mapping[str, Any]) -> Invoice | InvalidRecord | None:
             deleted=status == "DELETED",
         )
     except Unreadable as exc:
-        return InvalidRecord(System.XERO, Kind.INVOICE, rid, str(exc), number=number or None)
+        return InvalidRecord(System.XERO, Kind.INVOICE, rid, str(exc), number=number or None, date=_readable_date(raw))
 
 
 def credit_note_of(raw: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -212,7 +220,7 @@ def map_payment(raw: Mapping[str, Any], credit_note_refs: Mapping[str, str]) -> 
             credit_note_id=credit_note_id,
         )
     except Unreadable as exc:
-        return InvalidRecord(System.XERO, Kind.PAYMENT, rid, str(exc), number=number)
+        return InvalidRecord(System.XERO, Kind.PAYMENT, rid, str(exc), number=number, date=_readable_date(raw))
 
 
 def map_credit_note(raw: Mapping[str, Any]) -> CreditNote | InvalidRecord | None:

@@ -28,12 +28,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.domain.status import ItemStatus, Resolution
+from app.domain.status import ItemStatus, Resolution, Role
 from app.services.api import (
     Action,
     ActionResult,
     AuditEntry,
     ChangeSet,
+    DriftRow,
     ItemDetail,
     ItemRow,
     Match,
@@ -64,6 +65,29 @@ LINE_COLUMNS: tuple[Column[Line], ...] = (
     Column("Net", lambda r: style.money_text(r[1]), RIGHT),
     Column("Tax", lambda r: style.money_text(r[2]), RIGHT),
 )
+
+
+def drift_columns(source: str, ledger: str) -> tuple[Column[DriftRow], ...]:
+    """The three-way view of a reopened item: agreed at sign-off, each side now, and which side moved."""
+
+    def moved(r: DriftRow) -> str:
+        return " and ".join(source if role is Role.SOURCE else ledger for role in r.moved)
+
+    def red(role: Role) -> Callable[[DriftRow], str | None]:
+        return lambda r: "#8a1c1c" if role in r.moved else None
+
+    return (
+        Column("Field", lambda r: r.label),
+        Column("At sign-off", lambda r: r.agreed),
+        Column(
+            f"{source} now", lambda r: r.source_now, foreground=lambda r: "#8a1c1c" if Role.SOURCE in r.moved else None
+        ),
+        Column(
+            f"{ledger} now", lambda r: r.ledger_now, foreground=lambda r: "#8a1c1c" if Role.LEDGER in r.moved else None
+        ),
+        Column("Moved", moved),
+    )
+
 
 PUSH_COLUMNS: tuple[Column[PushRow], ...] = (
     Column("When", lambda p: style.local_time(p.updated_at)),
@@ -217,6 +241,14 @@ class ItemDetailView(QWidget):
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
+        self.drift_label = QLabel("", self)
+        self.drift_label.setObjectName("driftNote")
+        self.drift_label.setWordWrap(True)
+        self.drift_label.setVisible(False)
+        self.drift_model: RecordTableModel[DriftRow] = RecordTableModel(drift_columns(*self._names), self)
+        self.drift_table = _table(self.drift_model, self, "driftTable")
+        self.drift_table.setVisible(False)
+
         self.diff_model = DiffModel(self)
         self.diff_table = _table(self.diff_model, self, "diffTable")
         self.diff_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
@@ -274,6 +306,8 @@ class ItemDetailView(QWidget):
         top_layout.setContentsMargins(0, 0, 0, 0)
         top_layout.addWidget(self.title)
         top_layout.addWidget(self.duplicate_label)
+        top_layout.addWidget(self.drift_label)
+        top_layout.addWidget(self.drift_table)
         top_layout.addWidget(self.diff_table, 1)
         top_layout.addWidget(self.actions_box)
         top_layout.addLayout(resolve_row)
@@ -293,6 +327,8 @@ class ItemDetailView(QWidget):
         """Name the systems playing each role (from the services) wherever the panel speaks of a side."""
         source, ledger = self._names = (roles.source.label, roles.ledger.label)
         self.diff_model.set_roles(roles)
+        self.drift_model = RecordTableModel(drift_columns(source, ledger), self)
+        self.drift_table.setModel(self.drift_model)
         self.accept_source_button.setText(f"Accept &{source}")
         self.accept_source_button.setToolTip(f"Resolve: {source} is right; nothing is sent")
         self.accept_ledger_button.setText(f"Accept &{ledger}")
@@ -386,6 +422,7 @@ class ItemDetailView(QWidget):
             self.raw_source.setPlainText(detail.raw_source or f"(not in {self._names[0]})")
             self.raw_ledger.setPlainText(detail.raw_ledger or f"(not in {self._names[1]})")
         self._show_twin(detail)
+        self._show_drift(detail)
         self._rebuild_actions()
         self._update_buttons()
 
@@ -401,6 +438,15 @@ class ItemDetailView(QWidget):
             f"{': ' + values if values else ''}<br>Not offered for push: check the twin, or override with a note."
         )
         self.duplicate_label.setVisible(True)
+
+    def _show_drift(self, detail: ItemDetail | None) -> None:
+        """A `reopened` item of a signed-off period: what moved since the sign-off, three ways."""
+        rows = detail.drift if detail is not None else ()
+        shown = detail is not None and bool(detail.drift_note)
+        self.drift_label.setText(f"⟲ Reopened: {detail.drift_note}" if detail is not None and shown else "")
+        self.drift_model.set_rows(rows)
+        self.drift_label.setVisible(shown)
+        self.drift_table.setVisible(bool(rows))
 
     def _rebuild_actions(self) -> None:
         for button in self.action_buttons.values():
