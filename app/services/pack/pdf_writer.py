@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from fpdf import FPDF
-from fpdf.fonts import FontFace
 
 from app.domain.status import Role, system_for
 from app.services.pack.model import FIELD_LABELS, FLAG_LABELS, PackData, label
@@ -30,6 +29,8 @@ _FONTS = (
     (Path("/System/Library/Fonts/Supplemental/Arial.ttf"), Path("/System/Library/Fonts/Supplemental/Arial Bold.ttf")),
 )
 _SIZE = 8.0  # points, table text
+_LINE = 3.6  # mm, a table line
+_PAD = 0.9  # mm, inside a table cell
 _HEAD_FILL = (230, 230, 230)
 
 
@@ -48,6 +49,9 @@ class _Pdf(FPDF):
         else:  # the built-in fonts are Latin-1 only: other characters become "?" rather than stopping the export
             self.family_name = "helvetica"
             self.clean = lambda text: text.encode("latin-1", "replace").decode("latin-1")
+        self._widths: dict[tuple[str, str], float] = {}
+        self.set_font(self.family_name, "", _SIZE)
+        self._space = self.get_string_width(" ")
         self.set_title(f"Month-end pack {data.period_text}")
         self.set_creator("Recondesk")
 
@@ -75,7 +79,7 @@ class _Pdf(FPDF):
         self.set_text_color(0, 0, 0)
 
     def heading(self, text: str, size: float = 12) -> None:
-        if self.will_page_break(20):
+        if self.will_page_break(30):  # a heading never ends a page: it keeps its table head and a row
             self.add_page()
         self.ln(2)
         self.set_font(self.family_name, "B", size)
@@ -94,27 +98,73 @@ class _Pdf(FPDF):
         widths: Sequence[float],
         right: Sequence[int] = (),
     ) -> None:
-        """A table whose cells wrap; headings repeat on each page."""
-        self.set_font(self.family_name, "", _SIZE)
-        align = tuple("RIGHT" if i in right else "LEFT" for i in range(len(headings)))
-        with self.table(
-            col_widths=tuple(widths),
-            width=sum(widths),
-            align="LEFT",
-            text_align=align,
-            line_height=_SIZE * 0.45,
-            headings_style=FontFace(emphasis="BOLD", fill_color=_HEAD_FILL),
-            repeat_headings=1,
-            padding=0.8,
-        ) as table:
-            head = table.row()
-            for h in headings:
-                head.cell(self.clean(h))
-            for values in rows:
-                row = table.row()
-                for v in values:
-                    row.cell(self.clean(v))
+        """A table whose cells wrap (at spaces, or inside a word longer than its column); the headings repeat on
+        each page. Drawn line by line with cached word widths: fpdf2's own table measures every cell twice and is
+        several times slower for a month's exceptions."""
+        self.set_draw_color(150, 150, 150)
+        self.set_line_width(0.15)
+        self._row(headings, widths, right, head=True)
+        for values in rows:
+            self._row(values, widths, right, headings=headings)
         self.ln(2)
+
+    def _row(
+        self,
+        values: Sequence[str],
+        widths: Sequence[float],
+        right: Sequence[int],
+        *,
+        head: bool = False,
+        headings: Sequence[str] = (),
+    ) -> None:
+        self.set_font(self.family_name, "B" if head else "", _SIZE)
+        cells = [self.wrap(self.clean(v), w - 2 * _PAD) for v, w in zip(values, widths, strict=True)]
+        height = max(len(c) for c in cells) * _LINE + 2 * _PAD
+        if self.will_page_break(height):
+            self.add_page()
+            if headings:
+                self._row(headings, widths, right, head=True)
+                self.set_font(self.family_name, "", _SIZE)
+        x, y = self.l_margin, self.get_y()
+        for n, (lines, width) in enumerate(zip(cells, widths, strict=True)):
+            if head:
+                self.set_fill_color(*_HEAD_FILL)
+            self.rect(x, y, width, height, style="DF" if head else "D")
+            for k, line in enumerate(lines):
+                self.set_xy(x + _PAD, y + _PAD + k * _LINE)
+                self.cell(width - 2 * _PAD, _LINE, line, align="R" if n in right else "L")
+            x += width
+        self.set_xy(self.l_margin, y + height)
+
+    def wrap(self, text: str, width: float) -> list[str]:
+        """`text` in lines no wider than `width` (mm) in the current font; never drops a character."""
+        lines: list[str] = []
+        for paragraph in text.split("\n") or [""]:
+            line, line_w = "", 0.0
+            for word in paragraph.split(" "):
+                word_w = self._width(word)
+                if line and line_w + self._space + word_w <= width:
+                    line, line_w = f"{line} {word}", line_w + self._space + word_w
+                    continue
+                if line:
+                    lines.append(line)
+                while word_w > width and len(word) > 1:  # a word longer than the column: break it
+                    cut = len(word) - 1
+                    while cut > 1 and self._width(word[:cut]) > width:
+                        cut -= 1
+                    lines.append(word[:cut])
+                    word = word[cut:]
+                    word_w = self._width(word)
+                line, line_w = word, word_w
+            lines.append(line)
+        return lines
+
+    def _width(self, word: str) -> float:
+        key = (self.font_style, word)
+        found = self._widths.get(key)
+        if found is None:
+            found = self._widths[key] = self.get_string_width(word)
+        return found
 
     def fit(self, values: Sequence[str], floor: float, cap: float) -> float:
         """The width (mm) that holds the longest of `values` on one line at the table size, within [floor, cap]."""
@@ -203,16 +253,24 @@ def _exceptions(pdf: _Pdf, data: PackData) -> None:
     if not groups:
         pdf.para("None: every item of the period is matched.")
         return
-    everything = [r for _, items in groups for r in _exception_rows(data, items)]
-    key_w = pdf.fit([r[0] for r in everything], 24, 95)
-    date_w = pdf.fit(["Date", *(r[1] for r in everything)], 16, 24)
-    fixed = [key_w, date_w, 38, 26, 22, 30]
-    rest = pdf.epw - sum(fixed)
-    widths = [*fixed, rest * 0.55, rest * 0.45]
     headings = ["Key", "Date", "Contact", "Amount", "Difference", "What differs", "Reason", "Decision and note"]
-    for title, items in groups:
-        pdf.heading(f"{title} ({len(items)})", 11)
-        pdf.table_of(headings, _exception_rows(data, items), widths, (3, 4))
+    for title, group in groups:
+        for kind in ("invoice", "payment"):
+            items = [i for i in group if i["kind"] == kind]
+            if items:
+                _exception_table(pdf, data, f"{title}: {kind}s ({len(items)})", items, headings)
+
+
+def _exception_table(pdf: _Pdf, data: PackData, title: str, items: list[dict[str, Any]], headings: list[str]) -> None:
+    """One table per kind of exception and kind of item, as wide as its own longest key and date, so they stay
+    whole on one line (payment keys carry a ledger id and are much longer than invoice numbers)."""
+    rows = _exception_rows(data, items)
+    key_w = pdf.fit(["Key", *(r[0] for r in rows)], 20, 95)
+    date_w = pdf.fit(["Date", *(r[1] for r in rows)], 16, 24)
+    fixed = [key_w, date_w, 36, 24, 20]
+    rest = pdf.epw - sum(fixed)
+    pdf.heading(title, 11)
+    pdf.table_of(headings, rows, [*fixed, rest * 0.4, rest * 0.35, rest * 0.25], (3, 4))
 
 
 def _matched(pdf: _Pdf, data: PackData) -> None:
