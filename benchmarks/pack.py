@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
             boxes.stop()
         db, period = ws.db, DEFAULT_MONTH
         note("timing")
-        seconds, report = best(lambda: to_json(build_report(db, period, ws.rules)), args.repeat)
+        seconds, _report = best(lambda: to_json(build_report(db, period, ws.rules)), args.repeat)
         result["baseline_report_json_seconds"] = seconds
         seconds, data = best(lambda: build_pack(db, period, ws.rules, preparer="benchmark"), args.repeat)
         result["build_pack_seconds"] = seconds

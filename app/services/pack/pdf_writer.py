@@ -188,7 +188,7 @@ def to_pdf(data: PackData) -> bytes:
         rows = [
             [i["kind"].capitalize(), i["key"], i.get("invoice") or "", i.get("reason") or ""] for i in data.unreadable
         ]
-        key_w = pdf.fit([r[1] for r in rows], 30, 90)
+        key_w = pdf.fit(["Key", *(r[1] for r in rows)], 30, 110)
         pdf.table_of(["Kind", "Key", "Invoice", "Reason"], rows, [16, key_w, 28, pdf.epw - 44 - key_w])
     return bytes(pdf.output())
 
@@ -265,7 +265,7 @@ def _exception_table(pdf: _Pdf, data: PackData, title: str, items: list[dict[str
     """One table per kind of exception and kind of item, as wide as its own longest key and date, so they stay
     whole on one line (payment keys carry a ledger id and are much longer than invoice numbers)."""
     rows = _exception_rows(data, items)
-    key_w = pdf.fit(["Key", *(r[0] for r in rows)], 20, 95)
+    key_w = pdf.fit(["Key", *(r[0] for r in rows)], 20, 110)
     date_w = pdf.fit(["Date", *(r[1] for r in rows)], 16, 24)
     fixed = [key_w, date_w, 36, 24, 20]
     rest = pdf.epw - sum(fixed)
@@ -295,7 +295,7 @@ def _matched(pdf: _Pdf, data: PackData) -> None:
         ]
         for i in data.matched()
     ]
-    key_w = pdf.fit([r[1] for r in rows], 24, 90)
+    key_w = pdf.fit(["Key", *(r[1] for r in rows)], 20, 110)
     date_w = pdf.fit(["Date", *(r[2] for r in rows)], 16, 24)
     pdf.table_of(
         ["Kind", "Key", "Date", "Contact", "Amount"],
