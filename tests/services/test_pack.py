@@ -162,7 +162,7 @@ def test_pdf_holds_every_exception_whole_with_page_numbers(pack_db: Database, tm
     assert f"Page {pages} of {pages}" in text
     assert "Month-end pack: 2026-10" in text and "Prepared by Ann Preparer" in text
     assert "Not signed off" in text
-    assert "1000.00" in text and "USD" in text
+    assert "1,000.00" in text and "USD" in text  # thousands grouped, digit for digit
     # matched items are summarised, not listed, unless asked for
     assert "INV-9" not in words
     listed = _pdf_text(to_pdf(replace(data, all_items=True)), tmp_path)

@@ -10,6 +10,7 @@ Must not: read the database, truncate a value, or add amounts of different curre
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -173,8 +174,13 @@ class _Pdf(FPDF):
         return min(cap, max(floor, longest + 2.5))
 
 
+def _grouped(amount: str | None) -> str:
+    """A decimal string with thousands separators, digit for digit (no float on the way)."""
+    return f"{Decimal(amount):,}" if amount else ""
+
+
 def _money(amount: str | None, currency: str | None) -> str:
-    return f"{amount} {currency}".strip() if amount else ""
+    return f"{_grouped(amount)} {currency or ''}".strip() if amount else ""
 
 
 def to_pdf(data: PackData) -> bytes:
@@ -209,7 +215,7 @@ def _cover(pdf: _Pdf, data: PackData) -> None:
         pdf.para(f"Hash of the period's items: {s.get('hash')}")
     pdf.heading("Control totals per system and currency")
     rows = [
-        [t.system, t.currency, "" if t.invoices is None else str(t.invoices), t.total or "", t.paid or "", t.due or ""]
+        [t.system, t.currency, "" if t.invoices is None else str(t.invoices), *map(_grouped, (t.total, t.paid, t.due))]
         for t in data.totals_rows()
     ]
     pdf.table_of(
@@ -238,7 +244,7 @@ def _exception_rows(data: PackData, items: Sequence[dict[str, Any]]) -> list[lis
                 i.get("date") or "",
                 i.get("contact") or "",
                 _money(i.get("amount"), i.get("currency")),
-                i.get("difference") or "",
+                _grouped(i.get("difference")),
                 "; ".join(x for x in (what, flags) if x),
                 i.get("reason") or "",
                 decided,
@@ -279,9 +285,8 @@ def _matched(pdf: _Pdf, data: PackData) -> None:
     if not summary:
         pdf.para("No matched item in this period.")
         return
-    pdf.table_of(
-        ["Kind", "Currency", "Items", "Total"], [[k, c, str(n), t] for k, c, n, t in summary], [30, 22, 22, 40], (2, 3)
-    )
+    rows = [[k, c, str(n), _grouped(t)] for k, c, n, t in summary]
+    pdf.table_of(["Kind", "Currency", "Items", "Total"], rows, [30, 22, 22, 40], (2, 3))
     if not data.all_items:
         pdf.para('Matched items are listed in the workbook\'s "All items" sheet and the CSV (or with --all-items).')
         return
