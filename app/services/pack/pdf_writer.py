@@ -33,6 +33,7 @@ _SIZE = 8.0  # points, table text
 _LINE = 3.6  # mm, a table line
 _PAD = 0.9  # mm, inside a table cell
 _HEAD_FILL = (230, 230, 230)
+_UNREADABLE = ("kind", "key", "invoice", "reason")
 
 
 class _Pdf(FPDF):
@@ -192,7 +193,8 @@ def to_pdf(data: PackData) -> bytes:
     if data.unreadable:
         pdf.heading("Unreadable records (no period could be read)")
         rows = [
-            [i["kind"].capitalize(), i["key"], i.get("invoice") or "", i.get("reason") or ""] for i in data.unreadable
+            [str(i.get(k) or "").capitalize() if k == "kind" else str(i.get(k) or "") for k in _UNREADABLE]
+            for i in data.unreadable
         ]
         key_w = pdf.fit(["Key", *(r[1] for r in rows)], 30, 110)
         pdf.table_of(["Kind", "Key", "Invoice", "Reason"], rows, [16, key_w, 28, pdf.epw - 44 - key_w])

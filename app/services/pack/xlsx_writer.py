@@ -131,8 +131,8 @@ def to_xlsx(data: PackData) -> bytes:
     ws = book.wb.add_worksheet("Unreadable records")
     book.header(ws, 0, ["Kind", "Key", "Invoice", "Date", "Reason"], [9, 34, 14, 12, 80])
     for r, item in enumerate(data.unreadable, start=1):
-        book.text(ws, r, 0, str(item["kind"]).capitalize())
-        book.text(ws, r, 1, item["key"])
+        book.text(ws, r, 0, str(item.get("kind") or "").capitalize())
+        book.text(ws, r, 1, item.get("key"))
         book.text(ws, r, 2, item.get("invoice"))
         book.day(ws, r, 3, item.get("date"))
         book.text(ws, r, 4, item.get("reason"))
