@@ -254,6 +254,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             results = ws.retry_failed()
             for r in results:
                 print(("ok: " if r.ok else "failed: ") + r.message)
+            # Refused for good: retrying unchanged gets the same refusal, so they are listed, not retried (and do
+            # not make every run fail); a change, or pushing the item again by hand, sends them.
+            for push in ws.pusher.refused():
+                print(f"needs a change first: push {push.id} ({push.action}) for {push.item_key}: {push.last_error}")
+            if not results:
+                print("Nothing to retry.")
             return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
     except RecondeskError as exc:
         print(f"recondesk: {exc.user_text()}", file=sys.stderr)

@@ -61,6 +61,11 @@ class Settings:
     read_timeout: float = 60.0  # float ok: seconds, not money
     user_name: str = ""
     """Shown in the audit log as `who`; empty means the OS login name."""
+    write_settle_seconds: float = 3.0  # float ok: seconds, not money
+    """After a lost answer, wait this long (since the push became uncertain) before reading it back, so a slow
+    write still in flight at the service has landed."""
+    push_lease_seconds: float = 300.0  # float ok: seconds, not money
+    """How long a claim on an outbox row lasts; a process that died holding one blocks it at most this long."""
 
     def who(self) -> str:
         if self.user_name:

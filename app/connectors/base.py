@@ -7,12 +7,13 @@ Must not: know about the cache, the GUI, or where secrets are kept (a `TokenStor
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
+from app.domain.errors import RejectedError
 from app.domain.progress import CancelToken
 from app.domain.records import CreditNote, InvalidRecord, Invoice, Line, Payment
 from app.domain.status import Direction, System
@@ -126,12 +127,48 @@ class SourceWriter(Protocol):
     ) -> Invoice | InvalidRecord: ...
 
     def find_transaction(
-        self, invoice_id: str, amount: Decimal, reference: str, direction: Direction
-    ) -> Payment | None: ...
+        self,
+        invoice_id: str,
+        amount: Decimal,
+        reference: str,
+        direction: Direction,
+        day: date | None = None,
+        exclude: Collection[str] = (),
+    ) -> Payment | None:
+        """The read-back: a transaction with exactly this amount, reference, direction and (when given) date, whose
+        id is not in `exclude` (records already linked to another item or push)."""
+        ...
 
     def create_transaction(
         self, *, invoice_id: str, direction: Direction, amount: Decimal, day: date, method_label: str, reference: str
     ) -> Payment | InvalidRecord: ...
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceCreate:
+    """One invoice of a batch create."""
+
+    invoice: Invoice
+    lines: tuple[Line, ...]
+    account_code: str
+    tax_type: str | None
+    contact_id: str = ""  # the ledger's contact, when one was matched; else the invoice's contact name
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentCreate:
+    """One payment (direction `payment`) of a batch create."""
+
+    invoice_id: str
+    invoice_number: str
+    amount: Decimal
+    day: date
+    account_code: str
+    reference: str
+
+
+BatchResult = Invoice | Payment | InvalidRecord | RejectedError
+"""A batch write answers per record: the record created, or the service's refusal of that record."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,9 +190,18 @@ def normalised_name(name: str) -> str:
 
 
 class LedgerWriter(Protocol):
-    """Xero writes, each with a deterministic `Idempotency-Key` supplied by the outbox."""
+    """Xero writes, each with a deterministic `Idempotency-Key` supplied by the outbox. The batch creates send up
+    to `BATCH_SIZE` records in one request (`summarizeErrors=false`) under one key and answer per record."""
 
     def find_invoice(self, number: str) -> Invoice | InvalidRecord | None: ...
+
+    def find_invoices(self, numbers: Sequence[str]) -> dict[str, Invoice]:
+        """Live invoices by number (stripped), in as few calls as the service allows; unknown numbers left out."""
+        ...
+
+    def find_payments(self, invoice_ids: Sequence[str]) -> list[Payment]:
+        """Every live payment on these invoices, in as few calls as the service allows (the bulk read-back)."""
+        ...
 
     def create_invoice(
         self,
@@ -168,12 +214,20 @@ class LedgerWriter(Protocol):
         contact_id: str = "",  # the ledger's contact, when one was matched; else the invoice's contact name
     ) -> Invoice | InvalidRecord: ...
 
+    def create_invoices(self, invoices: Sequence[InvoiceCreate], *, idempotency_key: str) -> list[BatchResult]: ...
+
     def update_invoice(
         self, invoice_id: str, *, po_number: str | None = None, due_date: date | None = None, idempotency_key: str
     ) -> Invoice | InvalidRecord: ...
 
     def find_payment(
-        self, invoice_id: str, amount: Decimal, day: date, reference: str, direction: Direction
+        self,
+        invoice_id: str,
+        amount: Decimal,
+        day: date,
+        reference: str,
+        direction: Direction,
+        exclude: Collection[str] = (),
     ) -> Payment | None: ...
 
     def create_payment(
@@ -190,6 +244,12 @@ class LedgerWriter(Protocol):
         contact: str,
         idempotency_key: str,
     ) -> Payment | InvalidRecord: ...
+
+    def create_payments(self, payments: Sequence[PaymentCreate], *, idempotency_key: str) -> list[BatchResult]: ...
+
+
+BATCH_SIZE = 50
+"""Records per batch write (Xero: 50 is the recommended most per request)."""
 
 
 class SecretBox(Protocol):

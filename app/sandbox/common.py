@@ -425,6 +425,8 @@ class SandboxApp(abc.ABC):
         query = environ.get("QUERY_STRING", "")
         idem = request.headers.get("Idempotency-Key")
         delay = self.faults.latency(path)
+        if method in ("POST", "PUT", "PATCH", "DELETE") and self.faults.applies_to(path):
+            delay += self.faults.get_float("write_latency", 0.0)  # a slow write: it lands only after the wait
         if delay > 0:
             self.stopping.wait(delay)
         fault = self.faults.draw(method, path)

@@ -374,14 +374,18 @@ class ItemActions(ItemAccess):
         return ActionResult(True, f"{done}: {now.key} is {now.status} now.", to_row(now), changes)
 
     def retry_failed(self) -> Sequence[ActionResult]:
-        """Retry every failed, uncertain or interrupted push (uncertain ones are read back first)."""
-        results: list[ActionResult] = []
+        """Retry every failed, uncertain or interrupted push (uncertain ones are read back first, Xero's in bulk)."""
+        rows: list[StoredPush] = []
+        befores: list[dict[int, tuple[str, str | None]]] = []
         for push_id in self.pusher.retryable():
             row = self._push(push_id)
             if not self._still_needed(row, self._item_by_key(Kind(row.item_kind), row.item_key)):
                 continue
-            before = self._snapshot(row.item_key)
-            outcome = self.pusher.retry(push_id)
+            rows.append(row)
+            befores.append(self._snapshot(row.item_key))
+        outcomes = self.pusher.retry_many([r.id for r in rows])
+        results: list[ActionResult] = []
+        for row, before, outcome in zip(rows, befores, outcomes, strict=True):
             item = self._item_by_key(Kind(row.item_kind), row.item_key)
             label = f"{describe_push(row.action)} for {row.item_key}: {outcome.message}"
             row_now = to_row(item) if item is not None else None

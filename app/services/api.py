@@ -165,6 +165,20 @@ class Revert:
 Action = PushRecord | PushField | RetryPush | Resolve | Revert | Reopen | Match | Unmatch
 """What a user can ask of an item: typed, so nothing parses strings (passed to `Recondesk.act`)."""
 
+BulkAction = PushRecord | PushField | Resolve
+"""What can be done to many items at once (`Recondesk.plan_many` / `act_many`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BulkPreview:
+    """What a bulk action will do before it starts: `writes` actions to do, `skipped` (item id, why) that cannot be
+    done, `calls` to the services and `seconds` it should take at the configured pacing (an estimate)."""
+
+    writes: int
+    skipped: tuple[tuple[int, str], ...]
+    calls: int
+    seconds: float
+
 
 @dataclass(frozen=True, slots=True)
 class ActionSpec:
@@ -389,6 +403,10 @@ class Recondesk(Protocol):
     def roles(self) -> Roles: ...
     def periods(self) -> Sequence[str]: ...
     def count_items(self, flt: ItemFilter) -> int: ...
+    def item_ids(self, flt: ItemFilter) -> Sequence[int]:
+        """Every id matching `flt` (a bulk action on "all of this filter", without loading the rows)."""
+        ...
+
     def page(self, flt: ItemFilter, order: str = "key", after: PageCursor | None = None, limit: int = 200) -> ItemPage:
         """Up to `limit` rows matching `flt` in `order` (one of `ORDERS`), after `after` (None: the first page)."""
         ...
@@ -410,6 +428,19 @@ class Recondesk(Protocol):
         ...
 
     def retry_failed(self) -> Sequence[ActionResult]: ...
+    def plan_many(self, actions: Sequence[BulkAction]) -> BulkPreview:
+        """Preview many actions: writes, skipped with why, calls and time at the configured pacing."""
+        ...
+
+    def act_many(
+        self,
+        actions: Sequence[BulkAction],
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Sequence[ActionResult]:
+        """Do many actions (pushes to Xero in batches); one result per action, in order."""
+        ...
+
     def sync_runs(self, limit: int = 50) -> Sequence[SyncResult]:
         """The sync-run log, newest first (a run the process did not live to finish says so in its errors)."""
         ...

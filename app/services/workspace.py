@@ -29,6 +29,8 @@ from app.services.api import (
     ActionResult,
     AuditEntry,
     AuditState,
+    BulkAction,
+    BulkPreview,
     CheckResult,
     ConnectionInfo,
     ItemDetail,
@@ -45,6 +47,7 @@ from app.services.api import (
     Summary,
     SyncResult,
 )
+from app.services.bulk import BulkActions
 from app.services.connections import SECRET_FIELD, Connections, MemorySecretBox
 from app.services.item_detail import ItemDetails, audit_entry
 from app.services.item_queries import LEDGER, SOURCE, ItemQueries
@@ -139,6 +142,7 @@ class Workspace:
         self.items = ItemQueries(db)
         self.details = ItemDetails(db, self.rules)
         self.actions = ItemActions(db, settings, self.who, self.pusher)
+        self.bulk = BulkActions(self.actions)
 
     # --- the parts: item list, item panel, actions (each its own module) ---
 
@@ -175,6 +179,17 @@ class Workspace:
 
     def retry_failed(self) -> Sequence[ActionResult]:
         return self.actions.retry_failed()
+
+    def plan_many(self, actions: Sequence[BulkAction]) -> BulkPreview:
+        return self.bulk.plan_many(actions)
+
+    def act_many(
+        self,
+        actions: Sequence[BulkAction],
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Sequence[ActionResult]:
+        return self.bulk.act_many(actions, progress, cancel)
 
     def _reconcile_invoice(self, key: str) -> None:
         from app.services.reconciling import reconcile_invoice

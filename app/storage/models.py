@@ -127,6 +127,9 @@ class PushRecord:
     result_remote_id: str | None
     created_at: datetime
     updated_at: datetime
+    claimed_by: str | None = None
+    lease_until: datetime | None = None
+    refused: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,7 @@
 """Repository of the push outbox. A push is written (and committed by the caller) before it is sent; its
 idempotency key is unique, so asking to add the same push twice returns the first one and nothing is posted twice.
+A row is CLAIMED before it is read back or sent: `claim` is one compare-and-set UPDATE that succeeds only when the
+row is unowned or its lease has expired, so two processes never drive the same row at once.
 
 Must not: send anything, or decide the state machine (the push service does); it only records states.
 """
@@ -7,16 +9,16 @@ Must not: send anything, or decide the state machine (the push service does); it
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, insert, or_, select, update
 
 from app.domain.status import Kind, PushState, System
 from app.storage import jsontext
 from app.storage.db import Tx
 from app.storage.models import PushRecord
-from app.storage.schema import pushes
+from app.storage.schema import items, pushes
 
 
 def _now() -> datetime:
@@ -38,6 +40,9 @@ def _record(r: Any) -> PushRecord:
         result_remote_id=r.result_remote_id,
         created_at=r.created_at,
         updated_at=r.updated_at,
+        claimed_by=r.claimed_by,
+        lease_until=r.lease_until,
+        refused=bool(r.refused),
     )
 
 
@@ -69,6 +74,7 @@ def add_push(
             attempts=0,
             last_error="",
             result_remote_id=None,
+            refused=False,
             created_at=now,
             updated_at=now,
         )
@@ -79,10 +85,17 @@ def add_push(
 
 
 def mark_push(
-    tx: Tx, push_id: int, state: PushState | str, *, error: str = "", result_remote_id: str | None = None
+    tx: Tx,
+    push_id: int,
+    state: PushState | str,
+    *,
+    error: str = "",
+    result_remote_id: str | None = None,
+    refused: bool = False,
 ) -> None:
-    """Move a push to `state`. Entering `sending` counts an attempt; `error` replaces the last error."""
-    values: dict[str, Any] = {"state": str(state), "last_error": error, "updated_at": _now()}
+    """Move a push to `state`. Entering `sending` counts an attempt; `error` replaces the last error; `refused`
+    records whether a `failed` state is a definitive refusal by the service."""
+    values: dict[str, Any] = {"state": str(state), "last_error": error, "updated_at": _now(), "refused": refused}
     if str(state) == PushState.SENDING.value:
         values["attempts"] = pushes.c.attempts + 1
     if result_remote_id is not None:
@@ -108,3 +121,59 @@ def pushes_for(tx: Tx, kind: Kind | str, key: str) -> list[PushRecord]:
 def pushes_in_state(tx: Tx, states: Iterable[PushState | str]) -> list[PushRecord]:
     q = select(pushes).where(pushes.c.state.in_([str(s) for s in states])).order_by(pushes.c.id)
     return [_record(r) for r in tx.conn.execute(q)]
+
+
+def claim(tx: Tx, push_id: int, owner: str, lease_seconds: float) -> bool:
+    """Take the row for `owner` until now + lease: one compare-and-set UPDATE that succeeds only when the row is
+    unowned, already `owner`'s, or its lease has expired. False: another sender holds it."""
+    now = _now()
+    free = or_(pushes.c.claimed_by.is_(None), pushes.c.claimed_by == owner, pushes.c.lease_until < now)
+    done = tx.conn.execute(
+        update(pushes)
+        .where(and_(pushes.c.id == push_id, free))
+        .values(claimed_by=owner, lease_until=now + timedelta(seconds=lease_seconds))
+    )
+    return bool(done.rowcount)
+
+
+def release(tx: Tx, push_ids: Iterable[int], owner: str) -> None:
+    """Give rows back (only those `owner` still holds)."""
+    ids = list(push_ids)
+    if ids:
+        tx.conn.execute(
+            update(pushes)
+            .where(and_(pushes.c.id.in_(ids), pushes.c.claimed_by == owner))
+            .values(claimed_by=None, lease_until=None)
+        )
+
+
+def restart(tx: Tx, push_id: int, payload: dict[str, Any]) -> None:
+    """A failed row sent again (a person retries it): the same row, back to `pending` with `payload` (its next
+    `attempt`, so its wire key is new); the row's own key, which names the push, stays."""
+    tx.conn.execute(
+        update(pushes)
+        .where(pushes.c.id == push_id)
+        .values(
+            payload=jsontext.dumps(payload),
+            state=PushState.PENDING.value,
+            refused=False,
+            updated_at=_now(),
+        )
+    )
+
+
+def linked_remote_ids(tx: Tx, target: System | str) -> set[str]:
+    """Remote ids that succeeded pushes to `target` already produced (a read-back must never take one of them)."""
+    q = select(pushes.c.result_remote_id).where(
+        pushes.c.target == str(target), pushes.c.state == PushState.SUCCEEDED.value
+    )
+    return {str(r) for r in tx.conn.execute(q).scalars() if r}
+
+
+def pairs(tx: Tx, kind: Kind | str, column: str) -> dict[str, str]:
+    """Items the cache pairs: the id in `column` ("source_id" or "ledger_id") -> the other side's id. A read-back
+    of a copy of record R must never take a record paired with something other than R."""
+    own = items.c[column]
+    other = items.c["ledger_id" if column == "source_id" else "source_id"]
+    q = select(own, other).where(items.c.kind == str(kind), own.is_not(None), other.is_not(None))
+    return {str(a): str(b) for a, b in tx.conn.execute(q)}

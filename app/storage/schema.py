@@ -216,6 +216,11 @@ pushes = Table(
     Column("result_remote_id", String(ID)),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    # One sender per row across processes: a compare-and-set claim (owner, lease) taken before a read-back or send.
+    Column("claimed_by", String(100)),
+    Column("lease_until", DateTime),
+    # A definitive refusal by the service (validation): not retried automatically; a change or a person retries it.
+    Column("refused", Boolean(create_constraint=False), nullable=False, default=False),
     UniqueConstraint("idempotency_key"),
     Index(None, "item_kind", "item_key"),
     Index(None, "state"),

@@ -24,6 +24,7 @@ from app.storage.db import Database
 
 SEED, MONTH = 5, "2026-10"
 N = len(generator.SCENARIO_NAMES)
+FAST = Settings(write_settle_seconds=0.05)  # the emulators write at once: a short settle before read-backs
 
 
 @dataclass
@@ -82,7 +83,7 @@ def make_world(cache: Database, client_factory: SandboxClientFactory) -> Iterato
     boxes = start_sandboxes(SandboxOptions(seed=SEED, invoices=N, month=MONTH))
     try:
         assert boxes.info["xero"] is not None, "the Xero emulator did not start"
-        ws = Workspace(cache, MemoryCredentialStore(), Settings(), client_factory, "test", who="tester")
+        ws = Workspace(cache, MemoryCredentialStore(), FAST, client_factory, "test", who="tester")
         ap, xe = boxes.info["accessplanit"], boxes.info["xero"]
         ws.save_connection(ConnectionInfo(System.ACCESSPLANIT, ap["url"], ap["username"], "password"), ap["password"])
         ws.save_connection(

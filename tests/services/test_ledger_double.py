@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -18,7 +18,17 @@ from typing import Any
 import pytest
 from services_clients import SandboxClientFactory
 
-from app.connectors.base import NO_LOOKUPS, CacheLookups, CallStats, CheckStep, Page, SecretBox
+from app.connectors.base import (
+    NO_LOOKUPS,
+    BatchResult,
+    CacheLookups,
+    CallStats,
+    CheckStep,
+    InvoiceCreate,
+    Page,
+    PaymentCreate,
+    SecretBox,
+)
 from app.credentials import MemoryCredentialStore
 from app.domain.keys import invoice_key
 from app.domain.progress import CancelToken
@@ -104,12 +114,40 @@ class MemoryLedger:
         self.invoices[invoice_id] = inv
         return inv
 
+    def find_invoices(self, numbers: Sequence[str]) -> dict[str, Invoice]:
+        wanted = {n.strip() for n in numbers}
+        return {i.number.strip(): i for i in self.invoices.values() if i.number.strip() in wanted}
+
+    def create_invoices(self, invoices: Sequence[InvoiceCreate], *, idempotency_key: str) -> list[BatchResult]:
+        return [
+            self.create_invoice(
+                c.invoice,
+                c.lines,
+                idempotency_key=f"{idempotency_key}:{n}",
+                account_code=c.account_code,
+                tax_type=c.tax_type,
+            )
+            for n, c in enumerate(invoices)
+        ]
+
     def find_payment(
-        self, invoice_id: str, amount: Decimal, day: date, reference: str, direction: Direction
+        self,
+        invoice_id: str,
+        amount: Decimal,
+        day: date,
+        reference: str,
+        direction: Direction,
+        exclude: Collection[str] = (),
     ) -> Payment | None:
         return None
 
+    def find_payments(self, invoice_ids: Sequence[str]) -> list[Payment]:
+        return []
+
     def create_payment(self, **kw: Any) -> Payment | InvalidRecord:
+        raise AssertionError("not used by this test")
+
+    def create_payments(self, payments: Sequence[PaymentCreate], *, idempotency_key: str) -> list[BatchResult]:
         raise AssertionError("not used by this test")
 
 

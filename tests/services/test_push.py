@@ -174,14 +174,17 @@ def test_failed_push_retried_as_is_goes_out_under_a_new_key(world: World) -> Non
     retried = world.ws.act(RetryPush(failed.id))
     assert retried.ok, retried.message
     assert retried.item is not None and retried.item.status is ItemStatus.MATCHED
-    first, second = _pushes(world.db, Kind.PAYMENT, pay.key)
-    assert first.state is PushState.FAILED and second.state is PushState.SUCCEEDED
-    assert second.payload["retry_of"] == first.id and second.payload["attempt"] == 1
-    assert second.idempotency_key != first.idempotency_key
-    assert second.idempotency_key == _key(world.db, System.XERO, second.action, {**first.payload, "attempt": 1})
+    # The same row (one row per push, not one per retry), sent under the next attempt's key.
+    [row] = _pushes(world.db, Kind.PAYMENT, pay.key)
+    assert row.id == failed.id and row.state is PushState.SUCCEEDED and row.payload["attempt"] == 1
+    assert row.idempotency_key == failed.idempotency_key  # the row's own key names the push
+    wire = _key(world.db, System.XERO, row.action, {**failed.payload, "attempt": 1})
+    assert wire != failed.idempotency_key
+    sent = [r["idempotency_key"] for r in world.admin(System.XERO, "requests") if r["method"] == "PUT"]
+    assert sent[-1] == wire and failed.idempotency_key in sent
     xero_invoice = world.item(number, Kind.INVOICE).ledger_id
     assert xero_invoice is not None and len(world.xero_payments(xero_invoice)) == 1
-    assert world.ws.retry_failed() == []  # the failed row is superseded, not retried again
+    assert world.ws.retry_failed() == []  # done: nothing left to retry
 
 
 def test_lost_answer_from_xero_is_uncertain_and_the_retry_reads_back(world: World) -> None:

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from PySide6.QtCore import Qt
-from ui_helpers import TIMEOUT_MS, all_rows, settle, sync
+from ui_helpers import TIMEOUT_MS, all_rows, confirm_previews, settle, sync
 
 from app.domain.status import Kind, System
 from app.services.api import PushField, PushRecord
@@ -74,9 +74,11 @@ def test_a_possible_duplicate_is_shown_beside_its_twin_and_pushed_only_with_an_o
 
     note = "Paid twice by the customer; the refund follows next week"
     view.override_note_provider = lambda _parent, _key: note
+    shown = confirm_previews(window)  # the override still shows the write before it is sent
     with qtbot.waitSignal(view.sig_action_finished, timeout=TIMEOUT_MS) as blocker:
         qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     assert blocker.args[0] is True, blocker.args[1]
+    assert len(shown) == 1 and shown[0].sendable and not shown[0].problems
     settle(qtbot, window)
     assert len(_xero_payments(sandboxes, invoice.ledger_id)) == before + 1
     qtbot.waitUntil(lambda: any(e.note == note for e in window.audit_view.model.rows()), timeout=TIMEOUT_MS)

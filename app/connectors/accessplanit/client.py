@@ -7,7 +7,7 @@ keep secrets anywhere but in memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -193,10 +193,17 @@ class AccessplanitClient:
         return record
 
     def find_transaction(
-        self, invoice_id: str, amount: Decimal, reference: str, direction: Direction
+        self,
+        invoice_id: str,
+        amount: Decimal,
+        reference: str,
+        direction: Direction,
+        day: date | None = None,
+        exclude: Collection[str] = (),
     ) -> Payment | None:
-        """A Transaction on the invoice with this amount, reference and direction (the read-back after an unknown
-        outcome: accessplanit has no idempotency key)."""
+        """A Transaction on the invoice with exactly this amount, reference, direction and (when given) date whose
+        id is not in `exclude` (the read-back after an unknown outcome: accessplanit has no idempotency key, so a
+        same-amount instalment with the same reference, or a record linked elsewhere, must not pass for ours)."""
         cancel = CancelToken()
         rows: list[dict[str, Any]] = []
         offset: int | None = 0
@@ -223,6 +230,8 @@ class AccessplanitClient:
                 and record.direction is direction
                 and record.amount == D(amount)
                 and record.reference.strip() == reference.strip()
+                and (day is None or record.date == day)
+                and record.id not in exclude
             ):
                 return record
         return None
@@ -253,7 +262,7 @@ class AccessplanitClient:
             self._streams.lookup_numbers([invoice_id], self.invoice_numbers, CancelToken())
         if rows:
             return mapping.map_payment(rows[0], self.invoice_numbers)
-        found = self.find_transaction(invoice_id, amount, reference, direction)
+        found = self.find_transaction(invoice_id, amount, reference, direction, day)
         if found is None:
             raise ConnectorError(
                 "accessplanit accepted the payment but it cannot be found.",

@@ -10,7 +10,7 @@ Must not: import another system's package, storage or services; hold secrets out
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -19,7 +19,19 @@ from typing import Any
 from urllib.parse import quote as urlquote
 from urllib.parse import urlsplit
 
-from app.connectors.base import NO_LOOKUPS, CacheLookups, CallStats, CheckStep, Page, PushFacts, SecretBox
+from app.connectors.base import (
+    BATCH_SIZE,
+    NO_LOOKUPS,
+    BatchResult,
+    CacheLookups,
+    CallStats,
+    CheckStep,
+    InvoiceCreate,
+    Page,
+    PaymentCreate,
+    PushFacts,
+    SecretBox,
+)
 from app.connectors.http import Auth, HttpClient, HttpConfig, Pacer, PacerConfig
 from app.connectors.xero import mapping, profile
 from app.connectors.xero import requests as wire
@@ -176,6 +188,16 @@ class XeroClient:
 
     def _write(self, method: str, path: str, body: dict[str, Any], key: str, collection_key: str) -> dict[str, Any]:
         """One write of one element; returns that element, or raises `RejectedError` with its messages."""
+        result = self._write_many(method, path, body, key, collection_key, 1)[0]
+        if isinstance(result, RejectedError):
+            raise result
+        return result
+
+    def _write_many(
+        self, method: str, path: str, body: dict[str, Any], key: str, collection_key: str, count: int
+    ) -> list[dict[str, Any] | RejectedError]:
+        """One write of `count` elements (`summarizeErrors=false`): per element, the element or its refusal. An
+        answer without one element per record sent is a `ConnectorError` (the outcome is unknown)."""
         self._need_tenant()
         reply = self.http.request(
             method,
@@ -188,22 +210,27 @@ class XeroClient:
             idempotent=True,
         )  # the key makes retries safe
         elements = collection(reply.data, collection_key)
-        if not elements:
+        if len(elements) != count:
             raise ConnectorError(
-                f"Xero accepted the request but sent no {collection_key} back.",
+                f"Xero accepted the request but sent {len(elements)} {collection_key} back for {count}.",
                 "Sync again to see whether it was created.",
                 system="xero",
             )
-        element = elements[0]
-        if element.get("HasErrors") or element.get("StatusAttributeString") == "ERROR":
-            details = mapping.element_errors(element)
-            raise RejectedError(
-                f"Xero refused the {collection_key[:-1].lower()}: {'; '.join(details) or 'no reason'}",
-                "Correct the record, then push again.",
-                system="xero",
-                details=details,
-            )
-        return element
+        out: list[dict[str, Any] | RejectedError] = []
+        for element in elements:
+            if element.get("HasErrors") or element.get("StatusAttributeString") == "ERROR":
+                details = mapping.element_errors(element)
+                out.append(
+                    RejectedError(
+                        f"Xero refused the {collection_key[:-1].lower()}: {'; '.join(details) or 'no reason'}",
+                        "Correct the record, then push again.",
+                        system="xero",
+                        details=details,
+                    )
+                )
+            else:
+                out.append(element)
+        return out
 
     # ----------------------------------------------------------------------------------------------- reading
     def streams(self) -> list[str]:
@@ -308,6 +335,85 @@ class XeroClient:
                 return record
         return None
 
+    def find_invoices(self, numbers: Sequence[str]) -> dict[str, Invoice]:
+        """Live sales invoices by number, `BATCH_SIZE` numbers per call (`InvoiceNumbers=a,b,...`)."""
+        wanted = sorted({n.strip() for n in numbers if n.strip()})
+        found: dict[str, Invoice] = {}
+        for start in range(0, len(wanted), BATCH_SIZE):
+            chunk = wanted[start : start + BATCH_SIZE]
+            data = self._get("Invoices", {"InvoiceNumbers": ",".join(chunk), "page": "1"}, {}, CancelToken())
+            for raw in collection(data, "Invoices"):
+                record = mapping.map_invoice(raw)
+                number = str(raw.get("InvoiceNumber", "")).strip()
+                if isinstance(record, Invoice) and not record.deleted and number in chunk:
+                    found[number] = record
+        return found
+
+    def find_payments(self, invoice_ids: Sequence[str]) -> list[Payment]:
+        """Live payments on these invoices: one `where` of up to 25 invoice ids per call (paged by 100)."""
+        wanted = sorted({i for i in invoice_ids if i})
+        out: list[Payment] = []
+        cancel = CancelToken()
+        for start in range(0, len(wanted), 25):
+            chunk = wanted[start : start + 25]
+            where = " OR ".join(f'Invoice.InvoiceID==Guid("{_where_text(i)}")' for i in chunk)
+            page = 1
+            while True:
+                rows = collection(self._get("Payments", {"where": where, "page": str(page)}, {}, cancel), "Payments")
+                for raw in rows:
+                    record = mapping.map_payment(raw, self.credit_note_refs)
+                    if isinstance(record, Payment) and not record.deleted:
+                        out.append(record)
+                if len(rows) < 100:
+                    break
+                page += 1
+        return out
+
+    def create_invoices(self, invoices: Sequence[InvoiceCreate], *, idempotency_key: str) -> list[BatchResult]:
+        """Up to `BATCH_SIZE` invoices in one PUT under one key; a result per invoice, in order."""
+        # Each element exactly as `create_invoice` writes it (`wire.create_invoice`), so a batch of one is the same
+        # request as a single push and a resend under the same key is recognised as a repeat.
+        body = {
+            "Invoices": [
+                wire.create_invoice(
+                    c.invoice, c.lines, account_code=c.account_code, tax_type=c.tax_type, contact_id=c.contact_id
+                )[2]["Invoices"][0]
+                for c in invoices
+            ]
+        }
+        out: list[BatchResult] = []
+        for element in self._write_many("PUT", "Invoices", body, idempotency_key, "Invoices", len(invoices)):
+            out.append(element if isinstance(element, RejectedError) else self._as_invoice(element))
+        return out
+
+    def create_payments(self, payments: Sequence[PaymentCreate], *, idempotency_key: str) -> list[BatchResult]:
+        """Up to `BATCH_SIZE` payments (not refunds) in one PUT under one key; a result per payment, in order."""
+        # Each element exactly as `create_payment` writes it (`wire.create_payment`), as for invoices above.
+        body = {
+            "Payments": [
+                wire.create_payment(
+                    invoice_id=p.invoice_id,
+                    amount=p.amount,
+                    day=p.day,
+                    account_code=p.account_code,
+                    reference=p.reference,
+                )[2]["Payments"][0]
+                for p in payments
+            ]
+        }
+        out: list[BatchResult] = []
+        for element in self._write_many("PUT", "Payments", body, idempotency_key, "Payments", len(payments)):
+            if isinstance(element, RejectedError):
+                out.append(element)
+                continue
+            record = mapping.map_payment(element, self.credit_note_refs)
+            if record is None:
+                raise ConnectorError(
+                    "Xero answered with a payment of an unexpected type.", "Sync again.", system="xero"
+                )
+            out.append(record)
+        return out
+
     def create_invoice(
         self,
         invoice: Invoice,
@@ -387,37 +493,48 @@ class XeroClient:
         return record
 
     def find_payment(
-        self, invoice_id: str, amount: Decimal, day: date, reference: str, direction: Direction
+        self,
+        invoice_id: str,
+        amount: Decimal,
+        day: date,
+        reference: str,
+        direction: Direction,
+        exclude: Collection[str] = (),
     ) -> Payment | None:
-        """The read-back before a retry: a live payment (or refund) with this amount, date and reference."""
+        """The read-back before a retry: a live payment (or refund) with exactly this amount, date, reference and
+        direction, whose id is not in `exclude` (already linked to another item or push)."""
+
+        def exact(record: object) -> bool:
+            return (
+                isinstance(record, Payment)
+                and not record.deleted
+                and record.id not in exclude
+                and str(record.direction) == str(direction)
+                and record.amount == D(amount)
+                and record.date == day
+                and record.reference.strip() == reference.strip()
+            )
+
+        if direction is Direction.PAYMENT:
+            return next((p for p in self.find_payments([invoice_id]) if exact(p)), None)
         cancel = CancelToken()
         invoice = self.get_invoice(invoice_id, cancel)
         if invoice is None:
             return None
-        if direction is Direction.PAYMENT:
-            candidates = [str(p["PaymentID"]) for p in invoice.get("Payments") or [] if p.get("PaymentID")]
-        else:
-            number = str(invoice.get("InvoiceNumber", ""))
-            notes = collection(
-                self._get("CreditNotes", {"where": f'Reference=="{_where_text(number)}"', "page": "1"}, {}, cancel),
-                "CreditNotes",
-            )
-            candidates = [str(p["PaymentID"]) for n in notes for p in n.get("Payments") or [] if p.get("PaymentID")]
-            for note in notes:
-                if note.get("CreditNoteID"):
-                    self.credit_note_refs[str(note["CreditNoteID"])] = str(note.get("Reference") or "").strip()
+        number = str(invoice.get("InvoiceNumber", ""))
+        notes = collection(
+            self._get("CreditNotes", {"where": f'Reference=="{_where_text(number)}"', "page": "1"}, {}, cancel),
+            "CreditNotes",
+        )
+        candidates = [str(p["PaymentID"]) for n in notes for p in n.get("Payments") or [] if p.get("PaymentID")]
+        for note in notes:
+            if note.get("CreditNoteID"):
+                self.credit_note_refs[str(note["CreditNoteID"])] = str(note.get("Reference") or "").strip()
         for payment_id in candidates:
             rows = collection(self._get(f"Payments/{urlquote(payment_id, safe='')}", {}, {}, cancel), "Payments")
             for raw in rows:
                 record = mapping.map_payment(raw, self.credit_note_refs)
-                if (
-                    isinstance(record, Payment)
-                    and not record.deleted
-                    and record.direction is direction
-                    and record.amount == D(amount)
-                    and record.date == day
-                    and record.reference.strip() == reference.strip()
-                ):
+                if isinstance(record, Payment) and exact(record):
                     return record
         return None
 

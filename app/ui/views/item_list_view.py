@@ -3,12 +3,16 @@
 Every filter change becomes a new `ItemFilter` handed to the model, which asks the database for the first page
 and the counts; a click on a column header sorts in the database. Rows are never hidden or sorted client-side.
 The search box waits a moment after the last keystroke (debounce) so typing "INV-10" runs one query, not six.
+Rows can be selected many at a time (shift/ctrl, Ctrl+A for the loaded rows, "Select all N of this filter" for the
+whole filter, resolved by the services); "Push selected to Xero", "Accept…" and "Ignore…" preview the bulk action,
+then run it in the background with progress and cancel, and show a result per record (`BulkDialog`).
 Must not: call the services on the GUI thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -18,14 +22,29 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMenu,
+    QPushButton,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
-from app.domain.status import ItemStatus, Kind
-from app.services.api import ItemFilter, ListCounts, Recondesk, Summary
+from app.domain.status import ItemStatus, Kind, Resolution, System
+from app.services.api import (
+    EVERYTHING,
+    ActionResult,
+    BulkAction,
+    BulkPreview,
+    ItemFilter,
+    ListCounts,
+    PushRecord,
+    Recondesk,
+    Resolve,
+    Summary,
+)
 from app.ui import style
+from app.ui.dialogs.bulk_dialog import BulkDialog
+from app.ui.dialogs.note_dialog import NoteDialog
 from app.ui.models.item_table_model import COLUMNS, ItemTableModel
 from app.ui.tasks import TaskContext, TaskRunner
 
@@ -165,7 +184,7 @@ class ItemListView(QWidget):
         self.table.setObjectName("itemTable")
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
         self.table.verticalHeader().setVisible(False)
@@ -185,15 +204,46 @@ class ItemListView(QWidget):
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setVisible(False)
 
+        self._whole_filter: ItemFilter | None = None  # "Select all N of this filter" is on
+        self._selecting = False
+        self.bulk_dialog: BulkDialog | None = None
+        self.selection_label = QLabel("", self)
+        self.selection_label.setObjectName("selectionLabel")
+        self.select_all_button = QPushButton("Select &all of this filter", self)
+        self.select_all_button.setObjectName("selectAllFilter")
+        self.push_button = QPushButton("&Push selected to Xero", self)
+        self.push_button.setObjectName("bulkPush")
+        self.accept_button = QPushButton("A&ccept…", self)
+        self.accept_button.setObjectName("bulkAccept")
+        accept_menu = QMenu(self.accept_button)
+        self.accept_source_action = accept_menu.addAction(
+            "accessplanit is right", lambda: self.bulk_accept(Resolution.ACCEPT_SOURCE)
+        )
+        self.accept_ledger_action = accept_menu.addAction(
+            "Xero is right", lambda: self.bulk_accept(Resolution.ACCEPT_LEDGER)
+        )
+        self.accept_button.setMenu(accept_menu)
+        self.ignore_button = QPushButton("&Ignore…", self)
+        self.ignore_button.setObjectName("bulkIgnore")
+        bulk_bar = QHBoxLayout()
+        bulk_bar.addWidget(self.selection_label, 1)
+        for button in (self.select_all_button, self.push_button, self.accept_button, self.ignore_button):
+            bulk_bar.addWidget(button)
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.filter_bar)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.empty_label)
+        layout.addLayout(bulk_bar)
         self.setFocusProxy(self.table)
+        self.select_all_button.clicked.connect(self.select_all_of_filter)
+        self.push_button.clicked.connect(self.bulk_push)
+        self.ignore_button.clicked.connect(self.bulk_ignore)
 
         self.filter_bar.sig_filter_changed.connect(self._filter_changed)
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.model.sig_list_loaded.connect(self._list_loaded)
         self.model.sig_counts_loaded.connect(self._counts_loaded)
 
@@ -263,9 +313,87 @@ class ItemListView(QWidget):
         self.table.scrollTo(index)
         return True
 
+    # -- bulk -------------------------------------------------------------------------------------------------
+    def selected_ids(self) -> list[int]:
+        """Ids of the selected loaded rows, in list order."""
+        rows = sorted(i.row() for i in self.table.selectionModel().selectedRows())
+        return [i for i in (self.model.item_id_at(r) for r in rows) if i is not None]
+
+    def select_all_of_filter(self) -> None:
+        """Select every item of the current filter: the loaded rows show it; the services resolve the ids."""
+        self._selecting = True
+        try:
+            self.table.selectAll()
+        finally:
+            self._selecting = False
+        self._whole_filter = self.model.item_filter
+        self._update_selection_label()
+
+    def bulk_push(self) -> None:
+        self._bulk("Push to Xero", "Push", lambda item_id: PushRecord(item_id, System.XERO))
+
+    def bulk_accept(self, resolution: Resolution) -> None:
+        self._bulk("Accept", "Accept", lambda item_id: Resolve(item_id, resolution))
+
+    def bulk_ignore(self, note: str | None = None) -> None:
+        if note is None:
+            note = NoteDialog.ask(self, "the selected items")
+        if note:
+            self._bulk("Ignore", "Ignore", lambda item_id: Resolve(item_id, Resolution.IGNORE, note))
+
+    def _bulk(self, title: str, verb: str, make: Callable[[int], BulkAction]) -> None:
+        """Preview (ids and plan in one background task), then the dialog; confirming runs the actions."""
+        whole, picked = self._whole_filter, self.selected_ids()
+        if whole is None and not picked:
+            return
+
+        def preview(_ctx: Any) -> tuple[list[BulkAction], BulkPreview]:
+            ids = list(self._ws.item_ids(whole)) if whole is not None else picked
+            actions = [make(i) for i in ids]
+            return actions, self._ws.plan_many(actions)
+
+        self._runner.db(
+            f"preview: {title.lower()}", preview, on_result=lambda got: self._preview_ready(title, verb, *got)
+        )
+
+    def _preview_ready(self, title: str, verb: str, actions: list[BulkAction], preview: BulkPreview) -> None:
+        labels = {i: r.key for i in (a.item_id for a in actions) if (r := self.model.item_row(i)) is not None}
+        dialog = BulkDialog(title, verb, preview, labels, self)
+        self.bulk_dialog = dialog
+        dialog.sig_confirmed.connect(lambda: self._run_bulk(dialog, actions))
+        dialog.open()
+
+    def _run_bulk(self, dialog: BulkDialog, actions: Sequence[BulkAction]) -> None:
+        ids = [a.item_id for a in actions]
+
+        def work(ctx: Any) -> Sequence[ActionResult]:
+            return self._ws.act_many(actions, ctx.progress, ctx.cancel)
+
+        handle = self._runner.network(
+            "bulk action",
+            work,
+            on_result=lambda results: dialog.show_results(ids, results),
+            on_error=lambda message, _exc: dialog.show_error(message),
+            on_progress=dialog.set_progress,
+            changes=lambda _results: EVERYTHING,
+        )
+        dialog.sig_cancel_requested.connect(handle.cancel)
+
+    def _selection_changed(self, *_args: object) -> None:
+        if not self._selecting:
+            self._whole_filter = None
+        self._update_selection_label()
+
+    def _update_selection_label(self) -> None:
+        n = self.model.total if self._whole_filter is not None else len(self.selected_ids())
+        whole = " (all of this filter)" if self._whole_filter is not None else ""
+        self.selection_label.setText(f"{n} selected{whole}" if n else "")
+        self.select_all_button.setText(f"Select &all {self.model.total} of this filter")
+
     # -- reactions --------------------------------------------------------------------------------------------
     def _filter_changed(self, flt: ItemFilter) -> None:
         self._want_selected = self.selected_item_id()
+        self._whole_filter = None
         self.model.set_filter(flt)
 
     def _periods_loaded(self, periods: list[str]) -> None:
@@ -281,6 +409,7 @@ class ItemListView(QWidget):
         self.filter_bar.set_counts(counts.by_status)
 
     def _list_loaded(self, count: int) -> None:
+        self._update_selection_label()
         if count == 0:
             never_synced = self._summary is not None and self._summary.last_sync is None
             self.empty_label.setText(
