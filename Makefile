@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := libglib2.0-0 libgl1 libegl1 libxkbcommon0 libfontconfig1 fonts-dejavu-core libdbus-1-3 \
   xvfb xauth libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0 libxcb-shape0 \
-  libxcb-xkb1 libxkbcommon-x11-0 dbus gnome-keyring postgresql
+  libxcb-xkb1 libxkbcommon-x11-0 dbus gnome-keyring postgresql poppler-utils
 PYTEST_ARGS ?=
 
 .PHONY: help venv system-deps demo test lint typecheck imports pytest benchmarks clean screenshot
@@ -24,7 +24,8 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# System libraries for Qt, a virtual screen, the keyring daemon and PostgreSQL (Debian/Ubuntu; needs root or sudo).
+# System libraries for Qt, a virtual screen, the keyring daemon, PostgreSQL and poppler (the pack tests read PDFs with
+# pdftotext) (Debian/Ubuntu; needs root or sudo).
 system-deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -140,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["json", "csv", "xlsx", "pdf"], default="json")
     p.add_argument("-o", "--output", metavar="FILE", default=None, help="write here (default: standard output)")
 
+    p = sub.add_parser("pack", help="write the month-end pack (xlsx, pdf, csv) of a period into a folder")
+    _common(p, top=False)
+    p.add_argument("--period", metavar="YYYY-MM", required=True, help="the month")
+    p.add_argument("-o", "--output", metavar="DIR", required=True, help="the folder (made if missing)")
+    p.add_argument("--all-items", action="store_true", help="list the matched items in the PDF too")
+
     p = sub.add_parser("retry", help="retry failed or uncertain pushes")
     _common(p, top=False)
 
@@ -243,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_sync(ws, args)
         if args.command == "report":
             return _cmd_report(ws, args)
+        if args.command == "pack":
+            return _cmd_pack(ws, args)
         if args.command == "push":
             return _cmd_push(ws, args)
         if args.command == "revert":
@@ -464,6 +473,29 @@ def _cmd_report(ws: Any, args: argparse.Namespace) -> int:
         sys.stdout.write(data.decode("utf-8"))
         if not data.endswith(b"\n"):
             sys.stdout.write("\n")
+    return EXIT_OK
+
+
+def _cmd_pack(ws: Any, args: argparse.Namespace) -> int:
+    """`pack --period P -o DIR [--all-items]`: exit 2 for a bad period or a folder that cannot be written."""
+    if _bad_period(args.period):
+        return EXIT_USAGE
+    folder = Path(args.output)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"recondesk: cannot use {str(folder)!r} as the pack's folder: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not os.access(folder, os.W_OK | os.X_OK):
+        print(f"recondesk: the folder {str(folder)!r} is not writable", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        paths = ws.write_pack(args.period, folder, all_items=args.all_items)
+    except OSError as exc:
+        print(f"recondesk: the pack was not written: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
+    for path in paths:
+        print(path)
     return EXIT_OK
 
 

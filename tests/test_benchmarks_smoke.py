@@ -110,3 +110,14 @@ def test_item_list_measures_the_window_on_a_cache_it_built() -> None:
     assert figures["rows_in_memory"] == min(200, figures["items_in_filter"])
     assert set(figures["filter_or_sort_change_s"]) >= {"status_differs", "search", "sort_amount_desc"}
     assert figures["item_click_median_s"] > 0 and figures["memory"]["peak_rss_mib"] > 0
+
+
+def test_pack_times_every_format_of_a_synced_month() -> None:
+    out = run("pack.py", "--invoices", "40", "--repeat", "1")
+    assert out["benchmark"] == "pack" and out["items"] > 40 and 0 < out["exceptions"] < out["items"]
+    assert set(out["formats"]) == {"xlsx", "pdf", "csv", "pdf_all_items"}
+    for name in ("xlsx", "pdf", "csv"):
+        f = out["formats"][name]
+        assert f["bytes"] > 0 and f["with_model_seconds"] >= f["seconds"] > 0
+    assert out["formats"]["pdf_all_items"]["bytes"] > out["formats"]["pdf"]["bytes"]
+    assert out["baseline_report_json_seconds"] > 0 and out["write_pack_seconds"] > 0

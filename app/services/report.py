@@ -1,9 +1,8 @@
-"""The reconciliation report: `build_report(db, period)` gives the JSON of product.md section 5, and writers turn it
-into json, csv, xlsx (openpyxl) or pdf (fpdf2) bytes.
+"""The reconciliation report: `build_report(db, period)` gives the JSON of product.md section 5; `report_bytes`
+gives it as json, or as csv, xlsx or pdf through the month-end pack's writers (app/services/pack).
 
-Amounts are strings with the currency's decimals from the cache's integer minor units to the file: never a float.
-In xlsx they are text cells, because openpyxl writes a Decimal through float (84512.40 would become
-84512.39999999999 in the file).
+Amounts are strings with the currency's decimals from the cache's integer minor units to the JSON: never a float;
+the month-end pack's files (`app.services.pack`) type them as numbers.
 Money is never added across currencies: totals are per system and currency (`control_totals`), and a system's
 top-level `total`/`paid` is null when the period holds several currencies. Periods are checked (`check_period`).
 Must not: query remote systems, hold secrets (the report has no connection data at all), or change the cache.
@@ -11,12 +10,9 @@ Must not: query remote systems, hold secrets (the report has no connection data 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from app.domain.money import fmt, from_minor
@@ -25,6 +21,10 @@ from app.domain.status import ItemStatus, Kind, Role, System, system_for
 from app.reconcile.diff import canonical_ledger_invoice
 from app.reconcile.rules import Rules
 from app.services import signoff
+from app.services.pack.csv_writer import to_csv
+from app.services.pack.model import PackData, pack_from_report
+from app.services.pack.pdf_writer import to_pdf
+from app.services.pack.xlsx_writer import to_xlsx
 from app.storage import items as items_repo
 from app.storage import records as records_repo
 from app.storage import signoffs as signoff_repo
@@ -32,26 +32,6 @@ from app.storage.db import Database, Tx
 from app.storage.models import ItemRecord
 
 FORMATS = ("json", "csv", "xlsx", "pdf")
-
-CSV_COLUMNS = (
-    "kind",
-    "key",
-    "status",
-    "fields",
-    "invoice",
-    "contact",
-    "date",
-    "amount",
-    "currency",
-    "accessplanit_id",
-    "xero_id",
-    "push",
-    "note",
-    "flags",
-    "twin",
-    "difference",
-    "reason",
-)
 
 
 def _amount(item: ItemRecord) -> str | None:
@@ -255,139 +235,17 @@ def to_json(report: dict[str, Any]) -> bytes:
     return (json.dumps(report, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def _cell(item: dict[str, Any], column: str) -> str:
-    value = item.get(column)
-    if column in ("fields", "flags"):
-        return ";".join(value or [])
-    return "" if value is None else str(value)
+def _pack_writer(write: Callable[[PackData], bytes]) -> Callable[[dict[str, Any]], bytes]:
+    """csv, xlsx and pdf are the month-end pack's writers (app/services/pack) over this report."""
+    return lambda report: write(pack_from_report(report))
 
 
-def to_csv(report: dict[str, Any]) -> bytes:
-    out = io.StringIO(newline="")
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for item in report["items"]:
-        writer.writerow([_cell(item, c) for c in CSV_COLUMNS])
-    # utf-8-sig: Excel opens a BOM-less UTF-8 CSV as ANSI and garbles names such as "Zoë".
-    return out.getvalue().encode("utf-8-sig")
-
-
-def to_xlsx(report: dict[str, Any]) -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font
-
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = "Items"
-    ws.append(list(CSV_COLUMNS))
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    right = Alignment(horizontal="right")
-    amount_col = CSV_COLUMNS.index("amount") + 1
-    for item in report["items"]:
-        ws.append([_cell(item, c) for c in CSV_COLUMNS])
-        ws.cell(row=ws.max_row, column=amount_col).alignment = right
-    ws.freeze_panes = "A2"
-    widths = (8, 28, 15, 24, 14, 30, 11, 12, 8, 14, 38, 10, 30, 18, 14, 12, 60)
-    for letter, width in zip("ABCDEFGHIJKLMNOPQ", widths, strict=True):
-        ws.column_dimensions[letter].width = width
-    tot = wb.create_sheet("Totals")
-    tot.append(["period", report.get("period") or "all"])
-    tot.append(["system", "invoices", "total", "paid"])
-    for system, t in report["totals"].items():
-        tot.append([System(system).label, t["invoices"], t["total"], t["paid"]])
-        for col in (3, 4):
-            tot.cell(row=tot.max_row, column=col).alignment = right
-    tot.append([])
-    tot.append(["status", "items"])
-    for status, n in sorted(report.get("counts", {}).items()):
-        tot.append([status, n])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
-
-
-_PDF_FONTS = (
-    Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
-    Path("C:/Windows/Fonts/arial.ttf"),
-    Path("/System/Library/Fonts/Supplemental/Arial.ttf"),
-    Path("/Library/Fonts/Arial.ttf"),
-)
-
-
-def to_pdf(report: dict[str, Any]) -> bytes:
-    from fpdf import FPDF
-
-    pdf = FPDF(orientation="L", unit="mm", format="A4")
-    pdf.set_auto_page_break(auto=True, margin=12)
-    font = next((p for p in _PDF_FONTS if p.is_file()), None)
-    if font is not None:
-        pdf.add_font("body", "", str(font))
-        family = "body"
-
-        def clean(text: str) -> str:
-            return text
-    else:
-        # The built-in fonts are Latin-1 only; other characters become "?" rather than stopping the export.
-        family = "helvetica"
-
-        def clean(text: str) -> str:
-            return text.encode("latin-1", "replace").decode("latin-1")
-
-    pdf.add_page()
-    pdf.set_font(family, size=14)
-    pdf.cell(
-        0, 8, clean(f"Reconciliation report: {report.get('period') or 'all periods'}"), new_x="LMARGIN", new_y="NEXT"
-    )
-    pdf.set_font(family, size=9)
-    for system, t in report["totals"].items():
-        pdf.cell(
-            0,
-            5,
-            clean(f"{System(system).label}: {t['invoices']} invoices, total {t['total']}, paid {t['paid']}"),
-            new_x="LMARGIN",
-            new_y="NEXT",
-        )
-    counts = report.get("counts", {})
-    if counts:
-        pdf.cell(0, 5, clean(", ".join(f"{k} {v}" for k, v in sorted(counts.items()))), new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(2)
-    columns: list[tuple[str, float, Callable[[dict[str, Any]], str]]] = [
-        ("Kind", 14, lambda i: str(i["kind"])),
-        ("Key", 44, lambda i: str(i["key"])),
-        ("Status", 24, lambda i: str(i["status"])),
-        ("Contact", 42, lambda i: i.get("contact") or ""),
-        ("Fields", 36, lambda i: ", ".join(i["fields"])),
-        ("Date", 18, lambda i: i.get("date") or ""),
-        ("Amount", 26, lambda i: (i.get("amount") or "") + (" " + i["currency"] if i.get("currency") else "")),
-        ("accessplanit", 20, lambda i: i.get("accessplanit_id") or ""),
-        ("Xero", 38, lambda i: i.get("xero_id") or ""),
-        ("Push", 15, lambda i: i.get("push") or ""),
-    ]
-
-    def header() -> None:
-        pdf.set_font(family, size=8)
-        pdf.set_fill_color(230, 230, 230)
-        for title, width, _ in columns:
-            pdf.cell(width, 5, title, border=1, fill=True)
-        pdf.ln()
-
-    header()
-    for item in report["items"]:
-        if pdf.will_page_break(5):
-            pdf.add_page()
-            header()
-        for title, width, get in columns:
-            text = clean(get(item))
-            while text and pdf.get_string_width(text) > width - 2:  # clip rather than wrap: one row per item
-                text = text[:-1]
-            pdf.cell(width, 5, text, border=1, align="R" if title == "Amount" else "L")
-        pdf.ln()
-    return bytes(pdf.output())
-
-
-WRITERS: dict[str, Callable[[dict[str, Any]], bytes]] = {"json": to_json, "csv": to_csv, "xlsx": to_xlsx, "pdf": to_pdf}
+WRITERS: dict[str, Callable[[dict[str, Any]], bytes]] = {
+    "json": to_json,
+    "csv": _pack_writer(to_csv),
+    "xlsx": _pack_writer(to_xlsx),
+    "pdf": _pack_writer(to_pdf),
+}
 
 
 def report_bytes(db: Database, period: str | None, fmt_name: str, rules: Rules | None = None) -> bytes:

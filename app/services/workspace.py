@@ -12,12 +12,13 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from app.connectors.base import CheckStep, LedgerWriter, SecretBox, SourceWriter, SystemClient
 from app.credentials import CredentialStore
 from app.domain.errors import ConfigurationError, RecondeskError
-from app.domain.progress import CancelToken, ProgressCallback
+from app.domain.progress import CancelToken, ProgressCallback, no_progress
 from app.domain.status import System
 from app.reconcile.rules import Rules
 from app.services import push as push_mod
@@ -55,6 +56,7 @@ from app.services.bulk import BulkActions
 from app.services.connections import SECRET_FIELD, Connections, MemorySecretBox
 from app.services.item_detail import ItemDetails, audit_entry
 from app.services.item_queries import LEDGER, SOURCE, ItemQueries, to_row
+from app.services.pack import build as pack_build
 from app.services.resolve import match_candidates
 from app.settings import Settings
 from app.storage import audit as audit_repo
@@ -408,6 +410,19 @@ class Workspace:
             totals=_currency_totals(rec.totals),
             items=done.items,
         )
+
+    def write_pack(
+        self,
+        period: str | None,
+        directory: Path,
+        *,
+        all_items: bool = False,
+        progress: ProgressCallback = no_progress,
+        cancel: CancelToken | None = None,
+    ) -> list[Path]:
+        """The month-end pack of `period` (xlsx, pdf, csv) written into `directory`; prepared by the user's name."""
+        data = pack_build.build_pack(self.db, period, self.rules, preparer=self.who, all_items=all_items)
+        return pack_build.write_pack(data, directory, progress, cancel)
 
 
 def _currency_totals(totals: dict[str, Any]) -> tuple[CurrencyTotals, ...]:

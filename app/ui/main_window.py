@@ -52,6 +52,7 @@ from app.services.api import (
 )
 from app.ui import style
 from app.ui.dialogs.connections_dialog import ConnectionsDialog, XeroSignIn
+from app.ui.dialogs.pack_dialog import PackDialog
 from app.ui.dialogs.signoff_dialog import SignoffDialog
 from app.ui.tasks import TaskContext, TaskHandle, TaskRunner
 from app.ui.views.audit_log_view import AuditLogView
@@ -205,6 +206,13 @@ class MainWindow(QMainWindow):
             None,
             "Sign the chosen month off, with its control totals per currency",
         )
+        self.pack_action = self._action(
+            "Month-end &pack…",
+            self.open_pack_dialog,
+            "Ctrl+Shift+E",
+            "Write the month-end pack (Excel workbook, PDF for filing, CSV) of a period into a folder",
+            "export",
+        )
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit, "Close Recondesk")
         self.connections_action = self._action(
             "&Connections…",
@@ -253,6 +261,7 @@ class MainWindow(QMainWindow):
         file_menu = bar.addMenu("&File")
         file_menu.addAction(self.export_action)
         file_menu.addAction(self.signoff_action)
+        file_menu.addAction(self.pack_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         edit_menu = bar.addMenu("&Edit")
@@ -656,6 +665,21 @@ class MainWindow(QMainWindow):
             on_error=lambda msg, _exc: self.show_notice(f"The period was not signed off: {msg}"),
             changes=lambda _r: EVERYTHING,
         )
+
+    def open_pack_dialog(self) -> PackDialog | None:
+        """Open File → Month-end pack… (non-blocking; the pack is written on the DB lane with progress and cancel)."""
+        write_pack = getattr(self._ws, "write_pack", None)
+        if not callable(write_pack):
+            self.show_notice("The month-end pack is not available in this build.")
+            return None
+        period = self.list_view.filter_bar.current_filter().period
+        dialog = PackDialog(write_pack, self.runner, list(self._ws.periods()), period, self)
+        dialog.sig_written.connect(
+            lambda paths: self.show_notice(f"Month-end pack saved in {paths[0].parent}.", error=False)
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     def _about(self) -> None:
         QMessageBox.about(

@@ -112,14 +112,15 @@ def test_json_bytes_parse_with_decimal_strings(cache: Database) -> None:
 
 
 def test_csv_is_readable_and_exact(cache: Database) -> None:
+    """csv, xlsx and pdf are the month-end pack's writers (tests/services/test_pack.py checks them in depth)."""
     month_fixture(cache)
     raw = report.report_bytes(cache, "2026-10", "csv")
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
-    assert len(rows) == 7
-    by_key = {r["key"]: r for r in rows}
-    assert by_key["INV-2"]["fields"] == "po_number" and by_key["INV-2"]["status"] == "differs"
-    assert by_key["INV-2"]["amount"] == "240.50"
-    assert by_key["INV-1:P89:-"]["amount"] == "12.34" and by_key["INV-1:P89:-"]["invoice"] == "INV-1"
+    assert len(rows) == 6  # the 7 items less the unreadable payment without a date (its own section)
+    by_key = {r["Key"]: r for r in rows}
+    assert by_key["INV-2"]["Fields that differ"] == "PO number" and by_key["INV-2"]["Status"] == "Differs"
+    assert by_key["INV-2"]["Amount"] == "240.50"
+    assert by_key["INV-1:P89:-"]["Amount"] == "12.34" and by_key["INV-1:P89:-"]["Invoice"] == "INV-1"
 
 
 def test_xlsx_loads_with_openpyxl_and_keeps_amounts_exact(cache: Database, tmp_path: Path) -> None:
@@ -129,23 +130,23 @@ def test_xlsx_loads_with_openpyxl_and_keeps_amounts_exact(cache: Database, tmp_p
     path = tmp_path / "r.xlsx"
     path.write_bytes(report.report_bytes(cache, "2026-10", "xlsx"))
     wb = load_workbook(path)
-    ws = wb["Items"]
+    ws = wb["All items"]
     header = [c.value for c in ws[1]]
-    assert header[:3] == ["kind", "key", "status"]
+    assert header[:3] == ["Kind", "Key", "Status"]
     rows = {r[1]: dict(zip(header, r, strict=True)) for r in ws.iter_rows(min_row=2, values_only=True)}
-    assert rows["INV-2"]["amount"] == "240.50"  # text, digit for digit: no float on the way
-    totals = list(wb["Totals"].iter_rows(values_only=True))
-    assert ("accessplanit", 3, "460.49", "50.00") in totals
+    assert Decimal(str(rows["INV-2"]["Amount"])) == Decimal("240.50")  # a number, exact to the cent
+    totals = list(wb["Summary"].iter_rows(values_only=True))
+    assert any(r[:2] == ("accessplanit", "GBP") and Decimal(str(r[3])) == Decimal("460.49") for r in totals)
 
 
 def test_pdf_is_a_pdf_and_copes_with_any_name(cache: Database) -> None:
     month_fixture(cache)
     data = report.build_report(cache, "2026-10")
-    data["items"].append({**data["items"][0], "key": "INV-ZOË", "contact": "Zoë Ünal 東京 Ltd"})
-    pdf = report.to_pdf(data)
+    data["items"].append({**data["items"][1], "key": "INV-ZOË", "contact": "Zoë Ünal 東京 Ltd"})
+    pdf = report.WRITERS["pdf"](data)
     assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
     assert len(pdf) > 1000
-    assert "Zoë Ünal" in report.to_csv(data).decode("utf-8-sig")
+    assert "Zoë Ünal" in report.WRITERS["csv"](data).decode("utf-8-sig")
 
 
 def test_unknown_format_is_refused(cache: Database) -> None:
