@@ -116,3 +116,10 @@ def test_item_list_measures_the_window_on_a_cache_it_built() -> None:
     }
     assert figures["dashboard_shown_s"] > 0 and figures["dashboard_all_months_query_s"] > 0
     assert figures["item_click_median_s"] > 0 and figures["memory"]["peak_rss_mib"] > 0
+
+
+def test_dashboard_benchmark_checks_its_totals_against_what_it_built() -> None:
+    out = run("dashboard.py", "--invoices", "600")
+    assert out["benchmark"] == "dashboard" and out["invoices"] == 600
+    assert out["totals_agree_with_the_built_data"] is True
+    assert 0 < out["one_month_s"] <= out["one_month_s_max"] and 0 < out["all_months_s"] <= out["all_months_s_max"]
