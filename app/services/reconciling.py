@@ -55,10 +55,17 @@ def rules_from(settings: Settings) -> Rules:
     )
 
 
+ITEM_SHAPE = "0012_item_difference"
+"""What reconciling writes on an item, by the migration that last added to it: part of the rules digest, so the first
+sync after such a migration reconciles every key once and no item keeps the new column empty."""
+
+
 def rules_digest(settings: Settings) -> str:
-    """A short name for the matching rules (tolerance, method accounts): equal rules, equal digest."""
+    """A short name for the matching rules (tolerance, method accounts) and the item shape: equal, equal digest."""
     rules = rules_from(settings)
-    text = json.dumps([str(rules.money_tolerance), sorted(rules.method_accounts.items()), rules.duplicate_window_days])
+    text = json.dumps(
+        [str(rules.money_tolerance), sorted(rules.method_accounts.items()), rules.duplicate_window_days, ITEM_SHAPE]
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -2,8 +2,9 @@
 reconciling) with an index for sorting by it, an index on (fields, id) for sorting by the differing fields, and
 `sync_runs.open_value` (what was still open per currency when a run ended, JSON) for the dashboard's line chart.
 
-Items written before this revision have no difference until they are reconciled again (a full re-sync reconciles
-every item); runs before it have no open value (the dashboard leaves them out of the value line).
+Items written before this revision have no difference until they are reconciled again: the item shape is part of
+the rules digest (`reconciling.ITEM_SHAPE`), so the first sync after it reconciles every key. Runs before it have no
+open value (the dashboard leaves them out of the value line).
 
 Revision ID: 0012_item_difference
 Revises: 0009_item_flags
