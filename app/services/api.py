@@ -386,7 +386,7 @@ class CheckResult:
 
 
 @dataclass(frozen=True, slots=True)
-class CurrencyTotals:
+class DashboardTotals:
     """One system's invoices of one currency in a period. Amounts are Decimal in that currency (never mixed)."""
 
     system: System
@@ -449,7 +449,7 @@ class Dashboard:
 
     period: str | None
     roles: Roles
-    totals: tuple[CurrencyTotals, ...]  # by system (source first), then currency
+    totals: tuple[DashboardTotals, ...]  # by system (source first), then currency
     differences: tuple[CurrencyDifference, ...]  # by currency
     by_status: tuple[StatusValue, ...]  # by status, then currency
     runs: tuple[RunPoint, ...]  # oldest first

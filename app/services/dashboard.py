@@ -18,8 +18,8 @@ from app.domain.status import ItemStatus, Role, System
 from app.services.api import (
     ConnectionHealth,
     CurrencyDifference,
-    CurrencyTotals,
     Dashboard,
+    DashboardTotals,
     Roles,
     RunPoint,
     StatusValue,
@@ -40,7 +40,7 @@ def build_dashboard(
         status_rows = dashboard_repo.status_values(tx, period)
         run_rows = synclog.list_runs(tx, runs + 1)
     totals = tuple(
-        CurrencyTotals(
+        DashboardTotals(
             r.system,
             r.currency,
             r.invoices,
@@ -88,12 +88,12 @@ def build_dashboard(
     )
 
 
-def _differences(totals: tuple[CurrencyTotals, ...], roles: Roles) -> tuple[CurrencyDifference, ...]:
+def _differences(totals: tuple[DashboardTotals, ...], roles: Roles) -> tuple[CurrencyDifference, ...]:
     """Ledger minus source per currency; a currency held by one system only counts the other's as zero."""
     by = {(t.system, t.currency): t for t in totals}
     out = []
     for currency in sorted({t.currency for t in totals}):
-        zero = CurrencyTotals(roles.source, currency, 0, Decimal(0), Decimal(0), Decimal(0))
+        zero = DashboardTotals(roles.source, currency, 0, Decimal(0), Decimal(0), Decimal(0))
         src = by.get((roles.system(Role.SOURCE), currency), zero)
         led = by.get((roles.system(Role.LEDGER), currency), zero)
         out.append(

@@ -43,8 +43,8 @@ from app.domain.status import ItemStatus
 from app.services.api import (
     ConnectionHealth,
     CurrencyDifference,
-    CurrencyTotals,
     Dashboard,
+    DashboardTotals,
     Recondesk,
     StatusValue,
 )
@@ -100,7 +100,7 @@ class DashboardView(QWidget):
         self.reload_button.setObjectName("dashboardReload")
         self.reload_button.clicked.connect(self.reload)
 
-        self.totals_model: RecordTableModel[CurrencyTotals] = RecordTableModel(self._totals_columns(), self)
+        self.totals_model: RecordTableModel[DashboardTotals] = RecordTableModel(self._totals_columns(), self)
         self.diff_model: RecordTableModel[CurrencyDifference] = RecordTableModel(self._diff_columns(), self)
         self.status_model: RecordTableModel[StatusValue] = RecordTableModel(self._status_columns(), self)
         self.health_model: RecordTableModel[ConnectionHealth] = RecordTableModel(self._health_columns(), self)
@@ -194,7 +194,7 @@ class DashboardView(QWidget):
             return ""
         return self.dashboard.money(amount, currency) if self.dashboard is not None else str(amount)
 
-    def _totals_columns(self) -> tuple[Column[CurrencyTotals], ...]:
+    def _totals_columns(self) -> tuple[Column[DashboardTotals], ...]:
         return (
             Column("System", lambda t: t.system.label),
             Column("Currency", lambda t: t.currency),
