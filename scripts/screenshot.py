@@ -1,8 +1,9 @@
 """Screenshot of the main window after a sync of the demo month, for the README and docs/gui.md.
 
-Usage: `python scripts/screenshot.py [OUT.png]` (default docs/screenshot.png). Runs offscreen unless a display is
-set (`make screenshot` uses xvfb). Builds the demo workspace (sandboxes on 127.0.0.1, a throw-away SQLite file),
-syncs, selects an invoice that differs, and grabs the window.
+Usage: `python scripts/screenshot.py [OUT.png] [--dashboard]` (default docs/screenshot.png). Runs offscreen unless
+a display is set (`make screenshot` uses xvfb). Builds the demo workspace (sandboxes on 127.0.0.1, a throw-away SQLite
+file), syncs, selects an invoice that differs, and grabs the window. With `--dashboard` it syncs twice (so the trend
+has two points) and grabs the Dashboard tab instead (docs/dashboard.png).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from app.ui.app import ensure_application
 from app.ui.main_window import MainWindow
 
 
-def main(out: Path) -> int:
+def main(out: Path, dashboard: bool = False) -> int:
     app = ensure_application()
     directory = Path(tempfile.mkdtemp(prefix="recondesk-shot-"))
     ws, sandboxes = demo_workspace(directory, invoices=120)
@@ -75,8 +76,23 @@ def main(out: Path) -> int:
             failures.append(f"could not write {out}")
         app.quit()
 
+    def show_dashboard() -> None:
+        window.dashboard_view.sig_dashboard_loaded.connect(lambda _d: when_idle(lambda: QTimer.singleShot(300, grab)))
+        window.view_actions[3].trigger()
+
+    syncs: list[object] = []
+
+    def synced(result: object) -> None:
+        syncs.append(result)
+        if not dashboard:
+            when_idle(pick)
+        elif len(syncs) == 1:
+            when_idle(window.sync)
+        else:
+            when_idle(show_dashboard)
+
     # The refresh after a sync is queued behind the sync's result: start polling on the next turn of the loop.
-    window.sig_sync_finished.connect(lambda _r: QTimer.singleShot(0, lambda: when_idle(pick)))
+    window.sig_sync_finished.connect(lambda r: QTimer.singleShot(0, lambda: synced(r)))
     QTimer.singleShot(0, window.sync)
     app.exec()
     window.close()
@@ -89,4 +105,5 @@ def main(out: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs/screenshot.png")))
+    args = [a for a in sys.argv[1:] if a != "--dashboard"]
+    sys.exit(main(Path(args[0]) if args else Path("docs/screenshot.png"), "--dashboard" in sys.argv[1:]))

@@ -108,7 +108,13 @@ def test_item_list_measures_the_window_on_a_cache_it_built() -> None:
     # The window holds one page, not the filter: the newest month has more items than a page.
     assert figures["items_in_filter"] == figures["baseline_all_ids_query"]["newest_month_ids"] > 0
     assert figures["rows_in_memory"] == min(200, figures["items_in_filter"])
-    assert set(figures["filter_or_sort_change_s"]) >= {"status_differs", "search", "sort_amount_desc"}
+    assert set(figures["filter_or_sort_change_s"]) >= {
+        "status_differs",
+        "search",
+        "sort_amount_desc",
+        "sort_difference_desc",
+    }
+    assert figures["dashboard_shown_s"] > 0 and figures["dashboard_all_months_query_s"] > 0
     assert figures["item_click_median_s"] > 0 and figures["memory"]["peak_rss_mib"] > 0
 
 
@@ -121,3 +127,10 @@ def test_pack_times_every_format_of_a_synced_month() -> None:
         assert f["bytes"] > 0 and f["with_model_seconds"] >= f["seconds"] > 0
     assert out["formats"]["pdf_all_items"]["bytes"] > out["formats"]["pdf"]["bytes"]
     assert out["baseline_report_json_seconds"] > 0 and out["write_pack_seconds"] > 0
+
+
+def test_dashboard_benchmark_checks_its_totals_against_what_it_built() -> None:
+    out = run("dashboard.py", "--invoices", "600")
+    assert out["benchmark"] == "dashboard" and out["invoices"] == 600
+    assert out["totals_agree_with_the_built_data"] is True
+    assert 0 < out["one_month_s"] <= out["one_month_s_max"] and 0 < out["all_months_s"] <= out["all_months_s_max"]

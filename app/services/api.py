@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 
 from app.domain.progress import CancelToken, ProgressCallback
@@ -48,6 +49,7 @@ class ItemRow:
     flags: tuple[str, ...] = ()  # product.md section 7: possible_duplicate, reopened, blocked
     reason: str = ""  # one sentence for people: why the item has its status (and flags)
     twin: str | None = None  # a `possible_duplicate`'s twin: the other record's id, in the same system
+    difference: str = ""  # ledger minus source of the differing amount, with the currency's decimals ("" if none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +77,7 @@ class ListCounts:
     by_status: dict[str, int]
 
 
-ORDERS = ("key", "kind", "invoice", "contact", "date", "currency", "amount", "status")
+ORDERS = ("key", "kind", "invoice", "contact", "date", "currency", "amount", "difference", "status", "fields")
 """Orders `Recondesk.page` accepts; a leading "-" reverses. Sorting is the database's."""
 
 
@@ -457,6 +459,85 @@ class CheckResult:
     tenant_name: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class DashboardTotals:
+    """One system's invoices of one currency in a period. Amounts are Decimal in that currency (never mixed)."""
+
+    system: System
+    currency: str
+    invoices: int
+    total: Decimal
+    paid: Decimal
+    due: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class CurrencyDifference:
+    """Ledger minus source of one currency's totals (`Roles` says which system plays each)."""
+
+    currency: str
+    invoices: int
+    total: Decimal
+    paid: Decimal
+    due: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class StatusValue:
+    """Items of one status and currency in a period: how many, and the value of their amounts (source side when
+    present). `open`: the status still needs someone (differs, only in one system, invalid)."""
+
+    status: ItemStatus
+    currency: str
+    items: int
+    value: Decimal
+    open: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RunPoint:
+    """One finished sync in the dashboard's trend: items open per status after it, and what was still open per
+    currency (None for runs that did not note it)."""
+
+    run_id: int
+    finished_at: datetime
+    open_items: dict[str, int]  # open status -> count
+    open_value: dict[str, Decimal] | None  # currency -> value
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionHealth:
+    """A system's connection as the dashboard shows it: configured, the last sync's error for it ('' when none)
+    and the rate-limit budget the last run reported for it (e.g. {"day_remaining": "4873"})."""
+
+    system: System
+    configured: bool
+    last_error: str
+    budget: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Dashboard:
+    """The money view of a period (`None`: every period). Every figure is per currency: nothing here adds amounts
+    of different currencies. `decimals` gives each currency's decimal places for display."""
+
+    period: str | None
+    roles: Roles
+    totals: tuple[DashboardTotals, ...]  # by system (source first), then currency
+    differences: tuple[CurrencyDifference, ...]  # by currency
+    by_status: tuple[StatusValue, ...]  # by status, then currency
+    runs: tuple[RunPoint, ...]  # oldest first
+    health: tuple[ConnectionHealth, ...]
+    last_sync: datetime | None
+    last_sync_ok: bool | None
+    decimals: dict[str, int] = field(default_factory=dict)
+
+    def money(self, amount: Decimal, currency: str) -> str:
+        """`amount` with the currency's decimals and thousands separators: "12,345.60"."""
+        places = self.decimals.get(currency, 2)
+        return f"{amount:,.{places}f}"
+
+
 class Recondesk(Protocol):
     """Everything the GUI can ask of the services. Implemented by `app.services.workspace.Workspace`."""
 
@@ -475,6 +556,10 @@ class Recondesk(Protocol):
     def rows(self, item_ids: Sequence[int]) -> Sequence[ItemRow]: ...
     def item_detail(self, item_id: int) -> ItemDetail: ...
     def summary(self, period: str | None) -> Summary: ...
+    def dashboard(self, period: str | None, runs: int = 20) -> Dashboard:
+        """The money view of `period` (None: all), with the last `runs` finished syncs; aggregates by the database."""
+        ...
+
     def sync(
         self, *, full: bool = False, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
     ) -> SyncResult: ...

@@ -49,6 +49,7 @@ def to_row(item: ItemRecord) -> ItemRow:
         flags=tuple(item.flags) + (("blocked",) if item.blocked else ()),
         reason=item.blocked or item.reason,
         twin=item.twin,
+        difference=_money_text(item.difference_minor, item.currency),
     )
 
 

@@ -29,6 +29,7 @@ from app.domain.money import MoneyError, fmt, to_minor
 from app.domain.progress import CancelToken, ProgressEvent
 from app.domain.records import Invoice, Payment
 from app.domain.status import ItemStatus, Role, System, system_for
+from app.reconcile.diff import canonical_ledger_invoice
 from app.reconcile.engine import ItemResult, reconcile
 from app.reconcile.explain import Sides, item_reason
 from app.reconcile.rules import Rules, natural_id, norm_ci
@@ -56,10 +57,17 @@ def rules_from(settings: Settings) -> Rules:
     )
 
 
+ITEM_SHAPE = "0012_item_difference"
+"""What reconciling writes on an item, by the migration that last added to it: part of the rules digest, so the first
+sync after such a migration reconciles every key once and no item keeps the new column empty."""
+
+
 def rules_digest(settings: Settings) -> str:
-    """A short name for the matching rules (tolerance, method accounts): equal rules, equal digest."""
+    """A short name for the matching rules (tolerance, method accounts) and the item shape: equal, equal digest."""
     rules = rules_from(settings)
-    text = json.dumps([str(rules.money_tolerance), sorted(rules.method_accounts.items()), rules.duplicate_window_days])
+    text = json.dumps(
+        [str(rules.money_tolerance), sorted(rules.method_accounts.items()), rules.duplicate_window_days, ITEM_SHAPE]
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -108,6 +116,25 @@ def _minor(amount: Decimal, currency: str) -> int | None:
         return to_minor(amount, currency)
     except MoneyError:
         return None
+
+
+AMOUNT_FIELDS = ("total", "net", "tax", "paid", "due", "amount")
+"""The amounts whose difference an item carries (ledger minus source), the first differing one in this order."""
+
+
+def difference_minor(result: ItemResult) -> int | None:
+    """Ledger minus source of the item's first differing amount, in minor units of its currency (the ledger's
+    invoice canonical: its refunds applied, as compared); None when no amount differs or a side is missing."""
+    name = next((f for f in AMOUNT_FIELDS if f in result.fields), None)
+    src, led = result.source, result.ledger
+    if name is None or src is None or led is None or result.invalid is not None or type(src) is not type(led):
+        return None
+    if isinstance(led, Invoice) and result.rules is not None:
+        led = canonical_ledger_invoice(led, result.rules, result.ledger_refunds)
+    a, b = getattr(src, name, None), getattr(led, name, None)
+    if not isinstance(a, Decimal) or not isinstance(b, Decimal):
+        return None
+    return _minor(b - a, src.currency)
 
 
 def to_item_data(
@@ -173,6 +200,7 @@ def to_item_data(
         flags=result.flags,
         twin=result.twin.id if result.twin is not None else None,
         reason=item_reason(result, SIDES),
+        difference_minor=difference_minor(result),
     )
 
 

@@ -35,6 +35,7 @@ from app.services.api import (
     CheckResult,
     ConnectionInfo,
     CurrencyTotals,
+    Dashboard,
     ItemDetail,
     ItemFilter,
     ItemPage,
@@ -232,6 +233,12 @@ class Workspace:
                 )
             )
         return out
+
+    def dashboard(self, period: str | None, runs: int = 20) -> Dashboard:
+        from app.services.dashboard import build_dashboard
+
+        configured = {c.system: c.has_secret or c.auth == "oauth" for c in self._connections.list()}
+        return build_dashboard(self.db, period, self.roles(), configured, runs)
 
     def summary(self, period: str | None) -> Summary:
         from app.storage import synclog

@@ -31,6 +31,8 @@ ORDERS: dict[str, Any] = {
     "invoice": items.c.invoice_key,
     "currency": items.c.currency,
     "period": items.c.period,
+    "difference": items.c.difference_minor,
+    "fields": items.c.fields,
     "id": items.c.id,
 }
 
@@ -61,6 +63,7 @@ def _row(data: ItemData) -> dict[str, Any]:
         "flags": ",".join(data.flags),
         "twin": data.twin,
         "reason": data.reason,
+        "difference_minor": data.difference_minor,
     }
 
 
@@ -342,6 +345,7 @@ def _record(r: Any) -> ItemRecord:
         flags=tuple(f for f in (r.flags or "").split(",") if f),
         twin=r.twin,
         reason=r.reason or "",
+        difference_minor=r.difference_minor,
     )
 
 

@@ -64,6 +64,7 @@ class ItemData:
     flags: tuple[str, ...] = ()  # product.md section 7
     twin: str | None = None  # a `possible_duplicate`'s twin: the other record's remote id (same system)
     reason: str = ""  # one sentence for people: why the item has its status
+    difference_minor: int | None = None  # ledger minus source of the first differing amount, minor units
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,7 @@ class ItemRecord:
     flags: tuple[str, ...] = ()
     twin: str | None = None
     reason: str = ""
+    difference_minor: int | None = None  # ledger minus source of the first differing amount, minor units
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +195,7 @@ class RunRecord:
     budget: dict[str, str]
     streams: tuple[StreamStatRecord, ...] = ()
     rules: str | None = None  # digest of the matching rules the run reconciled with
+    open_value: dict[str, int] | None = None  # currency -> minor units still open when it ended (None: not noted)
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,6 +166,9 @@ items = Table(
     Column("flags", String(255), nullable=False, server_default=""),
     Column("twin", String(ID)),
     Column("reason", Text, nullable=False, server_default=""),
+    # Ledger minus source of the first differing amount (total, net, tax, paid, due, amount), in minor units of
+    # `currency`, set by reconciling; NULL when no amount differs or a side is missing (migration 0012).
+    Column("difference_minor", BigInteger),
     UniqueConstraint("kind", "key"),
     Index(None, "period", "status"),
     Index(None, "status"),
@@ -176,6 +179,8 @@ items = Table(
     Index(None, "contact", "id"),
     Index(None, "doc_date", "id"),
     Index(None, "amount_minor", "id"),
+    Index(None, "difference_minor", "id"),  # migration 0012
+    Index(None, "fields", "id"),  # migration 0012: sorting by "Differs in"
     Index(None, "flags"),  # flagged items are few: `flags > ''` and the flag filter walk only them
 )
 
@@ -268,6 +273,9 @@ sync_runs = Table(
     Column("counts", Text, nullable=False, default="{}"),
     Column("budget", Text, nullable=False, default="{}"),
     Column("rules", Text),  # the matching rules the run reconciled with (digest); NULL for runs before 0002
+    # What was still open when the run ended, per currency in minor units, as JSON ({"GBP": 1234}): the
+    # dashboard's open value across syncs. NULL for runs before migration 0012.
+    Column("open_value", Text),
 )
 
 sync_stream_stats = Table(

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from app.domain.status import System
+from app.storage.dashboard import open_value
 from app.storage.db import Tx
 from app.storage.models import RunRecord, StreamStatRecord, StreamStatsLike
 from app.storage.schema import sync_runs, sync_stream_stats
@@ -67,7 +68,8 @@ def finish_run(
     budget: Mapping[str, str] | None = None,
     finished_at: datetime | None = None,
 ) -> None:
-    """Write the end of a run with its stream statistics."""
+    """Write the end of a run with its stream statistics, and what is still open per currency as the run leaves the
+    items (`dashboard.open_value`: the money view's trend across syncs)."""
     tx.conn.execute(
         update(sync_runs)
         .where(sync_runs.c.id == run_id)
@@ -78,6 +80,7 @@ def finish_run(
             errors=json.dumps(list(errors)),
             counts=json.dumps(dict(counts), sort_keys=True),
             budget=json.dumps(dict(budget or {}), sort_keys=True),
+            open_value=json.dumps(open_value(tx), sort_keys=True),
         )
     )
     if stats:
@@ -117,6 +120,7 @@ def _runs(tx: Tx, q: Any) -> list[RunRecord]:
             budget=dict(json.loads(r.budget)),
             streams=tuple(streams[r.id]),
             rules=r.rules,
+            open_value=None if r.open_value is None else {str(k): int(v) for k, v in json.loads(r.open_value).items()},
         )
         for r in rows
     ]

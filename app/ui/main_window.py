@@ -1,5 +1,5 @@
-"""The main window: menus and toolbar, the item list beside the diff panel, the audit log and sync-run tabs, and a
-status bar with sync progress (records, pages, time left, Cancel), the last sync time and counts per status.
+"""The main window: menus and toolbar, the item list beside the diff panel, the audit log, sync-run and dashboard
+tabs, and a status bar with sync progress (records, pages, time left, Cancel), the last sync time and counts per status.
 
 It wires views together and starts the long operations (sync, retry, export) on the task runner; after any
 data-changing task the runner's `sig_operation_finished` makes every view refresh itself. Errors are shown in a
@@ -56,6 +56,7 @@ from app.ui.dialogs.pack_dialog import PackDialog
 from app.ui.dialogs.signoff_dialog import SignoffDialog
 from app.ui.tasks import TaskContext, TaskHandle, TaskRunner
 from app.ui.views.audit_log_view import AuditLogView
+from app.ui.views.dashboard_view import DashboardView
 from app.ui.views.item_detail_view import ItemDetailView
 from app.ui.views.item_list_view import ItemListView
 from app.ui.views.sync_run_view import SyncRunView
@@ -129,6 +130,7 @@ class MainWindow(QMainWindow):
         self.detail_view = ItemDetailView(workspace, self.runner, self)
         self.audit_view = AuditLogView(workspace, self.runner, self)
         self.sync_view = SyncRunView(self)
+        self.dashboard_view = DashboardView(workspace, self.runner, self)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setObjectName("itemSplitter")
         self.splitter.addWidget(self.list_view)
@@ -141,6 +143,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.splitter, "Items")
         self.tabs.addTab(self.audit_view, "Audit log")
         self.tabs.addTab(self.sync_view, "Sync runs")
+        self.tabs.addTab(self.dashboard_view, "Dashboard")
         self.notice = QLabel("", self)
         self.notice.setObjectName("notice")
         self.notice.setWordWrap(True)
@@ -246,7 +249,7 @@ class MainWindow(QMainWindow):
         )
         self.about_action = self._action("&About Recondesk", self._about, None, "Version and credits")
         self.view_actions = []
-        for i, name in enumerate(("&Items", "&Audit log", "Sync &runs")):
+        for i, name in enumerate(("&Items", "&Audit log", "Sync &runs", "&Dashboard")):
             self.view_actions.append(
                 self._action(
                     name,
@@ -414,7 +417,12 @@ class MainWindow(QMainWindow):
 
     # -- reactions --------------------------------------------------------------------------------------------
     def _data_changed(self, changes: ChangeSet) -> None:
-        """Refresh what an operation changed: the list's rows or the whole list, the shown item, the audit log."""
+        """Refresh what an operation changed: the list's rows or the whole list, the shown item, the audit log, the
+        dashboard (now if it is shown, else when it is next shown)."""
+        if changes.everything or changes.items or changes.counts or changes.periods or changes.connections:
+            self.dashboard_view.stale = True
+            if self.tabs.currentWidget() is self.dashboard_view:
+                self.dashboard_view.set_period(self.list_view.model.item_filter.period)
         if changes.everything:
             self.list_view.refresh()
             self.detail_view.reload()
@@ -439,6 +447,8 @@ class MainWindow(QMainWindow):
     def _tab_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self.audit_view:
             self.audit_view.reload()
+        elif self.tabs.widget(index) is self.dashboard_view:  # the month the item list shows
+            self.dashboard_view.set_period(self.list_view.model.item_filter.period)
 
     def _counts_loaded(self, counts: ListCounts) -> None:
         parts = [

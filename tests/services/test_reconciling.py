@@ -317,6 +317,7 @@ def _stored(db: Database) -> dict[tuple[str, str], tuple[int, ItemData]]:
                 flags=r.flags,
                 twin=r.twin,
                 reason=r.reason,
+                difference_minor=r.difference_minor,
                 fingerprint=r.fingerprint,
             ),
         )

@@ -43,6 +43,7 @@ class ItemColumn:
     align: Qt.AlignmentFlag = LEFT
     width: int = 110  # a sensible initial width in pixels, used by the view
     order: str | None = None  # the services' order for sorting by this column; None: not sortable
+    tip: str = ""  # the header's tooltip
 
 
 def _kind(row: ItemRow) -> str:
@@ -72,6 +73,8 @@ def _push(row: ItemRow) -> str:
     return style.PUSH_LABEL[row.push] if row.push is not None else ""
 
 
+DIFFERENCE_TIP = "The ledger's amount minus the source's, for the amount that differs (in the item's currency)"
+
 COLUMNS: tuple[ItemColumn, ...] = (
     ItemColumn("kind", "Kind", _kind, width=62, order="kind"),
     ItemColumn("invoice", "Invoice", lambda r: r.invoice or r.key, width=90, order="invoice"),
@@ -79,9 +82,19 @@ COLUMNS: tuple[ItemColumn, ...] = (
     ItemColumn("date", "Date", lambda r: r.date, width=82, order="date"),
     ItemColumn("currency", "Cur.", lambda r: r.currency, width=40, order="currency"),
     ItemColumn("amount", "Amount", lambda r: style.money_text(r.amount), RIGHT, width=88, order="amount"),
+    # Ledger minus source of the differing amount (the services store it at reconcile time and sort by it).
+    ItemColumn(
+        "difference",
+        "Difference",
+        lambda r: style.money_text(r.difference),
+        RIGHT,
+        width=88,
+        order="difference",
+        tip=DIFFERENCE_TIP,
+    ),
     ItemColumn("status", "Status", _status, width=150, order="status"),
     ItemColumn("push", "Push", _push, width=72),
-    ItemColumn("fields", "Differs in", lambda r: style.fields_text(r.fields), width=160),
+    ItemColumn("fields", "Differs in", lambda r: style.fields_text(r.fields), width=160, order="fields"),
 )
 COLUMN_INDEX = {c.key: i for i, c in enumerate(COLUMNS)}
 
@@ -335,6 +348,8 @@ class ItemTableModel(QAbstractTableModel):
             return COLUMNS[section].title
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return int(COLUMNS[section].align.value)
+        if role == Qt.ItemDataRole.ToolTipRole and COLUMNS[section].tip:
+            return COLUMNS[section].tip
         return None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:  # Qt override
