@@ -107,7 +107,8 @@ def test_workbook_has_typed_cells_filters_and_no_formula_from_data(pack_db: Data
     # exceptions first, grouped, with the group named; matched items are not exceptions
     ex = wb["Exceptions"]
     ex_rows = list(ex.iter_rows(min_row=2, values_only=True))
-    assert [r[0] for r in ex_rows] == ["Differs"] * 3 + ["Only in accessplanit"] * 2 + ["Only in Xero"]
+    # The unreadable payment of the month (its date was readable) is an exception too, in its own group, last.
+    assert [r[0] for r in ex_rows] == ["Differs"] * 3 + ["Only in accessplanit"] * 2 + ["Only in Xero", "Unreadable"]
     assert {r[2] for r in ex_rows} >= {"INV-7", "INV-8", "INV-2"} and "INV-1" not in {r[2] for r in ex_rows}
     # the summary: control totals per system and currency, never one sum of GBP and USD
     summary = list(wb["Summary"].iter_rows(values_only=True))
@@ -155,7 +156,7 @@ def test_pdf_holds_every_exception_whole_with_page_numbers(pack_db: Database, tm
     words = text.split()
     for item in [*data.exceptions(), items[-1]]:
         assert item["key"] in words, item["key"]
-        assert item["date"] in words, item["date"]
+        assert item["date"] is None or item["date"] in words, item["date"]
     assert "Zoë Ünal)" in text.replace("\n", " ")  # wrapped, not cut
     assert "Page 1 of 2" in text or "Page 1 of 1" in text
     pages = text.count("\f")

@@ -184,9 +184,10 @@ class PackData:
                 if due is None and c.get("total") is not None and c.get("paid") is not None:
                     due = fmt(Decimal(c["total"]) - Decimal(c["paid"]), code)
                 invoices = c.get("invoices", t.get("invoices") if len(by_currency) == 1 else None)
-                rows.append(TotalsRow(name, code, invoices, c.get("total"), c.get("paid"), due))
+                count = int(invoices) if invoices is not None else None  # the report's counts are strings
+                rows.append(TotalsRow(name, code, count, c.get("total"), c.get("paid"), due))
             if not by_currency:
-                rows.append(TotalsRow(name, "", t.get("invoices", 0), None, None, None))
+                rows.append(TotalsRow(name, "", int(t.get("invoices", 0)), None, None, None))
         return rows
 
     def counts(self) -> list[tuple[str, int]]:
