@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"recondesk {__version__}")
     parser.add_argument("--demo", action="store_true", help="open the GUI on the built-in sandboxes")
     parser.add_argument("--demo-invoices", type=int, default=400, help=argparse.SUPPRESS)
+    parser.add_argument("--smoke", choices=["window", "sync"], default="", help=argparse.SUPPRESS)
     parser.add_argument("-v", "--verbose", action="store_true", help="log more (never secrets)")
     _common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -295,14 +296,17 @@ def _cmd_gui(args: argparse.Namespace, profile: str) -> int:
             from app.ui.app import run_gui
 
             return run_gui(
-                ws, title_suffix="demo on sandboxes", xero_sign_in=partial(composition.connect_xero_oauth, ws)
+                ws,
+                title_suffix="demo on sandboxes",
+                xero_sign_in=partial(composition.connect_xero_oauth, ws),
+                smoke=args.smoke,
             )
         finally:
             sandboxes.stop()
     ws = composition.build_workspace(args.db, profile, composition.system_credentials())
     from app.ui.app import run_gui
 
-    return run_gui(ws, xero_sign_in=partial(composition.connect_xero_oauth, ws))
+    return run_gui(ws, xero_sign_in=partial(composition.connect_xero_oauth, ws), smoke=args.smoke)
 
 
 def _cmd_sandbox(args: argparse.Namespace) -> int:
