@@ -651,5 +651,5 @@ class MatchCandidate:
 
     @property
     def band(self) -> str:
-        """"good" (85+), "fair" (60+) or "poor": how the score is shown (green, amber, red)."""
+        """ "good" (85+), "fair" (60+) or "poor": how the score is shown (green, amber, red)."""
         return "good" if self.score >= 85 else "fair" if self.score >= 60 else "poor"

@@ -13,9 +13,9 @@ from app.domain.errors import RecondeskError
 from app.domain.money import fmt, from_minor
 from app.domain.records import Invoice, Payment
 from app.domain.status import ItemStatus, Kind, PushState, Role, System, system_for
-from app.services import plans
 from app.reconcile.candidates import rank
 from app.reconcile.rules import Rules
+from app.services import plans
 from app.services.api import ORDERS, ItemFilter, ItemPage, ItemRow, ListCounts, MatchCandidate, PageCursor, Roles
 from app.storage import items as items_repo
 from app.storage import records as records_repo

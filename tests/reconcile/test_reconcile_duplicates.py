@@ -176,5 +176,6 @@ def test_the_reason_of_a_differing_item_names_the_headlines_fields_and_by_how_mu
     item = items["INV-1"]
     assert explain_item(item, sides)[0] == "Invoice INV-1 differs in 2 fields: PO number, Due."
     assert item_reason(item, sides) == (
-        "Paired by invoice number INV-1; PO number differs: 'PO-1' vs 'PO-2'; due differs by 119.00 GBP (lower in Xero)."
+        "Paired by invoice number INV-1; PO number differs: 'PO-1' vs 'PO-2'; "
+        "due differs by 119.00 GBP (lower in Xero)."
     )

@@ -124,9 +124,7 @@ class MatchDialog(QDialog):
             super().accept()
 
     @classmethod
-    def ask(
-        cls, parent: QWidget | None, row: ItemRow, candidates: Sequence[MatchCandidate]
-    ) -> tuple[int, str] | None:
+    def ask(cls, parent: QWidget | None, row: ItemRow, candidates: Sequence[MatchCandidate]) -> tuple[int, str] | None:
         dialog = cls(row, candidates, parent)
         if dialog.exec() == QDialog.DialogCode.Accepted and (chosen := dialog.chosen()) is not None:
             return chosen, dialog.note.text().strip()

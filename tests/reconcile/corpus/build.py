@@ -92,8 +92,8 @@ class World:
         self.link("invoice", s, g, auto=True)
         ref = f"BACS {number}"
         paid = day + timedelta(days=self.rng.randint(5, 20))
-        self.link("payment", self.pay("source", number, paid, total, ref, cur), self.pay("ledger", number, paid, total, ref, cur),
-                  auto=True)  # fmt: skip
+        s = self.pay("source", number, paid, total, ref, cur)
+        self.link("payment", s, self.pay("ledger", number, paid, total, ref, cur), auto=True)
 
     def money(self, low: int = 80, high: int = 4000) -> str:
         return f"{self.rng.randint(low, high)}.{self.rng.choice(['00', '00', '50', '20', '99', '40'])}"
