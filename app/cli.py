@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _decision_parsers(sub: Any) -> None:
-    """`items`, `resolve`, `reopen`, `match`, `unmatch`, `audit verify` (product.md section 8)."""
+    """`items`, `resolve`, `reopen`, `match`, `candidates`, `unmatch`, `audit verify` (product.md section 8)."""
 
     def who(p: argparse.ArgumentParser) -> None:
         _common(p, top=False)
@@ -207,6 +207,11 @@ def _decision_parsers(sub: Any) -> None:
     p.add_argument("item_id", type=int, metavar="ITEM_ID")
     p.add_argument("other_item_id", type=int, metavar="OTHER_ITEM_ID")
     p.add_argument("--note", required=True, help="why these two records are the same")
+
+    p = sub.add_parser("candidates", help="the likely counterparts of a one-sided item, best first, with scores")
+    _common(p, top=False)
+    p.add_argument("item_id", type=int, metavar="ITEM_ID")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("unmatch", help="undo a manual match")
     who(p)
@@ -701,6 +706,34 @@ def _cmd_match(ws: Any, args: argparse.Namespace) -> int:
     return _decide(ws, args, Match(args.item_id, args.other_item_id, args.note), [args.item_id, args.other_item_id])
 
 
+def _cmd_candidates(ws: Any, args: argparse.Namespace) -> int:
+    """The ranked candidates of a one-sided item (pick one with `recondesk match ITEM_ID OTHER_ID --note ...`)."""
+    found = ws.rows([args.item_id])
+    if not found:
+        print(f"recondesk: there is no item {args.item_id} (see `recondesk items`)", file=sys.stderr)
+        return EXIT_USAGE
+    row, roles = found[0], ws.roles()
+    ranked = ws.match_candidates(args.item_id)
+    if args.json:
+        out = [
+            {"score": c.score, "band": c.band, "scores": dict(c.scores), "why_not": c.why_not,
+             "item": _item_json(c.row, roles)}
+            for c in ranked
+        ]  # fmt: skip
+        print(json.dumps({"item": _item_json(row, roles), "candidates": out}, indent=1))
+        return EXIT_OK
+    if row.status.value not in ("only_in_source", "only_in_ledger"):
+        print(f"The item {row.key} is {row.status.value}: only a one-sided item has candidates.")
+        return EXIT_OK
+    if not ranked:
+        print(f"No one-sided item of the other system in {row.currency} to match {row.key} with.")
+    for c in ranked:
+        per_field = ", ".join(f"{name} {value}" for name, value in c.scores)
+        print(f"{c.score:3d}\t{c.item_id}\t{c.row.key}\t{c.row.contact}\t{c.row.date}\t{c.row.currency} {c.row.amount}"
+              f"\t{c.why_not}\t({per_field})")  # fmt: skip
+    return EXIT_OK
+
+
 def _cmd_unmatch(ws: Any, args: argparse.Namespace) -> int:
     from app.services.api import Unmatch
 
@@ -774,6 +807,7 @@ _DECISION_COMMANDS = {
     "resolve": _cmd_resolve,
     "reopen": _cmd_reopen,
     "match": _cmd_match,
+    "candidates": _cmd_candidates,
     "unmatch": _cmd_unmatch,
     "audit": _cmd_audit,
 }

@@ -626,3 +626,30 @@ class Recondesk(Protocol):
     def save_checked(self, info: ConnectionInfo, secret: str | None) -> CheckResult:
         """Test, then save only if the connection works (with the Xero organisation it found)."""
         ...
+
+    def match_candidates(self, item_id: int) -> Sequence[MatchCandidate]:
+        """The likely counterparts of a one-sided item, best first: one-sided items of the other system, same kind and
+        currency, scored 0-100 with per-field scores and why the rules did not pair them (empty when the item is not
+        one-sided). Accepting one is `act(Match(...))`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class MatchCandidate:
+    """A one-sided item that may be the same as another one-sided item: its row, the total score (0-100; 85 and
+    above likely, 60 and above possible), the per-field scores ("number", "amount", "date", "contact", "reference";
+    the weightiest first) and why the matching rules did not pair them ("number differs: INV-1O01 vs INV-1001")."""
+
+    row: ItemRow
+    score: int
+    scores: tuple[tuple[str, int], ...]
+    why_not: str
+
+    @property
+    def item_id(self) -> int:
+        return self.row.item_id
+
+    @property
+    def band(self) -> str:
+        """ "good" (85+), "fair" (60+) or "poor": how the score is shown (green, amber, red)."""
+        return "good" if self.score >= 85 else "fair" if self.score >= 60 else "poor"

@@ -41,6 +41,7 @@ from app.services.api import (
     ItemPage,
     ItemRow,
     ListCounts,
+    MatchCandidate,
     PageCursor,
     PlannedWrite,
     PushField,
@@ -56,8 +57,9 @@ from app.services.api import (
 from app.services.bulk import BulkActions
 from app.services.connections import SECRET_FIELD, Connections, MemorySecretBox
 from app.services.item_detail import ItemDetails, audit_entry
-from app.services.item_queries import LEDGER, SOURCE, ItemQueries, to_row
+from app.services.item_queries import LEDGER, SOURCE, ItemQueries, ranked_candidates, to_row
 from app.services.pack import build as pack_build
+from app.services.reconciling import rules_from
 from app.services.resolve import match_candidates
 from app.settings import Settings
 from app.storage import audit as audit_repo
@@ -296,6 +298,9 @@ class Workspace:
 
     def one_sided_candidates(self, item_id: int) -> Sequence[ItemRow]:
         return match_candidates(self.db, item_id)
+
+    def match_candidates(self, item_id: int) -> Sequence[MatchCandidate]:
+        return ranked_candidates(self.db, rules_from(self.settings), item_id)
 
     # --- connections ---
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import operator
 from collections.abc import Collection, Sequence
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, case, delete, func, insert, or_, select, tuple_, update
@@ -417,3 +418,31 @@ def one_sided_items(tx: Tx, kind: Kind | str, status: ItemStatus | str, currency
         .limit(limit)
     )
     return [_record(r) for r in tx.conn.execute(q)]
+
+
+def one_sided_near(
+    tx: Tx,
+    kind: Kind | str,
+    status: ItemStatus | str,
+    currency: str,
+    amount_minor: int | None,
+    day: date | None,
+    *,
+    by_amount: int = 200,
+    days: int = 14,
+    by_date: int = 100,
+) -> list[ItemRecord]:
+    """The candidates of a match by hand, cheaply: items of one kind, one-sided status and currency, the `by_amount`
+    nearest in amount and up to `by_date` within `days` of `day` (each once; a few hundred at most)."""
+    base = select(items, _latest_push_state().label("push_state")).where(
+        items.c.kind == str(kind), items.c.status == str(status), items.c.currency == currency
+    )
+    found: dict[int, ItemRecord] = {}
+    near_amount = base.order_by(func.abs(func.coalesce(items.c.amount_minor, 0) - (amount_minor or 0)), items.c.id)
+    for r in tx.conn.execute(near_amount.limit(by_amount)):
+        found.setdefault(r.id, _record(r))
+    if day is not None:
+        window = items.c.doc_date.between(day - timedelta(days=days), day + timedelta(days=days))
+        for r in tx.conn.execute(base.where(window).order_by(items.c.id).limit(by_date)):
+            found.setdefault(r.id, _record(r))
+    return list(found.values())
