@@ -417,3 +417,73 @@ def one_sided_items(tx: Tx, kind: Kind | str, status: ItemStatus | str, currency
         .limit(limit)
     )
     return [_record(r) for r in tx.conn.execute(q)]
+
+
+def affected_invoice_keys(
+    tx: Tx,
+    *,
+    fields: Collection[str] = (),
+    kind: Kind | str | None = None,
+    one_sided_payments: bool = False,
+    source_methods: Collection[str] = (),
+    contacts_differ: bool = False,
+) -> set[str]:
+    """Invoice keys of the items a settings change can affect (the union of what is asked):
+
+    - `fields`: items (of `kind`, when given) whose differing fields include one of these names; walks the
+      non-empty lists only;
+    - `one_sided_payments`: payment items with one side missing (one-sided, or resolved one-sided);
+    - `source_methods`: paired payment items whose accessplanit record has one of these method labels;
+    - `contacts_differ`: invoice items with both sides whose contacts are not the same text (trimmed, lower case):
+      a superset of those a change of contact normalisation can turn."""
+    out: set[str] = set()
+    if fields:
+        q = select(items.c.invoice_key, items.c.fields).where(items.c.fields != "[]")
+        if kind is not None:
+            q = q.where(items.c.kind == str(kind))
+        wanted = set(fields)
+        out.update(key for key, text in tx.conn.execute(q) if wanted.intersection(json.loads(text)))
+    if one_sided_payments:
+        statuses = [ItemStatus.ONLY_IN_SOURCE.value, ItemStatus.ONLY_IN_LEDGER.value, ItemStatus.RESOLVED.value]
+        q = select(items.c.invoice_key).where(
+            items.c.status.in_(statuses),
+            items.c.kind == Kind.PAYMENT.value,
+            or_(items.c.source_id.is_(None), items.c.ledger_id.is_(None)),
+        )
+        out.update(tx.conn.scalars(q))
+    labels = sorted(source_methods)
+    for start in range(0, len(labels), 500):
+        q = (
+            select(items.c.invoice_key)
+            .join(records, records.c.id == items.c.source_record_id)
+            .where(
+                items.c.kind == Kind.PAYMENT.value,
+                items.c.ledger_id.is_not(None),
+                records.c.method.in_(labels[start : start + 500]),
+            )
+        )
+        out.update(tx.conn.scalars(q))
+    if contacts_differ:
+        src, led = records.alias("src"), records.alias("led")
+        q = (
+            select(items.c.invoice_key)
+            .join(src, src.c.id == items.c.source_record_id)
+            .join(led, led.c.id == items.c.ledger_record_id)
+            .where(
+                items.c.kind == Kind.INVOICE.value,
+                func.lower(func.trim(func.coalesce(src.c.contact, "")))
+                != func.lower(func.trim(func.coalesce(led.c.contact, ""))),
+            )
+        )
+        out.update(tx.conn.scalars(q))
+    return out
+
+
+def statuses_on_keys(tx: Tx, invoice_keys: Collection[str]) -> dict[int, str]:
+    """Item id -> status of the items on these invoice keys."""
+    keys = sorted(invoice_keys)
+    out: dict[int, str] = {}
+    for start in range(0, len(keys), 500):
+        q = select(items.c.id, items.c.status).where(items.c.invoice_key.in_(keys[start : start + 500]))
+        out.update((int(i), str(st)) for i, st in tx.conn.execute(q))
+    return out
