@@ -4,7 +4,8 @@ old -> new per setting) and re-reconciles at once, without a sync, only the item
 | what changed | items redone (their invoice keys) |
 |---|---|
 | amount tolerance or percent, wider | invoices differing in an amount, lines or state; payments differing in |
-| | anything; one-sided payments |
+| | anything; one-sided payments; (absolute only) invoices whose Xero due is within the new tolerance, or that |
+| | carry a Xero refund (their state is derived with the tolerance) |
 | amount tolerance or percent, tighter | everything (a matched pair keeps no trace of a difference within the old |
 | | tolerance) |
 | payment date window | payments differing in anything; one-sided payments |
@@ -19,6 +20,7 @@ Must not: talk to the network, import Qt, or compare records itself (reconciling
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -108,8 +110,9 @@ def parse_changes(settings: Settings, changes: Mapping[str, object]) -> Settings
         try:
             parsed[name] = parse_value(name, raw)
         except SettingError as exc:
-            label = META[name].label if name in META else name
-            raise SettingError(f"{label} ({name}): {exc}") from None
+            if name not in META:
+                raise
+            raise SettingError(f"{META[name].label} ({name}): {exc}") from None
     return dataclasses.replace(settings, **parsed)
 
 
@@ -124,6 +127,8 @@ def affected_keys(tx: Tx, old: Settings, new: Settings) -> set[str] | None:
             if after < before:
                 return None
             keys |= item_repo.affected_invoice_keys(tx, fields=MONEY_FIELDS, kind=Kind.INVOICE)
+            if meta.name == "money_tolerance":  # a matched invoice's state, when what is due falls within it
+                keys |= item_repo.invoice_keys_due_within(tx, math.ceil(after * 1000))
             keys |= item_repo.affected_invoice_keys(
                 tx, fields=_ANY_PAYMENT_FIELD, kind=Kind.PAYMENT, one_sided_payments=True
             )

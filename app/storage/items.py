@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, case, delete, func, insert, or_, select, tuple_, update
 
-from app.domain.status import ItemStatus, Kind, PushState, Role, system_for
+from app.domain.status import Direction, ItemStatus, Kind, PushState, Role, system_for
 from app.storage.db import Tx
 from app.storage.models import ItemData, ItemRecord
 from app.storage.schema import items, pushes, records
@@ -487,3 +487,20 @@ def statuses_on_keys(tx: Tx, invoice_keys: Collection[str]) -> dict[int, str]:
         q = select(items.c.id, items.c.status).where(items.c.invoice_key.in_(keys[start : start + 500]))
         out.update((int(i), str(st)) for i, st in tx.conn.execute(q))
     return out
+
+
+def invoice_keys_due_within(tx: Tx, limit_minor: int) -> set[str]:
+    """Invoice keys whose ledger invoice has a non-zero amount due of at most `limit_minor` minor units either way,
+    or that carry a ledger refund (which moves the due the rules compare): those whose state a wider tolerance can
+    turn to paid (`rules.derive_state`)."""
+    ledger = system_for(Role.LEDGER).value
+    q = select(records.c.number_key).where(
+        records.c.system == ledger,
+        records.c.kind == Kind.INVOICE.value,
+        records.c.due_minor != 0,
+        records.c.due_minor.between(-limit_minor, limit_minor),
+    )
+    refunds = select(records.c.number_key).where(
+        records.c.system == ledger, records.c.kind == Kind.PAYMENT.value, records.c.direction == Direction.REFUND.value
+    )
+    return {k for k in tx.conn.scalars(q.union(refunds)) if k is not None}

@@ -208,3 +208,104 @@ def test_the_view_offers_xero_accounts_and_tax_types_once_fetched(ws: Workspace,
     assert view.fetched and [(c.code, c.label) for c in view.get("sales_account_code").choices] == [
         ("200", "200 Sales")
     ]
+
+
+# --- the selective re-reconcile gives exactly what a full one gives, on a generated month with every scenario -------
+
+
+def _state(db: Database) -> dict[tuple[str, str], tuple[Any, ...]]:
+    with db.transaction() as tx:
+        rows = items_repo.item_rows(tx, sorted(items_repo.statuses_on_keys(tx, items_repo.item_invoice_keys(tx))))
+    return {
+        (str(r.kind), r.key): (str(r.status), tuple(r.fields), r.fingerprint, tuple(r.flags), r.reason, r.twin)
+        for r in rows
+    }
+
+
+@pytest.fixture(scope="module", params=[11, 3])
+def generated(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Any:
+    """A cache synced from the emulators with 300 generated invoices (every scenario, several times), two seeds."""
+    from services_world import FAST
+
+    from app.sandbox.runner import SandboxOptions, start_sandboxes
+    from app.services.api import ConnectionInfo
+
+    db = Database(f"sqlite:///{tmp_path_factory.mktemp('gen') / 'cache.sqlite3'}")
+    db.migrate()
+    boxes = start_sandboxes(SandboxOptions(seed=request.param, invoices=300, month="2026-10"))
+    try:
+        w = Workspace(db, MemoryCredentialStore(), FAST, SandboxClientFactory(), "test", who="tester")
+        ap, xe = boxes.info["accessplanit"], boxes.info["xero"]
+        w.save_connection(ConnectionInfo(AP, ap["url"], ap["username"], "password"), ap["password"])
+        w.save_connection(
+            ConnectionInfo(
+                XERO, xe["url"], auth="client_credentials", identity_url=xe["identity_url"], client_id=xe["client_id"]
+            ),
+            xe["client_secret"],
+        )
+        assert w.sync(full=True).ok
+    finally:
+        boxes.stop()
+    yield db
+    db.dispose()
+
+
+CHANGES: list[dict[str, Any]] = [
+    {"money_tolerance": "0.05"},
+    {"money_tolerance": "25"},
+    {"money_tolerance": "1000"},
+    {"money_tolerance_percent": "2"},
+    {"money_tolerance_percent": "100"},
+    {"payment_date_window_days": "3"},
+    {"payment_date_window_days": "60"},
+    {"duplicate_window_days": "0"},
+    {"duplicate_window_days": "30"},
+    {"contact_ignore_suffixes": "on"},
+    {"method_accounts": "BACS=091, Card=090, Cheque=092"},
+    {"method_accounts": "BACS=090"},
+    {"money_tolerance": "0.05", "payment_date_window_days": "2", "contact_ignore_suffixes": "on"},
+]
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()))
+def test_re_reconciling_only_the_affected_keys_equals_a_full_reconcile(generated: Database, change: dict) -> None:
+    db, base = generated, Settings()
+    reconcile_all(db, base)
+    done = settings_change.apply_changes(db, base, change, "tester")
+    assert done.keys is not None  # a widening: not everything
+    selective = _state(db)
+    reconcile_all(db, done.settings)
+    full = _state(db)
+    assert selective == full
+    reconcile_all(db, base)
+
+
+def test_and_back_again_equals_a_full_reconcile(generated: Database) -> None:
+    """Narrowing the date window, switching normalisation off, or a tighter tolerance after a wider one."""
+    db = generated
+    wide = parse_settings({"money_tolerance": "0.05", "payment_date_window_days": "3", "contact_ignore_suffixes": "on"})
+    reconcile_all(db, wide)
+    for change in ({"payment_date_window_days": "0"}, {"contact_ignore_suffixes": "off"}, {"money_tolerance": "0.01"}):
+        done = settings_change.apply_changes(db, wide, change, "tester")
+        selective = _state(db)
+        reconcile_all(db, done.settings)
+        assert selective == _state(db), change
+        reconcile_all(db, wide)
+    reconcile_all(db, Settings())
+
+
+def parse_settings(changes: dict[str, str]) -> Settings:
+    return settings_change.parse_changes(Settings(), changes)
+
+
+def test_tax_rate_mapping_chooses_the_tax_type_of_pushed_lines() -> None:
+    from app.domain.records import Line
+    from app.services.plans import tax_type_for
+
+    d = Decimal
+    at_20, at_5, untaxed = Line("A", d(100), d(20)), Line("B", d(100), d(5)), Line("C", d(100), d(0))
+    default = Settings()
+    assert [tax_type_for(ln, default) for ln in (at_20, at_5, untaxed)] == ["OUTPUT2", "OUTPUT2", "ZERORATEDOUTPUT"]
+    mapped = parse_settings({"tax_rate_types": "20=OUTPUT2, 5%=RROUTPUT, 0=EXEMPTOUTPUT, x=NONE"})
+    assert [tax_type_for(ln, mapped) for ln in (at_20, at_5, untaxed)] == ["OUTPUT2", "RROUTPUT", "EXEMPTOUTPUT"]
+    assert tax_type_for(Line("D", d(100), d("12.5")), mapped) == "OUTPUT2"  # a rate not listed: the sales tax type
