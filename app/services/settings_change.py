@@ -29,11 +29,12 @@ from typing import Any
 from app.domain.progress import CancelToken, ProgressCallback
 from app.domain.status import Kind, Role, system_for
 from app.services.api import ChangeSet, SettingChoice, SettingsView, SettingValue
-from app.services.reconciling import reconcile_in
+from app.services.reconciling import reconcile_in, rules_digest
 from app.settings import GROUPS, META, SETTINGS, SettingError, Settings, format_value, parse_value
 from app.storage import audit as audit_repo
 from app.storage import items as item_repo
 from app.storage import records as record_repo
+from app.storage import synclog
 from app.storage.db import Database, Tx
 
 AUDIT_ACTION = "setting"
@@ -191,6 +192,8 @@ def apply_changes(
                 after = item_repo.statuses_on_keys(tx, keys)
             else:
                 before = after = {}
+            # The items now are what the new rules give: a sync need not redo every key for the change.
+            synclog.restamp_rules(tx, rules_digest(settings), rules_digest(new))
     except BaseException:
         if save is not None:
             save(settings)

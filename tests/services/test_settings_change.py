@@ -309,3 +309,23 @@ def test_tax_rate_mapping_chooses_the_tax_type_of_pushed_lines() -> None:
     mapped = parse_settings({"tax_rate_types": "20=OUTPUT2, 5%=RROUTPUT, 0=EXEMPTOUTPUT, x=NONE"})
     assert [tax_type_for(ln, mapped) for ln in (at_20, at_5, untaxed)] == ["OUTPUT2", "RROUTPUT", "EXEMPTOUTPUT"]
     assert tax_type_for(Line("D", d(100), d("12.5")), mapped) == "OUTPUT2"  # a rate not listed: the sales tax type
+
+
+def test_the_next_sync_after_a_change_stays_incremental(world: Any) -> None:
+    from app.domain.progress import ProgressEvent
+    from app.services.reconciling import RECONCILING
+
+    def reconciled_keys(ws: Workspace) -> int:
+        seen: list[ProgressEvent] = []
+        assert ws.sync(progress=seen.append).ok
+        return max((e.total or 0) for e in seen if e.stage == RECONCILING)
+
+    ws = world.ws
+    everything = len(world.scenarios)
+    assert reconciled_keys(ws) < everything  # nothing changed: an incremental sync
+    assert ws.change_settings({"money_tolerance": "0.05"}).ok
+    assert reconciled_keys(ws) < everything  # the change re-reconciled what it affects; the sync need not redo all
+    with ws.db.transaction() as tx:
+        from app.storage import synclog
+
+        assert synclog.last_run(tx).rules == settings_change.rules_digest(ws.settings)  # type: ignore[union-attr]
