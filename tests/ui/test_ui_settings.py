@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QComboBox, QDialogButtonBox, QLabel, QLineEdit
 from ui_helpers import TIMEOUT_MS, all_rows, settle, sync
 
@@ -18,6 +20,9 @@ from app.ui.main_window import MainWindow
 
 
 def _open(qtbot: Any, w: MainWindow) -> SettingsDialog:
+    assert w.settings_action.shortcut() == QKeySequence("Ctrl+,")
+    edit_menu = next(a.menu() for a in w.menuBar().actions() if a.text() == "&Edit")
+    assert w.settings_action in edit_menu.actions()
     with qtbot.waitSignal(w.sig_settings_opened, timeout=TIMEOUT_MS) as blocker:
         w.settings_action.trigger()
     dialog = blocker.args[0]
@@ -68,7 +73,7 @@ def test_a_wider_tolerance_re_reconciles_without_a_sync_and_is_audited(
     assert dialog.changes() == {"money_tolerance": "0.05"}
 
     with qtbot.waitSignal(w.sig_settings_applied, timeout=TIMEOUT_MS) as blocker:
-        qtbot.mouseClick(ok, qtbot_left())
+        qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
     result = blocker.args[0]
     assert result.ok, result.message
     settle(qtbot, w)
@@ -98,7 +103,6 @@ def test_cancel_changes_nothing_and_mappings_offer_xeros_accounts(qtbot: Any, wi
     combo.setCurrentIndex(combo.findData("091"))
     assert dialog.changes() == {"money_tolerance": "0.50", "method_accounts": "BACS=091, " + _rest(before)}
     dialog.reject()
-    qtbot.wait(50)
     settle(qtbot, w)
     assert w._ws.settings == before
     assert not [e for e in w._ws.audit() if e.action == "setting"]
@@ -106,9 +110,3 @@ def test_cancel_changes_nothing_and_mappings_offer_xeros_accounts(qtbot: Any, wi
 
 def _rest(settings: Any) -> str:
     return ", ".join(f"{k}={v}" for k, v in settings.method_accounts.items() if k != "BACS")
-
-
-def qtbot_left() -> Any:
-    from PySide6.QtCore import Qt
-
-    return Qt.MouseButton.LeftButton
