@@ -230,6 +230,17 @@ def _decision_parsers(sub: Any) -> None:
     _common(v, top=False)
     v.add_argument("--json", action="store_true", help="print one JSON object")
 
+    p = sub.add_parser("settings", help="list the settings, or change one (audited; re-reconciles what it affects)")
+    _common(p, top=False)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    ssub = p.add_subparsers(dest="settings_command", metavar="set")
+    s = ssub.add_parser("set", help="change one setting: NAME VALUE (a mapping as KEY=VALUE,KEY=VALUE or JSON)")
+    _common(s, top=False)
+    s.add_argument("--who", metavar="NAME", default=None, help="your name in the audit log (default: the saved one)")
+    s.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    s.add_argument("name", metavar="NAME")
+    s.add_argument("value", metavar="VALUE")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
@@ -801,6 +812,42 @@ def _cmd_signoff(ws: Any, args: argparse.Namespace) -> int:
     return code
 
 
+def _cmd_settings(ws: Any, args: argparse.Namespace) -> int:
+    """List the settings (`--json`: one object), or `set NAME VALUE`: exit 2 for an unknown name or bad value."""
+    if getattr(args, "settings_command", None) == "set":
+        result = ws.change_settings({args.name: args.value})
+        if args.json:
+            print(json.dumps({"ok": result.ok, "message": result.message, "who": ws.who}, indent=1))
+        elif result.ok:
+            print(result.message)
+        else:
+            print(f"recondesk: {result.message}", file=sys.stderr)
+        return EXIT_OK if result.ok else EXIT_USAGE
+    view = ws.settings_view()
+    if args.json:
+        out = {
+            v.name: {
+                "value": {k: val for k, val in v.mapping} if v.kind == "mapping" else v.value,
+                "default": v.default,
+                "label": v.label,
+                "group": v.group,
+                "scope": v.scope,
+                "kind": v.kind,
+                "affects": list(v.affects),
+                "help": v.help,
+            }
+            for v in view.values
+        }
+        print(json.dumps({"settings": out}, indent=1))
+        return EXIT_OK
+    for group in view.groups:
+        print(f"[{group}]")
+        for v in (v for v in view.values if v.group == group):
+            mark = "" if v.value == v.default else "  (default " + (v.default or "empty") + ")"
+            print(f"  {v.name} = {v.value}{mark}")
+    return EXIT_OK
+
+
 _DECISION_COMMANDS = {
     "signoff": _cmd_signoff,
     "items": _cmd_items,
@@ -810,4 +857,5 @@ _DECISION_COMMANDS = {
     "candidates": _cmd_candidates,
     "unmatch": _cmd_unmatch,
     "audit": _cmd_audit,
+    "settings": _cmd_settings,
 }

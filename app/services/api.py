@@ -7,7 +7,7 @@ never on the GUI thread. Must not: return ORM objects, sessions or anything hold
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -633,6 +633,21 @@ class Recondesk(Protocol):
         one-sided). Accepting one is `act(Match(...))`."""
         ...
 
+    def settings_view(self) -> SettingsView:
+        """Every setting with its value, help and choices (Xero accounts and tax types from the last sync)."""
+        ...
+
+    def change_settings(
+        self,
+        changes: Mapping[str, object],
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> ActionResult:
+        """Validate, save and audit the changed settings (name -> value, text as typed is fine), then re-reconcile
+        at once only the items they can affect. An invalid value changes nothing: `ok` False, `refused`
+        "invalid_setting", the message names the setting and why."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class MatchCandidate:
@@ -653,3 +668,52 @@ class MatchCandidate:
     def band(self) -> str:
         """ "good" (85+), "fair" (60+) or "poor": how the score is shown (green, amber, red)."""
         return "good" if self.score >= 85 else "fair" if self.score >= 60 else "poor"
+
+
+@dataclass(frozen=True, slots=True)
+class SettingChoice:
+    """A value a setting may take, from Xero's reference data: `code` is stored, `label` shown ("200 Sales")."""
+
+    code: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class SettingValue:
+    """One setting as the settings dialog and `recondesk settings` show it (from its declaration in app.settings)."""
+
+    name: str
+    label: str
+    help: str
+    group: str  # Matching, Mappings, Connections, You
+    scope: str  # firm | personal
+    kind: str  # decimal | int | float | bool | text | mapping
+    value: str  # as text (`parse` reads it back); a mapping as "KEY=VALUE, ..."
+    default: str
+    affects: tuple[str, ...] = ()  # "invoices", "payments": what a change re-reconciles
+    minimum: str = ""
+    maximum: str = ""
+    mapping: tuple[tuple[str, str], ...] = ()  # a mapping's entries
+    choices: tuple[SettingChoice, ...] = ()  # empty: free text (nothing fetched from Xero yet, or not a choice)
+    choices_from: str = ""  # "accounts" | "tax_types" | ""
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsView:
+    values: tuple[SettingValue, ...]
+    groups: tuple[str, ...]
+    fetched: bool  # Xero's accounts and tax rates are in the cache (else the dialog offers free text)
+
+    def get(self, name: str) -> SettingValue:
+        return next(v for v in self.values if v.name == name)
+
+
+def check_setting(name: str, value: object) -> str:
+    """Why `value` is not valid for the setting `name` ("" when it is): the dialog checks each field as typed."""
+    from app.settings import SettingError, parse_value
+
+    try:
+        parse_value(name, value)
+    except SettingError as exc:
+        return str(exc)
+    return ""

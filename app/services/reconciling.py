@@ -54,6 +54,9 @@ def rules_from(settings: Settings) -> Rules:
         money_tolerance=settings.money_tolerance,
         method_accounts=dict(settings.method_accounts),
         duplicate_window_days=max(0, settings.duplicate_window_days),
+        money_tolerance_percent=settings.money_tolerance_percent,
+        payment_date_window_days=max(0, settings.payment_date_window_days),
+        contact_ignore_suffixes=settings.contact_ignore_suffixes,
     )
 
 
@@ -65,9 +68,20 @@ sync after such a migration reconciles every key once and no item keeps the new 
 def rules_digest(settings: Settings) -> str:
     """A short name for the matching rules (tolerance, method accounts) and the item shape: equal, equal digest."""
     rules = rules_from(settings)
-    text = json.dumps(
-        [str(rules.money_tolerance), sorted(rules.method_accounts.items()), rules.duplicate_window_days, ITEM_SHAPE]
-    )
+    parts: list[object] = [
+        str(rules.money_tolerance),
+        sorted(rules.method_accounts.items()),
+        rules.duplicate_window_days,
+        ITEM_SHAPE,
+    ]
+    # Settings added later join the digest only when set, so a cache at their defaults keeps its digest.
+    extra = {
+        "money_tolerance_percent": str(rules.money_tolerance_percent) if rules.money_tolerance_percent else None,
+        "payment_date_window_days": rules.payment_date_window_days or None,
+        "contact_ignore_suffixes": rules.contact_ignore_suffixes or None,
+    }
+    parts += [[k, v] for k, v in extra.items() if v is not None]
+    text = json.dumps(parts)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,9 +20,9 @@ from app.credentials import CredentialStore
 from app.domain.errors import ConfigurationError, RecondeskError
 from app.domain.progress import CancelToken, ProgressCallback, no_progress
 from app.domain.status import System
-from app.reconcile.rules import Rules
 from app.services import push as push_mod
 from app.services import report as report_mod
+from app.services import settings_change
 from app.services import signoff as signoff_mod
 from app.services.actions import ItemActions
 from app.services.api import (
@@ -47,6 +47,7 @@ from app.services.api import (
     PushField,
     PushRecord,
     Roles,
+    SettingsView,
     SignoffPreview,
     SignoffResult,
     SignoffState,
@@ -61,7 +62,7 @@ from app.services.item_queries import LEDGER, SOURCE, ItemQueries, ranked_candid
 from app.services.pack import build as pack_build
 from app.services.reconciling import rules_from
 from app.services.resolve import match_candidates
-from app.settings import Settings
+from app.settings import SettingError, Settings
 from app.storage import audit as audit_repo
 from app.storage import items as items_repo
 from app.storage import signoffs as signoff_repo
@@ -144,7 +145,7 @@ class Workspace:
         self.who = who or settings.who()
         self._save_settings = save_settings
         self.factory = clients
-        self.rules = Rules(settings.money_tolerance, dict(settings.method_accounts))
+        self.rules = rules_from(settings)
         self._connections = Connections(db, credentials, profile)
         self._clients = _Clients(self._connections, clients)
         self.pusher = push_mod.PushService(db, settings, self.who, self._clients, self._reconcile_invoice)
@@ -435,6 +436,39 @@ class Workspace:
         """The month-end pack of `period` (xlsx, pdf, csv) written into `directory`; prepared by the user's name."""
         data = pack_build.build_pack(self.db, period, self.rules, preparer=self.who, all_items=all_items)
         return pack_build.write_pack(data, directory, progress, cancel)
+
+    # --- settings (declared in app.settings; a change re-reconciles what it can affect) ---
+
+    def settings_view(self) -> SettingsView:
+        return settings_change.view(self.db, self.settings)
+
+    def change_settings(
+        self,
+        changes: Mapping[str, object],
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> ActionResult:
+        old = self.settings
+        try:
+            done = settings_change.apply_changes(
+                self.db, old, changes, self.who, self._save_settings, progress=progress, cancel=cancel
+            )
+        except SettingError as exc:
+            return ActionResult(False, str(exc), None, refused="invalid_setting")
+        if done.changed:
+            self._use_settings(done.settings)
+        return ActionResult(True, settings_change.describe(done, old), None, done.changes)
+
+    def _use_settings(self, settings: Settings) -> None:
+        """Hand new settings to every part that holds them (as `__init__` wires them)."""
+        self.settings = settings
+        if settings.user_name:
+            self.who = settings.user_name
+        self.rules = rules_from(settings)
+        self.pusher = push_mod.PushService(self.db, settings, self.who, self._clients, self._reconcile_invoice)
+        self.details = ItemDetails(self.db, self.rules)
+        self.actions = ItemActions(self.db, settings, self.who, self.pusher)
+        self.bulk = BulkActions(self.actions)
 
 
 def _currency_totals(totals: dict[str, Any]) -> tuple[CurrencyTotals, ...]:

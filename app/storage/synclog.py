@@ -137,3 +137,14 @@ def last_run(tx: Tx, *, finished_only: bool = False) -> RunRecord | None:
 def list_runs(tx: Tx, limit: int = 50) -> list[RunRecord]:
     """Newest first."""
     return _runs(tx, select(sync_runs).order_by(sync_runs.c.id.desc()).limit(limit))
+
+
+def restamp_rules(tx: Tx, old: str, new: str) -> bool:
+    """After a settings change re-reconciled every item it can affect, the last run counts as reconciled with the new
+    rules `new`, so the next sync stays incremental. Only when that run finished, ok, with `old`: a run still going
+    (or failed) keeps its digest, and the next sync then reconciles everything."""
+    last = last_run(tx)
+    if last is None or last.finished_at is None or not last.ok or last.rules != old:
+        return False
+    tx.conn.execute(update(sync_runs).where(sync_runs.c.id == last.id).values(rules=new))
+    return True

@@ -45,6 +45,7 @@ from app.services.api import (
     ItemRow,
     ListCounts,
     Recondesk,
+    SettingsView,
     SignoffPreview,
     SignoffResult,
     Summary,
@@ -53,6 +54,7 @@ from app.services.api import (
 from app.ui import style
 from app.ui.dialogs.connections_dialog import ConnectionsDialog, XeroSignIn
 from app.ui.dialogs.pack_dialog import PackDialog
+from app.ui.dialogs.settings_dialog import SettingsDialog
 from app.ui.dialogs.signoff_dialog import SignoffDialog
 from app.ui.tasks import TaskContext, TaskHandle, TaskRunner
 from app.ui.views.audit_log_view import AuditLogView
@@ -105,6 +107,10 @@ class MainWindow(QMainWindow):
     """Retry of failed pushes ended: (list of ActionResult)."""
     sig_name_saved = Signal(str)
     """The person's name for the audit log was saved: (name)."""
+    sig_settings_opened = Signal(object)
+    """The settings dialog (`SettingsDialog`), once its values are loaded and it is shown."""
+    sig_settings_applied = Signal(object)
+    """The `ActionResult` of a settings change, after its items were re-reconciled."""
 
     def __init__(
         self,
@@ -247,6 +253,12 @@ class MainWindow(QMainWindow):
             "Send failed and uncertain pushes again (nothing is posted twice)",
             "retry",
         )
+        self.settings_action = self._action(
+            "S&ettings…",
+            self.open_settings,
+            "Ctrl+,",
+            "Tolerances, payment method and tax mappings, pacing and your name",
+        )
         self.about_action = self._action("&About Recondesk", self._about, None, "Version and credits")
         self.view_actions = []
         for i, name in enumerate(("&Items", "&Audit log", "Sync &runs", "&Dashboard")):
@@ -271,6 +283,7 @@ class MainWindow(QMainWindow):
         edit_menu.addAction(self.find_action)
         edit_menu.addSeparator()
         edit_menu.addAction(self.connections_action)
+        edit_menu.addAction(self.settings_action)
         view_menu = bar.addMenu("&View")
         for a in self.view_actions:
             view_menu.addAction(a)
@@ -690,6 +703,58 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog
+
+    def open_settings(self) -> None:
+        """Open Edit → Settings… once the values and Xero's accounts and tax rates are read (on the DB lane)."""
+        self.runner.db(
+            "read settings",
+            lambda _ctx: self._ws.settings_view(),
+            on_result=self._show_settings,
+            on_error=lambda msg, _exc: self.show_notice(f"The settings could not be read: {msg}"),
+        )
+
+    def _show_settings(self, view: SettingsView) -> None:
+        dialog = SettingsDialog(view, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self.apply_settings(dialog.changes()))
+        dialog.open()
+        self.sig_settings_opened.emit(dialog)
+
+    def apply_settings(self, changes: dict[str, str]) -> None:
+        """Save, audit and re-reconcile what `changes` can affect, on the DB lane with progress in the status bar;
+        changed items refresh through the result's ChangeSet."""
+        if not changes:
+            return
+
+        def done(result: ActionResult) -> None:
+            self.progress.setVisible(False)
+            self.progress_label.setVisible(False)
+            self.show_notice(result.message, error=not result.ok)
+            self.sig_settings_applied.emit(result)
+
+        def failed(msg: str, _exc: BaseException) -> None:
+            self.progress.setVisible(False)
+            self.progress_label.setVisible(False)
+            self.show_notice(f"The settings were not changed: {msg}")
+
+        def shown(event: ProgressEvent) -> None:
+            if event.total:
+                self.progress.setRange(0, max(event.total, 1))
+                self.progress.setValue(min(event.done, event.total))
+            self.progress_label.setText(progress_text(event))
+
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        self.progress_label.setText("Applying the settings…")
+        self.progress_label.setVisible(True)
+        self.runner.db(
+            "change settings",
+            lambda ctx: self._ws.change_settings(changes, progress=ctx.progress, cancel=ctx.cancel),
+            changes=lambda result: result.changes,
+            on_result=done,
+            on_error=failed,
+            on_progress=shown,
+        )
 
     def _about(self) -> None:
         QMessageBox.about(
