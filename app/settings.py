@@ -56,7 +56,8 @@ class Settings:
     accessplanit_calls_per_hour: int = 4800
     """Pace of calls per accessplanit endpoint (the documented limit is 5,000 an hour)."""
     oauth_loopback_port: int = 53682
-    """Fixed port of the loopback listener that receives Xero's OAuth redirect (register it with Xero)."""
+    """Fixed port of the loopback listener that receives Xero's OAuth redirect: register exactly
+    `http://localhost:53682/callback` with Xero (README)."""
     connect_timeout: float = 5.0  # float ok: seconds, not money
     read_timeout: float = 60.0  # float ok: seconds, not money
     user_name: str = ""

@@ -5,17 +5,30 @@ redirect URI."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import date
 from typing import Any
 
 import pytest
 import requests
 from test_accessplanit import Api
-from test_xero import CLIENT_ID, SECRET, Clock, Xero, authorize, code_from, exchange, pkce_pair
+from test_xero import (
+    CLIENT_ID,
+    SECRET,
+    Clock,
+    Xero,
+    authorize,
+    code_from,
+    errors_of,
+    exchange,
+    invoice_body,
+    pkce_pair,
+)
 
 from app.connectors.xero.auth import LoopbackListener
 from app.sandbox.common import Faults, Server, serve
 from app.sandbox.xero import XeroApp
 from app.sandbox.xero.identity import REGISTERED_REDIRECT
+from app.sandbox.xero.wire import date_to_wire
 
 
 @pytest.fixture
@@ -149,3 +162,21 @@ def test_only_the_registered_redirect_uri_is_accepted(xero: Xero, start_xero: Ca
     pinned = start_xero(faults="redirect_uri=http://localhost:53682/callback")
     assert authorize(pinned.url, challenge).status_code == 302
     assert authorize(pinned.url, challenge, redirect_uri="http://localhost:53683/callback").status_code == 400
+
+
+def test_an_adviser_posts_into_the_period_lock_but_not_the_end_of_year_lock(start_xero: Callable[..., Xero]) -> None:
+    org = {
+        "OrganisationID": "22222222-2222-4222-8222-222222222222",
+        "Name": "Locked Ltd",
+        "BaseCurrency": "GBP",
+        "PeriodLockDate": date_to_wire(date(2026, 9, 30)),
+        "EndOfYearLockDate": date_to_wire(date(2026, 3, 31)),
+    }
+    fixtures = {"Organisation": {"Organisations": [org]}}
+    standard = start_xero(fixtures)
+    refused = standard.put("/Invoices", {"Invoices": [invoice_body(Date="2026-09-15")]})
+    assert errors_of(refused) == ["The document date cannot be on or before the period lock date (2026-09-30)."]
+    adviser = start_xero(fixtures, faults="role=adviser")
+    assert adviser.put("/Invoices", {"Invoices": [invoice_body(Date="2026-09-15")]}).status_code == 200
+    year = adviser.put("/Invoices", {"Invoices": [invoice_body(Date="2026-03-31")]})
+    assert errors_of(year) == ["The document date cannot be on or before the end of year lock date (2026-03-31)."]

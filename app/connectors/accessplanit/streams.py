@@ -27,6 +27,10 @@ Two read plans, chosen per run (docs/connectors.md, "Paging and streams"):
   (`CacheLookups.versions`, asked for each page's ids) are dropped before their lines are fetched, so a run with
   nothing changed costs one call per stream. Lines of the changed invoices: `InvoiceID in ('1','2',...)` in chunks.
 
+Every list query ends on an empty page or at the `count` the service reported, never on a short page (see
+`SkipTopPaging`). The undocumented `in (...)` and DateUpdated queries fall back to documented ones when refused
+(see FEATURES); two rows of a page with one ID are both kept `invalid` (`_refused`).
+
 A cursor with `done: false` resumes the interrupted run in its own plan. In here a cursor is typed (`IdCursor`,
 `KeysetCursor`, frozen); a `Page` carries its JSON form above, which the cache stores as it is.
 How many records a run reads (`$count`, asked once a run) is progress, not position: it rides on the `Page`

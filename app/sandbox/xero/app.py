@@ -614,6 +614,7 @@ class XeroApp(SandboxApp):
 
     def _write(self, endpoint: str, request: Request, args: Mapping[str, str]) -> Response:
         led = self._ledger_for(request)
+        led.adviser = (self.faults.get("role") or "").lower() == "adviser"  # the user's role [ours: a setting]
         unitdp = 4 if request.args.get("unitdp") == "4" else 2
         summarize = request.args.get("summarizeErrors", "true").lower() != "false"
         try:
