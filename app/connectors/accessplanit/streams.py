@@ -92,11 +92,6 @@ def id_in(field: str, ids: Sequence[str], *, use_in: bool = True) -> str:
     return f"{field} in ({','.join(quote(i) for i in ids)})"
 
 
-def chunks(items: Sequence[str], size: int = ID_CHUNK) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _fmt(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S")
 
