@@ -143,7 +143,8 @@ class Settings:
     oauth_loopback_port: int = setting(
         53682, label="OAuth redirect port", group=_CONN, scope="personal", minimum=1024, maximum=65535
     )
-    """Fixed port of the loopback listener that receives Xero's OAuth redirect (register it with Xero)."""
+    """Fixed port of the loopback listener that receives Xero's OAuth redirect: register exactly
+    `http://localhost:53682/callback` with Xero (README)."""
     connect_timeout: float = setting(5.0, label="Connect timeout (s)", group=_CONN, scope="personal", minimum=0.1)
     """Seconds to wait for a connection to a service."""
     read_timeout: float = setting(60.0, label="Read timeout (s)", group=_CONN, scope="personal", minimum=0.1)

@@ -274,7 +274,7 @@ def authorize_url(
 
 
 class LoopbackListener:
-    """Receives the OAuth redirect on `http://127.0.0.1:{port}/callback` and checks `state`.
+    """Receives the OAuth redirect on `http://localhost:{port}/callback` (bound to 127.0.0.1) and checks `state`.
 
     Port 0 picks a free port (tests); real use takes the fixed port registered with Xero.
     """
@@ -326,7 +326,10 @@ class LoopbackListener:
 
     @property
     def redirect_uri(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.path}"
+        """What is sent to Xero, which matches it exactly against the app's registered URI: `localhost`, as
+        Xero's docs show for desktop apps and the README asks users to register (the browser reaches this
+        listener on 127.0.0.1 through it)."""
+        return f"http://localhost:{self.port}{self.path}"
 
     def wait(self, timeout: float, cancel: CancelToken | None = None) -> str:
         """The authorization code, once the browser came back; raises on error, timeout or cancel."""
