@@ -226,11 +226,16 @@ def _decision_parsers(sub: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from app.process import harden
+
+    harden()  # owner-only files, no core dumps (app/process.py); before anything is created or read
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # urllib3's DEBUG lines carry whole URLs, query included: the OAuth redirect's authorization code. Not with -v.
+    logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLogger().level))
     profile = args.profile or "default"
     try:
         if args.command == "sandbox":

@@ -12,6 +12,7 @@ from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QApplication
 
 from app import __version__
+from app.process import harden
 from app.services.api import Recondesk
 from app.ui import style
 from app.ui.dialogs.connections_dialog import XeroSignIn
@@ -37,6 +38,7 @@ def run_gui(workspace: Recondesk, *, title_suffix: str = "", xero_sign_in: XeroS
 
     `xero_sign_in` enables "Sign in with Xero…" in Edit → Connections (the composition root passes e.g.
     `functools.partial(composition.connect_xero_oauth, ws)`); without it the button says it is not available."""
+    harden()  # owner-only files, no core dumps (app/process.py); the command line did it too when it started us
     app = ensure_application()
     window = MainWindow(workspace, title_suffix=title_suffix, xero_sign_in=xero_sign_in)
     window.show()
