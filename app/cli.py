@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -280,6 +281,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("recondesk: interrupted; everything committed so far is kept.", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        print("recondesk: The disk is full: free some space and try again.", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_USAGE
 
 

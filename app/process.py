@@ -4,7 +4,7 @@
   (0600 files, 0700 folders), whatever the user's default umask;
 - no core dumps: RLIMIT_CORE 0 and, on Linux, PR_SET_DUMPABLE 0 (a core of an aborted sync would hold the password,
   the client secret and the tokens; not dumpable also stops other processes of the same user from ptrace-reading
-  its memory). Both are inherited by child processes.
+  its memory). RLIMIT_CORE is inherited by child processes (dumpable is reset by exec).
 
 Must not: import anything beyond the standard library, or fail the start: a platform without one of these keeps
 going with what it has.

@@ -25,9 +25,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-import ssl
 import random
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping

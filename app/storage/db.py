@@ -9,6 +9,7 @@ table's meaning.
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from sqlalchemy.pool import StaticPool
 from app.domain.errors import StorageError
 
 _READONLY = "recondesk_readonly"
+DISK_FULL = "The disk is full: free some space and try again."
 
 
 def default_url(profile: str) -> str:
@@ -133,11 +135,8 @@ class Database:
         text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
         where = self.url_for_display
         kept = "Everything saved before this step is kept; the step itself was undone."
-        if "disk is full" in text or "no space left" in text or "could not extend file" in text:
-            return StorageError(
-                "The disk that holds the Recondesk cache is full.",
-                f"Free some space on it ({where}) and try again. {kept}",
-            )
+        if "disk is full" in text or "no space left" in text or "could not extend file" in text or self._no_space(text):
+            return StorageError(DISK_FULL, f"(The cache is {where}.) {kept}")
         if "database is locked" in text or "database table is locked" in text:
             return StorageError(
                 "The cache is busy: another Recondesk window or command is writing to it.",
@@ -168,6 +167,16 @@ class Database:
             f"The cache database refused a step ({first}).",
             f"{kept} Try again; if it fails again, the cache ({where}) may be damaged or not Recondesk's.",
         )
+
+    def _no_space(self, text: str) -> bool:
+        """SQLite reports some writes that failed for want of space (the -wal or -shm growing) as a "disk I/O
+        error": it is a full disk when the cache's folder has (almost) no free space left."""
+        if "disk i/o error" not in text or self.sqlite_file is None:
+            return False
+        try:
+            return shutil.disk_usage(self.sqlite_file.parent).free < 1024 * 1024
+        except OSError:
+            return False
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (alembic upgrade head). Safe to call on every start: a schema that
