@@ -110,14 +110,15 @@ def test_a_missing_ca_bundle_file_is_a_configuration_error(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize(
-    "url", ["http://acme.accessplanit.com/accessplan", "http://10.0.0.5/api", "http://[2001:db8::1]/x", "ftp://x/y"]
+    "url",
+    ["http://acme.accessplanit.com/accessplan", "http://10.0.0.5/api", "http://[2001:db8::1]/x", "HTTP://Acme.Example"],
 )
 def test_plain_http_to_another_host_is_refused_before_anything_is_sent(url: str) -> None:
     client = HttpClient(ACCESSPLANIT)
     with pytest.raises(ConfigurationError) as caught:
         client.request("GET", url)
     assert client.stats.calls == 0
-    assert "https://" in caught.value.user_text()
+    assert "plain http://" in caught.value.user_text() and "https://" in caught.value.user_text()
 
 
 @pytest.mark.parametrize(
