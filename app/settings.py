@@ -67,8 +67,8 @@ class Settings:
     push_lease_seconds: float = 300.0  # float ok: seconds, not money
     """How long a claim on an outbox row lasts; a process that died holding one blocks it at most this long."""
     ca_bundle: str = ""
-    """A PEM file of certificate authorities to trust for HTTPS (a corporate proxy's own CA); empty: the system's
-    store. Certificates are always verified; this only adds who may sign them."""
+    """A PEM file of the certificate authorities to trust for HTTPS instead of the system's store (a corporate
+    proxy's own CA); empty: the system's store. Certificates are always verified, against one or the other."""
 
     def who(self) -> str:
         if self.user_name:
