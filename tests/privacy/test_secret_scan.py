@@ -223,6 +223,17 @@ def test_read_only_commands_open_the_cache_while_another_process_holds_the_write
         assert json.loads(r.stdout)["items"] == []
         r = _run(["items", *common, "--json"], env)
         assert r.returncode == 0, r.stderr
+        # The GUI opens the workspace the same way, then reads the items.
+        from app import composition
+        from app.credentials import MemoryCredentialStore
+        from app.services.api import ItemFilter
+        from app.settings import Settings
+
+        ws = composition.build_workspace(common[1], "busy", MemoryCredentialStore(), Settings(), keep_settings=False)
+        try:
+            assert list(ws.item_ids(ItemFilter())) == [] and ws.report(None)["items"] == []
+        finally:
+            ws.db.dispose()
     finally:
         assert holder.stdin is not None
         holder.stdin.close()
