@@ -35,6 +35,6 @@ def check_transport(url: str, what: str = "The address") -> None:
         return
     if parts.scheme.lower() == "http" and not is_loopback_host(host):
         raise ConfigurationError(
-            f"{what} {url} uses plain http://, which would send passwords and data unencrypted.",
+            f"{what} http://{parts.netloc} uses plain http://, which would send passwords and data unencrypted.",
             "Use https:// (plain http:// is allowed only for this computer: localhost or 127.0.0.1).",
         )
