@@ -139,3 +139,15 @@ def test_a_connection_with_plain_http_to_another_host_is_not_saved(tmp_path: Pat
     assert store._data == {} and connections.list() == []
     connections.save(ConnectionInfo(system=System.ACCESSPLANIT, url="https://acme.example/accessplan"), "pw")
     assert len(connections.list()) == 1
+
+
+def test_nothing_in_the_app_turns_certificate_checks_off() -> None:
+    root = Path(__file__).resolve().parents[2] / "app"
+    off = ("verify=False", "CERT_NONE", "check_hostname = False", "_create_unverified_context", "disable_warnings")
+    found = [
+        f"{path.relative_to(root)}: {needle}"
+        for path in root.rglob("*.py")
+        for needle in off
+        if needle in path.read_text(encoding="utf-8")
+    ]
+    assert not found, found
