@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -243,11 +244,16 @@ def _decision_parsers(sub: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from app.process import harden
+
+    harden()  # owner-only files, no core dumps (app/process.py); before anything is created or read
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # urllib3's DEBUG lines carry whole URLs, query included: the OAuth redirect's authorization code. Not with -v.
+    logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLogger().level))
     profile = args.profile or "default"
     try:
         if args.command == "sandbox":
@@ -292,6 +298,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("recondesk: interrupted; everything committed so far is kept.", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        print("recondesk: The disk is full: free some space and try again.", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_USAGE
 
 

@@ -125,7 +125,10 @@ class ConnectorFactory:
 
     def http_config(self) -> HttpConfig:
         return replace(
-            HttpConfig(), connect_timeout=self.settings.connect_timeout, read_timeout=self.settings.read_timeout
+            HttpConfig(),
+            connect_timeout=self.settings.connect_timeout,
+            read_timeout=self.settings.read_timeout,
+            ca_bundle=self.settings.ca_bundle,
         )
 
     def pacing(self, system: System) -> PacerConfig:
@@ -192,7 +195,7 @@ def connect_xero_oauth(
     or `choose_tenant` asks the user. Only then is anything saved: the token set to the keyring, the rest to the
     cache."""
     box = MemorySecretBox({})
-    http = HttpClient(XERO, config=HttpConfig())
+    http = HttpClient(XERO, config=ConnectorFactory(ws.settings).http_config())
     port = ws.settings.oauth_loopback_port
     if identity_url and _is_loopback(identity_url):
         xero_auth.connect_headless(http, identity_url=identity_url, client_id=client_id, box=box, port=0)

@@ -156,6 +156,9 @@ class Settings:
     write still in flight at the service has landed."""
     push_lease_seconds: float = setting(300.0, label="Push lease (s)", group=_CONN, scope="personal", minimum=1)
     """How long a claim on an outbox row lasts; a process that died holding one blocks it at most this long."""
+    ca_bundle: str = setting("", label="CA bundle (PEM file)", group=_CONN, scope="personal")
+    """A PEM file of the certificate authorities to trust for HTTPS instead of the system's store (a corporate
+    proxy's own CA); empty: the system's store. Certificates are always verified, against one or the other."""
 
     def who(self) -> str:
         if self.user_name:
@@ -357,7 +360,7 @@ class SettingsFile:
         return from_dict(data if isinstance(data, dict) else {})
 
     def save(self, settings: Settings) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # mkstemp: the file is 0600
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".settings-", suffix=".json")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(to_dict(settings), fh, indent=2, sort_keys=True)

@@ -16,6 +16,7 @@ import uuid
 from app.credentials import CredentialStore, connection_entry
 from app.domain.errors import ConfigurationError
 from app.domain.status import System
+from app.domain.transport import check_transport
 from app.services.api import ConnectionInfo
 from app.storage import connections as connections_repo
 from app.storage.db import Database
@@ -115,6 +116,8 @@ class Connections:
 
     def save_secret_dict(self, info: ConnectionInfo, secret: dict[str, str] | None) -> None:
         """Save `info` and, when given, the whole secret dict (the OAuth flow's tokens)."""
+        check_transport(info.url, f"The {info.system.label} address")  # https://, or http:// to loopback only
+        check_transport(info.identity_url, "The identity server address")
         old = self._record(info.system)
         # Keep the connection id (and so the keyring entry) when only the settings change.
         connection_id = old.connection_id if old is not None else str(uuid.uuid4())

@@ -14,6 +14,7 @@ from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtWidgets import QApplication
 
 from app import __version__
+from app.process import harden
 from app.services.api import Recondesk
 from app.ui import style
 from app.ui.dialogs.connections_dialog import XeroSignIn
@@ -47,6 +48,7 @@ def run_gui(
     `functools.partial(composition.connect_xero_oauth, ws)`); without it the button says it is not available.
     `smoke` ("window" or "sync", for the installed-bundle check in packaging/smoke.py): print one JSON line when the
     window is on screen, optionally sync, then quit by itself."""
+    harden()  # owner-only files, no core dumps (app/process.py); the command line did it too when it started us
     app = ensure_application()
     window = MainWindow(workspace, title_suffix=title_suffix, xero_sign_in=xero_sign_in)
     window.show()
