@@ -66,6 +66,15 @@ class Settings:
     write still in flight at the service has landed."""
     push_lease_seconds: float = 300.0  # float ok: seconds, not money
     """How long a claim on an outbox row lasts; a process that died holding one blocks it at most this long."""
+    sync_lease_seconds: float = 600.0  # float ok: seconds, not money
+    """How long the cache's sync lock lasts without renewal (a sync renews it between pages); a sync that died on
+    another host blocks others at most this long (on the same host, at once no longer)."""
+    health_check_minutes: int = 15
+    """While the app is open, check each connection every this many minutes (0: never); a status light shows it."""
+    health_slow_seconds: int = 10
+    """A connection check that takes longer than this shows amber (slow) instead of green."""
+    daily_sync_time: str = ""
+    """Sync automatically once a day at this local time ("HH:MM") while the app is open; empty: never."""
 
     def who(self) -> str:
         if self.user_name:
