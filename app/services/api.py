@@ -506,6 +506,27 @@ class RunPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthCheck:
+    """One health check of a connection: `level` is "ok" (green), "slow" (amber: answered slowly, or rate-limited)
+    or "failed" (red); `message` for people; `seconds` it took; `at` UTC."""
+
+    system: System
+    level: str
+    message: str
+    at: datetime
+    seconds: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DisconnectResult:
+    """What `disconnect` did: `ok` False when the service could not revoke the sign-in (it was removed here all the
+    same); `message` says so and that the cache is kept."""
+
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionHealth:
     """A system's connection as the dashboard shows it: configured, the last sync's error for it ('' when none)
     and the rate-limit budget the last run reported for it (e.g. {"day_remaining": "4873"})."""
@@ -514,6 +535,7 @@ class ConnectionHealth:
     configured: bool
     last_error: str
     budget: dict[str, str]
+    last_check: HealthCheck | None = None  # the latest health check of the connection (None: never checked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -625,4 +647,16 @@ class Recondesk(Protocol):
 
     def save_checked(self, info: ConnectionInfo, secret: str | None) -> CheckResult:
         """Test, then save only if the connection works (with the Xero organisation it found)."""
+        ...
+
+    def check_health(self) -> Sequence[HealthCheck]:
+        """Check each connection that has a saved secret, record each check in the run log, return them."""
+        ...
+
+    def health_history(self, limit: int = 50) -> Sequence[HealthCheck]:
+        """The recorded health checks, newest first."""
+        ...
+
+    def disconnect(self, system: System) -> DisconnectResult:
+        """Revoke what the service lets us revoke, remove the keyring entry, keep the cache (audited)."""
         ...
