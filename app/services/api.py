@@ -15,6 +15,7 @@ from typing import Protocol
 
 from app.domain.progress import CancelToken, ProgressCallback
 from app.domain.status import ItemStatus, Kind, PushState, Resolution, Role, System
+from app.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -659,4 +660,8 @@ class Recondesk(Protocol):
 
     def disconnect(self, system: System) -> DisconnectResult:
         """Revoke what the service lets us revoke, remove the keyring entry, keep the cache (audited)."""
+        ...
+
+    def current_settings(self) -> Settings:
+        """The settings in force (the GUI's timers read the health-check interval and the daily sync time)."""
         ...

@@ -1,6 +1,6 @@
 """Health checks of the connections: run each saved connection's checks, judge the light (green ok, amber slow or
 rate-limited, red failed), record each check in the run log (`storage.synclog.add_health`), and read them back.
-Also the scheduled sync's rule (`sync_due`), pure so it can be tested with any clock.
+The lights' names and the scheduled sync's rule are pure, in `app.domain.watch`.
 
 Must not: import Qt or connectors, schedule anything itself (the GUI's timers do), or put a secret in a message.
 """
@@ -10,15 +10,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, date, datetime
-from datetime import time as day_time
+from datetime import UTC, datetime
 
 from app.domain.status import System
+from app.domain.watch import FAILED, OK, SLOW
 from app.services.api import CheckResult, HealthCheck
 from app.storage import synclog
 from app.storage.db import Database
 
-OK, SLOW, FAILED = "ok", "slow", "failed"
 RATE_LIMIT_STEP = "rate_limit"  # the step of a CheckResult whose service said "slow down"
 
 
@@ -66,23 +65,3 @@ def history(db: Database, limit: int = 50) -> Sequence[HealthCheck]:
 def latest(db: Database) -> dict[System, HealthCheck]:
     with db.transaction(readonly=True) as tx:
         return {s: _check(r) for s, r in synclog.last_health(tx).items()}
-
-
-def parse_daily_time(text: str) -> day_time | None:
-    """ "HH:MM" (00:00-23:59) as a time; None for "" (off) or anything else (a bad value is off, never a guess)."""
-    parts = text.strip().split(":")
-    if len(parts) != 2 or not all(p.isdigit() and 1 <= len(p) <= 2 for p in parts):
-        return None
-    hour, minute = int(parts[0]), int(parts[1])
-    if hour > 23 or minute > 59:
-        return None
-    return day_time(hour, minute)
-
-
-def sync_due(at: day_time | None, now: datetime, last_day: date | None, running: bool) -> bool:
-    """The scheduled sync starts when the local time `now` has reached `at` on a day it has not run yet
-    (`last_day`), and no sync is running (a sync found running is not queued: the day's sync is that one's turn
-    again at the next tick). The GUI starts `last_day` at today when it opens after the time: no catch-up sync."""
-    if at is None or running:
-        return False
-    return now.time() >= at and last_day != now.date()

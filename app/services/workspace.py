@@ -387,6 +387,9 @@ class Workspace:
 
         return health.history(self.db, limit)
 
+    def current_settings(self) -> Settings:
+        return self.settings
+
     def disconnect(self, system: System) -> DisconnectResult:
         """Revoke (Xero's refresh token), remove the keyring entry, keep the settings and the cache; audited."""
         ok, message = self._connections.disconnect(system, self.factory.revoke, self.who)
