@@ -391,6 +391,7 @@ class MainWindow(QMainWindow):
     def _health_checked(self, checks: Sequence[HealthCheck]) -> None:
         if checks:
             self.health_lights.set_checks(checks)
+            self.sync_view.add_checks(list(reversed(checks)))
             self.dashboard_view.stale = True
             if self.tabs.currentWidget() is self.dashboard_view:
                 self.dashboard_view.reload()
@@ -398,6 +399,7 @@ class MainWindow(QMainWindow):
 
     def _watch_loaded(self, loaded: tuple[Settings, Sequence[HealthCheck]]) -> None:
         settings, history = loaded
+        self.sync_view.add_checks(list(history))
         latest: dict[object, HealthCheck] = {}
         for check in history:  # newest first: the first of each system is its last check
             latest.setdefault(check.system, check)
@@ -427,7 +429,7 @@ class MainWindow(QMainWindow):
         self.runner.db("load sync runs", lambda _ctx: list(self._ws.sync_runs()), on_result=self.sync_view.set_runs)
         self.runner.db(
             "load health",
-            lambda _ctx: (self._ws.current_settings(), list(self._ws.health_history(10))),
+            lambda _ctx: (self._ws.current_settings(), list(self._ws.health_history(200))),
             on_result=self._watch_loaded,
         )
 

@@ -132,3 +132,17 @@ def test_a_live_holder_refuses_and_a_passed_lease_on_another_host_frees(cache: D
     mine.release()
     with cache.transaction(readonly=True) as tx:
         assert synclog.sync_holder(tx) is None
+
+
+def test_the_lock_holds_between_two_holders_on_postgresql(pg_cache: Database) -> None:
+    first, second = SyncLock(pg_cache, 600), SyncLock(pg_cache, 600)
+    first.acquire()
+    with pytest.raises(SyncBusy) as err:
+        second.acquire()
+    assert err.value.user_text().startswith(f"A sync of this cache is already running (pid {os.getpid()}, started ")
+    first.release()
+    second.acquire()
+    with pg_cache.transaction(readonly=True) as tx:
+        holder = synclog.sync_holder(tx)
+    assert holder is not None and holder.owner == second.owner
+    second.release()

@@ -46,6 +46,7 @@ def test_lights_turn_green_at_start_and_the_dashboard_shows_the_last_check(qtbot
     texts = [model.data(model.index(r, column)) for r in range(model.rowCount())]
     assert texts and all(t.startswith("\u25cf Working, ") for t in texts)
     assert len(w._ws.health_history()) == 2  # each check is in the run log's history
+    assert w.sync_view.health_model.rowCount() == 2  # and in the Sync runs tab, under "Connection checks"
 
 
 def test_a_failing_connection_is_announced_once_and_shows_red(qtbot: Any, window: Any, demo: Any) -> None:
