@@ -16,7 +16,7 @@ OK, SLOW, FAILED = "ok", "slow", "failed"
 def parse_daily_time(text: str) -> day_time | None:
     """ "HH:MM" (00:00-23:59) as a time; None for "" (off) or anything else (a bad value is off, never a guess)."""
     parts = text.strip().split(":")
-    if len(parts) != 2 or not all(p.isdigit() and 1 <= len(p) <= 2 for p in parts):
+    if len(parts) != 2 or not all(p.isascii() and p.isdigit() and 1 <= len(p) <= 2 for p in parts):
         return None
     hour, minute = int(parts[0]), int(parts[1])
     if hour > 23 or minute > 59:

@@ -143,6 +143,11 @@ class HealthWatch(QObject):
         sync today. Set `last_check_at` first to the last recorded check, so a restart does not check again early."""
         self.minutes = max(0, minutes)
         at = rules.parse_daily_time(daily_sync_time)
+        if at is None and daily_sync_time.strip():
+            self.notifier.fallback(
+                f"The daily sync time “{daily_sync_time.strip()}” is not a time of day (HH:MM, e.g. 07:30); "
+                "the daily sync is off until it is corrected in the settings."
+            )
         if at != self.daily_at:
             now = self.clock()
             self.last_sync_day = now.date() if at is not None and now.time() >= at else None

@@ -161,3 +161,35 @@ def test_disconnect_asks_first_then_removes_the_secret_and_keeps_the_cache(qtbot
     assert not next(c for c in ws.connections() if c.system is System.XERO).has_secret
     assert ws.count_items(ItemFilter()) == items
     runner.shutdown()
+
+
+def test_a_sync_while_another_process_syncs_this_cache_is_refused_with_who(qtbot: Any, window: Any, demo: Any) -> None:
+    from app.services.sync import SyncLock
+
+    w = window
+    ws, _ = demo
+    settle(qtbot, w)
+    runs_before = len(ws.sync_runs())
+    other = SyncLock(ws.db, 600)  # as the command line would hold it
+    other.owner = "elsewhere:4242:cli"
+    other.host, other.pid = "elsewhere", 4242
+    other.acquire()
+    try:
+        with qtbot.waitSignal(w.sig_sync_finished, timeout=TIMEOUT_MS) as blocker:
+            w.sync()
+        assert blocker.args[0] is None
+        assert w.notice.text().startswith(
+            "The sync failed: A sync of this cache is already running (pid 4242 on elsewhere, started "
+        )
+        assert w.notice.text().endswith("try again when it ends.")
+    finally:
+        other.release()
+    assert len(ws.sync_runs()) == runs_before  # the refused sync did nothing, not even a run log row
+
+
+def test_a_daily_sync_time_that_is_not_a_time_is_said_and_left_off(qtbot: Any, window: Any) -> None:
+    w = window
+    settle(qtbot, w)
+    w.watch.configure(15, "7.30")
+    assert w.watch.daily_at is None
+    assert w.notice.text().startswith("The daily sync time “7.30” is not a time of day (HH:MM, e.g. 07:30)")
