@@ -379,3 +379,36 @@ def test_cli_disconnect_revokes_xero_removes_the_keyring_entries_and_keeps_the_c
     assert after.returncode == 0 and json.loads(after.stdout)["items"] == json.loads(before.stdout)["items"]
     r = _run(["sync", "--db", db, "--profile", "clitest"], env=cli_env)
     assert r.returncode != 0 and "Traceback" not in r.stderr
+
+
+def test_cli_sync_is_refused_while_another_process_syncs_the_cache(
+    tmp_path: Path, cli_env: dict[str, str], secret_service: object
+) -> None:
+    """A second sync of one cache (here the command line while another process holds the cache's sync lock) stops
+    before doing anything, with one line naming the holder, exit 1."""
+    from app.credentials import KeyringCredentialStore
+    from app.domain.status import System
+    from app.services.api import ConnectionInfo
+    from app.services.sync import SyncLock
+    from app.services.workspace import Workspace
+    from app.settings import Settings
+    from app.storage.db import Database
+
+    db_url = f"sqlite:///{tmp_path / 'busy.sqlite3'}"
+    db = Database(db_url)
+    db.migrate()
+    ws = Workspace(db, KeyringCredentialStore(), Settings(), object(), "clitest")  # type: ignore[arg-type]
+    ws.save_connection(ConnectionInfo(System.ACCESSPLANIT, "http://127.0.0.1:9/accessplan", "u", "password"), "pw")
+    holder = SyncLock(db, 600)
+    holder.acquire()
+    try:
+        r = _run(["sync", "--db", db_url, "--profile", "clitest"], env=cli_env)
+    finally:
+        holder.release()
+        db.dispose()
+    assert r.returncode == 1, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"recondesk: A sync of this cache is already running (pid {os.getpid()}, started "
+    )
+    assert lines[0].endswith("; try again when it ends.")
