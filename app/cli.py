@@ -242,6 +242,13 @@ def _decision_parsers(sub: Any) -> None:
     s.add_argument("name", metavar="NAME")
     s.add_argument("value", metavar="VALUE")
 
+    p = sub.add_parser(
+        "disconnect", help="revoke what can be revoked, remove the saved secret from the keyring, keep the cache"
+    )
+    who(p)
+    p.add_argument("target", nargs="?", choices=("accessplanit", "xero"), metavar="accessplanit|xero", default=None)
+    p.add_argument("--system", choices=("accessplanit", "xero"), default=None, help="the same as the positional")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     from app.process import harden
@@ -269,6 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.command in _DECISION_COMMANDS:
             return _DECISION_COMMANDS[args.command](ws, args)
+        if args.command == "disconnect":
+            return _cmd_disconnect(ws, args)
         if args.command == "sync":
             return _cmd_sync(ws, args)
         if args.command == "report":
@@ -488,6 +497,21 @@ def _cmd_sync(ws: Any, args: argparse.Namespace) -> int:
         print(f"Sync {state}: " + ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items())))
         for err in result.errors:
             print(f"  error: {err}")
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _cmd_disconnect(ws: Any, args: argparse.Namespace) -> int:
+    from app.domain.status import System
+
+    chosen = {c for c in (args.target, args.system) if c}
+    if len(chosen) != 1:
+        print("recondesk: name one connection: `recondesk disconnect accessplanit|xero`", file=sys.stderr)
+        return EXIT_USAGE
+    result = ws.disconnect(System(chosen.pop()))
+    if args.json:
+        print(json.dumps({"ok": result.ok, "message": result.message}))
+    else:
+        print(result.message, file=sys.stdout if result.ok else sys.stderr)
     return EXIT_OK if result.ok else EXIT_FAILED
 
 

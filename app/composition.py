@@ -146,6 +146,18 @@ class ConnectorFactory:
     def check(self, info: ConnectionInfo, secrets: SecretBox) -> list[CheckStep]:
         return self.build(info, secrets).check()
 
+    def revoke(self, info: ConnectionInfo, secrets: SecretBox) -> bool:
+        return revoke_grant(info, secrets, self.http_config())
+
+
+def revoke_grant(info: ConnectionInfo, secrets: SecretBox, http: HttpConfig) -> bool:
+    """Revoke a saved connection's grant: a Xero OAuth sign-in's refresh token at the revocation endpoint. Nothing
+    else can be revoked from here (an accessplanit password or API key, a Xero custom connection's secret)."""
+    if info.system is not System.XERO or info.auth != "oauth":
+        return False
+    token_url = XeroConfig(url=info.url, identity_url=info.identity_url, client_id=info.client_id).token_endpoint
+    return xero_auth.revoke_refresh_token(HttpClient(XERO, config=http), token_url, info.client_id, secrets)
+
 
 def build_workspace(
     db_url: str | None,

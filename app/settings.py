@@ -159,6 +159,19 @@ class Settings:
     ca_bundle: str = setting("", label="CA bundle (PEM file)", group=_CONN, scope="personal")
     """A PEM file of the certificate authorities to trust for HTTPS instead of the system's store (a corporate
     proxy's own CA); empty: the system's store. Certificates are always verified, against one or the other."""
+    sync_lease_seconds: float = setting(600.0, label="Sync lock lease (s)", group=_CONN, scope="personal", minimum=10)
+    """How long the cache's sync lock lasts without renewal (a sync renews it between pages); a sync that died on
+    another host blocks others at most this long (on the same host, at once no longer)."""
+    health_check_minutes: int = setting(
+        15, label="Check connections every (min)", group=_CONN, scope="personal", minimum=0, maximum=1440
+    )
+    """While the app is open, check each connection every this many minutes (0: never); a status light shows it."""
+    health_slow_seconds: int = setting(
+        10, label="Slow check after (s)", group=_CONN, scope="personal", minimum=1, maximum=600
+    )
+    """A connection check that takes longer than this shows amber (slow) instead of green."""
+    daily_sync_time: str = setting("", label="Daily sync at (HH:MM)", group=_CONN, scope="personal")
+    """Sync automatically once a day at this local time ("HH:MM") while the app is open; empty: never."""
 
     def who(self) -> str:
         if self.user_name:

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from app.domain.progress import CancelToken, ProgressCallback
 from app.domain.status import ItemStatus, Kind, PushState, Resolution, Role, System
+from app.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -506,6 +507,27 @@ class RunPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthCheck:
+    """One health check of a connection: `level` is "ok" (green), "slow" (amber: answered slowly, or rate-limited)
+    or "failed" (red); `message` for people; `seconds` it took; `at` UTC."""
+
+    system: System
+    level: str
+    message: str
+    at: datetime
+    seconds: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DisconnectResult:
+    """What `disconnect` did: `ok` False when the service could not revoke the sign-in (it was removed here all the
+    same); `message` says so and that the cache is kept."""
+
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionHealth:
     """A system's connection as the dashboard shows it: configured, the last sync's error for it ('' when none)
     and the rate-limit budget the last run reported for it (e.g. {"day_remaining": "4873"})."""
@@ -514,6 +536,7 @@ class ConnectionHealth:
     configured: bool
     last_error: str
     budget: dict[str, str]
+    last_check: HealthCheck | None = None  # the latest health check of the connection (None: never checked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -648,6 +671,22 @@ class Recondesk(Protocol):
         "invalid_setting", the message names the setting and why."""
         ...
 
+    def check_health(self) -> Sequence[HealthCheck]:
+        """Check each connection that has a saved secret, record each check in the run log, return them."""
+        ...
+
+    def health_history(self, limit: int = 50) -> Sequence[HealthCheck]:
+        """The recorded health checks, newest first."""
+        ...
+
+    def disconnect(self, system: System) -> DisconnectResult:
+        """Revoke what the service lets us revoke, remove the keyring entry, keep the cache (audited)."""
+        ...
+
+    def current_settings(self) -> Settings:
+        """The settings in force (the GUI's timers read the health-check interval and the daily sync time)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class MatchCandidate:
@@ -717,3 +756,19 @@ def check_setting(name: str, value: object) -> str:
     except SettingError as exc:
         return str(exc)
     return ""
+
+    def check_health(self) -> Sequence[HealthCheck]:
+        """Check each connection that has a saved secret, record each check in the run log, return them."""
+        ...
+
+    def health_history(self, limit: int = 50) -> Sequence[HealthCheck]:
+        """The recorded health checks, newest first."""
+        ...
+
+    def disconnect(self, system: System) -> DisconnectResult:
+        """Revoke what the service lets us revoke, remove the keyring entry, keep the cache (audited)."""
+        ...
+
+    def current_settings(self) -> Settings:
+        """The settings in force (the GUI's timers read the health-check interval and the daily sync time)."""
+        ...

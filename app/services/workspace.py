@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from app.connectors.base import CheckStep, LedgerWriter, SecretBox, SourceWriter, SystemClient
 from app.credentials import CredentialStore
-from app.domain.errors import ConfigurationError, RecondeskError
+from app.domain.errors import ConfigurationError, RateLimited, RecondeskError
 from app.domain.progress import CancelToken, ProgressCallback, no_progress
 from app.domain.status import System
 from app.services import push as push_mod
@@ -36,6 +36,8 @@ from app.services.api import (
     ConnectionInfo,
     CurrencyTotals,
     Dashboard,
+    DisconnectResult,
+    HealthCheck,
     ItemDetail,
     ItemFilter,
     ItemPage,
@@ -87,6 +89,10 @@ class ClientFactory(Protocol):
     def ledger(self, info: ConnectionInfo, secrets: SecretBox) -> LedgerClient: ...
 
     def check(self, info: ConnectionInfo, secrets: SecretBox) -> list[CheckStep]: ...
+
+    def revoke(self, info: ConnectionInfo, secrets: SecretBox) -> bool:
+        """Revoke the connection's grant at its service (True), or say there is nothing to revoke (False)."""
+        ...
 
 
 class _Clients:
@@ -322,6 +328,8 @@ class Workspace:
             steps = self.factory.check(info, box)
         except ConfigurationError as exc:
             return CheckResult(False, "configuration", exc.user_text())
+        except RateLimited as exc:
+            return CheckResult(False, "rate_limit", exc.user_text())
         except RecondeskError as exc:
             return CheckResult(False, "reachability", exc.user_text())
         for step in steps:
@@ -370,6 +378,29 @@ class Workspace:
                 info = dataclasses.replace(info, tenant_id=result.tenant_id, tenant_name=result.tenant_name)
             self.save_connection(info, secret)
         return result
+
+    # --- watching the connections ---
+
+    def check_health(self) -> Sequence[HealthCheck]:
+        """Check each connection that has a saved secret; each check is recorded in the run log."""
+        from app.services import health
+
+        systems = [c.system for c in self._connections.list() if c.has_secret]
+        return health.run_checks(self.db, systems, self.test_connection, self.settings.health_slow_seconds)
+
+    def health_history(self, limit: int = 50) -> Sequence[HealthCheck]:
+        from app.services import health
+
+        return health.history(self.db, limit)
+
+    def current_settings(self) -> Settings:
+        return self.settings
+
+    def disconnect(self, system: System) -> DisconnectResult:
+        """Revoke (Xero's refresh token), remove the keyring entry, keep the settings and the cache; audited."""
+        ok, message = self._connections.disconnect(system, self.factory.revoke, self.who)
+        self._clients.reset()
+        return DisconnectResult(ok, message)
 
     def credentials_description(self) -> str:
         return self.credentials.describe()

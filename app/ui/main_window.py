@@ -42,6 +42,7 @@ from app.services.api import (
     ActionResult,
     AuditState,
     ChangeSet,
+    HealthCheck,
     ItemRow,
     ListCounts,
     Recondesk,
@@ -51,11 +52,13 @@ from app.services.api import (
     Summary,
     SyncResult,
 )
+from app.settings import Settings
 from app.ui import style
 from app.ui.dialogs.connections_dialog import ConnectionsDialog, XeroSignIn
 from app.ui.dialogs.pack_dialog import PackDialog
 from app.ui.dialogs.settings_dialog import SettingsDialog
 from app.ui.dialogs.signoff_dialog import SignoffDialog
+from app.ui.health import HealthLights, HealthWatch, Notifier, local_naive
 from app.ui.tasks import TaskContext, TaskHandle, TaskRunner
 from app.ui.views.audit_log_view import AuditLogView
 from app.ui.views.dashboard_view import DashboardView
@@ -111,6 +114,9 @@ class MainWindow(QMainWindow):
     """The settings dialog (`SettingsDialog`), once its values are loaded and it is shown."""
     sig_settings_applied = Signal(object)
     """The `ActionResult` of a settings change, after its items were re-reconciled."""
+
+    sig_health_shown = Signal(object)
+    """The status-bar lights show new health checks: (list of HealthCheck)."""
 
     def __init__(
         self,
@@ -168,6 +174,7 @@ class MainWindow(QMainWindow):
         self._build_menus_and_toolbar()
         self._build_status_bar()
         self._wire()
+        self._build_watch()
         self.setTabOrder(self.list_view.filter_bar.period_combo, self.list_view.filter_bar.status_combo)
         self.setTabOrder(self.list_view.filter_bar.status_combo, self.list_view.filter_bar.kind_combo)
         self.setTabOrder(self.list_view.filter_bar.kind_combo, self.list_view.filter_bar.search_edit)
@@ -378,6 +385,43 @@ class MainWindow(QMainWindow):
         status.addPermanentWidget(self.progress)
         status.addPermanentWidget(self.cancel_button)
         status.addPermanentWidget(self.last_sync_label)
+        self.health_lights = HealthLights(self)
+        status.addPermanentWidget(self.health_lights)
+
+    def _build_watch(self) -> None:
+        """Health checks on an interval and the daily sync (app/ui/health.py); configured from the settings at
+        `start`."""
+        self.notifier = Notifier(lambda text: self.show_notice(text), self)
+        self.watch = HealthWatch(
+            self._ws,
+            self.runner,
+            is_syncing=lambda: self.syncing,
+            start_sync=self.sync,
+            notifier=self.notifier,
+            parent=self,
+        )
+        self.watch.sig_health_checked.connect(self._health_checked)
+
+    def _health_checked(self, checks: Sequence[HealthCheck]) -> None:
+        if checks:
+            self.health_lights.set_checks(checks)
+            self.sync_view.add_checks(list(reversed(checks)))
+            self.dashboard_view.stale = True
+            if self.tabs.currentWidget() is self.dashboard_view:
+                self.dashboard_view.reload()
+        self.sig_health_shown.emit(list(checks))
+
+    def _watch_loaded(self, loaded: tuple[Settings, Sequence[HealthCheck]]) -> None:
+        settings, history = loaded
+        self.sync_view.add_checks(list(history))
+        latest: dict[object, HealthCheck] = {}
+        for check in history:  # newest first: the first of each system is its last check
+            latest.setdefault(check.system, check)
+        self.health_lights.set_checks(list(latest.values()))
+        self.watch.levels = {c.system: c.level for c in latest.values()}
+        if latest:
+            self.watch.last_check_at = local_naive(max(c.at for c in latest.values()))
+        self.watch.configure(settings.health_check_minutes, settings.daily_sync_time)
 
     def _wire(self) -> None:
         self.list_view.sig_item_selected.connect(self.detail_view.set_item)
@@ -397,6 +441,11 @@ class MainWindow(QMainWindow):
         self.list_view.start()
         self.audit_view.reload()
         self.runner.db("load sync runs", lambda _ctx: list(self._ws.sync_runs()), on_result=self.sync_view.set_runs)
+        self.runner.db(
+            "load health",
+            lambda _ctx: (self._ws.current_settings(), list(self._ws.health_history(200))),
+            on_result=self._watch_loaded,
+        )
 
     def _restore_state(self) -> None:
         s = self._settings
@@ -424,6 +473,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt override
         self.save_state()
+        self.watch.timer.stop()
         # Cancel the sync and wait for the workers: a worker must not outlive the objects it reports to.
         self.runner.shutdown()
         super().closeEvent(event)
@@ -731,6 +781,12 @@ class MainWindow(QMainWindow):
             self.progress_label.setVisible(False)
             self.show_notice(result.message, error=not result.ok)
             self.sig_settings_applied.emit(result)
+            if result.ok:  # the health-check interval and the daily sync time may have changed
+                self.runner.db(
+                    "reload watch settings",
+                    lambda _ctx: self._ws.current_settings(),
+                    on_result=lambda s: self.watch.configure(s.health_check_minutes, s.daily_sync_time),
+                )
 
         def failed(msg: str, _exc: BaseException) -> None:
             self.progress.setVisible(False)

@@ -471,3 +471,41 @@ def connect_headless(
         scopes=scopes,
         timeout=timeout,
     )
+
+
+def revocation_endpoint(token_url: str) -> str:
+    """The identity server's revocation endpoint next to its token endpoint (Xero: identity.xero.com/connect/...)."""
+    return token_url.rstrip("/").rsplit("/", 1)[0] + "/revocation"
+
+
+def revoke_refresh_token(
+    http: HttpClient, token_url: str, client_id: str, box: SecretBox, cancel: CancelToken | None = None
+) -> bool:
+    """Revoke the saved refresh token at the identity server (RFC 7009), which ends the whole grant: neither it nor
+    any access token from it works afterwards. False when there was no refresh token to revoke; an error when the
+    server refused or could not be reached (an unknown or already revoked token is not an error: it answers 200).
+    Sent with `requests` directly (the server's 200 has an empty body, which `HttpClient` takes for a cut-off
+    answer); the timeouts are `http`'s."""
+    refresh = dict(box.load()).get("refresh_token", "")
+    if not refresh:
+        return False
+    if cancel is not None:
+        cancel.check()
+    http.scrubber.add(refresh)
+    form = {"token": refresh, "token_type_hint": "refresh_token", "client_id": client_id}
+    timeout = (http.config.connect_timeout, http.config.read_timeout)
+    try:
+        reply = requests.post(revocation_endpoint(token_url), data=form, timeout=timeout, allow_redirects=False)
+    except requests.RequestException as exc:
+        raise ConnectorError(
+            f"Xero's sign-in server could not be reached ({type(exc).__name__}).",
+            "Check the network connection and try again.",
+            system="xero",
+        ) from None
+    if reply.status_code != 200:
+        try:
+            data: Any = reply.json()
+        except ValueError:
+            data = None
+        raise _token_error(data, reply.status_code)
+    return True
