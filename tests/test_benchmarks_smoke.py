@@ -46,7 +46,10 @@ def test_sandbox_pages_walks_every_invoice_once() -> None:
     ap = out["accessplanit"]
     for walk in ("invoice_skip_walk", "invoice_id_gt_walk", "invoice_dateupdated_walk"):
         assert ap[walk]["records"] == served, walk
-        assert ap[walk]["pages"] == math.ceil((served + 1) / 1000), walk
+        # The bare walks stop at a short page; the client's keyset walk reads on to an empty one (a service may cap
+        # pages below what was asked, so a short page does not prove the end).
+        end = 1 if walk == "invoice_dateupdated_walk" else 0
+        assert ap[walk]["pages"] == math.ceil((served + 1) / 1000) + end, walk
         assert ap[walk]["pages_per_second"] > 0
     lines = out["sandbox"]["counts"]["accessplanit.InvoiceItem"]
     assert ap["invoice_item_range_walk"]["records"] == lines
