@@ -128,8 +128,41 @@ class ItemDetails(ItemAccess):
             twin_label=twin_label,
             twin_values=twin_values,
             held_back=tuple(held),
+            notes=self._notes(a, b),
             **self._drift(item),
         )
+
+    def _notes(self, *recs: object) -> tuple[str, ...]:
+        """Combined payments, credit notes behind refunds and foreign-currency rates, one sentence each."""
+        notes: list[str] = []
+        with self.db.transaction(readonly=True) as tx:
+            for rec in recs:
+                if isinstance(rec, Invoice) and rec.rate is not None:
+                    notes.append(
+                        f"{rec.system.label} invoice in {rec.currency} at rate {rec.rate} (compared in "
+                        f"{rec.currency}; nothing is converted)."
+                    )
+                if not isinstance(rec, Payment):
+                    continue
+                if rec.group:
+                    parts = records_repo.payments_in_group(tx, rec.system, rec.group)
+                    total = sum((p.amount for p in parts), Decimal(0))
+                    on = ", ".join(sorted({p.invoice_number or "?" for p in parts}))
+                    notes.append(
+                        f"Part of a combined {rec.system.label} payment {rec.group}: {fmt(total, rec.currency)} "
+                        f"{rec.currency} in all over {len(parts)} invoices ({on}); this part "
+                        f"{fmt(rec.amount, rec.currency)} on {rec.invoice_number or '?'}."
+                    )
+                if rec.credit_note_id:
+                    note = records_repo.credit_note(tx, rec.system, rec.credit_note_id)
+                    if note is not None:
+                        notes.append(
+                            f"Paid out of {rec.system.label} credit note {note.number}: total "
+                            f"{fmt(note.total, note.currency)}, allocated or refunded "
+                            f"{fmt(note.total - note.remaining, note.currency)}, remaining "
+                            f"{fmt(note.remaining, note.currency)} {note.currency}."
+                        )
+        return tuple(notes)
 
     def _drift(self, item: ItemRecord) -> dict[str, Any]:
         """A `reopened` item's three-way view: per moved field, the agreed value at sign-off, each side now, and

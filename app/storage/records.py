@@ -132,6 +132,7 @@ def _record_row(system: System, stream: str, rec: Any, raw: dict[str, Any]) -> t
             row["state"] = rec.state.value
             row["deleted"] = rec.deleted
             row["updated_at"] = naive_utc(rec.updated_at)
+            row["currency_rate"] = None if rec.rate is None else str(rec.rate)
             return row, line_values
         if isinstance(rec, Payment):
             cur = rec.currency
@@ -149,6 +150,7 @@ def _record_row(system: System, stream: str, rec: Any, raw: dict[str, Any]) -> t
             row["deleted"] = rec.deleted
             row["updated_at"] = naive_utc(rec.updated_at)
             row["credit_note_id"] = rec.credit_note_id
+            row["group_ref"] = rec.group
             return row, []
         if isinstance(rec, CreditNote):
             cur = rec.currency
@@ -481,6 +483,7 @@ def _invoice(r: Row[Any], lines: list[Line]) -> Invoice:
         updated_at=r.updated_at,
         contact_id=r.contact_id,
         deleted=bool(r.deleted),
+        rate=Decimal(r.currency_rate) if r.currency_rate else None,
     )
 
 
@@ -501,6 +504,7 @@ def _payment(r: Row[Any]) -> Payment:
         updated_at=r.updated_at,
         deleted=bool(r.deleted),
         credit_note_id=r.credit_note_id,
+        group=r.group_ref,
     )
 
 
@@ -594,6 +598,30 @@ def load_credit_notes(tx: Tx, system: System | None = None) -> list[CreditNote]:
     system = system or system_for(Role.LEDGER)
     cond = and_(records.c.system == system.value, records.c.kind == CREDIT_NOTE, records.c.invalid_reason.is_(None))
     return [_credit_note(r) for r in tx.conn.execute(select(*_FIELDS).where(cond).order_by(records.c.id))]
+
+
+def payments_in_group(tx: Tx, system: System, group: str) -> list[Payment]:
+    """The readable, non-deleted payments of `system` that are parts of one combined payment (`Payment.group`)."""
+    cond = and_(
+        records.c.system == system.value,
+        records.c.kind == Kind.PAYMENT.value,
+        records.c.group_ref == group,
+        records.c.invalid_reason.is_(None),
+        records.c.deleted.is_(False),
+    )
+    return [_payment(r) for r in tx.conn.execute(select(*_FIELDS).where(cond).order_by(records.c.id))]
+
+
+def credit_note(tx: Tx, system: System, credit_note_id: str) -> CreditNote | None:
+    """One readable credit note of `system` by its id, or None."""
+    cond = and_(
+        records.c.system == system.value,
+        records.c.kind == CREDIT_NOTE,
+        records.c.remote_id == credit_note_id,
+        records.c.invalid_reason.is_(None),
+    )
+    r = tx.conn.execute(select(*_FIELDS).where(cond)).first()
+    return _credit_note(r) if r is not None else None
 
 
 def load_invalid(

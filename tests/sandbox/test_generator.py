@@ -55,6 +55,7 @@ INTENDED: dict[str, tuple[str, list[str], list[list[tuple[str, tuple[str, ...], 
     "matched_paid": ("matched", [], [PAID_ONCE]),
     "matched_part_paid": ("matched", [], [PAID_ONCE]),
     "matched_two_payments": ("matched", [], [PAID_ONCE * 2]),
+    "combined_payment": ("matched", [], [PAID_ONCE]),  # this invoice's part of a combined payment, paired
     "matched_contact_spelling": ("matched", [], [PAID_ONCE]),
     "matched_number_case": ("matched", [], [PAID_ONCE]),
     "foreign_currency": ("matched", [], [PAID_ONCE]),
@@ -123,7 +124,7 @@ def test_same_seed_gives_identical_output(tmp_path: Path) -> None:
         write_fixtures(ds, tmp_path / name)
         write_expected(ds, tmp_path / name / "expected.json")
     files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.json"))
-    assert len(files_a) == 12
+    assert len(files_a) == 13
     for rel in files_a:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
 
@@ -262,7 +263,12 @@ def check_accessplanit_books(ds: Dataset) -> None:
         items[item["InvoiceID"]].append(item)
     txs = defaultdict(list)
     for tx in ap["Transaction"]:
-        txs[tx["InvoiceID"]].append(tx)
+        if "TransactionInvoices" in tx:  # a combined payment: each invoice is paid its allocation
+            assert sum(a["Amount"] for a in tx["TransactionInvoices"]) == tx["Amount"]
+            for a in tx["TransactionInvoices"]:
+                txs[a["InvoiceID"]].append({**tx, "InvoiceID": a["InvoiceID"], "Amount": a["Amount"]})
+        else:
+            txs[tx["InvoiceID"]].append(tx)
     methods = {m["ID"]: m["Label"] for m in ap["TransactionMethod"]}
     for inv in ap["Invoice"]:
         lines = items[inv["ID"]]
@@ -420,7 +426,8 @@ def test_accessplanit_records_have_the_documented_wire_shape(month2000: Dataset)
     for module, records in month2000.accessplanit.items():
         assert records, module
         for rec in records:
-            assert set(rec) == AP_FIELDS[module], (module, set(rec) ^ AP_FIELDS[module])
+            shape = set(rec) - {"TransactionInvoices"}  # allocation lines of a combined payment, when there are any
+            assert shape == AP_FIELDS[module], (module, shape ^ AP_FIELDS[module])
             assert rec["ID"].isdigit()
             for name in AP_MONEY & set(rec):
                 value = rec[name]
@@ -692,7 +699,8 @@ def test_expected_counts_are_stable_and_add_up(seed: int, invoices: int) -> None
         - sum(1 for i in ds.expected if i["status"] == "invalid" and i["kind"] == "payment")
         == invoices
     )  # one item per invoice slot (a malformed invoice is its invalid item)
-    payments = len(ds.accessplanit["Transaction"]) + len(ds.xero["Payments"]["Payments"])
+    payments = sum(len(t.get("TransactionInvoices") or [t]) for t in ds.accessplanit["Transaction"])
+    payments += len(ds.xero["Payments"]["Payments"])
     pay_items = [i for i in ds.expected if i["kind"] == "payment"]
     assert payments == sum(2 if i["accessplanit_id"] and i["xero_id"] else 1 for i in pay_items)
     assert Counter(i["status"] for i in generate(seed=seed, invoices=invoices).expected) == counts

@@ -537,19 +537,22 @@ class AccessplanitStreams:
         self, rows: list[Row], incremental: bool, cancel: CancelToken, lookups: CacheLookups
     ) -> tuple[list[Any], list[Row]]:
         changed = self._changed(rows, incremental, lookups)
-        unknown = sorted(
-            {
-                str(r["InvoiceID"])
-                for r in changed
-                if r.get("InvoiceID") not in (None, "") and str(r["InvoiceID"]) not in self.invoice_numbers
-            }
-        )
+        named = {str(r["InvoiceID"]) for r in changed if r.get("InvoiceID") not in (None, "")}
+        named.update(i for r in changed for i in mapping.allocation_invoice_ids(r))  # combined payments
+        unknown = sorted(i for i in named if i not in self.invoice_numbers)
         if unknown:  # the cache first; what it does not know, from the service
             self.invoice_numbers.update(lookups.invoice_numbers(unknown))
             unknown = [i for i in unknown if i not in self.invoice_numbers]
         if unknown:
             self.lookup_numbers(unknown, self.invoice_numbers, cancel)
-        return [mapping.map_payment(row, self.invoice_numbers) for row in changed], changed
+        # A transaction allocated across invoices is one payment per allocation, each with the row as its payload.
+        records: list[Any] = []
+        raws: list[Row] = []
+        for row in changed:
+            parts = mapping.map_payments(row, self.invoice_numbers)
+            records.extend(parts)
+            raws.extend([row] * len(parts))
+        return records, raws
 
     def lookup_numbers(self, ids: Sequence[str], into: MutableMapping[str, str], cancel: CancelToken) -> None:
         """Invoice numbers of these invoice ids, one list call per chunk."""

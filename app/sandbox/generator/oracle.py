@@ -464,12 +464,16 @@ def _expected_items(
             continue
         _keep_lowest_id(ledger, key, canon, invalid, "xero")
 
-    # ---- accessplanit transactions ----
+    # ---- accessplanit transactions (one allocated across invoices: one payment per allocation) ----
     source_pays: list[_Pay] = []
     for rec in accessplanit.get("Transaction", ()):
         g = rec.get
         rid = str(g("ID"))
         key_or_none = source_by_id.get(str(g("InvoiceID")))
+        allocations = g("TransactionInvoices")
+        if allocations:
+            source_pays.extend(_allocated(rec, source_by_id, iso, invalid))
+            continue
         try:
             if key_or_none is None:
                 raise _Unreadable(f"payment on an unknown invoice id {g('InvoiceID')!r}")
@@ -586,6 +590,51 @@ def _expected_items(
         items.extend(more)
     items.extend(invalid)
     return items
+
+
+def _allocated(
+    rec: Mapping[str, Any],
+    source_by_id: Mapping[str, str],
+    iso: Callable[..., date | None],
+    invalid: list[dict[str, Any]],
+) -> list[_Pay]:
+    """A Transaction allocated across invoices (`TransactionInvoices`): one payment per allocation, id
+    `<ID>-<InvoiceID>`, on that invoice, for the allocated amount; the rest of the fields are the Transaction's.
+    Allocations that do not add up to `Amount` make the whole Transaction unreadable; an allocation to an
+    invoice nobody knows is an unreadable payment of its own."""
+    g = rec.get
+    rid = str(g("ID"))
+    when = g("TransactionDate")
+    day_text = when[:10] if isinstance(when, str) else None
+    out: list[_Pay] = []
+    try:
+        kind = g("TransactionType")
+        if kind != "Payment" and kind != "Refund":
+            raise _Unreadable(f"unknown TransactionType {kind!r}")
+        day = iso(when, "TransactionDate")
+        amount = _money(g("Amount"), "Amount")
+        lines = g("TransactionInvoices")
+        if not isinstance(lines, list) or not all(isinstance(a, Mapping) for a in lines):
+            raise _Unreadable("TransactionInvoices is not a list of allocations")
+        parts = [(str(a.get("InvoiceID") or "").strip(), _money(a.get("Amount"), "Amount")) for a in lines]
+        if any(not inv_id or part <= 0 for inv_id, part in parts):
+            raise _Unreadable("an allocation needs an InvoiceID and an Amount above 0")
+        if sum((part for _, part in parts), _ZERO) != amount:
+            raise _Unreadable("the allocations do not add up to the Amount")
+    except _Unreadable as exc:
+        invalid.append(_invalid("accessplanit", "payment", rid, str(exc), invoice=None, date=day_text))
+        return out
+    assert day is not None
+    direction = "refund" if kind == "Refund" else "payment"
+    for inv_id, part in parts:
+        key = source_by_id.get(inv_id)
+        if key is None:
+            reason = f"payment on an unknown invoice id {inv_id!r}"
+            invalid.append(_invalid("accessplanit", "payment", f"{rid}-{inv_id}", reason, invoice=None, date=day_text))
+            continue
+        reference, method = _text(g("Reference")), _text(g("TransactionMethodLabel"))
+        out.append(_Pay(f"{rid}-{inv_id}", key, day, part, reference, method, direction))
+    return out
 
 
 def _payment_order(p: _Pay) -> tuple[date, Decimal, tuple[int, int, str]]:
