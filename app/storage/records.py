@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -429,6 +429,8 @@ _FIELDS = [c for c in records.columns if c.name != "raw"]
 # Enum members by stored value: a dict lookup instead of an Enum call for each of a cache's million fields.
 _SYSTEM = {s.value: s for s in System}
 _KIND = {k.value: k for k in Kind}
+# Kinds whose unreadable records are invalid items (an unreadable credit note is not one: see `load_on_keys`).
+_RECONCILED_KINDS = [Kind.INVOICE.value, Kind.PAYMENT.value]
 _STATE = {s.value: s for s in InvoiceState}
 _DIRECTION = {d.value: d for d in Direction}
 
@@ -629,9 +631,9 @@ def load_invalid(
 ) -> list[InvalidRecord]:
     """Records that could not be read (invoices and payments), with their reasons (optionally on given keys)."""
     if number_keys is not None:
-        cond = and_(_by_keys(number_keys, None, [k.value for k in Kind]), records.c.invalid_reason.is_not(None))
+        cond = and_(_by_keys(number_keys, None, _RECONCILED_KINDS), records.c.invalid_reason.is_not(None))
     else:
-        cond = and_(records.c.invalid_reason.is_not(None), records.c.kind.in_([k.value for k in Kind]))
+        cond = and_(records.c.invalid_reason.is_not(None), records.c.kind.in_(_RECONCILED_KINDS))
     if number_key is not None:
         cond = and_(cond, records.c.number_key == number_key)
     rows = tx.conn.execute(select(*_FIELDS).where(cond).order_by(records.c.id))
@@ -691,6 +693,7 @@ class KeyRecords:
     payments: dict[System, list[Payment]]
     invalid: list[InvalidRecord]
     ids: dict[tuple[str, str, str], int]
+    credit_notes: list[CreditNote] = field(default_factory=list)  # readable ones, every system
 
 
 def load_on_keys(tx: Tx, number_keys: Collection[str]) -> KeyRecords:
@@ -705,19 +708,24 @@ def load_on_keys(tx: Tx, number_keys: Collection[str]) -> KeyRecords:
     invoices: dict[System, list[Invoice]] = {s: [] for s in System}
     payments: dict[System, list[Payment]] = {s: [] for s in System}
     invalid: list[InvalidRecord] = []
+    credit_notes: list[CreditNote] = []
     ids: dict[tuple[str, str, str], int] = {}
     invoice = Kind.INVOICE.value
     for r in tx.conn.execute(select(*_FIELDS).where(on_keys).order_by(records.c.id)):
         ids[(r.system, r.kind, r.remote_id)] = r.id
         if r.kind not in _KIND:
-            continue  # credit notes: only their ids are wanted here
+            continue
+        if r.kind == CREDIT_NOTE:
+            if r.invalid_reason is None:
+                credit_notes.append(_credit_note(r))
+            continue  # an unreadable credit note is not an item: refunds out of it say so
         if r.invalid_reason is not None:
             invalid.append(_invalid(r))
         elif r.kind == invoice:
             invoices[_SYSTEM[r.system]].append(_invoice(r, lines.get(r.id, [])))
         else:
             payments[_SYSTEM[r.system]].append(_payment(r))
-    return KeyRecords(invoices, payments, invalid, ids)
+    return KeyRecords(invoices, payments, invalid, ids, credit_notes)
 
 
 def record_ids(

@@ -377,8 +377,12 @@ def _expected_items(
 
     # ---- Xero refunds belong to the invoice named by their credit note's Reference (section 1) ----
     credit_note_reference: dict[str, str] = {}
+    credit_note_items: list[dict[str, Any]] = []
     for cn in xero.get("CreditNotes", {}).get("CreditNotes", ()):
         credit_note_reference[str(cn.get("CreditNoteID"))] = _text(cn.get("Reference"))
+        note_item = _credit_note_item(cn, tol)
+        if note_item is not None:
+            credit_note_items.append(note_item)
 
     ledger_pays: list[_Pay] = []
     refunds_by_key: dict[str, Decimal] = {}
@@ -588,8 +592,34 @@ def _expected_items(
             items.extend(more)
     for more in payment_items.values():  # payments on an invoice neither side could read (or "?")
         items.extend(more)
+    items.extend(credit_note_items)
     items.extend(invalid)
     return items
+
+
+def _credit_note_item(cn: Mapping[str, Any], tol: Decimal) -> dict[str, Any] | None:
+    """A Xero ACCRECCREDIT credit note, AUTHORISED or PAID, as an item of its own (reconciliation.md section 8):
+    `matched` when nothing remains (RemainingCredit within the tolerance of 0), else `only_in_ledger`. Other
+    types and statuses, and credit notes whose amounts cannot be read, are no items."""
+    if _text(cn.get("Type")).upper() not in ("ACCRECCREDIT", ""):
+        return None
+    if _text(cn.get("Status")).strip().upper() not in ("AUTHORISED", "PAID"):
+        return None
+    try:
+        _money(cn.get("Total"), "Total")
+        remaining = _money(cn.get("RemainingCredit", 0), "RemainingCredit")
+    except _Unreadable:
+        return None
+    cid = str(cn.get("CreditNoteID"))
+    return {
+        "kind": "credit_note",
+        "key": f"{invoice_key(_text(cn.get('CreditNoteNumber'))) or '?'}:X{cid}",
+        "status": "only_in_ledger" if abs(remaining) > tol else "matched",
+        "fields": [],
+        "accessplanit_id": None,
+        "xero_id": cid,
+        "push": None,
+    }
 
 
 def _allocated(

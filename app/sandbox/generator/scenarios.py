@@ -55,6 +55,8 @@ SCENARIOS: tuple[tuple[str, float], ...] = (
     # One payment for up to three invoices of one customer: one accessplanit Transaction allocated across them
     # (`TransactionInvoices`), a Xero batch payment (one Payment per invoice sharing a BatchPaymentID).
     ("combined_payment", 1.5),
+    # A goodwill credit note raised in Xero for the customer, not yet allocated: a ledger-only credit (its own item).
+    ("ledger_credit", 0.3),
 )
 SCENARIO_NAMES: tuple[str, ...] = tuple(name for name, _ in SCENARIOS)
 
@@ -201,6 +203,7 @@ class Plan:
         "in_ledger",
         "in_source",
         "issue_day",
+        "ledger_credit",
         "ledger_deleted",
         "ledger_due_day",
         "ledger_later",
@@ -237,6 +240,7 @@ class Plan:
         self.rate: Decimal | None = None
         self.payments: list[PayPlan] = []
         self.refund: tuple[Decimal, Decimal, int, str] | None = None  # (net, gross, day, reference)
+        self.ledger_credit: tuple[Decimal, int] | None = None  # an unallocated Xero credit note: (net, day)
         self.number = ""
         self.source_number = ""
         self.ledger_number = ""
@@ -492,6 +496,13 @@ class Planner:
         pay.batch = name
         pay.day, pay.method, pay.ledger_code = first.day, first.method, first.ledger_code
         pay.reference = pay.ledger_reference = first.reference
+
+    def _plan_ledger_credit(self, p: Plan, total: Decimal) -> None:
+        self.pay(p, total)
+        p.ledger_credit = (
+            self.rng.choice(_REFUND_NETS),
+            p.issue_day + int(self.rng.random() * (self.days - p.issue_day + 1)),
+        )
 
     def _plan_invalid_source_payment(self, p: Plan, total: Decimal) -> None:
         p.bad_source_payment = True

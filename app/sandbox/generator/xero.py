@@ -151,6 +151,8 @@ class XeroWriter:
             last_day = max(last_day, day)
         if p.refund is not None:
             self._refund(p, contact, number)
+        if p.ledger_credit is not None:
+            self._credit(p, contact)
         if p.ledger_void:
             status, paid, due = "VOIDED", _ZERO, _ZERO  # Xero shows a voided invoice with nothing due
         elif p.ledger_deleted:
@@ -210,6 +212,39 @@ class XeroWriter:
             "Account": self.account_refs[code],
             "Invoice": target,
         }
+
+    def _credit(self, p: Plan, contact: dict[str, str]) -> None:
+        """A credit note raised for the customer and left unallocated (no Reference: it names no invoice)."""
+        assert p.ledger_credit is not None
+        net, day = p.ledger_credit
+        self.credit_note_no += 1
+        cn_id = self.guid(f"credit:{p.slot}")
+        line = self.line_item(f"credit-line:{p.slot}", "Goodwill credit", net, 1)
+        gross = net + line["TaxAmount"]
+        self.xc.append(
+            {
+                "Type": "ACCRECCREDIT",
+                "CreditNoteID": cn_id,
+                "CreditNoteNumber": f"CN-{self.credit_note_no:04d}",
+                "Reference": "",
+                "Contact": contact,
+                "Date": self.ms_date[day],
+                "DateString": self.iso_midnight[day],
+                "Status": "AUTHORISED",
+                "LineAmountTypes": "Exclusive",
+                "LineItems": [line],
+                "SubTotal": net,
+                "TotalTax": line["TaxAmount"],
+                "Total": gross,
+                "RemainingCredit": gross,
+                "CurrencyCode": p.currency,
+                "CurrencyRate": p.rate or _RATE1,
+                "Allocations": [],
+                "Payments": [],
+                "HasAttachments": False,
+                "UpdatedDateUTC": self.spread(day, 13, cn_id),
+            }
+        )
 
     def _batch(self, name: str, payment: dict[str, Any]) -> None:
         """A batch payment: each invoice's Payment names it by `BatchPaymentID`; the batch lists them all."""
