@@ -208,6 +208,12 @@ def allocation_invoice_ids(raw: Mapping[str, Any]) -> list[str]:
     return [str(a["InvoiceID"]).strip() for a in lines if isinstance(a, dict) and a.get("InvoiceID") not in (None, "")]
 
 
+def cached_id(raw: Mapping[str, Any], rid: str) -> str:
+    """The id the cache keeps a row's version under: its ID, or (allocated across invoices) its first part's."""
+    invoices = allocation_invoice_ids(raw)
+    return f"{rid}-{invoices[0]}" if invoices else rid
+
+
 def map_payments(raw: Mapping[str, Any], invoice_numbers: Mapping[str, str]) -> list[Payment | InvalidRecord]:
     """A Transaction as payments: one, or one per allocation line when it is allocated across invoices."""
     lines = raw.get("TransactionInvoices")

@@ -473,13 +473,14 @@ class AccessplanitStreams:
     def _changed(rows: list[Row], incremental: bool, lookups: CacheLookups) -> list[Row]:
         """On an incremental run, the rows whose DateUpdated is not the version the cache holds (rows without an
         ID or DateUpdated always count as changed: they cannot be compared)."""
-        ids = [i for i in (_row_id(r) for r in rows) if i is not None]
-        known = lookups.versions(ids) if incremental and ids else {}
+        # A transaction allocated across invoices is cached as its parts, each with the row's version.
+        cached = {n: mapping.cached_id(r, rid) for n, r in enumerate(rows) if (rid := _row_id(r)) is not None}
+        known = lookups.versions(list(cached.values())) if incremental and cached else {}
         if not known:
             return rows
         out = []
-        for row in rows:
-            rid, version = _row_id(row), row.get("DateUpdated")
+        for n, row in enumerate(rows):
+            rid, version = cached.get(n), row.get("DateUpdated")
             if rid is None or not isinstance(version, str) or known.get(rid) != version:
                 out.append(row)
         return out
