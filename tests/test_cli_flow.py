@@ -252,15 +252,15 @@ def test_cli_flow_exact_with_invoices_paid_in_instalments(
 def test_cli_flow_demo_month_flags_every_generated_duplicate_and_nothing_else(
     sandbox_proc: dict[str, Any], tmp_path: Path, cli_env: dict[str, str], secret_service: object
 ) -> None:
-    # The demo's month (seed 1, 400 invoices): P88060 on INV-1112 repeats the matched P88059 (same Stripe reference),
-    # and INV-1156, INV-1214 and INV-1284 hold the same pattern.
+    # The demo's month (seed 1, 400 invoices): P88025 on INV-1035 repeats the matched P88024 (same amount, logged
+    # twice), and INV-1095 and INV-1347 hold the same pattern.
     report = _synced_report(sandbox_proc, tmp_path, cli_env)
     _compare(report, sandbox_proc["expected"])  # statuses, fields, flags and twins, item by item
     flagged = {i["key"]: i for i in report["items"] if i["flags"]}
-    assert {k.split(":")[0] for k in flagged} == {"INV-1112", "INV-1156", "INV-1214", "INV-1284"}
-    assert flagged["INV-1112:P88060:-"]["twin"] == "88059"
+    assert {k.split(":")[0] for k in flagged} == {"INV-1035", "INV-1095", "INV-1347"}
+    assert flagged["INV-1035:P88025:-"]["twin"] == "88024"
     assert all(i["status"] == "only_in_source" and i["flags"] == ["possible_duplicate"] for i in flagged.values())
-    assert "possible duplicate of accessplanit payment 88059" in flagged["INV-1112:P88060:-"]["reason"]
+    assert "possible duplicate of accessplanit payment 88024" in flagged["INV-1035:P88025:-"]["reason"]
 
 
 @pytest.mark.slow

@@ -23,6 +23,11 @@ def payment_key(invoice: str | None, source_id: str | None, ledger_id: str | Non
     )
 
 
+def credit_note_key(number: str | None, ledger_id: str) -> str:
+    """Report key of a credit note item: `CN-0007:X3c1d...` (its normalized number, then the ledger's id)."""
+    return f"{invoice_key(number) or '?'}:X{ledger_id}"
+
+
 def invalid_key(system: str, kind: str, record_id: str) -> str:
     """Report key of an invalid record: `invalid:accessplanit:payment:88`."""
     return f"invalid:{system}:{kind}:{record_id}"

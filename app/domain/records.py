@@ -49,6 +49,7 @@ class Invoice:
     updated_at: datetime | None = None  # the system's last-modified instant (UTC, naive)
     contact_id: str | None = None
     deleted: bool = False  # Xero DELETED: kept as a tombstone, not reconciled
+    rate: Decimal | None = None  # Xero CurrencyRate as Xero gives it: shown, never used to convert
 
     kind: Kind = field(default=Kind.INVOICE, init=False)
 
@@ -70,6 +71,9 @@ class Payment:
     updated_at: datetime | None = None
     deleted: bool = False  # Xero Status DELETED: kept, not reconciled
     credit_note_id: str | None = None  # Xero refunds are paid out of a credit note
+    # The combined payment this one is a part of: the accessplanit Transaction allocated across several invoices
+    # (`TransactionInvoices`), or the Xero `BatchPaymentID`. None for a payment on one invoice only.
+    group: str | None = None
 
     kind: Kind = field(default=Kind.PAYMENT, init=False)
 

@@ -53,6 +53,7 @@ def system_for(role: Role) -> System:
 class Kind(StrEnum):
     INVOICE = "invoice"
     PAYMENT = "payment"
+    CREDIT_NOTE = "credit_note"  # a ledger credit note as an item of its own (docs/reconciliation.md section 9)
 
 
 class ItemStatus(StrEnum):

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from app.domain.keys import invalid_key, invoice_key, payment_key
-from app.domain.records import InvalidRecord, Invoice, Payment
+from app.domain.keys import credit_note_key, invalid_key, invoice_key, payment_key
+from app.domain.records import CreditNote, InvalidRecord, Invoice, Payment
 from app.domain.status import Direction, ItemStatus, Kind, Role
 from app.reconcile.diff import (
     FieldComparison,
@@ -64,6 +64,7 @@ class ItemResult:
     manual: bool = False  # paired by a person's match decision, not by the matching rules
     flags: tuple[str, ...] = ()  # product.md section 7; the engine sets `possible_duplicate` only
     twin: Invoice | Payment | None = None  # the record a `possible_duplicate` repeats (same system)
+    credit_note: CreditNote | None = None  # `credit_note` items: the ledger's credit note (source/ledger are None)
 
     @property
     def comparisons(self) -> tuple[FieldComparison, ...]:
@@ -105,13 +106,15 @@ def reconcile(
     rules: Rules,
     ledger_refunds_by_invoice: Mapping[str, Decimal] | None = None,
     manual_pairs: Collection[tuple[Kind, str, str]] = (),
+    ledger_credit_notes: Iterable[CreditNote] = (),
 ) -> list[ItemResult]:
     """Reconcile everything. Order of the result: invoices by key, then payments by (invoice key, direction),
     then invalid items (those made here, by kind, system and natural id; then the given ones, in their order).
 
     `ledger_refunds_by_invoice` (keys are invoice numbers, normalized here) overrides R of section 4; when
     None it is computed from `ledger_payments`. `manual_pairs`: (kind, source record id, ledger record id) of
-    the manual matches to honour."""
+    the manual matches to honour. `ledger_credit_notes` become `credit_note` items after the payments
+    (`credit_note_items`)."""
     ledger_payments = list(ledger_payments)
     if ledger_refunds_by_invoice is None:
         refunds = ledger_refunds(ledger_payments)
@@ -209,6 +212,7 @@ def reconcile(
             )
         )
 
+    items.extend(credit_note_items(ledger_credit_notes, rules))
     if manual_pairs:
         items = _pair_by_hand(items, manual_pairs, refunds, rules)
     items = flag_duplicates(items, rules)
@@ -230,6 +234,38 @@ def reconcile(
             )
         )
     return items
+
+
+CREDIT_NOTE_STATUSES = frozenset({"AUTHORISED", "PAID"})
+"""The credit notes that are items: approved ones. Drafts, voided and deleted ones are stored, not reconciled."""
+
+
+def credit_note_items(notes: Iterable[CreditNote], rules: Rules) -> list[ItemResult]:
+    """One item per approved credit note (docs/reconciliation.md section 9), by key: `matched` when nothing of it
+    remains (its allocations are in the invoices' credited amounts, its refunds are reconciled as refunds),
+    `only_in_ledger` when credit remains that the source knows nothing of (a ledger-only credit)."""
+    out: list[ItemResult] = []
+    for cn in notes:
+        if cn.status.strip().upper() not in CREDIT_NOTE_STATUSES:
+            continue
+        remains = abs(cn.remaining) > rules.money_tolerance
+        out.append(
+            ItemResult(
+                Kind.CREDIT_NOTE,
+                credit_note_key(cn.number, cn.id),
+                ItemStatus.ONLY_IN_LEDGER if remains else ItemStatus.MATCHED,
+                (),
+                None,
+                None,
+                invoice_key(cn.reference),
+                month(cn.date),
+                None,
+                rules=rules,
+                credit_note=cn,
+            )
+        )
+    out.sort(key=lambda i: i.key)
+    return out
 
 
 def _pair_by_hand(

@@ -318,6 +318,9 @@ class ItemDetail:
     held_back: tuple[ActionSpec, ...] = ()  # pushes a flag holds back: allowed only with an `override_note`
     drift: tuple[DriftRow, ...] = ()  # a `reopened` item: each moved field at sign-off and on each side now
     drift_note: str = ""  # for people: "Signed off by Ann on 2026-11-03; accessplanit moved since."
+    # Sentences for people about the records behind the item: the combined payment a payment is a part of, the
+    # credit note a refund was paid out of (number, total, allocated, remaining), a foreign invoice's rate.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

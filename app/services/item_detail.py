@@ -11,7 +11,7 @@ from typing import Any
 
 from app.domain.keys import invoice_key
 from app.domain.money import fmt
-from app.domain.records import Invoice, Line, Payment
+from app.domain.records import CreditNote, Invoice, Line, Payment
 from app.domain.status import ItemStatus, Kind, PushState, Role, System
 from app.reconcile import diff
 from app.reconcile.rules import INVOICE_FIELDS, PAYMENT_FIELDS, Rules
@@ -128,8 +128,41 @@ class ItemDetails(ItemAccess):
             twin_label=twin_label,
             twin_values=twin_values,
             held_back=tuple(held),
+            notes=self._notes(item, a, b),
             **self._drift(item),
         )
+
+    def _notes(self, item: ItemRecord, *recs: object) -> tuple[str, ...]:
+        """Combined payments, credit notes (of a credit note item, or behind a refund) and foreign-currency rates,
+        one sentence each."""
+        notes: list[str] = []
+        with self.db.transaction(readonly=True) as tx:
+            if item.kind is Kind.CREDIT_NOTE and item.ledger_id:
+                note = records_repo.credit_note(tx, ROLES.ledger, item.ledger_id)
+                if note is not None:
+                    notes.append(_credit_note_text(note, f"{note.system.label} credit note"))
+            for rec in recs:
+                if isinstance(rec, Invoice) and rec.rate is not None:
+                    notes.append(
+                        f"{rec.system.label} invoice in {rec.currency} at rate {rec.rate} (compared in "
+                        f"{rec.currency}; nothing is converted)."
+                    )
+                if not isinstance(rec, Payment):
+                    continue
+                if rec.group:
+                    parts = records_repo.payments_in_group(tx, rec.system, rec.group)
+                    total = sum((p.amount for p in parts), Decimal(0))
+                    on = ", ".join(sorted({p.invoice_number or "?" for p in parts}))
+                    notes.append(
+                        f"Part of a combined {rec.system.label} payment {rec.group}: {fmt(total, rec.currency)} "
+                        f"{rec.currency} in all over {len(parts)} invoices ({on}); this part "
+                        f"{fmt(rec.amount, rec.currency)} on {rec.invoice_number or '?'}."
+                    )
+                if rec.credit_note_id:
+                    note = records_repo.credit_note(tx, rec.system, rec.credit_note_id)
+                    if note is not None:
+                        notes.append(_credit_note_text(note, f"Paid out of {rec.system.label} credit note"))
+        return tuple(notes)
 
     def _drift(self, item: ItemRecord) -> dict[str, Any]:
         """A `reopened` item's three-way view: per moved field, the agreed value at sign-off, each side now, and
@@ -241,9 +274,19 @@ class ItemDetails(ItemAccess):
             out.append(ActionSpec(Reopen(item.id), "Reopen (undo the decision)"))
         if by_hand:
             out.append(ActionSpec(Unmatch(item.id), "Unmatch"))
-        if status in (ItemStatus.ONLY_IN_SOURCE, ItemStatus.ONLY_IN_LEDGER):
+        if status in (ItemStatus.ONLY_IN_SOURCE, ItemStatus.ONLY_IN_LEDGER) and item.kind is not Kind.CREDIT_NOTE:
             out.append(ActionSpec(Match(item.id, 0), "Match with…"))  # 0: the person picks the other item
         return out
+
+
+def _credit_note_text(note: CreditNote, head: str) -> str:
+    cur = note.currency
+    used = fmt(note.total - note.remaining, cur)
+    on = f" (reference {note.reference})" if note.reference else ""
+    return (
+        f"{head} {note.number}{on}: total {fmt(note.total, cur)}, allocated or refunded {used}, "
+        f"remaining {fmt(note.remaining, cur)} {cur}."
+    )
 
 
 def describe_push(action: str) -> str:

@@ -41,6 +41,7 @@ from app.storage import records as record_repo
 from app.storage import signoffs as signoff_repo
 from app.storage.db import Database, Tx
 from app.storage.models import Decision, ItemData
+from app.storage.records import CREDIT_NOTE
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,9 @@ def fingerprint(result: ItemResult) -> str:
                     rec.direction.value,
                 ]
             )
+    if result.credit_note is not None:  # a decision on a ledger-only credit holds while its amounts do
+        cn = result.credit_note
+        parts.extend([cn.number, cn.currency, fmt(cn.total, cn.currency), fmt(cn.remaining, cn.currency)])
     text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -179,12 +183,17 @@ def to_item_data(
     elif bad is not None:
         number, day = bad.number or "", bad.date
         contact = contacts.get(result.invoice_key, "")
+    note_rec = result.credit_note
+    if note_rec is not None:
+        # The invoice it names (its Reference), as payments show theirs; the key carries its own number.
+        number, contact, day, currency = note_rec.reference, note_rec.contact, note_rec.date, note_rec.currency
+        amount, reference = _minor(note_rec.total, currency), note_rec.reference
 
     def rid(rec: Invoice | Payment | None) -> int | None:
         return None if rec is None else record_ids.get((rec.system.value, rec.kind.value, rec.id))
 
     source_id = src.id if src is not None else None
-    ledger_id = led.id if led is not None else None
+    ledger_id = led.id if led is not None else note_rec.id if note_rec is not None else None
     invalid_id = None
     if bad is not None:
         invalid_id = record_ids.get((bad.system.value, bad.kind.value, bad.id))
@@ -208,14 +217,38 @@ def to_item_data(
         source_id=source_id,
         ledger_id=ledger_id,
         source_record_id=rid(src),
-        ledger_record_id=rid(led),
+        ledger_record_id=rid(led)
+        if note_rec is None
+        else record_ids.get((note_rec.system.value, CREDIT_NOTE, note_rec.id)),
         invalid_record_id=invalid_id,
         note=note,
         fingerprint=fp,
         flags=result.flags,
         twin=result.twin.id if result.twin is not None else None,
-        reason=item_reason(result, SIDES, by=match.who, note=match.note) if match else item_reason(result, SIDES),
+        reason=(
+            credit_note_reason(result)
+            if note_rec is not None
+            else item_reason(result, SIDES, by=match.who, note=match.note)
+            if match
+            else item_reason(result, SIDES)
+        ),
         difference_minor=difference_minor(result),
+    )
+
+
+def credit_note_reason(result: ItemResult) -> str:
+    """The `reason` of a credit note item: its number, total, what was allocated or refunded, and what remains."""
+    cn = result.credit_note
+    assert cn is not None
+    cur = cn.currency
+    used = f"{fmt(cn.total - cn.remaining, cur)} allocated or refunded"
+    head = f"{SIDES.ledger} credit note {cn.number} of {fmt(cn.total, cur)} {cur}"
+    on = f" (reference {cn.reference})" if cn.reference else ""
+    if result.status is ItemStatus.MATCHED:
+        return f"{head}{on} is used up: {used}, nothing remains."
+    return (
+        f"{head}{on} has {fmt(cn.remaining, cur)} {cur} left unallocated ({used}): a credit only "
+        f"{SIDES.ledger} holds; {SIDES.source} has no record of it."
     )
 
 
@@ -389,6 +422,7 @@ def _run_keys(tx: Tx, ctx: _Context, keys: Sequence[str]) -> list[ItemData]:
         invalid=found.invalid,
         rules=ctx.rules,
         manual_pairs=[(m.kind, m.source_id, m.ledger_id) for m in ctx.matches if m.source_id and m.ledger_id],
+        ledger_credit_notes=[cn for cn in found.credit_notes if cn.system is xero],
     )
     contacts = _contacts(src_inv, led_inv)
     by_hand: dict[object, Decision] = {(m.kind, m.source_id, m.ledger_id): m for m in ctx.matches}  # who, and why

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -132,6 +132,7 @@ def _record_row(system: System, stream: str, rec: Any, raw: dict[str, Any]) -> t
             row["state"] = rec.state.value
             row["deleted"] = rec.deleted
             row["updated_at"] = naive_utc(rec.updated_at)
+            row["currency_rate"] = None if rec.rate is None else str(rec.rate)
             return row, line_values
         if isinstance(rec, Payment):
             cur = rec.currency
@@ -149,6 +150,7 @@ def _record_row(system: System, stream: str, rec: Any, raw: dict[str, Any]) -> t
             row["deleted"] = rec.deleted
             row["updated_at"] = naive_utc(rec.updated_at)
             row["credit_note_id"] = rec.credit_note_id
+            row["group_ref"] = rec.group
             return row, []
         if isinstance(rec, CreditNote):
             cur = rec.currency
@@ -427,6 +429,8 @@ _FIELDS = [c for c in records.columns if c.name != "raw"]
 # Enum members by stored value: a dict lookup instead of an Enum call for each of a cache's million fields.
 _SYSTEM = {s.value: s for s in System}
 _KIND = {k.value: k for k in Kind}
+# Kinds whose unreadable records are invalid items (an unreadable credit note is not one: see `load_on_keys`).
+_RECONCILED_KINDS = [Kind.INVOICE.value, Kind.PAYMENT.value]
 _STATE = {s.value: s for s in InvoiceState}
 _DIRECTION = {d.value: d for d in Direction}
 
@@ -481,6 +485,7 @@ def _invoice(r: Row[Any], lines: list[Line]) -> Invoice:
         updated_at=r.updated_at,
         contact_id=r.contact_id,
         deleted=bool(r.deleted),
+        rate=Decimal(r.currency_rate) if r.currency_rate else None,
     )
 
 
@@ -501,6 +506,7 @@ def _payment(r: Row[Any]) -> Payment:
         updated_at=r.updated_at,
         deleted=bool(r.deleted),
         credit_note_id=r.credit_note_id,
+        group=r.group_ref,
     )
 
 
@@ -596,14 +602,38 @@ def load_credit_notes(tx: Tx, system: System | None = None) -> list[CreditNote]:
     return [_credit_note(r) for r in tx.conn.execute(select(*_FIELDS).where(cond).order_by(records.c.id))]
 
 
+def payments_in_group(tx: Tx, system: System, group: str) -> list[Payment]:
+    """The readable, non-deleted payments of `system` that are parts of one combined payment (`Payment.group`)."""
+    cond = and_(
+        records.c.system == system.value,
+        records.c.kind == Kind.PAYMENT.value,
+        records.c.group_ref == group,
+        records.c.invalid_reason.is_(None),
+        records.c.deleted.is_(False),
+    )
+    return [_payment(r) for r in tx.conn.execute(select(*_FIELDS).where(cond).order_by(records.c.id))]
+
+
+def credit_note(tx: Tx, system: System, credit_note_id: str) -> CreditNote | None:
+    """One readable credit note of `system` by its id, or None."""
+    cond = and_(
+        records.c.system == system.value,
+        records.c.kind == CREDIT_NOTE,
+        records.c.remote_id == credit_note_id,
+        records.c.invalid_reason.is_(None),
+    )
+    r = tx.conn.execute(select(*_FIELDS).where(cond)).first()
+    return _credit_note(r) if r is not None else None
+
+
 def load_invalid(
     tx: Tx, *, number_key: str | None = None, number_keys: Collection[str] | None = None
 ) -> list[InvalidRecord]:
     """Records that could not be read (invoices and payments), with their reasons (optionally on given keys)."""
     if number_keys is not None:
-        cond = and_(_by_keys(number_keys, None, [k.value for k in Kind]), records.c.invalid_reason.is_not(None))
+        cond = and_(_by_keys(number_keys, None, _RECONCILED_KINDS), records.c.invalid_reason.is_not(None))
     else:
-        cond = and_(records.c.invalid_reason.is_not(None), records.c.kind.in_([k.value for k in Kind]))
+        cond = and_(records.c.invalid_reason.is_not(None), records.c.kind.in_(_RECONCILED_KINDS))
     if number_key is not None:
         cond = and_(cond, records.c.number_key == number_key)
     rows = tx.conn.execute(select(*_FIELDS).where(cond).order_by(records.c.id))
@@ -663,6 +693,7 @@ class KeyRecords:
     payments: dict[System, list[Payment]]
     invalid: list[InvalidRecord]
     ids: dict[tuple[str, str, str], int]
+    credit_notes: list[CreditNote] = field(default_factory=list)  # readable ones, every system
 
 
 def load_on_keys(tx: Tx, number_keys: Collection[str]) -> KeyRecords:
@@ -677,19 +708,24 @@ def load_on_keys(tx: Tx, number_keys: Collection[str]) -> KeyRecords:
     invoices: dict[System, list[Invoice]] = {s: [] for s in System}
     payments: dict[System, list[Payment]] = {s: [] for s in System}
     invalid: list[InvalidRecord] = []
+    credit_notes: list[CreditNote] = []
     ids: dict[tuple[str, str, str], int] = {}
     invoice = Kind.INVOICE.value
     for r in tx.conn.execute(select(*_FIELDS).where(on_keys).order_by(records.c.id)):
         ids[(r.system, r.kind, r.remote_id)] = r.id
         if r.kind not in _KIND:
-            continue  # credit notes: only their ids are wanted here
+            continue
+        if r.kind == CREDIT_NOTE:
+            if r.invalid_reason is None:
+                credit_notes.append(_credit_note(r))
+            continue  # an unreadable credit note is not an item: refunds out of it say so
         if r.invalid_reason is not None:
             invalid.append(_invalid(r))
         elif r.kind == invoice:
             invoices[_SYSTEM[r.system]].append(_invoice(r, lines.get(r.id, [])))
         else:
             payments[_SYSTEM[r.system]].append(_payment(r))
-    return KeyRecords(invoices, payments, invalid, ids)
+    return KeyRecords(invoices, payments, invalid, ids, credit_notes)
 
 
 def record_ids(

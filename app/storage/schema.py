@@ -78,6 +78,10 @@ records = Table(
     Column("version", String(64)),
     Column("invalid_reason", Text),
     Column("raw", Text, nullable=False),
+    # Payments: the combined payment they are a part of (accessplanit Transaction id, Xero BatchPaymentID; 0014).
+    Column("group_ref", String(ID)),
+    # Invoices: Xero's CurrencyRate as text, shown with the item and never used to convert (0014).
+    Column("currency_rate", String(32)),
     UniqueConstraint("system", "kind", "remote_id"),
     Index(None, "number_key"),
     Index(None, "credit_note_id"),

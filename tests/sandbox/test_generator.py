@@ -55,6 +55,8 @@ INTENDED: dict[str, tuple[str, list[str], list[list[tuple[str, tuple[str, ...], 
     "matched_paid": ("matched", [], [PAID_ONCE]),
     "matched_part_paid": ("matched", [], [PAID_ONCE]),
     "matched_two_payments": ("matched", [], [PAID_ONCE * 2]),
+    "combined_payment": ("matched", [], [PAID_ONCE]),  # this invoice's part of a combined payment, paired
+    "ledger_credit": ("matched", [], [PAID_ONCE]),  # the unallocated credit note is an item of its own (below)
     "matched_contact_spelling": ("matched", [], [PAID_ONCE]),
     "matched_number_case": ("matched", [], [PAID_ONCE]),
     "foreign_currency": ("matched", [], [PAID_ONCE]),
@@ -123,7 +125,7 @@ def test_same_seed_gives_identical_output(tmp_path: Path) -> None:
         write_fixtures(ds, tmp_path / name)
         write_expected(ds, tmp_path / name / "expected.json")
     files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.json"))
-    assert len(files_a) == 12
+    assert len(files_a) == 13
     for rel in files_a:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
 
@@ -174,7 +176,7 @@ def outcomes(ds: Dataset) -> dict[str, tuple[dict[str, Any] | None, list[dict[st
             continue
         if item["kind"] == "invoice":
             by_key[item["key"]] = (item, by_key[item["key"]][1])
-        else:
+        elif item["kind"] == "payment":
             by_key[item["invoice"]][1].append(item)
     return dict(by_key)
 
@@ -210,6 +212,32 @@ def test_every_scenario_is_present_and_reconciles_as_intended(fixture: str, requ
     seen = check_scenarios(ds)
     assert set(seen) == set(SCENARIO_NAMES), set(SCENARIO_NAMES) - set(seen)
     assert sum(seen.values()) == len(ds.scenarios) == (50 if fixture == "month50" else 2000)
+
+
+def test_credit_notes_are_items_of_their_own(month2000: Dataset) -> None:
+    # A refund's credit note is used up (matched); a goodwill credit left unallocated is a ledger-only credit.
+    notes = Counter(i["status"] for i in month2000.expected if i["kind"] == "credit_note")
+    scenarios = Counter(month2000.scenarios.values())
+    assert notes == {"matched": scenarios["refund"], "only_in_ledger": scenarios["ledger_credit"]}
+    assert scenarios["refund"] > 0 and scenarios["ledger_credit"] > 0
+    by_id = {cn["CreditNoteID"]: cn for cn in month2000.xero["CreditNotes"]["CreditNotes"]}
+    for item in (i for i in month2000.expected if i["kind"] == "credit_note"):
+        cn = by_id[item["xero_id"]]
+        assert item["key"] == f"{cn['CreditNoteNumber']}:X{cn['CreditNoteID']}"
+        assert (cn["RemainingCredit"] > 0) == (item["status"] == "only_in_ledger")
+
+
+def test_combined_payments_are_one_transaction_and_one_batch(month2000: Dataset) -> None:
+    combined = [t for t in month2000.accessplanit["Transaction"] if "TransactionInvoices" in t]
+    batches = month2000.xero["BatchPayments"]["BatchPayments"]
+    assert combined and len(combined) == len(batches)
+    assert any(len(t["TransactionInvoices"]) == 3 for t in combined)
+    parts = {f"{t['ID']}-{a['InvoiceID']}" for t in combined for a in t["TransactionInvoices"]}
+    in_batch = {p["PaymentID"] for b in batches for p in b["Payments"]}
+    paired = {i["accessplanit_id"]: i for i in month2000.expected if i["accessplanit_id"] in parts}
+    assert paired.keys() == parts  # every allocation is a payment item of its own ...
+    assert all(i["status"] == "matched" and i["xero_id"] in in_batch for i in paired.values())  # ... paired in Xero
+    assert sum(b["TotalAmount"] for b in batches) == sum(t["Amount"] for t in combined)
 
 
 def test_invalid_items_are_keyed_by_system_kind_and_id(month50: Dataset) -> None:
@@ -262,7 +290,12 @@ def check_accessplanit_books(ds: Dataset) -> None:
         items[item["InvoiceID"]].append(item)
     txs = defaultdict(list)
     for tx in ap["Transaction"]:
-        txs[tx["InvoiceID"]].append(tx)
+        if "TransactionInvoices" in tx:  # a combined payment: each invoice is paid its allocation
+            assert sum(a["Amount"] for a in tx["TransactionInvoices"]) == tx["Amount"]
+            for a in tx["TransactionInvoices"]:
+                txs[a["InvoiceID"]].append({**tx, "InvoiceID": a["InvoiceID"], "Amount": a["Amount"]})
+        else:
+            txs[tx["InvoiceID"]].append(tx)
     methods = {m["ID"]: m["Label"] for m in ap["TransactionMethod"]}
     for inv in ap["Invoice"]:
         lines = items[inv["ID"]]
@@ -309,8 +342,11 @@ def check_xero_books(ds: Dataset) -> None:
     for cn in ds.xero["CreditNotes"]["CreditNotes"]:
         check_lines(cn)
         paid_out = sum(p["Amount"] for p in refunds[cn["CreditNoteID"]])
-        assert cn["RemainingCredit"] == cn["Total"] - paid_out == 0
-        assert cn["Reference"] in invoices_by_number  # the refunded invoice, by number
+        assert cn["RemainingCredit"] == cn["Total"] - paid_out
+        if paid_out:  # a refund: used up, naming the refunded invoice by number
+            assert cn["RemainingCredit"] == 0 and cn["Reference"] in invoices_by_number
+        else:  # a goodwill credit: unallocated, naming no invoice
+            assert cn["Status"] == "AUTHORISED" and cn["Reference"] == "" and cn["RemainingCredit"] > 0
         assert [p["PaymentID"] for p in cn["Payments"]] == [p["PaymentID"] for p in refunds[cn["CreditNoteID"]]]
     for inv in ds.xero["Invoices"]["Invoices"]:
         assert (inv["Type"], inv["LineAmountTypes"]) == ("ACCREC", "Exclusive")
@@ -364,7 +400,7 @@ def test_one_cent_rounding_is_real_and_matched(month2000: Dataset) -> None:
 
 def test_refunds_go_through_a_credit_note_that_names_the_invoice(month2000: Dataset) -> None:
     refunded = {k for k, s in month2000.scenarios.items() if s == "refund"}
-    notes = month2000.xero["CreditNotes"]["CreditNotes"]
+    notes = [cn for cn in month2000.xero["CreditNotes"]["CreditNotes"] if cn["Payments"]]
     assert {cn["Reference"] for cn in notes} == refunded
     ap_refunds = [t for t in month2000.accessplanit["Transaction"] if t["TransactionType"] == "Refund"]
     assert len(ap_refunds) == len(notes)
@@ -420,7 +456,8 @@ def test_accessplanit_records_have_the_documented_wire_shape(month2000: Dataset)
     for module, records in month2000.accessplanit.items():
         assert records, module
         for rec in records:
-            assert set(rec) == AP_FIELDS[module], (module, set(rec) ^ AP_FIELDS[module])
+            shape = set(rec) - {"TransactionInvoices"}  # allocation lines of a combined payment, when there are any
+            assert shape == AP_FIELDS[module], (module, shape ^ AP_FIELDS[module])
             assert rec["ID"].isdigit()
             for name in AP_MONEY & set(rec):
                 value = rec[name]
@@ -692,7 +729,8 @@ def test_expected_counts_are_stable_and_add_up(seed: int, invoices: int) -> None
         - sum(1 for i in ds.expected if i["status"] == "invalid" and i["kind"] == "payment")
         == invoices
     )  # one item per invoice slot (a malformed invoice is its invalid item)
-    payments = len(ds.accessplanit["Transaction"]) + len(ds.xero["Payments"]["Payments"])
+    payments = sum(len(t.get("TransactionInvoices") or [t]) for t in ds.accessplanit["Transaction"])
+    payments += len(ds.xero["Payments"]["Payments"])
     pay_items = [i for i in ds.expected if i["kind"] == "payment"]
     assert payments == sum(2 if i["accessplanit_id"] and i["xero_id"] else 1 for i in pay_items)
     assert Counter(i["status"] for i in generate(seed=seed, invoices=invoices).expected) == counts

@@ -895,7 +895,18 @@ def test_fixtures_round_trip_and_malformed_records_are_served_as_they_are(start_
     assert served["Total"] == "twelve" and served["Date"] == "yesterday" and "DateString" not in served
     first.create_invoice()
     state = first.admin("state")
-    assert set(state) == {"Organisation", "Accounts", "TaxRates", "Contacts", "Invoices", "Payments", "CreditNotes"}
+    assert set(state) == {
+        "Organisation",
+        "Accounts",
+        "TaxRates",
+        "Contacts",
+        "Invoices",
+        "Payments",
+        "CreditNotes",
+        "BatchPayments",
+        "Overpayments",
+        "Prepayments",
+    }
     second = start_xero(state)
     assert second.admin("state") == state
     assert second.tenant == first.tenant

@@ -172,7 +172,8 @@ def test_xero_refund_is_placed_on_its_invoice_through_the_credit_note(cache: Dat
     got = _items(cache)
     assert got["INV-1"].status is ItemStatus.MATCHED, got["INV-1"].fields  # paid/due adjusted by the refund
     assert got["INV-1:P89:Xxr1"].status is ItemStatus.MATCHED
-    assert counts["matched"] == 3 and counts["only_in_ledger"] == 0
+    assert got["CN-1:Xcn1"].status is ItemStatus.MATCHED  # the credit note, used up: an item of its own
+    assert counts["matched"] == 4 and counts["only_in_ledger"] == 0
 
 
 def test_decision_holds_until_the_data_changes(cache: Database) -> None:
@@ -278,6 +279,7 @@ def _oracle(db: Database) -> dict[tuple[str, str], ItemData]:
             ledger_payments=placed,
             invalid=records.load_invalid(tx),
             rules=rules_from(SETTINGS),
+            ledger_credit_notes=records.load_credit_notes(tx, XERO),  # credit notes are items of their own
         )
         ids = records.record_ids(tx)
         active = decisions.active_decisions(tx)

@@ -7,12 +7,16 @@
   amount or tax on a line is 0 (the fields are documented as nullable).
 - `Transaction`: `TransactionType` Payment/Refund, `Amount` > 0, `TransactionDate`, `Reference`,
   `TransactionMethodLabel`; the invoice number comes from the invoice (Transactions carry only `InvoiceID`).
+- A Transaction allocated across several invoices (`TransactionInvoices`: `InvoiceID` and `Amount` per invoice; our
+  reading of the `TransactionInvoice` module) is one payment per allocation, id `<ID>-<InvoiceID>`, `group` the
+  Transaction's ID; the allocations must add up to `Amount`.
 Must not: do I/O. A record that cannot be read becomes an `InvalidRecord` with the reason, never an exception.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -59,6 +63,7 @@ TRANSACTION_FIELDS = (
     "TransactionMethodLabel",
     "CurrencyCode",
     "DateUpdated",
+    "TransactionInvoices",
 )
 
 
@@ -154,15 +159,18 @@ def map_invoice(raw: Mapping[str, Any], items: Sequence[Mapping[str, Any]] = ())
         return InvalidRecord(System.ACCESSPLANIT, Kind.INVOICE, rid, str(exc), number=number or None, date=day)
 
 
-def map_payment(raw: Mapping[str, Any], invoice_numbers: Mapping[str, str]) -> Payment | InvalidRecord:
-    """A Transaction. `invoice_numbers` maps accessplanit invoice ID -> invoice number (Reference)."""
+def map_payment(
+    raw: Mapping[str, Any], invoice_numbers: Mapping[str, str], *, check_invoice: bool = True
+) -> Payment | InvalidRecord:
+    """A Transaction. `invoice_numbers` maps accessplanit invoice ID -> invoice number (Reference).
+    `check_invoice=False`: the invoice is named by allocation lines (`map_payments`), not by `InvoiceID`."""
     rid = record_id(raw)
     invoice_id = _text(raw, "InvoiceID").strip()
     number = invoice_numbers.get(invoice_id)
     try:
-        if not invoice_id:
+        if not invoice_id and check_invoice:
             raise Unreadable("missing InvoiceID")
-        if number is None:
+        if number is None and check_invoice:
             raise Unreadable(f"payment on an invoice id that is not known ({invoice_id})")
         kind = _text(raw, "TransactionType").strip()
         direction = DIRECTIONS.get(kind.lower())
@@ -190,6 +198,56 @@ def map_payment(raw: Mapping[str, Any], invoice_numbers: Mapping[str, str]) -> P
     except Unreadable as exc:
         day = _readable_date(raw, "TransactionDate")
         return InvalidRecord(System.ACCESSPLANIT, Kind.PAYMENT, rid, str(exc), number=number, date=day)
+
+
+def allocation_invoice_ids(raw: Mapping[str, Any]) -> list[str]:
+    """The invoice ids a Transaction's allocation lines name (empty for a transaction on one invoice)."""
+    lines = raw.get("TransactionInvoices")
+    if not isinstance(lines, list):
+        return []
+    return [str(a["InvoiceID"]).strip() for a in lines if isinstance(a, dict) and a.get("InvoiceID") not in (None, "")]
+
+
+def cached_id(raw: Mapping[str, Any], rid: str) -> str:
+    """The id the cache keeps a row's version under: its ID, or (allocated across invoices) its first part's."""
+    invoices = allocation_invoice_ids(raw)
+    return f"{rid}-{invoices[0]}" if invoices else rid
+
+
+def map_payments(raw: Mapping[str, Any], invoice_numbers: Mapping[str, str]) -> list[Payment | InvalidRecord]:
+    """A Transaction as payments: one, or one per allocation line when it is allocated across invoices."""
+    lines = raw.get("TransactionInvoices")
+    if lines in (None, []):
+        return [map_payment(raw, invoice_numbers)]
+    rid = record_id(raw)
+    whole = map_payment(raw, invoice_numbers, check_invoice=False)
+    if isinstance(whole, InvalidRecord):
+        return [whole]
+    try:
+        if not isinstance(lines, list) or not all(isinstance(a, dict) for a in lines):
+            raise Unreadable("TransactionInvoices is not a list of allocations")
+        parts: list[Payment | InvalidRecord] = []
+        total = Decimal(0)
+        for line in lines:
+            invoice_id = _text(line, "InvoiceID").strip()
+            amount = money(line, "Amount")
+            if not invoice_id or amount <= 0:
+                raise Unreadable(f"an allocation needs an InvoiceID and an Amount above 0 ({invoice_id!r}, {amount})")
+            total += amount
+            number = invoice_numbers.get(invoice_id)
+            part_id = f"{rid}-{invoice_id}"
+            if number is None:
+                reason = f"payment on an invoice id that is not known ({invoice_id})"
+                parts.append(InvalidRecord(System.ACCESSPLANIT, Kind.PAYMENT, part_id, reason, date=whole.date))
+                continue
+            parts.append(
+                replace(whole, id=part_id, invoice_number=number, invoice_id=invoice_id, amount=amount, group=rid)
+            )
+        if total != whole.amount:
+            raise Unreadable(f"the allocations add up to {total}, not the Amount {whole.amount}")
+        return parts
+    except Unreadable as exc:
+        return [InvalidRecord(System.ACCESSPLANIT, Kind.PAYMENT, rid, str(exc), date=whole.date)]
 
 
 def id_order(value: Any) -> tuple[int, int, str]:

@@ -581,13 +581,14 @@ class AccessplanitStreams:
     def _changed(rows: list[Row], incremental: bool, lookups: CacheLookups) -> list[Row]:
         """On an incremental run, the rows whose DateUpdated is not the version the cache holds (rows without an
         ID or DateUpdated always count as changed: they cannot be compared)."""
-        ids = [i for i in (_row_id(r) for r in rows) if i is not None]
-        known = lookups.versions(ids) if incremental and ids else {}
+        # A transaction allocated across invoices is cached as its parts, each with the row's version.
+        cached = {n: mapping.cached_id(r, rid) for n, r in enumerate(rows) if (rid := _row_id(r)) is not None}
+        known = lookups.versions(list(cached.values())) if incremental and cached else {}
         if not known:
             return rows
         out = []
-        for row in rows:
-            rid, version = _row_id(row), row.get("DateUpdated")
+        for n, row in enumerate(rows):
+            rid, version = cached.get(n), row.get("DateUpdated")
             if rid is None or not isinstance(version, str) or known.get(rid) != version:
                 out.append(row)
         return out
@@ -662,24 +663,29 @@ class AccessplanitStreams:
         self, rows: list[Row], incremental: bool, cancel: CancelToken, lookups: CacheLookups
     ) -> tuple[list[Any], list[Row]]:
         changed = self._changed(rows, incremental, lookups)
-        unknown = sorted(
-            {
-                str(r["InvoiceID"])
-                for r in changed
-                if r.get("InvoiceID") not in (None, "") and str(r["InvoiceID"]) not in self.invoice_numbers
-            }
-        )
+        named = {str(r["InvoiceID"]) for r in changed if r.get("InvoiceID") not in (None, "")}
+        named.update(i for r in changed for i in mapping.allocation_invoice_ids(r))  # combined payments
+        unknown = sorted(i for i in named if i not in self.invoice_numbers)
         if unknown:  # the cache first; what it does not know, from the service
             self.invoice_numbers.update(lookups.invoice_numbers(unknown))
             unknown = [i for i in unknown if i not in self.invoice_numbers]
         if unknown:
             self.lookup_numbers(unknown, self.invoice_numbers, cancel)
+        # A transaction allocated across invoices is one payment per allocation, each with the row as its payload.
+        # Rows sharing one ID are each kept as one `invalid` record (never merged).
         twice = _twice(changed)
         records: list[Any] = []
+        raws: list[Row] = []
         for row in changed:
-            record = mapping.map_payment(row, self.invoice_numbers)
-            records.append(_refused(record, Kind.PAYMENT, row, twice, {}) if record.id in twice else record)
-        return records, changed
+            if _row_id(row) in twice:
+                parts: list[Any] = [
+                    _refused(mapping.map_payment(row, self.invoice_numbers), Kind.PAYMENT, row, twice, {})
+                ]
+            else:
+                parts = list(mapping.map_payments(row, self.invoice_numbers))
+            records.extend(parts)
+            raws.extend([row] * len(parts))
+        return records, raws
 
     def lookup_numbers(self, ids: Sequence[str], into: MutableMapping[str, str], cancel: CancelToken) -> None:
         """Invoice numbers of these invoice ids."""

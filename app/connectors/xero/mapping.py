@@ -163,9 +163,19 @@ def map_invoice(raw: Mapping[str, Any]) -> Invoice | InvalidRecord | None:
             updated_at=pick_instant(raw, "UpdatedDateUTC"),
             contact_id=_text(contact, "ContactID") or None,
             deleted=status == "DELETED",
+            rate=currency_rate(raw),
         )
     except Unreadable as exc:
         return InvalidRecord(System.XERO, Kind.INVOICE, rid, str(exc), number=number or None, date=_readable_date(raw))
+
+
+def currency_rate(raw: Mapping[str, Any]) -> Decimal | None:
+    """Xero's `CurrencyRate` of a record, for display only; None when absent, unreadable or 1 (base currency)."""
+    try:
+        rate = money(raw, "CurrencyRate", required=False)
+    except Unreadable:
+        return None
+    return rate if rate > 0 and rate != 1 else None
 
 
 def credit_note_of(raw: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -218,6 +228,7 @@ def map_payment(raw: Mapping[str, Any], credit_note_refs: Mapping[str, str]) -> 
             updated_at=pick_instant(raw, "UpdatedDateUTC"),
             deleted=_text(raw, "Status").upper() == "DELETED",
             credit_note_id=credit_note_id,
+            group=_text(raw, "BatchPaymentID").strip() or None,  # one of a batch payment's payments
         )
     except Unreadable as exc:
         return InvalidRecord(System.XERO, Kind.PAYMENT, rid, str(exc), number=number, date=_readable_date(raw))

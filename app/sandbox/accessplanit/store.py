@@ -81,6 +81,9 @@ SCHEMAS: dict[str, tuple[str, ...]] = {
         "DateCreated",
         "DateUpdated",
         "CreatedByID",
+        # One transaction allocated across several invoices: [{"InvoiceID": ..., "Amount": ...}, ...] (the
+        # `TransactionInvoice` module, served as allocation lines on the Transaction; docs/sandboxes.md).
+        "TransactionInvoices",
     ),
     "TransactionMethod": ("ID", "Label", "IsOnline", "Enabled"),
 }

@@ -36,6 +36,7 @@ class AccessplanitWriter:
         self.method_id = {label: str(i + 1) for i, label in enumerate(METHODS)}
         self.item_id = 70_000
         self.transaction_id = 88_000
+        self.batches: dict[str, dict[str, Any]] = {}  # combined payment -> its Transaction
 
     def add(self, p: Plan) -> None:
         ap = self.records
@@ -56,6 +57,10 @@ class AccessplanitWriter:
         transactions = ap["Transaction"]
         for pay in p.payments:
             if not pay.in_source:
+                continue
+            if pay.batch:  # one Transaction allocated across the invoices of a combined payment
+                self._allocate(inv_id, pay.batch, pay.amount, pay.day, pay.reference, pay.method, p)
+                paid += pay.amount
                 continue
             for _ in range(pay.copies):
                 self.transaction_id += 1
@@ -102,6 +107,17 @@ class AccessplanitWriter:
                 "PONumber": p.po or None,
             }
         )
+
+    def _allocate(self, inv_id: str, batch: str, amount: Decimal, day: int, ref: str, label: str, p: Plan) -> None:
+        """Add this invoice's part to the combined payment's Transaction (made on its first part)."""
+        record = self.batches.get(batch)
+        if record is None:
+            self.transaction_id += 1
+            record = self.batches[batch] = self._transaction(inv_id, "Payment", _ZERO, day, ref, label, p)
+            record["TransactionInvoices"] = []
+            self.records["Transaction"].append(record)
+        record["Amount"] += amount
+        record["TransactionInvoices"].append({"InvoiceID": inv_id, "Amount": amount})
 
     def _transaction(
         self, inv_id: str, kind: str, amount: Decimal, day: int, ref: str, label: str, p: Plan

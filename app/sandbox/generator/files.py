@@ -18,7 +18,16 @@ from app.sandbox.common import loads
 from app.sandbox.generator.month import Dataset
 
 ACCESSPLANIT_FILES = ("Invoice", "InvoiceItem", "Transaction", "TransactionMethod")
-XERO_FILES = ("Invoices", "Payments", "CreditNotes", "Contacts", "TaxRates", "Accounts", "Organisation")
+XERO_FILES = (
+    "Invoices",
+    "Payments",
+    "CreditNotes",
+    "Contacts",
+    "TaxRates",
+    "Accounts",
+    "Organisation",
+    "BatchPayments",
+)
 
 _CHUNK = 20_000
 _OPEN, _CLOSE = '"\\u0000', '\\u0000"'  # how json writes the NUL marks around a Decimal's string

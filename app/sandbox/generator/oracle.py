@@ -377,8 +377,12 @@ def _expected_items(
 
     # ---- Xero refunds belong to the invoice named by their credit note's Reference (section 1) ----
     credit_note_reference: dict[str, str] = {}
+    credit_note_items: list[dict[str, Any]] = []
     for cn in xero.get("CreditNotes", {}).get("CreditNotes", ()):
         credit_note_reference[str(cn.get("CreditNoteID"))] = _text(cn.get("Reference"))
+        note_item = _credit_note_item(cn, tol)
+        if note_item is not None:
+            credit_note_items.append(note_item)
 
     ledger_pays: list[_Pay] = []
     refunds_by_key: dict[str, Decimal] = {}
@@ -464,12 +468,16 @@ def _expected_items(
             continue
         _keep_lowest_id(ledger, key, canon, invalid, "xero")
 
-    # ---- accessplanit transactions ----
+    # ---- accessplanit transactions (one allocated across invoices: one payment per allocation) ----
     source_pays: list[_Pay] = []
     for rec in accessplanit.get("Transaction", ()):
         g = rec.get
         rid = str(g("ID"))
         key_or_none = source_by_id.get(str(g("InvoiceID")))
+        allocations = g("TransactionInvoices")
+        if allocations:
+            source_pays.extend(_allocated(rec, source_by_id, iso, invalid))
+            continue
         try:
             if key_or_none is None:
                 raise _Unreadable(f"payment on an unknown invoice id {g('InvoiceID')!r}")
@@ -584,8 +592,79 @@ def _expected_items(
             items.extend(more)
     for more in payment_items.values():  # payments on an invoice neither side could read (or "?")
         items.extend(more)
+    items.extend(credit_note_items)
     items.extend(invalid)
     return items
+
+
+def _credit_note_item(cn: Mapping[str, Any], tol: Decimal) -> dict[str, Any] | None:
+    """A Xero ACCRECCREDIT credit note, AUTHORISED or PAID, as an item of its own (reconciliation.md section 9):
+    `matched` when nothing remains (RemainingCredit within the tolerance of 0), else `only_in_ledger`. Other
+    types and statuses, and credit notes whose amounts cannot be read, are no items."""
+    if _text(cn.get("Type")).upper() not in ("ACCRECCREDIT", ""):
+        return None
+    if _text(cn.get("Status")).strip().upper() not in ("AUTHORISED", "PAID"):
+        return None
+    try:
+        _money(cn.get("Total"), "Total")
+        remaining = _money(cn.get("RemainingCredit", 0), "RemainingCredit")
+    except _Unreadable:
+        return None
+    cid = str(cn.get("CreditNoteID"))
+    return {
+        "kind": "credit_note",
+        "key": f"{invoice_key(_text(cn.get('CreditNoteNumber'))) or '?'}:X{cid}",
+        "status": "only_in_ledger" if abs(remaining) > tol else "matched",
+        "fields": [],
+        "accessplanit_id": None,
+        "xero_id": cid,
+        "push": None,
+    }
+
+
+def _allocated(
+    rec: Mapping[str, Any],
+    source_by_id: Mapping[str, str],
+    iso: Callable[..., date | None],
+    invalid: list[dict[str, Any]],
+) -> list[_Pay]:
+    """A Transaction allocated across invoices (`TransactionInvoices`): one payment per allocation, id
+    `<ID>-<InvoiceID>`, on that invoice, for the allocated amount; the rest of the fields are the Transaction's.
+    Allocations that do not add up to `Amount` make the whole Transaction unreadable; an allocation to an
+    invoice nobody knows is an unreadable payment of its own."""
+    g = rec.get
+    rid = str(g("ID"))
+    when = g("TransactionDate")
+    day_text = when[:10] if isinstance(when, str) else None
+    out: list[_Pay] = []
+    try:
+        kind = g("TransactionType")
+        if kind != "Payment" and kind != "Refund":
+            raise _Unreadable(f"unknown TransactionType {kind!r}")
+        day = iso(when, "TransactionDate")
+        amount = _money(g("Amount"), "Amount")
+        lines = g("TransactionInvoices")
+        if not isinstance(lines, list) or not all(isinstance(a, Mapping) for a in lines):
+            raise _Unreadable("TransactionInvoices is not a list of allocations")
+        parts = [(str(a.get("InvoiceID") or "").strip(), _money(a.get("Amount"), "Amount")) for a in lines]
+        if any(not inv_id or part <= 0 for inv_id, part in parts):
+            raise _Unreadable("an allocation needs an InvoiceID and an Amount above 0")
+        if sum((part for _, part in parts), _ZERO) != amount:
+            raise _Unreadable("the allocations do not add up to the Amount")
+    except _Unreadable as exc:
+        invalid.append(_invalid("accessplanit", "payment", rid, str(exc), invoice=None, date=day_text))
+        return out
+    assert day is not None
+    direction = "refund" if kind == "Refund" else "payment"
+    for inv_id, part in parts:
+        key = source_by_id.get(inv_id)
+        if key is None:
+            reason = f"payment on an unknown invoice id {inv_id!r}"
+            invalid.append(_invalid("accessplanit", "payment", f"{rid}-{inv_id}", reason, invoice=None, date=day_text))
+            continue
+        reference, method = _text(g("Reference")), _text(g("TransactionMethodLabel"))
+        out.append(_Pay(f"{rid}-{inv_id}", key, day, part, reference, method, direction))
+    return out
 
 
 def _payment_order(p: _Pay) -> tuple[date, Decimal, tuple[int, int, str]]:

@@ -52,6 +52,11 @@ SCENARIOS: tuple[tuple[str, float], ...] = (
     ("payment_method_differs", 1.0),
     ("invalid_source_payment", 0.1),  # accessplanit Transaction with "Amount": "12,50"
     ("invalid_ledger_invoice", 0.1),  # Xero invoice whose Date is "not a date", not in accessplanit
+    # One payment for up to three invoices of one customer: one accessplanit Transaction allocated across them
+    # (`TransactionInvoices`), a Xero batch payment (one Payment per invoice sharing a BatchPaymentID).
+    ("combined_payment", 1.5),
+    # A goodwill credit note raised in Xero for the customer, not yet allocated: a ledger-only credit (its own item).
+    ("ledger_credit", 0.3),
 )
 SCENARIO_NAMES: tuple[str, ...] = tuple(name for name, _ in SCENARIOS)
 
@@ -181,6 +186,7 @@ class PayPlan:
     ledger_reference: str = ""
     ledger_code: str = ""  # Xero bank account code
     copies: int = 1  # how many times accessplanit logged it
+    batch: str = ""  # the combined payment it is a part of ("" for a payment on this invoice only)
 
 
 class Plan:
@@ -197,6 +203,7 @@ class Plan:
         "in_ledger",
         "in_source",
         "issue_day",
+        "ledger_credit",
         "ledger_deleted",
         "ledger_due_day",
         "ledger_later",
@@ -233,6 +240,7 @@ class Plan:
         self.rate: Decimal | None = None
         self.payments: list[PayPlan] = []
         self.refund: tuple[Decimal, Decimal, int, str] | None = None  # (net, gross, day, reference)
+        self.ledger_credit: tuple[Decimal, int] | None = None  # an unallocated Xero credit note: (net, day)
         self.number = ""
         self.source_number = ""
         self.ledger_number = ""
@@ -273,6 +281,8 @@ class Planner:
         self.paid_instalments = paid_instalments
         self.rng = random.Random(seed)
         self.contacts = _contacts(max(8, invoices // 6))
+        # The combined payment being filled: (batch name, contact index, template payment, invoices in it so far).
+        self.batch: tuple[str, int, PayPlan, int] | None = None
 
     # --- scenario placement -------------------------------------------------------------------------------------
     def scenario_list(self) -> list[str]:
@@ -469,6 +479,30 @@ class Planner:
     def _plan_payment_method_differs(self, p: Plan, total: Decimal) -> None:
         pay = self.pay(p, total)
         pay.ledger_code = "090" if pay.method != "BACS" else "091"
+
+    def _plan_combined_payment(self, p: Plan, total: Decimal) -> None:
+        """Paid in full by a combined payment: the first such invoice opens one, the next two join it (same
+        customer, day, method and reference). The payment's draws are made either way, so later draws never move."""
+        pay = self.pay(p, total)
+        batch = self.batch
+        if batch is None or batch[3] >= 3:
+            self.batch = (f"B{p.slot}", p.contact_index, pay, 1)
+            pay.batch = f"B{p.slot}"
+            return
+        name, contact_index, first, count = batch
+        self.batch = (name, contact_index, first, count + 1)
+        p.contact_index = contact_index
+        p.contact = p.contact_label = p.source_company = self.contacts[contact_index]
+        pay.batch = name
+        pay.day, pay.method, pay.ledger_code = first.day, first.method, first.ledger_code
+        pay.reference = pay.ledger_reference = first.reference
+
+    def _plan_ledger_credit(self, p: Plan, total: Decimal) -> None:
+        self.pay(p, total)
+        p.ledger_credit = (
+            self.rng.choice(_REFUND_NETS),
+            p.issue_day + int(self.rng.random() * (self.days - p.issue_day + 1)),
+        )
 
     def _plan_invalid_source_payment(self, p: Plan, total: Decimal) -> None:
         p.bad_source_payment = True

@@ -87,6 +87,7 @@ class XeroWriter:
         }
         self.account_refs = {code: {"AccountID": a["AccountID"], "Code": code} for code, a in self.accounts.items()}
         self.credit_note_no = 0
+        self.xb: dict[str, dict[str, Any]] = {}  # batch payments by the generator's batch name
         self.contact_refs: dict[str, dict[str, str]] = {}
 
     def contact_ref(self, name: str) -> dict[str, str]:
@@ -131,7 +132,10 @@ class XeroWriter:
                 continue
             amount, day, led_ref = pay.amount, pay.day, pay.ledger_reference
             pid = self.guid(f"payment:{slot}:{i}")
-            self.xp.append(self.payment(pid, "ACCRECPAYMENT", amount, day, led_ref, pay.ledger_code, inv_ref, p))
+            record = self.payment(pid, "ACCRECPAYMENT", amount, day, led_ref, pay.ledger_code, inv_ref, p)
+            if pay.batch:
+                self._batch(pay.batch, record)
+            self.xp.append(record)
             summaries.append(
                 {
                     "PaymentID": pid,
@@ -147,6 +151,8 @@ class XeroWriter:
             last_day = max(last_day, day)
         if p.refund is not None:
             self._refund(p, contact, number)
+        if p.ledger_credit is not None:
+            self._credit(p, contact)
         if p.ledger_void:
             status, paid, due = "VOIDED", _ZERO, _ZERO  # Xero shows a voided invoice with nothing due
         elif p.ledger_deleted:
@@ -206,6 +212,61 @@ class XeroWriter:
             "Account": self.account_refs[code],
             "Invoice": target,
         }
+
+    def _credit(self, p: Plan, contact: dict[str, str]) -> None:
+        """A credit note raised for the customer and left unallocated (no Reference: it names no invoice)."""
+        assert p.ledger_credit is not None
+        net, day = p.ledger_credit
+        self.credit_note_no += 1
+        cn_id = self.guid(f"credit:{p.slot}")
+        line = self.line_item(f"credit-line:{p.slot}", "Goodwill credit", net, 1)
+        gross = net + line["TaxAmount"]
+        self.xc.append(
+            {
+                "Type": "ACCRECCREDIT",
+                "CreditNoteID": cn_id,
+                "CreditNoteNumber": f"CN-{self.credit_note_no:04d}",
+                "Reference": "",
+                "Contact": contact,
+                "Date": self.ms_date[day],
+                "DateString": self.iso_midnight[day],
+                "Status": "AUTHORISED",
+                "LineAmountTypes": "Exclusive",
+                "LineItems": [line],
+                "SubTotal": net,
+                "TotalTax": line["TaxAmount"],
+                "Total": gross,
+                "RemainingCredit": gross,
+                "CurrencyCode": p.currency,
+                "CurrencyRate": p.rate or _RATE1,
+                "Allocations": [],
+                "Payments": [],
+                "HasAttachments": False,
+                "UpdatedDateUTC": self.spread(day, 13, cn_id),
+            }
+        )
+
+    def _batch(self, name: str, payment: dict[str, Any]) -> None:
+        """A batch payment: each invoice's Payment names it by `BatchPaymentID`; the batch lists them all."""
+        batch = self.xb.get(name)
+        if batch is None:
+            batch = self.xb[name] = {
+                "BatchPaymentID": self.guid(f"batch:{name}"),
+                "Type": "RECBATCH",
+                "Status": "AUTHORISED",
+                "Account": payment["Account"],
+                "Reference": payment["Reference"],
+                "Date": payment["Date"],
+                "TotalAmount": _ZERO,
+                "IsReconciled": False,
+                "Payments": [],
+                "UpdatedDateUTC": payment["UpdatedDateUTC"],
+            }
+        payment["BatchPaymentID"] = batch["BatchPaymentID"]
+        batch["TotalAmount"] += payment["Amount"]
+        batch["Payments"].append(
+            {"PaymentID": payment["PaymentID"], "Invoice": payment["Invoice"], "Amount": payment["Amount"]}
+        )
 
     def _refund(self, p: Plan, contact: dict[str, str], number: str) -> None:
         """A refund in Xero: a credit note referencing the invoice, paid out by an ARCREDITPAYMENT."""
@@ -360,6 +421,7 @@ class XeroWriter:
             "Invoices": self.envelope("Invoices", self.xi),
             "Payments": self.envelope("Payments", self.xp),
             "CreditNotes": self.envelope("CreditNotes", self.xc),
+            "BatchPayments": self.envelope("BatchPayments", list(self.xb.values()), paged=False),
             "Contacts": self.envelope("Contacts", contacts),
             "TaxRates": self.envelope("TaxRates", tax_rates, paged=False),
             "Accounts": self.envelope("Accounts", list(self.accounts.values()), paged=False),

@@ -63,6 +63,11 @@ _RULES = Map(
         Rule(f"{API}/CreditNotes", endpoint="credit_notes", methods=["GET", "PUT"]),
         Rule(f"{API}/CreditNotes/<key>", endpoint="credit_note", methods=["GET"]),
         Rule(f"{API}/CreditNotes/<key>/Allocations", endpoint="allocations", methods=["PUT"]),
+        Rule(f"{API}/BatchPayments", endpoint="batch_payments", methods=["GET"]),
+        Rule(f"{API}/Overpayments", endpoint="overpayments", methods=["GET"]),
+        Rule(f"{API}/Overpayments/<key>", endpoint="overpayment", methods=["GET"]),
+        Rule(f"{API}/Prepayments", endpoint="prepayments", methods=["GET"]),
+        Rule(f"{API}/Prepayments/<key>", endpoint="prepayment", methods=["GET"]),
     ]
 )
 
@@ -102,6 +107,11 @@ _SCOPE_AREA = {
     "allocations": "invoices",
     "payments": "payments",
     "payment": "payments",
+    "batch_payments": "payments",
+    "overpayments": "payments",
+    "overpayment": "payments",
+    "prepayments": "payments",
+    "prepayment": "payments",
 }
 
 
@@ -541,6 +551,11 @@ class XeroApp(SandboxApp):
                 "credit_note": (led.credit_notes, "CreditNotes", CREDIT_NOTE_FIELDS),
                 "contacts": (led.contacts, "Contacts", None),
                 "contact": (led.contacts, "Contacts", None),
+                "batch_payments": (led.batch_payments, "BatchPayments", None),
+                "overpayments": (led.overpayments, "Overpayments", None),
+                "overpayment": (led.overpayments, "Overpayments", None),
+                "prepayments": (led.prepayments, "Prepayments", None),
+                "prepayment": (led.prepayments, "Prepayments", None),
             }
             store, collection, fields = table[endpoint]
             if "key" in args:

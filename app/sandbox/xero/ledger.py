@@ -182,6 +182,13 @@ class Ledger:
         self.invoices.load(_envelope_records(fixtures, "Invoices", ("Invoices",)) or [])
         self.payments.load(_envelope_records(fixtures, "Payments", ("Payments",)) or [])
         self.credit_notes.load(_envelope_records(fixtures, "CreditNotes", ("CreditNotes",)) or [])
+        # Read-only collections (docs/sandboxes.md): batch payments, overpayments and prepayments as loaded.
+        self.batch_payments = Store("BatchPaymentID")
+        self.overpayments = Store("OverpaymentID")
+        self.prepayments = Store("PrepaymentID")
+        self.batch_payments.load(_envelope_records(fixtures, "BatchPayments", ("BatchPayments",)) or [])
+        self.overpayments.load(_envelope_records(fixtures, "Overpayments", ("Overpayments",)) or [])
+        self.prepayments.load(_envelope_records(fixtures, "Prepayments", ("Prepayments",)) or [])
         self._contact_by_name: dict[str, Record] = {}
         self._query_cache: dict[tuple[Any, ...], tuple[int, list[Record]]] = {}
         for contact in self.contacts.all():
@@ -205,6 +212,9 @@ class Ledger:
                 "Invoices": {"Invoices": self.invoices.all()},
                 "Payments": {"Payments": self.payments.all()},
                 "CreditNotes": {"CreditNotes": self.credit_notes.all()},
+                "BatchPayments": {"BatchPayments": self.batch_payments.all()},
+                "Overpayments": {"Overpayments": self.overpayments.all()},
+                "Prepayments": {"Prepayments": self.prepayments.all()},
             }
         )
         for name in ("Invoices", "CreditNotes"):

@@ -47,7 +47,7 @@ class ItemColumn:
 
 
 def _kind(row: ItemRow) -> str:
-    return "Invoice" if row.kind == Kind.INVOICE else "Payment"
+    return {Kind.INVOICE: "Invoice", Kind.CREDIT_NOTE: "Credit note"}.get(row.kind, "Payment")
 
 
 FLAG_LABEL = {"possible_duplicate": "Possible duplicate", "reopened": "Reopened", "blocked": "Blocked"}

@@ -430,15 +430,18 @@ class ItemDetailView(QWidget):
         self._update_buttons()
 
     def _show_twin(self, detail: ItemDetail | None) -> None:
-        """A `possible_duplicate`: "Possible duplicate of <twin>" with the twin's values, beside the item's own."""
+        """A `possible_duplicate`: "Possible duplicate of <twin>" with the twin's values, beside the item's own.
+        The same label carries the item's notes (combined payment, credit note, currency rate) when it has some."""
+        notes = "<br>".join(_esc(n) for n in detail.notes) if detail is not None else ""
         if detail is None or not detail.twin_label:
-            self.duplicate_label.setText("")
-            self.duplicate_label.setVisible(False)
+            self.duplicate_label.setText(notes)
+            self.duplicate_label.setVisible(bool(notes))
             return
         values = " &nbsp;·&nbsp; ".join(f"{_esc(label)} <b>{_esc(value)}</b>" for label, value in detail.twin_values)
         self.duplicate_label.setText(
             f"<span style='color:#8a4b00'>⚑ Possible duplicate of {_esc(detail.twin_label)}</span>"
             f"{': ' + values if values else ''}<br>Not offered for push: check the twin, or override with a note."
+            + (f"<br>{notes}" if notes else "")
         )
         self.duplicate_label.setVisible(True)
 

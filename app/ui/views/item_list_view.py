@@ -72,6 +72,7 @@ class FilterBar(QWidget):
         self.kind_combo.addItem("Invoices and payments", None)
         self.kind_combo.addItem("Invoices", Kind.INVOICE)
         self.kind_combo.addItem("Payments", Kind.PAYMENT)
+        self.kind_combo.addItem("Credit notes", Kind.CREDIT_NOTE)
         self.search_edit = QLineEdit(self)
         self.search_edit.setObjectName("searchEdit")
         self.search_edit.setPlaceholderText("Search invoice, contact, reference")

@@ -1,0 +1,41 @@
+"""The hard payments through a real sync of both sandboxes into a SQLite cache: a combined payment's part, a
+credit note as an item of its own and a foreign invoice's rate, as the item panel shows them."""
+
+from __future__ import annotations
+
+from services_world import World
+
+from app.domain.status import ItemStatus, Kind
+from app.services.api import ItemFilter
+
+
+def test_a_part_of_a_combined_payment_says_so_in_the_detail(world: World) -> None:
+    number = world.number("combined_payment")
+    row = world.item(number, Kind.PAYMENT)
+    assert row.status is ItemStatus.MATCHED and row.source_id is not None and "-" in row.source_id
+    notes = world.ws.item_detail(row.item_id).notes
+    assert any(n.startswith("Part of a combined accessplanit payment ") and number in n for n in notes), notes
+    assert any(n.startswith("Part of a combined Xero payment ") for n in notes), notes
+
+
+def test_a_ledger_only_credit_and_a_used_up_refund_credit_note_are_items(world: World) -> None:
+    rows = world.ws.rows(world.ws.item_ids(ItemFilter(kind=Kind.CREDIT_NOTE)))
+    credit = {r.status: r for r in rows if r.kind is Kind.CREDIT_NOTE}
+    assert set(credit) == {ItemStatus.MATCHED, ItemStatus.ONLY_IN_LEDGER}
+    left = world.ws.item_detail(credit[ItemStatus.ONLY_IN_LEDGER].item_id)
+    assert "left unallocated" in left.row.reason
+    assert any("credit note CN-" in n and "remaining" in n for n in left.notes), left.notes
+    assert not any(s.label.startswith("Match") for s in left.actions)  # nothing to pair it with
+    used = world.ws.item_detail(credit[ItemStatus.MATCHED].item_id)
+    assert any("remaining 0.00 GBP" in n for n in used.notes), used.notes
+    # The refund itself (placed against its credit note) names the credit note it was paid out of.
+    pays = world.items(world.number("refund"), Kind.PAYMENT)
+    refunds = [world.ws.item_detail(r.item_id).notes for r in pays if r.ledger_id]
+    assert sum(any(n.startswith("Paid out of Xero credit note CN-") for n in notes) for notes in refunds) == 1
+
+
+def test_a_foreign_invoice_shows_its_rate(world: World) -> None:
+    row = world.item(world.number("foreign_currency"), Kind.INVOICE)
+    assert row.status is ItemStatus.MATCHED
+    notes = world.ws.item_detail(row.item_id).notes
+    assert any(" at rate 1.1523" in n or " at rate 1.2718" in n for n in notes), notes
