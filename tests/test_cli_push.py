@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -55,7 +56,6 @@ def _items(db: str, env: dict[str, str]) -> list[dict[str, Any]]:
 
 def _item_id(db: str, env: dict[str, str], kind: str, key: str) -> int:
     """The item's id: the cache is a plain SQLite file, read here as any script could."""
-    import sqlite3
 
     with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
         (found,) = conn.execute("SELECT id FROM items WHERE kind = ? AND key = ?", (kind, key)).fetchone()
@@ -85,23 +85,30 @@ def test_push_dry_run_blanking_clear_and_revert(
     db = f"sqlite:///{tmp_path / 'cache.sqlite3'}"
     _connect_and_sync(demo, db, cli_env)
     common = ["--db", db, "--profile", "clitest"]
-    item = _item_id(db, cli_env, "invoice", "INV-1036")
-    assert _xero_invoice(demo, "INV-1036")["Reference"] == "PO-382420"
+    # An invoice of the demo month with no PO number in accessplanit and one in Xero (INV-1036 in issue 13's month).
+    with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
+        number, po = conn.execute(
+            "SELECT s.number, l.po_number FROM records s JOIN records l ON l.number_key = s.number_key"
+            " WHERE s.system = 'accessplanit' AND l.system = 'xero' AND s.kind = 'invoice' AND l.kind = 'invoice'"
+            " AND coalesce(s.po_number, '') = '' AND coalesce(l.po_number, '') <> '' ORDER BY s.number LIMIT 1"
+        ).fetchone()
+    item = _item_id(db, cli_env, "invoice", number)
+    assert _xero_invoice(demo, number)["Reference"] == po
 
-    # INV-1036 has no PO number in accessplanit: the dry run shows the blanking write and exits 3.
+    # The invoice has no PO number in accessplanit: the dry run shows the blanking write and exits 3.
     writes = _xero_writes(demo)
     r = _run(["push", str(item), "--field", "po_number", "--to", "xero", "--dry-run", *common], env=cli_env)
     assert r.returncode == 3, r.stdout + r.stderr
     plan = json.loads(r.stdout)
     assert plan["target"] == "xero" and plan["method"] == "POST" and plan["path"].startswith("Invoices/")
     assert plan["body"]["Invoices"][0]["Reference"] == "" and plan["needs"] == "clear" and plan["sent"] is False
-    assert plan["changes"] == [{"field": "po_number", "label": "PO number", "before": "PO-382420", "after": ""}]
+    assert plan["changes"] == [{"field": "po_number", "label": "PO number", "before": po, "after": ""}]
     assert len(r.stderr.strip().splitlines()) == 1 and "--clear" in r.stderr
 
     # Without the dry run it is refused the same way, and nothing reaches Xero.
     r = _run(["push", str(item), "--field", "po_number", "--to", "xero", *common], env=cli_env)
     assert r.returncode == 3 and "blank" in r.stderr and "Traceback" not in r.stderr
-    assert _xero_writes(demo) == writes and _xero_invoice(demo, "INV-1036")["Reference"] == "PO-382420"
+    assert _xero_writes(demo) == writes and _xero_invoice(demo, number)["Reference"] == po
 
     # Choosing to clear: the dry run is clean, the push goes through.
     r = _run(["push", str(item), "--field", "po_number", "--to", "xero", "--clear", "--dry-run", *common], env=cli_env)
@@ -110,21 +117,20 @@ def test_push_dry_run_blanking_clear_and_revert(
     r = _run(["push", str(item), "--field", "po_number", "--to", "xero", "--clear", "--json", *common], env=cli_env)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["ok"] is True
-    assert _xero_invoice(demo, "INV-1036")["Reference"] == "" and _xero_writes(demo) == writes + 1
+    assert _xero_invoice(demo, number)["Reference"] == "" and _xero_writes(demo) == writes + 1
 
-    # Revert: Xero still holds what was written, so PO-382420 is written back.
-    import sqlite3
+    # Revert: Xero still holds what was written, so its PO number is written back.
 
     with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
-        (push_id,) = conn.execute("SELECT max(id) FROM pushes WHERE item_key = 'INV-1036'").fetchone()
+        (push_id,) = conn.execute("SELECT max(id) FROM pushes WHERE item_key = ?", (number,)).fetchone()
     r = _run(["revert", str(push_id), *common], env=cli_env)
     assert r.returncode == 2  # --note is required
     r = _run(["revert", str(push_id), "--note", "cleared by mistake", *common], env=cli_env)
     assert r.returncode == 0, r.stderr
-    assert _xero_invoice(demo, "INV-1036")["Reference"] == "PO-382420"
+    assert _xero_invoice(demo, number)["Reference"] == po
     # The revert itself cannot be reverted, and says why in one line with exit 1.
     with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
-        (last,) = conn.execute("SELECT max(id) FROM pushes WHERE item_key = 'INV-1036'").fetchone()
+        (last,) = conn.execute("SELECT max(id) FROM pushes WHERE item_key = ?", (number,)).fetchone()
     r = _run(["revert", str(last), "--note", "again", *common], env=cli_env)
     assert r.returncode == 1 and "itself a revert" in r.stderr
 
@@ -140,7 +146,6 @@ def test_push_into_a_locked_period_is_blocked_before_any_call(
     assert one_sided
     item = _item_id(db, cli_env, "invoice", one_sided[0]["key"])
     # The cache holds Xero's organisation as synced; a lock date set there is what the checks read.
-    import sqlite3
 
     with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
         (data,) = conn.execute(

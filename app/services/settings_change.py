@@ -130,6 +130,7 @@ def affected_keys(tx: Tx, old: Settings, new: Settings) -> set[str] | None:
             keys |= item_repo.affected_invoice_keys(tx, fields=MONEY_FIELDS, kind=Kind.INVOICE)
             if meta.name == "money_tolerance":  # a matched invoice's state, when what is due falls within it
                 keys |= item_repo.invoice_keys_due_within(tx, math.ceil(after * 1000))
+                keys |= item_repo.credit_note_invoice_keys(tx)  # "used up" is what remains, within the tolerance
             keys |= item_repo.affected_invoice_keys(
                 tx, fields=_ANY_PAYMENT_FIELD, kind=Kind.PAYMENT, one_sided_payments=True
             )

@@ -533,3 +533,9 @@ def invoice_keys_due_within(tx: Tx, limit_minor: int) -> set[str]:
         records.c.system == ledger, records.c.kind == Kind.PAYMENT.value, records.c.direction == Direction.REFUND.value
     )
     return {k for k in tx.conn.scalars(q.union(refunds)) if k is not None}
+
+
+def credit_note_invoice_keys(tx: Tx) -> set[str]:
+    """Invoice keys of the credit-note items (their status weighs what remains against the amount tolerance)."""
+    q = select(items.c.invoice_key).where(items.c.kind == Kind.CREDIT_NOTE.value).distinct()
+    return {k for (k,) in tx.conn.execute(q)}

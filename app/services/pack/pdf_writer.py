@@ -263,10 +263,11 @@ def _exceptions(pdf: _Pdf, data: PackData) -> None:
         return
     headings = ["Key", "Date", "Contact", "Amount", "Difference", "What differs", "Reason", "Decision and note"]
     for title, group in groups:
-        for kind in ("invoice", "payment"):
+        for kind in ("invoice", "payment", "credit_note"):
             items = [i for i in group if i["kind"] == kind]
             if items:
-                _exception_table(pdf, data, f"{title}: {kind}s ({len(items)})", items, headings)
+                what = kind.replace("_", " ")
+                _exception_table(pdf, data, f"{title}: {what}s ({len(items)})", items, headings)
 
 
 def _exception_table(pdf: _Pdf, data: PackData, title: str, items: list[dict[str, Any]], headings: list[str]) -> None:
