@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QSettings, Qt, QTimer
-from ui_helpers import TIMEOUT_MS, all_rows, confirm_previews, set_faults, settle, sync
+from ui_helpers import TIMEOUT_MS, all_rows, confirm_previews, reselect, set_faults, settle, sync
 
 from app.domain.status import ItemStatus, Kind, PushState, System
 from app.services.api import PushField, PushRecord
@@ -90,6 +90,8 @@ def test_sync_then_push_a_differing_invoice_turns_its_row_matched(qtbot, window,
     )
     assert _status_cell(window, row.item_id) == style.status_text(ItemStatus.MATCHED)
     assert window.list_view.model.item_row(row.item_id).push == PushState.SUCCEEDED
+    assert window.list_view.selected_item_id() != row.item_id  # done: triage moved on to the next item
+    reselect(qtbot, window, row.item_id)
     assert window.detail_view.push_model.rowCount() == len(row.fields)
 
     # The ledger really has the accessplanit value now.
@@ -121,6 +123,7 @@ def test_ignore_with_a_note_resolves_the_item_and_logs_the_note(qtbot, window):
     qtbot.waitUntil(
         lambda: window.list_view.model.item_row(row.item_id).status == ItemStatus.RESOLVED, timeout=TIMEOUT_MS
     )
+    reselect(qtbot, window, row.item_id)  # triage moved on to the next item; back to this one
     assert _status_cell(window, row.item_id) == style.status_text(ItemStatus.RESOLVED)
     qtbot.waitUntil(lambda: any(e.note == note for e in window.audit_view.model.rows()), timeout=TIMEOUT_MS)
     entry = next(e for e in window.audit_view.model.rows() if e.note == note)

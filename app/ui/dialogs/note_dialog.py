@@ -1,12 +1,14 @@
 """Asks for the note that ignoring an item (or undoing a decision: reopen, unmatch) requires. The OK button stays
 disabled until a note is typed, because a decision with no reason is useless to the auditor who reads the log next
-year.
+year. The note is several lines, so Enter types a new line; Ctrl+Enter confirms (once a note is typed) and Escape
+cancels.
 
 Must not: call the services (the caller resolves the item with the note it gets back).
 """
 
 from __future__ import annotations
 
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
 
@@ -26,7 +28,7 @@ class NoteDialog(QDialog):
         self.setWindowTitle(title or f"Ignore {item_key}")
         self.setModal(True)
         question = question or f"Why is the difference on <b>{item_key}</b> being ignored?"
-        label = QLabel(f"{question} The note is kept in the audit log.", self)
+        label = QLabel(f"{question} The note is kept in the audit log (Ctrl+Enter to confirm).", self)
         label.setWordWrap(True)
         self.edit = QPlainTextEdit(self)
         self.edit.setObjectName("noteEdit")
@@ -39,6 +41,9 @@ class NoteDialog(QDialog):
         self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.ok_button.setText(ok_text)
         self.ok_button.setEnabled(False)
+        self.ok_button.setToolTip("Ctrl+Enter")
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+            QShortcut(QKeySequence(keys), self, self.accept)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         self.edit.textChanged.connect(lambda: self.ok_button.setEnabled(bool(self.note())))

@@ -1,7 +1,9 @@
 """Shows what a push will write before it is sent: field by field before -> after, the problems the checks found,
 and the exact request (collapsed). Cancel is the default button and Escape cancels; writing an empty value over a
 non-empty one needs "Clear the value" ticked; a new ledger contact needs its own tick; a possible duplicate needs a
-note; a blocked push shows why and has no push button.
+note; a blocked push shows why and has no push button. By keyboard: Enter presses the focused button (Cancel at
+first), Escape cancels, and only an explicit Ctrl+Enter (or Alt+P) sends, and only when the push is allowed; so the
+Enter that opened the preview from the item list, pressed twice, never sends anything.
 
 Must not: call the services (the caller previews, and sends the action it gets back).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -42,7 +45,7 @@ class PreviewDialog(QDialog):
         self.intro = intro = QLabel(
             f"Blocked: this cannot be written to <b>{target}</b>."
             if plan.blocked
-            else f"This is what will change in <b>{target}</b>. Nothing is sent until you press Push.",
+            else f"This is what will change in <b>{target}</b>. Nothing is sent until you press Push (Ctrl+Enter).",
             self,
         )
         intro.setWordWrap(True)
@@ -101,6 +104,9 @@ class PreviewDialog(QDialog):
             self.push_button.setObjectName("previewPush")
             self.push_button.setAutoDefault(False)
             self.push_button.setDefault(False)
+            self.push_button.setToolTip("Send this write (Ctrl+Enter or Alt+P)")
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+            QShortcut(QKeySequence(keys), self, self.confirm)
         self.cancel_button.setDefault(True)  # a destructive confirmation defaults to Cancel
         self.cancel_button.setAutoDefault(True)
         self.buttons.accepted.connect(self.accept)
@@ -138,6 +144,11 @@ class PreviewDialog(QDialog):
         if isinstance(action, PushField):
             return replace(action, clear=action.clear or self.clear_box.isChecked(), override_note=note)
         return replace(action, new_contact=action.new_contact or self.new_contact_box.isChecked(), override_note=note)
+
+    def confirm(self) -> None:
+        """Ctrl+Enter: send, when the person's choices allow it (else nothing happens)."""
+        if self.push_button is not None and self.allowed():
+            self.push_button.click()
 
     def accept(self) -> None:
         if self.allowed():  # Enter, or a stray accept, must not send a write that is not allowed
