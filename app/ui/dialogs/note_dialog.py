@@ -8,7 +8,8 @@ Must not: call the services (the caller resolves the item with the note it gets 
 
 from __future__ import annotations
 
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
 
@@ -42,8 +43,6 @@ class NoteDialog(QDialog):
         self.ok_button.setText(ok_text)
         self.ok_button.setEnabled(False)
         self.ok_button.setToolTip("Ctrl+Enter")
-        for keys in ("Ctrl+Return", "Ctrl+Enter"):
-            QShortcut(QKeySequence(keys), self, self.accept)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         self.edit.textChanged.connect(lambda: self.ok_button.setEnabled(bool(self.note())))
@@ -52,6 +51,9 @@ class NoteDialog(QDialog):
         layout.addWidget(self.edit)
         layout.addWidget(self.buttons)
         self.resize(440, 220)
+        self.edit.setFocus()  # typing starts the note at once
+        for child in (self, *self.findChildren(QWidget)):  # Ctrl+Enter wherever the focus is (a button takes Enter)
+            child.installEventFilter(self)
 
     def note(self) -> str:
         return self.edit.toPlainText().strip()
@@ -59,6 +61,17 @@ class NoteDialog(QDialog):
     def accept(self) -> None:
         if self.note():  # Enter on a blank note must not slip through
             super().accept()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # Qt override
+        if (
+            isinstance(event, QKeyEvent)
+            and event.type() == QEvent.Type.KeyPress
+            and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+            and event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        ):
+            self.accept()
+            return True
+        return super().eventFilter(watched, event)
 
     @classmethod
     def ask(cls, parent: QWidget | None, item_key: str, verb: str = "") -> str | None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -105,8 +105,6 @@ class PreviewDialog(QDialog):
             self.push_button.setAutoDefault(False)
             self.push_button.setDefault(False)
             self.push_button.setToolTip("Send this write (Ctrl+Enter or Alt+P)")
-        for keys in ("Ctrl+Return", "Ctrl+Enter"):
-            QShortcut(QKeySequence(keys), self, self.confirm)
         self.cancel_button.setDefault(True)  # a destructive confirmation defaults to Cancel
         self.cancel_button.setAutoDefault(True)
         self.buttons.accepted.connect(self.accept)
@@ -115,6 +113,8 @@ class PreviewDialog(QDialog):
         self._update()
         self.cancel_button.setFocus()
         self.resize(620, 420)
+        for child in (self, *self.findChildren(QWidget)):  # Ctrl+Enter wherever the focus is (a button takes Enter)
+            child.installEventFilter(self)
 
     def _show_request(self, shown: bool) -> None:
         self.request.setVisible(shown)
@@ -153,6 +153,17 @@ class PreviewDialog(QDialog):
     def accept(self) -> None:
         if self.allowed():  # Enter, or a stray accept, must not send a write that is not allowed
             super().accept()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # Qt override
+        if (
+            isinstance(event, QKeyEvent)
+            and event.type() == QEvent.Type.KeyPress
+            and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+            and event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        ):
+            self.confirm()
+            return True
+        return super().eventFilter(watched, event)
 
     @classmethod
     def ask(
