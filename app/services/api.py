@@ -191,6 +191,9 @@ class ActionSpec:
     label: str  # for people: "Push PO number to accessplanit"
     target: System | None = None
     field: str | None = None
+    suggested: bool = False
+    """The one action keyboard triage takes on Enter (at most one per item; see `item_detail.suggest`): always a
+    previewed push, or an ignore that asks for its note, never a decision taken without a second step."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,13 +6,14 @@ Must not: write anything, or decide what differs (the reconcile rule table and `
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from app.domain.keys import invoice_key
 from app.domain.money import fmt
 from app.domain.records import CreditNote, Invoice, Line, Payment
-from app.domain.status import ItemStatus, Kind, PushState, Role, System
+from app.domain.status import ItemStatus, Kind, PushState, Resolution, Role, System
 from app.reconcile import diff
 from app.reconcile.rules import INVOICE_FIELDS, PAYMENT_FIELDS, Rules
 from app.services import plans, signoff
@@ -113,13 +114,14 @@ class ItemDetails(ItemAccess):
         actions = self._actions(item, a, b, pushes)
         # A flagged item is never offered for push: its pushes are held back, to be overridden with a note.
         held = [s for s in actions if item.flags and isinstance(s.action, (PushRecord, PushField))]
+        actions = suggest([s for s in actions if s not in held], item.flags)
         twin_label, twin_values = self._twin(item, a if a is not None else b)
         return ItemDetail(
             row=to_row(item),
             diffs=tuple(diffs),
             lines_source=lines_a,
             lines_ledger=lines_b,
-            actions=tuple(s for s in actions if s not in held),
+            actions=tuple(actions),
             pushes=tuple(to_push_row(p) for p in pushes),
             audit=tuple(audit_entry(e) for e in audit),
             error=error,
@@ -287,6 +289,29 @@ def _credit_note_text(note: CreditNote, head: str) -> str:
         f"{head} {note.number}{on}: total {fmt(note.total, cur)}, allocated or refunded {used}, "
         f"remaining {fmt(note.remaining, cur)} {cur}."
     )
+
+
+def suggest(offered: Sequence[ActionSpec], flags: Sequence[str]) -> list[ActionSpec]:
+    """Mark the action keyboard triage takes on Enter ("OK and next"); at most one, and none when no safe default
+    exists. A possible duplicate: ignore it (the note dialog is the second step). A flagged item otherwise (blocked,
+    reopened): none, a person must look. Else the push that brings the ledger in line with the source: create the
+    invoice or record the payment there, or, for a difference, the first differing field pushable to the ledger;
+    failing that a push to the source (a ledger-only payment recorded in the source). Accepting a side is never
+    suggested: it has no preview, so Enter would decide without a second step."""
+
+    def first(test: Any) -> int | None:
+        return next((i for i, s in enumerate(offered) if test(s)), None)
+
+    if signoff.REOPENED in flags or "blocked" in flags:
+        pick = None
+    elif "possible_duplicate" in flags:
+        pick = first(lambda s: isinstance(s.action, Resolve) and s.action.resolution is Resolution.IGNORE)
+    else:
+        pushes = (PushRecord, PushField)
+        pick = first(lambda s: isinstance(s.action, pushes) and s.target is not None and s.target.role is Role.LEDGER)
+        if pick is None:
+            pick = first(lambda s: isinstance(s.action, pushes))
+    return [replace(s, suggested=True) if i == pick else s for i, s in enumerate(offered)]
 
 
 def describe_push(action: str) -> str:

@@ -5,12 +5,16 @@ It wires views together and starts the long operations (sync, retry, export) on 
 data-changing task the runner's `sig_operation_finished` makes every view refresh itself. Errors are shown in a
 notice line above the tabs rather than in modal boxes, so a failing background task never blocks the window.
 Window geometry and layout go to QSettings; nothing secret ever does.
+Keyboard triage: the Item menu holds J/K (move), Enter (the suggested action, previewed) and one key per kind of item
+action (`TRIAGE_KEYS`), enabled per the shown item; their shortcuts work only while the focus is in the Items tab
+(the list or the item panel), so typing in the search box never triggers them. Help → Keyboard shortcuts lists them.
 Must not: call the services on the GUI thread, or reach storage, connectors or keyring directly.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import operator
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +22,8 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractScrollArea,
+    QDialog,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -62,7 +68,7 @@ from app.ui.health import HealthLights, HealthWatch, Notifier, local_naive
 from app.ui.tasks import TaskContext, TaskHandle, TaskRunner
 from app.ui.views.audit_log_view import AuditLogView
 from app.ui.views.dashboard_view import DashboardView
-from app.ui.views.item_detail_view import ItemDetailView
+from app.ui.views.item_detail_view import TRIAGE_KEYS, ItemDetailView
 from app.ui.views.item_list_view import ItemListView
 from app.ui.views.sync_run_view import SyncRunView
 
@@ -175,11 +181,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._wire()
         self._build_watch()
-        self.setTabOrder(self.list_view.filter_bar.period_combo, self.list_view.filter_bar.status_combo)
-        self.setTabOrder(self.list_view.filter_bar.status_combo, self.list_view.filter_bar.kind_combo)
-        self.setTabOrder(self.list_view.filter_bar.kind_combo, self.list_view.filter_bar.search_edit)
-        self.setTabOrder(self.list_view.filter_bar.search_edit, self.list_view.table)
-        self.setTabOrder(self.list_view.table, self.detail_view.diff_table)
+        self._set_tab_order()
         self.resize(1400, 860)
         self._restore_state()
 
@@ -278,6 +280,117 @@ class MainWindow(QMainWindow):
                 )
             )
 
+    def _build_item_actions(self) -> None:
+        """The Item menu's actions. Their shortcuts live on the Items tab's splitter (Enter on the list alone), so
+        they fire only while the focus is there, and a text field there takes its printable keys first."""
+
+        def add(text: str, slot: object, keys: tuple[str, ...], tip: str, on: QWidget) -> QAction:
+            action = QAction(text, self)
+            action.setShortcuts([QKeySequence(k) for k in keys])
+            action.setShortcutContext(
+                Qt.ShortcutContext.WidgetShortcut
+                if on is self.list_view.table
+                else Qt.ShortcutContext.WidgetWithChildrenShortcut
+            )
+            action.setStatusTip(tip)
+            action.triggered.connect(slot)  # type: ignore[arg-type]
+            on.addAction(action)
+            return action
+
+        self.next_action = add(
+            "&Next item", lambda: self.list_view.step(1), ("J",), "Select the next item", self.splitter
+        )
+        self.previous_action = add(
+            "Pre&vious item", lambda: self.list_view.step(-1), ("K",), "Select the previous item", self.splitter
+        )
+        self.item_actions: dict[str, QAction] = {}
+        for key in TRIAGE_KEYS:
+            on = self.list_view.table if key.name == "suggested" else self.splitter
+            tip = (
+                "Preview the action the item suggests (the preview sends nothing until Ctrl+Enter)"
+                if key.name == "suggested"
+                else key.text.replace("&", "").rstrip("…")
+            )
+            self.item_actions[key.name] = add(
+                key.text, lambda _c=False, name=key.name: self._trigger(name), key.keys, tip, on
+            )
+        self.shortcuts_action = self._action(
+            "&Keyboard shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents, "The keys for triage"
+        )
+        self._update_item_actions()
+
+    def _trigger(self, name: str) -> None:
+        if self.tabs.currentWidget() is self.splitter:
+            self.detail_view.trigger(name)
+
+    def _update_item_actions(self) -> None:
+        for name, action in self.item_actions.items():
+            action.setEnabled(self.detail_view.can(name))
+
+    def _item_done(self, acted_id: int, now_id: int) -> None:
+        """An action succeeded: select the next item once the list shows the change, with the focus in the list."""
+        self.list_view.advance_from(acted_id, now_id)
+        if self.tabs.currentWidget() is self.splitter:
+            self.list_view.table.setFocus()
+
+    def _set_tab_order(self) -> None:
+        """Tab: month, status, kind, search, the list, the item's actions (inserted per item), Accept and Ignore,
+        the bulk buttons, and round again. The read-only views (diff, lines, raw, history) take the focus by click."""
+        bar, detail = self.list_view.filter_bar, self.detail_view
+        chain = [
+            bar.period_combo,
+            bar.status_combo,
+            bar.kind_combo,
+            bar.search_edit,
+            self.list_view.table,
+            detail.accept_source_button,
+            detail.accept_ledger_button,
+            detail.ignore_button,
+            self.list_view.select_all_button,
+            self.list_view.push_button,
+            self.list_view.accept_button,
+            self.list_view.ignore_button,
+        ]
+        for first, second in itertools.pairwise(chain):
+            self.setTabOrder(first, second)
+        detail.focus_after = self.list_view.table
+        for view in detail.findChildren(QAbstractScrollArea):
+            view.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        detail.tabs.tabBar().setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.tabs.tabBar().setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # Ctrl+1..4 switch tabs
+
+    def show_shortcuts(self) -> QDialog:
+        """Help → Keyboard shortcuts (F1): every key of the window, non-blocking."""
+        rows = [("J / Down", "Next item"), ("K / Up", "Previous item")]
+        rows += [(" / ".join(k.keys), k.text.replace("&", "")) for k in TRIAGE_KEYS]
+        rows += [
+            ("Ctrl+Enter / Alt+P", "In a preview: send the push (Enter alone presses Cancel)"),
+            ("Escape", "Close a preview or dialog without doing anything"),
+            ("Tab", "Month, status, kind, search, list, the item's actions, and round again"),
+        ]
+        others = [a for a in self.actions() if not a.shortcut().isEmpty()]
+        rows += [
+            (a.shortcut().toString(QKeySequence.SequenceFormat.NativeText), a.text().replace("&", "")) for a in others
+        ]
+        text = "".join(f"<tr><td><b>{_esc(k)}</b>&nbsp;&nbsp;</td><td>{_esc(t)}</td></tr>" for k, t in rows)
+        dialog = QDialog(self)
+        dialog.setObjectName("shortcutsDialog")
+        dialog.setWindowTitle("Keyboard shortcuts")
+        label = QLabel(
+            "<p>Item keys work while the list or the item panel has the focus, never while you type in a text "
+            f"field.</p><table>{text}</table>",
+            dialog,
+        )
+        label.setObjectName("shortcutsText")
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(label)
+        close = QPushButton("Close", dialog)
+        close.clicked.connect(dialog.accept)
+        layout.addWidget(close)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
     def _build_menus_and_toolbar(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
@@ -299,7 +412,17 @@ class MainWindow(QMainWindow):
             sync_menu.addAction(a)
         sync_menu.addSeparator()
         sync_menu.addAction(self.retry_action)
+        self._build_item_actions()
+        item_menu = bar.addMenu("I&tem")
+        item_menu.setObjectName("itemMenu")
+        item_menu.addAction(self.next_action)
+        item_menu.addAction(self.previous_action)
+        item_menu.addSeparator()
+        for action in self.item_actions.values():
+            item_menu.addAction(action)
+        self.item_menu = item_menu
         help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.shortcuts_action)
         help_menu.addAction(self.about_action)
 
         toolbar = QToolBar("Main", self)
@@ -429,6 +552,8 @@ class MainWindow(QMainWindow):
         self.list_view.model.sig_counts_loaded.connect(self._counts_loaded)
         self.list_view.model.sig_load_failed.connect(self.show_notice)
         self.detail_view.sig_item_changed.connect(self._item_changed)
+        self.detail_view.sig_item_done.connect(self._item_done)
+        self.detail_view.sig_actions_changed.connect(self._update_item_actions)
         self.runner.sig_operation_finished.connect(self._data_changed)
         self.tabs.currentChanged.connect(self._tab_changed)
         self.audit_view.sig_chain_checked.connect(self._chain_checked)
@@ -495,8 +620,11 @@ class MainWindow(QMainWindow):
             self.list_view.refresh()  # membership of the filter or the counts may differ: page and counts again
         elif changes.changed:
             self.list_view.reload_rows(changes.changed)
-        elif changes.connections:
-            self.list_view.reload_summary()
+            self.list_view.apply_advance()  # rows changed in place: the next item is where it was
+        else:
+            self.list_view.apply_advance()
+            if changes.connections:
+                self.list_view.reload_summary()
         shown = self.detail_view.item_id
         if shown is not None and shown in changes.items:
             self.detail_view.reload()
@@ -820,3 +948,7 @@ class MainWindow(QMainWindow):
             "Xero.</p><p>Passwords and tokens are kept only in your operating system's keyring; the cache "
             "and the audit log stay on this computer.</p>",
         )
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

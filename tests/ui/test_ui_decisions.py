@@ -8,7 +8,7 @@ import sqlite3
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt
-from ui_helpers import TIMEOUT_MS, all_rows, settle, sync
+from ui_helpers import TIMEOUT_MS, all_rows, reselect, settle, sync
 
 from app.domain.status import ItemStatus
 from app.services.api import Reopen
@@ -75,6 +75,7 @@ def test_reopen_undoes_a_resolve_and_the_chain_state_is_shown(qtbot, window, dem
         qtbot.mouseClick(window.detail_view.accept_source_button, Qt.MouseButton.LeftButton)
     assert blocker.args[0] is True
     settle(qtbot, window)
+    reselect(qtbot, window, row.item_id)  # triage moved on to the next item; back to this one
     _loaded(qtbot, window, row.item_id, ItemStatus.RESOLVED)
 
     asked: list[tuple[str, str]] = []

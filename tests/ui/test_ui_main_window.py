@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QSettings, Qt, QTimer
-from ui_helpers import TIMEOUT_MS, all_rows, confirm_previews, set_faults, settle, sync
+from ui_helpers import TIMEOUT_MS, all_rows, confirm_previews, reselect, set_faults, settle, sync
 
 from app.domain.status import ItemStatus, Kind, PushState, System
 from app.services.api import PushField, PushRecord
@@ -90,6 +90,8 @@ def test_sync_then_push_a_differing_invoice_turns_its_row_matched(qtbot, window,
     )
     assert _status_cell(window, row.item_id) == style.status_text(ItemStatus.MATCHED)
     assert window.list_view.model.item_row(row.item_id).push == PushState.SUCCEEDED
+    assert window.list_view.selected_item_id() != row.item_id  # done: triage moved on to the next item
+    reselect(qtbot, window, row.item_id)
     assert window.detail_view.push_model.rowCount() == len(row.fields)
 
     # The ledger really has the accessplanit value now.
@@ -121,6 +123,7 @@ def test_ignore_with_a_note_resolves_the_item_and_logs_the_note(qtbot, window):
     qtbot.waitUntil(
         lambda: window.list_view.model.item_row(row.item_id).status == ItemStatus.RESOLVED, timeout=TIMEOUT_MS
     )
+    reselect(qtbot, window, row.item_id)  # triage moved on to the next item; back to this one
     assert _status_cell(window, row.item_id) == style.status_text(ItemStatus.RESOLVED)
     qtbot.waitUntil(lambda: any(e.note == note for e in window.audit_view.model.rows()), timeout=TIMEOUT_MS)
     entry = next(e for e in window.audit_view.model.rows() if e.note == note)
@@ -352,14 +355,13 @@ def test_pushing_a_payment_follows_it_to_its_matched_item(qtbot, window):
         qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     assert blocker.args[0] is True, blocker.args[1]
     settle(qtbot, window)
-    qtbot.waitUntil(
-        lambda: window.detail_view.detail is not None and window.detail_view.detail.row.status == ItemStatus.MATCHED,
-        timeout=TIMEOUT_MS,
-    )
-    now = window.detail_view.detail.row
-    assert now.kind == Kind.PAYMENT and now.invoice == target.invoice
-    assert now.source_id == target.source_id and now.ledger_id
-    assert window.list_view.selected_item_id() == now.item_id
+    # The payment paired up under a new key and is done, so triage moved on; the paired item is in the list.
+    model = window.list_view.model
+    paired = [r for r in (model.item_row(i) for i in model.ids()) if r is not None and r.source_id == target.source_id]
+    assert [r.status for r in paired] == [ItemStatus.MATCHED], paired
+    now = paired[0]
+    assert now.kind == Kind.PAYMENT and now.invoice == target.invoice and now.ledger_id
+    assert window.list_view.selected_item_id() not in (target.item_id, now.item_id)
 
 
 def test_the_list_pages_in_as_the_user_scrolls(qtbot, window, monkeypatch):

@@ -10,7 +10,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog
-from ui_helpers import TIMEOUT_MS, all_rows, confirm_previews, settle, sync
+from ui_helpers import TIMEOUT_MS, all_rows, confirm_previews, reselect, settle, sync
 
 from app.domain.status import ItemStatus, Kind, PushState, System
 from app.services.api import FieldChange, PlannedWrite, PushField, PushRecord, Revert
@@ -110,6 +110,7 @@ def test_preview_cancel_confirm_then_revert(qtbot: Any, window: Any, demo: Any) 
     written = previews[-1].changes[0].after
     assert _xero_reference(sandboxes, row.invoice) == written != before
     settle(qtbot, window)
+    reselect(qtbot, window, row.item_id)  # triage moved on to the next item; back to this one
     qtbot.waitUntil(lambda: any(isinstance(a, Revert) for a in view.action_buttons), timeout=TIMEOUT_MS)
     [revert] = [a for a in view.action_buttons if isinstance(a, Revert)]
 

@@ -70,3 +70,10 @@ def confirm_previews(w: MainWindow) -> list[Any]:
 
     w.detail_view.preview_provider = confirm
     return shown
+
+
+def reselect(qtbot: Any, w: MainWindow, item_id: int) -> None:
+    """Show `item_id` again after an action: triage moves the selection on to the next item once one is done."""
+    if w.list_view.selected_item_id() != item_id or w.detail_view.item_id != item_id:
+        with qtbot.waitSignal(w.detail_view.sig_detail_loaded, timeout=TIMEOUT_MS):
+            assert w.list_view.select_item(item_id)

@@ -1,7 +1,9 @@
 """Shows what a push will write before it is sent: field by field before -> after, the problems the checks found,
 and the exact request (collapsed). Cancel is the default button and Escape cancels; writing an empty value over a
 non-empty one needs "Clear the value" ticked; a new ledger contact needs its own tick; a possible duplicate needs a
-note; a blocked push shows why and has no push button.
+note; a blocked push shows why and has no push button. By keyboard: Enter presses the focused button (Cancel at
+first), Escape cancels, and only an explicit Ctrl+Enter (or Alt+P) sends, and only when the push is allowed; so the
+Enter that opened the preview from the item list, pressed twice, never sends anything.
 
 Must not: call the services (the caller previews, and sends the action it gets back).
 """
@@ -10,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -42,7 +45,7 @@ class PreviewDialog(QDialog):
         self.intro = intro = QLabel(
             f"Blocked: this cannot be written to <b>{target}</b>."
             if plan.blocked
-            else f"This is what will change in <b>{target}</b>. Nothing is sent until you press Push.",
+            else f"This is what will change in <b>{target}</b>. Nothing is sent until you press Push (Ctrl+Enter).",
             self,
         )
         intro.setWordWrap(True)
@@ -101,6 +104,7 @@ class PreviewDialog(QDialog):
             self.push_button.setObjectName("previewPush")
             self.push_button.setAutoDefault(False)
             self.push_button.setDefault(False)
+            self.push_button.setToolTip("Send this write (Ctrl+Enter or Alt+P)")
         self.cancel_button.setDefault(True)  # a destructive confirmation defaults to Cancel
         self.cancel_button.setAutoDefault(True)
         self.buttons.accepted.connect(self.accept)
@@ -109,6 +113,8 @@ class PreviewDialog(QDialog):
         self._update()
         self.cancel_button.setFocus()
         self.resize(620, 420)
+        for child in (self, *self.findChildren(QWidget)):  # Ctrl+Enter wherever the focus is (a button takes Enter)
+            child.installEventFilter(self)
 
     def _show_request(self, shown: bool) -> None:
         self.request.setVisible(shown)
@@ -139,9 +145,25 @@ class PreviewDialog(QDialog):
             return replace(action, clear=action.clear or self.clear_box.isChecked(), override_note=note)
         return replace(action, new_contact=action.new_contact or self.new_contact_box.isChecked(), override_note=note)
 
+    def confirm(self) -> None:
+        """Ctrl+Enter: send, when the person's choices allow it (else nothing happens)."""
+        if self.push_button is not None and self.allowed():
+            self.push_button.click()
+
     def accept(self) -> None:
         if self.allowed():  # Enter, or a stray accept, must not send a write that is not allowed
             super().accept()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # Qt override
+        if (
+            isinstance(event, QKeyEvent)
+            and event.type() == QEvent.Type.KeyPress
+            and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+            and event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        ):
+            self.confirm()
+            return True
+        return super().eventFilter(watched, event)
 
     @classmethod
     def ask(

@@ -2,13 +2,16 @@
 
 Action buttons are built from the `ActionSpec`s the services return, so the panel never decides what can be
 pushed. Pushes run on the network lane, resolutions on the DB lane; both are marked as data-changing so every
-view refreshes afterwards. Must not: call the services on the GUI thread or compute differences itself.
+view refreshes afterwards. Keyboard triage (`TRIAGE_KEYS`) names each kind of action; the main window turns the
+table into shortcuts and the Item menu, and `trigger` runs the item's action of that kind (Enter: the one the
+services suggest). The result's message stays on the message line until the next action, whichever item is shown.
+Must not: call the services on the GUI thread or compute differences itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -106,6 +109,56 @@ AUDIT_COLUMNS: tuple[Column[AuditEntry], ...] = (
     Column("Note", lambda a: a.note),
 )
 
+
+@dataclass(frozen=True)
+class TriageKey:
+    """One kind of item action and its keys: `name` for `ItemDetailView.trigger`, menu text, key sequences."""
+
+    name: str
+    text: str
+    keys: tuple[str, ...]
+
+
+TRIAGE_KEYS: tuple[TriageKey, ...] = (
+    TriageKey("suggested", "Take the &suggested action…", ("Return", "Enter")),
+    TriageKey("push", "&Push (preview first)…", ("P",)),
+    TriageKey("override", "&Override and push…", ("Shift+P",)),
+    TriageKey("accept_source", "Accept the &source", ("A",)),
+    TriageKey("accept_ledger", "Accept the &ledger", ("Shift+A",)),
+    TriageKey("ignore", "&Ignore with a note…", ("I",)),
+    TriageKey("match", "&Match with…", ("M",)),
+    TriageKey("unmatch", "&Unmatch…", ("U",)),
+    TriageKey("reopen", "Re&open…", ("O",)),
+    TriageKey("revert", "&Revert a push…", ("R",)),
+    TriageKey("retry", "Re&try a push", ("T",)),
+)
+"""Single letters, so they are inert while a text field has focus (it takes printable keys first); J and K move."""
+KEY_OF = {k.name: k.keys[0] for k in TRIAGE_KEYS}
+
+_RESOLUTION_KEY = {
+    Resolution.ACCEPT_SOURCE: "accept_source",
+    Resolution.ACCEPT_LEDGER: "accept_ledger",
+    Resolution.IGNORE: "ignore",
+}
+
+
+def triage_name(action: Action) -> str:
+    """The `TRIAGE_KEYS` name of an offered action (a held-back push is "override", decided by the caller)."""
+    if isinstance(action, PushField | PushRecord):
+        return "push"
+    if isinstance(action, Resolve):
+        return _RESOLUTION_KEY[action.resolution]
+    if isinstance(action, RetryPush):
+        return "retry"
+    return action_name(action).split(":")[0]  # match, unmatch, reopen, revert
+
+
+def with_key(text: str, name: str) -> str:
+    """A tooltip naming the action's key: "Accept accessplanit (A)"."""
+    key = "Enter" if name == "suggested" else KEY_OF[name]
+    return f"{text} ({key})"
+
+
 # Resolving makes sense while a person still has something to decide.
 _RESOLVABLE = frozenset({ItemStatus.DIFFERS, ItemStatus.ONLY_IN_SOURCE, ItemStatus.ONLY_IN_LEDGER, ItemStatus.INVALID})
 
@@ -197,6 +250,10 @@ class ItemDetailView(QWidget):
     """An action returned the item as it is now: (ItemRow)."""
     sig_action_finished = Signal(bool, str)
     """An action (push or resolution) ended: (ok, message for people)."""
+    sig_item_done = Signal(int, int)
+    """An action succeeded (before `sig_action_finished`): (the id it was taken on, the item's id now)."""
+    sig_actions_changed = Signal()
+    """What `can` answers may have changed (another item, busy or not): menus update their enabled state."""
 
     def __init__(
         self,
@@ -226,6 +283,9 @@ class ItemDetailView(QWidget):
         self._detail: ItemDetail | None = None
         self._generation = 0
         self._busy = False
+        self._acting: tuple[int, str] | None = None  # (id, key) of the item the running action was taken on
+        self.focus_after: QWidget | None = None
+        """The widget the action buttons follow in the Tab order (the item list), set by the window."""
         self._names = ("the source", "the ledger")  # the systems' names, once `set_roles` gives them
 
         self.title = QLabel(self._placeholder(), self)
@@ -262,7 +322,7 @@ class ItemDetailView(QWidget):
         self.accept_source_button = QPushButton("Accept &source", self)
         self.accept_ledger_button = QPushButton("Accept &ledger", self)
         self.ignore_button = QPushButton("&Ignore…", self)
-        self.ignore_button.setToolTip("Resolve without changing either side; a note is required")
+        self.ignore_button.setToolTip(with_key("Resolve without changing either side; a note is required", "ignore"))
         self.accept_source_button.clicked.connect(lambda: self.resolve(Resolution.ACCEPT_SOURCE))
         self.accept_ledger_button.clicked.connect(lambda: self.resolve(Resolution.ACCEPT_LEDGER))
         self.ignore_button.clicked.connect(self._ignore_clicked)
@@ -331,9 +391,9 @@ class ItemDetailView(QWidget):
         self.drift_model = RecordTableModel(drift_columns(source, ledger), self)
         self.drift_table.setModel(self.drift_model)
         self.accept_source_button.setText(f"Accept &{source}")
-        self.accept_source_button.setToolTip(f"Resolve: {source} is right; nothing is sent")
+        self.accept_source_button.setToolTip(with_key(f"Resolve: {source} is right; nothing is sent", "accept_source"))
         self.accept_ledger_button.setText(f"Accept &{ledger}")
-        self.accept_ledger_button.setToolTip(f"Resolve: {ledger} is right; nothing is sent")
+        self.accept_ledger_button.setToolTip(with_key(f"Resolve: {ledger} is right; nothing is sent", "accept_ledger"))
         for caption, name in zip(self.lines_captions, self._names, strict=True):
             caption.setText(f"<b>{_esc(name)}</b>")
         if self._detail is None:
@@ -351,9 +411,8 @@ class ItemDetailView(QWidget):
         return self._detail
 
     def set_item(self, item_id: int | None) -> None:
-        """Show `item_id` (None clears the panel). The detail is read on the DB lane."""
-        if item_id != self._item_id:
-            self.message.setText("")
+        """Show `item_id` (None clears the panel). The detail is read on the DB lane. The message line keeps the
+        last action's result (it names its item), so moving on to the next item does not hide it."""
         self._item_id = item_id
         self._generation += 1
         if item_id is None:
@@ -468,18 +527,30 @@ class ItemDetailView(QWidget):
                 continue  # resolutions have their own fixed buttons below the diff
             button = QPushButton(spec.label, self.actions_box)
             button.setObjectName(f"action:{action_name(spec.action)}")
-            button.setToolTip(spec.label)
+            button.setToolTip(with_key(spec.label, triage_name(spec.action)))
+            if spec.suggested:
+                button.setToolTip(f"{button.toolTip()}; suggested: Enter in the list previews it")
+                font = button.font()
+                font.setBold(True)
+                button.setFont(font)
             button.clicked.connect(lambda _checked=False, action=spec.action: self.act(action))
             self.actions_layout.addWidget(button)
             self.action_buttons[spec.action] = button
         for spec in self._detail.held_back:  # pushes a flag holds back: only with a note
             button = QPushButton("Override and push…", self.actions_box)
             button.setObjectName(f"override:{action_name(spec.action)}")
-            button.setToolTip(f"{spec.label}, although it may be a duplicate (a note is required)")
+            button.setToolTip(
+                with_key(f"{spec.label}, although it may be a duplicate (a note is required)", "override")
+            )
             button.clicked.connect(lambda _checked=False, action=spec.action: self._override_clicked(action))
             self.actions_layout.addWidget(button)
             self.action_buttons[spec.action] = button
         self.actions_layout.addStretch(1)
+        previous = self.focus_after
+        for button in self.action_buttons.values():  # Tab: list -> these buttons -> Accept/Ignore (new widgets)
+            if previous is not None:
+                QWidget.setTabOrder(previous, button)
+            previous = button
 
     def _override_clicked(self, action: Action) -> None:
         if self._detail is None or not isinstance(action, (PushRecord, PushField)):
@@ -507,6 +578,49 @@ class ItemDetailView(QWidget):
         self.ignore_button.setEnabled(Resolution.IGNORE in allowed)
         for b in self.action_buttons.values():
             b.setEnabled(detail is not None and not self._busy)
+        self.sig_actions_changed.emit()
+
+    # -- keyboard triage --------------------------------------------------------------------------------------
+    def _offered(self, name: str) -> Action | None:
+        """The shown item's action of the `TRIAGE_KEYS` kind `name` (the suggested one first), or None."""
+        detail = self._detail
+        if detail is None or self._busy:
+            return None
+        if name == "override":
+            return detail.held_back[0].action if detail.held_back else None
+        specs = sorted(detail.actions, key=lambda s: not s.suggested)  # stable: the suggested one, then in order
+        if name == "suggested":
+            return specs[0].action if specs and specs[0].suggested else None
+        found = next((s.action for s in specs if triage_name(s.action) == name), None)
+        if found is None and name in _RESOLUTION_KEY.values():  # offered as fixed buttons (see _allowed_resolutions)
+            res = next(r for r, n in _RESOLUTION_KEY.items() if n == name)
+            return Resolve(detail.row.item_id, res) if res in self._allowed_resolutions() else None
+        return found
+
+    def can(self, name: str) -> bool:
+        """Whether the shown item offers an action of the `TRIAGE_KEYS` kind `name` now."""
+        return self._offered(name) is not None
+
+    def trigger(self, name: str) -> None:
+        """Run the shown item's action of kind `name` as its button would (previews, notes and all)."""
+        action = self._offered(name)
+        if action is None:
+            if self._detail is not None and not self._busy:
+                what = "suggested action" if name == "suggested" else f"“{name.replace('_', ' ')}” action"
+                self.message.setText(
+                    f"{_esc(self._detail.row.key)}: no {what} here. Use the buttons above or see Help → Keyboard "
+                    "shortcuts (F1)."
+                )
+            return
+        if name == "override":
+            self._override_clicked(action)
+        elif isinstance(action, Resolve):
+            if action.resolution is Resolution.IGNORE:
+                self._ignore_clicked()
+            else:
+                self.resolve(action.resolution)
+        else:
+            self.act(action)
 
     # -- actions ----------------------------------------------------------------------------------------------
     def act(self, action: Action) -> None:
@@ -632,6 +746,8 @@ class ItemDetailView(QWidget):
             self.resolve(Resolution.IGNORE, note)
 
     def _set_busy(self, busy: bool, text: str = "") -> None:
+        if busy and self._detail is not None:
+            self._acting = (self._detail.row.item_id, self._detail.row.key)
         self._busy = busy
         if text:
             self.message.setText(text)
@@ -639,19 +755,38 @@ class ItemDetailView(QWidget):
 
     def _action_done(self, result: ActionResult) -> None:
         self._set_busy(False)
+        acted = self._acting
         colour = "#1d5e2a" if result.ok else "#8a1c1c"
-        self.message.setText(f"<span style='color:{colour}'>{_esc(result.message)}</span>")
+        text = result.message if result.ok else f"{result.message} {_what_to_do(result)}"
+        self.message.setText(f"<span style='color:{colour}'>{_esc(_about(acted, text))}</span>")
         if result.item is not None:
             # The item may now be another one (a pushed payment pairs up under a new key): show that one.
             self._item_id = result.item.item_id
             self.sig_item_changed.emit(result.item)
+        if result.ok and acted is not None:
+            self.sig_item_done.emit(acted[0], result.item.item_id if result.item is not None else acted[0])
         self.sig_action_finished.emit(result.ok, result.message)
         # The runner's "data changed" signal follows and reloads this panel.
 
     def _action_failed(self, message: str, _exc: BaseException) -> None:
         self._set_busy(False)
-        self.message.setText(f"<span style='color:#8a1c1c'>{_esc(message)}</span>")
+        text = f"{message} Try again; if it keeps failing, check Edit → Connections… and the Sync runs tab."
+        self.message.setText(f"<span style='color:#8a1c1c'>{_esc(_about(self._acting, text))}</span>")
         self.sig_action_finished.emit(False, message)
+
+
+def _about(acted: tuple[int, str] | None, text: str) -> str:
+    """The message line names the item it speaks of: it stays while the next item is shown."""
+    return f"{acted[1]}: {text}" if acted is not None and not text.startswith(acted[1]) else text
+
+
+def _what_to_do(result: ActionResult) -> str:
+    """What a person can do after a refused or failed action (the services' message says what happened)."""
+    if result.refused:
+        return "Nothing was sent. Fix it in the system named, sync (Ctrl+R), then try again, or decide another way."
+    if result.changes.items:
+        return "The push is kept: Sync → Retry failed pushes (Ctrl+Shift+P) sends it again without posting twice."
+    return "Nothing was changed; choose another action (Help → Keyboard shortcuts lists them)."
 
 
 def _esc(text: str) -> str:

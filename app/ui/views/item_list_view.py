@@ -6,6 +6,10 @@ The search box waits a moment after the last keystroke (debounce) so typing "INV
 Rows can be selected many at a time (shift/ctrl, Ctrl+A for the loaded rows, "Select all N of this filter" for the
 whole filter, resolved by the services); "Push selected to Xero", "Accept…" and "Ignore…" preview the bulk action,
 then run it in the background with progress and cancel, and show a result per record (`BulkDialog`).
+Keyboard triage: `step` moves through the rows (J/K), asking for the next page at the end; after an action,
+`advance_from` selects the next item of the filter once the list shows the change (the one now in the acted item's
+row when it left the filter, the row after it when it stayed done, the item itself while it still needs a
+decision), keeping the scroll position and never loading more than the next page.
 Must not: call the services on the GUI thread.
 """
 
@@ -49,6 +53,9 @@ from app.ui.models.item_table_model import COLUMNS, ItemTableModel
 from app.ui.tasks import TaskContext, TaskRunner
 
 SEARCH_DEBOUNCE_MS = 300
+OPEN = frozenset({ItemStatus.DIFFERS, ItemStatus.ONLY_IN_SOURCE, ItemStatus.ONLY_IN_LEDGER})
+"""Statuses that still need a decision: after an action the selection stays on such an item (one field of several
+pushed), and moves on from any other."""
 
 
 class FilterBar(QWidget):
@@ -179,6 +186,8 @@ class ItemListView(QWidget):
         self._announced: int | None = None
         self._follow: int | None = None
         self._summary: Summary | None = None
+        self._advance: tuple[int, int, int | None, int] | None = None  # (acted row, id now, next id, scroll)
+        self._pending_row: int | None = None  # a row to select once the next page has arrived
         self.filter_bar = FilterBar(self)
         self.model = ItemTableModel(workspace, runner, self)
         self.table = QTableView(self)
@@ -187,6 +196,7 @@ class ItemListView(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setAlternatingRowColors(True)
+        self.table.setTabKeyNavigation(False)  # Tab leaves the list (to the item's actions) instead of cell to cell
         self.table.setWordWrap(False)
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(24)
@@ -247,6 +257,7 @@ class ItemListView(QWidget):
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.model.sig_list_loaded.connect(self._list_loaded)
         self.model.sig_counts_loaded.connect(self._counts_loaded)
+        self.model.sig_rows_loaded.connect(self._rows_loaded)
 
     # -- public -----------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -313,6 +324,61 @@ class ItemListView(QWidget):
         )
         self.table.scrollTo(index)
         return True
+
+    # -- keyboard triage --------------------------------------------------------------------------------------
+    def step(self, step: int) -> None:
+        """Select the row `step` rows away from the current one (J/K); past the last loaded row, the next page."""
+        current = self.table.selectionModel().currentIndex()
+        self._select_row(current.row() + step if current.isValid() else 0)
+
+    def advance_from(self, acted_id: int, now_id: int) -> None:
+        """An action on `acted_id` succeeded (the item is `now_id` now): after the list shows it (`apply_advance`,
+        or the next first page), select the next item of the filter."""
+        row = self.model.row_of(acted_id)
+        if row is not None:
+            after = self.model.item_id_at(row + 1)
+            self._advance = (row, now_id, after, self.table.verticalScrollBar().value())
+
+    def apply_advance(self) -> None:
+        """Select what follows the acted item: itself while it still needs a decision; else the item that followed
+        it (wherever a new order put the acted one); else what is now at its row (the previous one at the end)."""
+        if self._advance is None:
+            return
+        row, now_id, after, scroll = self._advance
+        self._advance = None
+        self._want_selected = None
+        self.table.executeDelayedItemsLayout()  # a reset lays rows out later: the scroll range must be right now
+        self.table.verticalScrollBar().setValue(scroll)  # a reset scrolls to the top; triage stays where it was
+        now = self.model.item_row(now_id)
+        now_at = self.model.row_of(now_id)
+        after_at = self.model.row_of(after) if after is not None else None
+        if now is not None and now_at is not None and now.status in OPEN:
+            self._select_row(now_at)
+        elif after_at is not None:
+            self._select_row(after_at)
+        else:  # it was the last loaded row: the next page's first row, or the last row
+            self._select_row(row + 1 if now_at is not None else row)
+
+    def _select_row(self, row: int) -> None:
+        """Select `row`, kept within the loaded rows; past the end while the filter has more, ask for the next page
+        and select the row when it arrives."""
+        count = self.model.rowCount()
+        if row >= count and self.model.canFetchMore():
+            self._pending_row = row
+            self.model.fetchMore()
+            return
+        if count == 0:
+            return
+        index = self.model.index(max(0, min(row, count - 1)), 0)
+        self.table.selectionModel().setCurrentIndex(
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        )
+        self.table.scrollTo(index)  # only if it is not in sight already
+
+    def _rows_loaded(self, _count: int) -> None:
+        row, self._pending_row = self._pending_row, None
+        if row is not None:
+            self._select_row(row)
 
     # -- bulk -------------------------------------------------------------------------------------------------
     def selected_ids(self) -> list[int]:
@@ -393,6 +459,7 @@ class ItemListView(QWidget):
 
     # -- reactions --------------------------------------------------------------------------------------------
     def _filter_changed(self, flt: ItemFilter) -> None:
+        self._advance = self._pending_row = None
         self._want_selected = self.selected_item_id()
         self._whole_filter = None
         self.model.set_filter(flt)
@@ -420,7 +487,9 @@ class ItemListView(QWidget):
             )
         self.empty_label.setVisible(count == 0)
         wanted, self._want_selected = self._want_selected, None
-        if wanted is not None and self.selected_item_id() != wanted:
+        if self._advance is not None:
+            self.apply_advance()
+        elif wanted is not None and self.selected_item_id() != wanted:
             self.select_item(wanted)
         self._announce(self.selected_item_id())
 
