@@ -626,8 +626,9 @@ class HttpClient:
             detail = "; ".join(details)
         elif isinstance(outcome, BaseException) and not isinstance(outcome, requests.exceptions.RequestException):
             detail = str(outcome)
+        detail = tidy_detail(self.scrubber.scrub(detail)[:500], f"{message} {hint}")
         if detail:
-            message = f"{message} ({self.scrubber.scrub(detail)[:500]})"
+            message = f"{message} ({detail})"
         details = tuple(self.scrubber.scrub(d) for d in details)
         if rule.error is RateLimited:
             assert resp is not None
@@ -646,6 +647,17 @@ class HttpClient:
         if rule.error is RejectedError:
             return RejectedError(message, hint, system=self.system.lower(), status=status, details=details)
         return rule.error(message, hint, system=self.system.lower(), status=status)
+
+
+def tidy_detail(detail: str, said: str) -> str:
+    """A service's own words, as they are shown in brackets after a message: without a sentence the message or its
+    hint already says ("Try again later." twice), and without brackets of its own (none nested in ours)."""
+    known = said.lower()
+    sentences = [p.strip() for p in re.split(r"(?<=[.!?])\s+", detail.strip()) if p.strip()]
+    kept = [p for p in sentences if p.rstrip(".!?").lower() not in known]
+    text = " ".join(kept)
+    text = re.sub(r"\s*\(([^()]*)\)", r": \1", text)
+    return text.replace("(", "").replace(")", "").strip()
 
 
 def error_details(
