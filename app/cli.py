@@ -232,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _main(args)
-    except Exception as exc:  # noqa: BLE001 - the last guard: one line for people, the details in a file
+    except Exception as exc:
         return _unexpected(exc, args)
 
 
@@ -706,9 +706,13 @@ def _no_traceback(record: logging.LogRecord) -> bool:
 
 def _is_month(text: str) -> bool:
     """`YYYY-MM` with a month 1-12."""
-    return len(text) == 7 and text[4] == "-" and text[:4].isdigit() and text[:4].isascii() and text[5:] in {
-        f"{m:02d}" for m in range(1, 13)
-    }
+    return (
+        len(text) == 7
+        and text[4] == "-"
+        and text[:4].isdigit()
+        and text[:4].isascii()
+        and text[5:] in {f"{m:02d}" for m in range(1, 13)}
+    )
 
 
 def bad_db_url(url: str | None) -> str:
@@ -787,7 +791,7 @@ def _log_path() -> Path:
         folder = Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         return folder / name
-    except Exception:  # noqa: BLE001 - any place will do for the details
+    except Exception:
         return Path(tempfile.gettempdir()) / name
 
 

@@ -346,7 +346,6 @@ def read_body(resp: requests.Response, limit: int = MAX_BODY_BYTES) -> bytes:
         chunks.append(chunk)
     content = b"".join(chunks)
     resp._content = content  # what requests itself keeps once a body is read
-    resp._content_consumed = True
     return content
 
 

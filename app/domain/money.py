@@ -65,7 +65,7 @@ def bounded(value: object) -> Decimal:
         raise MoneyError(f"not an amount: {value[:20]!r}... ({len(value)} characters)", "too long")
     result = D(value)
     # Read from the digits and the exponent only: no arithmetic context (whose limits `1E+999999999` would trip).
-    sign, digits, exponent = result.as_tuple()
+    _sign, digits, exponent = result.as_tuple()
     assert isinstance(exponent, int)  # finite: D refused the others
     if not any(digits):
         return result
@@ -73,7 +73,9 @@ def bounded(value: object) -> Decimal:
         raise MoneyError(f"amount out of range: {value!r}", "out of range")
     trailing = len(digits) - len("".join(map(str, digits)).rstrip("0"))
     if exponent + trailing < -MAX_DECIMALS:
-        raise MoneyError(f"amount with more than {MAX_DECIMALS} decimals: {value!r}", f"more than {MAX_DECIMALS} decimals")
+        raise MoneyError(
+            f"amount with more than {MAX_DECIMALS} decimals: {value!r}", f"more than {MAX_DECIMALS} decimals"
+        )
     return result
 
 

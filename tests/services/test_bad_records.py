@@ -265,9 +265,7 @@ def test_the_table_has_78_cases() -> None:
 
 
 @pytest.mark.parametrize("index", range(len(CASES)), ids=[c[0] for c in CASES])
-def test_each_bad_record_is_invalid_with_its_reason(
-    index: int, spoiled: tuple[dict[str, Any], list[Spoiled]]
-) -> None:
+def test_each_bad_record_is_invalid_with_its_reason(index: int, spoiled: tuple[dict[str, Any], list[Spoiled]]) -> None:
     report, done = spoiled
     case, system, rid, _, _, words = done[index]
     id_key = "accessplanit_id" if system == "accessplanit" else "xero_id"

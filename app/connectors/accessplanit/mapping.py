@@ -98,7 +98,7 @@ def never_raises(kind: Kind) -> Callable[[Callable[..., _Mapped]], Callable[...,
                 return fn(raw, *args, **kwargs)
             except Unreadable as exc:  # read before the record's own reasons are collected (its number, say)
                 return InvalidRecord(System.ACCESSPLANIT, kind, record_id(raw), str(exc))
-            except Exception as exc:  # noqa: BLE001 - the reason is kept with the record
+            except Exception as exc:
                 reason = f"unreadable record ({type(exc).__name__}: {short(str(exc), 120)})"
                 return InvalidRecord(System.ACCESSPLANIT, kind, record_id(raw), reason)
 

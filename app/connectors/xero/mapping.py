@@ -123,7 +123,7 @@ def never_raises(
                 return fn(raw, *args, **kwargs)
             except Unreadable as exc:  # read before the record's own reasons are collected (its number, say)
                 return InvalidRecord(System.XERO, kind, record_id(raw, id_name), f"{prefix}{exc}")
-            except Exception as exc:  # noqa: BLE001 - the reason is kept with the record
+            except Exception as exc:
                 reason = f"{prefix}unreadable record ({type(exc).__name__}: {short(str(exc), 120)})"
                 return InvalidRecord(System.XERO, kind, record_id(raw, id_name), reason)
 
