@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"recondesk {__version__}")
     parser.add_argument("--demo", action="store_true", help="open the GUI on the built-in sandboxes")
     parser.add_argument("--demo-invoices", type=int, default=400, help=argparse.SUPPRESS)
+    parser.add_argument("--smoke", choices=["window", "sync"], default="", help=argparse.SUPPRESS)
     parser.add_argument("-v", "--verbose", action="store_true", help="log more (never secrets)")
     _common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -173,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _decision_parsers(sub: Any) -> None:
-    """`items`, `resolve`, `reopen`, `match`, `unmatch`, `audit verify` (product.md section 8)."""
+    """`items`, `resolve`, `reopen`, `match`, `candidates`, `unmatch`, `audit verify` (product.md section 8)."""
 
     def who(p: argparse.ArgumentParser) -> None:
         _common(p, top=False)
@@ -208,6 +210,11 @@ def _decision_parsers(sub: Any) -> None:
     p.add_argument("other_item_id", type=int, metavar="OTHER_ITEM_ID")
     p.add_argument("--note", required=True, help="why these two records are the same")
 
+    p = sub.add_parser("candidates", help="the likely counterparts of a one-sided item, best first, with scores")
+    _common(p, top=False)
+    p.add_argument("item_id", type=int, metavar="ITEM_ID")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
     p = sub.add_parser("unmatch", help="undo a manual match")
     who(p)
     p.add_argument("item_id", type=int, metavar="ITEM_ID")
@@ -225,10 +232,31 @@ def _decision_parsers(sub: Any) -> None:
     _common(v, top=False)
     v.add_argument("--json", action="store_true", help="print one JSON object")
 
+    p = sub.add_parser("settings", help="list the settings, or change one (audited; re-reconciles what it affects)")
+    _common(p, top=False)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    ssub = p.add_subparsers(dest="settings_command", metavar="set")
+    s = ssub.add_parser("set", help="change one setting: NAME VALUE (a mapping as KEY=VALUE,KEY=VALUE or JSON)")
+    _common(s, top=False)
+    s.add_argument("--who", metavar="NAME", default=None, help="your name in the audit log (default: the saved one)")
+    s.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    s.add_argument("name", metavar="NAME")
+    s.add_argument("value", metavar="VALUE")
+
+    p = sub.add_parser(
+        "disconnect", help="revoke what can be revoked, remove the saved secret from the keyring, keep the cache"
+    )
+    who(p)
+    p.add_argument("target", nargs="?", choices=("accessplanit", "xero"), metavar="accessplanit|xero", default=None)
+    p.add_argument("--system", choices=("accessplanit", "xero"), default=None, help="the same as the positional")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line, behind a guard: an unexpected error prints one line and the path of a log file with the
     details (exit 1); `-v` prints the traceback as well."""
+    from app.process import harden
+
+    harden()  # owner-only files, no core dumps (app/process.py); before anything is created or read
     args = build_parser().parse_args(argv)
     try:
         return _main(args)
@@ -245,6 +273,8 @@ def _main(args: argparse.Namespace) -> int:
         logging.getLogger().setLevel(logging.ERROR)
         for handler in logging.getLogger().handlers:
             handler.addFilter(_no_traceback)
+    # urllib3's DEBUG lines carry whole URLs, query included: the OAuth redirect's authorization code. Not with -v.
+    logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLogger().level))
     profile = args.profile or "default"
     try:
         if args.command == "sandbox":
@@ -264,6 +294,8 @@ def _main(args: argparse.Namespace) -> int:
         )
         if args.command in _DECISION_COMMANDS:
             return _DECISION_COMMANDS[args.command](ws, args)
+        if args.command == "disconnect":
+            return _cmd_disconnect(ws, args)
         if args.command == "sync":
             return _cmd_sync(ws, args)
         if args.command == "report":
@@ -293,6 +325,11 @@ def _main(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("recondesk: interrupted; everything committed so far is kept.", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        print("recondesk: The disk is full: free some space and try again.", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_USAGE
 
 
@@ -313,14 +350,17 @@ def _cmd_gui(args: argparse.Namespace, profile: str) -> int:
             from app.ui.app import run_gui
 
             return run_gui(
-                ws, title_suffix="demo on sandboxes", xero_sign_in=partial(composition.connect_xero_oauth, ws)
+                ws,
+                title_suffix="demo on sandboxes",
+                xero_sign_in=partial(composition.connect_xero_oauth, ws),
+                smoke=args.smoke,
             )
         finally:
             sandboxes.stop()
     ws = composition.build_workspace(args.db, profile, composition.system_credentials())
     from app.ui.app import run_gui
 
-    return run_gui(ws, xero_sign_in=partial(composition.connect_xero_oauth, ws))
+    return run_gui(ws, xero_sign_in=partial(composition.connect_xero_oauth, ws), smoke=args.smoke)
 
 
 def _cmd_sandbox(args: argparse.Namespace) -> int:
@@ -510,6 +550,21 @@ def _cmd_sync(ws: Any, args: argparse.Namespace) -> int:
         print(f"Sync {state}: " + ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items())))
         for err in result.errors:
             print(f"  error: {err}")
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _cmd_disconnect(ws: Any, args: argparse.Namespace) -> int:
+    from app.domain.status import System
+
+    chosen = {c for c in (args.target, args.system) if c}
+    if len(chosen) != 1:
+        print("recondesk: name one connection: `recondesk disconnect accessplanit|xero`", file=sys.stderr)
+        return EXIT_USAGE
+    result = ws.disconnect(System(chosen.pop()))
+    if args.json:
+        print(json.dumps({"ok": result.ok, "message": result.message}))
+    else:
+        print(result.message, file=sys.stdout if result.ok else sys.stderr)
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
@@ -882,6 +937,34 @@ def _cmd_match(ws: Any, args: argparse.Namespace) -> int:
     return _decide(ws, args, Match(args.item_id, args.other_item_id, args.note), [args.item_id, args.other_item_id])
 
 
+def _cmd_candidates(ws: Any, args: argparse.Namespace) -> int:
+    """The ranked candidates of a one-sided item (pick one with `recondesk match ITEM_ID OTHER_ID --note ...`)."""
+    found = ws.rows([args.item_id])
+    if not found:
+        print(f"recondesk: there is no item {args.item_id} (see `recondesk items`)", file=sys.stderr)
+        return EXIT_USAGE
+    row, roles = found[0], ws.roles()
+    ranked = ws.match_candidates(args.item_id)
+    if args.json:
+        out = [
+            {"score": c.score, "band": c.band, "scores": dict(c.scores), "why_not": c.why_not,
+             "item": _item_json(c.row, roles)}
+            for c in ranked
+        ]  # fmt: skip
+        print(json.dumps({"item": _item_json(row, roles), "candidates": out}, indent=1))
+        return EXIT_OK
+    if row.status.value not in ("only_in_source", "only_in_ledger"):
+        print(f"The item {row.key} is {row.status.value}: only a one-sided item has candidates.")
+        return EXIT_OK
+    if not ranked:
+        print(f"No one-sided item of the other system in {row.currency} to match {row.key} with.")
+    for c in ranked:
+        per_field = ", ".join(f"{name} {value}" for name, value in c.scores)
+        print(f"{c.score:3d}\t{c.item_id}\t{c.row.key}\t{c.row.contact}\t{c.row.date}\t{c.row.currency} {c.row.amount}"
+              f"\t{c.why_not}\t({per_field})")  # fmt: skip
+    return EXIT_OK
+
+
 def _cmd_unmatch(ws: Any, args: argparse.Namespace) -> int:
     from app.services.api import Unmatch
 
@@ -949,12 +1032,50 @@ def _cmd_signoff(ws: Any, args: argparse.Namespace) -> int:
     return code
 
 
+def _cmd_settings(ws: Any, args: argparse.Namespace) -> int:
+    """List the settings (`--json`: one object), or `set NAME VALUE`: exit 2 for an unknown name or bad value."""
+    if getattr(args, "settings_command", None) == "set":
+        result = ws.change_settings({args.name: args.value})
+        if args.json:
+            print(json.dumps({"ok": result.ok, "message": result.message, "who": ws.who}, indent=1))
+        elif result.ok:
+            print(result.message)
+        else:
+            print(f"recondesk: {result.message}", file=sys.stderr)
+        return EXIT_OK if result.ok else EXIT_USAGE
+    view = ws.settings_view()
+    if args.json:
+        out = {
+            v.name: {
+                "value": {k: val for k, val in v.mapping} if v.kind == "mapping" else v.value,
+                "default": v.default,
+                "label": v.label,
+                "group": v.group,
+                "scope": v.scope,
+                "kind": v.kind,
+                "affects": list(v.affects),
+                "help": v.help,
+            }
+            for v in view.values
+        }
+        print(json.dumps({"settings": out}, indent=1))
+        return EXIT_OK
+    for group in view.groups:
+        print(f"[{group}]")
+        for v in (v for v in view.values if v.group == group):
+            mark = "" if v.value == v.default else "  (default " + (v.default or "empty") + ")"
+            print(f"  {v.name} = {v.value}{mark}")
+    return EXIT_OK
+
+
 _DECISION_COMMANDS = {
     "signoff": _cmd_signoff,
     "items": _cmd_items,
     "resolve": _cmd_resolve,
     "reopen": _cmd_reopen,
     "match": _cmd_match,
+    "candidates": _cmd_candidates,
     "unmatch": _cmd_unmatch,
     "audit": _cmd_audit,
+    "settings": _cmd_settings,
 }

@@ -125,7 +125,10 @@ class ConnectorFactory:
 
     def http_config(self) -> HttpConfig:
         return replace(
-            HttpConfig(), connect_timeout=self.settings.connect_timeout, read_timeout=self.settings.read_timeout
+            HttpConfig(),
+            connect_timeout=self.settings.connect_timeout,
+            read_timeout=self.settings.read_timeout,
+            ca_bundle=self.settings.ca_bundle,
         )
 
     def pacing(self, system: System) -> PacerConfig:
@@ -142,6 +145,18 @@ class ConnectorFactory:
 
     def check(self, info: ConnectionInfo, secrets: SecretBox) -> list[CheckStep]:
         return self.build(info, secrets).check()
+
+    def revoke(self, info: ConnectionInfo, secrets: SecretBox) -> bool:
+        return revoke_grant(info, secrets, self.http_config())
+
+
+def revoke_grant(info: ConnectionInfo, secrets: SecretBox, http: HttpConfig) -> bool:
+    """Revoke a saved connection's grant: a Xero OAuth sign-in's refresh token at the revocation endpoint. Nothing
+    else can be revoked from here (an accessplanit password or API key, a Xero custom connection's secret)."""
+    if info.system is not System.XERO or info.auth != "oauth":
+        return False
+    token_url = XeroConfig(url=info.url, identity_url=info.identity_url, client_id=info.client_id).token_endpoint
+    return xero_auth.revoke_refresh_token(HttpClient(XERO, config=http), token_url, info.client_id, secrets)
 
 
 def build_workspace(
@@ -192,7 +207,7 @@ def connect_xero_oauth(
     or `choose_tenant` asks the user. Only then is anything saved: the token set to the keyring, the rest to the
     cache."""
     box = MemorySecretBox({})
-    http = HttpClient(XERO, config=HttpConfig())
+    http = HttpClient(XERO, config=ConnectorFactory(ws.settings).http_config())
     port = ws.settings.oauth_loopback_port
     if identity_url and _is_loopback(identity_url):
         xero_auth.connect_headless(http, identity_url=identity_url, client_id=client_id, box=box, port=0)

@@ -134,3 +134,22 @@ def test_dashboard_benchmark_checks_its_totals_against_what_it_built() -> None:
     assert out["benchmark"] == "dashboard" and out["invoices"] == 600
     assert out["totals_agree_with_the_built_data"] is True
     assert 0 < out["one_month_s"] <= out["one_month_s_max"] and 0 < out["all_months_s"] <= out["all_months_s_max"]
+
+
+def test_matching_corpus_prints_and_writes_the_corpus_figures(tmp_path: Path) -> None:
+    written = tmp_path / "matching_corpus.json"
+    out = run("matching_corpus.py", "--out", str(written))
+    assert out["benchmark"] == "matching_corpus" and out["cases"] >= 200
+    assert json.loads(written.read_text())["without_known_gaps"] == out["without_known_gaps"]
+    assert out["without_known_gaps"]["precision"] == 1.0 and out["without_known_gaps"]["ranked"] > 0
+
+
+def test_tolerance_change_redoes_only_the_affected_share() -> None:
+    out = run("tolerance_change.py", "--invoices", "600", "--shares", "0.01,0.1")
+    small, big = out["runs"]
+    for r, keys in ((small, 6), (big, 60)):
+        assert r["items"] == 1200 and r["statuses_after_tolerance"]["differs"] == 0
+        assert r["tolerance_change"]["invoice_keys"] == keys and r["tolerance_change"]["items_redone"] == 2 * keys
+        assert r["tolerance_change"]["status_changed"] == 2 * keys  # invoice and payment of each became matched
+        assert r["method_mapping_change"]["invoice_keys"] == keys  # the Card payments only
+    assert out["tolerance_items_ratio"] == 10.0

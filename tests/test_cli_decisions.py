@@ -188,3 +188,22 @@ def test_audit_verify_names_an_edited_deleted_or_inserted_entry(synced: tuple[st
     )
     assert found["first_broken_id"] == 5 and "INV-X" in found["message"]
     assert _run(db, env, "audit", "verify").returncode == 0  # the original is untouched
+
+
+def test_candidates_lists_the_likely_counterparts_best_first(synced: tuple[str, Path, dict[str, str]]) -> None:
+    db, _path, env = synced
+    a = next(i for i in _items(db, env, "--status", "only_in_source") if i["kind"] == "invoice")
+    led = [i for i in _items(db, env, "--status", "only_in_ledger") if i["kind"] == "invoice"]
+    r = _run(db, env, "candidates", str(a["id"]), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["item"]["id"] == a["id"]
+    found = out["candidates"]
+    same_currency = {i["id"] for i in led if i["currency"] == a["currency"]}
+    assert found and {c["item"]["id"] for c in found} <= same_currency
+    assert [c["score"] for c in found] == sorted((c["score"] for c in found), reverse=True)
+    assert all(c["why_not"] and set(c["scores"]) == {"number", "amount", "date", "contact", "reference"} for c in found)
+    text = _run(db, env, "candidates", str(a["id"]))
+    assert text.returncode == 0 and str(found[0]["item"]["id"]) in text.stdout.splitlines()[0]
+    r = _run(db, env, "candidates", "999999")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr

@@ -333,3 +333,82 @@ def test_cli_oauth_with_several_organisations_lists_them_and_tenant_id_picks(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize("sandbox_proc", [40], indirect=True)
+def test_cli_disconnect_revokes_xero_removes_the_keyring_entries_and_keeps_the_cache(
+    sandbox_proc: dict[str, Any], tmp_path: Path, cli_env: dict[str, str], secret_service: object
+) -> None:
+    """`disconnect xero` revokes the OAuth refresh token at the revocation endpoint (it no longer refreshes) and
+    removes the real keyring entry; `disconnect --system accessplanit` removes the password; the cache stays."""
+    import keyring
+    import requests
+
+    db_file = tmp_path / "disc.sqlite3"
+    db = f"sqlite:///{db_file}"
+    xero, ap = sandbox_proc["xero"], sandbox_proc["accessplanit"]
+    assert _run(_xero_args(xero, db), env=cli_env).returncode == 0
+    _connect_accessplanit(ap, db, cli_env)
+    r = _run(["sync", "--db", db, "--profile", "clitest", "--json"], env=cli_env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    entries = {e.split("/")[1]: e for e in _keyring_entries(db_file)}
+    refresh = json.loads(keyring.get_password("recondesk", entries["xero"]) or "{}")["refresh_token"]
+    before = _run(["report", "--db", db, "--profile", "clitest", "--format", "json"], env=cli_env)
+
+    r = _run(["disconnect", "--db", db, "--profile", "clitest"], env=cli_env)
+    assert (r.returncode, r.stderr.strip()) == (
+        2,
+        "recondesk: name one connection: `recondesk disconnect accessplanit|xero`",
+    )
+    r = _run(["disconnect", "xero", "--db", db, "--profile", "clitest"], env=cli_env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "Disconnected from Xero; the cached records are kept. The sign-in was revoked at Xero."
+    assert keyring.get_password("recondesk", entries["xero"]) is None
+    answer = requests.post(
+        f"{xero['identity_url'].rstrip('/')}/connect/token",
+        data={"grant_type": "refresh_token", "client_id": xero["client_id"], "refresh_token": refresh},
+        timeout=10,
+    )
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant"
+
+    r = _run(["disconnect", "--system", "accessplanit", "--db", db, "--profile", "clitest"], env=cli_env)
+    assert (r.returncode, r.stdout.strip()) == (0, "Disconnected from accessplanit; the cached records are kept.")
+    assert keyring.get_password("recondesk", entries["accessplanit"]) is None
+
+    after = _run(["report", "--db", db, "--profile", "clitest", "--format", "json"], env=cli_env)
+    assert after.returncode == 0 and json.loads(after.stdout)["items"] == json.loads(before.stdout)["items"]
+    r = _run(["sync", "--db", db, "--profile", "clitest"], env=cli_env)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+
+
+def test_cli_sync_is_refused_while_another_process_syncs_the_cache(
+    tmp_path: Path, cli_env: dict[str, str], secret_service: object
+) -> None:
+    """A second sync of one cache (here the command line while another process holds the cache's sync lock) stops
+    before doing anything, with one line naming the holder, exit 1."""
+    from app.credentials import KeyringCredentialStore
+    from app.domain.status import System
+    from app.services.api import ConnectionInfo
+    from app.services.sync import SyncLock
+    from app.services.workspace import Workspace
+    from app.settings import Settings
+    from app.storage.db import Database
+
+    db_url = f"sqlite:///{tmp_path / 'busy.sqlite3'}"
+    db = Database(db_url)
+    db.migrate()
+    ws = Workspace(db, KeyringCredentialStore(), Settings(), object(), "clitest")  # type: ignore[arg-type]
+    ws.save_connection(ConnectionInfo(System.ACCESSPLANIT, "http://127.0.0.1:9/accessplan", "u", "password"), "pw")
+    holder = SyncLock(db, 600)
+    holder.acquire()
+    try:
+        r = _run(["sync", "--db", db_url, "--profile", "clitest"], env=cli_env)
+    finally:
+        holder.release()
+        db.dispose()
+    assert r.returncode == 1, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"recondesk: A sync of this cache is already running (pid {os.getpid()}, started "
+    )
+    assert lines[0].endswith("; try again when it ends.")

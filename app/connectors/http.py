@@ -12,6 +12,8 @@ Responsibilities:
 - `ServiceProfile`: what one service's connector package tells this module about the service (its label, paced
   limits, budget and rate-limit headers, error-body reader), so nothing here names a service;
 - secrets scrubbed from every message and log line (`Scrubber`);
+- transport: https:// only (plain http:// to loopback alone, `app.domain.transport`), certificates always verified,
+  against the system's store or the CA bundle of `HttpConfig.ca_bundle`; a refused certificate is named, not retried;
 - the `CancelToken` checked before every request and during every wait.
 
 Must not: know any system's URLs, fields, limits, headers or error bodies (that is each system's `profile`,
@@ -22,8 +24,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -41,6 +45,7 @@ import requests
 from app.connectors.base import CallStats
 from app.domain.errors import (
     AuthenticationError,
+    ConfigurationError,
     ConnectorError,
     NotFoundError,
     RateLimited,
@@ -48,6 +53,7 @@ from app.domain.errors import (
     TransientError,
 )
 from app.domain.progress import CancelToken
+from app.domain.transport import check_transport
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +103,7 @@ class HttpConfig:
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
     max_rate_wait: float = 120.0  # a longer Retry-After stops the system instead of blocking the sync
+    ca_bundle: str = ""  # a PEM file of trusted CAs (a corporate proxy's); empty: the system's store. Never off.
 
 
 def make_session(config: HttpConfig | None = None) -> requests.Session:
@@ -230,6 +237,14 @@ class Rule:
 _NET = "Check the network connection and try again; nothing was lost."
 _UNKNOWN = "The outcome is unknown: Recondesk looks the record up before sending it again."
 ERROR_TABLE: tuple[Rule, ...] = (
+    Rule(
+        requests.exceptions.SSLError,
+        Action.FAIL,
+        ConnectorError,
+        "{system}'s certificate was refused",
+        "Check the address; if your organisation inspects HTTPS with its own certificate authority, set "
+        "ca_bundle in the settings to that authority's certificate file (PEM).",
+    ),
     Rule(
         requests.exceptions.ConnectTimeout,
         Action.RETRY,
@@ -505,6 +520,15 @@ class HttpClient:
         retried when the failure proves it had no effect (`Rule.safe_unsent`).
         """
         cancel = cancel or _NEVER
+        check_transport(url, f"The {self.system} address")
+        verify: bool | str = True
+        if self.config.ca_bundle:
+            if not os.path.isfile(self.config.ca_bundle):
+                raise ConfigurationError(
+                    f"The CA bundle {self.config.ca_bundle} (setting ca_bundle) is not a readable file.",
+                    "Point ca_bundle at your organisation's CA certificate file (PEM), or clear it.",
+                )
+            verify = self.config.ca_bundle
         if idempotent is None:
             idempotent = method.upper() != "POST"
         body = dumps(json_body) if json_body is not None else None
@@ -534,6 +558,7 @@ class HttpClient:
                         allow_redirects=False,
                         timeout=(self.config.connect_timeout, self.config.read_timeout),
                         stream=True,
+                        verify=verify,
                     )
                     content = read_body(resp)  # read fully inside the slot: a cut-off body raises here
                     outcome = resp.status_code
@@ -623,6 +648,10 @@ class HttpClient:
         if resp is not None and not 200 <= resp.status_code < 300:
             details = error_details(resp, self.profile.error_reasons)
             detail = "; ".join(details)
+        elif isinstance(outcome, requests.exceptions.SSLError):
+            return ConnectorError(
+                f"{message}: {certificate_problem(outcome)}.", hint, system=self.system.lower(), status=status
+            )
         elif isinstance(outcome, BaseException) and not isinstance(outcome, requests.exceptions.RequestException):
             detail = str(outcome)
         detail = tidy_detail(self.scrubber.scrub(detail)[:500], f"{message} {hint}")
@@ -657,6 +686,26 @@ def tidy_detail(detail: str, said: str) -> str:
     text = " ".join(kept)
     text = re.sub(r"\s*\(([^()]*)\)", r": \1", text)
     return text.replace("(", "").replace(")", "").strip()
+
+
+_CERT_TEXT = re.compile(r"certificate verify failed: ([^(\]'\"]+)")
+
+
+def certificate_problem(exc: BaseException) -> str:
+    """What was wrong with the certificate, as OpenSSL says it ("self-signed certificate", "Hostname mismatch, ...",
+    "certificate has expired"), found in the exception chain requests and urllib3 wrap it in."""
+    seen: set[int] = set()
+    todo: list[Any] = [exc]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, ssl.SSLCertVerificationError) and item.verify_message:
+            return str(item.verify_message).rstrip(".")
+        todo.extend([*item.args, getattr(item, "reason", None), item.__cause__, item.__context__])
+    found = _CERT_TEXT.search(str(exc))
+    return found.group(1).strip().rstrip(".") if found else "the secure connection could not be set up"
 
 
 def error_details(

@@ -27,7 +27,6 @@ from app.reconcile.rules import (
     derive_state,
     line_order_desc,
     money_equal,
-    norm_ci,
     norm_code,
     norm_desc,
     norm_ref,
@@ -141,7 +140,7 @@ _Equal = Callable[[Any, Any, Any, Any, Rules], bool]
 
 
 def _eq_money(va: Decimal, vb: Decimal, _a: object, _b: object, rules: Rules) -> bool:
-    return abs(va - vb) <= rules.money_tolerance
+    return rules.amounts_equal(va, vb)
 
 
 def _eq_plain(va: object, vb: object, _a: object, _b: object, _rules: Rules) -> bool:
@@ -152,8 +151,8 @@ def _eq_text(va: str | None, vb: str | None, _a: object, _b: object, _rules: Rul
     return va == vb or norm_text(va) == norm_text(vb)
 
 
-def _eq_text_ci(va: str | None, vb: str | None, _a: object, _b: object, _rules: Rules) -> bool:
-    return va == vb or norm_ci(va) == norm_ci(vb)
+def _eq_text_ci(va: str | None, vb: str | None, _a: object, _b: object, rules: Rules) -> bool:
+    return va == vb or rules.contact(va) == rules.contact(vb)  # `text_ci` is the contact's kind
 
 
 def _eq_reference(va: str | None, vb: str | None, _a: object, _b: object, _rules: Rules) -> bool:
@@ -165,7 +164,7 @@ def _eq_code(va: str | None, vb: str | None, _a: object, _b: object, _rules: Rul
 
 
 def _eq_lines(va: tuple[Line, ...], vb: tuple[Line, ...], _a: object, _b: object, rules: Rules) -> bool:
-    return lines_equal(va, vb, rules.money_tolerance)
+    return lines_equal(va, vb, rules.money_tolerance, rules.money_tolerance_percent)
 
 
 def _eq_method(_va: str, _vb: str, a: Payment, b: Payment, rules: Rules) -> bool:
@@ -226,9 +225,9 @@ def sorted_lines(lines: Sequence[Line]) -> list[Line]:
     return sorted(lines, key=lambda line: (line_order_desc(line.description), line.net))
 
 
-def lines_equal(a: Sequence[Line], b: Sequence[Line], tolerance: Decimal) -> bool:
+def lines_equal(a: Sequence[Line], b: Sequence[Line], tolerance: Decimal, percent: Decimal = Decimal(0)) -> bool:
     """Same count and, pairwise after sorting, same description (trimmed, case-folded) and net and tax within
-    the tolerance."""
+    the tolerance (absolute, or `percent` of the larger amount)."""
     if len(a) != len(b):
         return False
     if all(_same_in_order(la, lb) for la, lb in zip(a, b, strict=True)):
@@ -238,7 +237,7 @@ def lines_equal(a: Sequence[Line], b: Sequence[Line], tolerance: Decimal) -> boo
     for la, lb in zip(sorted_lines(a), sorted_lines(b), strict=True):
         if norm_desc(la.description) != norm_desc(lb.description):
             return False
-        if not (money_equal(la.net, lb.net, tolerance) and money_equal(la.tax, lb.tax, tolerance)):
+        if not (money_equal(la.net, lb.net, tolerance, percent) and money_equal(la.tax, lb.tax, tolerance, percent)):
             return False
     return True
 

@@ -10,13 +10,16 @@ comparison does not show.
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from typing import NamedTuple
 
-from app.domain.records import Payment
+from app.domain.money import fmt
+from app.domain.records import Invoice, Payment
 from app.domain.status import ItemStatus, Kind
-from app.reconcile.diff import FieldComparison
+from app.reconcile.diff import FieldComparison, canonical_ledger_invoice
 from app.reconcile.engine import ItemResult
-from app.reconcile.rules import INVOICE_FIELDS, PAYMENT_FIELDS, norm_ref
+from app.reconcile.rules import INVOICE_FIELDS, PAYMENT_FIELDS, norm_code, norm_ref
 
 
 class Sides(NamedTuple):
@@ -94,14 +97,95 @@ def duplicate_note(item: ItemResult) -> str:
     return f"a possible duplicate of {what} ({why})"
 
 
-def item_reason(item: ItemResult, sides: Sides) -> str:
-    """One sentence for people: why the item has its status, and its duplicate flag if any (the report's `reason`)."""
-    if item.status is ItemStatus.DIFFERS and item.invalid is None:
-        # The labels of `fields` are the headline's: no need to format every compared value (most of a run's cost).
-        head = _differs(_what(item), [_LABELS.get(f, f) for f in item.fields])
-    else:
+def item_reason(item: ItemResult, sides: Sides, *, by: str = "", note: str = "") -> str:
+    """One sentence for people: why the item has its status (the rule and key that paired it, the fields that differ
+    and by how much, or why it could not be read), and its duplicate flag if any (the report's `reason`).
+
+    `by`/`note`: who matched it by hand and why (the services know; the engine only says `manual`). Cheap: only the
+    differing fields are looked at, and only money and dates are worked out."""
+    if item.invalid is not None or item.source is None or item.ledger is None:
         head = explain_item(item, sides)[0]
-    note = duplicate_note(item)
-    if not note:
+    else:
+        head = _paired(item, by, note)
+        if item.status is ItemStatus.DIFFERS:
+            head = f"{head[:-1]}; {_how_they_differ(item, sides)}."
+        elif item.status is ItemStatus.MATCHED:
+            head = f"{head[:-1]}; agrees in {sides.source} and {sides.ledger}."
+    note_text = duplicate_note(item)
+    if not note_text:
         return head
-    return f"{head[:-1]} and is {note}: it is not pushed unless a person overrides it with a note."
+    return f"{head[:-1]} and is {note_text}: it is not pushed unless a person overrides it with a note."
+
+
+# What a payment tier compared (docs/reconciliation.md section 3); what it let differ is in the item's fields.
+_TIER_WORDS: dict[int, str] = {
+    1: "by amount, date and reference",
+    2: "by amount and reference",
+    3: "by amount and date",
+    4: "by date and reference",
+}
+
+
+def _paired(item: ItemResult, by: str, note: str) -> str:
+    """How the pair was made: by a person, by invoice number, or by a payment tier."""
+    if item.manual:
+        who = f" by {by}" if by else ""
+        return f"Matched by hand{who}: {note}." if note else f"Matched by hand{who}."
+    if item.kind is Kind.INVOICE:
+        return f"Paired by invoice number {item.invoice_key}."
+    words = _TIER_WORDS.get(item.tier or 0)
+    on = item.invoice_key or "?"
+    if words is None:
+        return f"Payment paired on {on}."
+    return f"Payment paired on {on} {words} (tier {item.tier})."
+
+
+def _how_they_differ(item: ItemResult, sides: Sides) -> str:
+    """ "total differs by 12.50 GBP (higher in Xero); due date 3 days later in Xero" for the differing fields."""
+    src, led = item.source, item.ledger
+    assert src is not None and led is not None
+    if isinstance(led, Invoice) and item.rules is not None and {"paid", "due", "state"} & set(item.fields):
+        led = canonical_ledger_invoice(led, item.rules, item.ledger_refunds)  # paid/due as compared (refunds)
+    same_currency = norm_code(src.currency) == norm_code(led.currency)
+    parts: list[str] = []
+    for name in item.fields:
+        label = _lower(_LABELS.get(name, name))
+        a, b = getattr(src, name, None), getattr(led, name, None)
+        if isinstance(a, Decimal) and isinstance(b, Decimal) and same_currency:
+            diff = b - a
+            more = "higher" if diff > 0 else "lower"
+            parts.append(f"{label} differs by {fmt(abs(diff), src.currency)} {src.currency} ({more} in {sides.ledger})")
+        elif name.endswith("date"):
+            parts.append(_date_words(label, a, b, sides))
+        elif name in _SHOW_VALUES:
+            parts.append(f"{label} differs: {_short(a)} vs {_short(b)}")
+        else:
+            parts.append(f"{label} differs")
+    return "; ".join(parts)
+
+
+def _lower(label: str) -> str:
+    """ "Total" -> "total" inside a sentence; "PO number" stays."""
+    return label[:1].lower() + label[1:] if label[1:2].islower() else label
+
+
+_SHOW_VALUES = frozenset({"currency", "po_number", "reference", "contact", "state"})
+"""Short fields whose two values say more than their label (never the lines: they can be long)."""
+
+
+def _short(value: object) -> str:
+    text = getattr(value, "value", value)  # an InvoiceState
+    shown = str(text or "").strip()
+    if not shown:
+        return "none"
+    return f"'{shown[:40]}…'" if len(shown) > 40 else f"'{shown}'"
+
+
+def _date_words(lower: str, a: object, b: object, sides: Sides) -> str:
+    if isinstance(a, date) and isinstance(b, date):
+        days = (b - a).days
+        unit = "day" if abs(days) == 1 else "days"
+        return f"{lower} {abs(days)} {unit} {'later' if days > 0 else 'earlier'} in {sides.ledger}"
+    if isinstance(b, date):
+        return f"{lower} only in {sides.ledger}"
+    return f"{lower} only in {sides.source}"

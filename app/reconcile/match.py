@@ -15,7 +15,7 @@ from decimal import Decimal
 from app.domain.keys import invoice_key
 from app.domain.records import Invoice, Payment
 from app.domain.status import Direction
-from app.reconcile.rules import Rules, money_equal, natural_id, norm_ref
+from app.reconcile.rules import Rules, natural_id, norm_ref
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,28 +119,29 @@ def match_payments(source: Iterable[Payment], ledger: Iterable[Payment], rules: 
         if key and len(src) == 1 and len(led) == 1:
             # One against one: the first tier that fits decides, if any does.
             s, g = src[0], led[0]
-            tier = next((t for t in (1, 2, 3, 4) if _fits(t, s, g, rules.money_tolerance)), None)
+            tier = next((t for t in (1, 2, 3, 4) if _fits(t, s, g, rules)), None)
             if tier is not None:
                 out.append(PaymentPair(key, direction, s, g, tier))
             else:
                 out += (PaymentPair(key, direction, s, None), PaymentPair(key, direction, None, g))
         elif key and src and led:
-            out.extend(_pair_group(key, direction, src, led, rules.money_tolerance))
+            out.extend(_pair_group(key, direction, src, led, rules))
         else:
             out.extend(PaymentPair(key, direction, p, None) for p in src)
             out.extend(PaymentPair(key, direction, None, p) for p in led)
     return out
 
 
-def _fits(tier: int, s: Payment, g: Payment, tolerance: Decimal) -> bool:
-    """The doc's tier tests, literally (the small-group path and the oracle of the bucketed path)."""
+def _fits(tier: int, s: Payment, g: Payment, rules: Rules) -> bool:
+    """The doc's tier tests, literally (the small-group path and the oracle of the bucketed path). "Same date" is
+    `rules.dates_close` (the same day unless a payment date window is set)."""
     if tier == 1:
-        return s.date == g.date and _same_ref(s, g) and money_equal(s.amount, g.amount, tolerance)
+        return rules.dates_close(s.date, g.date) and _same_ref(s, g) and rules.amounts_equal(s.amount, g.amount)
     if tier == 2:
-        return _same_ref(s, g) and money_equal(s.amount, g.amount, tolerance)
+        return _same_ref(s, g) and rules.amounts_equal(s.amount, g.amount)
     if tier == 3:
-        return s.date == g.date and money_equal(s.amount, g.amount, tolerance)
-    return s.date == g.date and _same_ref(s, g)
+        return rules.dates_close(s.date, g.date) and rules.amounts_equal(s.amount, g.amount)
+    return rules.dates_close(s.date, g.date) and _same_ref(s, g)
 
 
 def _same_ref(s: Payment, g: Payment) -> bool:
@@ -151,18 +152,19 @@ _SMALL = 16  # below this many candidate pairs, plain loops beat building bucket
 
 
 def _pair_group(
-    key: str, direction: Direction, src: list[Payment], led: list[Payment], tolerance: Decimal
+    key: str, direction: Direction, src: list[Payment], led: list[Payment], rules: Rules
 ) -> list[PaymentPair]:
     partner: dict[int, tuple[int, int]] = {}  # source index -> (ledger index, tier)
     taken = [False] * len(led)
-    if len(src) * len(led) <= _SMALL:
-        # Most groups are one payment against one payment: the literal tier loops, no dicts.
+    if len(src) * len(led) <= _SMALL or rules.payment_date_window_days:
+        # Most groups are one payment against one payment: the literal tier loops, no dicts. A date window makes
+        # "same date" a range, which the buckets (by exact date) cannot find.
         for tier in (1, 2, 3, 4):
             for i, s in enumerate(src):
                 if i in partner:
                     continue
                 for j, g in enumerate(led):
-                    if not taken[j] and _fits(tier, s, g, tolerance):
+                    if not taken[j] and _fits(tier, s, g, rules):
                         taken[j] = True
                         partner[i] = (j, tier)
                         break
@@ -182,7 +184,7 @@ def _pair_group(
             if not candidates:
                 continue
             for pos, j in enumerate(candidates):
-                if not need_amount or money_equal(s.amount, led[j].amount, tolerance):
+                if not need_amount or rules.amounts_equal(s.amount, led[j].amount):
                     del candidates[pos]
                     taken[j] = True
                     partner[i] = (j, tier)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from operator import attrgetter
 from types import MappingProxyType
@@ -46,10 +47,41 @@ class Rules:
     method_accounts: Mapping[str, str] = field(default_factory=lambda: DEFAULT_METHOD_ACCOUNTS)
     duplicate_window_days: int = DEFAULT_DUPLICATE_WINDOW_DAYS
     """Two payments of one invoice and system, same amount, this many days apart or fewer: a possible duplicate."""
+    money_tolerance_percent: Decimal = Decimal(0)
+    """Two amounts are also equal when they differ by at most this percent of the larger one (0: off)."""
+    payment_date_window_days: int = 0
+    """Payment matching tiers that compare dates accept dates at most this many days apart (0: the same day)."""
+    contact_ignore_suffixes: bool = False
+    """Contacts compare without company suffixes ("Ltd", "Limited", "LLP", "plc") and punctuation."""
 
     def __hash__(self) -> int:
         # A mapping is not hashable; its items are. Rules (and the items that carry them) can then be dict keys.
-        return hash((self.money_tolerance, frozenset(self.method_accounts.items()), self.duplicate_window_days))
+        return hash(
+            (
+                self.money_tolerance,
+                frozenset(self.method_accounts.items()),
+                self.duplicate_window_days,
+                self.money_tolerance_percent,
+                self.payment_date_window_days,
+                self.contact_ignore_suffixes,
+            )
+        )
+
+    def amounts_equal(self, a: Decimal, b: Decimal) -> bool:
+        """Two amounts of one currency compare equal under the absolute and the percent tolerance."""
+        return money_equal(a, b, self.money_tolerance, self.money_tolerance_percent)
+
+    def dates_close(self, a: date | None, b: date | None) -> bool:
+        """Two payment dates count as the same date for the matching tiers (within `payment_date_window_days`)."""
+        if a == b:
+            return True
+        if not self.payment_date_window_days or a is None or b is None:
+            return False
+        return abs((a - b).days) <= self.payment_date_window_days
+
+    def contact(self, value: str | None) -> str:
+        """A contact as compared: `norm_ci`, and without company suffixes when `contact_ignore_suffixes`."""
+        return norm_contact(value) if self.contact_ignore_suffixes else norm_ci(value)
 
     def account_for(self, method_label: str) -> str | None:
         """The ledger account code a source method label maps to, or None when unmapped.
@@ -167,9 +199,26 @@ def natural_id(record_id: str) -> tuple[int, int, str]:
     return (1, 0, record_id)
 
 
-def money_equal(a: Decimal, b: Decimal, tolerance: Decimal) -> bool:
-    """Two amounts are equal when their absolute difference is at most the tolerance (inclusive)."""
-    return abs(a - b) <= tolerance
+def money_equal(a: Decimal, b: Decimal, tolerance: Decimal, percent: Decimal = Decimal(0)) -> bool:
+    """Two amounts are equal when their absolute difference is at most the tolerance (inclusive), or at most
+    `percent` per cent of the larger of the two in absolute value: |a-b| <= max(tolerance, percent*max(|a|,|b|)/100)."""
+    diff = abs(a - b)
+    if diff <= tolerance:
+        return True
+    return bool(percent) and diff * 100 <= percent * max(abs(a), abs(b))
+
+
+_SUFFIXES = frozenset({"ltd", "limited", "llp", "plc"})
+_PUNCT = re.compile(r"[^\w\s]")
+
+
+def norm_contact(value: str | None) -> str:
+    """A contact without punctuation and without trailing company suffixes ("Acme Ltd." and "ACME limited" are both
+    "acme"); a name that is only a suffix keeps it."""
+    words = _PUNCT.sub(" ", norm_ci(value)).split()
+    while len(words) > 1 and words[-1] in _SUFFIXES:
+        words.pop()
+    return " ".join(words)
 
 
 # --- possible duplicates (doc section 7): a record that repeats another of its own system ----------------------
@@ -184,7 +233,7 @@ def payments_repeat(a: Payment, b: Payment, rules: Rules) -> bool:
         return False
     if invoice_key(a.invoice_number) != invoice_key(b.invoice_number):
         return False
-    if not money_equal(a.amount, b.amount, rules.money_tolerance):
+    if not rules.amounts_equal(a.amount, b.amount):
         return False
     ref = norm_ref(a.reference)
     if ref and ref == norm_ref(b.reference):

@@ -41,6 +41,9 @@ class SandboxOptions:
     xero_port: int = 0
     xero_organisations: tuple[str, ...] = ()  # more (empty) organisations the Xero browser sign-in can connect
     paid_instalments: float = 1.0  # generated months: mean payments per invoice paid in full (see generator)
+    # Fidelity knobs (docs/sandboxes.md), the same as the settings `strict=1` and `accessplanit:max_top=<n>`:
+    strict: bool = False  # refuse the undocumented query features (accessplanit `in`, DateUpdated; Xero `IDs=`)
+    max_top: int = 0  # accessplanit's `$top` cap (0: the default 1000)
 
 
 @dataclass
@@ -104,6 +107,11 @@ def _expected_for(ap_data: dict[str, Any], xero_data: dict[str, Any]) -> list[di
 def start_sandboxes(opts: SandboxOptions) -> Sandboxes:
     """Start the accessplanit and Xero emulators on 127.0.0.1."""
     ap_faults, xero_faults = split_faults(opts.faults)
+    if opts.strict:
+        ap_faults.setdefault("strict", "1")
+        xero_faults.setdefault("strict", "1")
+    if opts.max_top:
+        ap_faults.setdefault("max_top", str(opts.max_top))
     if opts.fixtures:
         data = load_fixtures(opts.fixtures)
         ap_data, xero_data = data["accessplanit"], data["xero"]

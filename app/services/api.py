@@ -7,7 +7,7 @@ never on the GUI thread. Must not: return ORM objects, sessions or anything hold
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -15,6 +15,7 @@ from typing import Protocol
 
 from app.domain.progress import CancelToken, ProgressCallback
 from app.domain.status import ItemStatus, Kind, PushState, Resolution, Role, System
+from app.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -506,6 +507,27 @@ class RunPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthCheck:
+    """One health check of a connection: `level` is "ok" (green), "slow" (amber: answered slowly, or rate-limited)
+    or "failed" (red); `message` for people; `seconds` it took; `at` UTC."""
+
+    system: System
+    level: str
+    message: str
+    at: datetime
+    seconds: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DisconnectResult:
+    """What `disconnect` did: `ok` False when the service could not revoke the sign-in (it was removed here all the
+    same); `message` says so and that the cache is kept."""
+
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionHealth:
     """A system's connection as the dashboard shows it: configured, the last sync's error for it ('' when none)
     and the rate-limit budget the last run reported for it (e.g. {"day_remaining": "4873"})."""
@@ -514,6 +536,7 @@ class ConnectionHealth:
     configured: bool
     last_error: str
     budget: dict[str, str]
+    last_check: HealthCheck | None = None  # the latest health check of the connection (None: never checked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -625,4 +648,127 @@ class Recondesk(Protocol):
 
     def save_checked(self, info: ConnectionInfo, secret: str | None) -> CheckResult:
         """Test, then save only if the connection works (with the Xero organisation it found)."""
+        ...
+
+    def match_candidates(self, item_id: int) -> Sequence[MatchCandidate]:
+        """The likely counterparts of a one-sided item, best first: one-sided items of the other system, same kind and
+        currency, scored 0-100 with per-field scores and why the rules did not pair them (empty when the item is not
+        one-sided). Accepting one is `act(Match(...))`."""
+        ...
+
+    def settings_view(self) -> SettingsView:
+        """Every setting with its value, help and choices (Xero accounts and tax types from the last sync)."""
+        ...
+
+    def change_settings(
+        self,
+        changes: Mapping[str, object],
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> ActionResult:
+        """Validate, save and audit the changed settings (name -> value, text as typed is fine), then re-reconcile
+        at once only the items they can affect. An invalid value changes nothing: `ok` False, `refused`
+        "invalid_setting", the message names the setting and why."""
+        ...
+
+    def check_health(self) -> Sequence[HealthCheck]:
+        """Check each connection that has a saved secret, record each check in the run log, return them."""
+        ...
+
+    def health_history(self, limit: int = 50) -> Sequence[HealthCheck]:
+        """The recorded health checks, newest first."""
+        ...
+
+    def disconnect(self, system: System) -> DisconnectResult:
+        """Revoke what the service lets us revoke, remove the keyring entry, keep the cache (audited)."""
+        ...
+
+    def current_settings(self) -> Settings:
+        """The settings in force (the GUI's timers read the health-check interval and the daily sync time)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class MatchCandidate:
+    """A one-sided item that may be the same as another one-sided item: its row, the total score (0-100; 85 and
+    above likely, 60 and above possible), the per-field scores ("number", "amount", "date", "contact", "reference";
+    the weightiest first) and why the matching rules did not pair them ("number differs: INV-1O01 vs INV-1001")."""
+
+    row: ItemRow
+    score: int
+    scores: tuple[tuple[str, int], ...]
+    why_not: str
+
+    @property
+    def item_id(self) -> int:
+        return self.row.item_id
+
+    @property
+    def band(self) -> str:
+        """ "good" (85+), "fair" (60+) or "poor": how the score is shown (green, amber, red)."""
+        return "good" if self.score >= 85 else "fair" if self.score >= 60 else "poor"
+
+
+@dataclass(frozen=True, slots=True)
+class SettingChoice:
+    """A value a setting may take, from Xero's reference data: `code` is stored, `label` shown ("200 Sales")."""
+
+    code: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class SettingValue:
+    """One setting as the settings dialog and `recondesk settings` show it (from its declaration in app.settings)."""
+
+    name: str
+    label: str
+    help: str
+    group: str  # Matching, Mappings, Connections, You
+    scope: str  # firm | personal
+    kind: str  # decimal | int | float | bool | text | mapping
+    value: str  # as text (`parse` reads it back); a mapping as "KEY=VALUE, ..."
+    default: str
+    affects: tuple[str, ...] = ()  # "invoices", "payments": what a change re-reconciles
+    minimum: str = ""
+    maximum: str = ""
+    mapping: tuple[tuple[str, str], ...] = ()  # a mapping's entries
+    choices: tuple[SettingChoice, ...] = ()  # empty: free text (nothing fetched from Xero yet, or not a choice)
+    choices_from: str = ""  # "accounts" | "tax_types" | ""
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsView:
+    values: tuple[SettingValue, ...]
+    groups: tuple[str, ...]
+    fetched: bool  # Xero's accounts and tax rates are in the cache (else the dialog offers free text)
+
+    def get(self, name: str) -> SettingValue:
+        return next(v for v in self.values if v.name == name)
+
+
+def check_setting(name: str, value: object) -> str:
+    """Why `value` is not valid for the setting `name` ("" when it is): the dialog checks each field as typed."""
+    from app.settings import SettingError, parse_value
+
+    try:
+        parse_value(name, value)
+    except SettingError as exc:
+        return str(exc)
+    return ""
+
+    def check_health(self) -> Sequence[HealthCheck]:
+        """Check each connection that has a saved secret, record each check in the run log, return them."""
+        ...
+
+    def health_history(self, limit: int = 50) -> Sequence[HealthCheck]:
+        """The recorded health checks, newest first."""
+        ...
+
+    def disconnect(self, system: System) -> DisconnectResult:
+        """Revoke what the service lets us revoke, remove the keyring entry, keep the cache (audited)."""
+        ...
+
+    def current_settings(self) -> Settings:
+        """The settings in force (the GUI's timers read the health-check interval and the daily sync time)."""
         ...

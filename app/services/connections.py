@@ -5,21 +5,35 @@ read their secret and save rotated refresh tokens.
 Secret shapes (dicts of strings), by `ConnectionInfo.auth`:
   password -> {"password": ...}; api_key -> {"api_key": ...}; client_credentials -> {"client_secret": ...};
   oauth -> whatever the OAuth flow saves (refresh token...), through `save_secret_dict`.
+`disconnect` revokes what the service lets us revoke (Xero's refresh token, through the `revoke` the composition
+root supplies), removes the keyring entry, keeps the connection's settings (marked without a secret) and the cache,
+and appends an audit row.
 Must not: write a secret to the database, a log line, an exception message or an export; import connectors.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import uuid
+from collections.abc import Callable
 
+from app.connectors.base import SecretBox
 from app.credentials import CredentialStore, connection_entry
-from app.domain.errors import ConfigurationError
+from app.domain.errors import ConfigurationError, RecondeskError
 from app.domain.status import System
+from app.domain.transport import check_transport
 from app.services.api import ConnectionInfo
+from app.storage import audit as audit_repo
 from app.storage import connections as connections_repo
 from app.storage.db import Database
 from app.storage.models import ConnectionRecord
+
+log = logging.getLogger(__name__)
+
+Revoke = Callable[[ConnectionInfo, SecretBox], bool]
+"""Revoke a saved connection's grant at its service; True when something was revoked, False when the service has
+nothing to revoke (a password, an API key, a custom connection); raises a `RecondeskError` when it failed."""
 
 SECRET_FIELD = {
     "password": "password",
@@ -115,6 +129,8 @@ class Connections:
 
     def save_secret_dict(self, info: ConnectionInfo, secret: dict[str, str] | None) -> None:
         """Save `info` and, when given, the whole secret dict (the OAuth flow's tokens)."""
+        check_transport(info.url, f"The {info.system.label} address")  # https://, or http:// to loopback only
+        check_transport(info.identity_url, "The identity server address")
         old = self._record(info.system)
         # Keep the connection id (and so the keyring entry) when only the settings change.
         connection_id = old.connection_id if old is not None else str(uuid.uuid4())
@@ -144,3 +160,40 @@ class Connections:
             return
         with self.db.transaction() as tx:
             connections_repo.save_connection(tx, dataclasses.replace(rec, tenant_id=tenant_id, tenant_name=tenant_name))
+
+    def disconnect(self, system: System, revoke: Revoke, who: str) -> tuple[bool, str]:
+        """Revoke, remove the keyring entry, keep the settings and the cache, audit. Returns (ok, message): not ok
+        when the revocation failed (the entry is removed all the same, and the message says how to revoke it at
+        the service)."""
+        rec = self._record(system)
+        if rec is None:
+            raise ConfigurationError(f"There is no {system.label} connection to disconnect.")
+        info, box = _info(rec, rec.has_secret), StoreSecretBox(self.credentials, self.entry(rec))
+        revoked, failure = False, ""
+        if rec.has_secret:
+            try:
+                revoked = revoke(info, box)
+            except RecondeskError as exc:
+                failure = exc.user_text()
+                log.warning("revoking the %s sign-in failed: %s", system.value, failure)
+        self.credentials.delete(self.entry(rec))
+        with self.db.transaction() as tx:
+            connections_repo.save_connection(tx, dataclasses.replace(rec, has_secret=False))
+            audit_repo.append_audit(
+                tx,
+                who,
+                "disconnect",
+                "connection",
+                str(system),
+                {"has_secret": rec.has_secret, "tenant_name": rec.tenant_name},
+                {"has_secret": False, "revoked": revoked, "revoke_error": failure},
+            )
+        kept = f"Disconnected from {system.label}; the cached records are kept."
+        if failure:
+            return False, (
+                f"{kept} The saved sign-in was removed here, but it could not be revoked: {failure} To end it, "
+                f"remove Recondesk from the apps connected to your {system.label} account."
+            )
+        if revoked:
+            return True, f"{kept} The sign-in was revoked at {system.label}."
+        return True, kept

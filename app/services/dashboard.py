@@ -1,7 +1,7 @@
 """The money view of a period (`Recondesk.dashboard`): per system and currency the invoices' count, total, paid and
 due; the difference between the systems per currency (ledger minus source); the items and their value by status;
-open items and open value across the last syncs (from the sync-run log); connection health and the last run's
-rate-limit budget.
+open items and open value across the last syncs (from the sync-run log); connection health, the last run's
+rate-limit budget and the last health check of each connection.
 
 Every aggregate is a `GROUP BY` in the database (`app.storage.dashboard`); this module turns minor units into Decimal
 per currency and pairs the two systems' figures. Nothing is ever added across currencies.
@@ -20,6 +20,7 @@ from app.services.api import (
     CurrencyDifference,
     Dashboard,
     DashboardTotals,
+    HealthCheck,
     Roles,
     RunPoint,
     StatusValue,
@@ -39,6 +40,7 @@ def build_dashboard(
         totals_rows = dashboard_repo.currency_totals(tx, period)
         status_rows = dashboard_repo.status_values(tx, period)
         run_rows = synclog.list_runs(tx, runs + 1)
+        checks = synclog.last_health(tx)
     totals = tuple(
         DashboardTotals(
             r.system,
@@ -70,7 +72,11 @@ def build_dashboard(
         errors = [s.error for s in (last.streams if last else ()) if s.system is system and s.error]
         prefix = f"{system.value}."
         budget = {k.removeprefix(prefix): v for k, v in (last.budget if last else {}).items() if k.startswith(prefix)}
-        health.append(ConnectionHealth(system, bool(configured.get(system)), errors[0] if errors else "", budget))
+        check = checks.get(system)
+        last_check = None if check is None else HealthCheck(system, check.level, check.message, check.at, check.seconds)
+        health.append(
+            ConnectionHealth(system, bool(configured.get(system)), errors[0] if errors else "", budget, last_check)
+        )
     currencies = {t.currency for t in totals} | {s.currency for s in by_status}
     for point in points:
         currencies |= set(point.open_value or {})

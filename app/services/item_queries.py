@@ -11,10 +11,12 @@ from typing import Any
 
 from app.domain.errors import RecondeskError
 from app.domain.money import fmt, from_minor
-from app.domain.records import Invoice
+from app.domain.records import Invoice, Payment
 from app.domain.status import ItemStatus, Kind, PushState, Role, System, system_for
+from app.reconcile.candidates import rank
+from app.reconcile.rules import Rules
 from app.services import plans
-from app.services.api import ORDERS, ItemFilter, ItemPage, ItemRow, ListCounts, PageCursor, Roles
+from app.services.api import ORDERS, ItemFilter, ItemPage, ItemRow, ListCounts, MatchCandidate, PageCursor, Roles
 from app.storage import items as items_repo
 from app.storage import records as records_repo
 from app.storage.db import Database
@@ -160,3 +162,33 @@ class ItemQueries:
         with self.db.transaction(readonly=True) as tx:
             found = {r.id: r for r in items_repo.item_rows(tx, list(item_ids))}
         return [to_row(found[i]) for i in item_ids if i in found]
+
+
+def ranked_candidates(db: Database, rules: Rules, item_id: int, limit: int = 50) -> list[MatchCandidate]:
+    """The likely counterparts of a one-sided item, best first (`Recondesk.match_candidates`): the other system's
+    one-sided items of the same kind and currency near in amount or date (found by the database, a few hundred at
+    most), scored by `reconcile.candidates.rank`. Empty for an item that is not one-sided."""
+    with db.transaction(readonly=True) as tx:
+        found = items_repo.item_rows(tx, [item_id])
+        if not found or found[0].status not in (ItemStatus.ONLY_IN_SOURCE, ItemStatus.ONLY_IN_LEDGER):
+            return []
+        item = found[0]
+        other = ItemStatus.ONLY_IN_LEDGER if item.status is ItemStatus.ONLY_IN_SOURCE else ItemStatus.ONLY_IN_SOURCE
+        near = items_repo.one_sided_near(tx, item.kind, other, item.currency, item.amount_minor, item.date)
+        records: dict[int, Invoice | Payment] = {}
+        for it in (item, *near):
+            rid = it.source_record_id or it.ledger_record_id
+            stored = records_repo.get_record(tx, rid) if rid else None
+            if stored is not None and isinstance(stored.record, Invoice | Payment):
+                records[it.id] = stored.record
+    mine = records.get(item.id)
+    if mine is None:
+        return []
+    contacts = {it.invoice_key: it.contact for it in (item, *near) if it.contact}  # a payment's invoice's contact
+    by_record = {id(rec): it for it in near if (rec := records.get(it.id)) is not None}
+    ranked = rank(mine, [records[it.id] for it in near if it.id in records], rules, contacts=contacts, limit=limit)
+    return [
+        MatchCandidate(to_row(by_record[id(c.record)]), c.score, c.scores, c.why_not)
+        for c in ranked
+        if id(c.record) in by_record
+    ]

@@ -21,7 +21,7 @@ from app.connectors.base import PushFacts, normalised_name
 from app.domain.errors import RecondeskError
 from app.domain.keys import invoice_key
 from app.domain.money import fmt
-from app.domain.records import Invoice, Payment
+from app.domain.records import Invoice, Line, Payment
 from app.domain.status import Direction, Kind, Role, System
 from app.reconcile.rules import POSSIBLE_DUPLICATE
 from app.settings import Settings
@@ -118,6 +118,20 @@ def _money(value: Decimal, currency: str) -> str:
     return fmt(value, currency)
 
 
+def tax_type_for(line: Line, settings: Settings) -> str:
+    """The Xero tax type of a pushed line: its tax rate (tax as a percent of net, to 2 places) through
+    `settings.tax_rate_types` when listed there, else the sales tax type (taxed) or the zero tax type (untaxed)."""
+    if settings.tax_rate_types and line.net:
+        rate = (line.tax * 100 / line.net).quantize(Decimal("0.01"))
+        for key, tax_type in settings.tax_rate_types.items():
+            try:
+                if Decimal(key.strip().rstrip("%")) == rate:
+                    return tax_type
+            except ArithmeticError:
+                continue  # a key that is not a rate matches nothing
+    return settings.sales_tax_type if line.tax != 0 else settings.zero_tax_type
+
+
 def plan_push_invoice(
     invoice: Invoice, settings: Settings, item_key: str, target: System, ledger_contact_id: str = ""
 ) -> PushPlan:
@@ -139,7 +153,7 @@ def plan_push_invoice(
             "unit_amount": str(line.unit_amount) if line.unit_amount is not None else "",
             "account_code": settings.sales_account_code,
             # Untaxed lines need a zero-rated tax type in Xero, or Xero adds the default rate's tax.
-            "tax_type": settings.sales_tax_type if line.tax != 0 else settings.zero_tax_type,
+            "tax_type": tax_type_for(line, settings),
         }
         for line in invoice.lines
     ]

@@ -28,7 +28,7 @@ from app.domain.keys import invoice_key as normalize
 from app.domain.money import MoneyError, fmt, to_minor
 from app.domain.progress import CancelToken, ProgressEvent
 from app.domain.records import Invoice, Payment
-from app.domain.status import ItemStatus, Role, System, system_for
+from app.domain.status import ItemStatus, Kind, Role, System, system_for
 from app.reconcile.diff import canonical_ledger_invoice
 from app.reconcile.engine import ItemResult, reconcile
 from app.reconcile.explain import Sides, item_reason
@@ -54,6 +54,9 @@ def rules_from(settings: Settings) -> Rules:
         money_tolerance=settings.money_tolerance,
         method_accounts=dict(settings.method_accounts),
         duplicate_window_days=max(0, settings.duplicate_window_days),
+        money_tolerance_percent=settings.money_tolerance_percent,
+        payment_date_window_days=max(0, settings.payment_date_window_days),
+        contact_ignore_suffixes=settings.contact_ignore_suffixes,
     )
 
 
@@ -65,9 +68,20 @@ sync after such a migration reconciles every key once and no item keeps the new 
 def rules_digest(settings: Settings) -> str:
     """A short name for the matching rules (tolerance, method accounts) and the item shape: equal, equal digest."""
     rules = rules_from(settings)
-    text = json.dumps(
-        [str(rules.money_tolerance), sorted(rules.method_accounts.items()), rules.duplicate_window_days, ITEM_SHAPE]
-    )
+    parts: list[object] = [
+        str(rules.money_tolerance),
+        sorted(rules.method_accounts.items()),
+        rules.duplicate_window_days,
+        ITEM_SHAPE,
+    ]
+    # Settings added later join the digest only when set, so a cache at their defaults keeps its digest.
+    extra = {
+        "money_tolerance_percent": str(rules.money_tolerance_percent) if rules.money_tolerance_percent else None,
+        "payment_date_window_days": rules.payment_date_window_days or None,
+        "contact_ignore_suffixes": rules.contact_ignore_suffixes or None,
+    }
+    parts += [[k, v] for k, v in extra.items() if v is not None]
+    text = json.dumps(parts)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -142,6 +156,7 @@ def to_item_data(
     record_ids: Mapping[tuple[str, str, str], int],
     contacts: Mapping[str, str],
     decision: Decision | None = None,
+    match: Decision | None = None,
 ) -> ItemData:
     """The stored form of one engine result, with a person's decision applied when it still holds."""
     src, led, bad = result.source, result.ledger, result.invalid
@@ -199,7 +214,7 @@ def to_item_data(
         fingerprint=fp,
         flags=result.flags,
         twin=result.twin.id if result.twin is not None else None,
-        reason=item_reason(result, SIDES),
+        reason=item_reason(result, SIDES, by=match.who, note=match.note) if match else item_reason(result, SIDES),
         difference_minor=difference_minor(result),
     )
 
@@ -376,9 +391,20 @@ def _run_keys(tx: Tx, ctx: _Context, keys: Sequence[str]) -> list[ItemData]:
         manual_pairs=[(m.kind, m.source_id, m.ledger_id) for m in ctx.matches if m.source_id and m.ledger_id],
     )
     contacts = _contacts(src_inv, led_inv)
-    data = [to_item_data(r, found.ids, contacts, ctx.decisions.get((r.kind.value, r.key))) for r in results]
+    by_hand: dict[object, Decision] = {(m.kind, m.source_id, m.ledger_id): m for m in ctx.matches}  # who, and why
+    data = [
+        to_item_data(r, found.ids, contacts, ctx.decisions.get((r.kind.value, r.key)), by_hand.get(_pair(r)))
+        for r in results
+    ]
     # Drift: items of a signed-off period whose values moved since get `reopened` (these keys only, no rescan).
     return flag_drift(tx, ctx.signed, results, data, ctx.rules)
+
+
+def _pair(result: ItemResult) -> tuple[Kind, str | None, str | None] | None:
+    """(kind, source id, ledger id) of an item a person matched by hand; None for any other item."""
+    if not result.manual or result.source is None or result.ledger is None:
+        return None
+    return (result.kind, result.source.id, result.ledger.id)
 
 
 RECONCILING = "reconciling"  # the stage of its progress events

@@ -8,6 +8,10 @@ streams finish, so a killed full pull resumes from its cursors instead of starti
 are never deleted: voided and deleted ones come back from the services as such.
 A failure in one system stops that system (what was fetched stays), is written to the run log, and the other system
 goes on. Cancel stops within one request and keeps every committed page.
+One sync per cache at a time, across windows, processes and hosts: `sync_all` first takes the cache's sync lock (a
+row with owner and lease, `storage.synclog.claim_sync`), renews it after each page and frees it at the end; a second
+sync is refused with `SyncBusy` naming the holder. A holder that died stops blocking when its lease passes, or at
+once on its own host (its pid is gone).
 One process, one path for every cache: pages are read, mapped and written in turn. What a connector needs from the
 cache (invoice numbers behind payments, stored record versions, credit-note references) it asks through the
 `CacheLookups` it is given (`StoredLookups`, read from the cache a page's ids at a time).
@@ -17,7 +21,10 @@ Must not: import Qt or concrete connectors, hold secrets, or retry HTTP itself (
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
+import uuid
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -45,6 +52,72 @@ Clock = Callable[[], datetime]
 
 def _utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+class SyncBusy(RecondeskError):
+    """Another sync of this cache is running (another window, the command line, another process or host)."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _local_hhmm(at: datetime) -> str:
+    return at.replace(tzinfo=UTC).astimezone().strftime("%H:%M")
+
+
+class SyncLock:
+    """This process's hold on the cache's sync lock. `acquire` raises `SyncBusy`; `renew` (cheap, throttled) moves
+    the lease on and raises when the lock was lost; `release` frees it."""
+
+    def __init__(self, db: Database, lease_seconds: float) -> None:
+        self.db = db
+        self.lease = lease_seconds
+        self.host = socket.gethostname()[:64]
+        self.pid = os.getpid()
+        self.owner = f"{self.host[:40]}:{self.pid}:{uuid.uuid4().hex[:12]}"
+        self._renewed = 0.0
+
+    def acquire(self) -> None:
+        with self.db.transaction() as tx:
+            if synclog.claim_sync(tx, self.owner, self.host, self.pid, self.lease, now=_utc_now()):
+                self._renewed = time.monotonic()
+                return
+            holder = synclog.sync_holder(tx)
+            # A holder on this host whose process is gone (killed) does not block until its lease passes.
+            if holder is not None and holder.host == self.host and not _pid_alive(holder.pid):
+                if synclog.claim_sync(
+                    tx, self.owner, self.host, self.pid, self.lease, now=_utc_now(), steal_from=holder.owner
+                ):
+                    self._renewed = time.monotonic()
+                    return
+        where = f"pid {holder.pid}" if holder is not None else "another process"
+        if holder is not None and holder.host != self.host:
+            where += f" on {holder.host}"
+        started = f", started {_local_hhmm(holder.started_at)}" if holder is not None else ""
+        raise SyncBusy(f"A sync of this cache is already running ({where}{started}); try again when it ends.")
+
+    def renew(self) -> None:
+        if time.monotonic() - self._renewed < self.lease / 4:
+            return
+        with self.db.transaction() as tx:
+            held = synclog.renew_sync(tx, self.owner, self.lease, now=_utc_now())
+        if not held:
+            raise SyncBusy(
+                "This sync lost its hold on the cache (it was paused longer than the lease) and stopped.",
+                "Everything fetched so far is kept; sync again.",
+            )
+        self._renewed = time.monotonic()
+
+    def release(self) -> None:
+        with self.db.transaction() as tx:
+            synclog.release_sync(tx, self.owner)
 
 
 def error_message(system: System, exc: BaseException, stream: str = "") -> str:
@@ -142,6 +215,7 @@ def _sync_system(
     stats: list[StreamStats],
     started: datetime,
     touched: set[str] | None = None,
+    heartbeat: Callable[[], None] = lambda: None,
 ) -> None:
     for stream in client.streams():
         tally = _Tally()
@@ -169,6 +243,7 @@ def _sync_system(
                     counts = record_repo.upsert_page(tx, system, stream, recs, raws, page.cursor, versions=versions)
                     if touched is not None:
                         touched |= record_repo.touched_invoice_keys(tx, system, recs)
+                heartbeat()  # the sync lock's lease, renewed between pages
                 tally.fetched += len(page.records)  # read, whether stored again or not
                 tally.invalid += counts.invalid
                 tally.pages += 1
@@ -216,7 +291,27 @@ def sync_all(
     now: Clock | datetime | None = None,
 ) -> SyncResult:
     """Fetch every configured system into the cache, then reconcile. Never raises for a remote failure: errors are
-    in the result (and the run log); `ok` is False when any system failed or the user cancelled."""
+    in the result (and the run log); `ok` is False when any system failed or the user cancelled. Raises `SyncBusy`
+    (before doing anything) while another sync of this cache runs."""
+    lock = SyncLock(db, settings.sync_lease_seconds)
+    lock.acquire()
+    try:
+        return _sync_locked(db, clients, settings, lock, full=full, progress=progress, cancel=cancel, now=now)
+    finally:
+        lock.release()
+
+
+def _sync_locked(
+    db: Database,
+    clients: Mapping[System, SystemClient],
+    settings: Settings,
+    lock: SyncLock,
+    *,
+    full: bool,
+    progress: ProgressCallback | None,
+    cancel: CancelToken | None,
+    now: Clock | datetime | None,
+) -> SyncResult:
     clock: Clock = (lambda: now) if isinstance(now, datetime) else (now or _utc_now)
     report = progress or no_progress
     token = cancel or CancelToken()
@@ -253,6 +348,7 @@ def sync_all(
                 stats=stats,
                 started=started,
                 touched=touched,
+                heartbeat=lock.renew,
             )
         except CancelledError:
             cancelled = True
@@ -269,6 +365,7 @@ def sync_all(
     if not cancelled:
         report(ProgressEvent(stage=RECONCILING, message=LINING_UP, unit="invoices"))
         try:
+            lock.renew()
             counts = reconcile_all(db, settings, touched, progress=report, cancel=token)
         except CancelledError:
             cancelled = True  # rolled back: the next sync reconciles everything again (this run is not `ok`)

@@ -11,18 +11,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from app.connectors.base import CheckStep, LedgerWriter, SecretBox, SourceWriter, SystemClient
 from app.credentials import CredentialStore
-from app.domain.errors import ConfigurationError, RecondeskError
+from app.domain.errors import ConfigurationError, RateLimited, RecondeskError
 from app.domain.progress import CancelToken, ProgressCallback, no_progress
 from app.domain.status import System
-from app.reconcile.rules import Rules
 from app.services import push as push_mod
 from app.services import report as report_mod
+from app.services import settings_change
 from app.services import signoff as signoff_mod
 from app.services.actions import ItemActions
 from app.services.api import (
@@ -36,16 +36,20 @@ from app.services.api import (
     ConnectionInfo,
     CurrencyTotals,
     Dashboard,
+    DisconnectResult,
+    HealthCheck,
     ItemDetail,
     ItemFilter,
     ItemPage,
     ItemRow,
     ListCounts,
+    MatchCandidate,
     PageCursor,
     PlannedWrite,
     PushField,
     PushRecord,
     Roles,
+    SettingsView,
     SignoffPreview,
     SignoffResult,
     SignoffState,
@@ -56,10 +60,11 @@ from app.services.api import (
 from app.services.bulk import BulkActions
 from app.services.connections import SECRET_FIELD, Connections, MemorySecretBox
 from app.services.item_detail import ItemDetails, audit_entry
-from app.services.item_queries import LEDGER, SOURCE, ItemQueries, to_row
+from app.services.item_queries import LEDGER, SOURCE, ItemQueries, ranked_candidates, to_row
 from app.services.pack import build as pack_build
+from app.services.reconciling import rules_from
 from app.services.resolve import match_candidates
-from app.settings import Settings
+from app.settings import SettingError, Settings
 from app.storage import audit as audit_repo
 from app.storage import items as items_repo
 from app.storage import signoffs as signoff_repo
@@ -84,6 +89,10 @@ class ClientFactory(Protocol):
     def ledger(self, info: ConnectionInfo, secrets: SecretBox) -> LedgerClient: ...
 
     def check(self, info: ConnectionInfo, secrets: SecretBox) -> list[CheckStep]: ...
+
+    def revoke(self, info: ConnectionInfo, secrets: SecretBox) -> bool:
+        """Revoke the connection's grant at its service (True), or say there is nothing to revoke (False)."""
+        ...
 
 
 class _Clients:
@@ -142,7 +151,7 @@ class Workspace:
         self.who = who or settings.who()
         self._save_settings = save_settings
         self.factory = clients
-        self.rules = Rules(settings.money_tolerance, dict(settings.method_accounts))
+        self.rules = rules_from(settings)
         self._connections = Connections(db, credentials, profile)
         self._clients = _Clients(self._connections, clients)
         self.pusher = push_mod.PushService(db, settings, self.who, self._clients, self._reconcile_invoice)
@@ -297,6 +306,9 @@ class Workspace:
     def one_sided_candidates(self, item_id: int) -> Sequence[ItemRow]:
         return match_candidates(self.db, item_id)
 
+    def match_candidates(self, item_id: int) -> Sequence[MatchCandidate]:
+        return ranked_candidates(self.db, rules_from(self.settings), item_id)
+
     # --- connections ---
 
     def connections(self) -> Sequence[ConnectionInfo]:
@@ -316,6 +328,8 @@ class Workspace:
             steps = self.factory.check(info, box)
         except ConfigurationError as exc:
             return CheckResult(False, "configuration", exc.user_text())
+        except RateLimited as exc:
+            return CheckResult(False, "rate_limit", exc.user_text())
         except RecondeskError as exc:
             return CheckResult(False, "reachability", exc.user_text())
         for step in steps:
@@ -364,6 +378,29 @@ class Workspace:
                 info = dataclasses.replace(info, tenant_id=result.tenant_id, tenant_name=result.tenant_name)
             self.save_connection(info, secret)
         return result
+
+    # --- watching the connections ---
+
+    def check_health(self) -> Sequence[HealthCheck]:
+        """Check each connection that has a saved secret; each check is recorded in the run log."""
+        from app.services import health
+
+        systems = [c.system for c in self._connections.list() if c.has_secret]
+        return health.run_checks(self.db, systems, self.test_connection, self.settings.health_slow_seconds)
+
+    def health_history(self, limit: int = 50) -> Sequence[HealthCheck]:
+        from app.services import health
+
+        return health.history(self.db, limit)
+
+    def current_settings(self) -> Settings:
+        return self.settings
+
+    def disconnect(self, system: System) -> DisconnectResult:
+        """Revoke (Xero's refresh token), remove the keyring entry, keep the settings and the cache; audited."""
+        ok, message = self._connections.disconnect(system, self.factory.revoke, self.who)
+        self._clients.reset()
+        return DisconnectResult(ok, message)
 
     def credentials_description(self) -> str:
         return self.credentials.describe()
@@ -430,6 +467,39 @@ class Workspace:
         """The month-end pack of `period` (xlsx, pdf, csv) written into `directory`; prepared by the user's name."""
         data = pack_build.build_pack(self.db, period, self.rules, preparer=self.who, all_items=all_items)
         return pack_build.write_pack(data, directory, progress, cancel)
+
+    # --- settings (declared in app.settings; a change re-reconciles what it can affect) ---
+
+    def settings_view(self) -> SettingsView:
+        return settings_change.view(self.db, self.settings)
+
+    def change_settings(
+        self,
+        changes: Mapping[str, object],
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> ActionResult:
+        old = self.settings
+        try:
+            done = settings_change.apply_changes(
+                self.db, old, changes, self.who, self._save_settings, progress=progress, cancel=cancel
+            )
+        except SettingError as exc:
+            return ActionResult(False, str(exc), None, refused="invalid_setting")
+        if done.changed:
+            self._use_settings(done.settings)
+        return ActionResult(True, settings_change.describe(done, old), None, done.changes)
+
+    def _use_settings(self, settings: Settings) -> None:
+        """Hand new settings to every part that holds them (as `__init__` wires them)."""
+        self.settings = settings
+        if settings.user_name:
+            self.who = settings.user_name
+        self.rules = rules_from(settings)
+        self.pusher = push_mod.PushService(self.db, settings, self.who, self._clients, self._reconcile_invoice)
+        self.details = ItemDetails(self.db, self.rules)
+        self.actions = ItemActions(self.db, settings, self.who, self.pusher)
+        self.bulk = BulkActions(self.actions)
 
 
 def _currency_totals(totals: dict[str, Any]) -> tuple[CurrencyTotals, ...]:

@@ -8,6 +8,8 @@ table's meaning.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +22,7 @@ from sqlalchemy.pool import StaticPool
 from app.domain.errors import StorageError
 
 _READONLY = "recondesk_readonly"
+DISK_FULL = "The disk is full: free some space and try again."
 
 
 def default_url(profile: str) -> str:
@@ -27,7 +30,7 @@ def default_url(profile: str) -> str:
     from platformdirs import user_data_dir
 
     directory = Path(user_data_dir("Recondesk", appauthor=False)) / (profile or "default")
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     return f"sqlite:///{directory / 'cache.sqlite3'}"
 
 
@@ -53,6 +56,7 @@ class Database:
         parsed = make_url(url)
         self.url_for_display: str = parsed.render_as_string(hide_password=True)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self.sqlite_file: Path | None = None
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
             database = parsed.database or ""
@@ -61,7 +65,8 @@ class Database:
                 kwargs["poolclass"] = StaticPool
                 kwargs["connect_args"] = {"check_same_thread": False}
             else:
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                self.sqlite_file = Path(database)
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             self._configure_sqlite(busy_timeout_ms)
@@ -93,11 +98,22 @@ class Database:
                 cur.execute(f"PRAGMA journal_size_limit={WAL_CHECKPOINT_BYTES}")
             finally:
                 cur.close()
+            self.restrict_files()
 
         @event.listens_for(self.engine, "begin")
         def _on_begin(conn: Connection) -> None:
             readonly = conn.get_execution_options().get(_READONLY, False)
             conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+    def restrict_files(self) -> None:
+        """The SQLite file and its -wal/-shm owner-only (0600), whoever created them and under whatever umask: the
+        cache holds the month's invoices, customers and the audit log. Files we do not own are left alone."""
+        if self.sqlite_file is None:
+            return
+        for path in (self.sqlite_file, Path(f"{self.sqlite_file}-wal"), Path(f"{self.sqlite_file}-shm")):
+            with contextlib.suppress(OSError):  # absent, or another user's file: nothing to tighten
+                if path.stat().st_mode & 0o077:
+                    path.chmod(0o600)
 
     @contextmanager
     def transaction(self, *, readonly: bool = False) -> Iterator[Tx]:
@@ -119,11 +135,8 @@ class Database:
         text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
         where = self.url_for_display
         kept = "Everything saved before this step is kept; the step itself was undone."
-        if "disk is full" in text or "no space left" in text or "could not extend file" in text:
-            return StorageError(
-                "The disk that holds the Recondesk cache is full.",
-                f"Free some space on it ({where}) and try again. {kept}",
-            )
+        if "disk is full" in text or "no space left" in text or "could not extend file" in text or self._no_space(text):
+            return StorageError(DISK_FULL, f"(The cache is {where}.) {kept}")
         if "database is locked" in text or "database table is locked" in text:
             return StorageError(
                 "The cache is busy: another Recondesk window or command is writing to it.",
@@ -155,11 +168,28 @@ class Database:
             f"{kept} Try again; if it fails again, the cache ({where}) may be damaged or not Recondesk's.",
         )
 
+    def _no_space(self, text: str) -> bool:
+        """SQLite reports some writes that failed for want of space (the -wal or -shm growing) as a "disk I/O
+        error": it is a full disk when the cache's folder has (almost) no free space left."""
+        if "disk i/o error" not in text or self.sqlite_file is None:
+            return False
+        try:
+            return shutil.disk_usage(self.sqlite_file.parent).free < 1024 * 1024
+        except OSError:
+            return False
+
     def migrate(self) -> None:
-        """Bring the schema to the newest revision (alembic upgrade head). Safe to call on every start."""
-        from app.storage.migrate import upgrade
+        """Bring the schema to the newest revision (alembic upgrade head). Safe to call on every start: a schema that
+        is current already is only read (no write lock), so opening never waits for a sync writing in another
+        process; only an actual upgrade takes the write lock."""
+        from app.storage.migrate import is_current, upgrade
 
         try:
+            with self.engine.connect() as conn:
+                conn.execution_options(**{_READONLY: True})
+                with conn.begin():
+                    if is_current(conn):
+                        return
             upgrade(self.engine)
         except DBAPIError as exc:
             raise self._for_people(exc) from exc

@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import operator
 from collections.abc import Collection, Sequence
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, case, delete, func, insert, or_, select, tuple_, update
 
-from app.domain.status import ItemStatus, Kind, PushState, Role, system_for
+from app.domain.status import Direction, ItemStatus, Kind, PushState, Role, system_for
 from app.storage.db import Tx
 from app.storage.models import ItemData, ItemRecord
 from app.storage.schema import items, pushes, records
@@ -417,3 +418,118 @@ def one_sided_items(tx: Tx, kind: Kind | str, status: ItemStatus | str, currency
         .limit(limit)
     )
     return [_record(r) for r in tx.conn.execute(q)]
+
+
+def one_sided_near(
+    tx: Tx,
+    kind: Kind | str,
+    status: ItemStatus | str,
+    currency: str,
+    amount_minor: int | None,
+    day: date | None,
+    *,
+    by_amount: int = 200,
+    days: int = 14,
+    by_date: int = 100,
+) -> list[ItemRecord]:
+    """The candidates of a match by hand, cheaply: items of one kind, one-sided status and currency, the `by_amount`
+    nearest in amount and up to `by_date` within `days` of `day` (each once; a few hundred at most)."""
+    base = select(items, _latest_push_state().label("push_state")).where(
+        items.c.kind == str(kind), items.c.status == str(status), items.c.currency == currency
+    )
+    found: dict[int, ItemRecord] = {}
+    near_amount = base.order_by(func.abs(func.coalesce(items.c.amount_minor, 0) - (amount_minor or 0)), items.c.id)
+    for r in tx.conn.execute(near_amount.limit(by_amount)):
+        found.setdefault(r.id, _record(r))
+    if day is not None:
+        window = items.c.doc_date.between(day - timedelta(days=days), day + timedelta(days=days))
+        for r in tx.conn.execute(base.where(window).order_by(items.c.id).limit(by_date)):
+            found.setdefault(r.id, _record(r))
+    return list(found.values())
+
+
+def affected_invoice_keys(
+    tx: Tx,
+    *,
+    fields: Collection[str] = (),
+    kind: Kind | str | None = None,
+    one_sided_payments: bool = False,
+    source_methods: Collection[str] = (),
+    contacts_differ: bool = False,
+) -> set[str]:
+    """Invoice keys of the items a settings change can affect (the union of what is asked):
+
+    - `fields`: items (of `kind`, when given) whose differing fields include one of these names; walks the
+      non-empty lists only;
+    - `one_sided_payments`: payment items with one side missing (one-sided, or resolved one-sided);
+    - `source_methods`: paired payment items whose accessplanit record has one of these method labels;
+    - `contacts_differ`: invoice items with both sides whose contacts are not the same text (trimmed, lower case):
+      a superset of those a change of contact normalisation can turn."""
+    out: set[str] = set()
+    if fields:
+        q = select(items.c.invoice_key, items.c.fields).where(items.c.fields != "[]")
+        if kind is not None:
+            q = q.where(items.c.kind == str(kind))
+        wanted = set(fields)
+        out.update(key for key, text in tx.conn.execute(q) if wanted.intersection(json.loads(text)))
+    if one_sided_payments:
+        statuses = [ItemStatus.ONLY_IN_SOURCE.value, ItemStatus.ONLY_IN_LEDGER.value, ItemStatus.RESOLVED.value]
+        q = select(items.c.invoice_key).where(
+            items.c.status.in_(statuses),
+            items.c.kind == Kind.PAYMENT.value,
+            or_(items.c.source_id.is_(None), items.c.ledger_id.is_(None)),
+        )
+        out.update(tx.conn.scalars(q))
+    labels = sorted(source_methods)
+    for start in range(0, len(labels), 500):
+        q = (
+            select(items.c.invoice_key)
+            .join(records, records.c.id == items.c.source_record_id)
+            .where(
+                items.c.kind == Kind.PAYMENT.value,
+                items.c.ledger_id.is_not(None),
+                records.c.method.in_(labels[start : start + 500]),
+            )
+        )
+        out.update(tx.conn.scalars(q))
+    if contacts_differ:
+        src, led = records.alias("src"), records.alias("led")
+        q = (
+            select(items.c.invoice_key)
+            .join(src, src.c.id == items.c.source_record_id)
+            .join(led, led.c.id == items.c.ledger_record_id)
+            .where(
+                items.c.kind == Kind.INVOICE.value,
+                func.lower(func.trim(func.coalesce(src.c.contact, "")))
+                != func.lower(func.trim(func.coalesce(led.c.contact, ""))),
+            )
+        )
+        out.update(tx.conn.scalars(q))
+    return out
+
+
+def statuses_on_keys(tx: Tx, invoice_keys: Collection[str]) -> dict[int, str]:
+    """Item id -> status of the items on these invoice keys."""
+    keys = sorted(invoice_keys)
+    out: dict[int, str] = {}
+    for start in range(0, len(keys), 500):
+        q = select(items.c.id, items.c.status).where(items.c.invoice_key.in_(keys[start : start + 500]))
+        out.update((int(i), str(st)) for i, st in tx.conn.execute(q))
+    return out
+
+
+def invoice_keys_due_within(tx: Tx, limit_minor: int) -> set[str]:
+    """Invoice keys whose ledger invoice has a non-zero amount due of at most `limit_minor` minor units either way,
+    or that carry a ledger refund (which moves the due the rules compare): those whose state a wider tolerance can
+    turn to paid (`rules.derive_state`)."""
+    ledger = system_for(Role.LEDGER).value
+    q = select(records.c.number_key).where(
+        records.c.system == ledger,
+        records.c.kind == Kind.INVOICE.value,
+        records.c.due_minor != 0,
+        records.c.due_minor.between(-limit_minor, limit_minor),
+    )
+    refunds = select(records.c.number_key).where(
+        records.c.system == ledger, records.c.kind == Kind.PAYMENT.value, records.c.direction == Direction.REFUND.value
+    )
+    return {k for k in tx.conn.scalars(q.union(refunds)) if k is not None}

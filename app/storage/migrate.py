@@ -9,7 +9,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -26,3 +28,14 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+def heads() -> set[str]:
+    """The newest revision(s) of the packaged migrations."""
+    return set(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def is_current(conn: Connection) -> bool:
+    """True when the database on `conn` is at the newest revision already (a read: no write lock is taken by the
+    caller's read-only transaction, so this answers at once while a sync writes)."""
+    return set(MigrationContext.configure(conn).get_current_heads()) == heads()

@@ -342,3 +342,31 @@ signoff_items = Table(
     Column("agreed", Text, nullable=False),
     Index(None, "signoff_id", "kind", "key"),
 )
+
+# Who is syncing this cache now: one row (name "sync") taken by a compare-and-set UPDATE and renewed while the sync
+# runs, so two windows, the GUI and the command line, or two hosts on one PostgreSQL never sync at once. `owner` NULL:
+# free; a holder that died stops blocking when `lease_until` passes (or at once on its own host, its pid gone).
+sync_lock = Table(
+    "sync_lock",
+    metadata,
+    Column("name", String(16), primary_key=True),
+    Column("owner", String(120)),
+    Column("host", String(64)),
+    Column("pid", Integer),
+    Column("started_at", DateTime),
+    Column("lease_until", DateTime),
+)
+
+# Each health check of a connection (the app checks them on an interval): when, which system, the light (ok, slow,
+# failed), how long it took and the message for people. Shown with the sync runs in the run log history.
+health_checks = Table(
+    "health_checks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("system", String(16), nullable=False),
+    Column("level", String(8), nullable=False),
+    Column("seconds", Integer, nullable=False),  # milliseconds would be noise; whole seconds, rounded up
+    Column("message", Text, nullable=False),
+    Index(None, "system", "id"),
+)

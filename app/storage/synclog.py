@@ -1,5 +1,6 @@
 """Repository of the sync-run log: one row per run (start, end, outcome, errors, item counts, API budget) and the
-per-stream statistics (records, pages, calls, retries, invalid, error).
+per-stream statistics (records, pages, calls, retries, invalid, error); the health checks of the connections (one
+row per check); and the one-row sync lock (who syncs this cache now, with a lease).
 
 Must not: run a sync or judge it; a run whose process died simply has no `finished_at`.
 """
@@ -8,16 +9,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 
 from app.domain.status import System
 from app.storage.dashboard import open_value
 from app.storage.db import Tx
 from app.storage.models import RunRecord, StreamStatRecord, StreamStatsLike
-from app.storage.schema import sync_runs, sync_stream_stats
+from app.storage.schema import health_checks, sync_lock, sync_runs, sync_stream_stats
 
 
 def _now() -> datetime:
@@ -137,3 +139,131 @@ def last_run(tx: Tx, *, finished_only: bool = False) -> RunRecord | None:
 def list_runs(tx: Tx, limit: int = 50) -> list[RunRecord]:
     """Newest first."""
     return _runs(tx, select(sync_runs).order_by(sync_runs.c.id.desc()).limit(limit))
+
+
+def restamp_rules(tx: Tx, old: str, new: str) -> bool:
+    """After a settings change re-reconciled every item it can affect, the last run counts as reconciled with the new
+    rules `new`, so the next sync stays incremental. Only when that run finished, ok, with `old`: a run still going
+    (or failed) keeps its digest, and the next sync then reconciles everything."""
+    last = last_run(tx)
+    if last is None or last.finished_at is None or not last.ok or last.rules != old:
+        return False
+    tx.conn.execute(update(sync_runs).where(sync_runs.c.id == last.id).values(rules=new))
+    return True
+
+
+# --- the sync lock -------------------------------------------------------------------------------------------------
+
+SYNC_LOCK = "sync"
+
+
+@dataclass(frozen=True, slots=True)
+class SyncHolder:
+    """Who holds the sync lock: `owner` (host:pid:instance), its host and pid, when it started, until when."""
+
+    owner: str
+    host: str
+    pid: int
+    started_at: datetime
+    lease_until: datetime
+
+
+def claim_sync(
+    tx: Tx, owner: str, host: str, pid: int, lease_seconds: float, *, now: datetime, steal_from: str | None = None
+) -> bool:
+    """Take the sync lock for `owner`: one compare-and-set UPDATE that succeeds when the lock is free, already
+    `owner`'s, its lease has passed, or it is held by `steal_from` (a holder known to be dead). False: held."""
+    free = or_(sync_lock.c.owner.is_(None), sync_lock.c.owner == owner, sync_lock.c.lease_until < now)
+    if steal_from is not None:
+        free = or_(free, sync_lock.c.owner == steal_from)
+    values = {
+        "owner": owner,
+        "host": host[:64],
+        "pid": pid,
+        "started_at": now,
+        "lease_until": now + timedelta(seconds=lease_seconds),
+    }
+    done = tx.conn.execute(update(sync_lock).where(and_(sync_lock.c.name == SYNC_LOCK, free)).values(**values))
+    if done.rowcount:
+        return True
+    if tx.conn.execute(select(func.count()).select_from(sync_lock)).scalar_one() == 0:
+        # A cache made from the schema without the migration's seed row (tests' metadata.create_all).
+        tx.conn.execute(insert(sync_lock).values(name=SYNC_LOCK, **values))
+        return True
+    return False
+
+
+def renew_sync(tx: Tx, owner: str, lease_seconds: float, *, now: datetime) -> bool:
+    """Move the lease on while `owner` still holds the lock; False when it lost it."""
+    done = tx.conn.execute(
+        update(sync_lock)
+        .where(and_(sync_lock.c.name == SYNC_LOCK, sync_lock.c.owner == owner))
+        .values(lease_until=now + timedelta(seconds=lease_seconds))
+    )
+    return bool(done.rowcount)
+
+
+def release_sync(tx: Tx, owner: str) -> None:
+    """Free the lock (only if `owner` still holds it)."""
+    tx.conn.execute(
+        update(sync_lock)
+        .where(and_(sync_lock.c.name == SYNC_LOCK, sync_lock.c.owner == owner))
+        .values(owner=None, host=None, pid=None, started_at=None, lease_until=None)
+    )
+
+
+def sync_holder(tx: Tx) -> SyncHolder | None:
+    row = tx.conn.execute(select(sync_lock).where(sync_lock.c.name == SYNC_LOCK)).first()
+    if row is None or row.owner is None:
+        return None
+    return SyncHolder(row.owner, row.host or "", int(row.pid or 0), row.started_at, row.lease_until)
+
+
+# --- health checks -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HealthRecord:
+    """One check of one connection. `level`: "ok", "slow" (answered slowly or rate-limited) or "failed"."""
+
+    id: int
+    at: datetime
+    system: System
+    level: str
+    seconds: int
+    message: str
+
+
+def add_health(tx: Tx, at: datetime, system: System | str, level: str, seconds: int, message: str) -> int:
+    result = tx.conn.execute(
+        insert(health_checks).values(at=at, system=str(system), level=level, seconds=seconds, message=message)
+    )
+    pk = result.inserted_primary_key
+    assert pk is not None
+    return int(pk[0])
+
+
+def _health(r: Any) -> HealthRecord:
+    return HealthRecord(r.id, r.at, System(r.system), r.level, r.seconds, r.message)
+
+
+def list_health(tx: Tx, limit: int = 50) -> list[HealthRecord]:
+    """Newest first."""
+    q = select(health_checks).order_by(health_checks.c.id.desc()).limit(limit)
+    return [_health(r) for r in tx.conn.execute(q)]
+
+
+def last_health(tx: Tx) -> dict[System, HealthRecord]:
+    """The latest check of each system (one indexed look-up per system)."""
+    out: dict[System, HealthRecord] = {}
+    for system in System:
+        q = (
+            select(health_checks)
+            .where(health_checks.c.system == str(system))
+            .order_by(health_checks.c.id.desc())
+            .limit(1)
+        )
+        row = tx.conn.execute(q).first()
+        if row is not None:
+            out[system] = _health(row)
+    return out

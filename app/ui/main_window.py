@@ -42,18 +42,23 @@ from app.services.api import (
     ActionResult,
     AuditState,
     ChangeSet,
+    HealthCheck,
     ItemRow,
     ListCounts,
     Recondesk,
+    SettingsView,
     SignoffPreview,
     SignoffResult,
     Summary,
     SyncResult,
 )
+from app.settings import Settings
 from app.ui import style
 from app.ui.dialogs.connections_dialog import ConnectionsDialog, XeroSignIn
 from app.ui.dialogs.pack_dialog import PackDialog
+from app.ui.dialogs.settings_dialog import SettingsDialog
 from app.ui.dialogs.signoff_dialog import SignoffDialog
+from app.ui.health import HealthLights, HealthWatch, Notifier, local_naive
 from app.ui.tasks import TaskContext, TaskHandle, TaskRunner
 from app.ui.views.audit_log_view import AuditLogView
 from app.ui.views.dashboard_view import DashboardView
@@ -105,6 +110,13 @@ class MainWindow(QMainWindow):
     """Retry of failed pushes ended: (list of ActionResult)."""
     sig_name_saved = Signal(str)
     """The person's name for the audit log was saved: (name)."""
+    sig_settings_opened = Signal(object)
+    """The settings dialog (`SettingsDialog`), once its values are loaded and it is shown."""
+    sig_settings_applied = Signal(object)
+    """The `ActionResult` of a settings change, after its items were re-reconciled."""
+
+    sig_health_shown = Signal(object)
+    """The status-bar lights show new health checks: (list of HealthCheck)."""
 
     def __init__(
         self,
@@ -162,6 +174,7 @@ class MainWindow(QMainWindow):
         self._build_menus_and_toolbar()
         self._build_status_bar()
         self._wire()
+        self._build_watch()
         self.setTabOrder(self.list_view.filter_bar.period_combo, self.list_view.filter_bar.status_combo)
         self.setTabOrder(self.list_view.filter_bar.status_combo, self.list_view.filter_bar.kind_combo)
         self.setTabOrder(self.list_view.filter_bar.kind_combo, self.list_view.filter_bar.search_edit)
@@ -247,6 +260,12 @@ class MainWindow(QMainWindow):
             "Send failed and uncertain pushes again (nothing is posted twice)",
             "retry",
         )
+        self.settings_action = self._action(
+            "S&ettings…",
+            self.open_settings,
+            "Ctrl+,",
+            "Tolerances, payment method and tax mappings, pacing and your name",
+        )
         self.about_action = self._action("&About Recondesk", self._about, None, "Version and credits")
         self.view_actions = []
         for i, name in enumerate(("&Items", "&Audit log", "Sync &runs", "&Dashboard")):
@@ -271,6 +290,7 @@ class MainWindow(QMainWindow):
         edit_menu.addAction(self.find_action)
         edit_menu.addSeparator()
         edit_menu.addAction(self.connections_action)
+        edit_menu.addAction(self.settings_action)
         view_menu = bar.addMenu("&View")
         for a in self.view_actions:
             view_menu.addAction(a)
@@ -365,6 +385,43 @@ class MainWindow(QMainWindow):
         status.addPermanentWidget(self.progress)
         status.addPermanentWidget(self.cancel_button)
         status.addPermanentWidget(self.last_sync_label)
+        self.health_lights = HealthLights(self)
+        status.addPermanentWidget(self.health_lights)
+
+    def _build_watch(self) -> None:
+        """Health checks on an interval and the daily sync (app/ui/health.py); configured from the settings at
+        `start`."""
+        self.notifier = Notifier(lambda text: self.show_notice(text), self)
+        self.watch = HealthWatch(
+            self._ws,
+            self.runner,
+            is_syncing=lambda: self.syncing,
+            start_sync=self.sync,
+            notifier=self.notifier,
+            parent=self,
+        )
+        self.watch.sig_health_checked.connect(self._health_checked)
+
+    def _health_checked(self, checks: Sequence[HealthCheck]) -> None:
+        if checks:
+            self.health_lights.set_checks(checks)
+            self.sync_view.add_checks(list(reversed(checks)))
+            self.dashboard_view.stale = True
+            if self.tabs.currentWidget() is self.dashboard_view:
+                self.dashboard_view.reload()
+        self.sig_health_shown.emit(list(checks))
+
+    def _watch_loaded(self, loaded: tuple[Settings, Sequence[HealthCheck]]) -> None:
+        settings, history = loaded
+        self.sync_view.add_checks(list(history))
+        latest: dict[object, HealthCheck] = {}
+        for check in history:  # newest first: the first of each system is its last check
+            latest.setdefault(check.system, check)
+        self.health_lights.set_checks(list(latest.values()))
+        self.watch.levels = {c.system: c.level for c in latest.values()}
+        if latest:
+            self.watch.last_check_at = local_naive(max(c.at for c in latest.values()))
+        self.watch.configure(settings.health_check_minutes, settings.daily_sync_time)
 
     def _wire(self) -> None:
         self.list_view.sig_item_selected.connect(self.detail_view.set_item)
@@ -384,6 +441,11 @@ class MainWindow(QMainWindow):
         self.list_view.start()
         self.audit_view.reload()
         self.runner.db("load sync runs", lambda _ctx: list(self._ws.sync_runs()), on_result=self.sync_view.set_runs)
+        self.runner.db(
+            "load health",
+            lambda _ctx: (self._ws.current_settings(), list(self._ws.health_history(200))),
+            on_result=self._watch_loaded,
+        )
 
     def _restore_state(self) -> None:
         s = self._settings
@@ -411,6 +473,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt override
         self.save_state()
+        self.watch.timer.stop()
         # Cancel the sync and wait for the workers: a worker must not outlive the objects it reports to.
         self.runner.shutdown()
         super().closeEvent(event)
@@ -690,6 +753,64 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog
+
+    def open_settings(self) -> None:
+        """Open Edit → Settings… once the values and Xero's accounts and tax rates are read (on the DB lane)."""
+        self.runner.db(
+            "read settings",
+            lambda _ctx: self._ws.settings_view(),
+            on_result=self._show_settings,
+            on_error=lambda msg, _exc: self.show_notice(f"The settings could not be read: {msg}"),
+        )
+
+    def _show_settings(self, view: SettingsView) -> None:
+        dialog = SettingsDialog(view, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self.apply_settings(dialog.changes()))
+        dialog.open()
+        self.sig_settings_opened.emit(dialog)
+
+    def apply_settings(self, changes: dict[str, str]) -> None:
+        """Save, audit and re-reconcile what `changes` can affect, on the DB lane with progress in the status bar;
+        changed items refresh through the result's ChangeSet."""
+        if not changes:
+            return
+
+        def done(result: ActionResult) -> None:
+            self.progress.setVisible(False)
+            self.progress_label.setVisible(False)
+            self.show_notice(result.message, error=not result.ok)
+            self.sig_settings_applied.emit(result)
+            if result.ok:  # the health-check interval and the daily sync time may have changed
+                self.runner.db(
+                    "reload watch settings",
+                    lambda _ctx: self._ws.current_settings(),
+                    on_result=lambda s: self.watch.configure(s.health_check_minutes, s.daily_sync_time),
+                )
+
+        def failed(msg: str, _exc: BaseException) -> None:
+            self.progress.setVisible(False)
+            self.progress_label.setVisible(False)
+            self.show_notice(f"The settings were not changed: {msg}")
+
+        def shown(event: ProgressEvent) -> None:
+            if event.total:
+                self.progress.setRange(0, max(event.total, 1))
+                self.progress.setValue(min(event.done, event.total))
+            self.progress_label.setText(progress_text(event))
+
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        self.progress_label.setText("Applying the settings…")
+        self.progress_label.setVisible(True)
+        self.runner.db(
+            "change settings",
+            lambda ctx: self._ws.change_settings(changes, progress=ctx.progress, cancel=ctx.cancel),
+            changes=lambda result: result.changes,
+            on_result=done,
+            on_error=failed,
+            on_progress=shown,
+        )
 
     def _about(self) -> None:
         QMessageBox.about(

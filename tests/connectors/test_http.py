@@ -159,8 +159,10 @@ def test_pacer_caps_calls_in_flight_and_wakes_on_cancel() -> None:
 
 def test_paging_strategies() -> None:
     skip = SkipTopPaging(1000)
-    assert skip.params(2000) == {"$top": "1000", "$skip": "2000"}
-    assert skip.next(0, 1000) == 1000 and skip.next(1000, 999) is None
+    assert skip.params(2000) == {"$top": "1000", "$skip": "2000", "$count": "true"}
+    # A short page is not the end (a tenant may cap `$top` lower); an empty page, or reaching the count, is.
+    assert skip.next(0, 1000) == 1000 and skip.next(1000, 999) == 1999 and skip.next(1999, 0) is None
+    assert skip.next(0, 100, total=250) == 100 and skip.next(200, 50, total=250) is None
     pages = PageNumberPaging(1000)
     assert pages.params(3) == {"page": "3", "pageSize": "1000"}
     assert pages.next(1, 1000, {"pagination": {"pageCount": 3}}) == 2

@@ -170,10 +170,12 @@ def test_two_one_sided_invoices_alike_flag_the_higher_id() -> None:
     assert _flagged(items) == {"INV-10": "9"}
 
 
-def test_the_reason_of_a_differing_item_is_the_explanations_headline() -> None:
+def test_the_reason_of_a_differing_item_names_the_headlines_fields_and_by_how_much() -> None:
     items = _run(source_invoices=[ap_inv(po_number="PO-1")], ledger_invoices=[xe_inv(po_number="PO-2", due=D("1"))])
     sides = Sides("accessplanit", "Xero")
     item = items["INV-1"]
-    assert (
-        item_reason(item, sides) == explain_item(item, sides)[0] == "Invoice INV-1 differs in 2 fields: PO number, Due."
+    assert explain_item(item, sides)[0] == "Invoice INV-1 differs in 2 fields: PO number, Due."
+    assert item_reason(item, sides) == (
+        "Paired by invoice number INV-1; PO number differs: 'PO-1' vs 'PO-2'; "
+        "due differs by 119.00 GBP (lower in Xero)."
     )

@@ -1106,7 +1106,7 @@ def test_a_browser_sign_in_connects_every_organisation_a_custom_connection_one()
     try:
         verifier = _secrets.token_urlsafe(48)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-        redirect = "http://127.0.0.1:9/callback"
+        redirect = "http://localhost:9/callback"
         r = requests.get(
             server.url + "/connect/authorize",
             allow_redirects=False,

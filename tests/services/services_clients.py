@@ -61,3 +61,8 @@ class SandboxClientFactory:
     def check(self, info: ConnectionInfo, secrets: SecretBox) -> list[CheckStep]:
         client = self.source(info, secrets) if info.system is System.ACCESSPLANIT else self.ledger(info, secrets)
         return list(client.check())
+
+    def revoke(self, info: ConnectionInfo, secrets: SecretBox) -> bool:
+        from app.composition import revoke_grant
+
+        return revoke_grant(info, secrets, FAST_HTTP)

@@ -220,7 +220,7 @@ class AccessplanitClient:
                 cancel,
             )
             rows.extend(page)
-            offset = paging.next(offset, len(page))
+            offset = paging.next(offset, len(page), getattr(page, "total", None))
         if invoice_id not in self.invoice_numbers:
             self._streams.lookup_numbers([invoice_id], self.invoice_numbers, cancel)
         for row in rows:

@@ -27,6 +27,10 @@ Two read plans, chosen per run (docs/connectors.md, "Paging and streams"):
   (`CacheLookups.versions`, asked for each page's ids) are dropped before their lines are fetched, so a run with
   nothing changed costs one call per stream. Lines of the changed invoices: `InvoiceID in ('1','2',...)` in chunks.
 
+Every list query ends on an empty page or at the `count` the service reported, never on a short page (see
+`SkipTopPaging`). The undocumented `in (...)` and DateUpdated queries fall back to documented ones when refused
+(see FEATURES); two rows of a page with one ID are both kept `invalid` (`_refused`).
+
 A cursor with `done: false` resumes the interrupted run in its own plan. In here a cursor is typed (`IdCursor`,
 `KeysetCursor`, frozen); a `Page` carries its JSON form above, which the cache stores as it is.
 How many records a run reads (`$count`, asked once a run) is progress, not position: it rides on the `Page`
@@ -46,11 +50,19 @@ from typing import Any, Protocol
 from app.connectors.accessplanit import mapping
 from app.connectors.base import NO_LOOKUPS, CacheLookups, CallStats, Page
 from app.connectors.pagination import PAGE_SIZE, SkipTopPaging
+from app.domain.errors import RejectedError
 from app.domain.progress import CancelToken
-from app.domain.records import InvalidRecord, Invoice
+from app.domain.records import InvalidRecord, Invoice, Payment
+from app.domain.status import Kind, System
 
 STREAMS = ("transaction_methods", "invoices", "payments")
 ID_CHUNK = 100  # ids per `in (...)` filter: keeps the query string well under IIS's 2,048-byte default limit
+OR_CHUNK = 40  # ids per `eq ... or eq ...` chain (the fallback when `in` is refused): longer per id
+# Query features public material does not document for the finance feeds. When the service answers 400 to one,
+# the documented fallback is used from then on, and the name rides in every cursor (`"unsupported": [...]`), so
+# the connection remembers it: "in" -> `or` chains of `eq`; "DateUpdated" (`$filter`/`$orderby` on it) -> the
+# incremental plan becomes a full re-read in ID order.
+FEATURES = ("in", "DateUpdated")
 # [ours] The upper end of the line walk's InvoiceID range. The emulator (like, we assume, the real feed: "items can
 # only be read for given invoices") refuses an unbounded InvoiceItem list, and we do not know the highest invoice
 # ID without an extra call. 2147483647 is the largest SQL Server `int`, the usual type of a .NET identity key, so
@@ -70,16 +82,14 @@ def quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def id_in(field: str, ids: Sequence[str]) -> str:
-    """`field in ('1','2')`; one id is `field eq '1'` (OData parsers read `('1')` as a bracketed value)."""
+def id_in(field: str, ids: Sequence[str], *, use_in: bool = True) -> str:
+    """`field in ('1','2')`; one id is `field eq '1'` (OData parsers read `('1')` as a bracketed value); without
+    `use_in`, the documented form `field eq '1' or field eq '2'`."""
     if len(ids) == 1:
         return f"{field} eq {quote(ids[0])}"
+    if not use_in:
+        return " or ".join(f"{field} eq {quote(i)}" for i in ids)
     return f"{field} in ({','.join(quote(i) for i in ids)})"
-
-
-def chunks(items: Sequence[str], size: int = ID_CHUNK) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _fmt(moment: datetime) -> str:
@@ -197,13 +207,13 @@ def read_keyset(
     total: int | None = None
     first = True
     while True:
+        # `$count` (on every page, see SkipTopPaging): the first page's is how many records the run reads, for
+        # progress and time left; each page's says whether rows remain past it.
         params = {"$select": ",".join(fields), "$orderby": "DateUpdated,ID", **paging.params(state.skip)}
         if state.after:
             params["$filter"] = f"DateUpdated ge {quote(state.after)}"
-        if first:
-            params["$count"] = "true"  # once a run: how many records it will read, for progress and time left
         rows = fetch(module, params, cancel)
-        received = len(rows)
+        received, offset = len(rows), state.skip
         count = getattr(rows, "total", None)
         if first and isinstance(count, int):
             total = count
@@ -215,7 +225,7 @@ def read_keyset(
             else:
                 state = replace(state, skip=state.skip + received)
             state = replace(state, last_id=mapping.record_id(rows[-1]), watermark=_watermark(state.watermark, rows))
-        state = replace(state, done=paging.next(0, received) is None)
+        state = replace(state, done=paging.next(offset, received, count) is None)
         yield rows, state, total
         if state.done:
             return
@@ -235,9 +245,8 @@ def read_by_id(
         params = {"$select": ",".join(fields), "$orderby": "ID", **paging.params(state.skip)}
         if state.after_id:
             params["$filter"] = f"ID gt {quote(state.after_id)}"
-        if first:
-            params["$count"] = "true"
         rows = fetch(module, params, cancel)
+        offset = state.skip
         count = getattr(rows, "total", None)
         if first and isinstance(count, int):
             total = count
@@ -249,7 +258,7 @@ def read_by_id(
             state = replace(state, skip=state.skip + len(rows))
         if rows:
             state = replace(state, last_id=mapping.record_id(rows[-1]), watermark=_watermark(state.watermark, rows))
-        state = replace(state, done=paging.next(0, len(rows)) is None)
+        state = replace(state, done=paging.next(offset, len(rows), count) is None)
         yield rows, state, total
         if state.done:
             return
@@ -322,6 +331,7 @@ class LineWalk:
             **self.paging.params(self.skip),
         }
         rows = self.fetch("InvoiceItem", params, cancel)
+        offset, count = self.skip, getattr(rows, "total", None)
         self.calls += 1
         self.buffer.extend(rows)
         tail = _row_id(rows[-1], "InvoiceID") if rows else None
@@ -330,7 +340,42 @@ class LineWalk:
             self.skip = sum(1 for r in rows if _row_id(r, "InvoiceID") == tail)
         else:
             self.skip += len(rows)
-        self.exhausted = self.paging.next(0, len(rows)) is None
+        self.exhausted = self.paging.next(offset, len(rows), count) is None
+
+
+def _twice(rows: Sequence[Row]) -> dict[str, int]:
+    """IDs that more than one row of a page carries (0: none of them mapped yet). IDs are the service's keys:
+    two records under one would overwrite each other in the cache and move payments between invoices."""
+    seen: dict[str, int] = {}
+    for row in rows:
+        rid = _row_id(row)
+        if rid is not None:
+            seen[rid] = seen.get(rid, 0) + 1
+    return {rid: 0 for rid, n in seen.items() if n > 1}
+
+
+def _refused(
+    record: Any, kind: Kind, row: Row, twice: dict[str, int], numbers: MutableMapping[str, str]
+) -> InvalidRecord:
+    """One of several rows with the same ID, kept as `invalid` (never merged). The first keeps the ID; the
+    others get `<ID>~2`, `~3`, ... so every one of them stays visible. The id -> number map keeps the first's
+    number, so payments naming the ID do not move to another invoice."""
+    rid = str(record.id)
+    twice[rid] += 1
+    number = record.number if isinstance(record, InvalidRecord | Invoice) else _text(row.get("Reference"))
+    if isinstance(record, Payment):
+        number = record.invoice_number
+    if twice[rid] == 1 and kind is Kind.INVOICE and number:
+        numbers[rid] = number
+    when = record.date if isinstance(record, InvalidRecord | Payment) else getattr(record, "issue_date", None)
+    return InvalidRecord(
+        System.ACCESSPLANIT,
+        kind,
+        rid if twice[rid] == 1 else f"{rid}~{twice[rid]}",
+        f"two records with ID {rid}",
+        number=number or None,
+        date=when,
+    )
 
 
 Mapper = Callable[[list[Row], bool, CancelToken, CacheLookups], tuple[list[Any], list[Row]]]
@@ -360,6 +405,7 @@ class AccessplanitStreams:
         self.line_paging = SkipTopPaging(line_page_size)
         self.overlap = overlap
         self.invoice_numbers: dict[str, str] = {}
+        self.unsupported: set[str] = set()  # FEATURES the service refused (this run, or remembered in a cursor)
 
     def read(
         self,
@@ -370,23 +416,85 @@ class AccessplanitStreams:
         cancel: CancelToken,
         lookups: CacheLookups = NO_LOOKUPS,
     ) -> Iterator[Page]:
+        known = cursor.get("unsupported") if cursor else None
+        if isinstance(known, list):
+            self.unsupported.update(str(f) for f in known if f in FEATURES)
+        for page in self._read(stream, cursor, full=full, cancel=cancel, lookups=lookups):
+            if self.unsupported:
+                page = replace(page, cursor={**page.cursor, "unsupported": sorted(self.unsupported)})
+            yield page
+
+    def _read(
+        self, stream: str, cursor: Mapping[str, Any] | None, *, full: bool, cancel: CancelToken, lookups: CacheLookups
+    ) -> Iterator[Page]:
+        resume = cursor is not None and cursor.get("by") == "ID" and not cursor.get("done")
         if stream == "transaction_methods":
             yield from self._methods(cancel)
         elif stream == "invoices":
-            if full or not cursor:
-                yield from self._invoices_by_id(IdCursor(), cancel)
-            elif cursor.get("by") == "ID" and not cursor.get("done"):
-                yield from self._invoices_by_id(IdCursor.from_json(cursor), cancel)
+            if full or not cursor or resume or "DateUpdated" in self.unsupported:
+                yield from self._invoices_by_id(IdCursor.from_json(cursor) if resume and cursor else IdCursor(), cancel)
             else:
-                yield from self._paged(
-                    stream, "Invoice", mapping.INVOICE_FIELDS, cursor, False, cancel, lookups, self._invoices
+                yield from self._without_date_updated(
+                    self._paged(
+                        stream, "Invoice", mapping.INVOICE_FIELDS, cursor, False, cancel, lookups, self._invoices
+                    ),
+                    lambda: self._invoices_by_id(IdCursor(), cancel),
                 )
         elif stream == "payments":
-            yield from self._paged(
-                stream, "Transaction", mapping.TRANSACTION_FIELDS, cursor, full, cancel, lookups, self._payments
-            )
+            if resume and cursor:
+                yield from self._payments_by_id(IdCursor.from_json(cursor), cancel, lookups, incremental=False)
+            elif "DateUpdated" in self.unsupported:
+                again = bool(cursor) and not full  # a re-read: rows the cache holds unchanged are dropped
+                yield from self._payments_by_id(IdCursor(), cancel, lookups, incremental=again)
+            else:
+                again = bool(cursor) and not full
+                yield from self._without_date_updated(
+                    self._paged(
+                        stream, "Transaction", mapping.TRANSACTION_FIELDS, cursor, full, cancel, lookups, self._payments
+                    ),
+                    lambda: self._payments_by_id(IdCursor(), cancel, lookups, incremental=again),
+                )
         else:
             raise ValueError(f"unknown accessplanit stream {stream!r}")
+
+    def _without_date_updated(self, pages: Iterator[Page], fallback: Callable[[], Iterator[Page]]) -> Iterator[Page]:
+        """`pages` (a DateUpdated keyset read); if the service refuses its first request (400), remember that
+        DateUpdated cannot be queried and read `fallback` (the full re-read in ID order) instead."""
+        try:
+            first = next(pages)
+        except StopIteration:
+            return
+        except RejectedError as exc:
+            if exc.status != 400:
+                raise
+            self.unsupported.add("DateUpdated")
+            yield from fallback()
+            return
+        yield first
+        yield from pages
+
+    def _payments_by_id(
+        self, start: IdCursor, cancel: CancelToken, lookups: CacheLookups, *, incremental: bool
+    ) -> Iterator[Page]:
+        """Every Transaction in ID order (the fallback when DateUpdated cannot be queried)."""
+        calls, retries = self.stats.calls, self.stats.retries
+        for rows, state, total in read_by_id(
+            self.fetch, "Transaction", mapping.TRANSACTION_FIELDS, start, self.paging, cancel
+        ):
+            records, raws = self._payments(rows, incremental, cancel, lookups)
+            now_calls, now_retries = self.stats.calls, self.stats.retries
+            yield Page(
+                "payments",
+                records,
+                raws,
+                state.to_json(),
+                calls=now_calls - calls,
+                retries=now_retries - retries,
+                done=state.done,
+                total=total,
+                versions=[_version(r) for r in raws],
+            )
+            calls, retries = now_calls, now_retries
 
     def _methods(self, cancel: CancelToken) -> Iterator[Page]:
         calls, retries = self.stats.calls, self.stats.retries
@@ -395,7 +503,7 @@ class AccessplanitStreams:
         while offset is not None:
             page = self.fetch("TransactionMethod", self.paging.params(offset), cancel)
             rows.extend(page)
-            offset = self.paging.next(offset, len(page))
+            offset = self.paging.next(offset, len(page), getattr(page, "total", None))
         yield Page(
             "transaction_methods",
             list(rows),
@@ -488,9 +596,10 @@ class AccessplanitStreams:
         self, rows: list[Row], incremental: bool, cancel: CancelToken, lookups: CacheLookups
     ) -> tuple[list[Any], list[Row]]:
         changed = self._changed(rows, incremental, lookups)
+        twice = _twice(rows)
         for row in rows:  # unchanged ones too: payments on them need their numbers
             rid, number = _row_id(row), row.get("Reference")
-            if rid is not None and isinstance(number, str) and number.strip():
+            if rid is not None and rid not in twice and isinstance(number, str) and number.strip():
                 self.invoice_numbers[rid] = number.strip()
         ids = [i for i in (_row_id(r) for r in changed) if i is not None]
         items = self.lines_for(ids, cancel) if ids else {}
@@ -498,39 +607,55 @@ class AccessplanitStreams:
 
     def _map_invoices(self, rows: list[Row], items: Mapping[str, list[Row]]) -> list[Any]:
         out: list[Invoice | InvalidRecord] = []
+        twice = _twice(rows)
         for row in rows:
             # Lines ride inside the stored raw payload, so the cache can show them and re-map them later.
             row["InvoiceItems"] = items.get(str(row.get("ID")), [])
             record = mapping.map_invoice(row, row["InvoiceItems"])
-            if record.number:
+            if record.id in twice:
+                record = _refused(record, Kind.INVOICE, row, twice, self.invoice_numbers)
+            elif record.number:
                 self.invoice_numbers[record.id] = record.number
             out.append(record)
         return list(out)
 
-    def _invoice_rows(self, ids: Sequence[str], cancel: CancelToken) -> list[Row]:
-        """Invoice rows by ID, one list call per chunk of ids."""
+    def list_in(
+        self, module: str, field: str, ids: Sequence[str], params: Mapping[str, str], cancel: CancelToken
+    ) -> list[Row]:
+        """Every row of `module` whose `field` is one of `ids`: one list call per chunk of ids (paged when long),
+        `in (...)` while the service takes it, `or` chains once it has refused it (400)."""
         found: list[Row] = []
-        for chunk in chunks(list(ids)):
-            params = {"$filter": id_in("ID", chunk), "$select": ",".join(mapping.INVOICE_FIELDS)}
-            found.extend(self.fetch("Invoice", {**params, **self.lookup_paging.params(0)}, cancel))
+        todo = list(ids)
+        while todo:
+            use_in = "in" not in self.unsupported
+            chunk, rest = (todo[:ID_CHUNK], todo[ID_CHUNK:]) if use_in else (todo[:OR_CHUNK], todo[OR_CHUNK:])
+            rows: list[Row] = []
+            offset: int | None = 0
+            try:
+                while offset is not None:
+                    query = {"$filter": id_in(field, chunk, use_in=use_in), **params}
+                    page = self.fetch(module, {**query, **self.lookup_paging.params(offset)}, cancel)
+                    rows.extend(page)
+                    offset = self.lookup_paging.next(offset, len(page), getattr(page, "total", None))
+            except RejectedError as exc:
+                if exc.status != 400 or not use_in or len(chunk) == 1:
+                    raise
+                self.unsupported.add("in")  # the chunk again, as `or` chains
+                continue
+            found.extend(rows)
+            todo = rest
         return found
 
+    def _invoice_rows(self, ids: Sequence[str], cancel: CancelToken) -> list[Row]:
+        """Invoice rows by ID."""
+        return self.list_in("Invoice", "ID", ids, {"$select": ",".join(mapping.INVOICE_FIELDS)}, cancel)
+
     def lines_for(self, invoice_ids: Sequence[str], cancel: CancelToken) -> dict[str, list[dict[str, Any]]]:
-        """InvoiceItems of these invoices, by invoice id: one list call per chunk of ids (paged when long)."""
+        """InvoiceItems of these invoices, by invoice id."""
         found: dict[str, list[dict[str, Any]]] = {}
-        for chunk in chunks(list(invoice_ids)):
-            offset: int | None = 0
-            while offset is not None:
-                params = {
-                    "$filter": id_in("InvoiceID", chunk),
-                    "$select": ",".join(mapping.ITEM_FIELDS),
-                    "$orderby": "ID",
-                    **self.lookup_paging.params(offset),
-                }
-                page = self.fetch("InvoiceItem", params, cancel)
-                for item in page:
-                    found.setdefault(str(item.get("InvoiceID")), []).append(item)
-                offset = self.lookup_paging.next(offset, len(page))
+        params = {"$select": ",".join(mapping.ITEM_FIELDS), "$orderby": "ID"}
+        for item in self.list_in("InvoiceItem", "InvoiceID", invoice_ids, params, cancel):
+            found.setdefault(str(item.get("InvoiceID")), []).append(item)
         return found
 
     def _payments(
@@ -549,16 +674,15 @@ class AccessplanitStreams:
             unknown = [i for i in unknown if i not in self.invoice_numbers]
         if unknown:
             self.lookup_numbers(unknown, self.invoice_numbers, cancel)
-        return [mapping.map_payment(row, self.invoice_numbers) for row in changed], changed
+        twice = _twice(changed)
+        records: list[Any] = []
+        for row in changed:
+            record = mapping.map_payment(row, self.invoice_numbers)
+            records.append(_refused(record, Kind.PAYMENT, row, twice, {}) if record.id in twice else record)
+        return records, changed
 
     def lookup_numbers(self, ids: Sequence[str], into: MutableMapping[str, str], cancel: CancelToken) -> None:
-        """Invoice numbers of these invoice ids, one list call per chunk."""
-        for chunk in chunks(list(ids)):
-            offset: int | None = 0
-            while offset is not None:
-                params = {"$filter": id_in("ID", chunk), "$select": "ID,Reference", **self.lookup_paging.params(offset)}
-                page = self.fetch("Invoice", params, cancel)
-                for inv in page:
-                    if inv.get("ID") not in (None, "") and inv.get("Reference"):
-                        into[str(inv["ID"])] = str(inv["Reference"]).strip()
-                offset = self.lookup_paging.next(offset, len(page))
+        """Invoice numbers of these invoice ids."""
+        for inv in self.list_in("Invoice", "ID", ids, {"$select": "ID,Reference"}, cancel):
+            if inv.get("ID") not in (None, "") and inv.get("Reference"):
+                into[str(inv["ID"])] = str(inv["Reference"]).strip()

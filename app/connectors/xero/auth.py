@@ -15,11 +15,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import html
+import os
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -33,11 +35,10 @@ from app.domain.progress import CancelToken
 
 EXPIRY_MARGIN = 60.0
 DEFAULT_SCOPES = (
-    "offline_access",
-    "accounting.invoices",
-    "accounting.payments",
-    "accounting.contacts",
-    "accounting.settings",
+    "offline_access",  # a refresh token: syncs without signing in each time
+    "accounting.transactions",  # invoices, payments and credit notes: read, and written by pushes
+    "accounting.contacts.read",  # read only: Recondesk never edits a contact
+    "accounting.settings.read",  # read only: the organisation, accounts and tax rates a push is checked against
 )
 RECONNECT = "Reconnect Xero in Edit > Connections (sign in again)."
 
@@ -58,9 +59,10 @@ def _file_lock(directory: Path | None, key: str) -> Iterator[None]:
         return
     import fcntl  # POSIX only; Windows builds run one process per profile
 
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     safe = hashlib.sha256(key.encode()).hexdigest()[:24]
-    with open(directory / f"xero-refresh-{safe}.lock", "a+b") as handle:
+    fd = os.open(directory / f"xero-refresh-{safe}.lock", os.O_RDWR | os.O_CREAT, 0o600)  # owner-only
+    with os.fdopen(fd, "r+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -281,50 +283,73 @@ def authorize_url(
 
 
 class LoopbackListener:
-    """Receives the OAuth redirect on `http://127.0.0.1:{port}/callback` and checks `state`.
+    """Receives the OAuth redirect on `http://localhost:{port}/callback` (bound to 127.0.0.1) and checks `state`.
 
-    Port 0 picks a free port (tests); real use takes the fixed port registered with Xero.
+    Port 0 picks a free port (tests); real use takes the fixed port registered with Xero. Each connection has its
+    own thread and a read timeout, so an idle or slow connection (a browser's speculative pre-connect, a port
+    scanner) never blocks the real redirect. An answer with another `state` (a stale tab, a forged link) gets a page
+    saying so and is ignored: the listener keeps waiting for this sign-in's answer. Nothing of a request is logged
+    (its query holds the code), and what Xero sends back is HTML-escaped before it is shown.
     """
+
+    IDLE_SECONDS = 5.0
 
     def __init__(self, state: str, port: int = 0, path: str = "/callback") -> None:
         self.state = state
         self.path = path
         self.code: str | None = None
         self.error: str | None = None
+        self.ignored = 0  # answers with another state
         self._done = threading.Event()
         listener = self
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = LoopbackListener.IDLE_SECONDS  # per connection: an idle socket is dropped, never waited on
+
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 if parts.path != listener.path:
                     self.send_error(404)
                     return
                 query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-                if query.get("state") != listener.state:
-                    listener.error = "The sign-in answer did not match this request (state). Try again."
-                elif "error" in query:
+                if listener._done.is_set():
+                    self._page(409, "Sign-in already finished", "Recondesk already has its answer; close this window.")
+                    return
+                if not secrets.compare_digest(query.get("state", ""), listener.state):
+                    listener.ignored += 1
+                    self._page(
+                        400,
+                        "This answer does not belong to the sign-in in progress",
+                        "It was ignored. Finish signing in in the window Recondesk opened, or start again there.",
+                    )
+                    return
+                if "error" in query:
                     listener.error = f"Xero did not grant access ({query['error']})."
                 elif not query.get("code"):
                     listener.error = "Xero's answer had no authorization code."
                 else:
                     listener.code = query["code"]
-                ok = listener.error is None
-                body = (
-                    "<html><body><h1>Recondesk is connected to Xero.</h1><p>You can close this window.</p>"
-                    if ok
-                    else f"<html><body><h1>Sign-in failed</h1><p>{listener.error}</p>"
-                ) + "</body></html>"
-                self.send_response(200 if ok else 400)
+                if listener.error is None:
+                    self._page(200, "Recondesk is connected to Xero.", "You can close this window.")
+                else:
+                    self._page(400, "Sign-in failed", listener.error)
+                listener._done.set()
+
+            def _page(self, status: int, title: str, text: str) -> None:
+                body = f"<html><body><h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></body></html>"
+                self.send_response(status)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body.encode())))
+                self.send_header("Cache-Control", "no-store")
+                self.send_header("Referrer-Policy", "no-referrer")
                 self.end_headers()
                 self.wfile.write(body.encode())
-                listener._done.set()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the query holds the code: never log it
 
-        self._server = HTTPServer(("127.0.0.1", port), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True, name="xero-oauth-loopback"
@@ -333,7 +358,10 @@ class LoopbackListener:
 
     @property
     def redirect_uri(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.path}"
+        """What is sent to Xero, which matches it exactly against the app's registered URI: `localhost`, as
+        Xero's docs show for desktop apps and the README asks users to register (the browser reaches this
+        listener on 127.0.0.1 through it)."""
+        return f"http://localhost:{self.port}{self.path}"
 
     def wait(self, timeout: float, cancel: CancelToken | None = None) -> str:
         """The authorization code, once the browser came back; raises on error, timeout or cancel."""
@@ -450,3 +478,41 @@ def connect_headless(
         scopes=scopes,
         timeout=timeout,
     )
+
+
+def revocation_endpoint(token_url: str) -> str:
+    """The identity server's revocation endpoint next to its token endpoint (Xero: identity.xero.com/connect/...)."""
+    return token_url.rstrip("/").rsplit("/", 1)[0] + "/revocation"
+
+
+def revoke_refresh_token(
+    http: HttpClient, token_url: str, client_id: str, box: SecretBox, cancel: CancelToken | None = None
+) -> bool:
+    """Revoke the saved refresh token at the identity server (RFC 7009), which ends the whole grant: neither it nor
+    any access token from it works afterwards. False when there was no refresh token to revoke; an error when the
+    server refused or could not be reached (an unknown or already revoked token is not an error: it answers 200).
+    Sent with `requests` directly (the server's 200 has an empty body, which `HttpClient` takes for a cut-off
+    answer); the timeouts are `http`'s."""
+    refresh = dict(box.load()).get("refresh_token", "")
+    if not refresh:
+        return False
+    if cancel is not None:
+        cancel.check()
+    http.scrubber.add(refresh)
+    form = {"token": refresh, "token_type_hint": "refresh_token", "client_id": client_id}
+    timeout = (http.config.connect_timeout, http.config.read_timeout)
+    try:
+        reply = requests.post(revocation_endpoint(token_url), data=form, timeout=timeout, allow_redirects=False)
+    except requests.RequestException as exc:
+        raise ConnectorError(
+            f"Xero's sign-in server could not be reached ({type(exc).__name__}).",
+            "Check the network connection and try again.",
+            system="xero",
+        ) from None
+    if reply.status_code != 200:
+        try:
+            data: Any = reply.json()
+        except ValueError:
+            data = None
+        raise _token_error(data, reply.status_code)
+    return True

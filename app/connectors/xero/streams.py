@@ -21,6 +21,7 @@ Must not: build URLs or headers itself (it calls `Get`), or map fields.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from app.connectors.base import NO_LOOKUPS, CacheLookups, CallStats, MappedRecor
 from app.connectors.pagination import PageNumberPaging
 from app.connectors.wire import Unreadable
 from app.connectors.xero import mapping
+from app.domain.errors import RejectedError
 from app.domain.progress import CancelToken
 from app.domain.records import CreditNote, Invoice, Payment
 
@@ -47,6 +49,10 @@ PAGED = {
     "payments": ("Payments", "Payments"),
 }
 ID_CHUNK = 50  # Xero's IDs filter tops out near 52 GUIDs (URL too long -> 404)
+# `IDs=` is documented for Invoices and Contacts, not for CreditNotes. If Xero answers 400 to it, credit notes are
+# looked up with the documented `where` on CreditNoteID instead (WHERE_CHUNK per call), and "IDs" rides in every
+# paged cursor (`"unsupported": ["IDs"]`) so the connection remembers it.
+WHERE_CHUNK = 20
 
 
 class Get(Protocol):
@@ -114,6 +120,7 @@ class XeroStreams:
         self.paging = PageNumberPaging(page_size)
         self.overlap = overlap
         self.credit_note_refs: dict[str, str] = {}
+        self.unsupported: set[str] = set()  # query features Xero refused ("IDs" on CreditNotes)
 
     def read(
         self,
@@ -138,7 +145,13 @@ class XeroStreams:
                 done=True,
             )
         elif stream in PAGED:
-            yield from self._paged(stream, cursor, full, cancel, lookups)
+            known = cursor.get("unsupported") if cursor else None
+            if isinstance(known, list) and "IDs" in known:
+                self.unsupported.add("IDs")
+            for page in self._paged(stream, cursor, full, cancel, lookups):
+                if self.unsupported:
+                    page = replace(page, cursor={**page.cursor, "unsupported": sorted(self.unsupported)})
+                yield page
         else:
             raise ValueError(f"unknown Xero stream {stream!r}")
 
@@ -239,14 +252,37 @@ class XeroStreams:
             cached = lookups.credit_note_references(missing)
             self.credit_note_refs.update(cached)
             missing = [cid for cid in missing if cid not in cached]
-        for start in range(0, len(missing), ID_CHUNK):
-            chunk = missing[start : start + ID_CHUNK]
-            data = self.get("CreditNotes", {"IDs": ",".join(chunk), "page": "1", "pageSize": str(ID_CHUNK)}, {}, cancel)
-            for note in collection(data, "CreditNotes"):
+        while missing:
+            size = WHERE_CHUNK if "IDs" in self.unsupported else ID_CHUNK
+            chunk, rest = missing[:size], missing[size:]
+            try:
+                notes = self._credit_notes(chunk, cancel)
+            except RejectedError as exc:
+                if exc.status != 400 or "IDs" in self.unsupported:
+                    raise
+                self.unsupported.add("IDs")  # the chunk again, with `where`
+                continue
+            for note in notes:
                 if note.get("CreditNoteID"):
                     self.credit_note_refs[str(note["CreditNoteID"])] = str(note.get("Reference") or "").strip()
             for cid in chunk:  # unknown to Xero: remember, so we do not ask again
                 self.credit_note_refs.setdefault(cid, "")
+            missing = rest
+
+    def _credit_notes(self, ids: Sequence[str], cancel: CancelToken) -> list[dict[str, Any]]:
+        """Credit notes by id: `IDs=` while Xero takes it, else `where=CreditNoteID==Guid("..") OR ...`."""
+        if "IDs" not in self.unsupported:
+            params = {"IDs": ",".join(ids), "page": "1", "pageSize": str(ID_CHUNK)}
+        else:
+            guids = [i for i in ids if _GUID.fullmatch(i)]  # a where text cannot carry anything else
+            if not guids:
+                return []
+            where = " OR ".join(f'CreditNoteID==Guid("{g}")' for g in guids)
+            params = {"where": where, "page": "1", "pageSize": str(ID_CHUNK)}
+        return collection(self.get("CreditNotes", params, {}, cancel), "CreditNotes")
+
+
+_GUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 
 
 def _version(raw: Mapping[str, Any]) -> str | None:

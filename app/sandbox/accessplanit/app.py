@@ -277,6 +277,8 @@ class AccessplanitApp(SandboxApp):
             if count not in ("true", "false"):
                 raise QueryError("$count must be true or false", "$count")
             filter_text = opts.get("$filter") or None
+            if self.faults.get("strict") not in (None, "", "0", "false"):
+                _refuse_undocumented(filter_text, opts.get("$orderby"), table)
             if module == "InvoiceItem":
                 node = odata.parse_filter(filter_text) if filter_text else None
                 if not odata.pins_property(node, table.resolve, "InvoiceID"):
@@ -286,7 +288,8 @@ class AccessplanitApp(SandboxApp):
                         "$filter",
                     )
             with self._lock:
-                page = table.query(filter_text, opts.get("$orderby") or None, min(top, MAX_TOP), skip, count == "true")
+                cap = min(top, self._max_top())
+                page = table.query(filter_text, opts.get("$orderby") or None, cap, skip, count == "true")
                 results = [select(r, names) for r in page.records]
         except QueryError as exc:
             raise _bad(str(exc), exc.field) from None
@@ -294,6 +297,11 @@ class AccessplanitApp(SandboxApp):
         if page.count is not None:
             body["count"] = page.count
         return json_response(body)
+
+    def _max_top(self) -> int:
+        """The `$top` cap: 1000 [ours], or the setting `max_top=<n>` (a real tenant may cap lower; the docs are
+        silent), so tests can check that a client never takes a short page for the last one."""
+        return max(1, int(self.faults.get_float("max_top", MAX_TOP)))
 
     # ---- writes ---------------------------------------------------------------------------------
     def _json_object(self, request: Request) -> dict[str, Any]:
@@ -470,6 +478,20 @@ class AccessplanitApp(SandboxApp):
             errors.append({"field": "TransactionMethodID", "message": f"Payment method {found.get('Label')} is off"})
             return None
         return found
+
+
+def _refuse_undocumented(filter_text: str | None, orderby: str | None, table: Table) -> None:
+    """Strict mode (setting `strict=1`): what public material does not document for the finance feeds is refused
+    with a 400, as we must assume the real service may: the `in (...)` operator, and `DateUpdated` in `$filter` or
+    `$orderby` (the field is documented only for API v1; records still carry it)."""
+    if filter_text:
+        node = odata.parse_filter(filter_text)
+        if odata.uses_in(node):
+            raise QueryError("The query specified in the URI is not valid: 'in' is not supported.", "$filter")
+        if "DateUpdated" in odata.properties(node, table.resolve):
+            raise QueryError("The query specified in the URI is not valid: DateUpdated cannot be filtered.", "$filter")
+    if orderby and any(part.split()[0].lower() == "dateupdated" for part in orderby.split(",") if part.strip()):
+        raise QueryError("The query specified in the URI is not valid: DateUpdated cannot be sorted.", "$orderby")
 
 
 _QUERY_OPTIONS = frozenset({"$filter", "$select", "$orderby", "$top", "$skip", "$count"})

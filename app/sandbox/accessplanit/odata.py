@@ -8,6 +8,7 @@ must not import anything from the rest of `app`.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -316,6 +317,34 @@ def id_bounds(node: ast._Node | None, resolve: Resolver, prop: str = "ID") -> tu
         if op in (ast.Lt, ast.LtE, ast.Eq):
             upper = number if upper is None else min(upper, number)
     return lower, upper
+
+
+def _walk(node: Any) -> Any:
+    """Every node of a parsed filter (odata-query's nodes are dataclasses; lists hold the `in` values)."""
+    yield node
+    if isinstance(node, list | tuple):
+        for item in node:
+            yield from _walk(item)
+    elif dataclasses.is_dataclass(node):
+        for f in dataclasses.fields(node):
+            yield from _walk(getattr(node, f.name))
+
+
+def uses_in(node: ast._Node) -> bool:
+    """True when the filter uses the `in (...)` operator anywhere (strict mode refuses it)."""
+    return any(isinstance(n, ast.In) for n in _walk(node))
+
+
+def properties(node: ast._Node, resolve: Resolver) -> set[str]:
+    """The canonical names of the properties a filter mentions."""
+    out: set[str] = set()
+    for n in _walk(node):
+        if isinstance(n, ast.Identifier):
+            try:
+                out.add(resolve(n.name))
+            except QueryError:
+                pass
+    return out
 
 
 def pins_property(node: ast._Node | None, resolve: Resolver, prop: str) -> bool:

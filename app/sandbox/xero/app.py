@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import threading
 import time
 import uuid
@@ -22,7 +23,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from ..common import Faults, RateLimiter, SandboxApp, json_response, loads
-from .identity import Identity, OAuthError
+from .identity import REGISTERED_REDIRECT, Identity, OAuthError
 from .ledger import (
     CREDIT_NOTE_FIELDS,
     INVOICE_FIELDS,
@@ -117,6 +118,28 @@ def _problem(status: int, title: str, detail: str, headers: Mapping[str, str] | 
     return json_response(body, status=status, headers=headers)
 
 
+_LOWER: list[Map] = []
+
+
+def _lower_rules() -> Map:
+    """`_RULES` with every path lower-cased (built once)."""
+    if not _LOWER:
+        _LOWER.append(Map([Rule(r.rule.lower(), endpoint=r.endpoint, methods=r.methods) for r in _RULES.iter_rules()]))
+    return _LOWER[0]
+
+
+def _args_as_sent(pattern: str, path: str, lowered: Mapping[str, Any]) -> dict[str, Any]:
+    """The rule's `<name>` values taken from `path` with their case (a GUID or invoice number is data)."""
+    if not lowered:
+        return dict(lowered)
+    regex = "".join(
+        f"(?P<{part[1:-1]}>[^/]+)" if part.startswith("<") else re.escape(part)
+        for part in re.split(r"(<[a-z_]+>)", pattern)
+    )
+    found = re.fullmatch(regex, path.rstrip("/"), re.IGNORECASE)
+    return found.groupdict() if found else dict(lowered)
+
+
 def _xero_error(message: str, kind: str = "ValidationException", number: int = 10, **extra: Any) -> Response:
     """A 400 in the spec's `Error` schema."""
     body: dict[str, Any] = {"ErrorNumber": number, "Type": kind, "Message": message}
@@ -205,6 +228,7 @@ class XeroApp(SandboxApp):
             clock=clock,
             token_ttl=lambda: int(self.faults.get_float("token_ttl", 1800)),
             other_tenants=others,
+            redirect_uris=lambda: (self.faults.get("redirect_uri") or REGISTERED_REDIRECT,),
         )
         self._limits = _Limits(self.faults)
         self._limits_lock = threading.Lock()
@@ -263,7 +287,7 @@ class XeroApp(SandboxApp):
         # The concurrent limit counts requests in flight, latency faults included, so it wraps the whole call.
         path = environ.get("PATH_INFO", "")
         tenant = environ.get("HTTP_XERO_TENANT_ID")
-        if not path.startswith(API + "/") or not tenant:
+        if not path.lower().startswith(API + "/") or not tenant:
             return super().__call__(environ, start_response)
         limits = self._current_limits()
         with self._limits_lock:
@@ -298,9 +322,13 @@ class XeroApp(SandboxApp):
     # ------------------------------------------------------------------ dispatch
 
     def handle(self, request: Request) -> Response:
-        adapter = _RULES.bind_to_environ(request.environ)
+        adapter = _lower_rules().bind_to_environ(request.environ)
         try:
-            endpoint, args = adapter.match()
+            # Paths route whatever their case, as on the real API (Xero's SDK calls `/Connections`): the rules are
+            # matched on the lower-cased path, and the `<key>` values are then read from the path as sent.
+            rule, args = adapter.match(request.path.lower(), return_rule=True)
+            endpoint = str(rule.endpoint)
+            args = _args_as_sent(rule.rule, request.path, args)
         except MethodNotAllowed:
             return _problem(405, "Method Not Allowed", f"{request.method} is not allowed on {request.path}")
         except NotFound:
@@ -527,6 +555,9 @@ class XeroApp(SandboxApp):
                     return Response(NOT_FOUND_TEXT, status=404, mimetype="text/plain")
                 return json_response(self._envelope(collection, [led.present(found, unitdp)]))
             query = self._list_query(request)
+            if query.ids and endpoint == "credit_notes" and self.faults.get("strict") not in (None, "", "0", "false"):
+                # Strict mode: `IDs` is documented for Invoices and Contacts, not for CreditNotes [docs].
+                raise QueryError("IDs is not a supported parameter for CreditNotes")
             if len(query.ids) > MAX_IDS:
                 # The real API fails such URLs with 404 (too long) [docs; issues Xero-Java#328, Xero-OpenAPI#534].
                 return Response(NOT_FOUND_TEXT, status=404, mimetype="text/plain")
@@ -583,6 +614,7 @@ class XeroApp(SandboxApp):
 
     def _write(self, endpoint: str, request: Request, args: Mapping[str, str]) -> Response:
         led = self._ledger_for(request)
+        led.adviser = (self.faults.get("role") or "").lower() == "adviser"  # the user's role [ours: a setting]
         unitdp = 4 if request.args.get("unitdp") == "4" else 2
         summarize = request.args.get("summarizeErrors", "true").lower() != "false"
         try:

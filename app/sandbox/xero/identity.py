@@ -26,6 +26,10 @@ from urllib.parse import urlencode, urlsplit
 
 GRACE_SECONDS = 30 * 60  # a rotated refresh token may be re-used this long [docs FAQ]
 REFRESH_LIFETIME = 60 * 24 * 3600  # an unused refresh token expires after 60 days [docs]
+# The one redirect URI registered for Recondesk (README, `app/connectors/xero/auth.py`): Xero matches redirect URIs
+# exactly [docs]. `*` stands for any port [ours: tests and `--demo` listen on a free port]; the setting
+# `redirect_uri=<uri>` pins one exactly.
+REGISTERED_REDIRECT = "http://localhost:*/callback"
 CODE_LIFETIME = 5 * 60  # [ours] Xero does not document it; short, as authorization codes are
 _VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 
@@ -123,6 +127,7 @@ class Identity:
     # More organisations the signing-in user may connect (tenant id -> name): the browser sign-in connects them all,
     # as a user who ticks every organisation on Xero's consent page does; a custom connection reaches only the first.
     other_tenants: dict[str, str] = field(default_factory=dict)
+    redirect_uris: Callable[[], tuple[str, ...]] = lambda: (REGISTERED_REDIRECT,)
     _codes: dict[str, _Code] = field(default_factory=dict)
     _access: dict[str, AccessToken] = field(default_factory=dict)
     _refresh: dict[str, RefreshToken] = field(default_factory=dict)
@@ -137,10 +142,9 @@ class Identity:
         if args.get("client_id") != self.client_id:
             raise OAuthError("unauthorized_client", "Unknown client_id.", 400)
         redirect_uri = args.get("redirect_uri", "")
-        if not _allowed_redirect(redirect_uri):
-            raise OAuthError(
-                "invalid_request", "redirect_uri must be https or http://localhost / 127.0.0.1 (loopback).", 400
-            )
+        if not _registered(redirect_uri, self.redirect_uris()):
+            # What Xero's sign-in page shows for a redirect URI the app did not register [docs: exact match].
+            raise OAuthError("unauthorized_client", "Invalid redirect_uri", 400)
         state = args.get("state")
 
         def fail(error: str, description: str) -> str:
@@ -345,11 +349,13 @@ class Identity:
         return False
 
 
-def _allowed_redirect(uri: str) -> bool:
-    parts = urlsplit(uri)
-    if parts.scheme == "https" and parts.hostname:
-        return True
-    return parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1")
+def _registered(uri: str, registered: tuple[str, ...]) -> bool:
+    """Exactly one of the registered redirect URIs (`*` in one: any port)."""
+    for pattern in registered:
+        regex = re.escape(pattern).replace(r"\*", r"[0-9]{1,5}")
+        if re.fullmatch(regex, uri):
+            return True
+    return False
 
 
 def _with_query(uri: str, params: Mapping[str, str]) -> str:

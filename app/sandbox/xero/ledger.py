@@ -166,6 +166,7 @@ class Ledger:
     ) -> None:
         self.lock = threading.RLock()
         self.clock = clock
+        self.adviser = False  # the connecting user is an adviser (see `lock_date`)
         self._last_ms = 0
         orgs = _envelope_records(fixtures, "Organisation", ("Organisations", "Organisation"))
         self.organisation: Record = orgs[0] if orgs else default_organisation(tenant_id, tenant_name)
@@ -250,9 +251,12 @@ class Ledger:
         return value if isinstance(value, str) and value else "GBP"
 
     def lock_date(self) -> tuple[dt.date, str] | None:
-        """The later of PeriodLockDate and EndOfYearLockDate: nothing may be dated on or before it."""
+        """The later of PeriodLockDate and EndOfYearLockDate: nothing may be dated on or before it. An adviser's
+        connection (`adviser`, set per request from the setting `role=adviser`) is held only by the end of year
+        lock: Xero's period lock stops "all users except advisers" [docs: Xero's lock date settings]."""
         best: tuple[dt.date, str] | None = None
-        for field, label in (("EndOfYearLockDate", "end of year lock date"), ("PeriodLockDate", "period lock date")):
+        locks = (("EndOfYearLockDate", "end of year lock date"), ("PeriodLockDate", "period lock date"))
+        for field, label in locks[:1] if self.adviser else locks:
             day = wire_date(self.organisation.get(field)) or parse_input_date(self.organisation.get(field))
             if day is not None and (best is None or day > best[0]):
                 best = (day, label)

@@ -5,6 +5,8 @@ fields are masked and emptied once saved, and nothing here writes a secret anywh
 `KeyringUnavailable` its message (how to get a keyring) is shown as is: there is deliberately no "save in a file
 instead" fallback. "Test connection" checks what is typed without saving it (`check_connection`); "Save" saves only
 a connection that works (`save_checked`). Both run on the network lane and show the failing step and its message.
+"Disconnect…" asks first (`confirm_disconnect`, replaceable in tests), then revokes what can be revoked and removes
+the saved secret (`disconnect`); the cache is kept.
 Must not: keep secrets after saving, put them in QSettings or logs, or call the services on the GUI thread.
 """
 
@@ -25,6 +27,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QRadioButton,
     QTabWidget,
@@ -34,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from app.domain.errors import KeyringUnavailable
 from app.domain.status import System
-from app.services.api import ChangeSet, CheckResult, ConnectionInfo, Recondesk
+from app.services.api import ChangeSet, CheckResult, ConnectionInfo, DisconnectResult, Recondesk
 from app.ui.tasks import TaskContext, TaskRunner
 
 XERO_API_URL = "https://api.xero.com/api.xro/2.0"
@@ -152,6 +155,8 @@ class ConnectionsDialog(QDialog):
     """"Test connection" finished: (system value, CheckResult)."""
     sig_connection_failed = Signal(str, str)
     """Saving or testing raised: (system value, message for people)."""
+    sig_disconnected = Signal(str, object)
+    """"Disconnect…" finished: (system value, DisconnectResult)."""
 
     def __init__(
         self,
@@ -166,6 +171,8 @@ class ConnectionsDialog(QDialog):
         self._runner = runner
         self._xero_sign_in = xero_sign_in
         self.tenant_chooser = TenantChooser(self)
+        self.confirm_disconnect: Callable[[System], bool] = self._ask_disconnect
+        self.disconnect_buttons: dict[System, QPushButton] = {}
         self.setWindowTitle("Connections")
         self.setModal(True)
         self.tabs = QTabWidget(self)
@@ -200,6 +207,12 @@ class ConnectionsDialog(QDialog):
         for w in extra or []:
             row.addWidget(w)
         row.addStretch(1)
+        disconnect = QPushButton("&Disconnect…", page)
+        disconnect.setObjectName(f"{system.value}Disconnect")
+        disconnect.setToolTip("Revoke the sign-in where the service allows it and remove the saved secret")
+        disconnect.clicked.connect(lambda: self.disconnect_system(system))
+        self.disconnect_buttons[system] = disconnect
+        row.addWidget(disconnect)
         row.addWidget(test)
         row.addWidget(save)
         outer = QVBoxLayout(page)
@@ -477,6 +490,46 @@ class ConnectionsDialog(QDialog):
             self.sig_connection_failed.emit(System.XERO.value, message)
 
         self._runner.network("sign in with Xero", work, on_result=done, on_error=failed, changes=_connections_changed)
+
+    def _ask_disconnect(self, system: System) -> bool:
+        revoke = " The sign-in is revoked at Xero." if system is System.XERO else ""
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            f"Disconnect {system.label}?",
+            f"Remove the saved {system.label} secret from your keyring?{revoke} The cached records are kept; "
+            "sign in again to sync.",
+            QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        go = box.addButton("Disconnect", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is go
+
+    def disconnect_system(self, system: System) -> None:
+        """After a confirmation: revoke, remove the keyring entry, keep the cache (network lane)."""
+        if not self.confirm_disconnect(system):
+            return
+        self._busy(system, True, "Disconnecting…")
+        self.disconnect_buttons[system].setEnabled(False)
+
+        def work(_ctx: TaskContext) -> DisconnectResult:
+            return self._ws.disconnect(system)
+
+        def done(result: DisconnectResult) -> None:
+            self.disconnect_buttons[system].setEnabled(True)
+            self._set_has_secret(system, False)
+            self._busy(system, False, ("✓ " if result.ok else "✗ ") + result.message, ok=result.ok)
+            self.sig_disconnected.emit(system.value, result)
+
+        def failed(message: str, _exc: BaseException) -> None:
+            self.disconnect_buttons[system].setEnabled(True)
+            self._busy(system, False, f"✗ {message}", ok=False)
+            self.sig_connection_failed.emit(system.value, message)
+
+        self._runner.network(
+            f"disconnect {system.value}", work, on_result=done, on_error=failed, changes=_connections_changed
+        )
 
     def _busy(self, system: System, busy: bool, text: str, ok: bool = True) -> None:
         pane = self._panes[system]

@@ -335,7 +335,7 @@ class ItemTableModel(QAbstractTableModel):
             parts.append(f"{FLAG_MARK} {flags_text(row)}: not offered for push")
         if row.reason:
             parts.append(row.reason)
-        if row.fields:
+        if row.fields and not row.reason:  # the reason names the differing fields already
             parts.append("Differs in: " + style.fields_text(row.fields))
         if row.note:
             parts.append("Note: " + row.note)

@@ -49,6 +49,7 @@ from app.services.api import (
     StatusValue,
 )
 from app.ui import style
+from app.ui.health import COLOURS, WORDS, light_tooltip
 from app.ui.models.record_table_model import RIGHT, Column, RecordTableModel
 from app.ui.tasks import TaskContext, TaskRunner
 
@@ -228,6 +229,12 @@ class DashboardView(QWidget):
             Column("Connection", lambda h: "Set up" if h.configured else "Not set up"),
             Column("Last sync error", lambda h: h.last_error or "None", tooltip=lambda h: h.last_error or "None"),
             Column("Rate-limit budget left", lambda h: budget_text(h.budget) or "Not reported"),
+            Column(
+                "Last check",
+                _last_check_text,
+                foreground=lambda h: COLOURS.get(h.last_check.level) if h.last_check else None,
+                tooltip=lambda h: light_tooltip(h.last_check) if h.last_check else "Not checked yet",
+            ),
         )
 
     # -- loading ----------------------------------------------------------------------------------------------
@@ -387,3 +394,11 @@ def _red_unless_zero(name: str) -> Callable[[CurrencyDifference], str | None]:
         return None if getattr(d, name) == 0 else "#8a1c1c"
 
     return colour
+
+
+def _last_check_text(h: ConnectionHealth) -> str:
+    """The connection's light as words and when: "● Working, 10:02" (the dot in the light's colour)."""
+    if h.last_check is None:
+        return "Not checked yet"
+    word = WORDS.get(h.last_check.level, h.last_check.level)
+    return f"\u25cf {word[0].upper()}{word[1:]}, {style.local_time(h.last_check.at)}"

@@ -38,6 +38,7 @@ from app.services.api import (
     ItemDetail,
     ItemRow,
     Match,
+    MatchCandidate,
     PlannedWrite,
     PushField,
     PushRecord,
@@ -133,7 +134,7 @@ def action_name(action: Action) -> str:
 NoteProvider = Callable[[QWidget, str], "str | None"]
 ReasonProvider = Callable[[QWidget, str, str], "str | None"]
 """(parent, item key, verb: "Reopen" / "Unmatch") -> the note, or None when cancelled."""
-MatchProvider = Callable[[QWidget, ItemRow, Sequence[ItemRow]], "tuple[int, str] | None"]
+MatchProvider = Callable[[QWidget, ItemRow, Sequence[MatchCandidate]], "tuple[int, str] | None"]
 """(parent, the item, its candidates) -> (the other item's id, the note), or None when cancelled."""
 PreviewProvider = Callable[[QWidget, PlannedWrite, "PushRecord | PushField"], "PushRecord | PushField | None"]
 """Shows a push's preview and returns the action to send (with the person's choices), or None to cancel."""
@@ -411,8 +412,10 @@ class ItemDetailView(QWidget):
                 extra = f"<br>Note: {_esc(row.note)}"
             if "blocked" in row.flags and row.reason:
                 extra += f"<br><span style='color:#8a1c1c'>Blocked: {_esc(row.reason)}</span>"
+            shown = row.reason and "blocked" not in row.flags  # a blocked item's reason is said below
+            why = f"<br><span style='color:#444'>{_esc(row.reason)}</span>" if shown else ""  # why this status
             self.title.setText(
-                f"<b>{kind} {_esc(row.key)}</b> &nbsp; {_esc(row.contact)} &nbsp; {amount} &nbsp; {badge}{extra}"
+                f"<b>{kind} {_esc(row.key)}</b> &nbsp; {_esc(row.contact)} &nbsp; {amount} &nbsp; {badge}{why}{extra}"
             )
             self.diff_model.set_diffs(detail.diffs)
             self.lines_source_model.set_rows(detail.lines_source)
@@ -588,10 +591,10 @@ class ItemDetailView(QWidget):
         if isinstance(action, Match) and not action.other_item_id:
             row = detail.row
 
-            def fetch(_ctx: TaskContext) -> list[ItemRow]:
-                return list(self._ws.one_sided_candidates(row.item_id))
+            def fetch(_ctx: TaskContext) -> list[MatchCandidate]:
+                return list(self._ws.match_candidates(row.item_id))
 
-            def chosen(candidates: list[ItemRow]) -> None:
+            def chosen(candidates: list[MatchCandidate]) -> None:
                 picked = self.match_provider(self, row, candidates)
                 if picked is not None:
                     self._decide(Match(row.item_id, picked[0], picked[1]))

@@ -1,5 +1,6 @@
 """The sync-run log (loaded from the cache at start-up, then each new run): per stream what was fetched (records,
-pages, calls, retries, invalid, errors), the call budget left, and the counts per status afterwards.
+pages, calls, retries, invalid, errors), the call budget left, and the counts per status afterwards; below, the
+history of the connections' health checks (newest first).
 
 Must not: start syncs itself (the main window does) or read anything on the GUI thread.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QListWidget, QSplitter, QTableView, QVBoxLayout, QWidget
 
-from app.services.api import StreamStats, SyncResult
+from app.services.api import HealthCheck, StreamStats, SyncResult
 from app.ui import style
 from app.ui.models.record_table_model import RIGHT, Column, RecordTableModel
 
@@ -23,6 +24,21 @@ STREAM_COLUMNS: tuple[Column[StreamStats], ...] = (
     Column("Invalid", lambda s: str(s.invalid), RIGHT, foreground=lambda s: "#8a1c1c" if s.invalid else None),
     Column("Error", lambda s: s.error, foreground=lambda s: "#8a1c1c" if s.error else None),
 )
+
+HEALTH_COLOURS = {"ok": "#2e7d32", "slow": "#c77c02", "failed": "#c62828"}
+HEALTH_COLUMNS: tuple[Column[HealthCheck], ...] = (
+    Column("Checked", lambda c: style.local_time(c.at, "%Y-%m-%d %H:%M:%S")),
+    Column("Connection", lambda c: c.system.label),
+    Column(
+        "Light",
+        lambda c: {"ok": "Working", "slow": "Slow", "failed": "Failing"}.get(c.level, c.level),
+        foreground=lambda c: HEALTH_COLOURS.get(c.level),
+    ),
+    Column("Seconds", lambda c: str(c.seconds), RIGHT),
+    Column("Message", lambda c: c.message, tooltip=lambda c: c.message),
+)
+HEALTH_ROWS = 200
+"""The checks shown (newest first); older ones stay in the cache."""
 
 
 def run_title(result: SyncResult) -> str:
@@ -57,6 +73,15 @@ class SyncRunView(QWidget):
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addWidget(self.table, 1)
         right_layout.addWidget(self.summary)
+        self.health_model: RecordTableModel[HealthCheck] = RecordTableModel(HEALTH_COLUMNS, self)
+        self.health_table = QTableView(self)
+        self.health_table.setObjectName("healthHistory")
+        self.health_table.setModel(self.health_model)
+        self.health_table.verticalHeader().setVisible(False)
+        self.health_table.horizontalHeader().setStretchLastSection(True)
+        self._checks: list[HealthCheck] = []
+        right_layout.addWidget(QLabel("Connection checks", self))
+        right_layout.addWidget(self.health_table, 1)
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.addWidget(self.run_list)
         splitter.addWidget(right)
@@ -99,3 +124,8 @@ class SyncRunView(QWidget):
         if r.errors:
             parts.append("Errors:<br>" + "<br>".join(e.replace("<", "&lt;") for e in r.errors))
         self.summary.setText("<br>".join(parts))
+
+    def add_checks(self, checks: list[HealthCheck]) -> None:
+        """Health checks to show above the earlier ones (`checks` newest first, as the history gives them)."""
+        self._checks = (list(checks) + self._checks)[:HEALTH_ROWS]
+        self.health_model.set_rows(self._checks)

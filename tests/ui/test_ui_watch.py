@@ -1,0 +1,195 @@
+"""Watching the connections in the GUI, over the demo sandboxes and a real event loop: the status-bar lights and the
+dashboard's last check, a notification when a connection starts failing (once, not at every check), the check
+interval and the daily sync decided against an injected clock, and "Disconnect…" in the connections dialog."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from PySide6.QtCore import Qt
+from ui_helpers import TIMEOUT_MS, settle
+
+from app.domain.status import System
+from app.services.api import DisconnectResult, ItemFilter
+from app.ui.dialogs.connections_dialog import ConnectionsDialog
+from app.ui.health import should_notify
+from app.ui.tasks import TaskRunner
+
+
+class FakeClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _checked(qtbot: Any, w: Any) -> list[Any]:
+    with qtbot.waitSignal(w.sig_health_shown, timeout=TIMEOUT_MS) as blocker:
+        w.watch.check_now()
+    settle(qtbot, w)
+    return list(blocker.args[0])
+
+
+def test_lights_turn_green_at_start_and_the_dashboard_shows_the_last_check(qtbot: Any, window: Any) -> None:
+    w = window
+    # the demo has no check yet: one runs at start (the default interval is 15 minutes)
+    qtbot.waitUntil(lambda: w.health_lights.level(System.XERO) == "ok", timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: w.health_lights.level(System.ACCESSPLANIT) == "ok", timeout=TIMEOUT_MS)
+    assert "Xero: working (checked " in w.health_lights.labels[System.XERO].toolTip()
+    settle(qtbot, w)
+    w.tabs.setCurrentWidget(w.dashboard_view)
+    qtbot.waitUntil(lambda: w.dashboard_view.dashboard is not None, timeout=TIMEOUT_MS)
+    model = w.dashboard_view.health_model
+    column = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())].index("Last check")
+    texts = [model.data(model.index(r, column)) for r in range(model.rowCount())]
+    assert texts and all(t.startswith("\u25cf Working, ") for t in texts)
+    assert len(w._ws.health_history()) == 2  # each check is in the run log's history
+    assert w.sync_view.health_model.rowCount() == 2  # and in the Sync runs tab, under "Connection checks"
+
+
+def test_a_failing_connection_is_announced_once_and_shows_red(qtbot: Any, window: Any, demo: Any) -> None:
+    w = window
+    ws, _sandboxes = demo
+    qtbot.waitUntil(lambda: w.health_lights.level(System.ACCESSPLANIT) == "ok", timeout=TIMEOUT_MS)
+    settle(qtbot, w)
+    source = next(c for c in ws.connections() if c.system is System.ACCESSPLANIT)
+    ws.save_connection(source, "not-the-password")  # the password was changed at accessplanit
+    announced: list[str] = []
+    w.watch.sig_notified.connect(announced.append)
+
+    _checked(qtbot, w)
+    assert w.health_lights.level(System.ACCESSPLANIT) == "failed"
+    assert w.health_lights.level(System.XERO) == "ok"
+    assert "accessplanit: failing (checked " in w.health_lights.labels[System.ACCESSPLANIT].toolTip()
+    assert len(announced) == 1 and announced[0].startswith("The accessplanit connection is failing: ")
+    # offscreen there is no tray: the notice line carries it, and it stays
+    assert w.notice.isVisible() and w.notice.text() == "Recondesk: " + announced[0]
+    _checked(qtbot, w)  # still failing: not announced again
+    assert len(announced) == 1
+
+
+def test_should_notify_only_when_a_connection_starts_failing() -> None:
+    assert should_notify(None, "failed") and should_notify("ok", "failed") and should_notify("slow", "failed")
+    assert not should_notify("failed", "failed")
+    assert not should_notify("failed", "ok") and not should_notify(None, "slow")
+
+
+def test_checks_follow_the_interval_on_the_injected_clock(qtbot: Any, window: Any) -> None:
+    w = window
+    qtbot.waitUntil(lambda: w.health_lights.level(System.XERO) == "ok", timeout=TIMEOUT_MS)
+    settle(qtbot, w)
+    clock = FakeClock(datetime(2026, 12, 7, 9, 0))
+    w.watch.clock = clock
+    w.watch.last_check_at = clock.now
+    w.watch.configure(15, "")
+    assert not w.watch.checking and w.watch.timer.isActive()
+    clock.now += timedelta(minutes=14, seconds=59)
+    w.watch.tick()
+    assert not w.watch.checking
+    clock.now += timedelta(seconds=1)
+    with qtbot.waitSignal(w.sig_health_shown, timeout=TIMEOUT_MS):
+        w.watch.tick()
+        assert w.watch.checking
+    assert w.watch.last_check_at == clock.now and not w.watch.checking
+    settle(qtbot, w)
+    w.watch.configure(0, "")  # off: the timer stops, a tick does nothing
+    clock.now += timedelta(hours=1)
+    w.watch.tick()
+    assert not w.watch.checking and not w.watch.timer.isActive()
+
+
+def test_the_daily_sync_starts_once_a_day_at_its_time(qtbot: Any, window: Any) -> None:
+    w = window
+    settle(qtbot, w)
+    clock = FakeClock(datetime(2026, 12, 7, 7, 0))
+    w.watch.clock = clock
+    w.watch.configure(0, "07:30")
+    started: list[object] = []
+    w.sig_sync_finished.connect(started.append)
+
+    clock.now = datetime(2026, 12, 7, 7, 29)
+    w.watch.tick()
+    assert not w.syncing
+    clock.now = datetime(2026, 12, 7, 7, 30)
+    with qtbot.waitSignal(w.sig_sync_finished, timeout=TIMEOUT_MS):
+        w.watch.tick()
+        assert w.syncing
+    settle(qtbot, w)
+    clock.now = datetime(2026, 12, 7, 18, 0)
+    w.watch.tick()
+    assert not w.syncing  # once a day
+    # the next day, a sync already running at the time counts as the day's sync
+    assert w.sync() is not None
+    clock.now = datetime(2026, 12, 8, 7, 31)
+    w.watch.tick()
+    assert w.watch.last_sync_day == clock.now.date()
+    qtbot.waitUntil(lambda: not w.syncing, timeout=TIMEOUT_MS)
+    settle(qtbot, w)
+    assert len(started) == 2
+    # opened after the time: no catch-up sync that day
+    w.watch.configure(0, "")
+    clock.now = datetime(2026, 12, 9, 9, 0)
+    w.watch.configure(0, "08:00")
+    w.watch.tick()
+    assert not w.syncing and w.watch.last_sync_day == clock.now.date()
+
+
+def test_disconnect_asks_first_then_removes_the_secret_and_keeps_the_cache(qtbot: Any, demo: Any) -> None:
+    ws, _ = demo
+    assert ws.sync().ok
+    items = ws.count_items(ItemFilter())
+    runner = TaskRunner()
+    dialog = ConnectionsDialog(ws, runner)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: runner.pending() == 0, timeout=TIMEOUT_MS)
+    dialog.show()
+    asked: list[System] = []
+    dialog.confirm_disconnect = lambda system: asked.append(system) or False
+    qtbot.mouseClick(dialog.disconnect_buttons[System.XERO], Qt.MouseButton.LeftButton)
+    assert asked == [System.XERO] and runner.pending() == 0  # cancelled: nothing done
+    assert next(c for c in ws.connections() if c.system is System.XERO).has_secret
+
+    dialog.confirm_disconnect = lambda system: True
+    with qtbot.waitSignal(dialog.sig_disconnected, timeout=TIMEOUT_MS) as blocker:
+        qtbot.mouseClick(dialog.disconnect_buttons[System.XERO], Qt.MouseButton.LeftButton)
+    system, result = blocker.args
+    assert system == "xero" and isinstance(result, DisconnectResult) and result.ok
+    assert result.message == "Disconnected from Xero; the cached records are kept."
+    assert dialog.status_text(System.XERO) == "✓ " + result.message
+    assert not next(c for c in ws.connections() if c.system is System.XERO).has_secret
+    assert ws.count_items(ItemFilter()) == items
+    runner.shutdown()
+
+
+def test_a_sync_while_another_process_syncs_this_cache_is_refused_with_who(qtbot: Any, window: Any, demo: Any) -> None:
+    from app.services.sync import SyncLock
+
+    w = window
+    ws, _ = demo
+    settle(qtbot, w)
+    runs_before = len(ws.sync_runs())
+    other = SyncLock(ws.db, 600)  # as the command line would hold it
+    other.owner = "elsewhere:4242:cli"
+    other.host, other.pid = "elsewhere", 4242
+    other.acquire()
+    try:
+        with qtbot.waitSignal(w.sig_sync_finished, timeout=TIMEOUT_MS) as blocker:
+            w.sync()
+        assert blocker.args[0] is None
+        assert w.notice.text().startswith(
+            "The sync failed: A sync of this cache is already running (pid 4242 on elsewhere, started "
+        )
+        assert w.notice.text().endswith("try again when it ends.")
+    finally:
+        other.release()
+    assert len(ws.sync_runs()) == runs_before  # the refused sync did nothing, not even a run log row
+
+
+def test_a_daily_sync_time_that_is_not_a_time_is_said_and_left_off(qtbot: Any, window: Any) -> None:
+    w = window
+    settle(qtbot, w)
+    w.watch.configure(15, "7.30")
+    assert w.watch.daily_at is None
+    assert w.notice.text().startswith("The daily sync time “7.30” is not a time of day (HH:MM, e.g. 07:30)")
