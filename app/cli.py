@@ -581,6 +581,8 @@ def _cmd_report(ws: Any, args: argparse.Namespace) -> int:
         try:
             Path(args.output).write_bytes(data)
         except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise  # said once for every command, in main
             print(f"recondesk: the report was not written to {args.output!r}: {_os_reason(exc)}", file=sys.stderr)
             return EXIT_FAILED
     else:

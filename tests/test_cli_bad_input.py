@@ -70,7 +70,7 @@ TABLE: list[tuple[str, list[str], int, tuple[str, ...]]] = [
     ("db in missing folder of read-only", ["report", "--db", "sqlite:///{tmp}/ro/sub/x.sqlite3"], 2, ("ro/sub",)),
     ("report into missing folder", ["report", "--db", "{db}", "-o", "{tmp}/nowhere/r.json"], 2, ("-o", "nowhere")),
     ("report into a folder", ["report", "--db", "{db}", "-o", "{tmp}"], 2, ("is a folder",)),
-    ("report onto a full disk", ["report", "--db", "{db}", "-o", "/dev/full"], 1, ("the disk is full",)),
+    ("report onto a full disk", ["report", "--db", "{db}", "-o", "/dev/full"], 1, ("disk is full",)),
     ("report bad period", ["report", "--db", "{db}", "--period", "2026-13"], 2, ("--period",)),
     ("sandbox month 13", ["sandbox", "--month", "2026-13"], 2, ("--month", "YYYY-MM")),
     ("sandbox month name", ["sandbox", "--month", "october"], 2, ("--month", "'october'")),
