@@ -14,6 +14,7 @@ import errno
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -251,20 +252,37 @@ def _decision_parsers(sub: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line, behind a guard: an unexpected error prints one line and the path of a log file with the
+    details (exit 1); `-v` prints the traceback as well."""
     from app.process import harden
 
     harden()  # owner-only files, no core dumps (app/process.py); before anything is created or read
     args = build_parser().parse_args(argv)
+    try:
+        return _main(args)
+    except Exception as exc:
+        return _unexpected(exc, args)
+
+
+def _main(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:  # each command prints its own outcome: no log line repeats it, no traceback without -v
+        logging.getLogger().setLevel(logging.ERROR)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_no_traceback)
     # urllib3's DEBUG lines carry whole URLs, query included: the OAuth redirect's authorization code. Not with -v.
     logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLogger().level))
     profile = args.profile or "default"
     try:
         if args.command == "sandbox":
             return _cmd_sandbox(args)
+        problem = bad_db_url(args.db)
+        if problem:
+            print(f"recondesk: --db: {problem}", file=sys.stderr)
+            return EXIT_USAGE
         if args.command is None:
             return _cmd_gui(args, profile)
         from app import composition
@@ -346,7 +364,30 @@ def _cmd_gui(args: argparse.Namespace, profile: str) -> int:
 
 
 def _cmd_sandbox(args: argparse.Namespace) -> int:
-    from app.sandbox.runner import SandboxOptions, start_sandboxes
+    from app.sandbox.common import Faults
+    from app.sandbox.runner import SandboxOptions, split_faults, start_sandboxes
+
+    problem = ""
+    if args.month is not None and not _is_month(args.month):
+        problem = f"--month: {args.month!r} is not a month; use YYYY-MM, e.g. 2026-10"
+    elif args.invoices < 0:
+        problem = f"--invoices: {args.invoices} is less than 0; give a count of invoices to generate"
+    elif args.fixtures is not None and not Path(args.fixtures).is_dir():
+        problem = f"--fixtures: {args.fixtures!r} is not a folder; give the folder holding accessplanit/ and xero/"
+    elif args.expected is not None and not Path(args.expected).resolve().parent.is_dir():
+        problem = f"--expected: the folder of {args.expected!r} does not exist; create it first"
+    else:
+        for port, name in ((args.accessplanit_port, "--accessplanit-port"), (args.xero_port, "--xero-port")):
+            if not 0 <= port <= 65535:
+                problem = f"{name}: {port} is not a port; use 1-65535, or 0 for any free port"
+        try:
+            for spec in split_faults(args.faults):
+                Faults(spec)  # reads every value: `error500=abc` is refused here, not in a traceback later
+        except ValueError as exc:
+            problem = problem or f"--faults: {str(exc).rstrip('.')}; see docs/sandboxes.md"
+    if problem:
+        print(f"recondesk: {problem}", file=sys.stderr)
+        return EXIT_USAGE
 
     opts = SandboxOptions(
         seed=args.seed,
@@ -360,7 +401,14 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     )
     if args.month:
         opts.month = args.month
-    sandboxes = start_sandboxes(opts)
+    try:
+        sandboxes = start_sandboxes(opts)
+    except ValueError as exc:  # a fixture file that is not JSON, or not in a service's wire format
+        print(f"recondesk: --fixtures: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # a port in use, or not ours to take
+        print(f"recondesk: the sandboxes could not start: {_os_reason(exc)}", file=sys.stderr)
+        return EXIT_USAGE
     if args.expected:
         if sandboxes.expected is None:
             print(
@@ -408,6 +456,11 @@ def _cmd_connect(args: argparse.Namespace, profile: str) -> int:
     from app.domain.status import System
     from app.services.api import ConnectionInfo
 
+    for name in ("url", "identity_url"):
+        value = getattr(args, name, "")
+        if value and bad_service_url(value):
+            print(f"recondesk: --{name.replace('_', '-')}: {bad_service_url(value)}", file=sys.stderr)
+            return EXIT_USAGE
     ws = composition.build_workspace(args.db, profile, composition.system_credentials())
     if args.system == "accessplanit":
         secret = _read_secret()
@@ -518,9 +571,20 @@ def _cmd_disconnect(ws: Any, args: argparse.Namespace) -> int:
 def _cmd_report(ws: Any, args: argparse.Namespace) -> int:
     if _bad_period(args.period):
         return EXIT_USAGE
+    if args.output:
+        problem = _unwritable(Path(args.output))
+        if problem:
+            print(f"recondesk: -o: {problem}", file=sys.stderr)
+            return EXIT_USAGE
     data = ws.report_bytes(args.period, args.format)
     if args.output:
-        Path(args.output).write_bytes(data)
+        try:
+            Path(args.output).write_bytes(data)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise  # said once for every command, in main
+            print(f"recondesk: the report was not written to {args.output!r}: {_os_reason(exc)}", file=sys.stderr)
+            return EXIT_FAILED
     else:
         if args.format in ("xlsx", "pdf"):
             print("recondesk: use -o FILE for binary formats", file=sys.stderr)
@@ -688,6 +752,129 @@ def _cmd_items(ws: Any, args: argparse.Namespace) -> int:
             flags = f" [{', '.join(r.flags)}]" if r.flags else ""
             print(f"{r.item_id}\t{r.kind.value}\t{r.key}\t{r.status.value}{flags}\t{_reason(r, roles)}")
     return EXIT_OK
+
+
+def _no_traceback(record: logging.LogRecord) -> bool:
+    """A log line without its traceback (that is for `-v`)."""
+    record.exc_info = None
+    record.exc_text = None
+    return True
+
+
+def _is_month(text: str) -> bool:
+    """`YYYY-MM` with a month 1-12."""
+    return (
+        len(text) == 7
+        and text[4] == "-"
+        and text[:4].isdigit()
+        and text[:4].isascii()
+        and text[5:] in {f"{m:02d}" for m in range(1, 13)}
+    )
+
+
+def bad_db_url(url: str | None) -> str:
+    """Why `--db URL` cannot be used ("" when it can). A SQLite file's folder must exist already: a folder the user
+    did not ask for is never created (the default location, with no `--db`, is Recondesk's own)."""
+    if url is None:
+        return ""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return f"{url!r} is not a database URL; use e.g. sqlite:////home/me/recondesk.sqlite3 or postgresql://..."
+    if parsed.get_backend_name() != "sqlite":
+        return ""
+    database = parsed.database or ""
+    if database in ("", ":memory:"):
+        return ""
+    folder = Path(database).expanduser().resolve().parent
+    if not folder.is_dir():
+        return f"the folder {str(folder)!r} does not exist; create it first, or choose another place for the cache"
+    if not Path(database).exists() and not os.access(folder, os.W_OK | os.X_OK):
+        return f"the folder {str(folder)!r} is not writable; choose another place for the cache"
+    return ""
+
+
+def bad_service_url(url: str) -> str:
+    """Why `url` cannot be a service's address ("" when it can): checked before anything is sent."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        return f"{url!r} is not a web address; use e.g. https://acme.accessplanit.com/accessplan"
+    if parts.scheme not in ("http", "https") or not parts.hostname or " " in url:
+        return f"{url!r} is not a web address; use e.g. https://acme.accessplanit.com/accessplan"
+    return ""
+
+
+def _unwritable(path: Path) -> str:
+    """Why a file cannot be written at `path` ("" when it looks writable); its folder is never created."""
+    folder = path.expanduser().resolve().parent
+    if not folder.is_dir():
+        return f"the folder {str(folder)!r} does not exist; create it first, or write the file elsewhere"
+    if path.is_dir():
+        return f"{str(path)!r} is a folder; give a file name"
+    if not os.access(folder, os.W_OK | os.X_OK) and not (path.exists() and os.access(path, os.W_OK)):
+        return f"the folder {str(folder)!r} is not writable; write the file elsewhere"
+    return ""
+
+
+def _os_reason(exc: OSError) -> str:
+    """What an operating-system error means for people: a full disk says so."""
+    import errno
+
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full; free some space and try again"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "permission denied; write the file elsewhere"
+    return exc.strerror or type(exc).__name__
+
+
+def _log_path() -> Path:
+    """Where the details of an unexpected error go: Recondesk's data folder, else the temporary folder."""
+    import tempfile
+    import time
+
+    name = f"recondesk-error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    try:
+        import platformdirs
+
+        from app.composition import APP_NAME
+
+        folder = Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return folder / name
+    except Exception:
+        return Path(tempfile.gettempdir()) / name
+
+
+_URL_PASSWORD = re.compile(r"(://[^/:@\s]*:)[^@/\s]+@")
+
+
+def _unexpected(exc: BaseException, args: argparse.Namespace) -> int:
+    """One line on standard error and the details (traceback, secrets scrubbed) in a log file; exit 1."""
+    import traceback
+
+    from app.connectors.http import Scrubber
+
+    details = Scrubber().scrub(_URL_PASSWORD.sub(r"\1***@", "".join(traceback.format_exception(exc))))
+    where = ""
+    try:
+        path = _log_path()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(f"recondesk {__version__}: {' '.join(sys.argv[1:2])}\n{details}")
+        where = f" The details are in {path}."
+    except OSError:
+        pass
+    if getattr(args, "verbose", False):
+        print(details, file=sys.stderr, end="")
+    print(f"recondesk: unexpected error ({type(exc).__name__}); nothing more was done.{where}", file=sys.stderr)
+    return EXIT_FAILED
 
 
 def _bad_period(period: str | None) -> bool:

@@ -194,6 +194,16 @@ class BodyError(Exception):
     """The body could not be read as the JSON we asked for (HTML page, truncated, wrong content type)."""
 
 
+class BodyTooLarge(Exception):
+    """The body (as decompressed) passed `MAX_BODY_BYTES`: refused, not retried (a second try sends the same)."""
+
+
+# The largest answer read, counted after decompression: far above a real page (1,000 accessplanit invoices or 100
+# Xero invoices with their lines are 1-3 MB), far below what would exhaust memory (a 306 KB gzip body can inflate
+# to 300 MB).
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
 class Action(StrEnum):
     RETRY = "retry"  # transient: back off and try again
     REFRESH = "refresh"  # credentials refused: renew them once, then try again
@@ -266,6 +276,13 @@ ERROR_TABLE: tuple[Rule, ...] = (
         "Check the address and the network connection, then try again.",
     ),
     Rule(
+        BodyTooLarge,
+        Action.FAIL,
+        TransientError,
+        "{system} sent an answer too large to read.",
+        "It was refused and nothing from it was kept; if this happens again, contact {system} support.",
+    ),
+    Rule(
         BodyError,
         Action.RETRY,
         TransientError,
@@ -331,6 +348,22 @@ def find_rule(outcome: int | BaseException) -> Rule | None:
     return next((r for r in ERROR_TABLE if r.matches(outcome)), None)
 
 
+def read_body(resp: requests.Response, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The whole body of a streamed response, decompressed, refused (`BodyTooLarge`) past `limit` bytes; kept on
+    the response so `resp.content` and `resp.text` read it again."""
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in resp.iter_content(chunk_size=256 * 1024):
+        total += len(chunk)
+        if total > limit:
+            resp.close()
+            raise BodyTooLarge(f"more than {limit // (1024 * 1024)} MB")
+        chunks.append(chunk)
+    content = b"".join(chunks)
+    resp._content = content  # what requests itself keeps once a body is read
+    return content
+
+
 # --------------------------------------------------------------------------------------------------- JSON
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
@@ -347,9 +380,12 @@ def loads(text: str | bytes) -> Any:
     values and types. Whatever it refuses (broken JSON, an integer beyond 64 bits) goes to `json`, which reads
     what is valid and words the error for what is not (ValueError)."""
     try:
-        return _DECODER.decode(text)
-    except msgspec.DecodeError:
-        return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
+        try:
+            return _DECODER.decode(text)
+        except msgspec.DecodeError:
+            return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
+    except RecursionError:  # nested deeper than the parsers go (a real page is 4-5 levels deep)
+        raise ValueError("JSON nested too deep to read") from None
 
 
 _DEC_MARK = re.compile(r'"\\u0000DEC:([-+0-9.Ee]+)\\u0000"')
@@ -521,13 +557,16 @@ class HttpClient:
                         auth=basic,
                         allow_redirects=False,
                         timeout=(self.config.connect_timeout, self.config.read_timeout),
+                        stream=True,
                         verify=verify,
                     )
-                    content = resp.content  # read fully inside the slot: a cut-off body raises here
+                    content = read_body(resp)  # read fully inside the slot: a cut-off body raises here
                     outcome = resp.status_code
-                except requests.exceptions.RequestException as exc:
+                except (requests.exceptions.RequestException, BodyTooLarge) as exc:
                     outcome = exc
             data: Any = None
+            if isinstance(outcome, BodyTooLarge):
+                resp = None  # its body was not read: nothing more to take from it
             if resp is not None:
                 self._read_budget(resp)
                 if 200 <= resp.status_code < 300 or resp.status_code in accept:
@@ -615,8 +654,9 @@ class HttpClient:
             )
         elif isinstance(outcome, BaseException) and not isinstance(outcome, requests.exceptions.RequestException):
             detail = str(outcome)
+        detail = tidy_detail(self.scrubber.scrub(detail)[:500], f"{message} {hint}")
         if detail:
-            message = f"{message} ({self.scrubber.scrub(detail)[:500]})"
+            message = f"{message} ({detail})"
         details = tuple(self.scrubber.scrub(d) for d in details)
         if rule.error is RateLimited:
             assert resp is not None
@@ -635,6 +675,17 @@ class HttpClient:
         if rule.error is RejectedError:
             return RejectedError(message, hint, system=self.system.lower(), status=status, details=details)
         return rule.error(message, hint, system=self.system.lower(), status=status)
+
+
+def tidy_detail(detail: str, said: str) -> str:
+    """A service's own words, as they are shown in brackets after a message: without a sentence the message or its
+    hint already says ("Try again later." twice), and without brackets of its own (none nested in ours)."""
+    known = said.lower()
+    sentences = [p.strip() for p in re.split(r"(?<=[.!?])\s+", detail.strip()) if p.strip()]
+    kept = [p for p in sentences if p.rstrip(".!?").lower() not in known]
+    text = " ".join(kept)
+    text = re.sub(r"\s*\(([^()]*)\)", r": \1", text)
+    return text.replace("(", "").replace(")", "").strip()
 
 
 _CERT_TEXT = re.compile(r"certificate verify failed: ([^(\]'\"]+)")

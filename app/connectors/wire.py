@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from app.domain.money import D, MoneyError
+from app.domain.money import MoneyError, bounded
 
 
 class Unreadable(ValueError):
@@ -27,15 +27,38 @@ def money(raw: Mapping[str, Any], name: str, *, required: bool = True) -> Decima
             raise Unreadable(f"missing amount {name}")
         return Decimal(0)
     try:
-        return D(value)
+        return bounded(value)
     except MoneyError as exc:
-        raise Unreadable(f"bad amount {name}: {value!r}") from exc
+        why = f" ({exc.why})" if exc.why else ""
+        raise Unreadable(f"bad amount {name}: {short(value)}{why}") from exc
+
+
+def short(value: Any, limit: int = 40) -> str:
+    """`repr(value)` cut to `limit` characters, for a reason kept with a record (a field may hold 400 digits)."""
+    text = str(value) if isinstance(value, Decimal | int) else repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def text(raw: Mapping[str, Any] | None, name: str) -> str:
     """`raw[name]` as text; absent or null is ""."""
     value = (raw or {}).get(name)
     return "" if value is None else str(value)
+
+
+def scalar_text(raw: Mapping[str, Any] | None, name: str) -> str:
+    """`raw[name]` as text, refused (`Unreadable`) when it is an object or a list, or text that cannot be stored
+    (a lone UTF-16 surrogate such as `\\ud800`); absent or null is ""."""
+    value = (raw or {}).get(name)
+    if value is None:
+        return ""
+    if isinstance(value, Mapping | list):
+        raise Unreadable(f"bad text {name}: {short(value)}")
+    result = str(value)
+    try:
+        result.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise Unreadable(f"bad text {name}: {short(value)} (not valid Unicode)") from exc
+    return result
 
 
 def payload_digest(raw: Mapping[str, Any]) -> str:

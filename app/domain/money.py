@@ -12,7 +12,12 @@ _DECIMALS: dict[str, int] = {"JPY": 0, "KRW": 0, "ISK": 0, "HUF": 2, "BHD": 3, "
 
 
 class MoneyError(ValueError):
-    """A value that is not a valid amount of money."""
+    """A value that is not a valid amount of money. `why` is a short reason when the value is a number that cannot
+    be taken ("out of range"), else ""."""
+
+    def __init__(self, message: str, why: str = "") -> None:
+        super().__init__(message)
+        self.why = why
 
 
 def decimals(currency: str | None) -> int:
@@ -44,7 +49,33 @@ def D(value: object) -> Decimal:
     else:
         raise MoneyError(f"not an amount: {value!r} ({type(value).__name__})")
     if not result.is_finite():
-        raise MoneyError(f"not a finite amount: {value!r}")
+        raise MoneyError(f"not a finite amount: {value!r}", "not a finite number")
+    return result
+
+
+# The largest amount a record may carry: its minor units (up to 3 decimals) must fit the cache's signed 64-bit
+# columns with room to add a page of them; and no more decimals than any money or quantity has.
+MAX_DECIMALS = 10
+
+
+def bounded(value: object) -> Decimal:
+    """`D(value)`, refused when it is too large for the cache (10**15 or more) or finer than `MAX_DECIMALS`: what a
+    payload from a service is read with, so `1E+30` or 400 digits become a reason, never an overflow later."""
+    if isinstance(value, str) and len(value) > 60:
+        raise MoneyError(f"not an amount: {value[:20]!r}... ({len(value)} characters)", "too long")
+    result = D(value)
+    # Read from the digits and the exponent only: no arithmetic context (whose limits `1E+999999999` would trip).
+    _sign, digits, exponent = result.as_tuple()
+    assert isinstance(exponent, int)  # finite: D refused the others
+    if not any(digits):
+        return result
+    if any(digits) and result.adjusted() >= 15:
+        raise MoneyError(f"amount out of range: {value!r}", "out of range")
+    trailing = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    if exponent + trailing < -MAX_DECIMALS:
+        raise MoneyError(
+            f"amount with more than {MAX_DECIMALS} decimals: {value!r}", f"more than {MAX_DECIMALS} decimals"
+        )
     return result
 
 

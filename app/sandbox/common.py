@@ -100,7 +100,11 @@ def dumps(obj: Any) -> bytes:
     """
     out: list[str] = []
     _encode(obj, out)
-    return "".join(out).encode("utf-8")
+    text = "".join(out)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (a fixture's "\ud800"), only ever inside a string: sent as the
+        return text.encode("utf-8", "backslashreplace")  # JSON escape it came as, which `backslashreplace` writes
 
 
 def loads(data: bytes | str) -> Any:

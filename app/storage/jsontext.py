@@ -38,7 +38,7 @@ def dumps(value: Any) -> str:
     """JSON text of `value`; Decimal as a JSON number with its exact digits, dates as ISO strings, keys sorted."""
     try:
         data = _ENCODER.encode(value)
-    except (TypeError, msgspec.EncodeError):
+    except (TypeError, msgspec.EncodeError, UnicodeEncodeError):  # the last: a lone surrogate such as "\ud800"
         data = None
     if data is None or _NAN in data or _INFINITY in data:
         # Rare: non-finite values (or "NaN"/"Infinity" inside a string: then this is merely slower), keys of mixed
@@ -55,7 +55,14 @@ def loads(text: str) -> Any:
 
 
 def _write(value: Any, out: list[str]) -> None:
-    if value is None or isinstance(value, (bool, str)):
+    if isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: kept as its JSON escape, which reads back the same
+            text = json.dumps(value)
+        out.append(text)
+    elif value is None or isinstance(value, bool):
         out.append(json.dumps(value, ensure_ascii=False))
     elif isinstance(value, int):
         out.append(str(int(value)))  # int() so IntEnum-like values are written as plain numbers

@@ -15,14 +15,15 @@ Must not: do I/O. A record that cannot be read becomes an `InvalidRecord` with t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from functools import wraps
+from typing import Any, TypeVar
 
-from app.connectors.wire import Unreadable, money, payload_digest
-from app.connectors.wire import text as _text
+from app.connectors.wire import Unreadable, money, payload_digest, short
+from app.connectors.wire import scalar_text as _text
 from app.domain.records import InvalidRecord, Invoice, Line, Payment
 from app.domain.status import Direction, InvoiceState, Kind, System
 
@@ -68,11 +69,47 @@ TRANSACTION_FIELDS = (
 
 
 def record_id(raw: Mapping[str, Any]) -> str:
-    """The record's ID, or a stable digest of the payload when it has none."""
-    rid = raw.get("ID")
-    if rid not in (None, ""):
-        return str(rid)
-    return payload_digest(raw)
+    """The record's ID, or a stable digest of the payload when it has none (or one that is not text or a number)."""
+    rid = raw.get("ID") if isinstance(raw, Mapping) else None
+    if isinstance(rid, str | int) and not isinstance(rid, bool) and rid != "":
+        text = str(rid)
+        if text.isprintable() and len(text) <= 200 and _storable(text):
+            return text
+    return payload_digest(raw if isinstance(raw, Mapping) else {"record": raw})
+
+
+def _storable(text: str) -> bool:
+    """Text the cache can store (UTF-8): not a lone surrogate such as `\\ud800`."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_Mapped = TypeVar("_Mapped")
+
+
+def never_raises(kind: Kind) -> Callable[[Callable[..., _Mapped]], Callable[..., _Mapped | InvalidRecord]]:
+    """One record's mapping never stops a page: whatever it meets that the rules did not foresee (a value of the
+    wrong type, a date out of range) makes that record `invalid` with the reason, and the page goes on."""
+
+    def wrap(fn: Callable[..., _Mapped]) -> Callable[..., _Mapped | InvalidRecord]:
+        @wraps(fn)
+        def mapped(raw: Any, *args: Any, **kwargs: Any) -> _Mapped | InvalidRecord:
+            if not isinstance(raw, Mapping):
+                return InvalidRecord(System.ACCESSPLANIT, kind, record_id(raw), f"not a record: {short(raw)}")
+            try:
+                return fn(raw, *args, **kwargs)
+            except Unreadable as exc:  # read before the record's own reasons are collected (its number, say)
+                return InvalidRecord(System.ACCESSPLANIT, kind, record_id(raw), str(exc))
+            except Exception as exc:
+                reason = f"unreadable record ({type(exc).__name__}: {short(str(exc), 120)})"
+                return InvalidRecord(System.ACCESSPLANIT, kind, record_id(raw), reason)
+
+        return mapped
+
+    return wrap
 
 
 def parse_datetime(value: Any, name: str) -> datetime | None:
@@ -81,14 +118,16 @@ def parse_datetime(value: Any, name: str) -> datetime | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise Unreadable(f"bad date {name}: {value!r}")
+        raise Unreadable(f"bad date {name}: {short(value)}")
+    if len(value) > 40:
+        raise Unreadable(f"bad date {name}: {short(value)}")
     try:
         parsed = datetime.fromisoformat(value)  # as sent, nearly always (a sync reads ~600,000 of them)
     except ValueError:
         try:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError as exc:
-            raise Unreadable(f"bad date {name}: {value!r}") from exc
+            raise Unreadable(f"bad date {name}: {short(value)}") from exc
     return parsed if parsed.tzinfo is None else parsed.replace(tzinfo=None)
 
 
@@ -106,6 +145,8 @@ def _readable_date(raw: Mapping[str, Any], name: str) -> date | None:
 
 
 def map_line(raw: Mapping[str, Any]) -> Line:
+    if not isinstance(raw, Mapping):
+        raise Unreadable(f"bad invoice item: {short(raw)}")
     gross = money(raw, "Amount", required=False)
     tax = money(raw, "Tax", required=False)
     description = (_text(raw, "DynamicLabel") or _text(raw, "Reference")).strip()
@@ -115,10 +156,11 @@ def map_line(raw: Mapping[str, Any]) -> Line:
         tax=tax,
         quantity=Decimal(1),
         unit_amount=gross - tax,
-        line_id=str(raw["ID"]) if raw.get("ID") not in (None, "") else None,
+        line_id=_text(raw, "ID") or None,
     )
 
 
+@never_raises(Kind.INVOICE)
 def map_invoice(raw: Mapping[str, Any], items: Sequence[Mapping[str, Any]] = ()) -> Invoice | InvalidRecord:
     """An Invoice with its InvoiceItems (sorted by ID), or an `InvalidRecord` saying which field is unreadable."""
     rid = record_id(raw)
@@ -159,6 +201,7 @@ def map_invoice(raw: Mapping[str, Any], items: Sequence[Mapping[str, Any]] = ())
         return InvalidRecord(System.ACCESSPLANIT, Kind.INVOICE, rid, str(exc), number=number or None, date=day)
 
 
+@never_raises(Kind.PAYMENT)
 def map_payment(
     raw: Mapping[str, Any], invoice_numbers: Mapping[str, str], *, check_invoice: bool = True
 ) -> Payment | InvalidRecord:
@@ -167,6 +210,9 @@ def map_payment(
     rid = record_id(raw)
     invoice_id = _text(raw, "InvoiceID").strip()
     number = invoice_numbers.get(invoice_id)
+    if number is not None and not (isinstance(number, str) and _storable(number)):
+        # looked up from an invoice whose number cannot be read: that invoice says why
+        raise Unreadable(f"the invoice of this payment ({invoice_id}) has an unreadable number")
     try:
         if not invoice_id and check_invoice:
             raise Unreadable("missing InvoiceID")
@@ -216,7 +262,7 @@ def cached_id(raw: Mapping[str, Any], rid: str) -> str:
 
 def map_payments(raw: Mapping[str, Any], invoice_numbers: Mapping[str, str]) -> list[Payment | InvalidRecord]:
     """A Transaction as payments: one, or one per allocation line when it is allocated across invoices."""
-    lines = raw.get("TransactionInvoices")
+    lines = raw.get("TransactionInvoices") if isinstance(raw, Mapping) else None
     if lines in (None, []):
         return [map_payment(raw, invoice_numbers)]
     rid = record_id(raw)
@@ -248,13 +294,17 @@ def map_payments(raw: Mapping[str, Any], invoice_numbers: Mapping[str, str]) -> 
         return parts
     except Unreadable as exc:
         return [InvalidRecord(System.ACCESSPLANIT, Kind.PAYMENT, rid, str(exc), date=whole.date)]
+    except Exception as exc:  # one record never stops a page (see `never_raises`)
+        reason = f"unreadable record ({type(exc).__name__}: {short(str(exc), 120)})"
+        return [InvalidRecord(System.ACCESSPLANIT, Kind.PAYMENT, rid, reason, date=whole.date)]
 
 
 def id_order(value: Any) -> tuple[int, int, str]:
     """Numeric ids in numeric order, others after them as text: the order the service sorts and compares IDs in
     (accessplanit-api.md section 6: IDs are numeric strings and compare numerically)."""
     text = "" if value is None else str(value)
-    return (0, int(text), "") if text.isdigit() else (1, 0, text)
+    # ASCII digits only: "²" is a digit to `str.isdigit` but not to `int`.
+    return (0, int(text), "") if text.isascii() and text.isdigit() else (1, 0, text)
 
 
 def transaction_body(

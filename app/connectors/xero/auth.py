@@ -73,7 +73,14 @@ def _file_lock(directory: Path | None, key: str) -> Iterator[None]:
 def _token_error(reply_data: Any, status: int) -> AuthenticationError:
     data = reply_data if isinstance(reply_data, dict) else {}
     code = str(data.get("error") or "")
-    if code in ("invalid_grant", "unauthorized_client", "invalid_client"):
+    if code == "invalid_client":  # the app's own credentials, not the sign-in: reconnecting the same way fails again
+        return AuthenticationError(
+            "Xero refused the client id or client secret.",
+            "Check both against the app at developer.xero.com, then connect again.",
+            system="xero",
+            status=status,
+        )
+    if code in ("invalid_grant", "unauthorized_client"):
         return AuthenticationError(
             "Xero no longer accepts this connection (the sign-in expired or was revoked).",
             RECONNECT,

@@ -16,18 +16,18 @@ Must not: do I/O. An unreadable record becomes an `InvalidRecord` with the reaso
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from functools import wraps
+from typing import Any, TypeVar
 
-from app.connectors.wire import Unreadable, money, payload_digest
-from app.connectors.wire import text as _text
-from app.domain.money import D
+from app.connectors.wire import Unreadable, money, payload_digest, short
+from app.connectors.wire import scalar_text as _text
 from app.domain.records import CreditNote, InvalidRecord, Invoice, Line, Payment
 from app.domain.status import Direction, InvoiceState, Kind, System
 
-_MS_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
+_MS_DATE = re.compile(r"^/Date\((-?[0-9]{1,15})([+-][0-9]{4})?\)/$")  # ASCII digits; 15 reach past year 9999
 _EPOCH = datetime(1970, 1, 1)
 DIRECTIONS: Mapping[str, Direction] = {"ACCRECPAYMENT": Direction.PAYMENT, "ARCREDITPAYMENT": Direction.REFUND}
 
@@ -37,17 +37,17 @@ def parse_instant(value: Any, name: str = "date") -> datetime | None:
     """`/Date(1539993600000+0000)/` or ISO text -> naive UTC datetime; None when absent."""
     if value in (None, ""):
         return None
-    if not isinstance(value, str):
-        raise Unreadable(f"bad date {name}: {value!r}")
+    if not isinstance(value, str) or len(value) > 40:
+        raise Unreadable(f"bad date {name}: {short(value)}")
     text = value.strip()
     match = _MS_DATE.match(text)
-    if match:
-        # The offset is Xero's display hint, not a shift: the milliseconds are already UTC.
-        return _EPOCH + timedelta(milliseconds=int(match.group(1)))
     try:
+        if match:
+            # The offset is Xero's display hint, not a shift: the milliseconds are already UTC.
+            return _EPOCH + timedelta(milliseconds=int(match.group(1)))
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise Unreadable(f"bad date {name}: {value!r}") from exc
+    except (ValueError, OverflowError) as exc:  # not a date, or one past year 9999 (`/Date(99999999999999999)/`)
+        raise Unreadable(f"bad date {name}: {short(value)}") from exc
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed
@@ -89,10 +89,47 @@ def _obj(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
 
 
 def record_id(raw: Mapping[str, Any], *names: str) -> str:
+    """The first of `names` that holds a usable id (text or a number), else a stable digest of the payload."""
+    if not isinstance(raw, Mapping):
+        return payload_digest({"record": raw})
     for name in names:
-        if raw.get(name):
-            return str(raw[name])
+        value = raw.get(name)
+        if value and isinstance(value, str | int) and not isinstance(value, bool):
+            text = str(value)
+            if text.isprintable() and len(text) <= 200:
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    continue
+                return text
     return payload_digest(raw)
+
+
+_Mapped = TypeVar("_Mapped")
+
+
+def never_raises(
+    kind: Kind, id_name: str, prefix: str = ""
+) -> Callable[[Callable[..., _Mapped]], Callable[..., _Mapped | InvalidRecord]]:
+    """One record's mapping never stops a page: whatever it meets that the rules did not foresee (a value of the
+    wrong type, a date out of range) makes that record `invalid` with the reason, and the page goes on."""
+
+    def wrap(fn: Callable[..., _Mapped]) -> Callable[..., _Mapped | InvalidRecord]:
+        @wraps(fn)
+        def mapped(raw: Any, *args: Any, **kwargs: Any) -> _Mapped | InvalidRecord:
+            if not isinstance(raw, Mapping):
+                return InvalidRecord(System.XERO, kind, record_id(raw), f"{prefix}not a record: {short(raw)}")
+            try:
+                return fn(raw, *args, **kwargs)
+            except Unreadable as exc:  # read before the record's own reasons are collected (its number, say)
+                return InvalidRecord(System.XERO, kind, record_id(raw, id_name), f"{prefix}{exc}")
+            except Exception as exc:
+                reason = f"{prefix}unreadable record ({type(exc).__name__}: {short(str(exc), 120)})"
+                return InvalidRecord(System.XERO, kind, record_id(raw, id_name), reason)
+
+        return mapped
+
+    return wrap
 
 
 def derive_state(status: str, paid: Decimal, due: Decimal, total: Decimal) -> InvoiceState:
@@ -112,19 +149,28 @@ def map_line(raw: Mapping[str, Any], amount_types: str) -> Line:
     amount = money(raw, "LineAmount", required=False)
     tax = money(raw, "TaxAmount", required=False)
     net = amount - tax if amount_types.lower() == "inclusive" else amount
-    unit = raw.get("UnitAmount")
     return Line(
         description=_text(raw, "Description").strip(),
         net=net,
         tax=tax,
         quantity=money(raw, "Quantity", required=False) if raw.get("Quantity") is not None else Decimal(1),
-        unit_amount=D(unit) if isinstance(unit, Decimal | int | str) and not isinstance(unit, bool) else None,
-        account_code=raw.get("AccountCode") or None,
-        tax_type=raw.get("TaxType") or None,
-        line_id=raw.get("LineItemID") or None,
+        unit_amount=money(raw, "UnitAmount") if raw.get("UnitAmount") not in (None, "") else None,
+        account_code=_text(raw, "AccountCode") or None,
+        tax_type=_text(raw, "TaxType") or None,
+        line_id=_text(raw, "LineItemID") or None,
     )
 
 
+def _line(raw: Any, amount_types: str) -> Line:
+    if not isinstance(raw, Mapping):
+        raise Unreadable(f"bad line item: {short(raw)}")
+    try:
+        return map_line(raw, amount_types)
+    except Unreadable as exc:
+        raise Unreadable(f"line item: {exc}") from exc
+
+
+@never_raises(Kind.INVOICE, "InvoiceID")
 def map_invoice(raw: Mapping[str, Any]) -> Invoice | InvalidRecord | None:
     """An ACCREC invoice; None for other types (bills are not reconciled)."""
     if _text(raw, "Type").upper() not in ("ACCREC", ""):
@@ -159,7 +205,7 @@ def map_invoice(raw: Mapping[str, Any]) -> Invoice | InvalidRecord | None:
             paid=paid,
             due=due,
             state=state,
-            lines=tuple(map_line(i, amount_types) for i in items if isinstance(i, Mapping)),
+            lines=tuple(_line(i, amount_types) for i in items),
             updated_at=pick_instant(raw, "UpdatedDateUTC"),
             contact_id=_text(contact, "ContactID") or None,
             deleted=status == "DELETED",
@@ -184,6 +230,7 @@ def credit_note_of(raw: Mapping[str, Any]) -> Mapping[str, Any]:
     return note if note else _obj(raw, "Invoice")
 
 
+@never_raises(Kind.PAYMENT, "PaymentID")
 def map_payment(raw: Mapping[str, Any], credit_note_refs: Mapping[str, str]) -> Payment | InvalidRecord | None:
     """A payment or refund on an ACCREC invoice; None for payment types that are not reconciled.
 
@@ -234,6 +281,7 @@ def map_payment(raw: Mapping[str, Any], credit_note_refs: Mapping[str, str]) -> 
         return InvalidRecord(System.XERO, Kind.PAYMENT, rid, str(exc), number=number, date=_readable_date(raw))
 
 
+@never_raises(Kind.INVOICE, "CreditNoteID", "credit note: ")
 def map_credit_note(raw: Mapping[str, Any]) -> CreditNote | InvalidRecord | None:
     """An ACCRECCREDIT credit note; None for supplier credit notes."""
     if _text(raw, "Type").upper() not in ("ACCRECCREDIT", ""):

@@ -33,6 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--expected", type=Path, help="write the expected items here")
     parser.add_argument("--check", type=Path, help="read this fixtures directory instead of generating")
     args = parser.parse_args(argv)
+    if args.invoices < 0:
+        parser.error(f"--invoices: {args.invoices} is less than 0")
+    month = str(args.month)
+    if not (len(month) == 7 and month[4] == "-" and month[:4].isascii() and month[:4].isdigit()) or month[5:] not in {
+        f"{m:02d}" for m in range(1, 13)
+    }:
+        parser.error(f"--month: {month!r} is not a month; use YYYY-MM, e.g. 2026-10")
+    if args.check is not None and not args.check.is_dir():
+        parser.error(f"--check: {str(args.check)!r} is not a fixtures folder")
 
     figures: dict[str, Any] = {}
     started = time.perf_counter()

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .reference import default_accounts, default_organisation, default_tax_rates, stable_id
@@ -1199,10 +1199,14 @@ class Ledger:
 
 
 def _q(value: Any, places: Decimal) -> Any:
-    if isinstance(value, Decimal) and value.is_finite():
-        return value.quantize(places)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return Decimal(value).quantize(places)
+    """Money as Xero writes it (fixed places); a number too large for that (a fixture's `1E+30`) as it is."""
+    try:
+        if isinstance(value, Decimal) and value.is_finite():
+            return value.quantize(places)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return Decimal(value).quantize(places)
+    except InvalidOperation:
+        pass
     return value
 
 

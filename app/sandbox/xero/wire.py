@@ -56,8 +56,12 @@ def wire_date(value: Any) -> dt.date | None:
 
 
 def date_string(value: Any) -> str | None:
-    """`DateString`/`DueDateString`: the date part as `2018-10-20T00:00:00`."""
-    day = wire_date(value)
+    """`DateString`/`DueDateString`: the date part as `2018-10-20T00:00:00`; none for a date past year 9999 (a
+    fixture may hold one on purpose: the `/Date()/` value is served as it is)."""
+    try:
+        day = wire_date(value)
+    except OverflowError:
+        return None
     return None if day is None else f"{day.isoformat()}T00:00:00"
 
 
