@@ -124,7 +124,7 @@ def amount_score(a: Decimal, b: Decimal, tolerance: Decimal) -> int:
         return 97
     largest = max(abs(a), abs(b))
     relative = abs(a - b) / largest if largest else Decimal(1)
-    return max(0, round(90 * (1 - 10 * float(relative))))
+    return max(0, int((90 * (1 - 10 * relative)).to_integral_value()))
 
 
 def date_score(a: date | None, b: date | None) -> int:
