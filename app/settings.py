@@ -172,6 +172,9 @@ class Settings:
     """A connection check that takes longer than this shows amber (slow) instead of green."""
     daily_sync_time: str = setting("", label="Daily sync at (HH:MM)", group=_CONN, scope="personal")
     """Sync automatically once a day at this local time ("HH:MM") while the app is open; empty: never."""
+    xero_adviser: bool = setting(False, label="Xero sign-in has the adviser role", group=_CONN, scope="firm")
+    """The Xero user who connected has the adviser role: Xero lets advisers write into the period up to its period
+    lock date (never past the end of year lock date), and the checks before a push follow that."""
 
     def who(self) -> str:
         if self.user_name:
