@@ -53,7 +53,8 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 def lock_refusal(label: str, day: date) -> str:
     """Xero's validation message for a document dated in a locked period, in its own words ("The document date
     cannot be before the end of year lock date, currently set at 31-Jul-2013", a 400 quoted in xeroizer#92)."""
-    return f"The document date cannot be before the {label}, currently set at {day.day:02d}-{_MONTHS[day.month - 1]}-{day.year}"
+    shown = f"{day.day:02d}-{_MONTHS[day.month - 1]}-{day.year}"
+    return f"The document date cannot be before the {label}, currently set at {shown}"
 
 
 def _day(value: Any) -> date | None:
