@@ -175,6 +175,10 @@ class Settings:
     xero_adviser: bool = setting(False, label="Xero sign-in has the adviser role", group=_CONN, scope="firm")
     """The Xero user who connected has the adviser role: Xero lets advisers write into the period up to its period
     lock date (never past the end of year lock date), and the checks before a push follow that."""
+    health_keep_days: int = setting(
+        30, label="Keep connection checks (days)", group=_CONN, scope="personal", minimum=1, maximum=3650
+    )
+    """Connection checks older than this are deleted after each check (and beyond the newest 1,000 per connection)."""
 
     def who(self) -> str:
         if self.user_name:

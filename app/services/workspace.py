@@ -386,7 +386,13 @@ class Workspace:
         from app.services import health
 
         systems = [c.system for c in self._connections.list() if c.has_secret]
-        return health.run_checks(self.db, systems, self.test_connection, self.settings.health_slow_seconds)
+        return health.run_checks(
+            self.db,
+            systems,
+            self.test_connection,
+            self.settings.health_slow_seconds,
+            keep_days=self.settings.health_keep_days,
+        )
 
     def health_history(self, limit: int = 50) -> Sequence[HealthCheck]:
         from app.services import health
