@@ -514,7 +514,7 @@ class MainWindow(QMainWindow):
     def _build_watch(self) -> None:
         """Health checks on an interval and the daily sync (app/ui/health.py); configured from the settings at
         `start`."""
-        self.notifier = Notifier(lambda text: self.show_notice(text), self)
+        self.notifier = Notifier(lambda text: self.show_notice(text), self, replace=self._notice_over)
         self.watch = HealthWatch(
             self._ws,
             self.runner,
@@ -524,6 +524,11 @@ class MainWindow(QMainWindow):
             parent=self,
         )
         self.watch.sig_health_checked.connect(self._health_checked)
+
+    def _notice_over(self, old: str, new: str) -> None:
+        """A connection announced as failing works again: say so where the announcement still shows."""
+        if self.notice.isVisible() and self.notice.text() == old:
+            self.show_notice(new, error=False)
 
     def _health_checked(self, checks: Sequence[HealthCheck]) -> None:
         if checks:

@@ -70,6 +70,52 @@ def test_a_failing_connection_is_announced_once_and_shows_red(qtbot: Any, window
     assert len(announced) == 1
 
 
+def test_on_the_interval_a_failure_is_announced_once_and_a_recovery_clears_the_light(
+    qtbot: Any, window: Any, demo: Any
+) -> None:
+    """The timer's own path: ticks on the injected clock start each check. A connection that starts failing is
+    announced once however many checks it stays failing; when it works again the light is green, and the
+    announcement still in the notice line gives way to the news; a new failure is announced again."""
+    w = window
+    ws, sandboxes = demo
+    qtbot.waitUntil(lambda: w.health_lights.level(System.ACCESSPLANIT) == "ok", timeout=TIMEOUT_MS)
+    settle(qtbot, w)
+    clock = FakeClock(datetime(2026, 12, 7, 9, 0))
+    w.watch.clock, w.watch.last_check_at = clock, clock.now
+    w.watch.configure(15, "")
+    announced: list[str] = []
+    recovered: list[str] = []
+    w.watch.sig_notified.connect(announced.append)
+    w.watch.sig_recovered.connect(recovered.append)
+    source = next(c for c in ws.connections() if c.system is System.ACCESSPLANIT)
+
+    def interval() -> None:
+        clock.now += timedelta(minutes=15)
+        with qtbot.waitSignal(w.sig_health_shown, timeout=TIMEOUT_MS):
+            w.watch.tick()
+        settle(qtbot, w)
+
+    ws.save_connection(source, "not-the-password")  # the password was changed at accessplanit
+    for _ in range(3):
+        interval()
+        assert w.health_lights.level(System.ACCESSPLANIT) == "failed"
+    assert len(announced) == 1 and announced[0].startswith("The accessplanit connection is failing: ")
+    assert w.notice.text() == "Recondesk: " + announced[0]
+
+    ws.save_connection(source, sandboxes.info["accessplanit"]["password"])  # put right
+    interval()
+    assert w.health_lights.level(System.ACCESSPLANIT) == "ok"
+    assert "accessplanit: working (checked " in w.health_lights.labels[System.ACCESSPLANIT].toolTip()
+    assert recovered == ["The accessplanit connection works again."]
+    assert w.notice.text() == "Recondesk: The accessplanit connection works again."
+    interval()  # still fine: nothing more is said
+    assert len(announced) == 1 and len(recovered) == 1
+
+    ws.save_connection(source, "changed-again")
+    interval()
+    assert len(announced) == 2 and w.health_lights.level(System.ACCESSPLANIT) == "failed"
+
+
 def test_should_notify_only_when_a_connection_starts_failing() -> None:
     assert should_notify(None, "failed") and should_notify("ok", "failed") and should_notify("slow", "failed")
     assert not should_notify("failed", "failed")
