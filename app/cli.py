@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import itertools
 import json
 import logging
 import os
@@ -354,13 +355,21 @@ def _cmd_gui(args: argparse.Namespace, profile: str) -> int:
                 title_suffix="demo on sandboxes",
                 xero_sign_in=partial(composition.connect_xero_oauth, ws),
                 smoke=args.smoke,
+                write_details=write_details,
+                verbose=args.verbose,
             )
         finally:
             sandboxes.stop()
     ws = composition.build_workspace(args.db, profile, composition.system_credentials())
     from app.ui.app import run_gui
 
-    return run_gui(ws, xero_sign_in=partial(composition.connect_xero_oauth, ws), smoke=args.smoke)
+    return run_gui(
+        ws,
+        xero_sign_in=partial(composition.connect_xero_oauth, ws),
+        smoke=args.smoke,
+        write_details=write_details,
+        verbose=args.verbose,
+    )
 
 
 def _cmd_sandbox(args: argparse.Namespace) -> int:
@@ -834,12 +843,16 @@ def _os_reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
+_LOG_NUMBERS = itertools.count()
+
+
 def _log_path() -> Path:
     """Where the details of an unexpected error go: Recondesk's data folder, else the temporary folder."""
     import tempfile
     import time
 
-    name = f"recondesk-error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    n = next(_LOG_NUMBERS)  # one process may write several (the GUI keeps running after one)
+    name = f"recondesk-error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}{f'-{n}' if n else ''}.log"
     try:
         import platformdirs
 
@@ -855,24 +868,34 @@ def _log_path() -> Path:
 _URL_PASSWORD = re.compile(r"(://[^/:@\s]*:)[^@/\s]+@")
 
 
-def _unexpected(exc: BaseException, args: argparse.Namespace) -> int:
-    """One line on standard error and the details (traceback, secrets scrubbed) in a log file; exit 1."""
+def _details(exc: BaseException) -> str:
+    """The traceback of `exc` with secrets scrubbed (URL passwords, token fields, bearer values)."""
     import traceback
 
     from app.connectors.http import Scrubber
 
-    details = Scrubber().scrub(_URL_PASSWORD.sub(r"\1***@", "".join(traceback.format_exception(exc))))
-    where = ""
+    return Scrubber().scrub(_URL_PASSWORD.sub(r"\1***@", "".join(traceback.format_exception(exc))))
+
+
+def write_details(exc: BaseException) -> Path | None:
+    """Write the scrubbed traceback of `exc` to a new owner-only (0600) log file; its path, or None if it could
+    not be written. The GUI's exception hook uses it too."""
     try:
         path = _log_path()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(f"recondesk {__version__}: {' '.join(sys.argv[1:2])}\n{details}")
-        where = f" The details are in {path}."
+            f.write(f"recondesk {__version__}: {' '.join(sys.argv[1:2])}\n{_details(exc)}")
+        return path
     except OSError:
-        pass
+        return None
+
+
+def _unexpected(exc: BaseException, args: argparse.Namespace) -> int:
+    """One line on standard error and the details (traceback, secrets scrubbed) in a log file; exit 1."""
+    path = write_details(exc)
+    where = f" The details are in {path}." if path is not None else ""
     if getattr(args, "verbose", False):
-        print(details, file=sys.stderr, end="")
+        print(_details(exc), file=sys.stderr, end="")
     print(f"recondesk: unexpected error ({type(exc).__name__}); nothing more was done.{where}", file=sys.stderr)
     return EXIT_FAILED
 
