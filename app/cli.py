@@ -138,6 +138,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, top=False)
     p.add_argument("--full", action="store_true", help="re-read everything instead of what changed")
     p.add_argument("--json", action="store_true", help="print the sync-run log as JSON")
+    p.add_argument(
+        "--wait", action="store_true", help="if another sync of this cache is running, wait for it to end, then sync"
+    )
+    p.add_argument(
+        "--wait-timeout",
+        type=_seconds,
+        default=3600.0,
+        metavar="SECONDS",
+        help="with --wait: give up (exit 3) after this long (default 3600)",
+    )
 
     p = sub.add_parser("report", help="the reconciliation report")
     _common(p, top=False)
@@ -533,12 +543,27 @@ def _sync_json(result: Any) -> dict[str, Any]:
     }
 
 
+def _seconds(text: str) -> float:
+    """A positive number of seconds (argparse type: a bad one is a usage error, exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
 def _cmd_sync(ws: Any, args: argparse.Namespace) -> int:
     from app.domain.progress import CancelToken, ProgressEvent
+    from app.services.sync import WAITING, SyncBusy
 
     cancel = CancelToken()
 
     def progress(ev: ProgressEvent) -> None:
+        if ev.stage == WAITING:  # said once, whatever the output (a script's log shows why it took long)
+            print(f"recondesk: {ev.message.replace('Recondesk will start yours', 'this one starts')}", file=sys.stderr)
+            return
         if not args.json and sys.stderr.isatty():
             print(f"\r{ev.stage}: {ev.done} {ev.unit}, {ev.pages} pages, {ev.calls} calls   ", end="", file=sys.stderr)
 
@@ -547,10 +572,14 @@ def _cmd_sync(ws: Any, args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        result = ws.sync(full=args.full, progress=progress, cancel=cancel)
+        result = ws.sync(full=args.full, progress=progress, cancel=cancel, wait=args.wait_timeout if args.wait else 0)
     except KeyboardInterrupt:
         cancel.cancel()
         raise
+    except SyncBusy as busy:  # refused (exit 3): another sync holds the cache; --wait waits for it
+        more = f" (waited {args.wait_timeout:g} s)." if args.wait else ", or sync with --wait to queue behind it."
+        print(f"recondesk: {busy.user_text().rstrip('.')}{more}", file=sys.stderr)
+        return EXIT_REFUSED
     if args.json:
         print(json.dumps(_sync_json(result), indent=1))
     else:

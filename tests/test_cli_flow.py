@@ -385,7 +385,7 @@ def test_cli_sync_is_refused_while_another_process_syncs_the_cache(
     tmp_path: Path, cli_env: dict[str, str], secret_service: object
 ) -> None:
     """A second sync of one cache (here the command line while another process holds the cache's sync lock) stops
-    before doing anything, with one line naming the holder, exit 1."""
+    before doing anything, with one line naming the holder, exit 3 (refused)."""
     from app.credentials import KeyringCredentialStore
     from app.domain.status import System
     from app.services.api import ConnectionInfo
@@ -406,9 +406,65 @@ def test_cli_sync_is_refused_while_another_process_syncs_the_cache(
     finally:
         holder.release()
         db.dispose()
-    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.returncode == 3, r.stdout + r.stderr  # refused
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(
         f"recondesk: A sync of this cache is already running (pid {os.getpid()}, started "
     )
-    assert lines[0].endswith("; try again when it ends.")
+    assert lines[0].endswith("; try again when it ends, or sync with --wait to queue behind it.")
+
+
+def test_cli_sync_wait_queues_behind_another_process_and_gives_up_after_its_timeout(
+    tmp_path: Path, cli_env: dict[str, str], secret_service: object
+) -> None:
+    """`sync --wait`: while another process holds the cache's sync lock it says once who holds it and waits; it
+    gives up with exit 3 after `--wait-timeout`, and starts as soon as the lock is freed."""
+    import socket
+
+    from app.credentials import KeyringCredentialStore
+    from app.domain.status import System
+    from app.services.api import ConnectionInfo
+    from app.services.sync import SyncLock
+    from app.services.workspace import Workspace
+    from app.settings import Settings
+    from app.storage import synclog
+    from app.storage.db import Database
+
+    db_url = f"sqlite:///{tmp_path / 'busy.sqlite3'}"
+    db = Database(db_url)
+    db.migrate()
+    ws = Workspace(db, KeyringCredentialStore(), Settings(), object(), "clitest")  # type: ignore[arg-type]
+    ws.save_connection(ConnectionInfo(System.ACCESSPLANIT, "http://127.0.0.1:9/accessplan", "u", "password"), "pw")
+    holder = SyncLock(db, 600, who="Ann Other")
+    holder.acquire()
+    waiting = "recondesk: Another sync is running (by Ann Other on host " + socket.gethostname()[:64] + ", started "
+    try:
+        r = _run(["sync", "--db", db_url, "--profile", "clitest", "--wait", "--wait-timeout", "1.5"], env=cli_env)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 3, r.stdout + r.stderr
+        assert len(lines) == 2 and lines[0].startswith(waiting), lines
+        assert lines[0].endswith("); this one starts when it ends.")
+        assert lines[1].startswith("recondesk: A sync of this cache is already running (pid ")
+        assert lines[1].endswith("(waited 1.5 s).")
+        bad = _run(["sync", "--db", db_url, "--profile", "clitest", "--wait", "--wait-timeout", "soon"], env=cli_env)
+        assert bad.returncode == 2 and "'soon' is not a number of seconds" in bad.stderr
+
+        queued = subprocess.Popen(
+            [sys.executable, "-m", "app", "sync", "--db", db_url, "--profile", "clitest", "--wait"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_env,
+            cwd=ROOT,
+        )
+        assert queued.stderr is not None
+        assert queued.stderr.readline().startswith(waiting)  # it waits ...
+        with db.transaction(readonly=True) as tx:
+            assert synclog.list_runs(tx) == []  # ... having done nothing
+    finally:
+        holder.release()
+    out, err = queued.communicate(timeout=120)  # ... and syncs once the lock is free (the service is down here)
+    assert queued.returncode == 1 and "Traceback" not in err, out + err
+    with db.transaction(readonly=True) as tx:
+        assert len(synclog.list_runs(tx)) == 1 and synclog.sync_holder(tx) is None
+    db.dispose()

@@ -264,7 +264,12 @@ class Workspace:
         )
 
     def sync(
-        self, *, full: bool = False, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
+        self,
+        *,
+        full: bool = False,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+        wait: float = 0.0,
     ) -> SyncResult:
         from app.services.sync import sync_all
 
@@ -279,7 +284,7 @@ class Workspace:
                 "There is nothing to sync yet: no connection is set up.",
                 "Add the accessplanit and Xero connections in Edit > Connections.",
             )
-        return sync_all(self.db, clients, self.settings, full=full, progress=progress, cancel=cancel)
+        return sync_all(self.db, clients, self.settings, full=full, progress=progress, cancel=cancel, wait=wait)
 
     def audit(self, limit: int = 500) -> Sequence[AuditEntry]:
         with self.db.transaction(readonly=True) as tx:
