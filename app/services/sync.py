@@ -324,12 +324,13 @@ def sync_all(
     cancel: CancelToken | None = None,
     now: Clock | datetime | None = None,
     wait: float = 0.0,
+    who: str = "",
 ) -> SyncResult:
     """Fetch every configured system into the cache, then reconcile. Never raises for a remote failure: errors are
     in the result (and the run log); `ok` is False when any system failed or the user cancelled. Raises `SyncBusy`
     (before doing anything) while another sync of this cache runs, or once it has waited `wait` seconds for it to
-    end (`SyncLock.acquire_waiting`; cancelling the wait raises `CancelledError`)."""
-    lock = SyncLock(db, settings.sync_lease_seconds, who=settings.who())
+    end (`SyncLock.acquire_waiting`; cancelling the wait raises `CancelledError`). `who` names us to the others."""
+    lock = SyncLock(db, settings.sync_lease_seconds, who=who or settings.who())
     if wait > 0:
         lock.acquire_waiting(wait, cancel or CancelToken(), progress or no_progress)
     else:

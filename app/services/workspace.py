@@ -284,7 +284,9 @@ class Workspace:
                 "There is nothing to sync yet: no connection is set up.",
                 "Add the accessplanit and Xero connections in Edit > Connections.",
             )
-        return sync_all(self.db, clients, self.settings, full=full, progress=progress, cancel=cancel, wait=wait)
+        return sync_all(
+            self.db, clients, self.settings, full=full, progress=progress, cancel=cancel, wait=wait, who=self.who
+        )
 
     def audit(self, limit: int = 500) -> Sequence[AuditEntry]:
         with self.db.transaction(readonly=True) as tx:

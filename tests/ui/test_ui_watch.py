@@ -209,28 +209,59 @@ def test_disconnect_asks_first_then_removes_the_secret_and_keeps_the_cache(qtbot
     runner.shutdown()
 
 
-def test_a_sync_while_another_process_syncs_this_cache_is_refused_with_who(qtbot: Any, window: Any, demo: Any) -> None:
+def _held_elsewhere(ws: Any) -> Any:
     from app.services.sync import SyncLock
 
+    other = SyncLock(ws.db, 600, who="Ann")  # as the command line on another computer would hold it
+    other.owner = "elsewhere:4242:cli:Ann"
+    other.host, other.pid = "elsewhere", 4242
+    other.acquire()
+    return other
+
+
+WAITING = "Another sync is running (by Ann on host elsewhere, started "
+
+
+def test_a_sync_while_another_process_syncs_is_queued_and_starts_when_that_one_ends(
+    qtbot: Any, window: Any, demo: Any
+) -> None:
     w = window
     ws, _ = demo
     settle(qtbot, w)
     runs_before = len(ws.sync_runs())
-    other = SyncLock(ws.db, 600)  # as the command line would hold it
-    other.owner = "elsewhere:4242:cli"
-    other.host, other.pid = "elsewhere", 4242
-    other.acquire()
+    other = _held_elsewhere(ws)
     try:
+        with qtbot.waitSignal(w.sig_notice_shown, timeout=TIMEOUT_MS) as said:
+            assert w.sync() is not None
+        assert said.args[0].startswith(WAITING) and said.args[0].endswith("); Recondesk will start yours when it ends.")
+        assert w.notice.isVisible() and w.progress_label.text() == "Waiting for the other sync to end…"
+        assert w.syncing and w.cancel_button.isEnabled() and w.sync() is None  # one queued sync, cancellable
+        assert len(ws.sync_runs()) == runs_before  # nothing started yet
         with qtbot.waitSignal(w.sig_sync_finished, timeout=TIMEOUT_MS) as blocker:
-            w.sync()
-        assert blocker.args[0] is None
-        assert w.notice.text().startswith(
-            "The sync failed: A sync of this cache is already running (pid 4242 on elsewhere, started "
-        )
-        assert w.notice.text().endswith("try again when it ends.")
+            other.release()  # the other sync ends: ours starts by itself
     finally:
         other.release()
-    assert len(ws.sync_runs()) == runs_before  # the refused sync did nothing, not even a run log row
+    assert blocker.args[0] is not None and blocker.args[0].ok
+    assert len(ws.sync_runs()) == runs_before + 1
+    assert not w.notice.text().startswith(WAITING)
+
+
+def test_a_queued_sync_can_be_cancelled_while_it_waits(qtbot: Any, window: Any, demo: Any) -> None:
+    w = window
+    ws, _ = demo
+    settle(qtbot, w)
+    runs_before = len(ws.sync_runs())
+    other = _held_elsewhere(ws)
+    try:
+        with qtbot.waitSignal(w.sig_notice_shown, timeout=TIMEOUT_MS):
+            w.sync()
+        with qtbot.waitSignal(w.sig_sync_finished, timeout=TIMEOUT_MS) as blocker:
+            w.cancel_sync()
+        assert blocker.args[0] is None and not w.syncing
+        assert w.notice.text() == "Sync cancelled; everything fetched so far is kept."
+    finally:
+        other.release()
+    assert len(ws.sync_runs()) == runs_before  # the cancelled wait did nothing, not even a run log row
 
 
 def test_a_daily_sync_time_that_is_not_a_time_is_said_and_left_off(qtbot: Any, window: Any) -> None:
