@@ -34,7 +34,9 @@ def _agrees_with_oracle(db: Database, expected: list[dict[str, Any]]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("cap", "strict"), [(100, False), (250, False), (1000, False), (100, True)], ids=["100", "250", "1000", "strict"]
+    ("cap", "strict"),
+    [(100, False), (250, False), (1000, False), (100, True), (250, True), (1000, True)],
+    ids=["100", "250", "1000", "strict-100", "strict-250", "strict-1000"],
 )
 def test_sync_agrees_with_the_generator_at_any_cap_and_in_strict_mode(tmp_path: Path, cap: int, strict: bool) -> None:
     opts = SandboxOptions(seed=7, invoices=400, month="2026-10", max_top=cap, strict=strict)
@@ -49,6 +51,14 @@ def test_sync_agrees_with_the_generator_at_any_cap_and_in_strict_mode(tmp_path: 
                 select(func.count()).where(records_table.c.system == AP.value, records_table.c.kind == "invoice")
             ).scalar_one()
         assert rows == len(sb.accessplanit_app.tables["Invoice"].rows)  # every record arrived
+        with db.transaction(readonly=True) as tx:  # every payment too (one allocated across invoices: its parts)
+            ids = tx.conn.execute(
+                select(records_table.c.remote_id).where(
+                    records_table.c.system == AP.value, records_table.c.kind == "payment"
+                )
+            ).scalars()
+            cached = {i.split("-", 1)[0] for i in ids}
+        assert cached == {str(t["ID"]) for t in sb.accessplanit_app.tables["Transaction"].rows}
         if not strict:
             return
         with db.transaction(readonly=True) as tx:
