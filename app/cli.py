@@ -366,6 +366,7 @@ def _cmd_gui(args: argparse.Namespace, profile: str) -> int:
                 xero_sign_in=partial(composition.connect_xero_oauth, ws),
                 smoke=args.smoke,
                 write_details=write_details,
+                scrub=scrub,
                 verbose=args.verbose,
             )
         finally:
@@ -378,6 +379,7 @@ def _cmd_gui(args: argparse.Namespace, profile: str) -> int:
         xero_sign_in=partial(composition.connect_xero_oauth, ws),
         smoke=args.smoke,
         write_details=write_details,
+        scrub=scrub,
         verbose=args.verbose,
     )
 
@@ -897,13 +899,18 @@ def _log_path() -> Path:
 _URL_PASSWORD = re.compile(r"(://[^/:@\s]*:)[^@/\s]+@")
 
 
-def _details(exc: BaseException) -> str:
-    """The traceback of `exc` with secrets scrubbed (URL passwords, token fields, bearer values)."""
-    import traceback
-
+def scrub(text: str) -> str:
+    """`text` without secrets: URL passwords, token fields, bearer values. The GUI's exception hook uses it too."""
     from app.connectors.http import Scrubber
 
-    return Scrubber().scrub(_URL_PASSWORD.sub(r"\1***@", "".join(traceback.format_exception(exc))))
+    return Scrubber().scrub(_URL_PASSWORD.sub(r"\1***@", text))
+
+
+def _details(exc: BaseException) -> str:
+    """The traceback of `exc` with secrets scrubbed."""
+    import traceback
+
+    return scrub("".join(traceback.format_exception(exc)))
 
 
 def write_details(exc: BaseException) -> Path | None:

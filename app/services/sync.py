@@ -132,8 +132,8 @@ class SyncLock:
                     raise
                 if not said:
                     who = f" ({busy.holder})" if busy.holder else ""
-                    report(ProgressEvent(WAITING, message=f"Another sync is running{who}; Recondesk will start "
-                                         "yours when it ends."))  # fmt: skip
+                    text = f"Another sync is running{who}; Recondesk will start yours when it ends."
+                    report(ProgressEvent(WAITING, message=text))
                     said = True
                 cancel.wait(min(poll, left))
 

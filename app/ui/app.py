@@ -50,6 +50,10 @@ ErrorProvider = Callable[[QWidget | None, str], None]
 _URL_PASSWORD = re.compile(r"(://[^/:@\s]*:)[^@/\s]+@")
 
 
+def _no_url_password(text: str) -> str:
+    return _URL_PASSWORD.sub(r"\1***@", text)
+
+
 def _message_box(parent: QWidget | None, text: str) -> None:
     QMessageBox.warning(parent, "Recondesk", text)
 
@@ -63,9 +67,17 @@ class ErrorHook(QObject):
     sig_error = Signal(str)
     """An unexpected error was said: (the line)."""
 
-    def __init__(self, write: WriteDetails, *, verbose: bool = False, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        write: WriteDetails,
+        *,
+        scrub: Callable[[str], str] = _no_url_password,
+        verbose: bool = False,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__()
         self.write = write
+        self.scrub = scrub
         self.verbose = verbose
         self.parent_widget = parent
         self.show: ErrorProvider = _message_box
@@ -94,8 +106,8 @@ class ErrorHook(QObject):
         path = self.write(exc.with_traceback(tb))
         if self.verbose:  # the log's scrubbed text when written
             text = path.read_text(encoding="utf-8") if path is not None else "".join(traceback.format_exception(exc))
-            print(_URL_PASSWORD.sub(r"\1***@", text), file=sys.stderr, end="")
-        what = _URL_PASSWORD.sub(r"\1***@", (str(exc).strip().splitlines() or [""])[0]) or exc_type.__name__
+            print(self.scrub(text), file=sys.stderr, end="")
+        what = self.scrub((str(exc).strip().splitlines() or [""])[0]) or exc_type.__name__
         where = f"details were written to {path}" if path is not None else "the details could not be written"
         self.sig_error.emit(f"Something went wrong: {what}; {where}.")
 
@@ -116,6 +128,7 @@ def run_gui(
     xero_sign_in: XeroSignIn | None = None,
     smoke: str = "",
     write_details: WriteDetails | None = None,
+    scrub: Callable[[str], str] = _no_url_password,
     verbose: bool = False,
 ) -> int:
     """Show the main window over `workspace` and run until it is closed. Returns the exit code.
@@ -124,11 +137,12 @@ def run_gui(
     `functools.partial(composition.connect_xero_oauth, ws)`); without it the button says it is not available.
     `smoke` ("window" or "sync", for the installed-bundle check in packaging/smoke.py): print one JSON line when the
     window is on screen, optionally sync, then quit by itself. `write_details` (the command line's): where an
-    unexpected exception's traceback goes (`ErrorHook`); `verbose` (-v) also prints it on standard error."""
+    unexpected exception's traceback goes (`ErrorHook`), `scrub` what takes secrets out of the line shown; `verbose`
+    (-v) also prints the traceback on standard error."""
     harden()  # owner-only files, no core dumps (app/process.py); the command line did it too when it started us
     app = ensure_application()
     window = MainWindow(workspace, title_suffix=title_suffix, xero_sign_in=xero_sign_in)
-    hook = ErrorHook(write_details or (lambda _exc: None), verbose=verbose, parent=window)
+    hook = ErrorHook(write_details or (lambda _exc: None), scrub=scrub, verbose=verbose, parent=window)
     hook.install()
     window.show()
     window.start()

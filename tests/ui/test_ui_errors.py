@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
 from ui_helpers import TIMEOUT_MS, settle
 
-from app.cli import write_details
+from app.cli import scrub, write_details
 from app.ui.app import ErrorHook
 
 
@@ -37,7 +37,7 @@ def test_a_slot_that_raises_is_said_in_one_line_logged_0600_and_the_app_keeps_ru
 ) -> None:
     w = window
     settle(qtbot, w)
-    hook = ErrorHook(write_details, verbose=verbose, parent=w)
+    hook = ErrorHook(write_details, scrub=scrub, verbose=verbose, parent=w)
     said: list[tuple[Any, str]] = []
     hook.show = lambda parent, text: said.append((parent, text))
     hook.install()
@@ -45,14 +45,20 @@ def test_a_slot_that_raises_is_said_in_one_line_logged_0600_and_the_app_keeps_ru
         button = QPushButton("break", w)
 
         def broken() -> None:
-            raise ValueError("the figure 'x' is not a number\nsecond line https://me:hunter22@example.com/")
+            raise ValueError("the figure 'x' is not a number at https://me:hunter22@example.com/\nsecond line")
 
         button.clicked.connect(broken)
         capfd.readouterr()
         qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: len(said) == 1, timeout=TIMEOUT_MS)
         [log] = _logs(log_home)
-        assert said == [(w, f"Something went wrong: the figure 'x' is not a number; details were written to {log}.")]
+        assert said == [
+            (
+                w,
+                "Something went wrong: the figure 'x' is not a number at https://me:***@example.com/; "
+                f"details were written to {log}.",
+            )
+        ]
         assert stat.S_IMODE(log.stat().st_mode) == 0o600
         text = log.read_text(encoding="utf-8")
         assert "Traceback (most recent call last)" in text and "in broken" in text and "ValueError" in text
