@@ -600,9 +600,7 @@ def load_payments(
 def load_credit_notes(tx: Tx, system: System | None = None) -> list[CreditNote]:
     """The ledger's readable credit notes (or `system`'s)."""
     system = system or system_for(Role.LEDGER)
-    cond = and_(
-        records.c.system == system.value, records.c.kind.in_(CREDITS), records.c.invalid_reason.is_(None)
-    )
+    cond = and_(records.c.system == system.value, records.c.kind.in_(CREDITS), records.c.invalid_reason.is_(None))
     return [_credit_note(r) for r in tx.conn.execute(select(*_FIELDS).where(cond).order_by(records.c.id))]
 
 
