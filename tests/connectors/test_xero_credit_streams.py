@@ -16,6 +16,7 @@ from app.domain.progress import CancelToken
 from app.domain.records import CreditNote, InvalidRecord, Payment, allocated_from
 from app.domain.status import Kind
 from app.sandbox.runner import Sandboxes, SandboxOptions, start_sandboxes
+
 from .conftest import Admin, make_x_client, write_ap_fixtures, write_xero_fixtures, x_ms
 
 
