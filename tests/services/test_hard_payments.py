@@ -39,3 +39,30 @@ def test_a_foreign_invoice_shows_its_rate(world: World) -> None:
     assert row.status is ItemStatus.MATCHED
     notes = world.ws.item_detail(row.item_id).notes
     assert any(" at rate 1.1523" in n or " at rate 1.2718" in n for n in notes), notes
+
+
+def test_overpayments_prepayments_and_credit_notes_pay_invoices_through_their_allocations(world: World) -> None:
+    # What an overpayment leaves over is a ledger-only item; a prepayment allocated in full is used up.
+    for kind, status in ((Kind.OVERPAYMENT, ItemStatus.ONLY_IN_LEDGER), (Kind.PREPAYMENT, ItemStatus.MATCHED)):
+        [row] = world.ws.rows(world.ws.item_ids(ItemFilter(kind=kind)))
+        assert row.status is status, row
+        detail = world.ws.item_detail(row.item_id)
+        assert any(n.startswith(f"Xero {kind.value} ") and "remaining" in n for n in detail.notes), detail.notes
+        assert not any(s.label.startswith("Match") for s in detail.actions)
+    [left] = world.ws.rows(world.ws.item_ids(ItemFilter(kind=Kind.OVERPAYMENT)))
+    assert "left unallocated" in left.reason and world.number("overpayment") in left.reason
+    # Each allocation is the Xero side of the invoice's payment, paired with accessplanit's (method not compared).
+    for scenario, credit in (
+        ("overpayment", "overpayment"),
+        ("prepayment", "prepayment"),
+        ("credit_allocation", "credit note"),
+    ):
+        number = world.number(scenario)
+        [pay] = world.items(number, Kind.PAYMENT)
+        assert pay.status is ItemStatus.MATCHED and f"an allocation of {credit} " in pay.reason, pay
+        notes = world.ws.item_detail(pay.item_id).notes
+        assert any(n.startswith(f"An allocation to {number} of Xero {credit}") for n in notes), notes
+        assert world.item(number, Kind.INVOICE).status is ItemStatus.MATCHED
+    # Part allocated, part refunded out of one credit note: the payment, the credit and the refund all pair.
+    pays = world.items(world.number("credit_refund"), Kind.PAYMENT)
+    assert len(pays) == 3 and {p.status for p in pays} == {ItemStatus.MATCHED}
