@@ -3,10 +3,17 @@ credit note as an item of its own and a foreign invoice's rate, as the item pane
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
+
+import pytest
 from services_world import World
 
-from app.domain.status import ItemStatus, Kind
+from app.domain.records import Invoice, Payment
+from app.domain.status import Direction, InvoiceState, ItemStatus, Kind, System
 from app.services.api import ItemFilter
+from app.services.plans import PushError, plan_push_payment
+from app.settings import Settings
 
 
 def test_a_part_of_a_combined_payment_says_so_in_the_detail(world: World) -> None:
@@ -66,3 +73,17 @@ def test_overpayments_prepayments_and_credit_notes_pay_invoices_through_their_al
     # Part allocated, part refunded out of one credit note: the payment, the credit and the refund all pair.
     pays = world.items(world.number("credit_refund"), Kind.PAYMENT)
     assert len(pays) == 3 and {p.status for p in pays} == {ItemStatus.MATCHED}
+
+
+def test_an_allocation_is_never_pushed_to_accessplanit_as_a_payment_of_money() -> None:
+    target = Invoice(
+        System.ACCESSPLANIT, "5001", "INV-1", "Acme", date(2026, 10, 1), None, "", "GBP",
+        Decimal(100), Decimal(20), Decimal(120), Decimal(0), Decimal(120), InvoiceState.OPEN,
+    )  # fmt: skip
+    allocation = Payment(
+        System.XERO, "al-1", "INV-1", "x1", date(2026, 10, 2), Decimal(120), "BACS 7", "", Direction.PAYMENT, "GBP",
+        group="prepayment:pp-1",
+    )  # fmt: skip
+    with pytest.raises(PushError) as caught:
+        plan_push_payment(allocation, target, Settings(), "INV-1:-:Xal-1")
+    assert "allocation of a prepayment" in str(caught.value) and "no bank account" in str(caught.value)
