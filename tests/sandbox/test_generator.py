@@ -567,7 +567,8 @@ def test_xero_envelopes_validate_against_the_openapi_schemas(
     from openapi_schema_validator import OAS30ReadValidator, oas30_format_checker
 
     write_fixtures(month50, tmp_path)
-    for name in ("Invoices", "Payments", "CreditNotes", "Contacts", "TaxRates", "Accounts", "Organisation"):
+    names = ("Invoices", "Payments", "CreditNotes", "Overpayments", "Prepayments", "Contacts", "TaxRates", "Accounts")
+    for name in (*names, "Organisation"):
         envelope = json.loads((tmp_path / "xero" / f"{name}.json").read_text("utf-8"))  # as a JSON client sees it
         schema_name = "Organisations" if name == "Organisation" else name
         schema = {"$ref": f"#/components/schemas/{schema_name}", "components": xero_spec["components"]}
