@@ -7,8 +7,10 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from services_clients import SandboxClientFactory
 from services_world import World
 
+from app.connectors.xero.client import XeroClient
 from app.domain.records import Invoice, Payment
 from app.domain.status import Direction, InvoiceState, ItemStatus, Kind, System
 from app.services.api import ItemFilter
@@ -87,3 +89,46 @@ def test_an_allocation_is_never_pushed_to_accessplanit_as_a_payment_of_money() -
     with pytest.raises(PushError) as caught:
         plan_push_payment(allocation, target, Settings(), "INV-1:-:Xal-1")
     assert "allocation of a prepayment" in str(caught.value) and "no bank account" in str(caught.value)
+
+
+def test_a_credit_allocated_after_a_sync_shows_in_the_next_incremental_sync(
+    world: World, client_factory: SandboxClientFactory
+) -> None:
+    # In Xero, the goodwill credit note is allocated in full to a new invoice of its customer. An incremental sync
+    # (If-Modified-Since) reads the note again: its allocation is a Xero payment on that invoice, and it is used up.
+    state = world.admin(System.XERO, "state")
+    [note] = [c for c in state["CreditNotes"]["CreditNotes"] if c["Status"] == "AUTHORISED" and not c["Reference"]]
+    [item] = [
+        r
+        for r in world.ws.rows(world.ws.item_ids(ItemFilter(kind=Kind.CREDIT_NOTE)))
+        if r.ledger_id == note["CreditNoteID"]
+    ]
+    assert item.status is ItemStatus.ONLY_IN_LEDGER
+    xero = next(c for c in reversed(client_factory.made) if isinstance(c, XeroClient))
+    line = {"Description": "Course place", "Quantity": 1, "UnitAmount": Decimal("500.00"), "AccountCode": "200"}
+    body = {
+        "Type": "ACCREC",
+        "Contact": {"ContactID": note["Contact"]["ContactID"]},
+        "Date": "2026-10-28",
+        "DueDate": "2026-11-27",
+        "Status": "AUTHORISED",
+        "LineAmountTypes": "NoTax",
+        "LineItems": [line],
+    }
+    invoice = xero._write("PUT", "Invoices", {"Invoices": [body]}, "test-inv-1", "Invoices")
+    allocation = {
+        "Invoice": {"InvoiceID": invoice["InvoiceID"]},
+        "Amount": note["RemainingCredit"],
+        "Date": "2026-10-28",
+    }
+    path = f"CreditNotes/{note['CreditNoteID']}/Allocations"
+    xero._write("PUT", path, {"Allocations": [allocation]}, "test-alloc-1", "Allocations")
+
+    result = world.ws.sync(full=False)
+    assert result.ok, result.errors
+    [pay] = world.items(invoice["InvoiceNumber"], Kind.PAYMENT)
+    assert pay.status is ItemStatus.ONLY_IN_LEDGER and "an allocation of credit note " in pay.reason, pay
+    [after] = [
+        r for r in world.ws.rows(world.ws.item_ids(ItemFilter(kind=Kind.CREDIT_NOTE))) if r.item_id == item.item_id
+    ]
+    assert after.status is ItemStatus.MATCHED and "nothing remains" in after.reason
