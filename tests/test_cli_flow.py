@@ -252,15 +252,15 @@ def test_cli_flow_exact_with_invoices_paid_in_instalments(
 def test_cli_flow_demo_month_flags_every_generated_duplicate_and_nothing_else(
     sandbox_proc: dict[str, Any], tmp_path: Path, cli_env: dict[str, str], secret_service: object
 ) -> None:
-    # The demo's month (seed 1, 400 invoices): P88025 on INV-1035 repeats the matched P88024 (same amount, logged
-    # twice), and INV-1095 and INV-1347 hold the same pattern.
+    # The demo's month (seed 1, 400 invoices): P88013 on INV-1019 repeats the matched P88012 (same amount, logged
+    # twice), and INV-1089 and INV-1192 hold the same pattern.
     report = _synced_report(sandbox_proc, tmp_path, cli_env)
     _compare(report, sandbox_proc["expected"])  # statuses, fields, flags and twins, item by item
     flagged = {i["key"]: i for i in report["items"] if i["flags"]}
-    assert {k.split(":")[0] for k in flagged} == {"INV-1035", "INV-1095", "INV-1347"}
-    assert flagged["INV-1035:P88025:-"]["twin"] == "88024"
+    assert {k.split(":")[0] for k in flagged} == {"INV-1019", "INV-1089", "INV-1192"}
+    assert flagged["INV-1019:P88013:-"]["twin"] == "88012"
     assert all(i["status"] == "only_in_source" and i["flags"] == ["possible_duplicate"] for i in flagged.values())
-    assert "possible duplicate of accessplanit payment 88024" in flagged["INV-1035:P88025:-"]["reason"]
+    assert "possible duplicate of accessplanit payment 88012" in flagged["INV-1019:P88013:-"]["reason"]
 
 
 @pytest.mark.slow
@@ -268,7 +268,19 @@ def test_cli_flow_demo_month_flags_every_generated_duplicate_and_nothing_else(
 def test_cli_flow_2000_invoices_exact(
     sandbox_proc: dict[str, Any], tmp_path: Path, cli_env: dict[str, str], secret_service: object
 ) -> None:
-    _compare(_synced_report(sandbox_proc, tmp_path, cli_env), sandbox_proc["expected"])
+    report = _synced_report(sandbox_proc, tmp_path, cli_env)
+    _compare(report, sandbox_proc["expected"])
+    # Xero's credits (docs/reconciliation.md section 9): overpayments and prepayments are items of their own, and
+    # the allocations of each kind of credit pair with accessplanit's payments on the invoices they pay.
+    kinds = {(i["kind"], i["status"]) for i in report["items"]}
+    assert {("overpayment", "only_in_ledger"), ("prepayment", "matched")} <= kinds
+    for credit in ("overpayment", "prepayment", "credit note"):
+        assert any(
+            i["kind"] == "payment" and i["status"] == "matched" and f"an allocation of {credit} " in i["reason"]
+            for i in report["items"]
+        ), credit
+    [left] = [i for i in report["items"] if i["kind"] == "overpayment"][:1]
+    assert "left unallocated" in left["reason"] and "first allocated to INV-" in left["reason"]
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ from app.connectors.base import PushFacts, normalised_name
 from app.domain.errors import RecondeskError
 from app.domain.keys import invoice_key
 from app.domain.money import fmt
-from app.domain.records import Invoice, Line, Payment
+from app.domain.records import Invoice, Line, Payment, allocated_from
 from app.domain.status import Direction, Kind, Role, System
 from app.reconcile.rules import POSSIBLE_DUPLICATE
 from app.settings import Settings
@@ -242,6 +242,13 @@ def plan_push_payment(payment: Payment, target_invoice: Invoice, settings: Setti
             )
         payload = {**base, "account_code": code, "reference": payment.reference, "contact": target_invoice.contact}
     else:
+        credit = allocated_from(payment)
+        if credit is not None:  # docs/reconciliation.md section 9: no bank account to map to a method
+            raise PushError(
+                f"This {payment.system.label} payment is an allocation of a {credit[0].value.replace('_', ' ')}"
+                " to the invoice, with no bank account behind it.",
+                f"Record it in {target_invoice.system.label} by hand with the method the money came in by.",
+            )
         label = method_label_for(payment.method, settings.method_accounts)
         if label is None:
             raise PushError(
