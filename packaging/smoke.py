@@ -2,8 +2,8 @@
 """`make package-smoke`: checks the built .deb the way an accountant's machine would run it, using only the
 INSTALLED program (never the source tree or a venv).
 
-As root (CI: a clean Debian) it installs the .deb with `dpkg -i`; otherwise it unpacks it with `dpkg-deb -x` into a
-temporary prefix. Then: `recondesk sandbox` in the background, `connect` both systems through the real Secret
+As root (CI: a clean Debian) it installs the .deb with `dpkg -i`; otherwise (or with RECONDESK_SMOKE_UNPACK=1) it
+unpacks it with `dpkg-deb -x` into a temporary prefix. Then: `recondesk sandbox` in the background, `connect` both systems through the real Secret
 Service (the script re-runs itself under scripts/with-keyring: a private D-Bus session with a fresh GNOME Keyring)
 and checks the installed app used the Secret Service backend, `sync`, `report -o` (complete: as many items as the
 generator expects), `pack`, `disconnect` (both keyring entries are gone, as an outside Secret Service client sees it), the GUI
@@ -55,7 +55,7 @@ def the_deb() -> Path:
 
 def install(deb: Path, scratch: Path) -> tuple[Path, Path, bool]:
     """(the installed program, its folder, whether dpkg installed it system-wide)."""
-    if os.geteuid() == 0 and shutil.which("dpkg"):
+    if os.geteuid() == 0 and shutil.which("dpkg") and not os.environ.get("RECONDESK_SMOKE_UNPACK"):
         step(f"dpkg -i {deb.name}")
         r = subprocess.run(["dpkg", "-i", str(deb)], capture_output=True, text=True, check=False)
         if r.returncode != 0:
