@@ -3,13 +3,15 @@
 INSTALLED program (never the source tree or a venv).
 
 As root (CI: a clean Debian) it installs the .deb with `dpkg -i`; otherwise (or with RECONDESK_SMOKE_UNPACK=1) it
-unpacks it with `dpkg-deb -x` into a temporary prefix. Then: `recondesk sandbox` in the background, `connect` both systems through the real Secret
-Service (the script re-runs itself under scripts/with-keyring: a private D-Bus session with a fresh GNOME Keyring)
-and checks the installed app used the Secret Service backend, `sync`, `report -o` (complete: as many items as the
-generator expects), `pack`, `disconnect` (both keyring entries are gone, as an outside Secret Service client sees it), the GUI
-offscreen (`--demo --smoke sync`: a window, the demo month synced, a clean quit), no process left behind; then
-`dpkg -r` and /opt/recondesk gone. Prints one JSON object of figures (sizes, time to the first window, sync seconds)
-last; exits 1 on any failure, saying which step.
+unpacks it with `dpkg-deb -x` into a temporary prefix. Then: `recondesk sandbox` in the background, `connect` both
+systems through the real Secret Service (the script re-runs itself under scripts/with-keyring: a private D-Bus
+session with a fresh GNOME Keyring) and checks the installed app used the Secret Service backend, `sync`,
+`report -o` (complete: as many items as the generator expects), `pack`, `disconnect` (both keyring entries gone, as
+an outside Secret Service client sees it), the GUI offscreen (`--demo --smoke sync`: a window, the demo month synced,
+a clean quit), no process left behind; then `dpkg -r` and /opt/recondesk gone. Prints one JSON object of figures
+(sizes, time to the first window, sync seconds) last; exits 1 on any failure, saying which step, and when the
+installed size reaches the 150 MB target (the time to the first window is reported, not asserted: it depends on the
+machine's load).
 
 Must not: use the repository's Python packages, touch the user's own keyring or data folders (XDG_* point into a
 temporary folder), or leave the package installed or a process running.
@@ -60,13 +62,17 @@ def install(deb: Path, scratch: Path) -> tuple[Path, Path, bool]:
         r = subprocess.run(["dpkg", "-i", str(deb)], capture_output=True, text=True, check=False)
         if r.returncode != 0:
             subprocess.run(["dpkg", "-r", "recondesk"], capture_output=True, check=False)
-            raise SmokeFailed(f"dpkg -i failed (missing Depends? `apt-get install ./{deb.name}` fetches them): "
-                              f"{r.stderr.strip()[-600:]}")
+            raise SmokeFailed(
+                f"dpkg -i failed (missing Depends? `apt-get install ./{deb.name}` fetches them): "
+                f"{r.stderr.strip()[-600:]}"
+            )
         program = Path("/usr/bin/recondesk")
         if not program.is_symlink() or not os.access(program, os.X_OK):
             raise SmokeFailed("/usr/bin/recondesk is not the installed program's link")
-        for path in ("/usr/share/applications/recondesk.desktop",
-                     "/usr/share/icons/hicolor/scalable/apps/recondesk.svg"):
+        for path in (
+            "/usr/share/applications/recondesk.desktop",
+            "/usr/share/icons/hicolor/scalable/apps/recondesk.svg",
+        ):
             if not Path(path).is_file():
                 raise SmokeFailed(f"{path} was not installed")
         return program, Path("/opt/recondesk"), True
@@ -81,8 +87,11 @@ def uninstall() -> None:
     r = subprocess.run(["dpkg", "-r", "recondesk"], capture_output=True, text=True, check=False)
     if r.returncode != 0:
         raise SmokeFailed(f"dpkg -r failed: {r.stderr.strip()[-400:]}")
-    left = [p for p in ("/opt/recondesk", "/usr/bin/recondesk", "/usr/share/applications/recondesk.desktop")
-            if os.path.lexists(p)]
+    left = [
+        p
+        for p in ("/opt/recondesk", "/usr/bin/recondesk", "/usr/share/applications/recondesk.desktop")
+        if os.path.lexists(p)
+    ]
     if left:
         raise SmokeFailed(f"dpkg -r left {left}")
 
@@ -133,7 +142,11 @@ def check(program: Path, folder: Path, scratch: Path) -> dict[str, object]:
     expected = scratch / "expected.json"
     sandbox = subprocess.Popen(
         [str(program), "sandbox", "--invoices", "150", "--month", PERIOD, "--seed", "7", "--expected", str(expected)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert sandbox.stdout is not None
         first = sandbox.stdout.readline()
@@ -141,17 +154,47 @@ def check(program: Path, folder: Path, scratch: Path) -> dict[str, object]:
             info = json.loads(first)
         except ValueError:
             sandbox.kill()
-            raise SmokeFailed(f"the sandbox printed no JSON line: {first!r} {sandbox.communicate()[1][-600:]}")
+            raise SmokeFailed(
+                f"the sandbox printed no JSON line: {first!r} {sandbox.communicate()[1][-600:]}"
+            ) from None
         ap, xero = info["accessplanit"], info["xero"]
 
         step("connect accessplanit, connect xero (Secret Service)")
-        out = run([str(program), "connect", "accessplanit", *common, "--url", ap["url"], "--username",
-                   ap["username"], "--password-stdin"], env=env, stdin=ap["password"] + "\n")
+        out = run(
+            [
+                str(program),
+                "connect",
+                "accessplanit",
+                *common,
+                "--url",
+                ap["url"],
+                "--username",
+                ap["username"],
+                "--password-stdin",
+            ],
+            env=env,
+            stdin=ap["password"] + "\n",
+        )
         if "SecretService" not in out:
             raise SmokeFailed(f"the secret did not go to the Secret Service backend: {out.strip()}")
         figures["keyring"] = out.strip().rsplit("(", 1)[-1].rstrip(").")
-        run([str(program), "connect", "xero", *common, "--url", xero["url"], "--identity-url", xero["identity_url"],
-             "--client-id", xero["client_id"], "--client-secret-stdin"], env=env, stdin=xero["client_secret"] + "\n")
+        run(
+            [
+                str(program),
+                "connect",
+                "xero",
+                *common,
+                "--url",
+                xero["url"],
+                "--identity-url",
+                xero["identity_url"],
+                "--client-id",
+                xero["client_id"],
+                "--client-secret-stdin",
+            ],
+            env=env,
+            stdin=xero["client_secret"] + "\n",
+        )
 
         step("sync")
         synced = json.loads(run([str(program), "sync", *common, "--json"], env=env))
@@ -191,8 +234,9 @@ def check(program: Path, folder: Path, scratch: Path) -> dict[str, object]:
 
     step("the GUI: --demo --smoke sync (offscreen)")
     started = time.time()
-    gui = subprocess.run([str(program), "--demo", "--smoke", "sync"], capture_output=True, text=True, env=env,
-                         timeout=120, check=False)
+    gui = subprocess.run(
+        [str(program), "--demo", "--smoke", "sync"], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
     finished = time.time()
     events = [json.loads(line) for line in gui.stdout.splitlines() if line.startswith("{")]
     window = next((e for e in events if e.get("event") == "window"), None)
@@ -206,15 +250,17 @@ def check(program: Path, folder: Path, scratch: Path) -> dict[str, object]:
     left = processes_of(folder)
     if left:
         raise SmokeFailed(f"processes left behind: {left}")
-    figures["installed_mb"] = int(subprocess.run(["du", "-sm", str(folder)], capture_output=True, text=True,
-                                                 check=True).stdout.split()[0])
+    figures["installed_mb"] = int(
+        subprocess.run(["du", "-sm", str(folder)], capture_output=True, text=True, check=True).stdout.split()[0]
+    )
     return figures
 
 
 def main() -> int:
     if not os.environ.get("RECONDESK_KEYRING_HOME"):  # not yet inside a private keyring session: enter one
-        os.execv(str(ROOT / "scripts" / "with-keyring"), [str(ROOT / "scripts" / "with-keyring"), sys.executable,
-                                                         *sys.argv])
+        os.execv(  # noqa: S606 (a fixed program of this repository)
+            str(ROOT / "scripts" / "with-keyring"), [str(ROOT / "scripts" / "with-keyring"), sys.executable, *sys.argv]
+        )
     started = time.time()
     installed = False
     with tempfile.TemporaryDirectory(prefix="recondesk-smoke-") as tmp:
@@ -235,9 +281,14 @@ def main() -> int:
                 subprocess.run(["dpkg", "-r", "recondesk"], capture_output=True, check=False)
     figures["smoke_s"] = round(time.time() - started, 1)
     print(json.dumps(figures))
-    ok = figures["installed_mb"] < 150 and figures["first_window_s"] < 3  # type: ignore[operator]
-    print(f"smoke: passed ({'within' if ok else 'OUTSIDE'} the targets: <150 MB installed, first window <3 s)",
-          file=sys.stderr)
+    if figures["installed_mb"] >= 150:  # type: ignore[operator]
+        print(f"smoke: FAILED: {figures['installed_mb']} MB installed; the target is under 150 MB", file=sys.stderr)
+        return 1
+    slow = figures["first_window_s"] >= 3  # type: ignore[operator]
+    print(
+        f"smoke: passed{' (the first window took 3 s or more: the target is under 3 s)' if slow else ''}",
+        file=sys.stderr,
+    )
     return 0
 
 

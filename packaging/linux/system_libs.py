@@ -75,7 +75,9 @@ def depends(bundle: Path) -> None:
     ).stdout
     minimum = dict(line.split(" ", 1) for line in versions.splitlines())
     for line in sorted(missing):
-        print(f"package: warning: {line} is not on this machine; that part of the bundle will not load", file=sys.stderr)
+        print(
+            f"package: warning: {line} is not on this machine; that part of the bundle will not load", file=sys.stderr
+        )
     print(", ".join(f"{p} (>= {minimum[p].split('+')[0]})" for p in packages))
 
 
