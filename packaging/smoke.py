@@ -94,6 +94,9 @@ def uninstall() -> None:
     ]
     if left:
         raise SmokeFailed(f"dpkg -r left {left}")
+    status = subprocess.run(["dpkg-query", "-W", "-f=${db:Status-Abbrev}", "recondesk"], capture_output=True, text=True)
+    if status.stdout.strip() not in ("", "un"):
+        raise SmokeFailed(f"after dpkg -r the package is still known to dpkg ({status.stdout.strip()!r})")
 
 
 def keyring_entries(env: dict[str, str]) -> list[str]:
