@@ -321,7 +321,9 @@ class MainWindow(QMainWindow):
         self._update_item_actions()
 
     def _trigger(self, name: str) -> None:
-        if self.tabs.currentWidget() is self.splitter:
+        # Never behind an open dialog: where the dialog does not get the focus (some window managers, offscreen),
+        # Qt may still route the list's Enter to it while a preview asks to confirm.
+        if self.tabs.currentWidget() is self.splitter and QApplication.activeModalWidget() is None:
             self.detail_view.trigger(name)
 
     def _update_item_actions(self) -> None:
