@@ -1,6 +1,7 @@
 """Matching: which source record goes with which ledger record (docs/reconciliation.md sections 2 and 3).
 
-Invoices pair by normalized number; payments pair within (invoice key, direction) groups in four tiers.
+Invoices pair by normalized number; payments pair within (invoice key, direction) groups in four tiers, never
+across currencies, and an empty reference is never "the same reference".
 Everything is grouped through dicts first, so the cost grows with the number of records, not its square.
 Must not: compare fields (see `diff`), decide statuses (see `engine`) or do I/O.
 """
@@ -77,14 +78,24 @@ def _order(p: Payment) -> tuple[date, Decimal, tuple[int, int, str]]:
     return (p.date, p.amount, natural_id(p.id))
 
 
+def _cur(p: Payment) -> str:
+    return p.currency.strip().upper()
+
+
+def _ref(p: Payment) -> str | None:
+    """The reference as the tiers compare it; None when empty (no reference is never "the same reference")."""
+    return norm_ref(p.reference) or None
+
+
 # Each tier: (the exact part of its test, used to bucket the ledger side; whether amounts must agree).
-# Every tier has an exact date or reference, so a bucket holds only plausible candidates.
+# Every tier has an exact date or reference, and every bucket its currency, so a bucket holds only plausible
+# candidates. A bucket of None (an empty reference) holds nothing.
 _Bucket = Callable[[Payment], Hashable]
 _TIERS: tuple[tuple[int, _Bucket, bool], ...] = (
-    (1, lambda p: (p.date, norm_ref(p.reference)), True),  # same amount, same date, same reference
-    (2, lambda p: norm_ref(p.reference), True),  # same amount, same reference
-    (3, lambda p: p.date, True),  # same amount, same date
-    (4, lambda p: (p.date, norm_ref(p.reference)), False),  # same date, same reference
+    (1, lambda p: (_cur(p), p.date, r) if (r := _ref(p)) else None, True),  # same amount, date and reference
+    (2, lambda p: (_cur(p), r) if (r := _ref(p)) else None, True),  # same amount, same reference
+    (3, lambda p: (_cur(p), p.date), True),  # same amount, same date
+    (4, lambda p: (_cur(p), p.date, r) if (r := _ref(p)) else None, False),  # same date, same reference
 )
 
 
@@ -134,7 +145,10 @@ def match_payments(source: Iterable[Payment], ledger: Iterable[Payment], rules: 
 
 def _fits(tier: int, s: Payment, g: Payment, rules: Rules) -> bool:
     """The doc's tier tests, literally (the small-group path and the oracle of the bucketed path). "Same date" is
-    `rules.dates_close` (the same day unless a payment date window is set)."""
+    `rules.dates_close` (the same day unless a payment date window is set). Payments in different currencies never
+    fit: they are different payments, whatever their amounts say."""
+    if _cur(s) != _cur(g):
+        return False
     if tier == 1:
         return rules.dates_close(s.date, g.date) and _same_ref(s, g) and rules.amounts_equal(s.amount, g.amount)
     if tier == 2:
@@ -145,7 +159,9 @@ def _fits(tier: int, s: Payment, g: Payment, rules: Rules) -> bool:
 
 
 def _same_ref(s: Payment, g: Payment) -> bool:
-    return s.reference == g.reference or norm_ref(s.reference) == norm_ref(g.reference)
+    """Trimmed, case-folded and not empty: two payments without a reference do not share one."""
+    ref = _ref(s)
+    return ref is not None and ref == _ref(g)
 
 
 _SMALL = 16  # below this many candidate pairs, plain loops beat building buckets
@@ -175,12 +191,13 @@ def _pair_group(
         # Unpaired ledger payments per bucket, in ledger order (led is sorted already).
         buckets: dict[Hashable, list[int]] = {}
         for j, p in enumerate(led):
-            if not taken[j]:
-                buckets.setdefault(bucket_of(p), []).append(j)
+            if not taken[j] and (b := bucket_of(p)) is not None:
+                buckets.setdefault(b, []).append(j)
         for i, s in enumerate(src):
             if i in partner:
                 continue
-            candidates = buckets.get(bucket_of(s))
+            b = bucket_of(s)
+            candidates = buckets.get(b) if b is not None else None
             if not candidates:
                 continue
             for pos, j in enumerate(candidates):

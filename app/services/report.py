@@ -83,6 +83,41 @@ def _difference(item: ItemRecord, source: Invoice | Payment | None, ledger: Invo
     return fmt(b - a, source.currency or None)
 
 
+Groups = dict[System, dict[str, str | None]]
+
+
+def _payment_groups(tx: Tx, number_keys: set[str]) -> Groups:
+    """Per system, payment id -> the combined payment it is a part of (`Payment.group`), for the payments on
+    `number_keys` (the invoices of the report's payment items)."""
+    if not number_keys:
+        return {system: {} for system in System}
+    return {
+        system: {p.id: p.group for p in records_repo.load_payments(tx, system, number_keys=number_keys)}
+        for system in System
+    }
+
+
+def _added_keys(item: ItemRecord, invoices: Invoices, groups: Groups) -> dict[str, str | None]:
+    """Keys added after section 5 (never renaming one): a payment's `group`, the combined payment it is a part of
+    (the source's, else the ledger's; null for a payment on one invoice), and an invoice's `rate`, the exchange rate
+    the ledger gives it (Xero's CurrencyRate as text; null when none; shown, never used to convert)."""
+    source, ledger = system_for(Role.SOURCE), system_for(Role.LEDGER)
+    if item.kind is Kind.PAYMENT:
+        group = groups[source].get(item.source_id or "") or groups[ledger].get(item.ledger_id or "")
+        return {"group": group or None}
+    if item.kind is Kind.INVOICE:
+        rate = next(
+            (
+                inv.rate
+                for inv in (invoices[ledger].get(item.ledger_id or ""), invoices[source].get(item.source_id or ""))
+                if inv is not None and inv.rate is not None
+            ),
+            None,
+        )
+        return {"rate": str(rate) if rate is not None else None}
+    return {}
+
+
 class PeriodError(ValueError):
     """A period that is not `YYYY-MM` with a month 1-12; the message is one line for people."""
 
@@ -191,6 +226,7 @@ def build_report(db: Database, period: str | None, rules: Rules | None = None) -
         invoices = _invoices(tx)
         totals = control_totals(tx, rows, rules, invoices)
         refunds = records_repo.ledger_refunds_on_keys(tx, {r.invoice_key for r in rows if r.kind is Kind.INVOICE})
+        groups = _payment_groups(tx, {r.invoice_key for r in rows if r.kind is Kind.PAYMENT})
         signed = _signoff(tx, period, rows)
         since = signoff.drift_since(tx, period, rows, rules) if signed is not None and period else {}
     rows = sorted(rows, key=lambda r: (0 if r.kind is Kind.INVOICE else 1, r.key))
@@ -215,6 +251,7 @@ def build_report(db: Database, period: str | None, rules: Rules | None = None) -
     items = []
     for r in rows:
         out = report_item(r, differences.get(r.id))
+        out.update(_added_keys(r, invoices, groups))
         if r.id in since:
             out["since"] = since[r.id]
         items.append(out)

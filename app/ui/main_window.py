@@ -23,6 +23,7 @@ from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractScrollArea,
+    QApplication,
     QDialog,
     QFileDialog,
     QHBoxLayout,
@@ -324,7 +325,9 @@ class MainWindow(QMainWindow):
         self._update_item_actions()
 
     def _trigger(self, name: str) -> None:
-        if self.tabs.currentWidget() is self.splitter:
+        # Never behind an open dialog: where the dialog does not get the focus (some window managers, offscreen),
+        # Qt may still route the list's Enter to it while a preview asks to confirm.
+        if self.tabs.currentWidget() is self.splitter and QApplication.activeModalWidget() is None:
             self.detail_view.trigger(name)
 
     def _update_item_actions(self) -> None:
@@ -336,6 +339,42 @@ class MainWindow(QMainWindow):
         self.list_view.advance_from(acted_id, now_id)
         if self.tabs.currentWidget() is self.splitter:
             self.list_view.table.setFocus()
+
+    def tab_ring(self) -> list[QWidget]:
+        """The Items tab's Tab round as shown now: the name bar (while it asks), the filters, the item list, the shown
+        item's action buttons (push, revert, match, ...), Accept and Ignore, the bulk buttons; hidden or disabled
+        widgets are passed over. Tab past the last comes round to the first (never into the menus or toolbar)."""
+        bar, detail, lv = self.list_view.filter_bar, self.detail_view, self.list_view
+        ring: list[QWidget] = [
+            self.name_edit,
+            self.name_button,
+            bar.period_combo,
+            bar.status_combo,
+            bar.kind_combo,
+            bar.search_edit,
+            lv.table,
+            *detail.action_buttons.values(),
+            detail.accept_source_button,
+            detail.accept_ledger_button,
+            detail.ignore_button,
+            lv.select_all_button,
+            lv.push_button,
+            lv.accept_button,
+            lv.ignore_button,
+        ]
+        return [w for w in ring if w.isVisible() and w.isEnabled()]
+
+    def focusNextPrevChild(self, forward: bool) -> bool:
+        """Tab and Shift+Tab on the Items tab walk `tab_ring` (Qt's own chain would pass through the list's focus
+        proxy and the toolbar on its way round); elsewhere Qt's chain."""
+        ring = self.tab_ring() if self.tabs.currentWidget() is self.splitter else []
+        current = QApplication.focusWidget()
+        at = next((i for i, w in enumerate(ring) if w is current), None)
+        if at is None:
+            return super().focusNextPrevChild(forward)
+        reason = Qt.FocusReason.TabFocusReason if forward else Qt.FocusReason.BacktabFocusReason
+        ring[(at + (1 if forward else -1)) % len(ring)].setFocus(reason)
+        return True
 
     def _set_tab_order(self) -> None:
         """Tab: month, status, kind, search, the list, the item's actions (inserted per item), Accept and Ignore,

@@ -10,7 +10,7 @@ from corpus.loader import CASES, load
 from corpus.score import score
 
 # The level reached (docs/figures.md); raise it when the matching gets better, never lower it to pass.
-RECALL_FLOOR = 0.77
+RECALL_FLOOR = 0.778
 TOP1_FLOOR = 0.95
 
 

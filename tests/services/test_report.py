@@ -172,3 +172,38 @@ def test_report_and_resolve_on_postgresql(pg_cache: Database) -> None:
     assert data["totals"]["accessplanit"]["total"] == "460.49" and len(data["items"]) == 7
     assert resolve_item(pg_cache, "ana", ids["differs"], Resolution.IGNORE, "pg").status is ItemStatus.RESOLVED
     assert {i["key"]: i["status"] for i in report.build_report(pg_cache, "2026-10")["items"]}["INV-2"] == "resolved"
+
+
+def test_payment_rows_name_their_combined_payment_and_invoice_rows_their_rate(cache: Database) -> None:
+    """Keys added by addition only: a payment's `group` (the combined payment it is a part of, source's first) and
+    an invoice's `rate` (the ledger's exchange rate as text); null where there is none."""
+    import dataclasses
+
+    from services_samples import invoice, invoice_item, payment, payment_item, store
+
+    from app.domain.status import ItemStatus
+    from app.storage import items
+
+    ap1 = invoice(System.ACCESSPLANIT, "101", "INV-1")
+    xe1 = dataclasses.replace(invoice(System.XERO, "x-1", "INV-1"), rate=Decimal("1.1734"))
+    ap2, xe2 = invoice(System.ACCESSPLANIT, "102", "INV-2"), invoice(System.XERO, "x-2", "INV-2")
+    pa = dataclasses.replace(payment(System.ACCESSPLANIT, "88-101", "INV-1"), group="88")
+    pb = dataclasses.replace(payment(System.XERO, "p-1", "INV-1"), group="batch-7")
+    pc = payment(System.XERO, "p-2", "INV-2")  # a payment on one invoice only
+    a_ids = store(cache, System.ACCESSPLANIT, [ap1, ap2, pa])
+    b_ids = store(cache, System.XERO, [xe1, xe2, pb, pc])
+    with cache.transaction() as tx:
+        items.replace_items(
+            tx,
+            [
+                invoice_item(ap1, xe1, ItemStatus.MATCHED, a_id=a_ids[0], b_id=b_ids[0]),
+                invoice_item(ap2, xe2, ItemStatus.MATCHED, a_id=a_ids[1], b_id=b_ids[1]),
+                payment_item(pa, pb, ItemStatus.MATCHED, a_id=a_ids[2], b_id=b_ids[2]),
+                payment_item(None, pc, ItemStatus.ONLY_IN_LEDGER, b_id=b_ids[3]),
+            ],
+        )
+    data = json.loads(report.to_json(report.build_report(cache, "2026-10")))
+    by_id = {(i["kind"], i["accessplanit_id"] or i["xero_id"]): i for i in data["items"]}
+    assert by_id[("invoice", "101")]["rate"] == "1.1734" and by_id[("invoice", "102")]["rate"] is None
+    assert by_id[("payment", "88-101")]["group"] == "88" and by_id[("payment", "p-2")]["group"] is None
+    assert "rate" not in by_id[("payment", "p-2")] and "group" not in by_id[("invoice", "101")]

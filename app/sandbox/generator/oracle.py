@@ -731,6 +731,11 @@ def _reference(p: _Pay) -> str:
     return p.reference.strip().casefold()
 
 
+def _same_reference(s: _Pay, x: _Pay) -> bool:
+    """Section 3: an empty reference is never the same as another."""
+    return bool(_reference(s)) and _reference(s) == _reference(x)
+
+
 def _match_payments(
     key: str,
     s_list: list[_Pay],
@@ -746,7 +751,7 @@ def _match_payments(
     """
     if len(s_list) == 1 and len(x_list) == 1:  # the common case: decide the pairing without the tier loops
         s, x = s_list[0], x_list[0]
-        same_ref = _reference(s) == _reference(x)
+        same_ref = _same_reference(s, x)
         # tiers 1-3 need the same amount and the same date or reference; tier 4 the same date and reference
         if (abs(s.amount - x.amount) <= tol and (s.date == x.date or same_ref)) or (s.date == x.date and same_ref):
             return [_paired_item(key, s, x, tol, method_accounts, currency)]
@@ -759,10 +764,10 @@ def _match_payments(
         return abs(s.amount - x.amount) <= tol
 
     tiers: tuple[Callable[[_Pay, _Pay], bool], ...] = (
-        lambda s, x: same_amount(s, x) and s.date == x.date and _reference(s) == _reference(x),
-        lambda s, x: same_amount(s, x) and _reference(s) == _reference(x),
+        lambda s, x: same_amount(s, x) and s.date == x.date and _same_reference(s, x),
+        lambda s, x: same_amount(s, x) and _same_reference(s, x),
         lambda s, x: same_amount(s, x) and s.date == x.date,
-        lambda s, x: s.date == x.date and _reference(s) == _reference(x),
+        lambda s, x: s.date == x.date and _same_reference(s, x),
     )
     if x_sorted:
         for fits in tiers:

@@ -188,7 +188,8 @@ class ItemListView(QWidget):
         self._announced: int | None = None
         self._follow: int | None = None
         self._summary: Summary | None = None
-        self._advance: tuple[int, int, int | None, int] | None = None  # (acted row, id now, next id, scroll)
+        # (acted row, acted id, id now, next id, scroll)
+        self._advance: tuple[int, int, int, int | None, int] | None = None
         self._pending_row: int | None = None  # a row to select once the next page has arrived
         self.filter_bar = FilterBar(self)
         self.model = ItemTableModel(workspace, runner, self)
@@ -339,14 +340,16 @@ class ItemListView(QWidget):
         row = self.model.row_of(acted_id)
         if row is not None:
             after = self.model.item_id_at(row + 1)
-            self._advance = (row, now_id, after, self.table.verticalScrollBar().value())
+            self._advance = (row, acted_id, now_id, after, self.table.verticalScrollBar().value())
 
     def apply_advance(self) -> None:
-        """Select what follows the acted item: itself while it still needs a decision; else the item that followed
-        it (wherever a new order put the acted one); else what is now at its row (the previous one at the end)."""
+        """Select what follows the acted item: itself while it still needs a decision (unless it became another
+        item, such as a match or a payment pushed under a new key, whose row is elsewhere: then triage moves on);
+        else the item that followed it (wherever a new order put the acted one); else what is now at its row (the
+        previous one at the end)."""
         if self._advance is None:
             return
-        row, now_id, after, scroll = self._advance
+        row, acted_id, now_id, after, scroll = self._advance
         self._advance = None
         self._want_selected = None
         self.table.executeDelayedItemsLayout()  # a reset lays rows out later: the scroll range must be right now
@@ -354,12 +357,12 @@ class ItemListView(QWidget):
         now = self.model.item_row(now_id)
         now_at = self.model.row_of(now_id)
         after_at = self.model.row_of(after) if after is not None else None
-        if now is not None and now_at is not None and now.status in OPEN:
+        if now_id == acted_id and now is not None and now_at is not None and now.status in OPEN:
             self._select_row(now_at)
         elif after_at is not None:
             self._select_row(after_at)
         else:  # it was the last loaded row: the next page's first row, or the last row
-            self._select_row(row + 1 if now_at is not None else row)
+            self._select_row(row + 1 if self.model.row_of(acted_id) is not None else row)
 
     def _select_row(self, row: int) -> None:
         """Select `row`, kept within the loaded rows; past the end while the filter has more, ask for the next page
