@@ -92,8 +92,7 @@ def build(path: Path, n: int) -> None:
 
 
 def _wait(app: Any, done: Any, timeout: float = 300.0) -> None:
-    """Run a real event loop until `done()`; polled by a 1 ms timer. (Not a `processEvents` loop: PySide6 6.12's
-    `processEvents` drops a reference to None on each call, and a long wait ends in a fatal error.)"""
+    """Run a real event loop until `done()`; polled by a 1 ms timer."""
     from PySide6.QtCore import QEventLoop, QTimer
 
     if done():

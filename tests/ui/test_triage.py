@@ -37,6 +37,12 @@ def _answer(chain: list[DialogKeys], seen: list[QWidget], stop: list[bool]) -> N
         if dialog is None or any(dialog is d for d in seen):
             QTimer.singleShot(10, poll)
             return
+        if QApplication.activeWindow() is not dialog:
+            # A window manager gives the dialog the focus; offscreen there is none, so do what it does, or the keys
+            # pass through the shortcut map with the list (of the still active main window) as the focus widget.
+            dialog.activateWindow()
+            QTimer.singleShot(10, poll)
+            return
         seen.append(dialog)
         try:
             chain.pop(0)(dialog)

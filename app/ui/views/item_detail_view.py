@@ -713,8 +713,11 @@ class ItemDetailView(QWidget):
 
             def chosen(candidates: list[MatchCandidate]) -> None:
                 picked = self.match_provider(self, row, candidates)
-                if picked is not None:
-                    self._decide(Match(row.item_id, picked[0], picked[1]))
+                if picked is None:
+                    self.message.setText("Nothing was matched.")
+                    self.sig_action_finished.emit(False, "Cancelled: nothing was matched.")
+                    return
+                self._decide(Match(row.item_id, picked[0], picked[1]))
 
             self._runner.db("match candidates", fetch, on_result=chosen, on_error=self._action_failed)
             return
