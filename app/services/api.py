@@ -693,6 +693,14 @@ class Recondesk(Protocol):
         """The settings in force (the GUI's timers read the health-check interval and the daily sync time)."""
         ...
 
+    def me(self) -> Person:
+        """Who this process acts as on the database, with their role now (the GUI greys what the role forbids)."""
+        ...
+
+    def people(self) -> Sequence[Person]:
+        """The people of this database (team mode), by login."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class MatchCandidate:
@@ -778,3 +786,23 @@ def check_setting(name: str, value: object) -> str:
     def current_settings(self) -> Settings:
         """The settings in force (the GUI's timers read the health-check interval and the daily sync time)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Someone on the database's people list. `role`: "viewer" (reads), "preparer" (also acts), "reviewer" (also
+    signs off and manages people); an inactive person changes nothing."""
+
+    login: str
+    name: str
+    role: str
+    active: bool = True
+
+    @property
+    def can_act(self) -> bool:
+        """Decisions, pushes, syncs, connections and the firm's settings."""
+        return self.active and self.role in ("preparer", "reviewer")
+
+    @property
+    def can_sign_off(self) -> bool:
+        return self.active and self.role == "reviewer"

@@ -289,6 +289,7 @@ def sync_all(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     now: Clock | datetime | None = None,
+    who: str | None = None,
 ) -> SyncResult:
     """Fetch every configured system into the cache, then reconcile. Never raises for a remote failure: errors are
     in the result (and the run log); `ok` is False when any system failed or the user cancelled. Raises `SyncBusy`
@@ -296,7 +297,7 @@ def sync_all(
     lock = SyncLock(db, settings.sync_lease_seconds)
     lock.acquire()
     try:
-        return _sync_locked(db, clients, settings, lock, full=full, progress=progress, cancel=cancel, now=now)
+        return _sync_locked(db, clients, settings, lock, full=full, progress=progress, cancel=cancel, now=now, who=who)
     finally:
         lock.release()
 
@@ -311,6 +312,7 @@ def _sync_locked(
     progress: ProgressCallback | None,
     cancel: CancelToken | None,
     now: Clock | datetime | None,
+    who: str | None = None,
 ) -> SyncResult:
     clock: Clock = (lambda: now) if isinstance(now, datetime) else (now or _utc_now)
     report = progress or no_progress
@@ -322,7 +324,7 @@ def _sync_locked(
     with db.transaction() as tx:
         previous = synclog.last_run(tx)
         rules = rules_digest(settings)
-        run_id = synclog.start_run(tx, full or any(fulls.values()), started, rules=rules)
+        run_id = synclog.start_run(tx, full or any(fulls.values()), started, rules=rules, who=who)
     # Reconcile only the invoice keys this run's records were and are on, when nothing else can be stale: no full
     # pull, the previous run finished its reconcile (a cancelled, failed or killed run left keys undone), and with
     # the same matching rules (a changed tolerance or method account changes items no record change touches).
