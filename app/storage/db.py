@@ -174,6 +174,11 @@ class Database:
                 "Close Recondesk, move the file aside and sync again: the cache is rebuilt from "
                 "accessplanit and Xero (decisions and the audit log live in that file; keep it).",
             )
+        if not self.is_sqlite and ("password authentication failed" in text or "no password supplied" in text):
+            return StorageError(
+                f"The team database refused the sign-in ({where}).",
+                "Keep your password with `recondesk team login` (or Settings > Team database), then try again.",
+            )
         if isinstance(exc, OperationalError) and not self.is_sqlite:
             return StorageError(
                 f"The database server did not answer ({where}).",
