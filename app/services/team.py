@@ -77,6 +77,10 @@ class Team:
     """The people of one database, seen as `login`."""
 
     def __init__(self, db: Database, login: str, name: str) -> None:
+        owner = getattr(db.write_guard, "__self__", None)
+        if isinstance(owner, Team) and owner.login != login:
+            # The guard belongs to the database object: one person per process, as on a real team database.
+            raise ValueError(f"this database is open as {owner.login!r} already; open it again to act as {login!r}")
         self.db = db
         self.login = login
         self._name = name
@@ -191,7 +195,7 @@ class Team:
             if not self.check("preparer"):
                 with self.db.transaction() as tx:
                     if not people_repo.load_firm_settings(tx):  # nobody else copied theirs meanwhile
-                        people_repo.save_firm_settings(tx, own, self.me.name)
+                        people_repo.save_firm_settings(tx, own, self.login)
             return local
         return merge_firm(local, stored)
 
@@ -199,7 +203,7 @@ class Team:
         """Write the firm-scope ones of `names` (in the caller's transaction, after the guard)."""
         values = {n: v for n, v in firm_values(settings).items() if n in names}
         if values:
-            people_repo.save_firm_settings(tx, values, self.me.name)
+            people_repo.save_firm_settings(tx, values, self.login)
 
 
 def firm_values(settings: Settings) -> dict[str, Any]:

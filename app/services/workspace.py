@@ -153,7 +153,8 @@ class Workspace:
         the firm's settings from the database (the composition root; tests pass the settings they mean)."""
         self.db = db
         self.credentials = credentials
-        self.team = team_mod.Team(db, login or settings.login(), who or settings.who())
+        login = login or settings.login()
+        self.team = team_mod.Team(db, login, who or settings.user_name or login)
         if firm_from_db:
             settings = self.team.firm_settings(settings)
         self.settings = settings
