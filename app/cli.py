@@ -196,10 +196,16 @@ def _team_parsers(sub: Any) -> None:
         d.add_argument("login", metavar="LOGIN")
     p = sub.add_parser("team", help="the team database: store your password for it in the keyring")
     _common(p, top=False)
-    tsub = p.add_subparsers(dest="team_command", metavar="login", required=True)
-    t = tsub.add_parser("login", help="check and keep your team database password (--db URL or the settings)")
+    tsub = p.add_subparsers(dest="team_command", metavar="login|logout", required=True)
+    t = tsub.add_parser("login", help="check and keep your team database password (--db URL, or the server below)")
     _common(t, top=False)
+    t.add_argument("--host", default=None, help="the PostgreSQL server (saved in your settings once it works)")
+    t.add_argument("--port", type=int, default=None, help="its port (default 5432)")
+    t.add_argument("--database", default=None, help="the firm's database on it")
+    t.add_argument("--user", default=None, help="your user on it")
     t.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    t = tsub.add_parser("logout", help="forget the team database (and its password): back to this computer's cache")
+    _common(t, top=False)
 
 
 def _decision_parsers(sub: Any) -> None:
@@ -1159,12 +1165,33 @@ _DECISION_COMMANDS["people"] = _cmd_people
 def _cmd_team_login(args: argparse.Namespace, profile: str) -> int:
     """Check a password on the team database (`--db URL` or Settings > Team database) and keep it in the keyring;
     exit 2 without a server database, 1 when the server refuses it (nothing is stored then)."""
+    import dataclasses
+
     from sqlalchemy.engine import make_url
 
     from app import composition
+    from app.settings import SettingError, parse_value
 
     settings = composition.load_settings(profile)
-    url = args.db or settings.team_url()
+    if args.team_command == "logout":
+        url = settings.team_url()
+        if url:
+            composition.system_credentials().delete(composition.team_entry(url))
+        composition.save_settings(profile, dataclasses.replace(settings, team_db_host="", team_db_name=""))
+        print("Recondesk opens this computer's own cache from now on; the team database's password was removed.")
+        return EXIT_OK
+    given = {
+        "team_db_host": args.host,
+        "team_db_port": args.port,
+        "team_db_name": args.database,
+        "team_db_user": args.user,
+    }
+    try:
+        chosen = dataclasses.replace(settings, **{k: parse_value(k, v) for k, v in given.items() if v is not None})
+    except SettingError as exc:
+        print(f"recondesk: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    url = args.db or chosen.team_url()
     if not url or make_url(url).get_backend_name() == "sqlite":
         print(
             "recondesk: no team database: give --db postgresql+psycopg://USER@HOST/DATABASE, or set the team "
@@ -1190,5 +1217,7 @@ def _cmd_team_login(args: argparse.Namespace, profile: str) -> int:
         return EXIT_FAILED
     credentials = composition.system_credentials()
     credentials.set(composition.team_entry(url), {"password": password})
+    if chosen != settings and not args.db:
+        composition.save_settings(profile, chosen)  # Recondesk opens the team database from now on
     print(f"{result.message} The password is in the {credentials.describe()}.")
     return EXIT_OK

@@ -48,6 +48,10 @@ def load_settings(profile: str) -> Settings:
     return SettingsFile(config_dir(profile)).load()
 
 
+def save_settings(profile: str, settings: Settings) -> None:
+    SettingsFile(config_dir(profile)).save(settings)
+
+
 def system_credentials() -> CredentialStore:
     """The OS keyring, opened when a secret is first needed; then `KeyringUnavailable` (with how to get one) when
     there is none. Commands that need no secret (a report) work without one."""

@@ -76,6 +76,8 @@ def refusal(login: str, role: str, active: bool, needed: str) -> str:
 class Team:
     """The people of one database, seen as `login`."""
 
+    login: str
+
     def __init__(self, db: Database, login: str, name: str) -> None:
         owner = getattr(db.write_guard, "__self__", None)
         if isinstance(owner, Team) and owner.login != login:
