@@ -395,10 +395,15 @@ def _cmd_gui(args: argparse.Namespace, profile: str) -> int:
             )
         finally:
             sandboxes.stop()
-    ws = composition.build_workspace(args.db, profile, composition.system_credentials())
     from app.ui.app import run_gui
+    from app.ui.main_window import REOPEN
 
-    return run_gui(ws, xero_sign_in=partial(composition.connect_xero_oauth, ws), smoke=args.smoke)
+    while True:  # Settings > Team database: the window asks to be opened again on the database now named
+        ws = composition.build_workspace(args.db, profile, composition.system_credentials())
+        code = run_gui(ws, xero_sign_in=partial(composition.connect_xero_oauth, ws), smoke=args.smoke)
+        ws.db.dispose()
+        if code != REOPEN:
+            return code
 
 
 def _cmd_sandbox(args: argparse.Namespace) -> int:

@@ -30,7 +30,7 @@ from app.domain.status import System
 from app.services.api import CheckResult, ConnectionInfo
 from app.services.connections import MemorySecretBox
 from app.services.workspace import LedgerClient, SourceClient, Workspace
-from app.settings import Settings, SettingsFile
+from app.settings import Settings, SettingsFile, team_entry_name
 from app.storage.db import Database, default_url
 
 APP_NAME = "Recondesk"
@@ -63,7 +63,7 @@ def team_entry(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     u = make_url(url)
-    return f"team/{u.username or ''}@{u.host or ''}:{u.port or 5432}/{u.database or ''}"
+    return team_entry_name(u.username or "", u.host or "", u.port or 5432, u.database or "")
 
 
 def database_password(url: str, credentials: CredentialStore) -> str | None:
@@ -95,22 +95,10 @@ def open_database(
 
 def check_team_database(url: str, password: str | None) -> CheckResult:
     """Try to open the team database at `url` (read only: nothing is created or migrated); one line for people."""
-    from app.storage.migrate import SchemaTooNew, refuse_newer
+    from app.storage.migrate import check_database
 
-    db = Database(url, password=password)
-    try:
-        with db.engine.connect() as conn:
-            refuse_newer(conn)
-    except SchemaTooNew as exc:
-        return CheckResult(False, "schema", exc.user_text())
-    except Exception as exc:  # the driver's own errors, of every kind: one line, no secret
-        first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
-        if password:
-            first = first.replace(password, "***")
-        return CheckResult(False, "reachability", f"Could not open {db.url_for_display}: {first}")
-    finally:
-        db.dispose()
-    return CheckResult(True, "reachability", f"Connected to {db.url_for_display}.")
+    problem = check_database(url, password)
+    return CheckResult(not problem, "reachability", problem or f"Connected to {Database(url).url_for_display}.")
 
 
 def _accessplanit(f: ConnectorFactory, info: ConnectionInfo, secrets: SecretBox) -> AccessplanitClient:

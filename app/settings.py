@@ -202,6 +202,15 @@ class Settings:
         user = f"{quote(self.team_db_user, safe='')}@" if self.team_db_user else ""
         return f"postgresql+psycopg://{user}{self.team_db_host}:{self.team_db_port}/{quote(self.team_db_name, safe='')}"
 
+    def team_entry(self) -> str:
+        """The keyring user name of the team database's password (`app.composition.team_entry` of its URL)."""
+        return team_entry_name(self.team_db_user, self.team_db_host, self.team_db_port, self.team_db_name)
+
+
+def team_entry_name(user: str, host: str, port: int, database: str) -> str:
+    """`team/<user>@<host>:<port>/<database>`: one keyring entry per person and team database (not a secret)."""
+    return f"team/{user}@{host}:{port}/{database}"
+
 
 def os_login() -> str:
     """The operating system's login name of this process."""

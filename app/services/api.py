@@ -701,6 +701,14 @@ class Recondesk(Protocol):
         """The people of this database (team mode), by login."""
         ...
 
+    def test_team_database(self, values: Mapping[str, str], password: str | None) -> CheckResult:
+        """Try the team database named by the Team database settings `values` (as typed); nothing is stored."""
+        ...
+
+    def save_team_password(self, values: Mapping[str, str], password: str) -> None:
+        """Keep the team database's password in the keyring (never in the settings)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class MatchCandidate:

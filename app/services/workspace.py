@@ -196,7 +196,10 @@ class Workspace:
         return self.items.rows(item_ids)
 
     def item_detail(self, item_id: int) -> ItemDetail:
-        return self.details.item_detail(item_id)
+        detail = self.details.item_detail(item_id)
+        if detail.actions and not self.team.current().can_act:  # a viewer is offered nothing to do
+            return dataclasses.replace(detail, actions=())
+        return detail
 
     def act(self, action: Action) -> ActionResult:
         why = self.team.check("preparer")
@@ -512,6 +515,28 @@ class Workspace:
     def set_role(self, login: str, role: str | None = None, *, active: bool | None = None) -> Person:
         """Change someone's role or activity (reviewers only; audited). Raises `ValueError`, `team.RoleRefused`."""
         return self.team.set_role(login, role, active=active)
+
+    def test_team_database(self, values: Mapping[str, str], password: str | None) -> CheckResult:
+        """Try the team database the Team database settings `values` (as typed) name, with `password` (None: the
+        one kept in the keyring). Nothing is stored, nothing created; the result says what failed."""
+        from app.storage.migrate import check_database
+
+        try:
+            chosen = settings_change.parse_changes(self.settings, values)
+        except SettingError as exc:
+            return CheckResult(False, "configuration", str(exc))
+        url = chosen.team_url()
+        if not url:
+            return CheckResult(False, "configuration", "Give the server and the database first.")
+        if password is None:
+            password = (self.credentials.get(chosen.team_entry()) or {}).get("password")
+        problem = check_database(url, password)
+        return CheckResult(not problem, "reachability", problem or "Connected: Recondesk can open this database.")
+
+    def save_team_password(self, values: Mapping[str, str], password: str) -> None:
+        """Keep `password` in the keyring for the team database `values` name (never in the settings)."""
+        chosen = settings_change.parse_changes(self.settings, values)
+        self.credentials.set(chosen.team_entry(), {"password": password})
 
     # --- settings (declared in app.settings; a change re-reconciles what it can affect) ---
 

@@ -63,3 +63,24 @@ def refuse_newer(conn: Connection) -> None:
         raise SchemaTooNew(
             f"This database was upgraded by a newer Recondesk (revision {', '.join(newer)}); install the newer version."
         )
+
+
+def check_database(url: str, password: str | None) -> str:
+    """Why the database at `url` cannot be used ("" when it can): it does not answer, refuses the sign-in, or was
+    upgraded by a newer Recondesk. Read only: nothing is created or migrated. One line, never the password."""
+    from app.storage.db import Database
+
+    db = Database(url, password=password)
+    try:
+        with db.engine.connect() as conn:
+            refuse_newer(conn)
+    except SchemaTooNew as exc:
+        return exc.user_text()
+    except Exception as exc:  # the driver's own errors, of every kind: one line
+        first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
+        if password:
+            first = first.replace(password, "***")
+        return f"Could not open {db.url_for_display}: {first}"
+    finally:
+        db.dispose()
+    return ""

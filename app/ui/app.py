@@ -18,7 +18,7 @@ from app.process import harden
 from app.services.api import Recondesk
 from app.ui import style
 from app.ui.dialogs.connections_dialog import XeroSignIn
-from app.ui.main_window import MainWindow
+from app.ui.main_window import REOPEN, MainWindow
 
 
 def ensure_application(argv: list[str] | None = None) -> QApplication:
@@ -58,6 +58,8 @@ def run_gui(
         QTimer.singleShot(0, lambda: _smoke(app, window, smoke, failed))
     code = app.exec()
     window.runner.shutdown()
+    if window.reopen_requested:
+        return REOPEN
     return 1 if failed else int(code)
 
 
