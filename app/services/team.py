@@ -102,7 +102,7 @@ class Team:
                     first = people_repo.count_people(tx) == 0
                     role = "reviewer" if first or self.db.is_sqlite else "viewer"
                     found = people_repo.add_person(tx, self.login, self._name, role, self.login)
-                    if not first:
+                    if not first and not self.db.is_sqlite:  # a newcomer on a shared database
                         audit_repo.append_audit(
                             tx, self.login, "person_join", AUDIT_KIND, self.login, {}, _shown(found), ""
                         )
