@@ -9,11 +9,13 @@ APT_PACKAGES := libglib2.0-0 libgl1 libegl1 libxkbcommon0 libfontconfig1 fonts-d
   libxcb-xkb1 libxkbcommon-x11-0 dbus gnome-keyring postgresql poppler-utils
 PYTEST_ARGS ?=
 
-.PHONY: help venv system-deps demo test lint typecheck imports pytest benchmarks clean screenshot
+.PHONY: help venv system-deps demo test lint typecheck imports pytest benchmarks clean screenshot package package-smoke
 
 help:
 	@echo "make demo   - install what is needed, start the sandboxes and open Recondesk on them"
 	@echo "make test   - lint, type-check, layer contracts and the whole test suite"
+	@echo "make package       - the Linux release: dist/recondesk_<version>_amd64.deb and a portable .tar.gz"
+	@echo "make package-smoke - install the built .deb and check the installed app (packaging/README.md)"
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -66,3 +68,13 @@ screenshot: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
+
+# The Linux release (packaging/README.md): a build environment of its own (build/pkg-venv, never .venv), the
+# PyInstaller bundle, the .deb and the portable archive in dist/. `make test` does not need it.
+package:
+	packaging/build
+
+# Installs the built .deb (as root; else unpacks it into a temporary prefix), checks the installed app end to end
+# through a private Secret Service, then removes it. Prints the figures as JSON.
+package-smoke:
+	$(PYTHON) packaging/smoke.py

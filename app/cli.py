@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import itertools
 import json
 import logging
 import os
@@ -137,6 +138,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, top=False)
     p.add_argument("--full", action="store_true", help="re-read everything instead of what changed")
     p.add_argument("--json", action="store_true", help="print the sync-run log as JSON")
+    p.add_argument(
+        "--wait", action="store_true", help="if another sync of this cache is running, wait for it to end, then sync"
+    )
+    p.add_argument(
+        "--wait-timeout",
+        type=_seconds,
+        default=3600.0,
+        metavar="SECONDS",
+        help="with --wait: give up (exit 3) after this long (default 3600)",
+    )
 
     p = sub.add_parser("report", help="the reconciliation report")
     _common(p, top=False)
@@ -392,6 +403,9 @@ def _cmd_gui(args: argparse.Namespace, profile: str) -> int:
                 title_suffix="demo on sandboxes",
                 xero_sign_in=partial(composition.connect_xero_oauth, ws),
                 smoke=args.smoke,
+                write_details=write_details,
+                scrub=scrub,
+                verbose=args.verbose,
             )
         finally:
             sandboxes.stop()
@@ -400,7 +414,14 @@ def _cmd_gui(args: argparse.Namespace, profile: str) -> int:
 
     while True:  # Settings > Team database: the window asks to be opened again on the database now named
         ws = composition.build_workspace(args.db, profile, composition.system_credentials())
-        code = run_gui(ws, xero_sign_in=partial(composition.connect_xero_oauth, ws), smoke=args.smoke)
+        code = run_gui(
+            ws,
+            xero_sign_in=partial(composition.connect_xero_oauth, ws),
+            smoke=args.smoke,
+            write_details=write_details,
+            scrub=scrub,
+            verbose=args.verbose,
+        )
         ws.db.dispose()
         if code != REOPEN:
             return code
@@ -567,12 +588,27 @@ def _sync_json(result: Any) -> dict[str, Any]:
     }
 
 
+def _seconds(text: str) -> float:
+    """A positive number of seconds (argparse type: a bad one is a usage error, exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
 def _cmd_sync(ws: Any, args: argparse.Namespace) -> int:
     from app.domain.progress import CancelToken, ProgressEvent
+    from app.services.sync import WAITING, SyncBusy
 
     cancel = CancelToken()
 
     def progress(ev: ProgressEvent) -> None:
+        if ev.stage == WAITING:  # said once, whatever the output (a script's log shows why it took long)
+            print(f"recondesk: {ev.message.replace('Recondesk will start yours', 'this one starts')}", file=sys.stderr)
+            return
         if not args.json and sys.stderr.isatty():
             print(f"\r{ev.stage}: {ev.done} {ev.unit}, {ev.pages} pages, {ev.calls} calls   ", end="", file=sys.stderr)
 
@@ -581,10 +617,14 @@ def _cmd_sync(ws: Any, args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        result = ws.sync(full=args.full, progress=progress, cancel=cancel)
+        result = ws.sync(full=args.full, progress=progress, cancel=cancel, wait=args.wait_timeout if args.wait else 0)
     except KeyboardInterrupt:
         cancel.cancel()
         raise
+    except SyncBusy as busy:  # refused (exit 3): another sync holds the cache; --wait waits for it
+        more = f" (waited {args.wait_timeout:g} s)." if args.wait else ", or sync with --wait to queue behind it."
+        print(f"recondesk: {busy.user_text().rstrip('.')}{more}", file=sys.stderr)
+        return EXIT_REFUSED
     if args.json:
         print(json.dumps(_sync_json(result), indent=1))
     else:
@@ -877,12 +917,16 @@ def _os_reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
+_LOG_NUMBERS = itertools.count()
+
+
 def _log_path() -> Path:
     """Where the details of an unexpected error go: Recondesk's data folder, else the temporary folder."""
     import tempfile
     import time
 
-    name = f"recondesk-error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    n = next(_LOG_NUMBERS)  # one process may write several (the GUI keeps running after one)
+    name = f"recondesk-error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}{f'-{n}' if n else ''}.log"
     try:
         import platformdirs
 
@@ -898,24 +942,39 @@ def _log_path() -> Path:
 _URL_PASSWORD = re.compile(r"(://[^/:@\s]*:)[^@/\s]+@")
 
 
-def _unexpected(exc: BaseException, args: argparse.Namespace) -> int:
-    """One line on standard error and the details (traceback, secrets scrubbed) in a log file; exit 1."""
-    import traceback
-
+def scrub(text: str) -> str:
+    """`text` without secrets: URL passwords, token fields, bearer values. The GUI's exception hook uses it too."""
     from app.connectors.http import Scrubber
 
-    details = Scrubber().scrub(_URL_PASSWORD.sub(r"\1***@", "".join(traceback.format_exception(exc))))
-    where = ""
+    return Scrubber().scrub(_URL_PASSWORD.sub(r"\1***@", text))
+
+
+def _details(exc: BaseException) -> str:
+    """The traceback of `exc` with secrets scrubbed."""
+    import traceback
+
+    return scrub("".join(traceback.format_exception(exc)))
+
+
+def write_details(exc: BaseException) -> Path | None:
+    """Write the scrubbed traceback of `exc` to a new owner-only (0600) log file; its path, or None if it could
+    not be written. The GUI's exception hook uses it too."""
     try:
         path = _log_path()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(f"recondesk {__version__}: {' '.join(sys.argv[1:2])}\n{details}")
-        where = f" The details are in {path}."
+            f.write(f"recondesk {__version__}: {' '.join(sys.argv[1:2])}\n{_details(exc)}")
+        return path
     except OSError:
-        pass
+        return None
+
+
+def _unexpected(exc: BaseException, args: argparse.Namespace) -> int:
+    """One line on standard error and the details (traceback, secrets scrubbed) in a log file; exit 1."""
+    path = write_details(exc)
+    where = f" The details are in {path}." if path is not None else ""
     if getattr(args, "verbose", False):
-        print(details, file=sys.stderr, end="")
+        print(_details(exc), file=sys.stderr, end="")
     print(f"recondesk: unexpected error ({type(exc).__name__}); nothing more was done.{where}", file=sys.stderr)
     return EXIT_FAILED
 

@@ -172,6 +172,13 @@ class Settings:
     """A connection check that takes longer than this shows amber (slow) instead of green."""
     daily_sync_time: str = setting("", label="Daily sync at (HH:MM)", group=_CONN, scope="personal")
     """Sync automatically once a day at this local time ("HH:MM") while the app is open; empty: never."""
+    xero_adviser: bool = setting(False, label="Xero sign-in has the adviser role", group=_CONN, scope="firm")
+    """The Xero user who connected has the adviser role: Xero lets advisers write into the period up to its period
+    lock date (never past the end of year lock date), and the checks before a push follow that."""
+    health_keep_days: int = setting(
+        30, label="Keep connection checks (days)", group=_CONN, scope="personal", minimum=1, maximum=3650
+    )
+    """Connection checks older than this are deleted after each check (and beyond the newest 1,000 per connection)."""
     team_login: str = setting("", label="Your login", group=_YOU, scope="personal")
     """Who you are on a team database (its people list); empty means the OS login name."""
     team_db_host: str = setting("", label="Server", group=_TEAM, scope="personal")

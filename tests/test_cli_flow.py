@@ -252,15 +252,15 @@ def test_cli_flow_exact_with_invoices_paid_in_instalments(
 def test_cli_flow_demo_month_flags_every_generated_duplicate_and_nothing_else(
     sandbox_proc: dict[str, Any], tmp_path: Path, cli_env: dict[str, str], secret_service: object
 ) -> None:
-    # The demo's month (seed 1, 400 invoices): P88025 on INV-1035 repeats the matched P88024 (same amount, logged
-    # twice), and INV-1095 and INV-1347 hold the same pattern.
+    # The demo's month (seed 1, 400 invoices): P88013 on INV-1019 repeats the matched P88012 (same amount, logged
+    # twice), and INV-1089 and INV-1192 hold the same pattern.
     report = _synced_report(sandbox_proc, tmp_path, cli_env)
     _compare(report, sandbox_proc["expected"])  # statuses, fields, flags and twins, item by item
     flagged = {i["key"]: i for i in report["items"] if i["flags"]}
-    assert {k.split(":")[0] for k in flagged} == {"INV-1035", "INV-1095", "INV-1347"}
-    assert flagged["INV-1035:P88025:-"]["twin"] == "88024"
+    assert {k.split(":")[0] for k in flagged} == {"INV-1019", "INV-1089", "INV-1192"}
+    assert flagged["INV-1019:P88013:-"]["twin"] == "88012"
     assert all(i["status"] == "only_in_source" and i["flags"] == ["possible_duplicate"] for i in flagged.values())
-    assert "possible duplicate of accessplanit payment 88024" in flagged["INV-1035:P88025:-"]["reason"]
+    assert "possible duplicate of accessplanit payment 88012" in flagged["INV-1019:P88013:-"]["reason"]
 
 
 @pytest.mark.slow
@@ -268,7 +268,19 @@ def test_cli_flow_demo_month_flags_every_generated_duplicate_and_nothing_else(
 def test_cli_flow_2000_invoices_exact(
     sandbox_proc: dict[str, Any], tmp_path: Path, cli_env: dict[str, str], secret_service: object
 ) -> None:
-    _compare(_synced_report(sandbox_proc, tmp_path, cli_env), sandbox_proc["expected"])
+    report = _synced_report(sandbox_proc, tmp_path, cli_env)
+    _compare(report, sandbox_proc["expected"])
+    # Xero's credits (docs/reconciliation.md section 9): overpayments and prepayments are items of their own, and
+    # the allocations of each kind of credit pair with accessplanit's payments on the invoices they pay.
+    kinds = {(i["kind"], i["status"]) for i in report["items"]}
+    assert {("overpayment", "only_in_ledger"), ("prepayment", "matched")} <= kinds
+    for credit in ("overpayment", "prepayment", "credit note"):
+        assert any(
+            i["kind"] == "payment" and i["status"] == "matched" and f"an allocation of {credit} " in i["reason"]
+            for i in report["items"]
+        ), credit
+    [left] = [i for i in report["items"] if i["kind"] == "overpayment"][:1]
+    assert "left unallocated" in left["reason"] and "first allocated to INV-" in left["reason"]
 
 
 @pytest.mark.slow
@@ -385,7 +397,7 @@ def test_cli_sync_is_refused_while_another_process_syncs_the_cache(
     tmp_path: Path, cli_env: dict[str, str], secret_service: object
 ) -> None:
     """A second sync of one cache (here the command line while another process holds the cache's sync lock) stops
-    before doing anything, with one line naming the holder, exit 1."""
+    before doing anything, with one line naming the holder, exit 3 (refused)."""
     from app.credentials import KeyringCredentialStore
     from app.domain.status import System
     from app.services.api import ConnectionInfo
@@ -406,9 +418,65 @@ def test_cli_sync_is_refused_while_another_process_syncs_the_cache(
     finally:
         holder.release()
         db.dispose()
-    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.returncode == 3, r.stdout + r.stderr  # refused
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(
         f"recondesk: A sync of this cache is already running (pid {os.getpid()}, started "
     )
-    assert lines[0].endswith("; try again when it ends.")
+    assert lines[0].endswith("; try again when it ends, or sync with --wait to queue behind it.")
+
+
+def test_cli_sync_wait_queues_behind_another_process_and_gives_up_after_its_timeout(
+    tmp_path: Path, cli_env: dict[str, str], secret_service: object
+) -> None:
+    """`sync --wait`: while another process holds the cache's sync lock it says once who holds it and waits; it
+    gives up with exit 3 after `--wait-timeout`, and starts as soon as the lock is freed."""
+    import socket
+
+    from app.credentials import KeyringCredentialStore
+    from app.domain.status import System
+    from app.services.api import ConnectionInfo
+    from app.services.sync import SyncLock
+    from app.services.workspace import Workspace
+    from app.settings import Settings
+    from app.storage import synclog
+    from app.storage.db import Database
+
+    db_url = f"sqlite:///{tmp_path / 'busy.sqlite3'}"
+    db = Database(db_url)
+    db.migrate()
+    ws = Workspace(db, KeyringCredentialStore(), Settings(), object(), "clitest")  # type: ignore[arg-type]
+    ws.save_connection(ConnectionInfo(System.ACCESSPLANIT, "http://127.0.0.1:9/accessplan", "u", "password"), "pw")
+    holder = SyncLock(db, 600, who="Ann Other")
+    holder.acquire()
+    waiting = "recondesk: Another sync is running (by Ann Other on host " + socket.gethostname()[:64] + ", started "
+    try:
+        r = _run(["sync", "--db", db_url, "--profile", "clitest", "--wait", "--wait-timeout", "1.5"], env=cli_env)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 3, r.stdout + r.stderr
+        assert len(lines) == 2 and lines[0].startswith(waiting), lines
+        assert lines[0].endswith("); this one starts when it ends.")
+        assert lines[1].startswith("recondesk: A sync of this cache is already running (pid ")
+        assert lines[1].endswith("(waited 1.5 s).")
+        bad = _run(["sync", "--db", db_url, "--profile", "clitest", "--wait", "--wait-timeout", "soon"], env=cli_env)
+        assert bad.returncode == 2 and "'soon' is not a number of seconds" in bad.stderr
+
+        queued = subprocess.Popen(
+            [sys.executable, "-m", "app", "sync", "--db", db_url, "--profile", "clitest", "--wait"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_env,
+            cwd=ROOT,
+        )
+        assert queued.stderr is not None
+        assert queued.stderr.readline().startswith(waiting)  # it waits ...
+        with db.transaction(readonly=True) as tx:
+            assert synclog.list_runs(tx) == []  # ... having done nothing
+    finally:
+        holder.release()
+    out, err = queued.communicate(timeout=120)  # ... and syncs once the lock is free (the service is down here)
+    assert queued.returncode == 1 and "Traceback" not in err, out + err
+    with db.transaction(readonly=True) as tx:
+        assert len(synclog.list_runs(tx)) == 1 and synclog.sync_holder(tx) is None
+    db.dispose()

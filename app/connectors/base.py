@@ -175,13 +175,17 @@ BatchResult = Invoice | Payment | InvalidRecord | RejectedError
 class PushFacts:
     """What the checks before a push need from a system's cached reference data, in the system's own words read by
     its connector: lock dates (`(name for people, last locked day)`), tax types and account codes (code -> active)
-    and contacts (normalised name -> id, plus every id). Empty maps mean "not known": nothing is checked then."""
+    and contacts (normalised name -> id, plus every id). Empty maps mean "not known": nothing is checked then.
+    `adviser_free`: names of the locks an adviser's connection may write past (Xero: the period lock date);
+    `lock_refusals`: lock name -> the service's own words when it refuses a write past that lock."""
 
     locks: tuple[tuple[str, date], ...] = ()
     tax_types: Mapping[str, bool] = field(default_factory=dict)
     accounts: Mapping[str, bool] = field(default_factory=dict)
     contacts: Mapping[str, str] = field(default_factory=dict)
     contact_ids: frozenset[str] = frozenset()
+    adviser_free: frozenset[str] = frozenset()
+    lock_refusals: Mapping[str, str] = field(default_factory=dict)
 
 
 def normalised_name(name: str) -> str:

@@ -80,7 +80,11 @@ class Payment:
 
 @dataclass(frozen=True, slots=True)
 class CreditNote:
-    """A Xero credit note; `reference` carries the number of the invoice it refunds (our convention)."""
+    """A ledger credit: a Xero credit note, or (by `kind`) an overpayment or a prepayment.
+
+    A credit note's `reference` carries the number of the invoice it refunds (our convention). An overpayment or a
+    prepayment has no number: `number` holds its `Reference` (the payer's text) and `reference` the number of the
+    first invoice it is allocated to ("" while it is allocated to none)."""
 
     system: System
     id: str
@@ -93,6 +97,24 @@ class CreditNote:
     remaining: Decimal
     status: str
     updated_at: datetime | None = None
+    kind: Kind = Kind.CREDIT_NOTE  # or Kind.OVERPAYMENT / Kind.PREPAYMENT
+
+
+CREDIT_GROUP = {Kind.CREDIT_NOTE: "credit_note:", Kind.OVERPAYMENT: "overpayment:", Kind.PREPAYMENT: "prepayment:"}
+"""`Payment.group` of a ledger payment that is an allocation of a credit to an invoice: the prefix, then the credit's
+id (`overpayment:<OverpaymentID>`)."""
+
+
+def allocated_from(payment: Payment) -> tuple[Kind, str] | None:
+    """The credit (its kind and id) that a ledger payment is an allocation of, or None for a payment of money.
+    An allocation carries no bank account, so its `method` is never compared (docs/reconciliation.md section 9)."""
+    group = payment.group
+    if not group:
+        return None
+    for kind, prefix in CREDIT_GROUP.items():
+        if group.startswith(prefix):
+            return kind, group[len(prefix) :]
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,12 @@ class Kind(StrEnum):
     INVOICE = "invoice"
     PAYMENT = "payment"
     CREDIT_NOTE = "credit_note"  # a ledger credit note as an item of its own (docs/reconciliation.md section 9)
+    OVERPAYMENT = "overpayment"  # a ledger overpayment's unallocated credit, an item of its own (section 9)
+    PREPAYMENT = "prepayment"  # a ledger prepayment's unallocated credit, an item of its own (section 9)
+
+
+CREDIT_KINDS = frozenset({Kind.CREDIT_NOTE, Kind.OVERPAYMENT, Kind.PREPAYMENT})
+"""The ledger credits that are items of their own: what remains of them is weighed, nothing is compared."""
 
 
 class ItemStatus(StrEnum):

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple, TypeVar
 
 from app.domain.money import fmt
-from app.domain.records import Invoice, Line, Payment
+from app.domain.records import Invoice, Line, Payment, allocated_from
 from app.domain.status import InvoiceState, Role
 from app.reconcile.rules import (
     DERIVED_STATES,
@@ -168,6 +168,8 @@ def _eq_lines(va: tuple[Line, ...], vb: tuple[Line, ...], _a: object, _b: object
 
 
 def _eq_method(_va: str, _vb: str, a: Payment, b: Payment, rules: Rules) -> bool:
+    if allocated_from(b) is not None:  # an allocation of a ledger credit has no bank account: nothing to compare
+        return True
     code_a = account_code(a, rules)
     return code_a is not None and code_a == account_code(b, rules)  # an unmapped label differs from any code
 
@@ -204,6 +206,9 @@ def _display(rule: FieldRule[R], value: object, record: R, rules: Rules) -> str:
             if code is None:
                 return f"{record.method} (no account)"
             return f"{record.method} (account {code})"
+        credit = allocated_from(record)
+        if credit is not None:
+            return f"(allocated from a {credit[0].value.replace('_', ' ')}: no account)"
         return record.method
     return _str(value)
 

@@ -243,7 +243,8 @@ CREDIT_NOTE_STATUSES = frozenset({"AUTHORISED", "PAID"})
 def credit_note_items(notes: Iterable[CreditNote], rules: Rules) -> list[ItemResult]:
     """One item per approved credit note (docs/reconciliation.md section 9), by key: `matched` when nothing of it
     remains (its allocations are in the invoices' credited amounts, its refunds are reconciled as refunds),
-    `only_in_ledger` when credit remains that the source knows nothing of (a ledger-only credit)."""
+    `only_in_ledger` when credit remains that the source knows nothing of (a ledger-only credit). Overpayments and
+    prepayments (`CreditNote.kind`) are items by the same rule; their allocations are payments on the invoices."""
     out: list[ItemResult] = []
     for cn in notes:
         if cn.status.strip().upper() not in CREDIT_NOTE_STATUSES:
@@ -251,7 +252,7 @@ def credit_note_items(notes: Iterable[CreditNote], rules: Rules) -> list[ItemRes
         remains = abs(cn.remaining) > rules.money_tolerance
         out.append(
             ItemResult(
-                Kind.CREDIT_NOTE,
+                cn.kind,  # credit_note, overpayment or prepayment: the same rule
                 credit_note_key(cn.number, cn.id),
                 ItemStatus.ONLY_IN_LEDGER if remains else ItemStatus.MATCHED,
                 (),

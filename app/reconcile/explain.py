@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from app.domain.money import fmt
-from app.domain.records import Invoice, Payment
+from app.domain.records import Invoice, Payment, allocated_from
 from app.domain.status import ItemStatus, Kind
 from app.reconcile.diff import FieldComparison, canonical_ledger_invoice
 from app.reconcile.engine import ItemResult
@@ -111,10 +111,27 @@ def item_reason(item: ItemResult, sides: Sides, *, by: str = "", note: str = "")
             head = f"{head[:-1]}; {_how_they_differ(item, sides)}."
         elif item.status is ItemStatus.MATCHED:
             head = f"{head[:-1]}; agrees in {sides.source} and {sides.ledger}."
+    credit = _allocation(item, sides)
+    if credit:
+        head = f"{head[:-1]}; {credit}."
     note_text = duplicate_note(item)
     if not note_text:
         return head
     return f"{head[:-1]} and is {note_text}: it is not pushed unless a person overrides it with a note."
+
+
+def _allocation(item: ItemResult, sides: Sides) -> str:
+    """ "the Xero side is an allocation of overpayment 5f1e... to this invoice (no account: method not compared)"
+    when the ledger's payment is an allocation of a credit (docs/reconciliation.md section 9), else ""."""
+    led = item.ledger
+    credit = allocated_from(led) if isinstance(led, Payment) else None
+    if credit is None:
+        return ""
+    kind, credit_id = credit
+    return (
+        f"the {sides.ledger} side is an allocation of {kind.value.replace('_', ' ')} {credit_id} to this invoice "
+        "(it has no bank account, so the method is not compared)"
+    )
 
 
 # What a payment tier compared (docs/reconciliation.md section 3); what it let differ is in the item's fields.

@@ -167,8 +167,13 @@ class ItemActions(ItemAccess):
             new_contact=new_contact,
             duplicate_of=duplicate_of,
             override_note=action.override_note,
+            adviser=self._adviser(action.to),
         )
         return plan, ctx
+
+    def _adviser(self, target: System) -> bool:
+        """The target's connection has the adviser role (only the ledger's can: `Settings.xero_adviser`)."""
+        return target.role is Role.LEDGER and self.settings.xero_adviser
 
     def _plan(
         self, item: ItemRecord, action: PushRecord | PushField, facts: PushFacts
@@ -250,7 +255,9 @@ class ItemActions(ItemAccess):
         inv = next((i for i in held if i.id == str(row.payload.get("invoice_id"))), None)
         problems = [
             x
-            for x in plans.check_plan(plan, plans.Context(self._facts(target), inv, clear=True))
+            for x in plans.check_plan(
+                plan, plans.Context(self._facts(target), inv, clear=True, adviser=self._adviser(target))
+            )
             if x.flag == "blocked"
         ]
         refused = plans.refusal(problems)

@@ -590,8 +590,17 @@ class Recondesk(Protocol):
         ...
 
     def sync(
-        self, *, full: bool = False, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
-    ) -> SyncResult: ...
+        self,
+        *,
+        full: bool = False,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+        wait: float = 0.0,
+    ) -> SyncResult:
+        """Fetch and reconcile. While another process syncs this cache: refused (`SyncBusy`), or with `wait` > 0
+        queued behind it for up to `wait` seconds (a progress event of stage "waiting" says who; cancellable)."""
+        ...
+
     def act(self, action: Action) -> ActionResult:
         """Do `action` (one of the `ActionSpec.action`s `item_detail` offers, or a `Resolve`)."""
         ...
@@ -794,6 +803,11 @@ def check_setting(name: str, value: object) -> str:
     def current_settings(self) -> Settings:
         """The settings in force (the GUI's timers read the health-check interval and the daily sync time)."""
         ...
+
+
+SYNC_WAITING = "waiting"
+"""`ProgressEvent.stage` while a sync waits for another process's sync of the cache to end (`Recondesk.sync(wait=)`);
+the event's `message` says who holds it and that ours starts when it ends."""
 
 
 @dataclass(frozen=True, slots=True)

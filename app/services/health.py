@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from app.domain.status import System
 from app.domain.watch import FAILED, OK, SLOW
@@ -35,10 +35,12 @@ def run_checks(
     check: Callable[[System], CheckResult],
     slow_seconds: float,
     *,
+    keep_days: int = 30,
     now: Callable[[], datetime] = lambda: datetime.now(UTC).replace(tzinfo=None),
     monotonic: Callable[[], float] = time.monotonic,
 ) -> list[HealthCheck]:
-    """Check each of `systems` in turn and record each check; a check never raises (`check` returns a result)."""
+    """Check each of `systems` in turn and record each check; a check never raises (`check` returns a result). After
+    each, the connection's checks older than `keep_days` or beyond its newest `synclog.HEALTH_KEEP_PER_SYSTEM` go."""
     out = []
     for system in systems:
         t0 = monotonic()
@@ -49,6 +51,7 @@ def run_checks(
         hc = HealthCheck(system, level, message, now(), math.ceil(took))
         with db.transaction() as tx:
             synclog.add_health(tx, hc.at, system, level, hc.seconds, message)
+            synclog.prune_health(tx, system, hc.at - timedelta(days=keep_days))
         out.append(hc)
     return out
 

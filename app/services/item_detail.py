@@ -12,8 +12,8 @@ from typing import Any
 
 from app.domain.keys import invoice_key
 from app.domain.money import fmt
-from app.domain.records import CreditNote, Invoice, Line, Payment
-from app.domain.status import ItemStatus, Kind, PushState, Resolution, Role, System
+from app.domain.records import CreditNote, Invoice, Line, Payment, allocated_from
+from app.domain.status import CREDIT_KINDS, ItemStatus, Kind, PushState, Resolution, Role, System
 from app.reconcile import diff
 from app.reconcile.rules import INVOICE_FIELDS, PAYMENT_FIELDS, Rules
 from app.services import plans, signoff
@@ -139,10 +139,10 @@ class ItemDetails(ItemAccess):
         one sentence each."""
         notes: list[str] = []
         with self.db.transaction(readonly=True) as tx:
-            if item.kind is Kind.CREDIT_NOTE and item.ledger_id:
+            if item.kind in CREDIT_KINDS and item.ledger_id:
                 note = records_repo.credit_note(tx, ROLES.ledger, item.ledger_id)
                 if note is not None:
-                    notes.append(_credit_note_text(note, f"{note.system.label} credit note"))
+                    notes.append(_credit_note_text(note, f"{note.system.label} {_credit_label(note.kind)}"))
             for rec in recs:
                 if isinstance(rec, Invoice) and rec.rate is not None:
                     notes.append(
@@ -151,7 +151,13 @@ class ItemDetails(ItemAccess):
                     )
                 if not isinstance(rec, Payment):
                     continue
-                if rec.group:
+                credit = allocated_from(rec)
+                if credit is not None:
+                    note = records_repo.credit_note(tx, rec.system, credit[1])
+                    what = f"{rec.system.label} {_credit_label(credit[0])}"
+                    head = f"An allocation to {rec.invoice_number or '?'} of {what}"
+                    notes.append(_credit_note_text(note, head) if note is not None else f"{head} {credit[1]}.")
+                elif rec.group:
                     parts = records_repo.payments_in_group(tx, rec.system, rec.group)
                     total = sum((p.amount for p in parts), Decimal(0))
                     on = ", ".join(sorted({p.invoice_number or "?" for p in parts}))
@@ -276,15 +282,21 @@ class ItemDetails(ItemAccess):
             out.append(ActionSpec(Reopen(item.id), "Reopen (undo the decision)"))
         if by_hand:
             out.append(ActionSpec(Unmatch(item.id), "Unmatch"))
-        if status in (ItemStatus.ONLY_IN_SOURCE, ItemStatus.ONLY_IN_LEDGER) and item.kind is not Kind.CREDIT_NOTE:
+        if status in (ItemStatus.ONLY_IN_SOURCE, ItemStatus.ONLY_IN_LEDGER) and item.kind not in CREDIT_KINDS:
             out.append(ActionSpec(Match(item.id, 0), "Match with…"))  # 0: the person picks the other item
         return out
+
+
+def _credit_label(kind: Kind) -> str:
+    return kind.value.replace("_", " ")  # credit note, overpayment, prepayment
 
 
 def _credit_note_text(note: CreditNote, head: str) -> str:
     cur = note.currency
     used = fmt(note.total - note.remaining, cur)
     on = f" (reference {note.reference})" if note.reference else ""
+    if note.kind is not Kind.CREDIT_NOTE:  # an overpayment's or prepayment's number is its Reference
+        on = f" (first allocated to {note.reference})" if note.reference else ""
     return (
         f"{head} {note.number}{on}: total {fmt(note.total, cur)}, allocated or refunded {used}, "
         f"remaining {fmt(note.remaining, cur)} {cur}."

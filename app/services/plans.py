@@ -21,7 +21,7 @@ from app.connectors.base import PushFacts, normalised_name
 from app.domain.errors import RecondeskError
 from app.domain.keys import invoice_key
 from app.domain.money import fmt
-from app.domain.records import Invoice, Line, Payment
+from app.domain.records import Invoice, Line, Payment, allocated_from
 from app.domain.status import Direction, Kind, Role, System
 from app.reconcile.rules import POSSIBLE_DUPLICATE
 from app.settings import Settings
@@ -242,6 +242,13 @@ def plan_push_payment(payment: Payment, target_invoice: Invoice, settings: Setti
             )
         payload = {**base, "account_code": code, "reference": payment.reference, "contact": target_invoice.contact}
     else:
+        credit = allocated_from(payment)
+        if credit is not None:  # docs/reconciliation.md section 9: no bank account to map to a method
+            raise PushError(
+                f"This {payment.system.label} payment is an allocation of a {credit[0].value.replace('_', ' ')}"
+                " to the invoice, with no bank account behind it.",
+                f"Record it in {target_invoice.system.label} by hand with the method the money came in by.",
+            )
         label = method_label_for(payment.method, settings.method_accounts)
         if label is None:
             raise PushError(
@@ -293,6 +300,7 @@ class Context:
     new_contact: bool = False
     duplicate_of: str = ""  # the item is flagged `possible_duplicate`: its twin, for people ("" when not flagged)
     override_note: str = ""  # a person's note allowing a flagged push
+    adviser: bool = False  # the target's connection has the adviser role (`Settings.xero_adviser`)
 
 
 def match_contact(name: str, facts: PushFacts) -> str:
@@ -300,17 +308,28 @@ def match_contact(name: str, facts: PushFacts) -> str:
     return facts.contacts.get(normalised_name(name), "")
 
 
-def _lock_problem(target: System, facts: PushFacts, day: date | None, what: str) -> Problem | None:
+def _lock_problem(target: System, facts: PushFacts, day: date | None, what: str, adviser: bool) -> Problem | None:
+    """The target's rule: nothing dated on or before a lock date; an adviser's connection (`Context.adviser`) is
+    held only by the locks the connector does not name in `adviser_free` (Xero: the end of year lock date)."""
     if day is None:
         return None
-    hit = [(name, locked) for name, locked in facts.locks if day <= locked]
+    hit = [(n, d) for n, d in facts.locks if day <= d and not (adviser and n in facts.adviser_free)]
     if not hit:
         return None
     name, locked = max(hit, key=lambda h: h[1])
+    said = facts.lock_refusals.get(name)
+    quoted = f' ({target.label} says: "{said}.")' if said else ""
+    if name in facts.adviser_free:
+        advice = (
+            f"Someone with the adviser role can post into it (and move the {name} in {target.label}'s settings); "
+            "if your sign-in has that role, say so in Settings (Connections), then push again."
+        )
+    else:
+        advice = f"An adviser can move the {name} in {target.label}'s settings; then push again."
     return Problem(
         "blocked",
         f"{target.label} is locked by its {name} ({locked.isoformat()}): {what} dated {day.isoformat()} cannot be "
-        f"written. An adviser can move the {name} in {target.label}'s settings; then push again.",
+        f"written{quoted}. {advice}",
     )
 
 
@@ -359,10 +378,12 @@ def check_plan(plan: PushPlan, ctx: Context) -> list[Problem]:
                     f"shorten it in {target.other.label}, sync, and push again.",
                 )
             )
-        out.append(_lock_problem(target, facts, inv.issue_date if inv else None, f"invoice {p.get('number')}"))
+        out.append(
+            _lock_problem(target, facts, inv.issue_date if inv else None, f"invoice {p.get('number')}", ctx.adviser)
+        )
     elif kind == PUSH_INVOICE:
         day = date.fromisoformat(p["issue_date"]) if p.get("issue_date") else None
-        out.append(_lock_problem(target, facts, day, f"invoice {p['number']}"))
+        out.append(_lock_problem(target, facts, day, f"invoice {p['number']}", ctx.adviser))
         for code in sorted({str(ln.get("tax_type") or "") for ln in p["lines"]}):
             out.append(_code_problem("tax type", code, facts.tax_types, target))
         for code in sorted({str(ln.get("account_code") or "") for ln in p["lines"]}):
@@ -386,7 +407,7 @@ def check_plan(plan: PushPlan, ctx: Context) -> list[Problem]:
             )
     elif kind == PUSH_PAYMENT:
         day = date.fromisoformat(p["date"])
-        out.append(_lock_problem(target, facts, day, "a payment"))
+        out.append(_lock_problem(target, facts, day, "a payment", ctx.adviser))
         if p.get("account_code"):
             out.append(_code_problem("account", str(p["account_code"]), facts.accounts, target))
         amount = Decimal(p["amount"])

@@ -41,7 +41,6 @@ from app.storage import records as record_repo
 from app.storage import signoffs as signoff_repo
 from app.storage.db import Database, Tx
 from app.storage.models import Decision, ItemData
-from app.storage.records import CREDIT_NOTE
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +218,7 @@ def to_item_data(
         source_record_id=rid(src),
         ledger_record_id=rid(led)
         if note_rec is None
-        else record_ids.get((note_rec.system.value, CREDIT_NOTE, note_rec.id)),
+        else record_ids.get((note_rec.system.value, note_rec.kind.value, note_rec.id)),
         invalid_record_id=invalid_id,
         note=note,
         fingerprint=fp,
@@ -244,6 +243,11 @@ def credit_note_reason(result: ItemResult) -> str:
     used = f"{fmt(cn.total - cn.remaining, cur)} allocated or refunded"
     head = f"{SIDES.ledger} credit note {cn.number} of {fmt(cn.total, cur)} {cur}"
     on = f" (reference {cn.reference})" if cn.reference else ""
+    if cn.kind is not Kind.CREDIT_NOTE:  # an overpayment or a prepayment: money received, not a credit raised
+        what = "overpayment" if cn.kind is Kind.OVERPAYMENT else "prepayment"
+        head = f"{SIDES.ledger} {what}{' ' + cn.number if cn.number else ''} of {fmt(cn.total, cur)} {cur}"
+        used = f"{fmt(cn.total - cn.remaining, cur)} allocated to invoices"
+        on = f" (first allocated to {cn.reference})" if cn.reference else ""
     if result.status is ItemStatus.MATCHED:
         return f"{head}{on} is used up: {used}, nothing remains."
     return (

@@ -33,7 +33,7 @@ from app.connectors.base import SystemClient
 from app.domain.errors import AuthenticationError, CancelledError, ConnectorError, RateLimited, RecondeskError
 from app.domain.progress import CancelToken, ProgressCallback, ProgressEvent, no_progress
 from app.domain.status import Kind, Role, System
-from app.services.api import StreamStats, SyncResult
+from app.services.api import SYNC_WAITING, StreamStats, SyncResult
 from app.services.reconciling import LINING_UP, RECONCILING, reconcile_all, rules_digest
 from app.settings import Settings
 from app.storage import items as item_repo
@@ -55,7 +55,13 @@ def _utc_now() -> datetime:
 
 
 class SyncBusy(RecondeskError):
-    """Another sync of this cache is running (another window, the command line, another process or host)."""
+    """Another sync of this cache is running (another window, the command line, another process or host).
+    `holder`: who, for people ("by Ann on host pc-7, started 09:12")."""
+
+    holder: str = ""
+
+
+WAITING = SYNC_WAITING  # `ProgressEvent.stage` while a sync waits for another one to end (`sync_all(wait=...)`)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -76,12 +82,14 @@ class SyncLock:
     """This process's hold on the cache's sync lock. `acquire` raises `SyncBusy`; `renew` (cheap, throttled) moves
     the lease on and raises when the lock was lost; `release` frees it."""
 
-    def __init__(self, db: Database, lease_seconds: float) -> None:
+    def __init__(self, db: Database, lease_seconds: float, who: str = "") -> None:
         self.db = db
         self.lease = lease_seconds
         self.host = socket.gethostname()[:64]
         self.pid = os.getpid()
-        self.owner = f"{self.host[:40]}:{self.pid}:{uuid.uuid4().hex[:12]}"
+        # host:pid:instance[:who] - who (the person, for the others' message) rides in the owner: no new column
+        name = who.replace(":", " ").strip()[:40]
+        self.owner = f"{self.host[:40]}:{self.pid}:{uuid.uuid4().hex[:12]}" + (f":{name}" if name else "")
         self._renewed = 0.0
 
     def acquire(self) -> None:
@@ -101,7 +109,33 @@ class SyncLock:
         if holder is not None and holder.host != self.host:
             where += f" on {holder.host}"
         started = f", started {_local_hhmm(holder.started_at)}" if holder is not None else ""
-        raise SyncBusy(f"A sync of this cache is already running ({where}{started}); try again when it ends.")
+        busy = SyncBusy(f"A sync of this cache is already running ({where}{started}); try again when it ends.")
+        if holder is not None:
+            parts = holder.owner.split(":", 3)
+            by = parts[3] if len(parts) == 4 and parts[3] else f"process {holder.pid}"
+            busy.holder = f"by {by} on host {holder.host}{started}"
+        raise busy
+
+    def acquire_waiting(self, wait: float, cancel: CancelToken, report: ProgressCallback, poll: float = 1.0) -> None:
+        """`acquire`, but while another sync holds the lock and `wait` seconds have not passed, say so once (a
+        progress event, stage `WAITING`) and try again every `poll` seconds; cancellable. Raises `SyncBusy` when
+        the time is up."""
+        deadline = time.monotonic() + wait
+        said = False
+        while True:
+            try:
+                self.acquire()
+                return
+            except SyncBusy as busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise
+                if not said:
+                    who = f" ({busy.holder})" if busy.holder else ""
+                    text = f"Another sync is running{who}; Recondesk will start yours when it ends."
+                    report(ProgressEvent(WAITING, message=text))
+                    said = True
+                cancel.wait(min(poll, left))
 
     def renew(self) -> None:
         if time.monotonic() - self._renewed < self.lease / 4:
@@ -289,13 +323,18 @@ def sync_all(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     now: Clock | datetime | None = None,
-    who: str | None = None,
+    wait: float = 0.0,
+    who: str = "",
 ) -> SyncResult:
     """Fetch every configured system into the cache, then reconcile. Never raises for a remote failure: errors are
     in the result (and the run log); `ok` is False when any system failed or the user cancelled. Raises `SyncBusy`
-    (before doing anything) while another sync of this cache runs."""
-    lock = SyncLock(db, settings.sync_lease_seconds)
-    lock.acquire()
+    (before doing anything) while another sync of this cache runs, or once it has waited `wait` seconds for it to
+    end (`SyncLock.acquire_waiting`; cancelling the wait raises `CancelledError`). `who` names us to the others."""
+    lock = SyncLock(db, settings.sync_lease_seconds, who=who or settings.who())
+    if wait > 0:
+        lock.acquire_waiting(wait, cancel or CancelToken(), progress or no_progress)
+    else:
+        lock.acquire()
     try:
         return _sync_locked(db, clients, settings, lock, full=full, progress=progress, cancel=cancel, now=now, who=who)
     finally:

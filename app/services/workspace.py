@@ -287,7 +287,12 @@ class Workspace:
         )
 
     def sync(
-        self, *, full: bool = False, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
+        self,
+        *,
+        full: bool = False,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+        wait: float = 0.0,
     ) -> SyncResult:
         from app.services.sync import sync_all
 
@@ -305,7 +310,9 @@ class Workspace:
                 "There is nothing to sync yet: no connection is set up.",
                 "Add the accessplanit and Xero connections in Edit > Connections.",
             )
-        return sync_all(self.db, clients, self.settings, full=full, progress=progress, cancel=cancel, who=self.who)
+        return sync_all(
+            self.db, clients, self.settings, full=full, progress=progress, cancel=cancel, wait=wait, who=self.who
+        )
 
     def audit(self, limit: int = 500) -> Sequence[AuditEntry]:
         with self.db.transaction(readonly=True) as tx:
@@ -414,7 +421,13 @@ class Workspace:
 
         systems = [c.system for c in self._connections.list() if c.has_secret]
         with team_mod.exempt():  # a viewer's window checks the connections too
-            return health.run_checks(self.db, systems, self.test_connection, self.settings.health_slow_seconds)
+            return health.run_checks(
+                self.db,
+                systems,
+                self.test_connection,
+                self.settings.health_slow_seconds,
+                keep_days=self.settings.health_keep_days,
+            )
 
     def health_history(self, limit: int = 50) -> Sequence[HealthCheck]:
         from app.services import health

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, case, delete, func, insert, or_, select, tuple_, update
 
-from app.domain.status import Direction, ItemStatus, Kind, PushState, Role, system_for
+from app.domain.status import CREDIT_KINDS, Direction, ItemStatus, Kind, PushState, Role, system_for
 from app.storage.db import Tx
 from app.storage.models import ItemData, ItemRecord
 from app.storage.schema import items, pushes, records
@@ -537,5 +537,5 @@ def invoice_keys_due_within(tx: Tx, limit_minor: int) -> set[str]:
 
 def credit_note_invoice_keys(tx: Tx) -> set[str]:
     """Invoice keys of the credit-note items (their status weighs what remains against the amount tolerance)."""
-    q = select(items.c.invoice_key).where(items.c.kind == Kind.CREDIT_NOTE.value).distinct()
+    q = select(items.c.invoice_key).where(items.c.kind.in_([k.value for k in CREDIT_KINDS])).distinct()
     return {k for (k,) in tx.conn.execute(q)}

@@ -22,7 +22,7 @@ from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, 
 from app.domain.keys import invoice_key
 from app.domain.money import MoneyError, from_minor, to_minor
 from app.domain.records import CreditNote, InvalidRecord, Invoice, Line, Payment
-from app.domain.status import Direction, InvoiceState, Kind, Role, System, system_for
+from app.domain.status import CREDIT_KINDS, Direction, InvoiceState, Kind, Role, System, system_for
 from app.storage import jsontext
 from app.storage.db import Tx
 from app.storage.models import PageCounts, StoredRecord, SystemState
@@ -30,6 +30,7 @@ from app.storage.schema import cursors, record_lines, records, system_state
 from app.storage.schema import reference_data as reference_table
 
 CREDIT_NOTE = "credit_note"
+CREDITS = tuple(k.value for k in sorted(CREDIT_KINDS))  # credit notes, overpayments, prepayments: `_credit_note`
 _CHUNK = 500  # stays far below every driver's bound-parameter limit
 
 _RECORD_COLUMNS = [c.name for c in records.columns if c.name != "id"]
@@ -155,7 +156,7 @@ def _record_row(system: System, stream: str, rec: Any, raw: dict[str, Any]) -> t
         if isinstance(rec, CreditNote):
             cur = rec.currency
             total_minor, remaining_minor = _minor(rec.total, cur), _minor(rec.remaining, cur)
-            row = _blank_row(system, stream, CREDIT_NOTE, rec.id, raw)
+            row = _blank_row(system, stream, rec.kind.value, rec.id, raw)
             row["number"] = rec.number
             row["number_key"] = invoice_key(rec.reference) or None
             row["reference"] = rec.reference
@@ -168,7 +169,7 @@ def _record_row(system: System, stream: str, rec: Any, raw: dict[str, Any]) -> t
             row["updated_at"] = naive_utc(rec.updated_at)
             return row, []
     except MoneyError as exc:
-        kind = CREDIT_NOTE if isinstance(rec, CreditNote) else rec.kind.value
+        kind = rec.kind.value
         number = rec.number if isinstance(rec, (Invoice, CreditNote)) else rec.invoice_number
         row = _blank_row(system, stream, kind, rec.id, raw)
         row["number"] = number
@@ -372,7 +373,7 @@ def upsert_one(
 ) -> int:
     """Store one record a service returned after a push; returns its record id."""
     upsert_records(tx, system, stream, [record], [raw])
-    kind = CREDIT_NOTE if isinstance(record, CreditNote) else record.kind.value
+    kind = record.kind.value
     rid = tx.conn.execute(
         select(records.c.id).where(
             records.c.system == system.value, records.c.kind == kind, records.c.remote_id == str(record.id)
@@ -524,6 +525,7 @@ def _credit_note(r: Row[Any]) -> CreditNote:
         remaining=_money(r.remaining_minor, cur),
         status=r.state or "",
         updated_at=r.updated_at,
+        kind=_KIND[r.kind],
     )
 
 
@@ -598,7 +600,7 @@ def load_payments(
 def load_credit_notes(tx: Tx, system: System | None = None) -> list[CreditNote]:
     """The ledger's readable credit notes (or `system`'s)."""
     system = system or system_for(Role.LEDGER)
-    cond = and_(records.c.system == system.value, records.c.kind == CREDIT_NOTE, records.c.invalid_reason.is_(None))
+    cond = and_(records.c.system == system.value, records.c.kind.in_(CREDITS), records.c.invalid_reason.is_(None))
     return [_credit_note(r) for r in tx.conn.execute(select(*_FIELDS).where(cond).order_by(records.c.id))]
 
 
@@ -618,7 +620,7 @@ def credit_note(tx: Tx, system: System, credit_note_id: str) -> CreditNote | Non
     """One readable credit note of `system` by its id, or None."""
     cond = and_(
         records.c.system == system.value,
-        records.c.kind == CREDIT_NOTE,
+        records.c.kind.in_(CREDITS),
         records.c.remote_id == credit_note_id,
         records.c.invalid_reason.is_(None),
     )
@@ -715,7 +717,7 @@ def load_on_keys(tx: Tx, number_keys: Collection[str]) -> KeyRecords:
         ids[(r.system, r.kind, r.remote_id)] = r.id
         if r.kind not in _KIND:
             continue
-        if r.kind == CREDIT_NOTE:
+        if r.kind in CREDITS:
             if r.invalid_reason is None:
                 credit_notes.append(_credit_note(r))
             continue  # an unreadable credit note is not an item: refunds out of it say so
@@ -755,9 +757,7 @@ def touched_invoice_keys(tx: Tx, system: System, recs: Iterable[Any]) -> set[str
     it. Records not stored yet add nothing."""
     by_kind: dict[str, list[str]] = defaultdict(list)
     for rec in recs:
-        if isinstance(rec, CreditNote):
-            by_kind[CREDIT_NOTE].append(str(rec.id))
-        elif isinstance(rec, (Invoice, Payment, InvalidRecord)):
+        if isinstance(rec, (Invoice, Payment, InvalidRecord, CreditNote)):
             by_kind[rec.kind.value].append(str(rec.id))
         # anything else is reference data (accounts, tax rates, ...), which is on no invoice
     keys: set[str] = set()
@@ -929,7 +929,7 @@ def unchanged_on_page(tx: Tx, system: System, recs: Sequence[Any], versions: Seq
         version = versions[i] if i < len(versions) else None
         if version is None or isinstance(rec, dict):
             continue
-        kind = CREDIT_NOTE if isinstance(rec, CreditNote) else rec.kind.value
+        kind = rec.kind.value
         wanted.setdefault(kind, {})[rec.id] = i
     same: set[int] = set()
     for kind, positions in wanted.items():

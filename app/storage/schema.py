@@ -43,7 +43,7 @@ records = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("system", String(16), nullable=False),
-    Column("kind", String(16), nullable=False),  # invoice | payment | credit_note
+    Column("kind", String(16), nullable=False),  # invoice | payment | credit_note | overpayment | prepayment
     Column("stream", String(40), nullable=False),
     Column("remote_id", String(ID), nullable=False),
     Column("number", String(100)),  # invoice / credit note number as the system spells it

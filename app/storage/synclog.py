@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 
 from app.domain.status import System
 from app.storage.dashboard import open_value
@@ -244,6 +244,22 @@ def add_health(tx: Tx, at: datetime, system: System | str, level: str, seconds: 
     pk = result.inserted_primary_key
     assert pk is not None
     return int(pk[0])
+
+
+HEALTH_KEEP_PER_SYSTEM = 1000
+"""The most checks kept per connection, however recent (`prune_health`)."""
+
+
+def prune_health(tx: Tx, system: System | str, before: datetime, keep: int = HEALTH_KEEP_PER_SYSTEM) -> int:
+    """Delete the checks of `system` older than `before`, and those beyond its newest `keep`; returns how many."""
+    hc = health_checks.c
+    gone = tx.conn.execute(delete(health_checks).where(hc.system == str(system), hc.at < before)).rowcount
+    cut = tx.conn.execute(
+        select(hc.id).where(hc.system == str(system)).order_by(hc.id.desc()).offset(keep).limit(1)
+    ).scalar()
+    if cut is not None:
+        gone += tx.conn.execute(delete(health_checks).where(hc.system == str(system), hc.id <= cut)).rowcount
+    return int(gone or 0)
 
 
 def _health(r: Any) -> HealthRecord:

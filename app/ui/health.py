@@ -82,10 +82,18 @@ class HealthLights(QWidget):
 
 class Notifier:
     """A desktop notification through the tray when the desktop has one; otherwise `fallback(text)` (the main
-    window's notice line, which stays until replaced)."""
+    window's notice line, which stays until replaced: `replace(old, new)` swaps an announcement still shown there
+    for the news that it is over)."""
 
-    def __init__(self, fallback: Callable[[str], None], parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        fallback: Callable[[str], None],
+        parent: QObject | None = None,
+        *,
+        replace: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.fallback = fallback
+        self.replace = replace
         self.tray: QSystemTrayIcon | None = None
         if QSystemTrayIcon.isSystemTrayAvailable():
             self.tray = QSystemTrayIcon(style.icon("recondesk"), parent)
@@ -99,6 +107,12 @@ class Notifier:
         self.fallback(f"{title}: {text}")
         return "window"
 
+    def over(self, title: str, text: str, news: str) -> None:
+        """The announcement `text` no longer holds: where it still shows in the window, show `news` instead (a tray
+        message has gone by itself)."""
+        if self.replace is not None:
+            self.replace(f"{title}: {text}", f"{title}: {news}")
+
 
 class HealthWatch(QObject):
     """The timers' logic. `tick()` is what the QTimer calls (every `tick_ms`); tests call it with their own clock."""
@@ -107,6 +121,8 @@ class HealthWatch(QObject):
     """A round of checks ended: (list of HealthCheck)."""
     sig_notified = Signal(str)
     """A failing connection was announced: (text)."""
+    sig_recovered = Signal(str)
+    """A connection announced as failing works again: (text)."""
 
     def __init__(
         self,
@@ -133,6 +149,7 @@ class HealthWatch(QObject):
         self.last_check_at: datetime | None = None
         self.checking = False
         self.levels: dict[System, str] = {}
+        self.announced: dict[System, str] = {}  # what was said about each connection now failing
         self.timer = QTimer(self)
         self.timer.setObjectName("healthTimer")
         self.timer.setInterval(tick_ms)
@@ -184,7 +201,12 @@ class HealthWatch(QObject):
             if should_notify(self.levels.get(check.system), check.level):
                 text = f"The {check.system.label} connection is failing: {check.message}"
                 self.notifier.notify("Recondesk", text)
+                self.announced[check.system] = text
                 self.sig_notified.emit(text)
+            elif check.level != rules.FAILED and check.system in self.announced:
+                news = f"The {check.system.label} connection works again."
+                self.notifier.over("Recondesk", self.announced.pop(check.system), news)
+                self.sig_recovered.emit(news)
             self.levels[check.system] = check.level
         self.sig_health_checked.emit(checks)
 

@@ -46,6 +46,7 @@ from app.domain.progress import ProgressEvent
 from app.domain.status import ItemStatus
 from app.services.api import (
     EVERYTHING,
+    SYNC_WAITING,
     ActionResult,
     AuditState,
     ChangeSet,
@@ -82,6 +83,8 @@ REPORT_FORMATS = {
     "pdf": "PDF (*.pdf)",
 }
 SETTINGS_GROUP = "mainWindow"
+QUEUE_SYNC_SECONDS = 24 * 3600.0
+"""How long a sync asked for here waits for another process's sync of the cache to end (cancellable)."""
 
 
 def _eta_text(seconds: float | None) -> str:
@@ -144,6 +147,7 @@ class MainWindow(QMainWindow):
         self.runner = runner or TaskRunner(self)
         self._settings = settings or QSettings()
         self._sync_handle: TaskHandle | None = None
+        self._waiting_notice = ""  # the notice saying our sync waits for another process's
         self._last_summary: Summary | None = None
         self.person: Person | None = None
         self.reopen_requested = False
@@ -523,7 +527,7 @@ class MainWindow(QMainWindow):
     def _build_watch(self) -> None:
         """Health checks on an interval and the daily sync (app/ui/health.py); configured from the settings at
         `start`."""
-        self.notifier = Notifier(lambda text: self.show_notice(text), self)
+        self.notifier = Notifier(lambda text: self.show_notice(text), self, replace=self._notice_over)
         self.watch = HealthWatch(
             self._ws,
             self.runner,
@@ -533,6 +537,11 @@ class MainWindow(QMainWindow):
             parent=self,
         )
         self.watch.sig_health_checked.connect(self._health_checked)
+
+    def _notice_over(self, old: str, new: str) -> None:
+        """A connection announced as failing works again: say so where the announcement still shows."""
+        if self.notice.isVisible() and self.notice.text() == old:
+            self.show_notice(new, error=False)
 
     def _health_checked(self, checks: Sequence[HealthCheck]) -> None:
         if checks:
@@ -695,7 +704,8 @@ class MainWindow(QMainWindow):
             return None
 
         def work(ctx: TaskContext) -> SyncResult:
-            return self._ws.sync(full=full, progress=ctx.progress, cancel=ctx.cancel)
+            # Another process syncing this cache: ours waits for it (said in the notice line), cancellable.
+            return self._ws.sync(full=full, progress=ctx.progress, cancel=ctx.cancel, wait=QUEUE_SYNC_SECONDS)
 
         self.show_notice("")
         self._set_syncing(True)
@@ -729,6 +739,14 @@ class MainWindow(QMainWindow):
     def _sync_progress(self, event: ProgressEvent) -> None:
         if self._sync_handle is None or self._sync_handle.token.cancelled:
             return
+        if event.stage == SYNC_WAITING:
+            self._waiting_notice = event.message
+            self.show_notice(event.message, error=False)
+            self.progress_label.setText("Waiting for the other sync to end…")
+            return
+        if self._waiting_notice and self.notice.text() == self._waiting_notice:
+            self.show_notice("")  # the other sync ended: ours runs
+        self._waiting_notice = ""
         if event.total:
             self.progress.setRange(0, max(event.total, 1))
             self.progress.setValue(min(event.done, event.total))

@@ -60,6 +60,8 @@ def test_reference_streams_in_order(x_info: dict[str, str]) -> None:
         "credit_notes",
         "invoices",
         "payments",
+        "overpayments",
+        "prepayments",
     ]
     org = read_all(client, "organisation")[0]
     assert org.done and org.records[0]["Name"]

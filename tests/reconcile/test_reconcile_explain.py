@@ -115,3 +115,22 @@ def test_a_match_by_hand_names_who_and_why() -> None:
     assert item_reason(paired, SIDES, by="Dana", note="typo in accessplanit") == (
         "Matched by hand by Dana: typo in accessplanit; agrees in accessplanit and Xero."
     )
+
+
+def test_the_reason_of_a_pair_with_an_allocation_names_the_credit() -> None:
+    allocation = xe_pay("al-1", "INV-1", amount=D("50.00"), method="", reference="CRN-7", group="credit_note:cn-7")
+    items = reconcile(
+        source_invoices=[ap_inv("INV-1", "1")],
+        ledger_invoices=[xe_inv("INV-1", "x1")],
+        source_payments=[ap_pay("88", "INV-1", amount=D("50.00"), method="Credit Note", reference="CRN-7")],
+        ledger_payments=[allocation],
+        invalid=[],
+        rules=Rules(),
+    )
+    [item] = [i for i in items if i.kind is Kind.PAYMENT]
+    reason = item_reason(item, Sides("accessplanit", "Xero"))
+    assert reason == (
+        "Payment paired on INV-1 by amount, date and reference (tier 1); agrees in accessplanit and Xero; "
+        "the Xero side is an allocation of credit note cn-7 to this invoice (it has no bank account, so the method "
+        "is not compared)."
+    )

@@ -84,3 +84,44 @@ def test_a_foreign_invoice_is_compared_in_its_own_currency_whatever_its_rate() -
     [item] = items
     assert item.status is ItemStatus.MATCHED  # 120.00 EUR against 120.00 EUR: nothing converted
     assert item.ledger is not None and getattr(item.ledger, "rate", None) == D("1.152300")
+
+
+def _credit(kind: Kind, total: str, remaining: str, ref: str = "BACS 7", first: str = "INV-1") -> CreditNote:
+    cid = f"{kind.value}-1"
+    return CreditNote(
+        System.XERO, cid, ref, first, "Acme", date(2026, 10, 9), "GBP", D(total), D(remaining), "AUTHORISED", kind=kind
+    )
+
+
+def test_an_overpayments_allocation_pairs_with_the_source_payment_and_its_remainder_is_an_item() -> None:
+    # Paid 550.00 for a 500.00 invoice: Xero allocates 500.00 of the overpayment to INV-1 and keeps 50.00.
+    allocation = xe_pay("al-1", "INV-1", amount=D("500.00"), method="", reference="BACS 7", group="overpayment:op-1")
+    items = reconcile(
+        source_invoices=[ap_inv("INV-1", "1")],
+        ledger_invoices=[xe_inv("INV-1", "x1")],
+        source_payments=[ap_pay("88", "INV-1", amount=D("500.00"), method="BACS", reference="BACS 7")],
+        ledger_payments=[allocation],
+        invalid=[],
+        rules=Rules(),
+        ledger_credit_notes=[_credit(Kind.OVERPAYMENT, "550.00", "50.00"), _credit(Kind.PREPAYMENT, "80.00", "0")],
+    )
+    got = {i.key: (i.kind, i.status, i.fields, i.invoice_key) for i in items if i.kind is not Kind.INVOICE}
+    assert got == {
+        "INV-1:P88:Xal-1": (Kind.PAYMENT, ItemStatus.MATCHED, (), "INV-1"),  # no account: the method is not compared
+        "BACS7:Xoverpayment-1": (Kind.OVERPAYMENT, ItemStatus.ONLY_IN_LEDGER, (), "INV-1"),
+        "BACS7:Xprepayment-1": (Kind.PREPAYMENT, ItemStatus.MATCHED, (), "INV-1"),
+    }
+
+
+def test_a_ledger_payment_of_money_still_has_its_method_compared() -> None:
+    # The same pair without the allocation's group: an empty account code differs from BACS's 090.
+    items = reconcile(
+        source_invoices=[ap_inv("INV-1", "1")],
+        ledger_invoices=[xe_inv("INV-1", "x1")],
+        source_payments=[ap_pay("88", "INV-1", amount=D("500.00"), method="BACS", reference="BACS 7")],
+        ledger_payments=[xe_pay("p1", "INV-1", amount=D("500.00"), method="", reference="BACS 7")],
+        invalid=[],
+        rules=Rules(),
+    )
+    [item] = [i for i in items if i.kind is Kind.PAYMENT]
+    assert (item.status, item.fields) == (ItemStatus.DIFFERS, ("method",))

@@ -175,8 +175,12 @@ def test_an_adviser_posts_into_the_period_lock_but_not_the_end_of_year_lock(star
     fixtures = {"Organisation": {"Organisations": [org]}}
     standard = start_xero(fixtures)
     refused = standard.put("/Invoices", {"Invoices": [invoice_body(Date="2026-09-15")]})
-    assert errors_of(refused) == ["The document date cannot be on or before the period lock date (2026-09-30)."]
+    assert errors_of(refused) == [
+        "The document date cannot be before the period lock date, currently set at 30-Sep-2026"
+    ]
     adviser = start_xero(fixtures, faults="role=adviser")
     assert adviser.put("/Invoices", {"Invoices": [invoice_body(Date="2026-09-15")]}).status_code == 200
     year = adviser.put("/Invoices", {"Invoices": [invoice_body(Date="2026-03-31")]})
-    assert errors_of(year) == ["The document date cannot be on or before the end of year lock date (2026-03-31)."]
+    assert errors_of(year) == [
+        "The document date cannot be before the end of year lock date, currently set at 31-Mar-2026"
+    ]

@@ -84,6 +84,12 @@ INTENDED: dict[str, tuple[str, list[str], list[list[tuple[str, tuple[str, ...], 
     "payment_method_differs": ("matched", [], [[("differs", ("method",), "payment")]]),
     # the unreadable 12,50 payment still counts in accessplanit's AmountPaid; Xero has nothing
     "invalid_source_payment": ("differs", ["paid", "due", "state"], [[]]),
+    # the allocation of a Xero overpayment / prepayment / credit note pairs with accessplanit's payment or credit
+    "overpayment": ("matched", [], [PAID_ONCE]),
+    "prepayment": ("matched", [], [PAID_ONCE]),
+    "credit_allocation": ("matched", [], [PAID_ONCE]),
+    # part paid, the rest credited by a credit note, part of which is refunded out of it
+    "credit_refund": ("matched", [], [[*PAID_ONCE * 2, ("matched", (), "refund")]]),
 }
 
 
@@ -125,7 +131,7 @@ def test_same_seed_gives_identical_output(tmp_path: Path) -> None:
         write_fixtures(ds, tmp_path / name)
         write_expected(ds, tmp_path / name / "expected.json")
     files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.json"))
-    assert len(files_a) == 13
+    assert len(files_a) == 15  # Overpayments and Prepayments too
     for rel in files_a:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
 
@@ -218,13 +224,58 @@ def test_credit_notes_are_items_of_their_own(month2000: Dataset) -> None:
     # A refund's credit note is used up (matched); a goodwill credit left unallocated is a ledger-only credit.
     notes = Counter(i["status"] for i in month2000.expected if i["kind"] == "credit_note")
     scenarios = Counter(month2000.scenarios.values())
-    assert notes == {"matched": scenarios["refund"], "only_in_ledger": scenarios["ledger_credit"]}
+    used_up = scenarios["refund"] + scenarios["credit_allocation"] + scenarios["credit_refund"]
+    assert notes == {"matched": used_up, "only_in_ledger": scenarios["ledger_credit"]}
     assert scenarios["refund"] > 0 and scenarios["ledger_credit"] > 0
     by_id = {cn["CreditNoteID"]: cn for cn in month2000.xero["CreditNotes"]["CreditNotes"]}
     for item in (i for i in month2000.expected if i["kind"] == "credit_note"):
         cn = by_id[item["xero_id"]]
         assert item["key"] == f"{cn['CreditNoteNumber']}:X{cn['CreditNoteID']}"
         assert (cn["RemainingCredit"] > 0) == (item["status"] == "only_in_ledger")
+
+
+def test_overpayments_prepayments_and_credit_notes_are_allocated_to_the_invoices_they_pay(month2000: Dataset) -> None:
+    # Each allocation is the Xero side of a payment item, paired with accessplanit's payment (or logged credit) on
+    # the allocated invoice, dated the credit's date; what an overpayment leaves over is a ledger-only item.
+    scenarios = Counter(month2000.scenarios.values())
+    xero = month2000.xero
+    credits = {
+        "overpayment": xero["Overpayments"]["Overpayments"],
+        "prepayment": xero["Prepayments"]["Prepayments"],
+        "credit_note": [c for c in xero["CreditNotes"]["CreditNotes"] if c["Allocations"]],
+    }
+    assert len(credits["overpayment"]) == scenarios["overpayment"] > 0
+    assert len(credits["prepayment"]) == scenarios["prepayment"] > 0
+    assert len(credits["credit_note"]) == scenarios["credit_allocation"] + scenarios["credit_refund"] > 0
+    by_xero_id = {i["xero_id"]: i for i in month2000.expected if i["xero_id"]}
+    transactions = {t["ID"]: t for t in month2000.accessplanit["Transaction"]}
+    invoices = {i["InvoiceNumber"]: i for i in xero["Invoices"]["Invoices"]}
+    for kind, records in credits.items():
+        for credit in records:
+            [allocation] = credit["Allocations"]
+            number = allocation["Invoice"]["InvoiceNumber"]
+            item = by_xero_id[allocation["AllocationID"]]
+            assert (item["kind"], item["status"], item["invoice"]) == ("payment", "matched", number)
+            assert item["date"] == ms_to_date(credit["Date"]).isoformat()
+            tx = transactions[item["accessplanit_id"]]
+            assert tx["Amount"] == allocation["Amount"] and tx["TransactionType"] == "Payment"
+            assert (tx["TransactionMethodLabel"] == "Credit Note") == (kind == "credit_note")
+            assert invoices[number]["AmountCredited"] >= allocation["Amount"]
+            if kind == "credit_note":
+                continue
+            own = by_xero_id[credit[f"{kind.capitalize()}ID"]]
+            assert own["kind"] == kind
+            assert own["status"] == ("only_in_ledger" if credit["RemainingCredit"] > 0 else "matched")
+    assert all(o["RemainingCredit"] > 0 for o in credits["overpayment"])
+    assert all(p["RemainingCredit"] == 0 for p in credits["prepayment"])
+    for prepayment in credits["prepayment"]:  # received on or before the issue day, allocated on it
+        invoice = invoices[prepayment["Allocations"][0]["Invoice"]["InvoiceNumber"]]
+        assert ms_to_date(prepayment["Date"]) <= ms_to_date(invoice["Date"])
+    refunded = [c for c in credits["credit_note"] if c["Payments"]]
+    assert len(refunded) == scenarios["credit_refund"]
+    for note in refunded:  # allocated to what was due, the rest refunded out of it: nothing remains
+        assert note["Total"] == note["Allocations"][0]["Amount"] + note["Payments"][0]["Amount"]
+        assert note["RemainingCredit"] == 0 and by_xero_id[note["CreditNoteID"]]["status"] == "matched"
 
 
 def test_combined_payments_are_one_transaction_and_one_batch(month2000: Dataset) -> None:
@@ -339,7 +390,20 @@ def check_xero_books(ds: Dataset) -> None:
             assert pay["Invoice"]["Type"] == "ACCRECCREDIT"
             refunds[pay["Invoice"]["InvoiceID"]].append(pay)
     invoices_by_number = {inv["InvoiceNumber"]: inv for inv in ds.xero["Invoices"]["Invoices"]}
+    credited: defaultdict[str, Decimal] = defaultdict(Decimal)  # invoice id -> allocated to it by credits
+    allocated_notes = [cn for cn in ds.xero["CreditNotes"]["CreditNotes"] if cn["Allocations"]]
+    for credit in [*allocated_notes, *ds.xero["Overpayments"]["Overpayments"], *ds.xero["Prepayments"]["Prepayments"]]:
+        assert credit["LineAmountTypes"] == "NoTax" and credit["TotalTax"] == 0  # money received or credited as is
+        assert credit["Total"] == credit["SubTotal"] == sum(line["LineAmount"] for line in credit["LineItems"])
+        allocated = sum(a["Amount"] for a in credit["Allocations"])
+        paid_out = sum(p["Amount"] for p in credit["Payments"])
+        assert credit["RemainingCredit"] == credit["Total"] - allocated - paid_out >= 0
+        for a in credit["Allocations"]:
+            credited[a["Invoice"]["InvoiceID"]] += a["Amount"]
+            assert invoices_by_number[a["Invoice"]["InvoiceNumber"]]["InvoiceID"] == a["Invoice"]["InvoiceID"]
     for cn in ds.xero["CreditNotes"]["CreditNotes"]:
+        if cn["Allocations"]:
+            continue  # checked above
         check_lines(cn)
         paid_out = sum(p["Amount"] for p in refunds[cn["CreditNoteID"]])
         assert cn["RemainingCredit"] == cn["Total"] - paid_out
@@ -361,9 +425,10 @@ def check_xero_books(ds: Dataset) -> None:
         if inv["Status"] == "DELETED":
             assert paid == 0
             continue
-        assert inv["AmountPaid"] == paid
+        assert inv["AmountPaid"] == paid and inv["AmountCredited"] == credited[inv["InvoiceID"]]
         assert inv["AmountDue"] == inv["Total"] - inv["AmountPaid"] - inv["AmountCredited"]
-        assert inv["Status"] == ("PAID" if inv["AmountDue"] == 0 and paid > 0 else "AUTHORISED")
+        settled = paid + inv["AmountCredited"]
+        assert inv["Status"] == ("PAID" if inv["AmountDue"] == 0 and settled > 0 else "AUTHORISED")
         if inv["Date"] != "not a date":
             assert in_month(ms_to_date(inv["Date"]), ds.month)
             assert inv["DateString"] == ms_to_date(inv["Date"]).isoformat() + "T00:00:00"
@@ -399,7 +464,7 @@ def test_one_cent_rounding_is_real_and_matched(month2000: Dataset) -> None:
 
 
 def test_refunds_go_through_a_credit_note_that_names_the_invoice(month2000: Dataset) -> None:
-    refunded = {k for k, s in month2000.scenarios.items() if s == "refund"}
+    refunded = {k for k, s in month2000.scenarios.items() if s in ("refund", "credit_refund")}
     notes = [cn for cn in month2000.xero["CreditNotes"]["CreditNotes"] if cn["Payments"]]
     assert {cn["Reference"] for cn in notes} == refunded
     ap_refunds = [t for t in month2000.accessplanit["Transaction"] if t["TransactionType"] == "Refund"]
@@ -469,7 +534,8 @@ def test_accessplanit_records_have_the_documented_wire_shape(month2000: Dataset)
     statuses = Counter(i["Status"] for i in month2000.accessplanit["Invoice"])
     assert set(statuses) <= {"Outstanding", "Part Paid", "Paid", "Cancelled", "Credited"}
     assert {t["TransactionType"] for t in month2000.accessplanit["Transaction"]} == {"Payment", "Refund"}
-    assert {m["Label"] for m in month2000.accessplanit["TransactionMethod"]} == set(METHOD_ACCOUNTS)
+    labels = {m["Label"] for m in month2000.accessplanit["TransactionMethod"]}
+    assert labels == {*METHOD_ACCOUNTS, "Credit Note"}  # credits logged on a booking have no bank account
     assert all(len(i["PONumber"] or "") <= 50 for i in month2000.accessplanit["Invoice"])
 
 
@@ -501,7 +567,8 @@ def test_xero_envelopes_validate_against_the_openapi_schemas(
     from openapi_schema_validator import OAS30ReadValidator, oas30_format_checker
 
     write_fixtures(month50, tmp_path)
-    for name in ("Invoices", "Payments", "CreditNotes", "Contacts", "TaxRates", "Accounts", "Organisation"):
+    names = ("Invoices", "Payments", "CreditNotes", "Overpayments", "Prepayments", "Contacts", "TaxRates", "Accounts")
+    for name in (*names, "Organisation"):
         envelope = json.loads((tmp_path / "xero" / f"{name}.json").read_text("utf-8"))  # as a JSON client sees it
         schema_name = "Organisations" if name == "Organisation" else name
         schema = {"$ref": f"#/components/schemas/{schema_name}", "components": xero_spec["components"]}
@@ -731,6 +798,8 @@ def test_expected_counts_are_stable_and_add_up(seed: int, invoices: int) -> None
     )  # one item per invoice slot (a malformed invoice is its invalid item)
     payments = sum(len(t.get("TransactionInvoices") or [t]) for t in ds.accessplanit["Transaction"])
     payments += len(ds.xero["Payments"]["Payments"])
+    credits = ("CreditNotes", "Overpayments", "Prepayments")
+    payments += sum(len(c["Allocations"]) for name in credits for c in ds.xero[name][name])  # each a payment
     pay_items = [i for i in ds.expected if i["kind"] == "payment"]
     assert payments == sum(2 if i["accessplanit_id"] and i["xero_id"] else 1 for i in pay_items)
     assert Counter(i["status"] for i in generate(seed=seed, invoices=invoices).expected) == counts

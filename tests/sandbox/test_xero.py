@@ -731,7 +731,9 @@ def test_lock_dates_block_writes(start_xero: Callable[..., Xero]) -> None:
     assert xero.tenant == org["OrganisationID"]
     assert xero.ok(xero.get("/Accounts"))["Accounts"]  # defaults still served when only Organisation is given
     on_lock = xero.put("/Invoices", {"Invoices": [invoice_body(Date="2026-09-30")]})
-    assert errors_of(on_lock) == ["The document date cannot be on or before the period lock date (2026-09-30)."]
+    assert errors_of(on_lock) == [
+        "The document date cannot be before the period lock date, currently set at 30-Sep-2026"
+    ]
     inv = xero.create_invoice(Date="2026-10-01")
     assert "lock date" in errors_of(xero.pay(inv["InvoiceID"], "1.00", Date="2026-09-15"))[0]
     assert "lock date" in errors_of(xero.post(f"/Invoices/{inv['InvoiceID']}", {"Date": "2026-09-01"}))[0]

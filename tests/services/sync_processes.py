@@ -4,7 +4,8 @@ Run as a script (`python sync_processes.py ARGS-JSON`): `{"db", "ap": {url, user
 identity_url, client_id, client_secret}, "hold": PATH | null}`. It saves both connections (secrets in this process's
 memory), syncs (a full pull), and prints one JSON line: `{"ok", "counts", "errors"}` or, when another sync holds the
 cache, `{"refused": message}`. With `hold`, it prints `holding` at the first page and waits for the file `hold` to
-exist before going on (so the test can start a second sync while this one is mid-way, without timing).
+exist before going on (so the test can start a second sync while this one is mid-way, without timing). With `wait`
+(seconds) it queues behind a sync that holds the cache, printing `{"waiting": message}` when it starts waiting.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from app.credentials import MemoryCredentialStore  # noqa: E402
 from app.domain.progress import ProgressEvent  # noqa: E402
 from app.domain.status import System  # noqa: E402
 from app.services.api import ConnectionInfo  # noqa: E402
-from app.services.sync import SyncBusy  # noqa: E402
+from app.services.sync import WAITING, SyncBusy  # noqa: E402
 from app.services.workspace import Workspace  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.storage.db import Database  # noqa: E402
@@ -50,6 +51,9 @@ def main(args: dict[str, Any]) -> None:
 
     def progress(ev: ProgressEvent) -> None:
         nonlocal held
+        if ev.stage == WAITING:
+            print(json.dumps({"waiting": ev.message}), flush=True)
+            return
         if hold is not None and not held and ev.pages:
             held = True
             print("holding", flush=True)
@@ -57,7 +61,7 @@ def main(args: dict[str, Any]) -> None:
                 time.sleep(0.02)
 
     try:
-        result = ws.sync(full=True, progress=progress)
+        result = ws.sync(full=True, progress=progress, wait=float(args.get("wait") or 0))
     except SyncBusy as exc:
         print(json.dumps({"refused": exc.user_text()}), flush=True)
         return

@@ -20,6 +20,7 @@ from app.services.api import CheckResult, ConnectionInfo
 from app.services.workspace import Workspace
 from app.settings import Settings
 from app.storage import records as records_repo
+from app.storage.db import Database
 
 FAST = replace(Settings(), read_timeout=5.0, connect_timeout=2.0)
 
@@ -141,3 +142,34 @@ def test_health_checks_record_a_light_per_connection_and_the_dashboard_shows_the
 )
 def test_the_light_of_a_check(result: CheckResult, seconds: float, level: str) -> None:
     assert health.level_for(result, seconds, slow_seconds=10) == level
+
+
+def test_old_checks_and_those_beyond_the_last_thousand_per_connection_are_pruned_after_each_check(
+    cache: Database,
+) -> None:
+    from datetime import datetime, timedelta
+
+    from app.storage import synclog
+
+    today = datetime(2026, 10, 20, 12, 0)
+    with cache.transaction() as tx:
+        for days in (45, 31, 29):  # Xero: two older than 30 days, one inside
+            synclog.add_health(tx, today - timedelta(days=days), System.XERO, "ok", 1, "Connected.")
+        for n in range(1005):  # accessplanit: recent, but more than 1,000
+            synclog.add_health(tx, today - timedelta(minutes=1005 - n), System.ACCESSPLANIT, "ok", 1, f"check {n}")
+    answer = CheckResult(True, "tenant", "Connected.")
+    health.run_checks(cache, [System.XERO], lambda s: answer, 10, keep_days=30, now=lambda: today)
+
+    def kept(system: System) -> list[str]:
+        return [f"{r.at:%m-%d} {r.message}"[6:] for r in synclog.list_health(tx, 5000) if r.system is system]
+
+    with cache.transaction(readonly=True) as tx:
+        assert [f"{r.at:%m-%d}" for r in synclog.list_health(tx, 5000) if r.system is System.XERO] == ["10-20", "09-21"]
+        assert len(kept(System.ACCESSPLANIT)) == 1005  # another connection's checks are its own
+    health.run_checks(cache, [System.ACCESSPLANIT], lambda s: answer, 10, keep_days=30, now=lambda: today)
+    with cache.transaction(readonly=True) as tx:
+        ap = kept(System.ACCESSPLANIT)
+    assert len(ap) == synclog.HEALTH_KEEP_PER_SYSTEM and ap[:2] == ["Connected.", "check 1004"]
+    assert ap[-1] == "check 6"  # the newest 999 earlier checks stay; the oldest six went
+    # The setting is declared, with its default
+    assert Settings().health_keep_days == 30

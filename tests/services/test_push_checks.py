@@ -102,6 +102,79 @@ def test_a_locked_period_blocks_the_push_before_any_call(world: World) -> None:
     assert "blocked" not in now.flags
 
 
+def test_lock_dates_follow_the_connection_role_as_xero_does(world: World) -> None:
+    """Xero's period lock date holds everyone but advisers; its end of year lock date holds advisers too. The checks
+    before a push follow the role (`Settings.xero_adviser`), and quote Xero's own refusal."""
+    number = world.number("only_in_source")
+    org = world.boxes.xero_app.ledger.organisation
+    org["PeriodLockDate"], org["EndOfYearLockDate"] = "2026-10-31T00:00:00", "2026-03-31T00:00:00"
+    assert world.ws.sync().ok
+    row = world.item(number, Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)
+    action = PushRecord(row.item_id, System.XERO, new_contact=True)
+
+    standard = world.ws.preview(action)
+    text = " ".join(standard.problems)
+    assert standard.blocked and "period lock date (2026-10-31)" in text, text
+    assert '"The document date cannot be before the period lock date, currently set at 31-Oct-2026."' in text
+    assert "adviser role can post into it" in text
+    refused = world.ws.act(action)
+    assert not refused.ok and refused.refused == "blocked" and world.xero_invoices(number) == []
+
+    # The same connection with the adviser role (the sandbox's `role=adviser`): the period lock does not hold it.
+    world.faults(System.XERO, "role=adviser")
+    adviser = world.workspace(replace(Settings(), xero_adviser=True))
+    assert not adviser.preview(action).blocked
+    # ... but the end of year lock does, for advisers too: the check and Xero agree.
+    org["EndOfYearLockDate"] = "2026-10-31T00:00:00"
+    assert adviser.sync().ok
+    year = adviser.preview(action)
+    text = " ".join(year.problems)
+    assert year.blocked and "end of year lock date (2026-10-31)" in text and "period lock date (" not in text, text
+    assert "currently set at 31-Oct-2026" in text and "An adviser can move the end of year lock date" in text
+    assert not adviser.act(action).ok and world.xero_invoices(number) == []
+    org["EndOfYearLockDate"] = "2026-03-31T00:00:00"
+    assert adviser.sync().ok
+    pushed = adviser.act(action)
+    assert pushed.ok, pushed.message
+    assert len(world.xero_invoices(number)) == 1  # Xero took it from the adviser, inside the period lock
+
+
+def test_the_lock_rule_per_role_and_lock_from_the_connectors_facts() -> None:
+    from app.connectors.xero.profile import ledger_facts
+
+    facts = ledger_facts(
+        {"organisation": [{"PeriodLockDate": "2026-09-30", "EndOfYearLockDate": "/Date(1774915200000+0000)/"}]}
+    )
+    pay = Payment(
+        system=System.ACCESSPLANIT,
+        id="t-1",
+        invoice_id="x-1",
+        invoice_number="INV-1",
+        direction=Direction.PAYMENT,
+        amount=Decimal("10.00"),
+        date=date(2026, 9, 15),
+        method="Card",
+        reference="r",
+        currency="GBP",
+    )
+    settings = replace(Settings(), method_accounts={"Card": "090"})
+    plan = plans.plan_push_payment(pay, _invoice(System.XERO), settings, "INV-1:P1")
+    for adviser, day, held in [
+        (False, date(2026, 9, 15), "period lock date"),
+        (True, date(2026, 9, 15), None),
+        (False, date(2026, 3, 31), "period lock date"),
+        (True, date(2026, 3, 31), "end of year lock date"),
+        (True, date(2026, 4, 1), None),
+    ]:
+        plan = replace(plan, payload={**plan.payload, "date": day.isoformat()})
+        problems = plans.check_plan(plan, plans.Context(facts, _invoice(System.XERO), adviser=adviser))
+        locks = [x.text for x in problems if "lock date" in x.text]
+        if held is None:
+            assert locks == [], (adviser, day, locks)
+        else:
+            assert len(locks) == 1 and f"locked by its {held}" in locks[0], (adviser, day, locks)
+
+
 def test_a_new_contact_needs_a_choice_and_a_known_one_is_sent_by_id(world: World) -> None:
     number = world.number("only_in_source")
     row = world.item(number, Kind.INVOICE, ItemStatus.ONLY_IN_SOURCE)

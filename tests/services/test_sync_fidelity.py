@@ -34,7 +34,9 @@ def _agrees_with_oracle(db: Database, expected: list[dict[str, Any]]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("cap", "strict"), [(100, False), (250, False), (1000, False), (100, True)], ids=["100", "250", "1000", "strict"]
+    ("cap", "strict"),
+    [(100, False), (250, False), (1000, False), (100, True), (250, True), (1000, True)],
+    ids=["100", "250", "1000", "strict-100", "strict-250", "strict-1000"],
 )
 def test_sync_agrees_with_the_generator_at_any_cap_and_in_strict_mode(tmp_path: Path, cap: int, strict: bool) -> None:
     opts = SandboxOptions(seed=7, invoices=400, month="2026-10", max_top=cap, strict=strict)
@@ -49,6 +51,14 @@ def test_sync_agrees_with_the_generator_at_any_cap_and_in_strict_mode(tmp_path: 
                 select(func.count()).where(records_table.c.system == AP.value, records_table.c.kind == "invoice")
             ).scalar_one()
         assert rows == len(sb.accessplanit_app.tables["Invoice"].rows)  # every record arrived
+        with db.transaction(readonly=True) as tx:  # every payment too (one allocated across invoices: its parts)
+            ids = tx.conn.execute(
+                select(records_table.c.remote_id).where(
+                    records_table.c.system == AP.value, records_table.c.kind == "payment"
+                )
+            ).scalars()
+            cached = {i.split("-", 1)[0] for i in ids}
+        assert cached == {str(t["ID"]) for t in sb.accessplanit_app.tables["Transaction"].rows}
         if not strict:
             return
         with db.transaction(readonly=True) as tx:
@@ -100,4 +110,65 @@ def test_two_accessplanit_invoices_with_one_id_stay_visible_as_invalid(tmp_path:
         its = {str(t["ID"]) for t in data["Transaction"] if str(t["InvoiceID"]) == str(first["ID"])}
         payments = [r for r in rows if r.kind.value == "payment" and r.source_id in its]
         assert payments and all(r.invoice.upper() == number.upper() for r in payments)  # they did not move
+        db.dispose()
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["lax", "strict"])
+def test_duplicate_ids_on_different_pages_stay_visible_as_invalid_and_the_second_never_overwrites_the_first(
+    tmp_path: Path, strict: bool
+) -> None:
+    """accessplanit caps pages at 100: an invoice ID repeated on the next page (the last row of one page, the first
+    of the next, in ID order) and a payment ID repeated far apart (DateUpdated order) are each caught across pages.
+    Both rows of each stay `invalid`; the first keeps its number and payments; a later sync in the same process
+    (incremental, then full) keeps it so."""
+    from app.sandbox.common import dumps
+    from app.sandbox.generator import generate, write_fixtures
+    from app.sandbox.runner import load_fixtures
+
+    month = generate(seed=7, invoices=260, month="2026-10")
+    write_fixtures(month, tmp_path / "fx")
+    data = load_fixtures(str(tmp_path / "fx"))["accessplanit"]
+    invoices = [i for i in data["Invoice"] if isinstance(i, dict)]
+    transactions = [t for t in data["Transaction"] if isinstance(t, dict)]
+    by_id = sorted(invoices, key=lambda i: int(i["ID"]))
+    first = by_id[99]  # the last row of the first page of 100
+    transactions[len(transactions) // 2]["InvoiceID"] = first["ID"]  # it has a payment
+    paid_ids = {str(t["InvoiceID"]) for t in transactions}
+    later = invoices[invoices.index(first) + 1 :]  # stored after it, so listed after it under the same ID
+    other = next(i for i in later if int(i["ID"]) > int(first["ID"]) and str(i["ID"]) not in paid_ids)
+    other_number = str(other["Reference"]).strip()
+    other["ID"] = first["ID"]  # two invoices, one ID, on pages 1 and 2
+    by_date = sorted(transactions, key=lambda t: (t["DateUpdated"], int(t["ID"])))
+    pay_first, pay_twin = by_date[5], by_date[-5]  # far apart in DateUpdated order: pages 1 and 3 or later
+    assert pay_first["InvoiceID"] != pay_twin["InvoiceID"]
+    pay_twin["ID"] = pay_first["ID"]
+    (tmp_path / "fx" / "accessplanit" / "Invoice.json").write_bytes(dumps({"results": data["Invoice"]}))
+    (tmp_path / "fx" / "accessplanit" / "Transaction.json").write_bytes(dumps({"results": data["Transaction"]}))
+
+    def check(db: Database) -> None:
+        with db.transaction(readonly=True) as tx:
+            rows = item_repo.item_rows(tx, item_repo.query_item_ids(tx))
+            stored = {i.id: i.number for i in records.load_invoices(tx, AP)}
+        reason = f"two records with ID {first['ID']}"
+        invalid = {r.source_id: r.invoice for r in rows if r.status.value == "invalid" and reason in r.reason}
+        number = str(first["Reference"]).strip()
+        assert invalid == {str(first["ID"]): number, f"{first['ID']}~2": other_number}
+        assert str(first["ID"]) not in stored  # kept as an invalid record, not as either invoice
+        its = {str(t["ID"]) for t in transactions if str(t["InvoiceID"]) == str(first["ID"])}
+        its.discard(str(pay_first["ID"]))
+        payments = [r for r in rows if r.kind.value == "payment" and r.source_id in its]
+        assert payments and all(r.invoice.upper() == number.upper() for r in payments)  # they did not move
+        twice = f"two records with ID {pay_first['ID']}"
+        pays = sorted(r.source_id or "" for r in rows if r.status.value == "invalid" and twice in r.reason)
+        assert pays == sorted([str(pay_first["ID"]), f"{pay_first['ID']}~2"])
+
+    with start_sandboxes(SandboxOptions(fixtures=str(tmp_path / "fx"), max_top=100, strict=strict)) as sb:
+        db = _new_cache(tmp_path / "cache.sqlite3")
+        clients = make_clients(sb.info, page_size=1000)
+        result = sync_all(db, clients, Settings())
+        assert result.ok, result.errors
+        check(db)
+        for full in (False, True):  # the same connectors again: an incremental sync, then a full one
+            assert sync_all(db, clients, Settings(), full=full).ok
+            check(db)
         db.dispose()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -36,8 +37,14 @@ def boxes() -> Iterator[Sandboxes]:
         sandboxes.stop()
 
 
-def _child(db: Database, boxes: Sandboxes, hold: Path | None) -> subprocess.Popen[str]:
-    args = {"db": db.url, "ap": boxes.info["accessplanit"], "xe": boxes.info["xero"], "hold": str(hold or "")}
+def _child(db: Database, boxes: Sandboxes, hold: Path | None, wait: float = 0) -> subprocess.Popen[str]:
+    args = {
+        "db": db.url,
+        "ap": boxes.info["accessplanit"],
+        "xe": boxes.info["xero"],
+        "hold": str(hold or ""),
+        "wait": wait,
+    }
     return subprocess.Popen(
         [sys.executable, str(HERE / "sync_processes.py"), json.dumps(args)],
         stdout=subprocess.PIPE,
@@ -97,6 +104,35 @@ def test_two_processes_syncing_one_cache_one_is_refused_and_nothing_is_doubled(
         runs = synclog.list_runs(tx)
     assert len(runs) == 1  # the refused sync logged no run
     alone.dispose()
+
+
+def test_a_second_process_asked_to_wait_queues_behind_the_first_and_then_syncs(
+    cache: Database, boxes: Sandboxes, tmp_path: Path
+) -> None:
+    go = tmp_path / "go"
+    first = _child(cache, boxes, hold=go)
+    assert first.stdout is not None
+    assert first.stdout.readline().strip() == "holding"
+
+    second = _child(cache, boxes, hold=None, wait=120)
+    assert second.stdout is not None
+    said = json.loads(second.stdout.readline())["waiting"]
+    assert said.startswith(f"Another sync is running (by tester on host {socket.gethostname()[:64]}, started ")
+    assert "started " in said and said.endswith("); Recondesk will start yours when it ends.")
+    with cache.transaction(readonly=True) as tx:
+        assert len(synclog.list_runs(tx)) == 1  # the waiting one has not started a run
+
+    go.touch()
+    done, queued = _last_json(first), _last_json(second)
+    assert done["ok"], done["errors"]
+    assert queued["ok"], queued["errors"]  # it ran once the first had finished
+    with cache.transaction(readonly=True) as tx:
+        runs = synclog.list_runs(tx)
+        assert synclog.sync_holder(tx) is None
+    assert len(runs) == 2 and all(r.finished_at is not None for r in runs)
+    assert runs[0].started_at >= runs[1].finished_at  # one after the other, never both at once
+    total, distinct = _record_rows(cache)
+    assert total == distinct  # nothing doubled
 
 
 def test_a_killed_sync_does_not_block_the_next_one(cache: Database, boxes: Sandboxes, tmp_path: Path) -> None:

@@ -288,7 +288,17 @@ def test_keys_are_inert_while_typing_and_tab_goes_round(qtbot: Any, window: Main
     search.clear()
     settle(qtbot, w)
 
-    # Tab from the month picker: status, kind, search, the list, the item's buttons, ..., and round again.
+    # Tab from the month picker: status, kind, search, the list, the item's buttons, ..., and round again. An item a
+    # person can act on is shown (a used-up credit or a matched pair has no buttons: Tab goes on to the bulk bar).
+    model = w.list_view.model
+    open_item = next(i for i in model.ids() if model.item_row(i).status is not ItemStatus.MATCHED)
+    assert w.list_view.select_item(open_item)
+
+    def shown() -> bool:
+        detail = w.detail_view.detail
+        return detail is not None and detail.row.item_id == open_item and w.runner.pending() == 0
+
+    qtbot.waitUntil(shown, timeout=TIMEOUT_MS)
     bar = w.list_view.filter_bar
     bar.period_combo.setFocus()
     visited: list[QWidget] = []

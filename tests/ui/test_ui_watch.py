@@ -70,6 +70,52 @@ def test_a_failing_connection_is_announced_once_and_shows_red(qtbot: Any, window
     assert len(announced) == 1
 
 
+def test_on_the_interval_a_failure_is_announced_once_and_a_recovery_clears_the_light(
+    qtbot: Any, window: Any, demo: Any
+) -> None:
+    """The timer's own path: ticks on the injected clock start each check. A connection that starts failing is
+    announced once however many checks it stays failing; when it works again the light is green, and the
+    announcement still in the notice line gives way to the news; a new failure is announced again."""
+    w = window
+    ws, sandboxes = demo
+    qtbot.waitUntil(lambda: w.health_lights.level(System.ACCESSPLANIT) == "ok", timeout=TIMEOUT_MS)
+    settle(qtbot, w)
+    clock = FakeClock(datetime(2026, 12, 7, 9, 0))
+    w.watch.clock, w.watch.last_check_at = clock, clock.now
+    w.watch.configure(15, "")
+    announced: list[str] = []
+    recovered: list[str] = []
+    w.watch.sig_notified.connect(announced.append)
+    w.watch.sig_recovered.connect(recovered.append)
+    source = next(c for c in ws.connections() if c.system is System.ACCESSPLANIT)
+
+    def interval() -> None:
+        clock.now += timedelta(minutes=15)
+        with qtbot.waitSignal(w.sig_health_shown, timeout=TIMEOUT_MS):
+            w.watch.tick()
+        settle(qtbot, w)
+
+    ws.save_connection(source, "not-the-password")  # the password was changed at accessplanit
+    for _ in range(3):
+        interval()
+        assert w.health_lights.level(System.ACCESSPLANIT) == "failed"
+    assert len(announced) == 1 and announced[0].startswith("The accessplanit connection is failing: ")
+    assert w.notice.text() == "Recondesk: " + announced[0]
+
+    ws.save_connection(source, sandboxes.info["accessplanit"]["password"])  # put right
+    interval()
+    assert w.health_lights.level(System.ACCESSPLANIT) == "ok"
+    assert "accessplanit: working (checked " in w.health_lights.labels[System.ACCESSPLANIT].toolTip()
+    assert recovered == ["The accessplanit connection works again."]
+    assert w.notice.text() == "Recondesk: The accessplanit connection works again."
+    interval()  # still fine: nothing more is said
+    assert len(announced) == 1 and len(recovered) == 1
+
+    ws.save_connection(source, "changed-again")
+    interval()
+    assert len(announced) == 2 and w.health_lights.level(System.ACCESSPLANIT) == "failed"
+
+
 def test_should_notify_only_when_a_connection_starts_failing() -> None:
     assert should_notify(None, "failed") and should_notify("ok", "failed") and should_notify("slow", "failed")
     assert not should_notify("failed", "failed")
@@ -163,28 +209,59 @@ def test_disconnect_asks_first_then_removes_the_secret_and_keeps_the_cache(qtbot
     runner.shutdown()
 
 
-def test_a_sync_while_another_process_syncs_this_cache_is_refused_with_who(qtbot: Any, window: Any, demo: Any) -> None:
+def _held_elsewhere(ws: Any) -> Any:
     from app.services.sync import SyncLock
 
+    other = SyncLock(ws.db, 600, who="Ann")  # as the command line on another computer would hold it
+    other.owner = "elsewhere:4242:cli:Ann"
+    other.host, other.pid = "elsewhere", 4242
+    other.acquire()
+    return other
+
+
+WAITING = "Another sync is running (by Ann on host elsewhere, started "
+
+
+def test_a_sync_while_another_process_syncs_is_queued_and_starts_when_that_one_ends(
+    qtbot: Any, window: Any, demo: Any
+) -> None:
     w = window
     ws, _ = demo
     settle(qtbot, w)
     runs_before = len(ws.sync_runs())
-    other = SyncLock(ws.db, 600)  # as the command line would hold it
-    other.owner = "elsewhere:4242:cli"
-    other.host, other.pid = "elsewhere", 4242
-    other.acquire()
+    other = _held_elsewhere(ws)
     try:
+        with qtbot.waitSignal(w.sig_notice_shown, timeout=TIMEOUT_MS) as said:
+            assert w.sync() is not None
+        assert said.args[0].startswith(WAITING) and said.args[0].endswith("); Recondesk will start yours when it ends.")
+        assert w.notice.isVisible() and w.progress_label.text() == "Waiting for the other sync to end…"
+        assert w.syncing and w.cancel_button.isEnabled() and w.sync() is None  # one queued sync, cancellable
+        assert len(ws.sync_runs()) == runs_before  # nothing started yet
         with qtbot.waitSignal(w.sig_sync_finished, timeout=TIMEOUT_MS) as blocker:
-            w.sync()
-        assert blocker.args[0] is None
-        assert w.notice.text().startswith(
-            "The sync failed: A sync of this cache is already running (pid 4242 on elsewhere, started "
-        )
-        assert w.notice.text().endswith("try again when it ends.")
+            other.release()  # the other sync ends: ours starts by itself
     finally:
         other.release()
-    assert len(ws.sync_runs()) == runs_before  # the refused sync did nothing, not even a run log row
+    assert blocker.args[0] is not None and blocker.args[0].ok
+    assert len(ws.sync_runs()) == runs_before + 1
+    assert not w.notice.text().startswith(WAITING)
+
+
+def test_a_queued_sync_can_be_cancelled_while_it_waits(qtbot: Any, window: Any, demo: Any) -> None:
+    w = window
+    ws, _ = demo
+    settle(qtbot, w)
+    runs_before = len(ws.sync_runs())
+    other = _held_elsewhere(ws)
+    try:
+        with qtbot.waitSignal(w.sig_notice_shown, timeout=TIMEOUT_MS):
+            w.sync()
+        with qtbot.waitSignal(w.sig_sync_finished, timeout=TIMEOUT_MS) as blocker:
+            w.cancel_sync()
+        assert blocker.args[0] is None and not w.syncing
+        assert w.notice.text() == "Sync cancelled; everything fetched so far is kept."
+    finally:
+        other.release()
+    assert len(ws.sync_runs()) == runs_before  # the cancelled wait did nothing, not even a run log row
 
 
 def test_a_daily_sync_time_that_is_not_a_time_is_said_and_left_off(qtbot: Any, window: Any) -> None:

@@ -157,12 +157,14 @@ class IdCursor:
     last_id: str | None = None
     watermark: str | None = None
     done: bool = False
+    at_after: int = 0  # rows read with ID == `after_id`: the next page asks `ge` and skips them (0: `gt`)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "v": 2,
             "by": "ID",
             "after_id": self.after_id,
+            "at_after": self.at_after,
             "skip": self.skip,
             "last_id": self.last_id,
             "watermark": self.watermark,
@@ -177,6 +179,7 @@ class IdCursor:
             last_id=_text(data.get("last_id")),
             watermark=_text(data.get("watermark")),
             done=bool(data.get("done")),
+            at_after=int(data.get("at_after") or 0),
         )
 
 
@@ -234,26 +237,30 @@ def read_keyset(
 def read_by_id(
     fetch: Fetch, module: str, fields: Sequence[str], cursor: IdCursor, paging: SkipTopPaging, cancel: CancelToken
 ) -> Iterator[tuple[list[dict[str, Any]], IdCursor, int | None]]:
-    """Pages of `module` in ID order from an `IdCursor`: `ID gt '<after_id>'`, `$orderby=ID`.
+    """Pages of `module` in ID order from an `IdCursor`: `ID ge '<after_id>'` skipping the rows already read with
+    that ID (`at_after`), `$orderby=ID`. Asking `ge` rather than `gt` costs one row a page and means a second row
+    carrying the page's last ID (a duplicate, which the service should not have) is read, not skipped unseen.
 
-    IDs are unique and never change, so a record updated while we page keeps its place. Rows without an ID (a
-    malformed record) match no `gt`; should a whole page hold none, `$skip` moves past it instead of looping."""
+    IDs never change, so a record updated while we page keeps its place. Rows without an ID (a malformed record)
+    match no `ge`; should a whole page hold none, `$skip` moves past it instead of looping."""
     state = cursor
     total: int | None = None
     first = True
     while True:
-        params = {"$select": ",".join(fields), "$orderby": "ID", **paging.params(state.skip)}
+        offset = state.skip + state.at_after
+        params = {"$select": ",".join(fields), "$orderby": "ID", **paging.params(offset)}
         if state.after_id:
-            params["$filter"] = f"ID gt {quote(state.after_id)}"
+            params["$filter"] = f"ID {'ge' if state.at_after else 'gt'} {quote(state.after_id)}"
         rows = fetch(module, params, cancel)
-        offset = state.skip
         count = getattr(rows, "total", None)
         if first and isinstance(count, int):
             total = count
         first = False
         ids = [i for i in (_row_id(r) for r in rows) if i is not None]
         if ids:
-            state = replace(state, after_id=ids[-1], skip=0)
+            tail = next((n for n, i in enumerate(reversed(ids)) if i != ids[-1]), len(ids))  # rows at the last ID
+            before = state.at_after if ids[0] == ids[-1] == state.after_id else 0
+            state = replace(state, after_id=ids[-1], skip=0, at_after=before + tail)
         else:
             state = replace(state, skip=state.skip + len(rows))
         if rows:
@@ -378,6 +385,61 @@ def _refused(
     )
 
 
+def _with_duplicates(changed: list[Row], rows: list[Row], twice: Mapping[str, int]) -> list[Row]:
+    """`changed` plus the rows of IDs kept `invalid` (`twice`) even where the cache holds their version: a row the
+    cache holds unchanged must not let its twin through as if it were alone under the ID."""
+    if not twice:
+        return changed
+    keep = {id(r) for r in changed}
+    return [r for r in rows if id(r) in keep or _row_id(r) in twice]
+
+
+IDENTITY = {
+    Kind.INVOICE: ("Reference",),
+    Kind.PAYMENT: ("InvoiceID", "TransactionType", "Amount", "TransactionDate"),
+}
+"""What tells two rows under one ID apart across pages: another invoice number, or a payment of another invoice,
+type, amount or date. The same ID with the same identity on a later page is the same record read again (updated
+while we paged, which moves it in a DateUpdated order): the later row wins, as before."""
+
+
+class RunIds:
+    """The IDs one run of a stream has read (with each first row's identity, hashed to keep 100,000 of them
+    small) and how many rows with another identity came under each. Pages are read one at a time, so a second
+    record under an ID already read on an earlier page shows only here. Forgotten when a new run starts."""
+
+    def __init__(self, kind: Kind) -> None:
+        self.kind = kind
+        self.first: dict[str, int] = {}
+        self.copies: dict[str, int] = {}
+
+    def identity(self, row: Row) -> int:
+        return hash(tuple(repr(row.get(name)) for name in IDENTITY[self.kind]))
+
+    def clear(self) -> None:
+        self.first.clear()
+        self.copies.clear()
+
+    def repeats(self, rows: Sequence[Row]) -> dict[str, int]:
+        """IDs of `rows` read on an earlier page under another identity -> the first row's identity."""
+        out: dict[str, int] = {}
+        for row in rows:
+            rid = _row_id(row)
+            if rid is not None and rid in self.first and self.first[rid] != self.identity(row):
+                out[rid] = self.first[rid]
+        return out
+
+    def note(self, rows: Sequence[Row]) -> None:
+        for row in rows:
+            rid = _row_id(row)
+            if rid is None:
+                continue
+            if rid not in self.first:
+                self.first[rid], self.copies[rid] = self.identity(row), 1
+            elif self.first[rid] != self.identity(row):
+                self.copies[rid] += 1
+
+
 Mapper = Callable[[list[Row], bool, CancelToken, CacheLookups], tuple[list[Any], list[Row]]]
 
 
@@ -406,6 +468,7 @@ class AccessplanitStreams:
         self.overlap = overlap
         self.invoice_numbers: dict[str, str] = {}
         self.unsupported: set[str] = set()  # FEATURES the service refused (this run, or remembered in a cursor)
+        self.run_ids = {"invoices": RunIds(Kind.INVOICE), "payments": RunIds(Kind.PAYMENT)}
 
     def read(
         self,
@@ -416,6 +479,8 @@ class AccessplanitStreams:
         cancel: CancelToken,
         lookups: CacheLookups = NO_LOOKUPS,
     ) -> Iterator[Page]:
+        if stream in self.run_ids and (full or not cursor or cursor.get("done")):
+            self.run_ids[stream].clear()  # a new run (a resumed one keeps what this process read of it)
         known = cursor.get("unsupported") if cursor else None
         if isinstance(known, list):
             self.unsupported.update(str(f) for f in known if f in FEATURES)
@@ -532,7 +597,7 @@ class AccessplanitStreams:
             if late:  # lines of invoices created on earlier pages' turf after the walk ran out: store them again
                 extra = self._invoice_rows(late, cancel)
                 rows, state = [*rows, *extra], replace(state, watermark=_watermark(state.watermark, extra))
-            records = self._map_invoices(rows, items)
+            records, rows = self._map_invoices(rows, items, self._duplicates(Kind.INVOICE, rows, cancel))
             now_calls, now_retries = self.stats.calls, self.stats.retries
             yield Page(
                 "invoices",
@@ -596,19 +661,56 @@ class AccessplanitStreams:
     def _invoices(
         self, rows: list[Row], incremental: bool, cancel: CancelToken, lookups: CacheLookups
     ) -> tuple[list[Any], list[Row]]:
-        changed = self._changed(rows, incremental, lookups)
-        twice = _twice(rows)
+        dups = self._duplicates(Kind.INVOICE, rows, cancel)
+        changed = _with_duplicates(self._changed(rows, incremental, lookups), rows, dups[0])
+        twice = dups[0]
         for row in rows:  # unchanged ones too: payments on them need their numbers
             rid, number = _row_id(row), row.get("Reference")
             if rid is not None and rid not in twice and isinstance(number, str) and number.strip():
                 self.invoice_numbers[rid] = number.strip()
         ids = [i for i in (_row_id(r) for r in changed) if i is not None]
         items = self.lines_for(ids, cancel) if ids else {}
-        return self._map_invoices(changed, items), changed
+        return self._map_invoices(changed, items, dups)
 
-    def _map_invoices(self, rows: list[Row], items: Mapping[str, list[Row]]) -> list[Any]:
-        out: list[Invoice | InvalidRecord] = []
+    def _earlier(self, kind: Kind, repeats: Mapping[str, int], cancel: CancelToken) -> list[Row]:
+        """The first rows (read on earlier pages) of IDs that came again under another identity: read again by ID,
+        so both records can be kept `invalid` (the first was stored as it was read)."""
+        if not repeats:
+            return []
+        module, fields = (
+            ("Invoice", mapping.INVOICE_FIELDS) if kind is Kind.INVOICE else ("Transaction", mapping.TRANSACTION_FIELDS)
+        )
+        seen = self.run_ids["invoices" if kind is Kind.INVOICE else "payments"]
+        rows = self.list_in(module, "ID", sorted(repeats), {"$select": ",".join(fields)}, cancel)
+        out: dict[str, Row] = {}
+        for row in rows:
+            rid = _row_id(row)
+            if rid is not None and rid not in out and seen.identity(row) == repeats.get(rid):
+                out[rid] = row
+        return list(out.values())
+
+    def _duplicates(self, kind: Kind, rows: list[Row], cancel: CancelToken) -> tuple[dict[str, int], list[Row]]:
+        """The IDs of `rows` to keep `invalid` (-> rows already read under each, as `_refused` counts them) and
+        the earlier first rows to store again as `invalid`, put before `rows`."""
+        seen = self.run_ids["invoices" if kind is Kind.INVOICE else "payments"]
+        repeats = seen.repeats(rows)
+        earlier = self._earlier(kind, repeats, cancel)
         twice = _twice(rows)
+        for rid in repeats:
+            twice[rid] = seen.copies[rid]
+        seen.note(rows)
+        return twice, earlier
+
+    def _map_invoices(
+        self, rows: list[Row], items: Mapping[str, list[Row]], dups: tuple[dict[str, int], list[Row]]
+    ) -> tuple[list[Any], list[Row]]:
+        """Invoices of `rows` with their lines; the IDs in `dups` (`_duplicates`) kept `invalid`."""
+        out: list[Invoice | InvalidRecord] = []
+        twice, earlier = dups
+        for row in earlier:
+            row["InvoiceItems"] = []
+            first = mapping.map_invoice(row, [])
+            out.append(_refused(first, Kind.INVOICE, row, {str(first.id): 0}, self.invoice_numbers))
         for row in rows:
             # Lines ride inside the stored raw payload, so the cache can show them and re-map them later.
             row["InvoiceItems"] = items.get(str(row.get("ID")), [])
@@ -618,7 +720,7 @@ class AccessplanitStreams:
             elif record.number:
                 self.invoice_numbers[record.id] = record.number
             out.append(record)
-        return list(out)
+        return list(out), [*earlier, *rows]
 
     def list_in(
         self, module: str, field: str, ids: Sequence[str], params: Mapping[str, str], cancel: CancelToken
@@ -662,7 +764,8 @@ class AccessplanitStreams:
     def _payments(
         self, rows: list[Row], incremental: bool, cancel: CancelToken, lookups: CacheLookups
     ) -> tuple[list[Any], list[Row]]:
-        changed = self._changed(rows, incremental, lookups)
+        twice, earlier = self._duplicates(Kind.PAYMENT, rows, cancel)
+        changed = _with_duplicates(self._changed(rows, incremental, lookups), rows, twice)
         named = {str(r["InvoiceID"]) for r in changed if r.get("InvoiceID") not in (None, "")}
         named.update(i for r in changed for i in mapping.allocation_invoice_ids(r))  # combined payments
         unknown = sorted(i for i in named if i not in self.invoice_numbers)
@@ -673,9 +776,12 @@ class AccessplanitStreams:
             self.lookup_numbers(unknown, self.invoice_numbers, cancel)
         # A transaction allocated across invoices is one payment per allocation, each with the row as its payload.
         # Rows sharing one ID are each kept as one `invalid` record (never merged).
-        twice = _twice(changed)
         records: list[Any] = []
         raws: list[Row] = []
+        for row in earlier:
+            first = mapping.map_payment(row, self.invoice_numbers)
+            records.append(_refused(first, Kind.PAYMENT, row, {str(first.id): 0}, {}))
+            raws.append(row)
         for row in changed:
             if _row_id(row) in twice:
                 parts: list[Any] = [

@@ -10,6 +10,10 @@
 - Lines: net = `LineAmount` (Exclusive/NoTax) or `LineAmount − TaxAmount` (Inclusive); tax = `TaxAmount`.
 - Payments: `ACCRECPAYMENT` -> payment, `ARCREDITPAYMENT` -> refund (paid out of a credit note; its invoice is the
   credit note's `Reference`); other types map to None. `method` is `Account.Code`.
+- Credits: ACCRECCREDIT credit notes, RECEIVE-OVERPAYMENT and RECEIVE-PREPAYMENT map to `CreditNote` (by `kind`);
+  each of their `Allocations` to an invoice is a ledger payment on that invoice (`map_allocations`; section 9 of
+  docs/reconciliation.md): id the `AllocationID`, date the credit's `Date` (when the money or credit arose),
+  reference the credit's `Reference` (a credit note's number), no method (an allocation has no bank account).
 Must not: do I/O. An unreadable record becomes an `InvalidRecord` with the reason.
 """
 
@@ -24,7 +28,7 @@ from typing import Any, TypeVar
 
 from app.connectors.wire import Unreadable, money, payload_digest, short
 from app.connectors.wire import scalar_text as _text
-from app.domain.records import CreditNote, InvalidRecord, Invoice, Line, Payment
+from app.domain.records import CREDIT_GROUP, CreditNote, InvalidRecord, Invoice, Line, Payment
 from app.domain.status import Direction, InvoiceState, Kind, System
 
 _MS_DATE = re.compile(r"^/Date\((-?[0-9]{1,15})([+-][0-9]{4})?\)/$")  # ASCII digits; 15 reach past year 9999
@@ -279,6 +283,126 @@ def map_payment(raw: Mapping[str, Any], credit_note_refs: Mapping[str, str]) -> 
         )
     except Unreadable as exc:
         return InvalidRecord(System.XERO, Kind.PAYMENT, rid, str(exc), number=number, date=_readable_date(raw))
+
+
+CREDIT_TYPES: Mapping[Kind, tuple[str, str, frozenset[str]]] = {
+    # kind -> (id field, label in reasons, the customer-side types that are reconciled)
+    Kind.CREDIT_NOTE: ("CreditNoteID", "credit note", frozenset({"ACCRECCREDIT", ""})),
+    Kind.OVERPAYMENT: ("OverpaymentID", "overpayment", frozenset({"RECEIVE-OVERPAYMENT", "AROVERPAYMENT"})),
+    Kind.PREPAYMENT: ("PrepaymentID", "prepayment", frozenset({"RECEIVE-PREPAYMENT", "ARPREPAYMENT"})),
+}
+
+
+def map_credit(raw: Any, kind: Kind) -> list[CreditNote | Payment | InvalidRecord] | None:
+    """A credit note, overpayment or prepayment and its allocations: [credit, allocation payments...]; None for the
+    supplier side (not reconciled). Never raises: what cannot be read is an `InvalidRecord`."""
+    if kind is Kind.CREDIT_NOTE:
+        head = map_credit_note(raw)
+    else:
+        head = map_overpayment(raw) if kind is Kind.OVERPAYMENT else map_prepayment(raw)
+    if head is None:
+        return None
+    if not isinstance(head, CreditNote):
+        return [head]
+    return [head, *map_allocations(raw, head)]
+
+
+def _map_money_credit(raw: Mapping[str, Any], kind: Kind) -> CreditNote | InvalidRecord | None:
+    id_name, label, types = CREDIT_TYPES[kind]
+    if _text(raw, "Type").strip().upper() not in types:
+        return None
+    rid = record_id(raw, id_name)
+    allocations = raw.get("Allocations") or []
+    first = next(
+        (
+            _text(_obj(a, "Invoice"), "InvoiceNumber").strip()
+            for a in (allocations if isinstance(allocations, list) else [])
+            if isinstance(a, Mapping) and not a.get("IsDeleted") and _obj(a, "Invoice")
+        ),
+        "",
+    )
+    try:
+        return CreditNote(
+            system=System.XERO,
+            id=rid,
+            number=_text(raw, "Reference").strip(),
+            reference=first,
+            contact=_text(_obj(raw, "Contact"), "Name").strip(),
+            date=pick_date(raw, "Date"),
+            currency=_text(raw, "CurrencyCode").strip().upper(),
+            total=money(raw, "Total"),
+            remaining=money(raw, "RemainingCredit", required=False),
+            status=_text(raw, "Status").upper(),
+            updated_at=pick_instant(raw, "UpdatedDateUTC"),
+            kind=kind,
+        )
+    except Unreadable as exc:
+        return InvalidRecord(System.XERO, Kind.INVOICE, rid, f"{label}: {exc}", date=_readable_date(raw))
+
+
+@never_raises(Kind.INVOICE, "OverpaymentID", "overpayment: ")
+def map_overpayment(raw: Mapping[str, Any]) -> CreditNote | InvalidRecord | None:
+    """A customer's overpayment (RECEIVE-OVERPAYMENT); None for supplier ones."""
+    return _map_money_credit(raw, Kind.OVERPAYMENT)
+
+
+@never_raises(Kind.INVOICE, "PrepaymentID", "prepayment: ")
+def map_prepayment(raw: Mapping[str, Any]) -> CreditNote | InvalidRecord | None:
+    """A customer's prepayment (RECEIVE-PREPAYMENT); None for supplier ones."""
+    return _map_money_credit(raw, Kind.PREPAYMENT)
+
+
+def map_allocations(raw: Mapping[str, Any], credit: CreditNote) -> list[Payment | InvalidRecord]:
+    """Each allocation of `credit` to an invoice as a ledger payment on that invoice (group `<kind>:<credit id>`).
+    A deleted allocation, or any of a voided or deleted credit, is a tombstone; one without an invoice number or a
+    positive amount is an invalid payment of its own."""
+    rows = raw.get("Allocations")
+    if not isinstance(rows, list):
+        return []
+    label = CREDIT_TYPES[credit.kind][1]
+    gone = credit.status in ("VOIDED", "DELETED")
+    out: list[Payment | InvalidRecord] = []
+    for index, row in enumerate(rows):
+        fallback = f"{credit.id}-{index + 1}"
+        if not isinstance(row, Mapping):
+            out.append(InvalidRecord(System.XERO, Kind.PAYMENT, fallback, f"{label} allocation: not a record"))
+            continue
+        rid = record_id(row, "AllocationID") if row.get("AllocationID") else fallback
+        invoice = _obj(row, "Invoice")
+        number = _text(invoice, "InvoiceNumber").strip() or None
+        try:
+            if not number:
+                raise Unreadable("missing invoice number (Invoice.InvoiceNumber)")
+            amount = money(row, "Amount")
+            if amount <= 0:
+                raise Unreadable(f"bad amount Amount: {amount} (must be more than 0)")
+            day = credit.date or pick_date(row, "Date")
+            if day is None:
+                raise Unreadable("missing date Date")
+            out.append(
+                Payment(
+                    system=System.XERO,
+                    id=rid,
+                    invoice_number=number,
+                    invoice_id=_text(invoice, "InvoiceID") or None,
+                    date=day,
+                    amount=amount,
+                    reference=credit.number,
+                    method="",
+                    direction=Direction.PAYMENT,
+                    currency=credit.currency or _text(invoice, "CurrencyCode").strip().upper(),
+                    updated_at=credit.updated_at,
+                    deleted=gone or row.get("IsDeleted") is True,
+                    group=CREDIT_GROUP[credit.kind] + credit.id,
+                )
+            )
+        except Unreadable as exc:
+            reason = f"{label} allocation: {exc}"
+            out.append(InvalidRecord(System.XERO, Kind.PAYMENT, rid, reason, number=number, date=credit.date))
+        except Exception as exc:  # a value of a type the rules did not foresee: this allocation only
+            reason = f"{label} allocation: unreadable ({type(exc).__name__}: {short(str(exc), 120)})"
+            out.append(InvalidRecord(System.XERO, Kind.PAYMENT, rid, reason, number=number, date=credit.date))
+    return out
 
 
 @never_raises(Kind.INVOICE, "CreditNoteID", "credit note: ")

@@ -45,6 +45,16 @@ XERO = ServiceProfile(
 
 LOCKS = (("PeriodLockDate", "period lock date"), ("EndOfYearLockDate", "end of year lock date"))
 """Xero's lock dates (Organisation) and their names for people: nothing dated on or before one may be written."""
+ADVISER_FREE = frozenset({"period lock date"})
+"""Xero's period lock date stops "all users except advisers"; the end of year lock date stops advisers too."""
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def lock_refusal(label: str, day: date) -> str:
+    """Xero's validation message for a document dated in a locked period, in its own words ("The document date
+    cannot be before the end of year lock date, currently set at 31-Jul-2013", a 400 quoted in xeroizer#92)."""
+    shown = f"{day.day:02d}-{_MONTHS[day.month - 1]}-{day.year}"
+    return f"The document date cannot be before the {label}, currently set at {shown}"
 
 
 def _day(value: Any) -> date | None:
@@ -84,4 +94,5 @@ def ledger_facts(reference: Mapping[str, Any]) -> PushFacts:
     live = [c for c in reference.get("contacts") or [] if str(c.get("ContactStatus", "ACTIVE")).upper() != "ARCHIVED"]
     contacts = {normalised_name(str(c.get("Name", ""))): str(c.get("ContactID", "")) for c in live if c.get("Name")}
     ids = frozenset(str(c.get("ContactID")) for c in live if c.get("ContactID"))
-    return PushFacts(tuple(locks), tax_types, accounts, contacts, ids)
+    refusals = {label: lock_refusal(label, day) for label, day in locks}
+    return PushFacts(tuple(locks), tax_types, accounts, contacts, ids, ADVISER_FREE, refusals)

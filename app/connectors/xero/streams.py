@@ -1,5 +1,5 @@
 """Xero streams, in reading order: `organisation`, `accounts`, `tax_rates`, `contacts`, `credit_notes`, `invoices`,
-`payments`.
+`payments`, `overpayments`, `prepayments`.
 
 Reference data (organisation, accounts, tax rates) is one unpaged call each, read in full every time. The others
 are paged with `page`/`pageSize` (1,000), `order=UpdatedDateUTC ASC`, and on incremental runs the
@@ -14,6 +14,8 @@ In here the cursor is typed (`PageCursor`, frozen); a `Page` carries its JSON fo
 How many records a run reads (`pagination.itemCount`) is progress, not position: it rides on the `Page`, not in the
 cursor. Each record's version (`UpdatedDateUTC` as sent) rides on the page too, for the cache.
 
+A credit (credit note, overpayment, prepayment) row gives its record and one payment per allocation to an invoice
+(`mapping.map_credit`); the page repeats the row for each, as the accessplanit Transaction of a combined payment.
 Credit notes are read before payments so a refund (paid out of a credit note) can be tied to the invoice named in
 the credit note's `Reference`: read this run, else asked of the cache (`CacheLookups`), else of Xero.
 Must not: build URLs or headers itself (it calls `Get`), or map fields.
@@ -34,8 +36,19 @@ from app.connectors.xero import mapping
 from app.domain.errors import RejectedError
 from app.domain.progress import CancelToken
 from app.domain.records import CreditNote, Invoice, Payment
+from app.domain.status import Kind
 
-STREAMS = ("organisation", "accounts", "tax_rates", "contacts", "credit_notes", "invoices", "payments")
+STREAMS = (
+    "organisation",
+    "accounts",
+    "tax_rates",
+    "contacts",
+    "credit_notes",
+    "invoices",
+    "payments",
+    "overpayments",
+    "prepayments",
+)
 # stream -> (path, collection key in the envelope)
 REFERENCE = {
     "organisation": ("Organisation", "Organisations"),
@@ -47,7 +60,10 @@ PAGED = {
     "credit_notes": ("CreditNotes", "CreditNotes"),
     "invoices": ("Invoices", "Invoices"),
     "payments": ("Payments", "Payments"),
+    "overpayments": ("Overpayments", "Overpayments"),
+    "prepayments": ("Prepayments", "Prepayments"),
 }
+CREDITS = {"credit_notes": Kind.CREDIT_NOTE, "overpayments": Kind.OVERPAYMENT, "prepayments": Kind.PREPAYMENT}
 ID_CHUNK = 50  # Xero's IDs filter tops out near 52 GUIDs (URL too long -> 404)
 # `IDs=` is documented for Invoices and Contacts, not for CreditNotes. If Xero answers 400 to it, credit notes are
 # looked up with the documented `where` on CreditNoteID instead (WHERE_CHUNK per call), and "IDs" rides in every
@@ -162,8 +178,8 @@ class XeroStreams:
         state = start_cursor(cursor, full=full, overlap=self.overlap)
         calls, retries = self.stats.calls, self.stats.retries
         total: int | None = None
-        for data, rows, following in self._pages(path, key, state, cancel):
-            records = self._map(stream, rows, cancel, lookups)
+        for data, page_rows, following in self._pages(path, key, state, cancel):
+            records, rows = self._map(stream, page_rows, cancel, lookups)
             # The mapped records' instants (each parsed once); rows stored as they are, or invalid, read here.
             stamps = [m for m in map(_updated, records, rows) if m is not None]
             if stamps:
@@ -207,26 +223,30 @@ class XeroStreams:
 
     def _map(
         self, stream: str, rows: list[dict[str, Any]], cancel: CancelToken, lookups: CacheLookups
-    ) -> list[MappedRecord]:
+    ) -> tuple[list[MappedRecord], list[dict[str, Any]]]:
+        """The page's records and their raw rows (a credit's row once for it and once per allocation)."""
         mapper: Callable[[dict[str, Any]], MappedRecord | None]
+        if stream in CREDITS:
+            records: list[MappedRecord] = []
+            raws: list[dict[str, Any]] = []
+            for row in rows:
+                parts = mapping.map_credit(row, CREDITS[stream])
+                for part in parts if parts is not None else [row]:  # supplier credits stay plain dicts
+                    if isinstance(part, CreditNote) and part.kind is Kind.CREDIT_NOTE:
+                        self.credit_note_refs[part.id] = part.reference
+                    records.append(part)
+                    raws.append(row)
+            return records, raws
         if stream == "invoices":
             mapper = mapping.map_invoice
-        elif stream == "credit_notes":
-            mapper = self._credit_note
         elif stream == "payments":
             self._resolve_credit_notes(rows, cancel, lookups)
             refs = self.credit_note_refs
             mapper = lambda r: mapping.map_payment(r, refs)  # noqa: E731
         else:
-            return list(rows)
+            return list(rows), rows
         # Types that are not reconciled (bills, supplier payments) stay as plain dicts: stored, never dropped.
-        return [rec if (rec := mapper(r)) is not None else r for r in rows]
-
-    def _credit_note(self, raw: dict[str, Any]) -> MappedRecord | None:
-        record = mapping.map_credit_note(raw)
-        if isinstance(record, CreditNote):
-            self.credit_note_refs[record.id] = record.reference
-        return record
+        return [rec if (rec := mapper(r)) is not None else r for r in rows], rows
 
     def _resolve_credit_notes(
         self, rows: Sequence[dict[str, Any]], cancel: CancelToken, lookups: CacheLookups = NO_LOOKUPS

@@ -13,9 +13,10 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from app.sandbox.generator.scenarios import METHODS, VAT_RATE, Calendar, Plan, last_change, q
+from app.sandbox.generator.scenarios import CREDIT_METHOD, METHODS, VAT_RATE, Calendar, Plan, last_change, q
 
 _ZERO = Decimal("0.00")
+_LABELS = (*METHODS, CREDIT_METHOD)  # a credit note allocated in Xero is logged as a credit with the last one
 
 
 class AccessplanitWriter:
@@ -31,9 +32,9 @@ class AccessplanitWriter:
             "Invoice": [],
             "InvoiceItem": [],
             "Transaction": [],
-            "TransactionMethod": [{"ID": str(i + 1), "Label": label} for i, label in enumerate(METHODS)],
+            "TransactionMethod": [{"ID": str(i + 1), "Label": label} for i, label in enumerate(_LABELS)],
         }
-        self.method_id = {label: str(i + 1) for i, label in enumerate(METHODS)}
+        self.method_id = {label: str(i + 1) for i, label in enumerate(_LABELS)}
         self.item_id = 70_000
         self.transaction_id = 88_000
         self.batches: dict[str, dict[str, Any]] = {}  # combined payment -> its Transaction

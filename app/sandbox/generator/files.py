@@ -27,6 +27,8 @@ XERO_FILES = (
     "Accounts",
     "Organisation",
     "BatchPayments",
+    "Overpayments",
+    "Prepayments",
 )
 
 _CHUNK = 20_000

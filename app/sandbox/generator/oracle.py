@@ -187,6 +187,7 @@ class _Pay(NamedTuple):
     reference: str
     method: str
     direction: str
+    allocation: bool = False  # a Xero credit's allocation to the invoice: no bank account, method not compared
 
 
 _AP_STATES = {"Cancelled": "void", "Credited": "void", "Paid": "paid", "Part Paid": "part_paid", "Outstanding": "open"}
@@ -385,6 +386,15 @@ def _expected_items(
             credit_note_items.append(note_item)
 
     ledger_pays: list[_Pay] = []
+    for collection, id_name, types in _CREDITS:
+        for credit in xero.get(collection, {}).get(collection, ()):
+            if _text(credit.get("Type")).strip().upper() not in types:
+                continue
+            if collection != "CreditNotes":
+                note_item = _credit_note_item(credit, tol, id_name, _CREDIT_KIND[collection])
+                if note_item is not None:
+                    credit_note_items.append(note_item)
+            ledger_pays.extend(_allocations(credit, id_name, ms, invalid))
     refunds_by_key: dict[str, Decimal] = {}
     for pay in xero.get("Payments", {}).get("Payments", ()):
         g = pay.get
@@ -597,11 +607,56 @@ def _expected_items(
     return items
 
 
-def _credit_note_item(cn: Mapping[str, Any], tol: Decimal) -> dict[str, Any] | None:
-    """A Xero ACCRECCREDIT credit note, AUTHORISED or PAID, as an item of its own (reconciliation.md section 9):
-    `matched` when nothing remains (RemainingCredit within the tolerance of 0), else `only_in_ledger`. Other
-    types and statuses, and credit notes whose amounts cannot be read, are no items."""
-    if _text(cn.get("Type")).upper() not in ("ACCRECCREDIT", ""):
+# Xero's credits whose allocations are payments on invoices: (collection, id field, customer-side types).
+_CREDITS = (
+    ("CreditNotes", "CreditNoteID", frozenset({"ACCRECCREDIT", ""})),
+    ("Overpayments", "OverpaymentID", frozenset({"RECEIVE-OVERPAYMENT", "AROVERPAYMENT"})),
+    ("Prepayments", "PrepaymentID", frozenset({"RECEIVE-PREPAYMENT", "ARPREPAYMENT"})),
+)
+_CREDIT_KIND = {"CreditNotes": "credit_note", "Overpayments": "overpayment", "Prepayments": "prepayment"}
+
+
+def _allocations(
+    credit: Mapping[str, Any], id_name: str, ms: Callable[..., date | None], invalid: list[dict[str, Any]]
+) -> list[_Pay]:
+    """A credit's allocations to invoices as Xero payments (reconciliation.md section 9): id the AllocationID, on
+    the allocated invoice, dated the credit's Date, referenced by its number (credit note) or Reference, no method.
+    Deleted allocations and those of a voided or deleted credit are none; an unreadable one is an invalid payment."""
+    rows = credit.get("Allocations")
+    status = _text(credit.get("Status")).strip().upper()
+    if not isinstance(rows, list) or status in ("VOIDED", "DELETED"):
+        return []
+    cid = str(credit.get(id_name))
+    reference = _text(credit.get("CreditNoteNumber") if id_name == "CreditNoteID" else credit.get("Reference"))
+    out: list[_Pay] = []
+    for index, row in enumerate(rows):
+        if not isinstance(row, Mapping) or row.get("IsDeleted") is True:
+            continue
+        rid = str(row.get("AllocationID") or f"{cid}-{index + 1}")
+        number = _text((row.get("Invoice") or {}).get("InvoiceNumber"))
+        try:
+            if not invoice_key(number):
+                raise _Unreadable("missing invoice number (Invoice.InvoiceNumber)")
+            amount = _money(row.get("Amount"), "Amount")
+            if amount <= 0:
+                raise _Unreadable("bad amount Amount")
+            day = ms(credit.get("Date"), "Date", optional=True) or ms(row.get("Date"), "Date")
+        except _Unreadable as exc:
+            invalid.append(_invalid("xero", "payment", rid, str(exc), invoice=invoice_key(number) or None))
+            continue
+        assert day is not None
+        out.append(_Pay(rid, invoice_key(number), day, amount, reference.strip(), "", "payment", True))
+    return out
+
+
+def _credit_note_item(
+    cn: Mapping[str, Any], tol: Decimal, id_name: str = "CreditNoteID", kind: str = "credit_note"
+) -> dict[str, Any] | None:
+    """A Xero ACCRECCREDIT credit note (or customer overpayment or prepayment, by `kind`), AUTHORISED or PAID, as an
+    item of its own (reconciliation.md section 9): `matched` when nothing remains (RemainingCredit within the
+    tolerance of 0), else `only_in_ledger`. Other types and statuses, and credits whose amounts cannot be read,
+    are no items. Key: the normalized number (an overpayment's or prepayment's Reference), then `:X` and its id."""
+    if kind == "credit_note" and _text(cn.get("Type")).upper() not in ("ACCRECCREDIT", ""):
         return None
     if _text(cn.get("Status")).strip().upper() not in ("AUTHORISED", "PAID"):
         return None
@@ -610,10 +665,11 @@ def _credit_note_item(cn: Mapping[str, Any], tol: Decimal) -> dict[str, Any] | N
         remaining = _money(cn.get("RemainingCredit", 0), "RemainingCredit")
     except _Unreadable:
         return None
-    cid = str(cn.get("CreditNoteID"))
+    cid = str(cn.get(id_name))
+    number = cn.get("CreditNoteNumber") if kind == "credit_note" else cn.get("Reference")
     return {
-        "kind": "credit_note",
-        "key": f"{invoice_key(_text(cn.get('CreditNoteNumber'))) or '?'}:X{cid}",
+        "kind": kind,
+        "key": f"{invoice_key(_text(number)) or '?'}:X{cid}",
         "status": "only_in_ledger" if abs(remaining) > tol else "matched",
         "fields": [],
         "accessplanit_id": None,
@@ -798,7 +854,7 @@ def _paired_item(
     if _reference(s) != _reference(x):
         fields.append("reference")
     mapped = method_accounts.get(s.method)
-    if mapped is None or mapped != x.method:
+    if not x.allocation and (mapped is None or mapped != x.method):
         fields.append("method")
     return _payment_item(key, s, x, "differs" if fields else "matched", fields, currency)
 

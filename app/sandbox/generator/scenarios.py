@@ -57,6 +57,15 @@ SCENARIOS: tuple[tuple[str, float], ...] = (
     ("combined_payment", 1.5),
     # A goodwill credit note raised in Xero for the customer, not yet allocated: a ledger-only credit (its own item).
     ("ledger_credit", 0.3),
+    # Paid through a Xero overpayment: the customer sent more than the invoice; the overpayment is allocated to the
+    # invoice and the rest stays unallocated (an item of its own). accessplanit records the invoice's payment.
+    ("overpayment", 0.3),
+    # Paid before the invoice: a Xero prepayment received on or before the issue day, allocated to the invoice.
+    ("prepayment", 0.3),
+    # Part credited: a Xero credit note allocated to the invoice; accessplanit logs the credit on the booking.
+    ("credit_allocation", 0.3),
+    # Cancelled after a part payment: a Xero credit note allocated to what was due, the rest refunded out of it.
+    ("credit_refund", 0.2),
 )
 SCENARIO_NAMES: tuple[str, ...] = tuple(name for name, _ in SCENARIOS)
 
@@ -105,6 +114,7 @@ _PRICES = tuple(
 _ODD_PRICES = tuple(Decimal(p) for p in ("10.03", "19.98", "48.73", "74.33", "120.08", "212.43", "99.98"))
 _REFUND_NETS = tuple(Decimal(p) for p in ("25.00", "50.00", "75.00", "100.00"))
 METHODS = ("BACS", "Card", "Cheque", "Cash", "Stripe", "PayPal")  # accessplanit TransactionMethod labels, IDs 1-6
+CREDIT_METHOD = "Credit Note"  # accessplanit TransactionMethod 7: a credit logged on a booking (never drawn)
 _METHOD_CUM = tuple(accumulate((35, 30, 5, 2, 20, 8)))  # BACS and card most, cash rarely
 _FOREIGN = (("EUR", Decimal("1.152300")), ("USD", Decimal("1.271800")))
 _WORDS_A = (
@@ -187,6 +197,10 @@ class PayPlan:
     ledger_code: str = ""  # Xero bank account code
     copies: int = 1  # how many times accessplanit logged it
     batch: str = ""  # the combined payment it is a part of ("" for a payment on this invoice only)
+    # Xero has it as an allocation of a credit to the invoice, not as a Payment: "overpayment" (`extra` left over),
+    # "prepayment" (allocated on the issue day), "credit_note" (a credit note; accessplanit: the `CREDIT_METHOD`).
+    credit: str = ""
+    extra: Decimal = Decimal("0.00")
 
 
 class Plan:
@@ -503,6 +517,33 @@ class Planner:
             self.rng.choice(_REFUND_NETS),
             p.issue_day + int(self.rng.random() * (self.days - p.issue_day + 1)),
         )
+
+    def _plan_overpayment(self, p: Plan, total: Decimal) -> None:
+        pay = self.pay(p, total)
+        pay.credit, pay.extra = "overpayment", self.rng.choice(_REFUND_NETS)
+
+    def _plan_prepayment(self, p: Plan, total: Decimal) -> None:
+        pay = self.pay(p, total, day=1 + int(self.rng.random() * p.issue_day))  # on or before the issue day
+        pay.credit = "prepayment"
+
+    def _credit_note(self, p: Plan, amount: Decimal, earliest: int | None = None) -> PayPlan:
+        """A credit note allocated to the invoice: logged in accessplanit as a credit with the note's number."""
+        pay = self.pay(p, amount, earliest)
+        pay.credit, pay.method = "credit_note", CREDIT_METHOD
+        pay.reference = pay.ledger_reference = f"CRN-{p.slot:06d}"
+        return pay
+
+    def _plan_credit_allocation(self, p: Plan, total: Decimal) -> None:
+        self._credit_note(p, _part(total, self.rng))
+
+    def _plan_credit_refund(self, p: Plan, total: Decimal) -> None:
+        first = _part(total, self.rng)
+        paid = self.pay(p, first)
+        credit = self._credit_note(p, total - first, earliest=paid.day)
+        gross = self.rng.choice(_REFUND_NETS)
+        if gross >= total:
+            gross = Decimal("12.00")
+        p.refund = (gross, gross, credit.day, f"RF-{p.slot:06d}")  # paid out of the same credit note
 
     def _plan_invalid_source_payment(self, p: Plan, total: Decimal) -> None:
         p.bad_source_payment = True

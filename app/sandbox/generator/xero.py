@@ -1,9 +1,10 @@
-"""Xero's wire output of a generated month: response envelopes of Invoices, Payments, CreditNotes, Contacts,
-TaxRates, Accounts and Organisation, in the shapes of `xero_accounting.yaml`.
+"""Xero's wire output of a generated month: response envelopes of Invoices, Payments, CreditNotes, Overpayments,
+Prepayments, Contacts, TaxRates, Accounts and Organisation, in the shapes of `xero_accounting.yaml`.
 
 How Xero keeps its books: ACCREC invoices, lines `Quantity` x `UnitAmount` = `LineAmount` with VAT per line rounded
 then summed; `AmountDue` = Total - paid - credited; a refund is a credit note naming the invoice, paid out by an
-ARCREDITPAYMENT. Dates are `/Date(ms+0000)/`, ids deterministic uuid5 GUIDs of the seed (`Guids`).
+ARCREDITPAYMENT; an overpayment, prepayment or credit note allocated to an invoice moves its `AmountCredited`.
+Dates are `/Date(ms+0000)/`, ids deterministic uuid5 GUIDs of the seed (`Guids`).
 It writes what a `Plan` says and draws nothing at random; it knows nothing of accessplanit or of the rules.
 """
 
@@ -17,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.sandbox.generator.oracle import BASE_CURRENCY, METHOD_ACCOUNTS
-from app.sandbox.generator.scenarios import VAT_RATE, Calendar, Plan, last_change, q
+from app.sandbox.generator.scenarios import VAT_RATE, Calendar, PayPlan, Plan, last_change, q
 
 _ZERO = Decimal("0.00")
 _QTY1 = Decimal("1.0000")
@@ -72,6 +73,8 @@ class XeroWriter:
         self.xi: list[dict[str, Any]] = []  # invoices
         self.xp: list[dict[str, Any]] = []  # payments
         self.xc: list[dict[str, Any]] = []  # credit notes
+        self.xo: list[dict[str, Any]] = []  # overpayments
+        self.xr: list[dict[str, Any]] = []  # prepayments
         self.accounts = {
             code: {
                 "AccountID": self.guid(f"account:{code}"),
@@ -127,8 +130,17 @@ class XeroWriter:
         summaries = []
         paid = _ZERO
         last_day = 0
+        credited = _ZERO
+        credit_note: dict[str, Any] | None = None
         for i, pay in enumerate(p.payments):
             if not pay.in_ledger:
+                continue
+            if pay.credit:  # an allocation of a credit to the invoice: no Payment, AmountCredited instead
+                record = self._allocated_credit(p, i, pay, contact, inv_ref)
+                if pay.credit == "credit_note":
+                    credit_note = record
+                credited += pay.amount
+                last_day = max(last_day, pay.day)
                 continue
             amount, day, led_ref = pay.amount, pay.day, pay.ledger_reference
             pid = self.guid(f"payment:{slot}:{i}")
@@ -149,7 +161,9 @@ class XeroWriter:
             )
             paid += amount
             last_day = max(last_day, day)
-        if p.refund is not None:
+        if p.refund is not None and credit_note is not None:
+            self._refund_from(p, credit_note)
+        elif p.refund is not None:
             self._refund(p, contact, number)
         if p.ledger_credit is not None:
             self._credit(p, contact)
@@ -158,8 +172,8 @@ class XeroWriter:
         elif p.ledger_deleted:
             status, due = "DELETED", _ZERO
         else:
-            due = total - paid
-            status = "PAID" if due == 0 and paid > 0 else "AUTHORISED"
+            due = total - paid - credited
+            status = "PAID" if due == 0 and paid + credited > 0 else "AUTHORISED"
         up_day, up_sec = last_change(p, p.ledger_later, self.days)
         invoice: dict[str, Any] = {
             "Type": "ACCREC",
@@ -179,7 +193,7 @@ class XeroWriter:
             "Total": total,
             "AmountDue": due,
             "AmountPaid": paid,
-            "AmountCredited": _ZERO,
+            "AmountCredited": credited if not p.ledger_void else _ZERO,
             "CurrencyCode": p.currency,
             "CurrencyRate": p.rate or _RATE1,
             "IsDiscounted": False,
@@ -244,6 +258,90 @@ class XeroWriter:
                 "HasAttachments": False,
                 "UpdatedDateUTC": self.spread(day, 13, cn_id),
             }
+        )
+
+    def _allocated_credit(
+        self, p: Plan, i: int, pay: PayPlan, contact: dict[str, str], inv_ref: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The overpayment, prepayment or credit note a payment is made of, allocated to this invoice (an overpayment
+        keeps `pay.extra` unallocated; a prepayment is allocated on the issue day, the others on their own day)."""
+        slot, day = p.slot, pay.day
+        cid = self.guid(f"{pay.credit}:{slot}:{i}")
+        alloc_day = max(day, p.issue_day) if pay.credit == "prepayment" else day
+        gross = pay.amount + pay.extra
+        allocation = {
+            "AllocationID": self.guid(f"allocation:{slot}:{i}"),
+            "Amount": pay.amount,
+            "Date": self.ms_date[alloc_day],
+            "Invoice": {"InvoiceID": inv_ref["InvoiceID"], "InvoiceNumber": inv_ref["InvoiceNumber"]},
+        }
+        line = {
+            "LineItemID": self.guid(f"{pay.credit}-line:{slot}:{i}"),
+            "Description": {"overpayment": "Overpayment", "prepayment": "Prepayment"}.get(pay.credit, "Credit"),
+            "Quantity": _QTY1,
+            "UnitAmount": gross,
+            "AccountCode": "200",
+            "TaxType": "NONE",
+            "TaxAmount": _ZERO,
+            "LineAmount": gross,
+        }
+        record: dict[str, Any] = {
+            "Contact": contact,
+            "Date": self.ms_date[day],
+            "DateString": self.iso_midnight[day],
+            "Status": "AUTHORISED" if pay.extra > 0 else "PAID",
+            "LineAmountTypes": "NoTax",
+            "LineItems": [line],
+            "SubTotal": gross,
+            "TotalTax": _ZERO,
+            "Total": gross,
+            "RemainingCredit": pay.extra,
+            "CurrencyCode": p.currency,
+            "CurrencyRate": p.rate or _RATE1,
+            "Allocations": [allocation],
+            "Payments": [],
+            "HasAttachments": False,
+            "UpdatedDateUTC": self.spread(alloc_day, 14, cid),
+        }
+        if pay.credit == "credit_note":
+            self.xc.append(
+                {
+                    "Type": "ACCRECCREDIT",
+                    "CreditNoteID": cid,
+                    "CreditNoteNumber": pay.ledger_reference,
+                    "Reference": inv_ref["InvoiceNumber"],
+                    **record,
+                }
+            )
+            return self.xc[-1]
+        if pay.credit == "overpayment":
+            self.xo.append({"Type": "RECEIVE-OVERPAYMENT", "OverpaymentID": cid, "Reference": pay.ledger_reference})
+            self.xo[-1].update(record)
+            return self.xo[-1]
+        self.xr.append({"Type": "RECEIVE-PREPAYMENT", "PrepaymentID": cid, "Reference": pay.ledger_reference})
+        self.xr[-1].update(record)
+        return self.xr[-1]
+
+    def _refund_from(self, p: Plan, note: dict[str, Any]) -> None:
+        """A refund paid out of a credit note that is allocated to the invoice too: the note grows by the refund."""
+        assert p.refund is not None
+        _net, gross, day, ref = p.refund
+        pid = self.guid(f"refund:{p.slot}")
+        code = METHOD_ACCOUNTS[p.payments[0].method]
+        target = {
+            "Type": "ACCRECCREDIT",
+            "InvoiceID": note["CreditNoteID"],
+            "InvoiceNumber": note["CreditNoteNumber"],
+            "CurrencyCode": p.currency,
+        }
+        refund = self.payment(pid, "ARCREDITPAYMENT", gross, day, ref, code, target, p)
+        refund["CreditNote"] = {"CreditNoteID": note["CreditNoteID"], "CreditNoteNumber": note["CreditNoteNumber"]}
+        self.xp.append(refund)
+        total = note["Total"] + gross
+        note["LineItems"][0].update(UnitAmount=total, LineAmount=total)
+        note.update(SubTotal=total, Total=total, Status="PAID", FullyPaidOnDate=self.ms_date[day])
+        note["Payments"].append(
+            {"PaymentID": pid, "Date": self.ms_date[day], "Amount": gross, "Reference": ref, "HasAccount": False}
         )
 
     def _batch(self, name: str, payment: dict[str, Any]) -> None:
@@ -422,6 +520,8 @@ class XeroWriter:
             "Payments": self.envelope("Payments", self.xp),
             "CreditNotes": self.envelope("CreditNotes", self.xc),
             "BatchPayments": self.envelope("BatchPayments", list(self.xb.values()), paged=False),
+            "Overpayments": self.envelope("Overpayments", self.xo),
+            "Prepayments": self.envelope("Prepayments", self.xr),
             "Contacts": self.envelope("Contacts", contacts),
             "TaxRates": self.envelope("TaxRates", tax_rates, paged=False),
             "Accounts": self.envelope("Accounts", list(self.accounts.values()), paged=False),

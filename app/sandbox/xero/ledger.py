@@ -86,6 +86,9 @@ _STATUS_MOVES = {
 }
 
 
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 class Invalid(Exception):
     """A validation failure: Xero's messages for one element."""
 
@@ -275,7 +278,9 @@ class Ledger:
     def _check_lock(self, day: dt.date | None, errors: list[str]) -> None:
         lock = self.lock_date()
         if day is not None and lock is not None and day <= lock[0]:
-            errors.append(f"The document date cannot be on or before the {lock[1]} ({lock[0].isoformat()}).")
+            # Xero's own words (a 400 quoted in xeroizer#92), though the lock holds ON its date too [docs].
+            shown = f"{lock[0].day:02d}-{_MONTHS[lock[0].month - 1]}-{lock[0].year}"
+            errors.append(f"The document date cannot be before the {lock[1]}, currently set at {shown}")
 
     def account(self, ref: Any, code: Any = None) -> Record | None:
         account_id = ref.get("AccountID") if isinstance(ref, Mapping) else None

@@ -263,7 +263,7 @@ def _exceptions(pdf: _Pdf, data: PackData) -> None:
         return
     headings = ["Key", "Date", "Contact", "Amount", "Difference", "What differs", "Reason", "Decision and note"]
     for title, group in groups:
-        for kind in ("invoice", "payment", "credit_note"):
+        for kind in ("invoice", "payment", "credit_note", "overpayment", "prepayment"):
             items = [i for i in group if i["kind"] == kind]
             if items:
                 what = kind.replace("_", " ")

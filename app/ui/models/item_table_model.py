@@ -47,7 +47,8 @@ class ItemColumn:
 
 
 def _kind(row: ItemRow) -> str:
-    return {Kind.INVOICE: "Invoice", Kind.CREDIT_NOTE: "Credit note"}.get(row.kind, "Payment")
+    labels = {Kind.CREDIT_NOTE: "Credit note", Kind.OVERPAYMENT: "Overpayment", Kind.PREPAYMENT: "Prepayment"}
+    return {Kind.INVOICE: "Invoice", **labels}.get(row.kind, "Payment")
 
 
 FLAG_LABEL = {"possible_duplicate": "Possible duplicate", "reopened": "Reopened", "blocked": "Blocked"}

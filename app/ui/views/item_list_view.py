@@ -80,6 +80,8 @@ class FilterBar(QWidget):
         self.kind_combo.addItem("Invoices", Kind.INVOICE)
         self.kind_combo.addItem("Payments", Kind.PAYMENT)
         self.kind_combo.addItem("Credit notes", Kind.CREDIT_NOTE)
+        self.kind_combo.addItem("Overpayments", Kind.OVERPAYMENT)
+        self.kind_combo.addItem("Prepayments", Kind.PREPAYMENT)
         self.search_edit = QLineEdit(self)
         self.search_edit.setObjectName("searchEdit")
         self.search_edit.setPlaceholderText("Search invoice, contact, reference")
