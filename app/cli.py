@@ -182,7 +182,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--note", metavar="TEXT", required=True, help="why it is undone")
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
     _decision_parsers(sub)
+    _team_parsers(sub)
     return parser
+
+
+def _team_parsers(sub: Any) -> None:
+    """`people` (list, add, set-role, activate, deactivate) and `team login` (team mode; docs/team.md)."""
+    p = sub.add_parser("people", help="the people of this database and their roles (changes: reviewers only)")
+    _common(p, top=False)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    psub = p.add_subparsers(dest="people_command", metavar="add|set-role|activate|deactivate")
+    a = psub.add_parser("add", help="add someone: LOGIN --name NAME --role preparer|reviewer|viewer")
+    _common(a, top=False)
+    a.add_argument("login", metavar="LOGIN", help="their login (their OS user, or their `team_login` setting)")
+    a.add_argument("--name", required=True, help="the name the audit log shows")
+    a.add_argument("--role", required=True, choices=("viewer", "preparer", "reviewer"))
+    r = psub.add_parser("set-role", help="change someone's role: LOGIN ROLE")
+    _common(r, top=False)
+    r.add_argument("login", metavar="LOGIN")
+    r.add_argument("role", choices=("viewer", "preparer", "reviewer"), metavar="ROLE")
+    for verb, text in (("activate", "let someone act again"), ("deactivate", "stop someone changing anything")):
+        d = psub.add_parser(verb, help=text)
+        _common(d, top=False)
+        d.add_argument("login", metavar="LOGIN")
+    p = sub.add_parser("team", help="the team database: store your password for it in the keyring")
+    _common(p, top=False)
+    tsub = p.add_subparsers(dest="team_command", metavar="login|logout", required=True)
+    t = tsub.add_parser("login", help="check and keep your team database password (--db URL, or the server below)")
+    _common(t, top=False)
+    t.add_argument("--host", default=None, help="the PostgreSQL server (saved in your settings once it works)")
+    t.add_argument("--port", type=int, default=None, help="its port (default 5432)")
+    t.add_argument("--database", default=None, help="the firm's database on it")
+    t.add_argument("--user", default=None, help="your user on it")
+    t.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    t = tsub.add_parser("logout", help="forget the team database (and its password): back to this computer's cache")
+    _common(t, top=False)
 
 
 def _decision_parsers(sub: Any) -> None:
@@ -300,6 +334,8 @@ def _main(args: argparse.Namespace) -> int:
 
         if args.command == "connect":
             return _cmd_connect(args, profile)
+        if args.command == "team":
+            return _cmd_team_login(args, profile)
         ws = composition.build_workspace(
             args.db, profile, composition.system_credentials(), who=getattr(args, "who", None)
         )
@@ -331,8 +367,10 @@ def _main(args: argparse.Namespace) -> int:
     except RecondeskError as exc:
         print(f"recondesk: {exc.user_text()}", file=sys.stderr)
         from app.domain.errors import ConfigurationError, KeyringUnavailable
+        from app.services.team import RoleRefused
 
-        return EXIT_CONFIG if isinstance(exc, ConfigurationError | KeyringUnavailable) else EXIT_FAILED
+        refused = isinstance(exc, ConfigurationError | KeyringUnavailable | RoleRefused)
+        return EXIT_CONFIG if refused else EXIT_FAILED
     except KeyboardInterrupt:
         print("recondesk: interrupted; everything committed so far is kept.", file=sys.stderr)
         return 130
@@ -371,17 +409,22 @@ def _cmd_gui(args: argparse.Namespace, profile: str) -> int:
             )
         finally:
             sandboxes.stop()
-    ws = composition.build_workspace(args.db, profile, composition.system_credentials())
     from app.ui.app import run_gui
+    from app.ui.main_window import REOPEN
 
-    return run_gui(
-        ws,
-        xero_sign_in=partial(composition.connect_xero_oauth, ws),
-        smoke=args.smoke,
-        write_details=write_details,
-        scrub=scrub,
-        verbose=args.verbose,
-    )
+    while True:  # Settings > Team database: the window asks to be opened again on the database now named
+        ws = composition.build_workspace(args.db, profile, composition.system_credentials())
+        code = run_gui(
+            ws,
+            xero_sign_in=partial(composition.connect_xero_oauth, ws),
+            smoke=args.smoke,
+            write_details=write_details,
+            scrub=scrub,
+            verbose=args.verbose,
+        )
+        ws.db.dispose()
+        if code != REOPEN:
+            return code
 
 
 def _cmd_sandbox(args: argparse.Namespace) -> int:
@@ -1103,7 +1146,7 @@ def _cmd_settings(ws: Any, args: argparse.Namespace) -> int:
             print(result.message)
         else:
             print(f"recondesk: {result.message}", file=sys.stderr)
-        return EXIT_OK if result.ok else EXIT_USAGE
+        return EXIT_OK if result.ok else (EXIT_REFUSED if result.refused == "role" else EXIT_USAGE)
     view = ws.settings_view()
     if args.json:
         out = {
@@ -1140,3 +1183,105 @@ _DECISION_COMMANDS = {
     "audit": _cmd_audit,
     "settings": _cmd_settings,
 }
+
+
+# --- team mode: people and the team database (docs/team.md) ------------------------------------------------------
+
+
+def _cmd_people(ws: Any, args: argparse.Namespace) -> int:
+    """List the people, or change them (reviewers only): exit 2 for a bad login or name, 3 when refused."""
+    from app.services.team import RoleRefused
+
+    verb = getattr(args, "people_command", None)
+    try:
+        if verb == "add":
+            done = ws.add_person(args.login, args.name, args.role)
+            print(f"Added {done.login} ({done.name}) as {done.role}.")
+        elif verb == "set-role":
+            done = ws.set_role(args.login, args.role)
+            print(f"{done.login} ({done.name}) is now {done.role}.")
+        elif verb in ("activate", "deactivate"):
+            done = ws.set_role(args.login, active=verb == "activate")
+            print(f"{done.login} ({done.name}) is now {'active' if done.active else 'inactive'}.")
+    except RoleRefused as exc:
+        print(f"recondesk: {exc.user_text()}", file=sys.stderr)
+        return EXIT_REFUSED
+    except ValueError as exc:
+        print(f"recondesk: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if verb:
+        return EXIT_OK
+    me = ws.me()
+    people = list(ws.people())
+    if getattr(args, "json", False):
+        rows = [{"login": p.login, "name": p.name, "role": p.role, "active": p.active} for p in people]
+        print(json.dumps({"me": me.login, "people": rows}, indent=1))
+        return EXIT_OK
+    for p in people:
+        mark = "  (you)" if p.login == me.login else ""
+        print(f"{p.login:<20} {p.role:<9} {'active' if p.active else 'inactive':<9} {p.name}{mark}")
+    return EXIT_OK
+
+
+_DECISION_COMMANDS["people"] = _cmd_people
+
+
+def _cmd_team_login(args: argparse.Namespace, profile: str) -> int:
+    """Check a password on the team database (`--db URL` or Settings > Team database) and keep it in the keyring;
+    exit 2 without a server database, 1 when the server refuses it (nothing is stored then)."""
+    import dataclasses
+
+    from sqlalchemy.engine import make_url
+
+    from app import composition
+    from app.settings import SettingError, parse_value
+
+    settings = composition.load_settings(profile)
+    if args.team_command == "logout":
+        url = settings.team_url()
+        if url:
+            composition.system_credentials().delete(composition.team_entry(url))
+        composition.save_settings(profile, dataclasses.replace(settings, team_db_host="", team_db_name=""))
+        print("Recondesk opens this computer's own cache from now on; the team database's password was removed.")
+        return EXIT_OK
+    given = {
+        "team_db_host": args.host,
+        "team_db_port": args.port,
+        "team_db_name": args.database,
+        "team_db_user": args.user,
+    }
+    try:
+        chosen = dataclasses.replace(settings, **{k: parse_value(k, v) for k, v in given.items() if v is not None})
+    except SettingError as exc:
+        print(f"recondesk: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    url = args.db or chosen.team_url()
+    if not url or make_url(url).get_backend_name() == "sqlite":
+        print(
+            "recondesk: no team database: give --db postgresql+psycopg://USER@HOST/DATABASE, or set the team "
+            "database's server, database and user (recondesk settings set team_db_host ...)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if make_url(url).password is not None:
+        print("recondesk: --db: leave the password out of the URL; it is asked for and kept", file=sys.stderr)
+        return EXIT_USAGE
+    if args.password_stdin:
+        password = _read_secret()
+    else:
+        import getpass
+
+        password = getpass.getpass(f"Password for {make_url(url).render_as_string(hide_password=True)}: ")
+        if not password:
+            print("recondesk: no password given; nothing was stored", file=sys.stderr)
+            return EXIT_USAGE
+    result = composition.check_team_database(url, password)
+    if not result.ok:
+        print(f"recondesk: {result.message} The password was not stored.", file=sys.stderr)
+        return EXIT_FAILED
+    credentials = composition.system_credentials()
+    credentials.set(composition.team_entry(url), {"password": password})
+    if chosen != settings and not args.db:
+        composition.save_settings(profile, chosen)  # Recondesk opens the team database from now on
+    print(f"{result.message} The password is in the {credentials.describe()}.")
+    return EXIT_OK

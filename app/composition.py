@@ -25,12 +25,12 @@ from app.connectors.xero import auth as xero_auth
 from app.connectors.xero.client import XeroClient, XeroConfig
 from app.connectors.xero.profile import XERO
 from app.credentials import CredentialStore, LazyKeyringStore, MemoryCredentialStore
-from app.domain.errors import ConfigurationError
+from app.domain.errors import ConfigurationError, KeyringUnavailable
 from app.domain.status import System
 from app.services.api import CheckResult, ConnectionInfo
 from app.services.connections import MemorySecretBox
 from app.services.workspace import LedgerClient, SourceClient, Workspace
-from app.settings import Settings, SettingsFile
+from app.settings import Settings, SettingsFile, team_entry_name
 from app.storage.db import Database, default_url
 
 APP_NAME = "Recondesk"
@@ -48,17 +48,57 @@ def load_settings(profile: str) -> Settings:
     return SettingsFile(config_dir(profile)).load()
 
 
+def save_settings(profile: str, settings: Settings) -> None:
+    SettingsFile(config_dir(profile)).save(settings)
+
+
 def system_credentials() -> CredentialStore:
     """The OS keyring, opened when a secret is first needed; then `KeyringUnavailable` (with how to get one) when
     there is none. Commands that need no secret (a report) work without one."""
     return LazyKeyringStore()
 
 
-def open_database(db_url: str | None, profile: str) -> Database:
-    url = db_url or default_url(profile)
-    db = Database(url)
+def team_entry(url: str) -> str:
+    """The keyring user name of a team database's password: `team/<user>@<host>:<port>/<database>`."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    return team_entry_name(u.username or "", u.host or "", u.port or 5432, u.database or "")
+
+
+def database_password(url: str, credentials: CredentialStore) -> str | None:
+    """The password of a server database's URL that carries none, from the keyring (`recondesk team login`); None
+    when the URL has one, for a SQLite file, or when nothing is stored (the server may not need one)."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite" or u.password is not None:
+        return None
+    try:
+        secret = credentials.get(team_entry(url))
+    except KeyringUnavailable:
+        return None  # the server may trust this host, or read ~/.pgpass: let it say whether it needs one
+    return secret.get("password") if secret else None
+
+
+def open_database(
+    db_url: str | None, profile: str, settings: Settings | None = None, credentials: CredentialStore | None = None
+) -> Database:
+    """The cache: `db_url`, else the team database of the settings (Settings > Team database), else the SQLite
+    file of the profile. A server's password comes from the keyring, handed to the driver apart from the URL."""
+    url = db_url or (settings.team_url() if settings is not None else "") or default_url(profile)
+    password = database_password(url, credentials) if credentials is not None else None
+    db = Database(url, password=password)
     db.migrate()
     return db
+
+
+def check_team_database(url: str, password: str | None) -> CheckResult:
+    """Try to open the team database at `url` (read only: nothing is created or migrated); one line for people."""
+    from app.storage.migrate import check_database
+
+    problem = check_database(url, password)
+    return CheckResult(not problem, "reachability", problem or f"Connected to {Database(url).url_for_display}.")
 
 
 def _accessplanit(f: ConnectorFactory, info: ConnectionInfo, secrets: SecretBox) -> AccessplanitClient:
@@ -171,10 +211,13 @@ def build_workspace(
     """`who`: the name decisions are recorded under (default: the saved name, else the OS login).
     `keep_settings`: a name the person gives is saved in the profile's settings file (not for the demo)."""
     settings = settings or load_settings(profile)
-    db = open_database(db_url, profile)
+    db = open_database(db_url, profile, settings, credentials)
     lock_dir = data_dir(profile) / "locks"
     saver = SettingsFile(config_dir(profile)).save if keep_settings else None
-    return Workspace(db, credentials, settings, ConnectorFactory(settings, lock_dir), profile, who, saver)
+    factory = ConnectorFactory(settings, lock_dir)
+    ws = Workspace(db, credentials, settings, factory, profile, who, saver, firm_from_db=True)
+    factory.settings = ws.settings  # with the firm's settings from the database
+    return ws
 
 
 def _is_loopback(url: str) -> bool:

@@ -40,7 +40,7 @@ DEFAULT_METHOD_ACCOUNTS: dict[str, str] = {
 
 Scope = Literal["firm", "personal"]
 Choices = Literal["", "accounts", "tax_types"]
-GROUPS = ("Matching", "Mappings", "Connections", "You")
+GROUPS = ("Matching", "Mappings", "Connections", "You", "Team database")
 """The groups (dialog tabs) in their order."""
 AFFECTABLE = ("invoices", "payments")
 
@@ -73,7 +73,7 @@ def setting(
     return field(default=default, metadata=meta)
 
 
-_MATCH, _MAP, _CONN, _YOU = GROUPS
+_MATCH, _MAP, _CONN, _YOU, _TEAM = GROUPS
 _BOTH = ("invoices", "payments")
 
 
@@ -179,14 +179,52 @@ class Settings:
         30, label="Keep connection checks (days)", group=_CONN, scope="personal", minimum=1, maximum=3650
     )
     """Connection checks older than this are deleted after each check (and beyond the newest 1,000 per connection)."""
+    team_login: str = setting("", label="Your login", group=_YOU, scope="personal")
+    """Who you are on a team database (its people list); empty means the OS login name."""
+    team_db_host: str = setting("", label="Server", group=_TEAM, scope="personal")
+    """The PostgreSQL server of the firm's shared database (a host name or address); empty: this computer's own
+    cache file. The password is kept in the system keyring, never here."""
+    team_db_port: int = setting(5432, label="Port", group=_TEAM, scope="personal", minimum=1, maximum=65535)
+    """The server's port (PostgreSQL's usual one is 5432)."""
+    team_db_name: str = setting("", label="Database", group=_TEAM, scope="personal")
+    """The database on that server that holds the firm's reconciliation."""
+    team_db_user: str = setting("", label="Database user", group=_TEAM, scope="personal")
+    """Your user on that server (its password is asked for once and kept in the system keyring)."""
 
     def who(self) -> str:
         if self.user_name:
             return self.user_name
-        try:
-            return os.getlogin()
-        except OSError:
-            return os.environ.get("USER") or os.environ.get("USERNAME") or "unknown"
+        return os_login()
+
+    def login(self) -> str:
+        """Who this process is on the database's people list: the `team_login` setting, else the OS login."""
+        return self.team_login or os_login()
+
+    def team_url(self) -> str:
+        """The team database's URL without a password ("" when none is set)."""
+        if not (self.team_db_host and self.team_db_name):
+            return ""
+        from urllib.parse import quote
+
+        user = f"{quote(self.team_db_user, safe='')}@" if self.team_db_user else ""
+        return f"postgresql+psycopg://{user}{self.team_db_host}:{self.team_db_port}/{quote(self.team_db_name, safe='')}"
+
+    def team_entry(self) -> str:
+        """The keyring user name of the team database's password (`app.composition.team_entry` of its URL)."""
+        return team_entry_name(self.team_db_user, self.team_db_host, self.team_db_port, self.team_db_name)
+
+
+def team_entry_name(user: str, host: str, port: int, database: str) -> str:
+    """`team/<user>@<host>:<port>/<database>`: one keyring entry per person and team database (not a secret)."""
+    return f"team/{user}@{host}:{port}/{database}"
+
+
+def os_login() -> str:
+    """The operating system's login name of this process."""
+    try:
+        return os.getlogin()
+    except OSError:
+        return os.environ.get("USER") or os.environ.get("USERNAME") or "unknown"
 
 
 class SettingError(ValueError):

@@ -702,6 +702,22 @@ class Recondesk(Protocol):
         """The settings in force (the GUI's timers read the health-check interval and the daily sync time)."""
         ...
 
+    def me(self) -> Person:
+        """Who this process acts as on the database, with their role now (the GUI greys what the role forbids)."""
+        ...
+
+    def people(self) -> Sequence[Person]:
+        """The people of this database (team mode), by login."""
+        ...
+
+    def test_team_database(self, values: Mapping[str, str], password: str | None) -> CheckResult:
+        """Try the team database named by the Team database settings `values` (as typed); nothing is stored."""
+        ...
+
+    def save_team_password(self, values: Mapping[str, str], password: str) -> None:
+        """Keep the team database's password in the keyring (never in the settings)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class MatchCandidate:
@@ -792,3 +808,23 @@ def check_setting(name: str, value: object) -> str:
 SYNC_WAITING = "waiting"
 """`ProgressEvent.stage` while a sync waits for another process's sync of the cache to end (`Recondesk.sync(wait=)`);
 the event's `message` says who holds it and that ours starts when it ends."""
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Someone on the database's people list. `role`: "viewer" (reads), "preparer" (also acts), "reviewer" (also
+    signs off and manages people); an inactive person changes nothing."""
+
+    login: str
+    name: str
+    role: str
+    active: bool = True
+
+    @property
+    def can_act(self) -> bool:
+        """Decisions, pushes, syncs, connections and the firm's settings."""
+        return self.active and self.role in ("preparer", "reviewer")
+
+    @property
+    def can_sign_off(self) -> bool:
+        return self.active and self.role == "reviewer"

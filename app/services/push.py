@@ -440,7 +440,7 @@ class PushService:
         with self.db.transaction() as tx:
             key = idempotency_key(str(plan.target), self._scope(tx, plan.target), plan.action, plan.payload)
             return outbox.add_push(
-                tx, str(plan.item_kind), plan.item_key, plan.action, str(plan.target), plan.payload, key
+                tx, str(plan.item_kind), plan.item_key, plan.action, str(plan.target), plan.payload, key, self.who
             )
 
     @staticmethod

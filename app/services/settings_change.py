@@ -159,10 +159,11 @@ def apply_changes(
     *,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    store: Callable[[Tx, Settings, tuple[str, ...]], None] | None = None,
 ) -> SettingsChange:
-    """Parse `changes`, save the new settings (`save`), and in one transaction audit each changed setting and
-    re-reconcile the affected items. Raises `SettingError` (nothing changed) for a bad value; when the transaction
-    fails or is cancelled the old settings are saved back."""
+    """Parse `changes`, save the new settings (`save`), and in one transaction audit each changed setting, `store`
+    them (the firm's, in the database) and re-reconcile the affected items. Raises `SettingError` (nothing changed)
+    for a bad value; when the transaction fails or is cancelled the old settings are saved back."""
     new = parse_changes(settings, changes)
     changed = tuple(m.name for m in SETTINGS if getattr(settings, m.name) != getattr(new, m.name))
     if not changed:
@@ -182,6 +183,8 @@ def apply_changes(
                     {name: format_value(name, getattr(settings, name))},
                     {name: format_value(name, getattr(new, name))},
                 )
+            if store is not None:
+                store(tx, new, changed)
             keys = affected_keys(tx, settings, new)
             if keys is None:
                 before = _all_statuses(tx)

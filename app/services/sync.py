@@ -336,7 +336,7 @@ def sync_all(
     else:
         lock.acquire()
     try:
-        return _sync_locked(db, clients, settings, lock, full=full, progress=progress, cancel=cancel, now=now)
+        return _sync_locked(db, clients, settings, lock, full=full, progress=progress, cancel=cancel, now=now, who=who)
     finally:
         lock.release()
 
@@ -351,6 +351,7 @@ def _sync_locked(
     progress: ProgressCallback | None,
     cancel: CancelToken | None,
     now: Clock | datetime | None,
+    who: str | None = None,
 ) -> SyncResult:
     clock: Clock = (lambda: now) if isinstance(now, datetime) else (now or _utc_now)
     report = progress or no_progress
@@ -362,7 +363,7 @@ def _sync_locked(
     with db.transaction() as tx:
         previous = synclog.last_run(tx)
         rules = rules_digest(settings)
-        run_id = synclog.start_run(tx, full or any(fulls.values()), started, rules=rules)
+        run_id = synclog.start_run(tx, full or any(fulls.values()), started, rules=rules, who=who)
     # Reconcile only the invoice keys this run's records were and are on, when nothing else can be stale: no full
     # pull, the previous run finished its reconcile (a cancelled, failed or killed run left keys undone), and with
     # the same matching rules (a changed tolerance or method account changes items no record change touches).

@@ -24,6 +24,7 @@ from app.services import push as push_mod
 from app.services import report as report_mod
 from app.services import settings_change
 from app.services import signoff as signoff_mod
+from app.services import team as team_mod
 from app.services.actions import ItemActions
 from app.services.api import (
     Action,
@@ -45,6 +46,7 @@ from app.services.api import (
     ListCounts,
     MatchCandidate,
     PageCursor,
+    Person,
     PlannedWrite,
     PushField,
     PushRecord,
@@ -64,7 +66,7 @@ from app.services.item_queries import LEDGER, SOURCE, ItemQueries, ranked_candid
 from app.services.pack import build as pack_build
 from app.services.reconciling import rules_from
 from app.services.resolve import match_candidates
-from app.settings import SettingError, Settings
+from app.settings import META, SettingError, Settings
 from app.storage import audit as audit_repo
 from app.storage import items as items_repo
 from app.storage import signoffs as signoff_repo
@@ -143,12 +145,21 @@ class Workspace:
         profile: str,
         who: str | None = None,
         save_settings: Callable[[Settings], None] | None = None,
+        *,
+        login: str | None = None,
+        firm_from_db: bool = False,
     ) -> None:
+        """`login`: who this process is on the people list (default: the settings' `login()`); `firm_from_db`: take
+        the firm's settings from the database (the composition root; tests pass the settings they mean)."""
         self.db = db
         self.credentials = credentials
+        login = login or settings.login()
+        self.team = team_mod.Team(db, login, who or settings.user_name or login)
+        if firm_from_db:
+            settings = self.team.firm_settings(settings)
         self.settings = settings
         self.profile = profile
-        self.who = who or settings.who()
+        self.who = who or settings.user_name or self.team.me.name or self.team.login
         self._save_settings = save_settings
         self.factory = clients
         self.rules = rules_from(settings)
@@ -185,15 +196,24 @@ class Workspace:
         return self.items.rows(item_ids)
 
     def item_detail(self, item_id: int) -> ItemDetail:
-        return self.details.item_detail(item_id)
+        detail = self.details.item_detail(item_id)
+        if detail.actions and not self.team.current().can_act:  # a viewer is offered nothing to do
+            return dataclasses.replace(detail, actions=())
+        return detail
 
     def act(self, action: Action) -> ActionResult:
+        why = self.team.check("preparer")
+        if why:
+            return ActionResult(False, why, None, refused="role")
         return self.actions.act(action)
 
     def preview(self, action: PushRecord | PushField) -> PlannedWrite:
         return self.actions.preview(action)
 
     def retry_failed(self) -> Sequence[ActionResult]:
+        why = self.team.check("preparer")
+        if why:
+            raise team_mod.RoleRefused(why)
         return self.actions.retry_failed()
 
     def plan_many(self, actions: Sequence[BulkAction]) -> BulkPreview:
@@ -205,6 +225,9 @@ class Workspace:
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> Sequence[ActionResult]:
+        why = self.team.check("preparer")
+        if why:
+            return [ActionResult(False, why, None, refused="role") for _ in actions]
         return self.bulk.act_many(actions, progress, cancel)
 
     def _reconcile_invoice(self, key: str) -> None:
@@ -273,6 +296,9 @@ class Workspace:
     ) -> SyncResult:
         from app.services.sync import sync_all
 
+        why = self.team.check("preparer")
+        if why:
+            raise team_mod.RoleRefused(why)
         clients: dict[System, SystemClient] = {}
         configured = {c.system for c in self._connections.list() if c.has_secret or c.auth == "oauth"}
         if SOURCE in configured:
@@ -308,6 +334,7 @@ class Workspace:
         self.settings = dataclasses.replace(self.settings, user_name=name)
         if self._save_settings is not None:
             self._save_settings(self.settings)
+        self.team.rename_me(name)
         self.who = self.pusher.who = self.actions.who = name
 
     def one_sided_candidates(self, item_id: int) -> Sequence[ItemRow]:
@@ -393,13 +420,14 @@ class Workspace:
         from app.services import health
 
         systems = [c.system for c in self._connections.list() if c.has_secret]
-        return health.run_checks(
-            self.db,
-            systems,
-            self.test_connection,
-            self.settings.health_slow_seconds,
-            keep_days=self.settings.health_keep_days,
-        )
+        with team_mod.exempt():  # a viewer's window checks the connections too
+            return health.run_checks(
+                self.db,
+                systems,
+                self.test_connection,
+                self.settings.health_slow_seconds,
+                keep_days=self.settings.health_keep_days,
+            )
 
     def health_history(self, limit: int = 50) -> Sequence[HealthCheck]:
         from app.services import health
@@ -444,16 +472,20 @@ class Workspace:
 
     def sign_off(self, period: str, note: str, with_exceptions: bool = False) -> SignoffResult:
         checked = report_mod.check_period(period) or ""
+        why = self.team.check("reviewer")
+        if why:
+            return SignoffResult(False, why, refused=True)
         try:
-            done = signoff_mod.sign_off(
-                self.db,
-                self.rules,
-                checked,
-                self.who,
-                note,
-                with_exceptions,
-                lambda tx, rows: report_mod.control_totals(tx, rows, self.rules),
-            )
+            with team_mod.needs("reviewer"):
+                done = signoff_mod.sign_off(
+                    self.db,
+                    self.rules,
+                    checked,
+                    self.who,
+                    note,
+                    with_exceptions,
+                    lambda tx, rows: report_mod.control_totals(tx, rows, self.rules),
+                )
         except signoff_mod.SignoffRefused as exc:
             return SignoffResult(False, str(exc), refused=True)
         except ValueError as exc:
@@ -481,6 +513,44 @@ class Workspace:
         data = pack_build.build_pack(self.db, period, self.rules, preparer=self.who, all_items=all_items)
         return pack_build.write_pack(data, directory, progress, cancel)
 
+    # --- people (team mode: services/team.py) ---
+
+    def me(self) -> Person:
+        return self.team.current()
+
+    def people(self) -> Sequence[Person]:
+        return self.team.people()
+
+    def add_person(self, login: str, name: str, role: str) -> Person:
+        """Add someone to the people list (reviewers only; audited). Raises `ValueError`, `team.RoleRefused`."""
+        return self.team.add_person(login, name, role)
+
+    def set_role(self, login: str, role: str | None = None, *, active: bool | None = None) -> Person:
+        """Change someone's role or activity (reviewers only; audited). Raises `ValueError`, `team.RoleRefused`."""
+        return self.team.set_role(login, role, active=active)
+
+    def test_team_database(self, values: Mapping[str, str], password: str | None) -> CheckResult:
+        """Try the team database the Team database settings `values` (as typed) name, with `password` (None: the
+        one kept in the keyring). Nothing is stored, nothing created; the result says what failed."""
+        from app.storage.migrate import check_database
+
+        try:
+            chosen = settings_change.parse_changes(self.settings, values)
+        except SettingError as exc:
+            return CheckResult(False, "configuration", str(exc))
+        url = chosen.team_url()
+        if not url:
+            return CheckResult(False, "configuration", "Give the server and the database first.")
+        if password is None:
+            password = (self.credentials.get(chosen.team_entry()) or {}).get("password")
+        problem = check_database(url, password)
+        return CheckResult(not problem, "reachability", problem or "Connected: Recondesk can open this database.")
+
+    def save_team_password(self, values: Mapping[str, str], password: str) -> None:
+        """Keep `password` in the keyring for the team database `values` name (never in the settings)."""
+        chosen = settings_change.parse_changes(self.settings, values)
+        self.credentials.set(chosen.team_entry(), {"password": password})
+
     # --- settings (declared in app.settings; a change re-reconciles what it can affect) ---
 
     def settings_view(self) -> SettingsView:
@@ -493,10 +563,24 @@ class Workspace:
         cancel: CancelToken | None = None,
     ) -> ActionResult:
         old = self.settings
+        # The firm's settings live in the database (preparers and reviewers change them); personal ones in the
+        # local file, which anyone may change (its audit row included).
+        firm = any(META[n].scope == "firm" for n in changes if n in META)
+        why = self.team.check("preparer") if firm else ""
+        if why:
+            return ActionResult(False, why, None, refused="role")
         try:
-            done = settings_change.apply_changes(
-                self.db, old, changes, self.who, self._save_settings, progress=progress, cancel=cancel
-            )
+            with team_mod.needs("preparer" if firm else "viewer"):
+                done = settings_change.apply_changes(
+                    self.db,
+                    old,
+                    changes,
+                    self.who,
+                    self._save_settings,
+                    progress=progress,
+                    cancel=cancel,
+                    store=self.team.store_firm,
+                )
         except SettingError as exc:
             return ActionResult(False, str(exc), None, refused="invalid_setting")
         if done.changed:

@@ -2,15 +2,17 @@
 
 SQLite gets WAL (readers never wait for the sync's writer), foreign keys on, a busy timeout, and explicit
 `BEGIN IMMEDIATE` for write transactions (two processes never deadlock upgrading a read lock). PostgreSQL works with
-the same code. Must not: expose SQLAlchemy objects beyond this package (a `Tx` is opaque to callers), or know any
-table's meaning.
+the same code. A `write_guard` (set by the services: who may change this database) runs inside each write
+transaction, on the same connection, just before its first INSERT, UPDATE or DELETE. A `password` is handed to the
+driver apart from the URL, so the URL (shown, logged) never holds it.
+Must not: expose SQLAlchemy objects beyond this package (a `Tx` is opaque to callers), or know any table's meaning.
 """
 
 from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ from sqlalchemy.pool import StaticPool
 from app.domain.errors import StorageError
 
 _READONLY = "recondesk_readonly"
+_GUARD_PENDING = "recondesk_guard_pending"
+_WRITES = ("insert", "update", "delete")
 DISK_FULL = "The disk is full: free some space and try again."
 
 
@@ -51,9 +55,10 @@ WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024
 class Database:
     """The cache database at `url` (any SQLAlchemy URL; SQLite and PostgreSQL are tested)."""
 
-    def __init__(self, url: str, *, busy_timeout_ms: int = 30_000) -> None:
+    def __init__(self, url: str, *, busy_timeout_ms: int = 30_000, password: str | None = None) -> None:
         self.url = url
         parsed = make_url(url)
+        self.write_guard: Callable[[Tx], None] | None = None
         self.url_for_display: str = parsed.render_as_string(hide_password=True)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self.sqlite_file: Path | None = None
@@ -67,9 +72,21 @@ class Database:
             else:
                 Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 self.sqlite_file = Path(database)
+        elif password is not None:
+            kwargs["connect_args"] = {"password": password}
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             self._configure_sqlite(busy_timeout_ms)
+        self._install_guard()
+
+    def _install_guard(self) -> None:
+        @event.listens_for(self.engine, "before_cursor_execute")
+        def _before(conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+            if self.write_guard is None or not conn.info.get(_GUARD_PENDING):
+                return
+            if statement.lstrip()[:6].lower() in _WRITES:
+                conn.info[_GUARD_PENDING] = False  # the guard's own reads and the rest of the transaction pass
+                self.write_guard(Tx(conn))
 
     def _configure_sqlite(self, busy_timeout_ms: int) -> None:
         @event.listens_for(self.engine, "connect")
@@ -126,7 +143,11 @@ class Database:
                 if readonly:
                     conn.execution_options(**{_READONLY: True})
                 with conn.begin():
-                    yield Tx(conn)
+                    conn.info[_GUARD_PENDING] = not readonly
+                    try:
+                        yield Tx(conn)
+                    finally:
+                        conn.info[_GUARD_PENDING] = False
         except DBAPIError as exc:
             raise self._for_people(exc) from exc
 
@@ -152,6 +173,11 @@ class Database:
                 f"The cache file is damaged ({where}).",
                 "Close Recondesk, move the file aside and sync again: the cache is rebuilt from "
                 "accessplanit and Xero (decisions and the audit log live in that file; keep it).",
+            )
+        if not self.is_sqlite and ("password authentication failed" in text or "no password supplied" in text):
+            return StorageError(
+                f"The team database refused the sign-in ({where}).",
+                "Keep your password with `recondesk team login` (or Settings > Team database), then try again.",
             )
         if isinstance(exc, OperationalError) and not self.is_sqlite:
             return StorageError(
@@ -182,7 +208,7 @@ class Database:
         """Bring the schema to the newest revision (alembic upgrade head). Safe to call on every start: a schema that
         is current already is only read (no write lock), so opening never waits for a sync writing in another
         process; only an actual upgrade takes the write lock."""
-        from app.storage.migrate import is_current, upgrade
+        from app.storage.migrate import is_current, refuse_newer, upgrade
 
         try:
             with self.engine.connect() as conn:
@@ -190,6 +216,7 @@ class Database:
                 with conn.begin():
                     if is_current(conn):
                         return
+                    refuse_newer(conn)
             upgrade(self.engine)
         except DBAPIError as exc:
             raise self._for_people(exc) from exc

@@ -54,8 +54,10 @@ def add_push(
     target: System | str,
     payload: dict[str, Any],
     idempotency_key: str,
+    who: str | None = None,
 ) -> int:
-    """Record a push as `pending`; if one with this idempotency key exists, return its id instead."""
+    """Record a push as `pending` (asked for by `who`); if one with this idempotency key exists, return its id
+    instead (the key does not depend on who pushes: two people pushing the same write share one row)."""
     existing = tx.conn.execute(
         select(pushes.c.id).where(pushes.c.idempotency_key == idempotency_key)
     ).scalar_one_or_none()
@@ -77,6 +79,7 @@ def add_push(
             refused=False,
             created_at=now,
             updated_at=now,
+            who=who,
         )
     )
     pk = result.inserted_primary_key

@@ -230,6 +230,7 @@ pushes = Table(
     Column("lease_until", DateTime),
     # A definitive refusal by the service (validation): not retried automatically; a change or a person retries it.
     Column("refused", Boolean(create_constraint=False), nullable=False, default=False),
+    Column("who", String(255)),  # who asked for the push (team mode); NULL for pushes before 0017
     UniqueConstraint("idempotency_key"),
     Index(None, "item_kind", "item_key"),
     Index(None, "state"),
@@ -280,6 +281,7 @@ sync_runs = Table(
     # What was still open when the run ended, per currency in minor units, as JSON ({"GBP": 1234}): the
     # dashboard's open value across syncs. NULL for runs before migration 0012.
     Column("open_value", Text),
+    Column("who", String(255)),  # who started the run (team mode); NULL for runs before 0017
 )
 
 sync_stream_stats = Table(
@@ -373,4 +375,29 @@ health_checks = Table(
     Column("seconds", Integer, nullable=False),  # milliseconds would be noise; whole seconds, rounded up
     Column("message", Text, nullable=False),
     Index(None, "system", "id"),
+)
+
+# The people of a team database (team mode; on a solo SQLite cache, just you): `login` is who a process runs as
+# (the OS user or the `team_login` setting), `name` what the audit log shows, `role` preparer / reviewer / viewer.
+# Checked by the services inside every write transaction (services/team.py); inactive people change nothing.
+people = Table(
+    "people",
+    metadata,
+    Column("login", String(255), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("active", Boolean(create_constraint=False), nullable=False),
+    Column("changed_by", String(255), nullable=False),
+    Column("changed_at", DateTime, nullable=False),
+)
+
+# Settings that belong to the firm (scope "firm" in app/settings.py): one row per setting changed from its default,
+# the value as JSON text, so everyone on a shared database matches with the same tolerances and mappings.
+firm_settings = Table(
+    "firm_settings",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("changed_by", String(255), nullable=False),
+    Column("changed_at", DateTime, nullable=False),
 )

@@ -26,8 +26,10 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def start_run(tx: Tx, full: bool, started_at: datetime | None = None, rules: str | None = None) -> int:
-    """Log the start of a run; `rules` names the matching rules it will reconcile with."""
+def start_run(
+    tx: Tx, full: bool, started_at: datetime | None = None, rules: str | None = None, who: str | None = None
+) -> int:
+    """Log the start of a run; `rules` names the matching rules it will reconcile with; `who` started it."""
     result = tx.conn.execute(
         insert(sync_runs).values(
             started_at=started_at or _now(),
@@ -38,6 +40,7 @@ def start_run(tx: Tx, full: bool, started_at: datetime | None = None, rules: str
             counts="{}",
             budget="{}",
             rules=rules,
+            who=who,
         )
     )
     pk = result.inserted_primary_key

@@ -26,7 +26,7 @@ from app.process import harden
 from app.services.api import Recondesk
 from app.ui import style
 from app.ui.dialogs.connections_dialog import XeroSignIn
-from app.ui.main_window import MainWindow
+from app.ui.main_window import REOPEN, MainWindow
 
 
 def ensure_application(argv: list[str] | None = None) -> QApplication:
@@ -152,6 +152,8 @@ def run_gui(
     code = app.exec()
     window.runner.shutdown()
     hook.uninstall()
+    if window.reopen_requested:
+        return REOPEN
     return 1 if failed else int(code)
 
 

@@ -13,10 +13,11 @@ Must not: call the services on the GUI thread, or reach storage, connectors or k
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
@@ -50,9 +51,11 @@ from app.services.api import (
     ActionResult,
     AuditState,
     ChangeSet,
+    CheckResult,
     HealthCheck,
     ItemRow,
     ListCounts,
+    Person,
     Recondesk,
     SettingsView,
     SignoffPreview,
@@ -124,6 +127,8 @@ class MainWindow(QMainWindow):
     """The settings dialog (`SettingsDialog`), once its values are loaded and it is shown."""
     sig_settings_applied = Signal(object)
     """The `ActionResult` of a settings change, after its items were re-reconciled."""
+    sig_person_loaded = Signal(object)
+    """Who this window acts as (`Person`), once read: its role greys what it may not do."""
 
     sig_health_shown = Signal(object)
     """The status-bar lights show new health checks: (list of HealthCheck)."""
@@ -145,6 +150,10 @@ class MainWindow(QMainWindow):
         self._sync_handle: TaskHandle | None = None
         self._waiting_notice = ""  # the notice saying our sync waits for another process's
         self._last_summary: Summary | None = None
+        self.person: Person | None = None
+        self.reopen_requested = False
+        self.reopen_provider: Callable[[QWidget], bool] = _ask_reopen
+        """Asked after a new team database was chosen: reopen on it now? (tests answer it)"""
         self.setObjectName("mainWindow")
         self.setWindowTitle("Recondesk" + (f" — {title_suffix}" if title_suffix else ""))
         self.setWindowIcon(style.icon("recondesk"))
@@ -611,6 +620,7 @@ class MainWindow(QMainWindow):
         """Load the first screen (months, counts, ids, audit). Call once after `show()`."""
         self.runner.db("load roles", lambda _ctx: self._ws.roles(), on_result=self.detail_view.set_roles)
         self.runner.db("load name", lambda _ctx: self._ws.user_name(), on_result=self._name_loaded)
+        self.runner.db("load person", lambda _ctx: self._ws.me(), on_result=self._person_loaded)
         self.list_view.start()
         self.audit_view.reload()
         self.runner.db("load sync runs", lambda _ctx: list(self._ws.sync_runs()), on_result=self.sync_view.set_runs)
@@ -727,6 +737,9 @@ class MainWindow(QMainWindow):
     def sync(self, *, full: bool = False) -> TaskHandle | None:
         """Start a sync on the network lane (one at a time). Returns its handle, or None if one is running."""
         if self._sync_handle is not None:
+            return None
+        if self.person is not None and not self.person.can_act:
+            self.show_notice(f"Your role on this team database ({self.person.role}) does not allow a sync.")
             return None
 
         def work(ctx: TaskContext) -> SyncResult:
@@ -951,9 +964,55 @@ class MainWindow(QMainWindow):
     def _show_settings(self, view: SettingsView) -> None:
         dialog = SettingsDialog(view, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.accepted.connect(lambda: self.apply_settings(dialog.changes()))
+        dialog.accepted.connect(lambda: self._settings_accepted(dialog))
+        dialog.sig_test_team.connect(lambda values, password: self._test_team(dialog, values, password))
         dialog.open()
         self.sig_settings_opened.emit(dialog)
+
+    def _test_team(self, dialog: SettingsDialog, values: dict[str, str], password: str | None) -> None:
+        """Settings > Team database > Test connection, on the network lane (a server may take a while to answer)."""
+
+        def shown(result: CheckResult) -> None:
+            with contextlib.suppress(RuntimeError):  # the dialog was closed meanwhile
+                dialog.show_team_result(result)
+
+        self.runner.network(
+            "test team database",
+            lambda _ctx: self._ws.test_team_database(values, password),
+            on_result=shown,
+            on_error=lambda msg, _exc: shown(CheckResult(False, "reachability", msg)),
+        )
+
+    def _settings_accepted(self, dialog: SettingsDialog) -> None:
+        """Apply the changes; a new team database (or its password) is kept, then Recondesk reopens on it."""
+        changes, team = dialog.changes(), dialog.team_changed()
+        values, password = dialog.team_values(), dialog.team_password()
+        self.apply_settings(changes)
+        if not team:
+            return
+        if password is not None:
+            self.runner.db("keep team password", lambda _ctx: self._ws.save_team_password(values, password))
+        if self.reopen_provider(self):
+            self.runner.db("reopen", lambda _ctx: None, on_result=lambda _r: self.reopen())
+
+    def reopen(self) -> None:
+        """Close the window and open Recondesk again on the database the settings now name."""
+        self.reopen_requested = True  # `run_gui` returns REOPEN once the event loop ends with the last window
+        self.close()
+
+    def _person_loaded(self, person: Person) -> None:
+        """Grey what the person's role does not allow (the services refuse it anyway)."""
+        self.person = person
+        why = f"Your role on this team database ({person.role}) does not allow this; ask a reviewer."
+        for action in (self.sync_action, self.full_sync_action, self.retry_action):
+            action.setEnabled(person.can_act)
+            action.setToolTip("" if person.can_act else why)
+        self.detail_view.read_only = not person.can_act
+        self._update_item_actions()
+        self.signoff_action.setEnabled(person.can_sign_off)
+        if not person.can_sign_off:
+            self.signoff_action.setToolTip(why.replace("this", "signing off"))
+        self.sig_person_loaded.emit(person)
 
     def apply_settings(self, changes: dict[str, str]) -> None:
         """Save, audit and re-reconcile what `changes` can affect, on the DB lane with progress in the status bar;
@@ -1005,6 +1064,20 @@ class MainWindow(QMainWindow):
             "Xero.</p><p>Passwords and tokens are kept only in your operating system's keyring; the cache "
             "and the audit log stay on this computer.</p>",
         )
+
+
+REOPEN = 75
+"""The exit code of the event loop that asks the command line to open Recondesk again (a new team database)."""
+
+
+def _ask_reopen(parent: QWidget) -> bool:
+    answer = QMessageBox.question(
+        parent,
+        "Team database",
+        "Open Recondesk again on the database the settings now name?",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+    )
+    return answer == QMessageBox.StandardButton.Yes
 
 
 def _esc(text: str) -> str:

@@ -4,6 +4,10 @@ Mappings and codes that name Xero accounts or tax types are chosen from those th
 before any sync they are typed as text, with a hint to sync first. Each field is checked as it is typed and says why
 beside it when it is not valid; OK stays disabled until every field is valid. OK hands back only what changed
 (`changes()`); Cancel leaves everything as it was.
+
+The "Team database" tab adds a password field and "Test connection": the dialog asks for the test with
+`sig_test_team(values, password)` (the main window runs it on a background lane and hands back the outcome with
+`show_team_result`); the password is handed back by `team_password()` for the keyring, never as a setting.
 Must not: call the services (the main window applies the changes on a background lane), or know any setting by name.
 """
 
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -30,8 +35,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.api import SettingChoice, SettingsView, SettingValue, check_setting
+from app.services.api import CheckResult, SettingChoice, SettingsView, SettingValue, check_setting
 
+TEAM_GROUP = "Team database"
+TEAM_NOTE = (
+    "Leave the server empty to keep this computer's own cache. The password is kept in the system keyring, never "
+    "in the settings; Recondesk reopens on the team database once you press OK."
+)
 SYNC_FIRST = "Sync once to choose from the {what} in Xero; until then type the code."
 _WHAT = {"accounts": "accounts", "tax_types": "tax rates"}
 
@@ -115,6 +125,9 @@ class MappingEditor(QWidget):
 class SettingsDialog(QDialog):
     """`changes()` after `accept`: setting name -> value as text, only those that differ from the view."""
 
+    sig_test_team = Signal(object, object)
+    """The team database's settings as typed (dict name -> text) and the password typed (None: the kept one)."""
+
     def __init__(self, view: SettingsView, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
@@ -123,6 +136,7 @@ class SettingsDialog(QDialog):
         self._readers: dict[str, Callable[[], str]] = {}
         self.errors: dict[str, QLabel] = {}
         self.editors: dict[str, QWidget] = {}
+        self.team_password_edit: QLineEdit | None = None
         self.tabs = QTabWidget(self)
         for group in view.groups:
             members = [v for v in view.values if v.group == group]
@@ -176,6 +190,8 @@ class SettingsDialog(QDialog):
             label.setToolTip(v.help)
             label.setBuddy(editor)
             form.addRow(label, box)
+        if members[0].group == TEAM_GROUP:
+            self._team_rows(form, inner)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(inner)
@@ -205,6 +221,50 @@ class SettingsDialog(QDialog):
         edit.textChanged.connect(lambda _t: self._check())
         self._readers[v.name] = edit.text
         return edit
+
+    def _team_rows(self, form: QFormLayout, inner: QWidget) -> None:
+        """The password (to the keyring), "Test connection" and its outcome, under the team database's settings."""
+        self.team_password_edit = QLineEdit(inner)
+        self.team_password_edit.setObjectName("team_password")
+        self.team_password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.team_password_edit.setPlaceholderText("unchanged (kept in the system keyring)")
+        label = QLabel("Password:", inner)
+        label.setBuddy(self.team_password_edit)
+        form.addRow(label, self.team_password_edit)
+        self.team_test_button = QPushButton("&Test connection", inner)
+        self.team_test_button.setObjectName("team_test")
+        self.team_test_button.clicked.connect(self._test_team)
+        self.team_result = QLabel("", inner)
+        self.team_result.setObjectName("team_result")
+        self.team_result.setWordWrap(True)
+        form.addRow(self.team_test_button, self.team_result)
+        note = QLabel(TEAM_NOTE, inner)
+        note.setWordWrap(True)
+        form.addRow(note)
+
+    def team_values(self) -> dict[str, str]:
+        """The team database's settings as typed."""
+        return {v.name: self.value_text(v.name) for v in self._view.values if v.group == TEAM_GROUP}
+
+    def team_password(self) -> str | None:
+        """The password typed, or None (keep the one in the keyring)."""
+        text = self.team_password_edit.text() if self.team_password_edit is not None else ""
+        return text or None
+
+    def team_changed(self) -> bool:
+        """Whether OK changes which database Recondesk opens (or its password)."""
+        return self.team_password() is not None or any(n in self.changes() for n in self.team_values())
+
+    def _test_team(self) -> None:
+        self.team_test_button.setEnabled(False)
+        self.team_result.setText("Testing…")
+        self.sig_test_team.emit(self.team_values(), self.team_password())
+
+    def show_team_result(self, result: CheckResult) -> None:
+        """The outcome of "Test connection" (from the background lane)."""
+        self.team_test_button.setEnabled(True)
+        self.team_result.setStyleSheet("" if result.ok else "color: #b00020;")
+        self.team_result.setText(result.message)
 
     # -- reading and checking ---------------------------------------------------------------------------------
     def value_text(self, name: str) -> str:

@@ -283,6 +283,7 @@ class ItemDetailView(QWidget):
         self._detail: ItemDetail | None = None
         self._generation = 0
         self._busy = False
+        self.read_only = False  # a viewer on a team database: nothing is offered (the services refuse it anyway)
         self._acting: tuple[int, str] | None = None  # (id, key) of the item the running action was taken on
         self.focus_after: QWidget | None = None
         """The widget the action buttons follow in the Tab order (the item list), set by the window."""
@@ -563,7 +564,7 @@ class ItemDetailView(QWidget):
         """The resolutions the services offer for the item (as `Resolve` actions); when they offer none that way,
         every resolution for an item that still needs a decision."""
         detail = self._detail
-        if detail is None:
+        if detail is None or self.read_only:
             return set()
         offered = {a.action.resolution for a in detail.actions if isinstance(a.action, Resolve)}
         if offered:
@@ -584,7 +585,7 @@ class ItemDetailView(QWidget):
     def _offered(self, name: str) -> Action | None:
         """The shown item's action of the `TRIAGE_KEYS` kind `name` (the suggested one first), or None."""
         detail = self._detail
-        if detail is None or self._busy:
+        if detail is None or self._busy or self.read_only:
             return None
         if name == "override":
             return detail.held_back[0].action if detail.held_back else None
