@@ -18,6 +18,7 @@ from app.domain.status import Kind, PushState, Role, System
 from app.reconcile.rules import INVOICE_FIELDS, POSSIBLE_DUPLICATE
 from app.services import plans, previews
 from app.services import push as push_mod
+from app.services import resolve as resolve_mod
 from app.services.api import (
     Action,
     ActionResult,
@@ -37,6 +38,7 @@ from app.services.item_queries import ROLES, ItemAccess, to_row
 from app.services.resolve import (
     RESOLUTION_LABELS,
     ResolveError,
+    StaleItem,
     linked_keys,
     match_items,
     reopen_item,
@@ -88,10 +90,13 @@ class ItemActions(ItemAccess):
             refused = plans.refusal(problems)
             if refused is not None:
                 raise refused
+            self._take(item, action.expected_version)
             if ctx.duplicate_of:
                 self._audit_override(item, plan, action.override_note)
             before = self._snapshot(item.invoice_key)
             return self._result(self.pusher.push(plan), item, item.invoice_key, before)
+        except StaleItem as exc:
+            return self._stale(exc, item_id)
         except (RecondeskError, ValueError) as exc:
             text = exc.user_text() if isinstance(exc, RecondeskError) else f"Cannot do that: {exc}"
             flag = exc.flag if isinstance(exc, plans.PushRefused) else ""
@@ -99,6 +104,24 @@ class ItemActions(ItemAccess):
             # A refusal may have set or cleared the item's `blocked` reason: that row changed.
             changes = ChangeSet(changed=frozenset({row.item_id})) if flag and row is not None else ChangeSet()
             return ActionResult(False, text, row, changes, flag)
+
+    def _take(self, item: ItemRecord, expected: int | None) -> None:
+        """Before a push: claim the version the person saw (`resolve.take`), so two people pushing from one view of
+        the item cannot both go ahead. Raises `StaleItem`."""
+        if expected is not None:
+            with self.db.transaction() as tx:
+                resolve_mod.take(tx, item, expected)
+
+    def _stale(self, exc: StaleItem, item_id: int | None) -> ActionResult:
+        """A decision refused because the item changed since it was shown: say who did what, and refresh the items
+        of its invoice (their statuses may have changed too)."""
+        row = self._safe_row(item_id) if item_id is not None else None
+        ids: frozenset[int] = frozenset()
+        if row is not None:
+            with self.db.transaction(readonly=True) as tx:
+                ids = frozenset(r.id for r in items_repo.items_for_invoice(tx, self._item(row.item_id).invoice_key))
+        changes = ChangeSet(changed=ids | ({row.item_id} if row else set()), counts=True, audit=True)
+        return ActionResult(False, exc.user_text(), row, changes, "stale")
 
     def _audit_override(self, item: ItemRecord, plan: plans.PushPlan, note: str) -> None:
         """A person allowed a flagged push: decision `override` (product.md section 7), with their note."""
@@ -352,7 +375,11 @@ class ItemActions(ItemAccess):
     def _resolve(self, action: Resolve) -> ActionResult:
         try:
             before = self._item(action.item_id)
-            item = resolve_item(self.db, self.who, action.item_id, action.resolution, action.note)
+            item = resolve_item(
+                self.db, self.who, action.item_id, action.resolution, action.note, action.expected_version
+            )
+        except StaleItem as exc:
+            return self._stale(exc, action.item_id)
         except ResolveError as exc:
             return ActionResult(False, exc.user_text(), self._safe_row(action.item_id))
         changes = ChangeSet(changed=frozenset({item.id}), counts=item.status != before.status, audit=True)
@@ -366,13 +393,21 @@ class ItemActions(ItemAccess):
         keys = sorted({k for item in found for k in linked_keys(self.db, item)})
         before = {key: self._snapshot(key) for key in keys}
         try:
+            seen = action.expected_version
             if isinstance(action, Reopen):
-                now, done = reopen_item(self.db, self.settings, self.who, action.item_id, action.note), "Reopened"
+                now = reopen_item(self.db, self.settings, self.who, action.item_id, action.note, seen)
+                done = "Reopened"
             elif isinstance(action, Match):
-                now = match_items(self.db, self.settings, self.who, action.item_id, action.other_item_id, action.note)
+                now = match_items(
+                    self.db, self.settings, self.who, action.item_id, action.other_item_id, action.note, seen,
+                    action.other_version,
+                )  # fmt: skip
                 done = "Matched by hand"
             else:
-                now, done = unmatch_item(self.db, self.settings, self.who, action.item_id, action.note), "Unmatched"
+                now = unmatch_item(self.db, self.settings, self.who, action.item_id, action.note, seen)
+                done = "Unmatched"
+        except StaleItem as exc:
+            return self._stale(exc, action.item_id)
         except ResolveError as exc:
             return ActionResult(False, exc.user_text(), self._safe_row(action.item_id))
         changes = ChangeSet(audit=True)

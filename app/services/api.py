@@ -51,6 +51,7 @@ class ItemRow:
     reason: str = ""  # one sentence for people: why the item has its status (and flags)
     twin: str | None = None  # a `possible_duplicate`'s twin: the other record's id, in the same system
     difference: str = ""  # ledger minus source of the differing amount, with the currency's decimals ("" if none)
+    version: int = 0  # the item's version when read: a decision names it, and is refused if the item changed since
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,7 @@ class PushRecord:
     to: System
     override_note: str = ""  # non-empty: a person allows a flagged push (possible_duplicate), with this note
     new_contact: bool = False  # the person confirmed that the ledger gets a new contact (no existing one matched)
+    expected_version: int | None = None  # the item's version the person saw; another is refused (None: no check)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,7 @@ class PushField:
     to: System
     override_note: str = ""  # non-empty: a person allows a flagged push, with this note
     clear: bool = False  # the person chose to write an empty value over a non-empty one
+    expected_version: int | None = None  # the item's version the person saw; another is refused (None: no check)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +132,7 @@ class Resolve:
     item_id: int
     resolution: Resolution
     note: str = ""
+    expected_version: int | None = None  # the item's version the person saw; another is refused (None: no check)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +141,7 @@ class Reopen:
 
     item_id: int
     note: str = ""
+    expected_version: int | None = None  # the item's version the person saw; another is refused (None: no check)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +152,8 @@ class Match:
     item_id: int
     other_item_id: int
     note: str = ""
+    expected_version: int | None = None  # the item's version the person saw; another is refused (None: no check)
+    other_version: int | None = None  # ... and the other item's
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +162,7 @@ class Unmatch:
 
     item_id: int
     note: str = ""
+    expected_version: int | None = None  # the item's version the person saw; another is refused (None: no check)
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +275,25 @@ class ChangeSet:
 
 
 EVERYTHING = ChangeSet(everything=True)
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeMark:
+    """How far a window has seen: the newest audit entry id and the newest finished sync run id."""
+
+    audit_id: int = 0
+    run_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Others:
+    """What changed since a mark (`changes` empty for the first look), the new mark, lines for people about what
+    others did (oldest first, at most a few), and who is syncing now ("" when no sync runs)."""
+
+    mark: ChangeMark
+    changes: ChangeSet
+    lines: tuple[str, ...] = ()
+    syncing: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -708,6 +735,11 @@ class Recondesk(Protocol):
 
     def people(self) -> Sequence[Person]:
         """The people of this database (team mode), by login."""
+        ...
+
+    def others(self, mark: ChangeMark | None) -> Others:
+        """What changed in the database after `mark` (None: the first look; nothing to refresh), what others did,
+        and who is syncing now (team mode: the windows poll it every few seconds)."""
         ...
 
     def test_team_database(self, values: Mapping[str, str], password: str | None) -> CheckResult:

@@ -238,26 +238,45 @@ class ItemDetails(ItemAccess):
         out: list[ActionSpec] = []
         status = ItemStatus(item.status)
         source, ledger = ROLES.source, ROLES.ledger
+        v = item.version  # each decision names the version shown: refused if someone changed the item since
         if item.kind is Kind.INVOICE:
             if status is ItemStatus.ONLY_IN_SOURCE and isinstance(a, Invoice) and a.lines:
-                out.append(ActionSpec(PushRecord(item.id, ledger), f"Create this invoice in {ledger.label}", ledger))
+                out.append(
+                    ActionSpec(
+                        PushRecord(item.id, ledger, expected_version=v),
+                        f"Create this invoice in {ledger.label}",
+                        ledger,
+                    )
+                )
             if status is ItemStatus.DIFFERS and isinstance(a, Invoice) and isinstance(b, Invoice):
                 for rule in INVOICE_FIELDS:
                     if rule.name not in item.fields:
                         continue
                     for target in ROLES.systems(rule.pushable_to):
                         label = f"Push {rule.label} from {target.other.label} to {target.label}"
-                        out.append(ActionSpec(PushField(item.id, rule.name, target), label, target, rule.name))
+                        out.append(
+                            ActionSpec(
+                                PushField(item.id, rule.name, target, expected_version=v), label, target, rule.name
+                            )
+                        )
         elif item.kind is Kind.PAYMENT:
             if status is ItemStatus.ONLY_IN_SOURCE and isinstance(a, Payment):
                 if self._invoice_on(ledger, invoice_key(a.invoice_number)) is not None:
                     out.append(
-                        ActionSpec(PushRecord(item.id, ledger), f"Record this payment in {ledger.label}", ledger)
+                        ActionSpec(
+                            PushRecord(item.id, ledger, expected_version=v),
+                            f"Record this payment in {ledger.label}",
+                            ledger,
+                        )
                     )
             if status is ItemStatus.ONLY_IN_LEDGER and isinstance(b, Payment):
                 if self._invoice_on(source, invoice_key(b.invoice_number)) is not None:
                     out.append(
-                        ActionSpec(PushRecord(item.id, source), f"Record this payment in {source.label}", source)
+                        ActionSpec(
+                            PushRecord(item.id, source, expected_version=v),
+                            f"Record this payment in {source.label}",
+                            source,
+                        )
                     )
         latest: dict[str, StoredPush] = {}
         for p in sorted(pushes, key=lambda p: p.id):
@@ -276,14 +295,15 @@ class ItemDetails(ItemAccess):
                 out.append(ActionSpec(Revert(p.id), label, target, field_name))
         if status in RESOLVABLE:
             for res, label in RESOLUTION_LABELS.items():
-                out.append(ActionSpec(Resolve(item.id, res), label))
+                out.append(ActionSpec(Resolve(item.id, res, expected_version=v), label))
         by_hand = is_matched_by_hand(self.db, item)
         if status is ItemStatus.RESOLVED or by_hand:
-            out.append(ActionSpec(Reopen(item.id), "Reopen (undo the decision)"))
+            out.append(ActionSpec(Reopen(item.id, expected_version=v), "Reopen (undo the decision)"))
         if by_hand:
-            out.append(ActionSpec(Unmatch(item.id), "Unmatch"))
+            out.append(ActionSpec(Unmatch(item.id, expected_version=v), "Unmatch"))
         if status in (ItemStatus.ONLY_IN_SOURCE, ItemStatus.ONLY_IN_LEDGER) and item.kind not in CREDIT_KINDS:
-            out.append(ActionSpec(Match(item.id, 0), "Match with…"))  # 0: the person picks the other item
+            # 0: the person picks the other item
+            out.append(ActionSpec(Match(item.id, 0, expected_version=v), "Match with…"))
         return out
 
 

@@ -52,6 +52,7 @@ def to_row(item: ItemRecord) -> ItemRow:
         reason=item.blocked or item.reason,
         twin=item.twin,
         difference=_money_text(item.difference_minor, item.currency),
+        version=item.version,
     )
 
 

@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from app.domain.errors import RecondeskError
 from app.domain.keys import payment_key
 from app.domain.status import ItemStatus, Kind, Resolution
-from app.services import reconciling
+from app.reconcile.rules import INVOICE_FIELDS
+from app.services import plans, reconciling
 from app.services.api import ItemRow
 from app.services.item_queries import to_row
 from app.settings import Settings
 from app.storage import audit as audit_repo
 from app.storage import decisions as decisions_repo
 from app.storage import items as items_repo
+from app.storage import synclog
 from app.storage.db import Database, Tx
 from app.storage.models import Decision, ItemRecord
 
@@ -42,6 +45,91 @@ RESOLUTION_LABELS: dict[Resolution, str] = {
 
 class ResolveError(RecondeskError):
     """A decision that cannot be recorded as asked (no note for ignore, nothing to resolve)."""
+
+
+class StaleItem(ResolveError):
+    """The item changed since the person saw it (another person's decision or push, or a sync): the decision is
+    refused, saying who did what and when, so nobody's update is lost (team mode, optimistic locking)."""
+
+
+_DONE = {
+    "resolve:" + Resolution.ACCEPT_SOURCE.value: "accepted accessplanit",
+    "resolve:" + Resolution.ACCEPT_LEDGER.value: "accepted Xero",
+    "resolve:" + Resolution.IGNORE.value: "ignored the difference",
+    "reopen": "reopened it",
+    "match": "matched it by hand",
+    "unmatch": "unmatched it",
+    "override": "allowed a flagged push",
+    "revert": "reverted a pushed field",
+    "setting": "changed a setting",
+    "signoff": "signed off the month",
+    "disconnect": "disconnected a connection",
+    "person_add": "added a person",
+    "person_role": "changed a person's role",
+    "person_join": "joined the team",
+}
+
+
+def _ago(at: datetime, now: datetime) -> str:
+    seconds = max(0, int((now - at).total_seconds()))
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        n = seconds // 60
+        return f"{n} minute{'s' if n != 1 else ''} ago"
+    if seconds < 86400:
+        n = seconds // 3600
+        return f"{n} hour{'s' if n != 1 else ''} ago"
+    return f"on {at:%Y-%m-%d %H:%M} UTC"
+
+
+def describe_change(action: str) -> str:
+    """An audit entry's action in words, in the past tense (\"accepted Xero\", \"pushed the PO number to Xero\")."""
+    if action in _DONE:
+        return _DONE[action]
+    try:
+        kind, field_name, target = plans.action_parts(action)
+    except ValueError:  # not a push
+        return f"changed it ({action})"
+    if kind == plans.PUSH_FIELD and field_name:
+        label = next((r.label for r in INVOICE_FIELDS if r.name == field_name), field_name.replace("_", " "))
+        return f"pushed the {label} to {target.label}"
+    if kind == plans.PUSH_INVOICE:
+        return f"created the invoice in {target.label}"
+    if kind == plans.PUSH_PAYMENT:
+        return f"recorded the payment in {target.label}"
+    return action
+
+
+def stale(tx: Tx, item: ItemRecord, now: datetime | None = None) -> StaleItem:
+    """The refusal of a decision on `item` taken on an older version: the newest change that explains it, in words
+    ("Dana accepted Xero 2 minutes ago"), from the audit log of the item, or else the last sync."""
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    entries = audit_repo.list_audit(tx, 1, item_key=item.key)
+    if not entries and item.invoice_key != item.key:
+        entries = audit_repo.list_audit(tx, 1, item_key=item.invoice_key)
+    run = synclog.last_run(tx, finished_only=True)
+    hint = "It is shown as it is now: look again before deciding."
+    if entries and (run is None or run.finished_at is None or entries[0].at >= run.finished_at):
+        e = entries[0]
+        said = f"{e.who} {describe_change(e.action)} {_ago(e.at, now)}"
+    elif run is not None and run.finished_at is not None:
+        said = f"a sync changed it {_ago(run.finished_at, now)}"
+    else:
+        said = "it was changed by someone else"
+    return StaleItem(f"{item.key} changed since it was shown: {said}.", hint)
+
+
+def take(tx: Tx, item: ItemRecord, expected: int | None, invoice_keys: list[str] | None = None) -> None:
+    """Lock the items of the invoices a decision on `item` changes (id order), then, when the person's view had
+    version `expected`, raise the version if it is still that (compare-and-set) or refuse with `stale`. None: the
+    caller saw no version (the command line), and only the lock is taken."""
+    items_repo.lock_items(tx, invoice_keys or [item.invoice_key])
+    if expected is not None and not items_repo.take_version(tx, item.id, expected):
+        now = items_repo.item_rows(tx, [item.id])
+        if not now:
+            raise ResolveError("That item no longer exists.", "Sync again and pick it from the list.")
+        raise stale(tx, now[0])
 
 
 def item_fingerprint(item: ItemRecord) -> str:
@@ -65,8 +153,11 @@ def item_snapshot(item: ItemRecord) -> dict[str, Any]:
     return {"status": str(item.status), "fields": list(item.fields), "note": item.note}
 
 
-def resolve_item(db: Database, who: str, item_id: int, resolution: Resolution, note: str) -> ItemRecord:
-    """Record `resolution` on item `item_id` and return the item as it is now. Raises `ResolveError` for people."""
+def resolve_item(
+    db: Database, who: str, item_id: int, resolution: Resolution, note: str, expected: int | None = None
+) -> ItemRecord:
+    """Record `resolution` on item `item_id` and return the item as it is now. Raises `ResolveError` for people
+    (`StaleItem` when the item's version is no longer `expected`)."""
     note = (note or "").strip()
     if resolution is Resolution.IGNORE and not note:
         raise ResolveError("Ignoring a difference needs a note.", "Say why it can be ignored, for the audit log.")
@@ -74,7 +165,8 @@ def resolve_item(db: Database, who: str, item_id: int, resolution: Resolution, n
         found = items_repo.item_rows(tx, [item_id])
         if not found:
             raise ResolveError("That item no longer exists.", "Sync again and pick it from the list.")
-        item = found[0]
+        take(tx, found[0], expected)
+        item = items_repo.item_rows(tx, [item_id])[0]
         if item.status is ItemStatus.INVALID:
             raise ResolveError(
                 "A record that could not be read cannot be resolved here.",
@@ -123,13 +215,32 @@ def linked_keys(db: Database, item: ItemRecord) -> list[str]:
     return sorted({item.invoice_key, *(reconciling.match_keys(match) if match is not None else ())})
 
 
-def reopen_item(db: Database, settings: Settings, who: str, item_id: int, note: str) -> ItemRecord:
+def _take_linked(tx: Tx, item_id: int, expected: int | None, other: tuple[int, int | None] | None = None) -> None:
+    """`take` for a decision that re-reconciles the item's invoice and, under a manual match, the other record's;
+    for a match, the other item (and its version) too."""
+    first = _one(tx, item_id)
+    keys = {first.invoice_key}
+    match = _match_of(tx, first)
+    if match is not None:
+        keys.update(reconciling.match_keys(match))
+    second = _one(tx, other[0]) if other is not None else None
+    if second is not None:
+        keys.add(second.invoice_key)
+    take(tx, first, expected, sorted(keys))
+    if second is not None and other is not None:
+        take(tx, second, other[1], sorted(keys))
+
+
+def reopen_item(
+    db: Database, settings: Settings, who: str, item_id: int, note: str, expected: int | None = None
+) -> ItemRecord:
     """Undo the resolve (accept or ignore) of a resolved item, or else the manual match that made it; the item shows
     its computed status again. Returns the item as it is now (for an undone match: its source side)."""
     note = (note or "").strip()
     if not note:
         raise ResolveError("Reopening needs a note.", "Say why the decision is undone, for the audit log.")
     with db.transaction() as tx:
+        _take_linked(tx, item_id, expected)
         item = _one(tx, item_id)
         if item.status is ItemStatus.RESOLVED:
             decisions_repo.add_decision(tx, item.kind, item.key, decisions_repo.REOPEN, note, who, "")
@@ -144,9 +255,12 @@ def reopen_item(db: Database, settings: Settings, who: str, item_id: int, note: 
         return _unmatch(tx, settings, who, item, match, note, "reopen")
 
 
-def unmatch_item(db: Database, settings: Settings, who: str, item_id: int, note: str) -> ItemRecord:
+def unmatch_item(
+    db: Database, settings: Settings, who: str, item_id: int, note: str, expected: int | None = None
+) -> ItemRecord:
     """Undo a manual match: both records show as one-sided again. Returns the source side's item."""
     with db.transaction() as tx:
+        _take_linked(tx, item_id, expected)
         item = _one(tx, item_id)
         match = _match_of(tx, item)
         if match is None:
@@ -174,7 +288,16 @@ def _unmatch(
     return now if now is not None else item
 
 
-def match_items(db: Database, settings: Settings, who: str, item_id: int, other_id: int, note: str) -> ItemRecord:
+def match_items(
+    db: Database,
+    settings: Settings,
+    who: str,
+    item_id: int,
+    other_id: int,
+    note: str,
+    expected: int | None = None,
+    other_expected: int | None = None,
+) -> ItemRecord:
     """Pair two one-sided items of the same kind and currency (one only in the source, one only in the ledger) by
     hand. The pair is reconciled as one item on every later sync while both records stay one-sided."""
     note = (note or "").strip()
@@ -185,6 +308,7 @@ def match_items(db: Database, settings: Settings, who: str, item_id: int, other_
     if item_id == other_id:
         raise ResolveError("An item cannot be matched with itself.")
     with db.transaction() as tx:
+        _take_linked(tx, item_id, expected, (other_id, other_expected))
         a, b = _one(tx, item_id), _one(tx, other_id)
         for it in (a, b):
             if it.status not in ONE_SIDED:

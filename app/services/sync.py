@@ -74,6 +74,18 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+SHARE_EVERY = 2.0
+"""Seconds between two writes of a sync's progress into the lock row (the others' windows poll every few seconds)."""
+
+
+def progress_text(event: ProgressEvent) -> str:
+    """One line for people: "accessplanit: invoices: 400 of 2000 records" (or the event's message)."""
+    if event.message and not event.done:
+        return f"{event.stage}: {event.message}" if event.stage else event.message
+    count = f"{event.done:,} of {event.total:,}" if event.total else f"{event.done:,}"
+    return f"{event.stage}: {count} {event.unit}"
+
+
 def _local_hhmm(at: datetime) -> str:
     return at.replace(tzinfo=UTC).astimezone().strftime("%H:%M")
 
@@ -91,6 +103,7 @@ class SyncLock:
         name = who.replace(":", " ").strip()[:40]
         self.owner = f"{self.host[:40]}:{self.pid}:{uuid.uuid4().hex[:12]}" + (f":{name}" if name else "")
         self._renewed = 0.0
+        self._shared = 0.0
 
     def acquire(self) -> None:
         with self.db.transaction() as tx:
@@ -111,10 +124,20 @@ class SyncLock:
         started = f", started {_local_hhmm(holder.started_at)}" if holder is not None else ""
         busy = SyncBusy(f"A sync of this cache is already running ({where}{started}); try again when it ends.")
         if holder is not None:
-            parts = holder.owner.split(":", 3)
-            by = parts[3] if len(parts) == 4 and parts[3] else f"process {holder.pid}"
-            busy.holder = f"by {by} on host {holder.host}{started}"
+            busy.holder = f"by {holder.who} on host {holder.host}{started}"
         raise busy
+
+    def share(self, event: ProgressEvent) -> None:
+        """Write where this sync is into the lock row, at most every `SHARE_EVERY` seconds, for the others (their
+        windows poll it). A failed write only loses that line."""
+        if time.monotonic() - self._shared < SHARE_EVERY:
+            return
+        self._shared = time.monotonic()
+        try:
+            with self.db.transaction() as tx:
+                synclog.set_sync_progress(tx, self.owner, progress_text(event))
+        except Exception:  # the sync goes on; the others see an older line
+            log.warning("could not share the sync's progress", exc_info=True)
 
     def acquire_waiting(self, wait: float, cancel: CancelToken, report: ProgressCallback, poll: float = 1.0) -> None:
         """`acquire`, but while another sync holds the lock and `wait` seconds have not passed, say so once (a
@@ -354,7 +377,12 @@ def _sync_locked(
     who: str | None = None,
 ) -> SyncResult:
     clock: Clock = (lambda: now) if isinstance(now, datetime) else (now or _utc_now)
-    report = progress or no_progress
+    tell = progress or no_progress
+
+    def report(event: ProgressEvent) -> None:
+        lock.share(event)
+        tell(event)
+
     token = cancel or CancelToken()
     started = clock()
     # The source first: the numbers of its invoices are what its payments are read against.

@@ -20,6 +20,7 @@ from app.credentials import CredentialStore
 from app.domain.errors import ConfigurationError, RateLimited, RecondeskError
 from app.domain.progress import CancelToken, ProgressCallback, no_progress
 from app.domain.status import System
+from app.services import others as others_mod
 from app.services import push as push_mod
 from app.services import report as report_mod
 from app.services import settings_change
@@ -33,6 +34,7 @@ from app.services.api import (
     AuditState,
     BulkAction,
     BulkPreview,
+    ChangeMark,
     CheckResult,
     ConnectionInfo,
     CurrencyTotals,
@@ -45,6 +47,7 @@ from app.services.api import (
     ItemRow,
     ListCounts,
     MatchCandidate,
+    Others,
     PageCursor,
     Person,
     PlannedWrite,
@@ -520,6 +523,9 @@ class Workspace:
 
     def people(self) -> Sequence[Person]:
         return self.team.people()
+
+    def others(self, mark: ChangeMark | None) -> Others:
+        return others_mod.look(self.db, mark, self.who)
 
     def add_person(self, login: str, name: str, role: str) -> Person:
         """Add someone to the people list (reviewers only; audited). Raises `ValueError`, `team.RoleRefused`."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy import update as _update
 
 from app.storage import jsontext
@@ -111,11 +111,18 @@ def append_audit(
     return entry_id
 
 
-def list_audit(tx: Tx, limit: int = 500, item_key: str | None = None) -> list[AuditRecord]:
-    """Newest first."""
+def last_audit_id(tx: Tx) -> int:
+    """The newest entry's id (0 for an empty log)."""
+    return int(tx.conn.execute(select(func.max(audit.c.id))).scalar() or 0)
+
+
+def list_audit(tx: Tx, limit: int = 500, item_key: str | None = None, after_id: int = 0) -> list[AuditRecord]:
+    """Newest first (only entries with an id above `after_id`)."""
     q = select(audit).order_by(audit.c.id.desc()).limit(limit)
     if item_key is not None:
         q = q.where(audit.c.item_key == item_key)
+    if after_id:
+        q = q.where(audit.c.id > after_id)
     return [
         AuditRecord(
             id=r.id,

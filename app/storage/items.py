@@ -68,8 +68,9 @@ def _row(data: ItemData) -> dict[str, Any]:
     }
 
 
-_DATA_COLUMNS = [c for c in items.columns if c.name not in ("id", "blocked")]
-"""What reconciling writes; `blocked` is the checks' (cleared when an item's data changes, see `_upsert`)."""
+_DATA_COLUMNS = [c for c in items.columns if c.name not in ("id", "blocked", "version")]
+"""What reconciling writes; `blocked` is the checks' (cleared when an item's data changes, see `_upsert`), and
+`version` is raised by one whenever a row is rewritten."""
 _DATA_NAMES = [c.name for c in _DATA_COLUMNS]
 
 
@@ -91,7 +92,8 @@ def _upsert(tx: Tx, results: Sequence[ItemData], existing: dict[tuple[str, str],
         elif current.get(existing[k]) != values(row):
             ups.append({**row, "blocked": "", "_id": existing[k]})
     if ups:
-        tx.conn.execute(update(items).where(items.c.id == bindparam("_id")), ups)
+        ups.sort(key=operator.itemgetter("_id"))  # rows locked in id order, as `lock_items` does: no deadlock
+        tx.conn.execute(update(items).where(items.c.id == bindparam("_id")).values(version=items.c.version + 1), ups)
     if new:
         tx.conn.execute(insert(items), new)
 
@@ -347,6 +349,7 @@ def _record(r: Any) -> ItemRecord:
         twin=r.twin,
         reason=r.reason or "",
         difference_minor=r.difference_minor,
+        version=r.version,
     )
 
 
@@ -377,9 +380,38 @@ def items_for_invoice(tx: Tx, invoice_key: str) -> list[ItemRecord]:
 
 
 def set_item_status(tx: Tx, item_id: int, status: ItemStatus | str, note: str = "") -> None:
-    done = tx.conn.execute(update(items).where(items.c.id == item_id).values(status=str(status), note=note))
+    done = tx.conn.execute(
+        update(items).where(items.c.id == item_id).values(status=str(status), note=note, version=items.c.version + 1)
+    )
     if done.rowcount == 0:
         raise KeyError(f"no item {item_id}")
+
+
+def lock_items(tx: Tx, invoice_keys: Collection[str]) -> None:
+    """Lock (until the transaction ends) every item of these invoices, in id order, before a decision changes them:
+    two people acting at once on items of one invoice wait for each other instead of deadlocking (PostgreSQL; SQLite
+    has one writer at a time anyway)."""
+    if invoice_keys and tx.conn.dialect.name != "sqlite":
+        q = select(items.c.id).where(items.c.invoice_key.in_(sorted(invoice_keys))).order_by(items.c.id)
+        tx.conn.execute(q.with_for_update()).all()
+
+
+def take_version(tx: Tx, item_id: int, expected: int) -> bool:
+    """Raise the item's version if it is still `expected` (compare-and-set); False when someone changed it since."""
+    done = tx.conn.execute(
+        update(items).where(items.c.id == item_id, items.c.version == expected).values(version=items.c.version + 1)
+    )
+    return bool(done.rowcount)
+
+
+def versions(tx: Tx, ids: Collection[int]) -> dict[int, int]:
+    """id -> version of the items that exist."""
+    out: dict[int, int] = {}
+    id_list = sorted(ids)
+    for start in range(0, len(id_list), 500):
+        q = select(items.c.id, items.c.version).where(items.c.id.in_(id_list[start : start + 500]))
+        out.update({i: v for i, v in tx.conn.execute(q)})
+    return out
 
 
 def set_item_blocked(tx: Tx, item_id: int, reason: str) -> None:

@@ -97,6 +97,7 @@ class ItemRecord:
     twin: str | None = None
     reason: str = ""
     difference_minor: int | None = None  # ledger minus source of the first differing amount, minor units
+    version: int = 0  # raised on every change of the item (optimistic locking of decisions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +197,7 @@ class RunRecord:
     streams: tuple[StreamStatRecord, ...] = ()
     rules: str | None = None  # digest of the matching rules the run reconciled with
     open_value: dict[str, int] | None = None  # currency -> minor units still open when it ended (None: not noted)
+    who: str = ""  # who started it ("" for runs before 0017)
 
 
 @dataclass(frozen=True, slots=True)

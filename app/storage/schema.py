@@ -173,6 +173,9 @@ items = Table(
     # Ledger minus source of the first differing amount (total, net, tax, paid, due, amount), in minor units of
     # `currency`, set by reconciling; NULL when no amount differs or a side is missing (migration 0012).
     Column("difference_minor", BigInteger),
+    # Raised by one whenever reconciling rewrites the row or a decision changes its status (migration 0018): a
+    # decision names the version the person saw, and another is refused (team mode: no lost updates).
+    Column("version", Integer, nullable=False, server_default="0"),
     UniqueConstraint("kind", "key"),
     Index(None, "period", "status"),
     Index(None, "status"),
@@ -361,6 +364,7 @@ sync_lock = Table(
     Column("pid", Integer),
     Column("started_at", DateTime),
     Column("lease_until", DateTime),
+    Column("progress", Text),  # where the holder's sync is, for people (migration 0018)
 )
 
 # Each health check of a connection (the app checks them on an interval): when, which system, the light (ok, slow,

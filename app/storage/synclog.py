@@ -126,6 +126,7 @@ def _runs(tx: Tx, q: Any) -> list[RunRecord]:
             streams=tuple(streams[r.id]),
             rules=r.rules,
             open_value=None if r.open_value is None else {str(k): int(v) for k, v in json.loads(r.open_value).items()},
+            who=r.who or "",
         )
         for r in rows
     ]
@@ -137,6 +138,12 @@ def last_run(tx: Tx, *, finished_only: bool = False) -> RunRecord | None:
         q = q.where(sync_runs.c.finished_at.is_not(None))
     runs = _runs(tx, q)
     return runs[0] if runs else None
+
+
+def last_finished_run_id(tx: Tx) -> int:
+    """The newest finished run's id (0 when none finished)."""
+    q = select(func.max(sync_runs.c.id)).where(sync_runs.c.finished_at.is_not(None))
+    return int(tx.conn.execute(q).scalar() or 0)
 
 
 def list_runs(tx: Tx, limit: int = 50) -> list[RunRecord]:
@@ -169,6 +176,22 @@ class SyncHolder:
     pid: int
     started_at: datetime
     lease_until: datetime
+    progress: str = ""  # where the sync is ("" before its first step)
+
+    @property
+    def who(self) -> str:
+        """The person named in the owner (host:pid:instance:who), else "process <pid>"."""
+        parts = self.owner.split(":", 3)
+        return parts[3] if len(parts) == 4 and parts[3] else f"process {self.pid}"
+
+
+def set_sync_progress(tx: Tx, owner: str, text: str) -> None:
+    """Say where `owner`'s sync is (only while it holds the lock)."""
+    tx.conn.execute(
+        update(sync_lock)
+        .where(and_(sync_lock.c.name == SYNC_LOCK, sync_lock.c.owner == owner))
+        .values(progress=text[:500])
+    )
 
 
 def claim_sync(
@@ -185,6 +208,7 @@ def claim_sync(
         "pid": pid,
         "started_at": now,
         "lease_until": now + timedelta(seconds=lease_seconds),
+        "progress": None,
     }
     done = tx.conn.execute(update(sync_lock).where(and_(sync_lock.c.name == SYNC_LOCK, free)).values(**values))
     if done.rowcount:
@@ -211,7 +235,7 @@ def release_sync(tx: Tx, owner: str) -> None:
     tx.conn.execute(
         update(sync_lock)
         .where(and_(sync_lock.c.name == SYNC_LOCK, sync_lock.c.owner == owner))
-        .values(owner=None, host=None, pid=None, started_at=None, lease_until=None)
+        .values(owner=None, host=None, pid=None, started_at=None, lease_until=None, progress=None)
     )
 
 
@@ -219,7 +243,7 @@ def sync_holder(tx: Tx) -> SyncHolder | None:
     row = tx.conn.execute(select(sync_lock).where(sync_lock.c.name == SYNC_LOCK)).first()
     if row is None or row.owner is None:
         return None
-    return SyncHolder(row.owner, row.host or "", int(row.pid or 0), row.started_at, row.lease_until)
+    return SyncHolder(row.owner, row.host or "", int(row.pid or 0), row.started_at, row.lease_until, row.progress or "")
 
 
 # --- health checks -------------------------------------------------------------------------------------------------

@@ -16,11 +16,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
+import logging
 import operator
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractScrollArea,
@@ -50,11 +51,13 @@ from app.services.api import (
     SYNC_WAITING,
     ActionResult,
     AuditState,
+    ChangeMark,
     ChangeSet,
     CheckResult,
     HealthCheck,
     ItemRow,
     ListCounts,
+    Others,
     Person,
     Recondesk,
     SettingsView,
@@ -84,6 +87,9 @@ REPORT_FORMATS = {
     "pdf": "PDF (*.pdf)",
 }
 SETTINGS_GROUP = "mainWindow"
+OTHERS_POLL_MS = 3000
+"""How often a window asks what others changed in the database (team mode; a few seconds, as the issue asks)."""
+log = logging.getLogger(__name__)
 QUEUE_SYNC_SECONDS = 24 * 3600.0
 """How long a sync asked for here waits for another process's sync of the cache to end (cancellable)."""
 
@@ -131,6 +137,8 @@ class MainWindow(QMainWindow):
     """Who this window acts as (`Person`), once read: its role greys what it may not do."""
 
     sig_health_shown = Signal(object)
+    sig_others_seen = Signal(object)
+    """A look at what others did came back (`Others`), after the views were refreshed with it."""
     """The status-bar lights show new health checks: (list of HealthCheck)."""
 
     def __init__(
@@ -141,6 +149,7 @@ class MainWindow(QMainWindow):
         settings: QSettings | None = None,
         runner: TaskRunner | None = None,
         xero_sign_in: XeroSignIn | None = None,
+        others_poll_ms: int = OTHERS_POLL_MS,
     ) -> None:
         super().__init__()
         self._ws = workspace
@@ -195,6 +204,11 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._wire()
         self._build_watch()
+        self._mark: ChangeMark | None = None
+        self._looking = False
+        self.others_timer = QTimer(self)
+        self.others_timer.setInterval(others_poll_ms)
+        self.others_timer.timeout.connect(self.look_at_others)
         self._set_tab_order()
         self.resize(1400, 860)
         self._restore_state()
@@ -560,6 +574,10 @@ class MainWindow(QMainWindow):
         status.addPermanentWidget(self.progress)
         status.addPermanentWidget(self.cancel_button)
         status.addPermanentWidget(self.last_sync_label)
+        self.others_label = QLabel("", self)  # someone else's sync, while it runs
+        self.others_label.setObjectName("othersSyncing")
+        self.others_label.setVisible(False)
+        status.addPermanentWidget(self.others_label)
         self.health_lights = HealthLights(self)
         status.addPermanentWidget(self.health_lights)
 
@@ -629,6 +647,39 @@ class MainWindow(QMainWindow):
             lambda _ctx: (self._ws.current_settings(), list(self._ws.health_history(200))),
             on_result=self._watch_loaded,
         )
+        self.look_at_others()
+        if self.others_timer.interval() > 0:
+            self.others_timer.start()
+
+    # -- the others (team mode: services/others.py) --------------------------------------------------------------
+    def look_at_others(self) -> None:
+        """Ask, in the background, what others changed since the last look; refresh just that (one look at a time,
+        none while our own sync runs: it reloads everything when it ends)."""
+        if self._looking or self.syncing:
+            return
+        self._looking = True
+        mark = self._mark
+        self.runner.db(
+            "look at others", lambda _ctx: self._ws.others(mark), on_result=self._looked, on_error=self._look_failed
+        )
+
+    def _looked(self, others: Others) -> None:
+        self._looking = False
+        first = self._mark is None
+        self._mark = others.mark
+        self.others_label.setText(others.syncing)
+        self.others_label.setVisible(bool(others.syncing))
+        if not first and not self.syncing:
+            changes = others.changes
+            if changes.everything or changes.items or changes.counts or changes.audit or changes.connections:
+                self._data_changed(changes)
+            if others.lines:
+                self.statusBar().showMessage(" ".join(others.lines[-2:]), 15000)
+        self.sig_others_seen.emit(others)
+
+    def _look_failed(self, message: str, _exc: BaseException) -> None:
+        self._looking = False  # the next look tries again; a lost connection is said by the actions that need it
+        log.info("looking at others' changes failed: %s", message)
 
     def _restore_state(self) -> None:
         s = self._settings
@@ -657,6 +708,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt override
         self.save_state()
         self.watch.timer.stop()
+        self.others_timer.stop()
         # Cancel the sync and wait for the workers: a worker must not outlive the objects it reports to.
         self.runner.shutdown()
         super().closeEvent(event)

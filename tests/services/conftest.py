@@ -61,3 +61,9 @@ def pg_cache(pg_url: str) -> Iterator[Database]:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_world(pg_cache: Database, client_factory: SandboxClientFactory) -> Iterator[World]:
+    """`world` on PostgreSQL: both emulators with the generated month, synced into a throw-away schema."""
+    yield from make_world(pg_cache, client_factory)

@@ -48,7 +48,7 @@ def test_a_flagged_payment_is_not_offered_refused_without_a_note_and_pushed_with
     detail = world.ws.item_detail(row.item_id)
     assert not [a for a in detail.actions if isinstance(a.action, (PushRecord, PushField))]
     [held] = detail.held_back
-    assert held.action == PushRecord(row.item_id, System.XERO)
+    assert held.action == PushRecord(row.item_id, System.XERO, expected_version=row.version)
     assert detail.twin_label == f"accessplanit payment {row.twin}"
     values = dict(detail.twin_values)
     assert values["Amount"] == row.amount and values["Date"] == row.date

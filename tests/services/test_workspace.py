@@ -67,12 +67,13 @@ def test_detail_of_a_differing_invoice(world: World) -> None:
     assert po.differs and po.source != po.ledger and po.label == "PO number"
     assert [f.field for f in d.diffs if f.differs] == ["po_number"]
     assert d.lines_source and len(d.lines_source) == len(d.lines_ledger)
+    v = d.row.version  # each offered action names the version shown
     assert {a.action for a in d.actions} >= {
-        PushField(row.item_id, "po_number", System.XERO),
-        PushField(row.item_id, "po_number", System.ACCESSPLANIT),
-        Resolve(row.item_id, Resolution.ACCEPT_SOURCE),
-        Resolve(row.item_id, Resolution.ACCEPT_LEDGER),
-        Resolve(row.item_id, Resolution.IGNORE),
+        PushField(row.item_id, "po_number", System.XERO, expected_version=v),
+        PushField(row.item_id, "po_number", System.ACCESSPLANIT, expected_version=v),
+        Resolve(row.item_id, Resolution.ACCEPT_SOURCE, expected_version=v),
+        Resolve(row.item_id, Resolution.ACCEPT_LEDGER, expected_version=v),
+        Resolve(row.item_id, Resolution.IGNORE, expected_version=v),
     }
     assert number in d.raw_source and number in d.raw_ledger
     assert json.loads(d.raw_ledger)["InvoiceNumber"] == number
@@ -93,7 +94,10 @@ def test_detail_of_one_sided_and_invalid_items(world: World) -> None:
     d = world.ws.item_detail(only.item_id)
     assert all(not f.differs and f.ledger == "" for f in d.diffs)
     assert next(f for f in d.diffs if f.field == "total").source == only.amount
-    assert PushRecord(only.item_id, System.XERO) in {a.action for a in d.actions} and d.raw_ledger == ""
+    assert (
+        PushRecord(only.item_id, System.XERO, expected_version=d.row.version) in {a.action for a in d.actions}
+        and d.raw_ledger == ""
+    )
 
     pay = world.item(world.number("payment_reference_differs"), Kind.PAYMENT, ItemStatus.DIFFERS)
     dp = world.ws.item_detail(pay.item_id)

@@ -19,7 +19,7 @@ def test_migration_matches_metadata_and_is_idempotent(db: Database) -> None:
     db.migrate()  # second time: nothing to do, nothing breaks
     with db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0017_people"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0018_item_version"
         names = set(inspect(conn).get_table_names())
     assert set(metadata.tables) <= names
 

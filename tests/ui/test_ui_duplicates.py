@@ -11,6 +11,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from ui_helpers import TIMEOUT_MS, all_rows, confirm_previews, settle, sync
+from ui_helpers import button as ui_button
 
 from app.domain.status import Kind, System
 from app.services.api import PushField, PushRecord
@@ -60,7 +61,7 @@ def test_a_possible_duplicate_is_shown_beside_its_twin_and_pushed_only_with_an_o
     pushes = {a: b.text() for a, b in view.action_buttons.items() if isinstance(a, (PushRecord, PushField))}
     assert set(pushes.values()) == {"Override and push…"}  # no plain push button
     push = PushRecord(row.item_id, System.XERO)
-    button = view.action_buttons[push]
+    button = ui_button(view, push)
     assert button.text() == "Override and push…" and button.objectName() == "override:push_record:xero"
 
     invoice = next(r for r in rows if r.kind is Kind.INVOICE and r.invoice == row.invoice)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QSettings, Qt, QTimer
 from ui_helpers import TIMEOUT_MS, all_rows, confirm_previews, reselect, set_faults, settle, sync
+from ui_helpers import button as ui_button
 
 from app.domain.status import ItemStatus, Kind, PushState, System
 from app.services.api import PushField, PushRecord
@@ -67,7 +68,7 @@ def test_sync_then_push_a_differing_invoice_turns_its_row_matched(qtbot, window,
     assert window.detail_view.diff_model.differing_fields() == list(row.fields)
     previews = confirm_previews(window)
     for field in row.fields:
-        button = window.detail_view.action_buttons[PushField(row.item_id, field, System.XERO)]
+        button = ui_button(window.detail_view, PushField(row.item_id, field, System.XERO))
         assert button.isEnabled()
         with qtbot.waitSignal(window.detail_view.sig_action_finished, timeout=TIMEOUT_MS) as blocker:
             qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
@@ -344,12 +345,14 @@ def test_pushing_a_payment_follows_it_to_its_matched_item(qtbot, window):
     target = None
     for r in payments:
         detail = _select(qtbot, window, r.item_id)
-        if PushRecord(r.item_id, System.XERO) in {a.action for a in detail.actions}:
+        if PushRecord(r.item_id, System.XERO, expected_version=detail.row.version) in {
+            a.action for a in detail.actions
+        }:
             target = r
             break
     assert target is not None, "the demo month should have a payment taken in accessplanit but not in Xero"
 
-    button = window.detail_view.action_buttons[PushRecord(target.item_id, System.XERO)]
+    button = ui_button(window.detail_view, PushRecord(target.item_id, System.XERO))
     confirm_previews(window)
     with qtbot.waitSignal(window.detail_view.sig_action_finished, timeout=TIMEOUT_MS) as blocker:
         qtbot.mouseClick(button, Qt.MouseButton.LeftButton)

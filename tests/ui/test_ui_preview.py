@@ -11,6 +11,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog
 from ui_helpers import TIMEOUT_MS, all_rows, confirm_previews, reselect, settle, sync
+from ui_helpers import button as ui_button
 
 from app.domain.status import ItemStatus, Kind, PushState, System
 from app.services.api import FieldChange, PlannedWrite, PushField, PushRecord, Revert
@@ -96,7 +97,7 @@ def test_preview_cancel_confirm_then_revert(qtbot: Any, window: Any, demo: Any) 
     shown: list[PlannedWrite] = []
     view.preview_provider = lambda _parent, plan, _action: shown.append(plan) or None
     with qtbot.waitSignal(view.sig_action_finished, timeout=TIMEOUT_MS) as blocker:
-        qtbot.mouseClick(view.action_buttons[action], Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(ui_button(view, action), Qt.MouseButton.LeftButton)
     assert blocker.args[0] is False and "nothing was sent" in blocker.args[1]
     assert shown and shown[0].changes[0].before == before and shown[0].path.startswith("Invoices/")
     assert _xero_reference(sandboxes, row.invoice) == before
@@ -105,7 +106,7 @@ def test_preview_cancel_confirm_then_revert(qtbot: Any, window: Any, demo: Any) 
     # Confirm: the push is sent, and the item offers to revert it.
     previews = confirm_previews(window)
     with qtbot.waitSignal(view.sig_action_finished, timeout=TIMEOUT_MS) as blocker:
-        qtbot.mouseClick(view.action_buttons[action], Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(ui_button(view, action), Qt.MouseButton.LeftButton)
     assert blocker.args[0] is True, blocker.args[1]
     written = previews[-1].changes[0].after
     assert _xero_reference(sandboxes, row.invoice) == written != before

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from dataclasses import replace
 from typing import Any
 
 from app.services.api import ItemRow
 from app.ui.main_window import MainWindow
+from app.ui.views.item_detail_view import ItemDetailView
 
 TIMEOUT_MS = 30000
 
@@ -77,3 +79,11 @@ def reselect(qtbot: Any, w: MainWindow, item_id: int) -> None:
     if w.list_view.selected_item_id() != item_id or w.detail_view.item_id != item_id:
         with qtbot.waitSignal(w.detail_view.sig_detail_loaded, timeout=TIMEOUT_MS):
             assert w.list_view.select_item(item_id)
+
+
+def button(view: ItemDetailView, action: Any) -> Any:
+    """The item panel's button of `action` (built without a version), as offered for the item shown: the offered
+    actions name the version of the item they were read with."""
+    detail = view.detail
+    assert detail is not None
+    return view.action_buttons[replace(action, expected_version=detail.row.version)]

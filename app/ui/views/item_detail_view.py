@@ -595,7 +595,8 @@ class ItemDetailView(QWidget):
         found = next((s.action for s in specs if triage_name(s.action) == name), None)
         if found is None and name in _RESOLUTION_KEY.values():  # offered as fixed buttons (see _allowed_resolutions)
             res = next(r for r, n in _RESOLUTION_KEY.items() if n == name)
-            return Resolve(detail.row.item_id, res) if res in self._allowed_resolutions() else None
+            allowed = res in self._allowed_resolutions()
+            return Resolve(detail.row.item_id, res, expected_version=detail.row.version) if allowed else None
         return found
 
     def can(self, name: str) -> bool:
@@ -690,9 +691,11 @@ class ItemDetailView(QWidget):
             self.message.setText("Ignoring needs a note saying why.")
             return
         self._set_busy(True, "Resolving…")
+        shown = self._detail.row if self._detail is not None and self._detail.row.item_id == item_id else None
+        action = Resolve(item_id, resolution, note.strip(), expected_version=shown.version if shown else None)
 
         def work(_ctx: TaskContext) -> ActionResult:
-            return self._ws.act(Resolve(item_id, resolution, note.strip()))
+            return self._ws.act(action)
 
         self._runner.db(
             f"resolve {resolution.value}",
@@ -707,7 +710,7 @@ class ItemDetailView(QWidget):
         if detail is None:
             return
         if isinstance(action, Match) and not action.other_item_id:
-            row = detail.row
+            row, asked = detail.row, action
 
             def fetch(_ctx: TaskContext) -> list[MatchCandidate]:
                 return list(self._ws.match_candidates(row.item_id))
@@ -718,7 +721,8 @@ class ItemDetailView(QWidget):
                     self.message.setText("Nothing was matched.")
                     self.sig_action_finished.emit(False, "Cancelled: nothing was matched.")
                     return
-                self._decide(Match(row.item_id, picked[0], picked[1]))
+                other = next((c.row.version for c in candidates if c.item_id == picked[0]), None)
+                self._decide(replace(asked, other_item_id=picked[0], note=picked[1], other_version=other))
 
             self._runner.db("match candidates", fetch, on_result=chosen, on_error=self._action_failed)
             return
@@ -727,7 +731,7 @@ class ItemDetailView(QWidget):
             note = self.reason_provider(self, detail.row.key, verb)
             if not note:
                 return
-            action = Reopen(action.item_id, note) if isinstance(action, Reopen) else Unmatch(action.item_id, note)
+            action = replace(action, note=note)
         self._set_busy(True, "Saving the decision…")
         decision = action
 
