@@ -55,8 +55,12 @@ typecheck: $(STAMP)
 imports: $(STAMP)
 	$(BIN)/lint-imports
 
+# The whole suite (the storage tests on SQLite and PostgreSQL each), then the services suite again with its caches
+# on PostgreSQL (team mode's target) instead of SQLite files.
 pytest: $(STAMP)
 	QT_QPA_PLATFORM=offscreen scripts/with-postgres scripts/with-keyring $(BIN)/pytest $(PYTEST_ARGS)
+	RECONDESK_SERVICES_DB=postgres QT_QPA_PLATFORM=offscreen scripts/with-postgres scripts/with-keyring \
+	  $(BIN)/pytest $(PYTEST_ARGS) tests/services
 
 test: system-deps lint typecheck imports pytest
 

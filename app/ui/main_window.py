@@ -1014,7 +1014,14 @@ class MainWindow(QMainWindow):
         )
 
     def _show_settings(self, view: SettingsView) -> None:
-        dialog = SettingsDialog(view, self)
+        person = self.person
+        greyed = (
+            f"Your role on this team database ({person.role}) lets you see the firm's matching and mapping settings, "
+            "not change them; your own settings stay yours."
+            if person is not None and not person.can_act
+            else ""
+        )
+        dialog = SettingsDialog(view, self, firm_read_only=greyed)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda: self._settings_accepted(dialog))
         dialog.sig_test_team.connect(lambda values, password: self._test_team(dialog, values, password))

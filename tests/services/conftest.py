@@ -6,6 +6,7 @@ Shared by the storage/sync engineer and the services engineer; add fixtures, do 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,10 +16,17 @@ from services_world import World, make_world
 
 from app.storage.db import Database
 
+SERVICES_DB = os.environ.get("RECONDESK_SERVICES_DB", "sqlite")
+"""Where `cache` (and so `world`) lives: "sqlite" (a file; the default) or "postgres" (a throw-away schema of the
+run's PostgreSQL server). `make test` runs the services suite once on each."""
+
 
 @pytest.fixture
-def cache(tmp_path: Path) -> Iterator[Database]:
-    """A migrated cache in a real SQLite file under `tmp_path`."""
+def cache(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated cache: a real SQLite file under `tmp_path`, or with RECONDESK_SERVICES_DB=postgres `pg_cache`."""
+    if SERVICES_DB == "postgres":
+        yield request.getfixturevalue("pg_cache")
+        return
     database = Database(f"sqlite:///{tmp_path / 'cache.sqlite3'}")
     database.migrate()
     yield database

@@ -107,4 +107,12 @@ def test_a_viewer_window_greys_what_the_role_forbids(
             assert w.list_view.select_item(differs)
     assert not any(a.isEnabled() for a in viewer.item_actions.values())
     assert reviewer.item_actions["accept_source"].isEnabled()
+    # The firm's settings are shown greyed with the reason; their own stay editable.
+    dialog = _open(qtbot, viewer)
+    assert not dialog.editors["money_tolerance"].isEnabled() and dialog.editors["push_lease_seconds"].isEnabled()
+    assert "(viewer) lets you see the firm's matching" in dialog.editors["money_tolerance"].toolTip()
+    dialog.reject()
+    mine = _open(qtbot, reviewer)
+    assert mine.editors["money_tolerance"].isEnabled()
+    mine.reject()
     viewer.close()

@@ -128,9 +128,12 @@ class SettingsDialog(QDialog):
     sig_test_team = Signal(object, object)
     """The team database's settings as typed (dict name -> text) and the password typed (None: the kept one)."""
 
-    def __init__(self, view: SettingsView, parent: QWidget | None = None) -> None:
+    def __init__(self, view: SettingsView, parent: QWidget | None = None, *, firm_read_only: str = "") -> None:
+        """`firm_read_only`: why the person may not change the firm's settings ("" when they may); those fields are
+        then shown greyed, with that reason (the services refuse the change anyway)."""
         super().__init__(parent)
         self.setWindowTitle("Settings")
+        self._firm_read_only = firm_read_only
         self.setModal(True)
         self._view = view
         self._readers: dict[str, Callable[[], str]] = {}
@@ -154,6 +157,8 @@ class SettingsDialog(QDialog):
             self,
         )
         note.setWordWrap(True)
+        if firm_read_only:
+            note.setText(firm_read_only)
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs, 1)
         layout.addWidget(note)
@@ -169,6 +174,9 @@ class SettingsDialog(QDialog):
             editor = self._editor(v, inner)
             editor.setObjectName(v.name)
             editor.setToolTip(v.help)
+            if v.scope == "firm" and self._firm_read_only:
+                editor.setEnabled(False)
+                editor.setToolTip(f"{v.help}\n{self._firm_read_only}")
             self.editors[v.name] = editor
             error = QLabel("", inner)
             error.setObjectName(f"{v.name}Error")
