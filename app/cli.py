@@ -860,16 +860,15 @@ def bad_db_url(url: str | None) -> str:
     did not ask for is never created (the default location, with no `--db`, is Recondesk's own)."""
     if url is None:
         return ""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+    from app.storage.db import url_parts
 
     try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError):
+        parsed = url_parts(url)
+    except ValueError:
         return f"{url!r} is not a database URL; use e.g. sqlite:////home/me/recondesk.sqlite3 or postgresql://..."
-    if parsed.get_backend_name() != "sqlite":
+    if parsed.backend != "sqlite":
         return ""
-    database = parsed.database or ""
+    database = parsed.database
     if database in ("", ":memory:"):
         return ""
     folder = Path(database).expanduser().resolve().parent
@@ -1231,10 +1230,9 @@ def _cmd_team_login(args: argparse.Namespace, profile: str) -> int:
     exit 2 without a server database, 1 when the server refuses it (nothing is stored then)."""
     import dataclasses
 
-    from sqlalchemy.engine import make_url
-
     from app import composition
     from app.settings import SettingError, parse_value
+    from app.storage.db import url_parts
 
     settings = composition.load_settings(profile)
     if args.team_command == "logout":
@@ -1256,14 +1254,14 @@ def _cmd_team_login(args: argparse.Namespace, profile: str) -> int:
         print(f"recondesk: {exc}", file=sys.stderr)
         return EXIT_USAGE
     url = args.db or chosen.team_url()
-    if not url or make_url(url).get_backend_name() == "sqlite":
+    if not url or url_parts(url).backend == "sqlite":
         print(
             "recondesk: no team database: give --db postgresql+psycopg://USER@HOST/DATABASE, or set the team "
             "database's server, database and user (recondesk settings set team_db_host ...)",
             file=sys.stderr,
         )
         return EXIT_USAGE
-    if make_url(url).password is not None:
+    if url_parts(url).has_password:
         print("recondesk: --db: leave the password out of the URL; it is asked for and kept", file=sys.stderr)
         return EXIT_USAGE
     if args.password_stdin:
@@ -1271,7 +1269,7 @@ def _cmd_team_login(args: argparse.Namespace, profile: str) -> int:
     else:
         import getpass
 
-        password = getpass.getpass(f"Password for {make_url(url).render_as_string(hide_password=True)}: ")
+        password = getpass.getpass(f"Password for {url}: ")  # it holds none (refused above)
         if not password:
             print("recondesk: no password given; nothing was stored", file=sys.stderr)
             return EXIT_USAGE

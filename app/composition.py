@@ -31,7 +31,7 @@ from app.services.api import CheckResult, ConnectionInfo
 from app.services.connections import MemorySecretBox
 from app.services.workspace import LedgerClient, SourceClient, Workspace
 from app.settings import Settings, SettingsFile, team_entry_name
-from app.storage.db import Database, default_url
+from app.storage.db import Database, default_url, url_parts
 
 APP_NAME = "Recondesk"
 
@@ -60,19 +60,15 @@ def system_credentials() -> CredentialStore:
 
 def team_entry(url: str) -> str:
     """The keyring user name of a team database's password: `team/<user>@<host>:<port>/<database>`."""
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    return team_entry_name(u.username or "", u.host or "", u.port or 5432, u.database or "")
+    u = url_parts(url)
+    return team_entry_name(u.user, u.host, u.port, u.database)
 
 
 def database_password(url: str, credentials: CredentialStore) -> str | None:
     """The password of a server database's URL that carries none, from the keyring (`recondesk team login`); None
     when the URL has one, for a SQLite file, or when nothing is stored (the server may not need one)."""
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    if u.get_backend_name() == "sqlite" or u.password is not None:
+    u = url_parts(url)
+    if u.backend == "sqlite" or u.has_password:
         return None
     try:
         secret = credentials.get(team_entry(url))

@@ -33,6 +33,7 @@ STORAGE_3P = "storage: sqlalchemy and alembic"
 SERVICES_3P = "services: no HTTP"
 UI_3P = "ui: PySide6"
 SANDBOX_3P = "sandbox: the standard library"
+ROOT_3P = "cli and composition: the database only through app.storage"
 
 # (module file under app/, what it imports, the contract that must break)
 PLANTS: list[tuple[str, str, str]] = [
@@ -81,6 +82,8 @@ PLANTS: list[tuple[str, str, str]] = [
     ("ui/tasks.py", "requests", UI_3P),
     ("sandbox/runner.py", "requests", SANDBOX_3P),
     ("sandbox/common.py", "PySide6", SANDBOX_3P),
+    ("composition.py", "sqlalchemy", ROOT_3P),
+    ("cli.py", "alembic", ROOT_3P),
 ]
 
 

@@ -14,11 +14,12 @@ import contextlib
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from app.domain.errors import StorageError
@@ -36,6 +37,30 @@ def default_url(profile: str) -> str:
     directory = Path(user_data_dir("Recondesk", appauthor=False)) / (profile or "default")
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     return f"sqlite:///{directory / 'cache.sqlite3'}"
+
+
+@dataclass(frozen=True, slots=True)
+class UrlParts:
+    """What the composition root needs of a database URL, without SQLAlchemy: its backend ("sqlite",
+    "postgresql"), the server's user, host, port and database, and whether it carries a password."""
+
+    backend: str
+    user: str
+    host: str
+    port: int
+    database: str
+    has_password: bool
+
+
+def url_parts(url: str) -> UrlParts:
+    """Parse a database URL; `ValueError` for one that is not. For SQLite, `database` is the file's path."""
+    try:
+        u = make_url(url)
+    except ArgumentError as exc:
+        raise ValueError(str(exc)) from None
+    return UrlParts(
+        u.get_backend_name(), u.username or "", u.host or "", u.port or 5432, u.database or "", u.password is not None
+    )
 
 
 class Tx:
