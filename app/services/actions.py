@@ -33,7 +33,6 @@ from app.services.api import (
     Revert,
     Unmatch,
 )
-from app.services.item_detail import describe_push
 from app.services.item_queries import ROLES, ItemAccess, to_row
 from app.services.resolve import (
     RESOLUTION_LABELS,
@@ -429,7 +428,7 @@ class ItemActions(ItemAccess):
         results: list[ActionResult] = []
         for row, before, outcome in zip(rows, befores, outcomes, strict=True):
             item = self._item_by_key(Kind(row.item_kind), row.item_key)
-            label = f"{describe_push(row.action)} for {row.item_key}: {outcome.message}"
+            label = f"{plans.describe_push(row.action)} for {row.item_key}: {outcome.message}"
             row_now = to_row(item) if item is not None else None
             results.append(ActionResult(outcome.ok, label, row_now, self._changes(before, row.item_key)))
         return results

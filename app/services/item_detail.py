@@ -283,7 +283,7 @@ class ItemDetails(ItemAccess):
             latest[p.action] = p
         for p in latest.values():
             if PushState(p.state) in _RETRYABLE and self._still_needed(p, item):
-                label = f"Retry: {describe_push(p.action)} ({p.state})"
+                label = f"Retry: {plans.describe_push(p.action)} ({p.state})"
                 out.append(ActionSpec(RetryPush(p.id), label, System(p.target)))
             kind, field_name, target = plans.action_parts(p.action)
             if (
@@ -291,7 +291,7 @@ class ItemDetails(ItemAccess):
                 and PushState(p.state) is PushState.SUCCEEDED
                 and not p.payload.get("revert_of")
             ):
-                label = f"Revert: {describe_push(p.action)}"
+                label = f"Revert: {plans.describe_push(p.action)}"
                 out.append(ActionSpec(Revert(p.id), label, target, field_name))
         if status in RESOLVABLE:
             for res, label in RESOLUTION_LABELS.items():
@@ -344,18 +344,6 @@ def suggest(offered: Sequence[ActionSpec], flags: Sequence[str]) -> list[ActionS
         if pick is None:
             pick = first(lambda s: isinstance(s.action, pushes))
     return [replace(s, suggested=True) if i == pick else s for i, s in enumerate(offered)]
-
-
-def describe_push(action: str) -> str:
-    """A stored push's action (the outbox's own format, read by `push.action_parts`) for people."""
-    kind, field_name, target = plans.action_parts(action)
-    if kind == plans.PUSH_FIELD and field_name:
-        return f"push {field_name.replace('_', ' ')} to {target.label}"
-    if kind == plans.PUSH_INVOICE:
-        return f"create the invoice in {target.label}"
-    if kind == plans.PUSH_PAYMENT:
-        return f"record the payment in {target.label}"
-    return action
 
 
 def audit_entry(e: Any) -> AuditEntry:

@@ -23,7 +23,7 @@ from app.domain.keys import invoice_key
 from app.domain.money import fmt
 from app.domain.records import Invoice, Line, Payment, allocated_from
 from app.domain.status import Direction, Kind, Role, System
-from app.reconcile.rules import POSSIBLE_DUPLICATE
+from app.reconcile.rules import INVOICE_FIELDS, POSSIBLE_DUPLICATE
 from app.settings import Settings
 
 PUSH_INVOICE = "push_invoice"
@@ -272,6 +272,25 @@ def action_parts(action: str) -> tuple[str, str | None, System]:
     """`push_field:po_number:xero` -> ("push_field", "po_number", System.XERO); no field for the other kinds."""
     parts = action.split(":")
     return parts[0], (parts[1] if len(parts) == 3 else None), System(parts[-1])
+
+
+def describe_push(action: str, *, done: bool = False) -> str:
+    """A stored push's action (`action_parts`' format) for people: "push po number to Xero", or with `done` as the
+    audit log tells it, "pushed the PO number to Xero". Anything else comes back as it is."""
+    try:
+        kind, field_name, target = action_parts(action)
+    except ValueError:  # not a push's action
+        return action
+    if kind == PUSH_FIELD and field_name:
+        if done:
+            label = next((r.label for r in INVOICE_FIELDS if r.name == field_name), field_name.replace("_", " "))
+            return f"pushed the {label} to {target.label}"
+        return f"push {field_name.replace('_', ' ')} to {target.label}"
+    if kind == PUSH_INVOICE:
+        return f"{'created' if done else 'create'} the invoice in {target.label}"
+    if kind == PUSH_PAYMENT:
+        return f"{'recorded' if done else 'record'} the payment in {target.label}"
+    return action
 
 
 # --- checks before sending ------------------------------------------------------------------------------------

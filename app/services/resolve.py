@@ -18,7 +18,6 @@ from typing import Any
 from app.domain.errors import RecondeskError
 from app.domain.keys import payment_key
 from app.domain.status import ItemStatus, Kind, Resolution
-from app.reconcile.rules import INVOICE_FIELDS
 from app.services import plans, reconciling
 from app.services.api import ItemRow
 from app.services.item_queries import to_row
@@ -87,18 +86,8 @@ def describe_change(action: str) -> str:
     """An audit entry's action in words, in the past tense (\"accepted Xero\", \"pushed the PO number to Xero\")."""
     if action in _DONE:
         return _DONE[action]
-    try:
-        kind, field_name, target = plans.action_parts(action)
-    except ValueError:  # not a push
-        return f"changed it ({action})"
-    if kind == plans.PUSH_FIELD and field_name:
-        label = next((r.label for r in INVOICE_FIELDS if r.name == field_name), field_name.replace("_", " "))
-        return f"pushed the {label} to {target.label}"
-    if kind == plans.PUSH_INVOICE:
-        return f"created the invoice in {target.label}"
-    if kind == plans.PUSH_PAYMENT:
-        return f"recorded the payment in {target.label}"
-    return action
+    told = plans.describe_push(action, done=True)
+    return told if told != action else f"changed it ({action})"
 
 
 def stale(tx: Tx, item: ItemRecord, now: datetime | None = None) -> StaleItem:
