@@ -115,12 +115,8 @@ class ItemActions(ItemAccess):
         """A decision refused because the item changed since it was shown: say who did what, and refresh the items
         of its invoice (their statuses may have changed too)."""
         row = self._safe_row(item_id) if item_id is not None else None
-        ids: frozenset[int] = frozenset()
-        if row is not None:
-            with self.db.transaction(readonly=True) as tx:
-                ids = frozenset(r.id for r in items_repo.items_for_invoice(tx, self._item(row.item_id).invoice_key))
-        changes = ChangeSet(changed=ids | ({row.item_id} if row else set()), counts=True, audit=True)
-        return ActionResult(False, exc.user_text(), row, changes, "stale")
+        ids = frozenset(self._snapshot(self._item(row.item_id).invoice_key)) if row is not None else frozenset()
+        return ActionResult(False, exc.user_text(), row, ChangeSet(changed=ids, counts=True, audit=True), "stale")
 
     def _audit_override(self, item: ItemRecord, plan: plans.PushPlan, note: str) -> None:
         """A person allowed a flagged push: decision `override` (product.md section 7), with their note."""

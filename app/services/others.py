@@ -53,13 +53,14 @@ def look(db: Database, mark: ChangeMark | None, me: str) -> Others:
         entries = [e for e in audit_repo.list_audit(tx, MOST + 1, after_id=mark.audit_id) if e.who != me]
         if len(entries) > MOST:
             return Others(now, EVERYTHING, ("Many changes by others: the list was reloaded.",), syncing)
+        if entries and not changes.everything:
+            changes = ChangeSet(audit=True)  # the audit log has others' new entries
         item_kinds = {k.value for k in Kind}
         for e in reversed(entries):  # oldest first
             where = f" on {e.item_key}" if e.item_kind in item_kinds else ""
             lines.append(f"{e.who} {describe_change(e.action)}{where}.")
             if changes.everything:
                 continue
-            changes = changes | ChangeSet(audit=True)
             if e.item_kind == "connection":
                 changes = changes | ChangeSet(connections=True)
             if e.item_kind not in item_kinds:
@@ -70,6 +71,6 @@ def look(db: Database, mark: ChangeMark | None, me: str) -> Others:
             if e.action in _REKEYED or found is None:
                 changes = EVERYTHING
                 continue
-            ids = frozenset(r.id for r in items_repo.items_for_invoice(tx, found.invoice_key)) | {found.id}
+            ids = frozenset(r.id for r in items_repo.items_for_invoice(tx, found.invoice_key))
             changes = changes | ChangeSet(changed=ids, counts=True)
     return Others(now, changes, tuple(lines[-5:]), syncing)
